@@ -1,0 +1,80 @@
+/**
+ * The pipeline configuration, as loaded from YAML after env-var interpolation, validation and
+ * defaults. The JSON Schema in schema.ts is the source of truth for what users may write; these
+ * types mirror it with defaults applied.
+ */
+export interface PostgresConnectionConfig {
+  host: string;
+  port: number;
+  user: string;
+  password?: string;
+  database: string;
+}
+
+export interface PostgresSourceConfig {
+  type: 'postgres';
+  connection: PostgresConnectionConfig;
+  /** Replication slot name. Default: `sluice_<pipeline name>` (non [a-z0-9_] chars replaced by _). */
+  slot: string;
+  /** Publication name. Default: same as slot. */
+  publication: string;
+  /** `schema.table` names to capture. Empty: every table in the database. */
+  tables: string[];
+  /** pgoutput protocol version: 1, or 2 (PG14+) which can stream large in-progress transactions. */
+  protocol: 1 | 2;
+  /** With protocol 2: receive large transactions while in progress (spilled to local disk until commit). */
+  streaming: boolean;
+  /** Ask pgoutput for binary column values (PG14+). */
+  binary: boolean;
+  /** `initial`: snapshot existing rows, then stream. `never`: stream only. `initial_only`: snapshot and stop. */
+  snapshot: 'initial' | 'never' | 'initial_only';
+  /** Rows per snapshot fetch. */
+  snapshotFetchSize: number;
+  /** Interval of heartbeat messages written to the WAL so idle databases do not retain WAL. 0 disables. */
+  heartbeatIntervalMs: number;
+  /** Interval of standby status updates sent to the server. */
+  statusIntervalMs: number;
+  /** Topic prefix; topics are `<topicPrefix>.<schema>.<table>`. Default: pipeline name. */
+  topicPrefix: string;
+  /** Add Debezium's `transaction` block to events and write BEGIN/END records to `<topicPrefix>.transaction`. */
+  transactionMetadata: boolean;
+  /** Create the publication if missing (needs owner rights). */
+  createPublication: boolean;
+}
+
+export interface EmbeddedLogConfig {
+  backend: 'embedded';
+  /** Directory holding topics, commit journal and consumer offsets. */
+  dir: string;
+  /** Partitions of topics the pipeline creates. */
+  partitions: number;
+  /** Segment file size before rolling. */
+  segmentBytes: number;
+  retentionMs?: number;
+  retentionBytes?: number;
+}
+
+export interface BatchConfig {
+  /** Commit to the log when this many records are pending… */
+  maxRecords: number;
+  /** …or this many bytes… */
+  maxBytes: number;
+  /** …or this long after the first pending record. */
+  maxDelayMs: number;
+}
+
+export interface PipelineConfig {
+  /** Pipeline name: identifies its slot, producer and checkpoints. [A-Za-z0-9_.-]+ */
+  name: string;
+  source: PostgresSourceConfig;
+  log: EmbeddedLogConfig;
+  batch: BatchConfig;
+  serialization: {
+    /** Include Debezium's `schema` part in keys and values (JsonConverter schemas.enable=true). */
+    schemas: boolean;
+  };
+  /** Bound on bytes of decoded events queued between source and log. */
+  maxQueueBytes: number;
+  server?: { port: number; host: string };
+  logging: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'text' | 'json' };
+}

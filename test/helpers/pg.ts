@@ -1,0 +1,56 @@
+/**
+ * Test helpers for the machine's real PostgreSQL (127.0.0.1:5432, trust auth, logical replication
+ * enabled by scripts/setup.sh). A missing or misconfigured server fails the test with a message
+ * that says how to fix it; nothing skips.
+ */
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+
+export const PG_HOST = process.env.PGHOST_TEST ?? '127.0.0.1';
+export const PG_PORT = Number(process.env.PGPORT_TEST ?? 5432);
+export const PG_USER = process.env.PGUSER_TEST ?? 'postgres';
+
+export async function adminClient(database = 'postgres'): Promise<pg.Client> {
+  const c = new pg.Client({ host: PG_HOST, port: PG_PORT, user: PG_USER, database });
+  try {
+    await c.connect();
+  } catch (e) {
+    throw new Error(`PostgreSQL is not reachable at ${PG_HOST}:${PG_PORT} (${(e as Error).message}). Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start; then run: bash scripts/setup.sh`);
+  }
+  return c;
+}
+
+/** Creates a fresh database for one test file; drop() removes it and any replication slots in it. */
+export async function freshDatabase(prefix = 'sluice_t'): Promise<{ name: string; client: pg.Client; drop: () => Promise<void> }> {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const admin = await adminClient();
+  const wal = (await admin.query('show wal_level')).rows[0].wal_level;
+  if (wal !== 'logical') {
+    await admin.end();
+    throw new Error(`PostgreSQL wal_level is ${wal}, tests need logical: run bash scripts/setup.sh`);
+  }
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const client = await adminClient(name);
+  return {
+    name,
+    client,
+    drop: async () => {
+      await client.end().catch(() => {});
+      const a = await adminClient();
+      try {
+        // Terminate walsenders still attached to slots of this database, then drop its slots.
+        await a.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL`, [name]);
+        for (let i = 0; i < 50; i++) {
+          const r = await a.query(`SELECT slot_name, active FROM pg_replication_slots WHERE database = $1`, [name]);
+          if (r.rows.every((x) => !x.active)) break;
+          await new Promise((res) => setTimeout(res, 100));
+        }
+        await a.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [name]);
+        await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await a.end();
+      }
+    },
+  };
+}
