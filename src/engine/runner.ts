@@ -1,0 +1,141 @@
+/**
+ * Runs one pipeline: source → log. Owns the transactional log producer and the serializer; the
+ * source appends events, the runner commits them in batches (by records, bytes or age) together
+ * with the source checkpoint, then tells the source which checkpoint is durable so it may
+ * acknowledge that position upstream. Also writes status.json for `sluice status` and serves
+ * /health, /metrics and /status when `server` is configured.
+ */
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { PipelineConfig } from '../config/types.ts';
+import type { ChangeEvent } from '../core/event.ts';
+import type { Logger } from '../core/logger.ts';
+import { createLogger } from '../core/logger.ts';
+import { DebeziumJsonSerializer } from '../core/serde/debezium.ts';
+import type { EventSink, Source } from '../core/source.ts';
+import { openEmbeddedLog } from '../log/embedded/index.ts';
+import type { Log, Producer } from '../log/types.ts';
+import { PostgresSource } from '../sources/postgres/source.ts';
+import { PipelineMetrics } from './metrics.ts';
+import { startServer } from '../server/http.ts';
+
+export interface RunOptions {
+  logger?: Logger;
+  signal?: AbortSignal;
+  /** Called after every durable commit (tests and benchmarks use it). */
+  onCommit?: (info: { records: number; checkpoint: string }) => void;
+}
+
+export class LogSink implements EventSink {
+  private readonly topics = new Set<string>();
+  private firstPendingAt = 0;
+  private committing: Promise<void> | null = null;
+  committedRecords = 0;
+
+  constructor(
+    private readonly log: Log,
+    private readonly producer: Producer,
+    private readonly source: Source,
+    private readonly cfg: PipelineConfig,
+    private readonly serializer: DebeziumJsonSerializer,
+    private readonly metrics: PipelineMetrics,
+    private readonly onCommit?: RunOptions['onCommit'],
+  ) {}
+
+  async declareTopic(topic: string): Promise<void> {
+    if (this.topics.has(topic)) return;
+    await this.log.ensureTopic(topic, {
+      partitions: this.cfg.log.partitions,
+      retentionMs: this.cfg.log.retentionMs,
+      retentionBytes: this.cfg.log.retentionBytes,
+    });
+    this.topics.add(topic);
+  }
+
+  append(ev: ChangeEvent): void {
+    const key = this.serializer.key(ev);
+    const value = this.serializer.value(ev);
+    const ts = ev.source.ts_ms;
+    if (this.producer.pendingRecords === 0) this.firstPendingAt = Date.now();
+    this.producer.append(ev.topic, { key, value, timestamp: ts });
+    if (ev.op === 'd') this.producer.append(ev.topic, { key, value: null, timestamp: ts });
+    this.metrics.eventsIn.inc();
+  }
+
+  maybeCommit(): Promise<void> | undefined {
+    const p = this.producer;
+    if (p.pendingRecords === 0) return undefined;
+    const b = this.cfg.batch;
+    const due = p.pendingRecords >= b.maxRecords || p.pendingBytes >= b.maxBytes || Date.now() - this.firstPendingAt >= b.maxDelayMs;
+    if (!due || !this.source.canCommit()) return undefined;
+    return this.commit();
+  }
+
+  async commit(): Promise<void> {
+    if (this.committing) await this.committing;
+    const records = this.producer.pendingRecords;
+    const checkpoint = this.source.checkpoint();
+    const started = process.hrtime.bigint();
+    this.committing = this.producer.commit(checkpoint);
+    try {
+      await this.committing;
+    } finally {
+      this.committing = null;
+    }
+    this.metrics.batchLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    this.metrics.eventsOut.inc(records);
+    this.committedRecords += records;
+    this.source.durable(checkpoint);
+    this.onCommit?.({ records, checkpoint });
+  }
+
+  get pendingSinceMs(): number {
+    return this.producer.pendingRecords === 0 ? 0 : Date.now() - this.firstPendingAt;
+  }
+}
+
+export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): Promise<void> {
+  const logger = (opts.logger ?? createLogger({ level: cfg.logging.level, format: cfg.logging.format })).child({ pipeline: cfg.name });
+  await mkdir(cfg.log.dir, { recursive: true });
+  const log = await openEmbeddedLog({ dir: cfg.log.dir, segmentBytes: cfg.log.segmentBytes, defaultPartitions: cfg.log.partitions });
+  const metrics = new PipelineMetrics(cfg.name);
+  let producer: Producer | null = null;
+  let source: PostgresSource | null = null;
+  let server: { close(): Promise<void> } | null = null;
+  const statusPath = join(dirname(cfg.log.dir), 'status.json');
+  let statusTimer: NodeJS.Timeout | null = null;
+  const writeStatus = async (state: string) => {
+    const body = JSON.stringify({ pipeline: cfg.name, state, pid: process.pid, source: source?.status() ?? null, updatedAt: new Date().toISOString() }, null, 2);
+    await writeFile(statusPath + '.tmp', body);
+    await rename(statusPath + '.tmp', statusPath);
+  };
+  const onAbort = () => void source?.stop();
+  try {
+    const opened = await log.openProducer(`source:${cfg.name}`);
+    producer = opened.producer;
+    source = new PostgresSource(cfg, logger.child({ component: 'source' }), metrics);
+    const serializer = new DebeziumJsonSerializer({ schemas: cfg.serialization.schemas, connector: 'postgresql', serverName: cfg.source.topicPrefix });
+    const sink = new LogSink(log, producer, source, cfg, serializer, metrics, opts.onCommit);
+    if (cfg.server) server = await startServer(cfg.server, { metrics, status: () => ({ pipeline: cfg.name, source: source?.status() }), logger });
+    if (opts.signal?.aborted) return;
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    await writeStatus('starting');
+    statusTimer = setInterval(() => void writeStatus('running').catch(() => {}), 1000);
+    statusTimer.unref();
+    logger.info('pipeline starting', { log: cfg.log.dir, checkpoint: opened.checkpoint ? 'resuming' : 'first run' });
+    await source.run(sink, opened.checkpoint);
+    if (producer.pendingRecords > 0 && source.canCommit()) await sink.commit();
+    await writeStatus('stopped');
+    logger.info('pipeline stopped', { committed: sink.committedRecords });
+  } catch (e) {
+    await writeStatus('failed').catch(() => {});
+    throw e;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+    if (statusTimer) clearInterval(statusTimer);
+    await source?.stop().catch(() => {});
+    await producer?.close().catch(() => {});
+    await server?.close().catch(() => {});
+    await log.close();
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Publication and replication-slot management, and the server checks that turn a misconfigured
+ * database into an error that says what to change.
+ */
+import type pg from 'pg';
+import { SluiceError } from '../../core/errors.ts';
+import { parseLsn } from '../../core/lsn.ts';
+
+export interface SlotInfo {
+  exists: boolean;
+  active: boolean;
+  confirmedFlushLsn: bigint | null;
+  restartLsn: bigint | null;
+  plugin: string | null;
+  database: string | null;
+}
+
+export interface CreatedSlot {
+  slot: string;
+  consistentPoint: bigint;
+  snapshotName: string | null;
+}
+
+export function quoteIdent(name: string): string {
+  return '"' + name.replace(/"/g, '""') + '"';
+}
+
+/** `schema.table` → quoted `"schema"."table"`; a bare name means schema public. */
+export function qualifiedName(spec: string): { schema: string; table: string; sql: string } {
+  const m = /^(?:("(?:[^"]|"")+"|[^."]+)\.)?("(?:[^"]|"")+"|[^."]+)$/.exec(spec);
+  if (!m) throw new SluiceError('CONFIG_INVALID', `source.tables: "${spec}" is not a table name; write schema.table, e.g. public.customers`);
+  const unq = (s: string) => (s.startsWith('"') ? s.slice(1, -1).replace(/""/g, '"') : s);
+  const schema = m[1] ? unq(m[1]) : 'public';
+  const table = unq(m[2]);
+  return { schema, table, sql: `${quoteIdent(schema)}.${quoteIdent(table)}` };
+}
+
+export async function checkServer(client: pg.Client): Promise<{ version: number }> {
+  const r = await client.query(`SELECT current_setting('wal_level') AS wal, current_setting('server_version_num')::int AS v, current_setting('max_replication_slots')::int AS slots`);
+  const { wal, v } = r.rows[0];
+  if (wal !== 'logical') {
+    throw new SluiceError('PG_WAL_LEVEL', `PostgreSQL wal_level is '${wal}'; logical decoding needs 'logical'. Run ALTER SYSTEM SET wal_level = logical; and restart the server (on this machine: bash scripts/setup.sh).`);
+  }
+  if (Number(v) < 100000) throw new SluiceError('PG_VERSION', `PostgreSQL ${v} is too old: pgoutput needs 10 or newer.`);
+  return { version: Number(v) };
+}
+
+export async function slotInfo(client: pg.Client, slot: string): Promise<SlotInfo> {
+  const r = await client.query(`SELECT active, confirmed_flush_lsn::text AS cf, restart_lsn::text AS rl, plugin, database FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
+  if (r.rowCount === 0) return { exists: false, active: false, confirmedFlushLsn: null, restartLsn: null, plugin: null, database: null };
+  const row = r.rows[0];
+  return {
+    exists: true,
+    active: row.active === true || row.active === 't',
+    confirmedFlushLsn: row.cf ? parseLsn(row.cf) : null,
+    restartLsn: row.rl ? parseLsn(row.rl) : null,
+    plugin: row.plugin,
+    database: row.database,
+  };
+}
+
+/**
+ * Creates (or fixes up) the publication. With an empty table list it publishes every table
+ * (new tables are captured as they appear); otherwise exactly the listed tables.
+ */
+export async function ensurePublication(client: pg.Client, publication: string, tables: string[], create: boolean): Promise<void> {
+  const r = await client.query(`SELECT puballtables FROM pg_publication WHERE pubname = $1`, [publication]);
+  const target = tables.length === 0 ? 'FOR ALL TABLES' : `FOR TABLE ${tables.map((t) => qualifiedName(t).sql).join(', ')}`;
+  if (tables.length > 0) {
+    for (const t of tables) {
+      const q = qualifiedName(t);
+      const e = await client.query(`SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2`, [q.schema, q.table]);
+      if (e.rowCount === 0) throw new SluiceError('PG_TABLE_MISSING', `source.tables lists ${q.schema}.${q.table}, which does not exist in the database. Create it or remove it from the list.`);
+    }
+  }
+  if (r.rowCount === 0) {
+    if (!create) throw new SluiceError('PG_PUBLICATION_MISSING', `publication "${publication}" does not exist and source.createPublication is false. Create it: CREATE PUBLICATION ${quoteIdent(publication)} ${target};`);
+    try {
+      await client.query(`CREATE PUBLICATION ${quoteIdent(publication)} ${target}`);
+    } catch (e) {
+      throw new SluiceError('PG_PUBLICATION_CREATE', `cannot create publication "${publication}": ${(e as Error).message}. FOR ALL TABLES needs superuser; list source.tables or create the publication as an owner.`, { cause: e });
+    }
+    return;
+  }
+  if (!create) return;
+  const all = r.rows[0].puballtables === true || r.rows[0].puballtables === 't';
+  if (tables.length === 0 && !all) {
+    throw new SluiceError('PG_PUBLICATION_MISMATCH', `publication "${publication}" exists for selected tables but source.tables is empty (all tables). Drop the publication or list the tables.`);
+  }
+  if (tables.length > 0) {
+    if (all) throw new SluiceError('PG_PUBLICATION_MISMATCH', `publication "${publication}" publishes all tables but source.tables lists some. Drop the publication or remove source.tables.`);
+    await client.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${tables.map((t) => qualifiedName(t).sql).join(', ')}`);
+  }
+}
+
+/** Tables the publication currently covers, as schema/table pairs, in a stable order. */
+export async function publishedTables(client: pg.Client, publication: string): Promise<{ schema: string; table: string }[]> {
+  const r = await client.query(`SELECT schemaname AS schema, tablename AS table FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2`, [publication]);
+  return r.rows;
+}
+
+/**
+ * Creates a logical slot on the replication connection. With `exportSnapshot`, the returned
+ * snapshot name can be imported by other sessions (SET TRANSACTION SNAPSHOT) for as long as this
+ * replication connection stays open and runs no other command: it sees exactly the transactions
+ * that committed before the slot's consistent point.
+ */
+export async function createSlot(replication: pg.Client, slot: string, opts: { exportSnapshot: boolean; temporary?: boolean; serverVersion: number }): Promise<CreatedSlot> {
+  const temp = opts.temporary ? ' TEMPORARY' : '';
+  let snap: string;
+  if (opts.serverVersion >= 150000) snap = opts.exportSnapshot ? ` (SNAPSHOT 'export')` : ` (SNAPSHOT 'nothing')`;
+  else snap = opts.exportSnapshot ? ' EXPORT_SNAPSHOT' : ' NOEXPORT_SNAPSHOT';
+  const r = await replication.query(`CREATE_REPLICATION_SLOT ${quoteIdent(slot)}${temp} LOGICAL pgoutput${snap}`);
+  const row = r.rows[0];
+  return { slot: row.slot_name, consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name ?? null };
+}
+
+export async function dropSlot(client: pg.Client, slot: string): Promise<void> {
+  await client.query(`SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
+}

@@ -1,0 +1,276 @@
+/**
+ * The PostgreSQL source: publication and slot set-up, the initial snapshot, then the pgoutput
+ * stream, producing Debezium-shaped ChangeEvents into the engine's EventSink.
+ *
+ * Exactly-once into the log: the checkpoint (position.ts) travels with every log commit; on start
+ * we resume from it, skip what the server sends again, and confirm to the server only positions
+ * whose events are durable.
+ */
+import { join, dirname } from 'node:path';
+import type pg from 'pg';
+import type { PipelineConfig } from '../../config/types.ts';
+import { SluiceError } from '../../core/errors.ts';
+import type { Logger } from '../../core/logger.ts';
+import { formatLsn } from '../../core/lsn.ts';
+import type { EventSink, Source } from '../../core/source.ts';
+import type { PipelineMetrics } from '../../engine/metrics.ts';
+import { Heartbeat } from './heartbeat.ts';
+import { decodeCheckpoint, encodeCheckpoint, type SourceCheckpoint } from './position.ts';
+import { connect, ReplicationStream, type XLogData } from './replication.ts';
+import { checkServer, createSlot, dropSlot, ensurePublication, publishedTables, slotInfo } from './slot.ts';
+import { runSnapshot } from './snapshot.ts';
+import { StreamDecoder } from './stream.ts';
+
+export class PostgresSource implements Source {
+  private admin: pg.Client | null = null;
+  private replication: pg.Client | null = null;
+  private stream: ReplicationStream | null = null;
+  private heartbeat: Heartbeat | null = null;
+  private decoder: StreamDecoder | null = null;
+  private ckpt: SourceCheckpoint | null = null;
+  private committable = true;
+  private stopped = false;
+  private wake: (() => void) | null = null;
+  private failure: Error | null = null;
+  private ended = false;
+  private queue: XLogData[] = [];
+  private queueHead = 0;
+  private queueBytes = 0;
+  private received = 0n;
+  private durableAck = 0n;
+  private snapshotProgress: Record<string, unknown> | null = null;
+  private lastStatusSent = 0;
+  private serverVersion = 0;
+
+  constructor(
+    private readonly cfg: PipelineConfig,
+    private readonly log: Logger,
+    private readonly metrics: PipelineMetrics,
+  ) {}
+
+  canCommit(): boolean {
+    return this.committable;
+  }
+
+  checkpoint(): string {
+    if (this.decoder) this.decoder.fillCheckpoint(this.ckpt!);
+    return encodeCheckpoint(this.ckpt!);
+  }
+
+  durable(checkpoint: string): void {
+    const c = decodeCheckpoint(checkpoint);
+    if (c.phase === 'stream' && c.ack > this.durableAck) {
+      this.durableAck = c.ack;
+      this.sendStatus(false);
+    }
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      type: 'postgres',
+      slot: this.cfg.source.slot,
+      publication: this.cfg.source.publication,
+      phase: this.ckpt?.phase ?? 'starting',
+      receivedLsn: formatLsn(this.received),
+      confirmedLsn: formatLsn(this.durableAck),
+      queueBytes: this.queueBytes,
+      snapshot: this.snapshotProgress,
+      openStreamedTransactions: this.decoder?.openStreamedTransactions ?? 0,
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    this.heartbeat?.stop();
+  }
+
+  private sendStatus(reply: boolean): void {
+    if (!this.stream) return;
+    const write = this.received > this.durableAck ? this.received : this.durableAck;
+    this.stream.sendStatus(write, this.durableAck, this.durableAck, reply);
+    this.lastStatusSent = Date.now();
+  }
+
+  async run(sink: EventSink, checkpointText: string | null): Promise<void> {
+    const src = this.cfg.source;
+    try {
+      this.admin = await connect(src.connection, false);
+      this.serverVersion = (await checkServer(this.admin)).version;
+      if (src.protocol === 2 && this.serverVersion < 140000) throw new SluiceError('CONFIG_INVALID', `source.protocol: 2 needs PostgreSQL 14 or newer (server is ${this.serverVersion}); use protocol: 1`);
+      if (src.binary && this.serverVersion < 140000) throw new SluiceError('CONFIG_INVALID', `source.binary needs PostgreSQL 14 or newer; set binary: false`);
+      await ensurePublication(this.admin, src.publication, src.tables, src.createPublication);
+      let ckpt = checkpointText ? decodeCheckpoint(checkpointText) : null;
+      const slot = await slotInfo(this.admin, src.slot);
+      if (slot.exists && slot.database !== src.connection.database) {
+        throw new SluiceError('PG_SLOT_CONFLICT', `replication slot "${src.slot}" belongs to database ${slot.database}, not ${src.connection.database}. Give this pipeline another source.slot.`);
+      }
+      if (slot.exists && slot.active) {
+        throw new SluiceError('PG_SLOT_IN_USE', `replication slot "${src.slot}" is in use by another process (another sluice run of this pipeline, or pg_recvlogical). Stop it, or give this pipeline its own source.slot.`, { retriable: true });
+      }
+      if (ckpt && !slot.exists) {
+        throw new SluiceError('PG_SLOT_MISSING', `replication slot "${src.slot}" is gone but the log holds a checkpoint at ${formatLsn(ckpt.ack)}: changes made since then may be lost. To start over with a new snapshot, move the log directory ${this.cfg.log.dir} away and run again.`);
+      }
+      this.replication = await connect(src.connection, true);
+      if (!ckpt) {
+        if (slot.exists) {
+          this.log.warn('replication slot exists but the log has no checkpoint: dropping the slot and starting over', { slot: src.slot });
+          await dropSlot(this.admin, src.slot);
+        }
+        const snap = src.snapshot !== 'never';
+        const created = await createSlot(this.replication, src.slot, { exportSnapshot: snap, serverVersion: this.serverVersion });
+        this.log.info('created replication slot', { slot: src.slot, consistentPoint: formatLsn(created.consistentPoint) });
+        ckpt = { phase: snap ? 'snapshot' : 'stream', consistentPoint: created.consistentPoint, lsn: created.consistentPoint, seq: 0, done: true, ack: created.consistentPoint, tables: {} };
+        this.ckpt = ckpt;
+        if (snap) await this.snapshot(sink, created.snapshotName!, created.consistentPoint, this.replication);
+      } else {
+        this.ckpt = ckpt;
+        if (ckpt.phase === 'snapshot') {
+          // Crashed mid-snapshot: tables already in the log stay; the rest are read from a new
+          // snapshot taken through a temporary slot at N, and their changes committed before N
+          // (already in that snapshot) are skipped when streaming from the main slot.
+          const tmpConn = await connect(src.connection, true);
+          try {
+            const tmp = await createSlot(tmpConn, `${src.slot}_snap_${process.pid}`.slice(0, 63), { exportSnapshot: true, temporary: true, serverVersion: this.serverVersion });
+            this.log.info('resuming snapshot', { done: Object.keys(ckpt.tables).length, snapshotAt: formatLsn(tmp.consistentPoint) });
+            await this.snapshot(sink, tmp.snapshotName!, tmp.consistentPoint, tmpConn);
+          } finally {
+            await tmpConn.end().catch(() => {});
+          }
+        }
+      }
+      if (this.stopped) return;
+      if (src.snapshot === 'initial_only') {
+        this.log.info('snapshot complete; snapshot: initial_only, so stopping');
+        return;
+      }
+      await this.streamChanges(sink);
+    } finally {
+      this.heartbeat?.stop();
+      await this.stream?.stop().catch(() => {});
+      this.decoder?.close();
+      if (!this.stream) await this.replication?.end().catch(() => {});
+      await this.admin?.end().catch(() => {});
+    }
+  }
+
+  private async snapshot(sink: EventSink, snapshotName: string, snapshotLsn: bigint, _holder: pg.Client): Promise<void> {
+    const ckpt = this.ckpt!;
+    const tables = (await publishedTables(this.admin!, this.cfg.source.publication)).filter((t) => !ckpt.tables[`${t.schema}.${t.table}`]);
+    const reader = await connect(this.cfg.source.connection, false);
+    try {
+      await runSnapshot({
+        client: reader,
+        snapshotName,
+        tables,
+        cfg: this.cfg,
+        log: this.log,
+        sink,
+        isStopped: () => this.stopped,
+        setCommittable: (v) => {
+          this.committable = v;
+        },
+        onProgress: (p) => {
+          this.snapshotProgress = p;
+        },
+        onTableDone: (name, rows) => {
+          ckpt.tables[name] = { status: 'done', rows, skipBefore: snapshotLsn };
+        },
+        isLastTableBatch: () => false,
+        metrics: this.metrics,
+      });
+    } finally {
+      await reader.end().catch(() => {});
+    }
+    if (this.stopped) return;
+    ckpt.phase = 'stream';
+    ckpt.lsn = ckpt.consistentPoint;
+    ckpt.seq = 0;
+    ckpt.done = true;
+    ckpt.ack = ckpt.consistentPoint;
+    await sink.commit();
+  }
+
+  private async streamChanges(sink: EventSink): Promise<void> {
+    const src = this.cfg.source;
+    const ckpt = this.ckpt!;
+    this.durableAck = ckpt.ack;
+    this.decoder = new StreamDecoder({
+      cfg: this.cfg,
+      admin: this.admin!,
+      checkpoint: ckpt,
+      sink,
+      log: this.log,
+      metrics: this.metrics,
+      spillDir: join(dirname(this.cfg.log.dir), 'spill'),
+    });
+    this.stream = new ReplicationStream(this.replication!);
+    const options: Record<string, string> = {
+      proto_version: String(src.protocol),
+      publication_names: src.publication,
+      messages: 'true',
+    };
+    if (src.protocol >= 2 && src.streaming) options.streaming = 'on';
+    if (src.binary) options.binary = 'true';
+    const maxQueue = this.cfg.maxQueueBytes;
+    await this.stream.start(src.slot, ckpt.ack, options, {
+      onData: (m) => {
+        this.queue.push(m);
+        this.queueBytes += m.payload.length;
+        if (m.walEnd > this.received) this.received = m.walEnd;
+        if (this.queueBytes >= maxQueue) this.stream!.pause();
+        if (this.wake) this.wake();
+      },
+      onKeepalive: (walEnd, reply) => {
+        if (walEnd > this.received && this.queueBytes === 0 && !this.decoder!.inTransaction) this.received = walEnd;
+        if (reply) this.sendStatus(false);
+      },
+      onError: (err) => {
+        this.failure = err;
+        this.wake?.();
+      },
+      onEnd: () => {
+        this.ended = true;
+        this.wake?.();
+      },
+    });
+    this.log.info('streaming changes', { slot: src.slot, from: formatLsn(ckpt.ack), protocol: src.protocol, streaming: options.streaming === 'on' });
+    this.heartbeat = new Heartbeat(this.admin!, src.heartbeatIntervalMs, this.log);
+    this.heartbeat.start();
+    const idleWait = Math.max(5, Math.min(this.cfg.batch.maxDelayMs, 100));
+    while (!this.stopped) {
+      if (this.failure) throw translateStreamError(this.failure);
+      if (this.ended) throw new SluiceError('PG_STREAM_ENDED', 'PostgreSQL ended the replication stream (server shutdown or slot dropped). Restart the pipeline when the server is back.', { retriable: true });
+      if (this.queueHead >= this.queue.length) {
+        this.queue.length = 0;
+        this.queueHead = 0;
+        const c = sink.maybeCommit();
+        if (c) await c;
+        if (Date.now() - this.lastStatusSent >= src.statusIntervalMs) this.sendStatus(false);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, idleWait);
+          this.wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        this.wake = null;
+        continue;
+      }
+      const m = this.queue[this.queueHead];
+      (this.queue as (XLogData | undefined)[])[this.queueHead++] = undefined;
+      this.queueBytes -= m.payload.length;
+      if (this.stream.isPaused && this.queueBytes < maxQueue / 2) this.stream.resume();
+      const p = this.decoder.handle(m);
+      if (p) await p;
+      const c = sink.maybeCommit();
+      if (c) await c;
+    }
+    if (this.decoder.pendingSafe) await sink.commit();
+  }
+}
+
+function translateStreamError(err: Error): Error {
+  if (err instanceof SluiceError) return err;
+  return new SluiceError('PG_STREAM', `replication stream failed: ${err.message}`, { retriable: true, cause: err });
+}

@@ -1,0 +1,340 @@
+/**
+ * Turns pgoutput messages into ChangeEvents: tracks relations and transactions, skips what the log
+ * already holds (checkpoint), applies snapshot filters, spills streamed in-progress transactions
+ * (protocol v2) until they commit, and keeps the checkpoint that describes everything appended.
+ */
+import type pg from 'pg';
+import type { PipelineConfig } from '../../config/types.ts';
+import type { ChangeEvent, Op, Row, SourceInfo, TableSchema } from '../../core/event.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { EventSink } from '../../core/source.ts';
+import { SLUICE_VERSION } from '../../core/version.ts';
+import type { PipelineMetrics } from '../../engine/metrics.ts';
+import { decodeMessage, TypeCatalog, type PgOutputMessage, type RelationMessage, type RelationSchema } from './pgoutput/index.ts';
+import { durablePrefix, type SourceCheckpoint } from './position.ts';
+import type { XLogData } from './replication.ts';
+import { SpillStore } from './spill.ts';
+
+const PG_EPOCH_MS = 946_684_800_000;
+
+interface RelationState {
+  rel: RelationMessage;
+  schema: RelationSchema;
+  topic: string;
+  name: string;
+  /** Changes in transactions whose commit LSN is below this are already in the snapshot. */
+  skipBefore: bigint;
+}
+
+interface TxnState {
+  xid: number;
+  finalLsn: bigint;
+  commitTimeMs: number;
+  /** Events of this transaction seen so far (including skipped ones). */
+  seq: number;
+  /** Leading events already durable in the log from an earlier run. */
+  skip: number;
+  totalOrder: number;
+  collectionOrder: Map<string, number>;
+}
+
+export interface StreamDecoderOptions {
+  cfg: PipelineConfig;
+  admin: pg.Client;
+  checkpoint: SourceCheckpoint;
+  sink: EventSink;
+  log: Logger;
+  metrics: PipelineMetrics;
+  spillDir: string;
+}
+
+export class StreamDecoder {
+  private readonly relations = new Map<number, RelationState>();
+  private readonly catalog: TypeCatalog;
+  private txn: TxnState | null = null;
+  private readonly resumeFrom: SourceCheckpoint;
+  private readonly spill: SpillStore;
+  private lastCommitLsn: bigint;
+  private ack: bigint;
+  private inStream = false;
+  private streamXid = 0;
+  /** Checkpoint fields for what has been appended. */
+  private posLsn: bigint;
+  private posSeq: number;
+  private posDone: boolean;
+  private readonly prefix: string;
+  private readonly db: string;
+  private readonly txMeta: boolean;
+
+  constructor(private readonly o: StreamDecoderOptions) {
+    this.catalog = new TypeCatalog(o.admin);
+    this.resumeFrom = { ...o.checkpoint };
+    this.spill = new SpillStore(o.spillDir);
+    this.lastCommitLsn = o.checkpoint.lsn;
+    this.ack = o.checkpoint.ack;
+    this.posLsn = o.checkpoint.lsn;
+    this.posSeq = o.checkpoint.seq;
+    this.posDone = o.checkpoint.done;
+    this.prefix = o.cfg.source.topicPrefix;
+    this.db = o.cfg.source.connection.database;
+    this.txMeta = o.cfg.source.transactionMetadata;
+  }
+
+  get inTransaction(): boolean {
+    return this.txn !== null;
+  }
+
+  get openStreamedTransactions(): number {
+    return this.spill.open;
+  }
+
+  /** True when a commit now would record a consistent position. */
+  get pendingSafe(): boolean {
+    return true;
+  }
+
+  fillCheckpoint(c: SourceCheckpoint): void {
+    c.phase = 'stream';
+    c.lsn = this.posLsn;
+    c.seq = this.posSeq;
+    c.done = this.posDone;
+    c.ack = this.ack;
+  }
+
+  close(): void {
+    this.spill.close();
+  }
+
+  /** Handles one XLogData message. Returns a promise only when it must wait (catalog look-ups). */
+  handle(m: XLogData): Promise<void> | undefined {
+    const payload = m.payload;
+    const tag = payload[0];
+    if (this.inStream && tag !== 0x45 /* E */ && tag !== 0x53 /* S */) {
+      // Inside a streamed chunk: keep relation/type messages live, spill the rest.
+      const msg = decodeMessage(payload, true);
+      if (msg.type === 'relation') return this.onRelation(msg);
+      if (msg.type === 'type') return undefined;
+      this.spill.add(this.streamXid, (msg as { xid?: number }).xid ?? this.streamXid, payload);
+      return undefined;
+    }
+    const msg = decodeMessage(payload, false);
+    return this.onMessage(msg, m.walStart, false);
+  }
+
+  private onMessage(msg: PgOutputMessage, lsn: bigint, replay: boolean): Promise<void> | undefined {
+    switch (msg.type) {
+      case 'begin':
+        this.beginTxn(msg.xid, msg.finalLsn, msg.commitTime);
+        return undefined;
+      case 'commit':
+        this.commitTxn(msg.endLsn);
+        return undefined;
+      case 'relation':
+        return this.onRelation(msg);
+      case 'insert':
+      case 'update':
+      case 'delete':
+        return this.onRowChange(msg, lsn);
+      case 'truncate':
+        return this.onTruncate(msg, lsn);
+      case 'message':
+        if (!msg.transactional && !this.txn) {
+          // Heartbeat (heartbeat.ts) or any other non-transactional message: a safe position to
+        // confirm once what came before it is durable.
+          this.advanceOutsideTxn(msg.lsn);
+        }
+        return undefined;
+      case 'stream_start':
+        this.inStream = true;
+        this.streamXid = msg.xid;
+        return undefined;
+      case 'stream_stop':
+        this.inStream = false;
+        return undefined;
+      case 'stream_abort':
+        this.spill.abort(msg.xid, msg.subxid);
+        return undefined;
+      case 'stream_commit':
+        return this.replayStreamed(msg.xid, msg.commitLsn, msg.endLsn, msg.commitTime);
+      default:
+        void replay;
+        return undefined;
+    }
+  }
+
+  private beginTxn(xid: number, finalLsn: bigint, commitTime: bigint): void {
+    this.txn = {
+      xid,
+      finalLsn,
+      commitTimeMs: Number(commitTime / 1000n) + PG_EPOCH_MS,
+      seq: 0,
+      skip: durablePrefix(this.resumeFrom, finalLsn),
+      totalOrder: 0,
+      collectionOrder: new Map(),
+    };
+    // A transaction partly or wholly in the log from an earlier run leaves the position alone:
+    // it already describes this transaction.
+    if (this.txn.skip === 0) {
+      this.posLsn = finalLsn;
+      this.posSeq = 0;
+      this.posDone = false;
+    }
+  }
+
+  private commitTxn(endLsn: bigint): void {
+    const t = this.txn;
+    this.txn = null;
+    if (!t) return;
+    if (t.finalLsn >= this.posLsn) {
+      this.posLsn = t.finalLsn;
+      this.posSeq = t.seq;
+      this.posDone = true;
+    }
+    this.lastCommitLsn = t.finalLsn;
+    if (endLsn > this.ack) this.ack = endLsn;
+    this.o.metrics.lagMs.set(Date.now() - t.commitTimeMs);
+  }
+
+  private advanceOutsideTxn(lsn: bigint): void {
+    if (lsn > this.ack) this.ack = lsn;
+  }
+
+  private async replayStreamed(xid: number, commitLsn: bigint, endLsn: bigint, commitTime: bigint): Promise<void> {
+    const spilled = this.spill.take(xid);
+    this.beginTxn(xid, commitLsn, commitTime);
+    if (spilled) {
+      try {
+        for (const payload of spilled.replay()) {
+          const msg = decodeMessage(payload, true);
+          const p = this.onMessage(msg, commitLsn, true);
+          if (p) await p;
+          const c = this.o.sink.maybeCommit();
+          if (c) await c;
+        }
+      } finally {
+        spilled.discard();
+      }
+    }
+    this.commitTxn(endLsn);
+  }
+
+  private async onRelation(rel: RelationMessage): Promise<void> {
+    const schema = await this.catalog.relationSchema(rel);
+    const name = `${rel.namespace}.${rel.name}`;
+    const topic = `${this.prefix}.${rel.namespace}.${rel.name}`;
+    await this.o.sink.declareTopic(topic);
+    const snap = this.o.checkpoint.tables[name];
+    const prev = this.relations.get(rel.relationId);
+    this.relations.set(rel.relationId, { rel, schema, topic, name, skipBefore: snap?.skipBefore ?? prev?.skipBefore ?? 0n });
+  }
+
+  private relation(id: number): RelationState {
+    const r = this.relations.get(id);
+    if (!r) throw new Error(`pgoutput protocol error: change for unknown relation ${id} (no Relation message received)`);
+    return r;
+  }
+
+  /** Counts the event and says whether it must be appended (not already durable, not in a snapshot). */
+  private admit(rel: RelationState): boolean {
+    const t = this.txn!;
+    t.seq++;
+    if (t.seq <= t.skip) return false;
+    if (t.finalLsn >= this.posLsn) {
+      this.posLsn = t.finalLsn;
+      this.posSeq = t.seq;
+      this.posDone = false;
+    }
+    if (t.finalLsn < rel.skipBefore) return false;
+    return true;
+  }
+
+  private source(rel: RelationState, lsn: bigint): SourceInfo {
+    const t = this.txn!;
+    return {
+      version: SLUICE_VERSION,
+      connector: 'postgresql',
+      name: this.prefix,
+      ts_ms: t.commitTimeMs,
+      snapshot: 'false',
+      db: this.db,
+      sequence: `["${this.lastCommitLsn.toString()}","${lsn.toString()}"]`,
+      schema: rel.rel.namespace,
+      table: rel.rel.name,
+      txId: t.xid,
+      lsn: Number(lsn),
+      xmin: null,
+    };
+  }
+
+  private txInfo(rel: RelationState): ChangeEvent['transaction'] {
+    if (!this.txMeta) return undefined;
+    const t = this.txn!;
+    const n = (t.collectionOrder.get(rel.name) ?? 0) + 1;
+    t.collectionOrder.set(rel.name, n);
+    return { id: `${t.xid}:${t.finalLsn.toString()}`, total_order: ++t.totalOrder, data_collection_order: n };
+  }
+
+  private onRowChange(msg: Extract<PgOutputMessage, { type: 'insert' | 'update' | 'delete' }>, lsn: bigint): Promise<void> | undefined {
+    const rel = this.relation(msg.relationId);
+    if (!this.txn) throw new Error('pgoutput protocol error: row change outside a transaction');
+    if (!this.admit(rel)) return undefined;
+    const sch = rel.schema;
+    let before: Row | null = null;
+    let after: Row | null = null;
+    let op: Op;
+    if (msg.type === 'insert') {
+      op = 'c';
+      after = sch.decodeTuple(msg.newTuple);
+    } else if (msg.type === 'update') {
+      op = 'u';
+      after = sch.decodeTuple(msg.newTuple);
+      if (msg.oldTuple) before = sch.decodeTuple(msg.oldTuple, msg.oldKind === 'K');
+      if (before && msg.oldKind === 'O') sch.fillUnchanged(after, before);
+    } else {
+      op = 'd';
+      before = msg.oldTuple ? sch.decodeTuple(msg.oldTuple, msg.oldKind === 'K') : null;
+    }
+    const keyRow = op === 'd' ? before : after;
+    const table: TableSchema = sch.table;
+    const key = keyRow ? keyOf(table, keyRow) : null;
+    this.o.sink.append({
+      topic: rel.topic,
+      key,
+      before,
+      after,
+      source: this.source(rel, lsn),
+      op,
+      ts_ms: Date.now(),
+      transaction: this.txInfo(rel),
+      table,
+    });
+    return undefined;
+  }
+
+  private onTruncate(msg: Extract<PgOutputMessage, { type: 'truncate' }>, lsn: bigint): undefined {
+    if (!this.txn) throw new Error('pgoutput protocol error: truncate outside a transaction');
+    for (const id of msg.relationIds) {
+      const rel = this.relation(id);
+      if (!this.admit(rel)) continue;
+      this.o.sink.append({
+        topic: rel.topic,
+        key: null,
+        before: null,
+        after: null,
+        source: this.source(rel, lsn),
+        op: 't',
+        ts_ms: Date.now(),
+        transaction: this.txInfo(rel),
+        table: rel.schema.table,
+      });
+    }
+    return undefined;
+  }
+}
+
+export function keyOf(table: TableSchema, row: Row): Row | null {
+  if (table.keyColumns.length === 0) return null;
+  const k: Row = {};
+  for (const c of table.keyColumns) k[c] = row[c] ?? null;
+  return k;
+}

@@ -1,0 +1,26 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+/** Starts `sluice run <cfg>` in a child process; stderr is kept for failure messages. */
+export function startPipelineProcess(cfgPath: string, args: string[] = []): ChildProcess & { stderrText: () => string } {
+  const child = spawn(process.execPath, ['bin/sluice.js', 'run', cfgPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => {
+    err += d.toString();
+    if (err.length > 100_000) err = err.slice(-50_000);
+  });
+  return Object.assign(child, { stderrText: () => err });
+}
+
+/** Peak resident set size of a live process, in MiB (Linux VmHWM). */
+export function peakRssMiB(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  await exited;
+}
