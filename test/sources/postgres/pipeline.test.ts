@@ -91,6 +91,40 @@ describe('postgres source → embedded log', () => {
     assert.equal(again.filter((r) => r.value?.after?.last_name === 'while-stopped').length, 1);
   });
 
+  it('follows ALTER TABLE mid-stream and adds the transaction block when enabled', async () => {
+    const tmp3 = tempDir();
+    await db.client.query(`CREATE TABLE evolving (id int PRIMARY KEY, a text)`);
+    const cfg = pipelineConfig('ddl', db.name, tmp3.dir, 'slot: sluice_ddl_test\npublication: sluice_ddl_pub\ntables: [public.evolving]\nsnapshot: never\ntransactionMetadata: true');
+    const ac = new AbortController();
+    const run = runPipeline(cfg, { signal: ac.signal });
+    try {
+      await waitUntil('slot active', async () => (await db.client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'sluice_ddl_test' AND active`)).rowCount === 1);
+      await db.client.query(`INSERT INTO evolving VALUES (1, 'before')`);
+      await db.client.query(`ALTER TABLE evolving ADD COLUMN b int DEFAULT 7`);
+      await db.client.query(`BEGIN; INSERT INTO evolving VALUES (2, 'after', 8); UPDATE evolving SET a = 'x' WHERE id = 1; COMMIT`);
+      await db.client.query(`ALTER TABLE evolving DROP COLUMN a`);
+      await db.client.query(`INSERT INTO evolving VALUES (3, 9)`);
+      await waitUntil('three inserts', async () => (await readAll(cfg.log.dir, 'ddl.public.evolving')).filter((r) => r.value?.op === 'c').length === 3);
+      const recs = (await readAll(cfg.log.dir, 'ddl.public.evolving')).map((r) => r.value);
+      const byId = (id: number, op: string) => recs.find((v) => v.op === op && v.after.id === id);
+      assert.deepEqual(byId(1, 'c').after, { id: 1, a: 'before' });
+      assert.deepEqual(byId(2, 'c').after, { id: 2, a: 'after', b: 8 });
+      assert.deepEqual(byId(1, 'u').after, { id: 1, a: 'x', b: 7 });
+      assert.deepEqual(byId(3, 'c').after, { id: 3, b: 9 });
+      const t2 = byId(2, 'c').transaction;
+      const t1u = byId(1, 'u').transaction;
+      assert.equal(t2.id, t1u.id, 'same transaction id for both changes of one transaction');
+      assert.equal(t2.total_order, 1);
+      assert.equal(t1u.total_order, 2);
+      assert.equal(t1u.data_collection_order, 2);
+      assert.match(t2.id, /^\d+:\d+$/);
+    } finally {
+      ac.abort();
+      await run;
+      tmp3.remove();
+    }
+  });
+
   it('confirms heartbeat positions so an idle slot does not hold back WAL', async () => {
     const tmp2 = tempDir();
     const cfg = pipelineConfig('hb', db.name, tmp2.dir, 'slot: sluice_hb_test\npublication: sluice_hb_pub\ntables: [public.orders]\nsnapshot: never');
