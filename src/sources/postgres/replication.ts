@@ -37,6 +37,8 @@ export function pgClientConfig(c: PostgresConnectionConfig, replication: boolean
     password: c.password,
     database: c.database,
     application_name: 'sluice',
+    // Fixed output formats for the text converters (pgoutput/convert.ts).
+    options: '-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=postgres -c extra_float_digits=3',
     ...(replication ? { replication: 'database' } : {}),
     // Raw text values: our own type converters turn them into exact values.
     types: { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig,

@@ -67,7 +67,7 @@ export class StreamDecoder {
   private readonly txMeta: boolean;
 
   constructor(private readonly o: StreamDecoderOptions) {
-    this.catalog = new TypeCatalog(o.admin);
+    this.catalog = new TypeCatalog(o.admin, o.cfg.source.binary);
     this.resumeFrom = { ...o.checkpoint };
     this.spill = new SpillStore(o.spillDir);
     this.lastCommitLsn = o.checkpoint.lsn;

@@ -1,0 +1,80 @@
+/**
+ * The `sluice` command line: run, validate, tail, status, schema. Every command has --help.
+ * Exit codes: 0 ok, 1 error (message on stderr as `error [CODE]: …`), 2 usage error.
+ */
+import { SluiceError } from '../core/errors.ts';
+import { SLUICE_VERSION } from '../core/version.ts';
+import { runCommand } from './run.ts';
+import { statusCommand } from './status.ts';
+import { tailCommand } from './tail.ts';
+import { schemaCommand, validateCommand } from './validate.ts';
+
+export class UsageError extends Error {}
+
+export interface Command {
+  summary: string;
+  usage: string;
+  run(args: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  run: runCommand,
+  validate: validateCommand,
+  tail: tailCommand,
+  status: statusCommand,
+  schema: schemaCommand,
+};
+
+function topHelp(): string {
+  return `sluice ${SLUICE_VERSION}: change-data-capture pipelines
+
+usage: sluice <command> [options]
+
+commands:
+${Object.entries(COMMANDS)
+  .map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`)
+  .join('\n')}
+
+sluice <command> --help shows a command's options and an example.
+`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h') {
+    process.stdout.write(topHelp());
+    return cmd ? 0 : 2;
+  }
+  if (cmd === '--version' || cmd === '-V') {
+    process.stdout.write(SLUICE_VERSION + '\n');
+    return 0;
+  }
+  if (cmd === 'help') {
+    const c = rest[0] ? COMMANDS[rest[0]] : undefined;
+    process.stdout.write(c ? c.usage : topHelp());
+    return 0;
+  }
+  const c = COMMANDS[cmd];
+  if (!c) {
+    process.stderr.write(`sluice: unknown command '${cmd}'\n\n${topHelp()}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(c.usage);
+    return 0;
+  }
+  try {
+    return await c.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`sluice ${cmd}: ${(e as Error).message}\n\n${c.usage}`);
+      return 2;
+    }
+    if (e instanceof SluiceError) {
+      process.stderr.write(`error [${e.code}]: ${e.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`error: ${(e as Error).stack ?? e}\n`);
+    return 1;
+  }
+}

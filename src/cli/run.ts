@@ -1,0 +1,41 @@
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/index.ts';
+import { createLogger, type Level } from '../core/logger.ts';
+import type { Command } from './main.ts';
+import { UsageError } from './main.ts';
+
+export const runCommand: Command = {
+  summary: 'run a pipeline (snapshot, then stream changes) until stopped',
+  usage: `usage: sluice run <pipeline.yaml> [--log-format text|json] [--log-level debug|info|warn|error]
+
+Runs the pipeline: creates the publication and replication slot if needed, snapshots
+existing rows (source.snapshot), then streams changes into the log. Ctrl-C (SIGINT) or
+SIGTERM stops it cleanly; after a crash it resumes from its last durable checkpoint.
+
+options:
+  --log-format   text (default) or json: one JSON object per line on stderr
+  --log-level    overrides logging.level
+
+example:
+  sluice run examples/postgres-to-log.yaml --log-format json
+`,
+  async run(args) {
+    const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { 'log-format': { type: 'string' }, 'log-level': { type: 'string' } } });
+    if (positionals.length !== 1) throw new UsageError('expected exactly one config file');
+    const fmt = values['log-format'];
+    const lvl = values['log-level'];
+    if (fmt !== undefined && fmt !== 'text' && fmt !== 'json') throw new UsageError(`--log-format must be text or json, not ${fmt}`);
+    if (lvl !== undefined && !['debug', 'info', 'warn', 'error'].includes(lvl)) throw new UsageError(`--log-level must be debug, info, warn or error, not ${lvl}`);
+    const cfg = await loadConfig(positionals[0]);
+    if (fmt) cfg.logging.format = fmt;
+    if (lvl) cfg.logging.level = lvl as Level;
+    const logger = createLogger({ level: cfg.logging.level, format: cfg.logging.format });
+    const { runPipeline } = await import('../engine/runner.ts');
+    const ac = new AbortController();
+    const stop = () => ac.abort();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await runPipeline(cfg, { logger, signal: ac.signal });
+    return 0;
+  },
+};

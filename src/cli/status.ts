@@ -1,0 +1,77 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openEmbeddedLog } from '../log/embedded/index.ts';
+import { connect } from '../sources/postgres/replication.ts';
+import { resolveLog, requireLogDir } from './common.ts';
+import type { Command } from './main.ts';
+
+export const statusCommand: Command = {
+  summary: 'show topics, offsets, consumer groups and the source position',
+  usage: `usage: sluice status (--config <pipeline.yaml> | --log-dir <dir>) [--json]
+
+Shows each topic's partitions with their start/end offsets, consumer groups and their lag,
+the pipeline's last status (state, source position, snapshot progress), and with --config
+the replication slot on the server (active, confirmed position, WAL it retains).
+
+example:
+  sluice status --config pipeline.yaml --json
+`,
+  async run(args) {
+    const { values } = parseArgs({ args, options: { config: { type: 'string' }, 'log-dir': { type: 'string' }, json: { type: 'boolean' } } });
+    const { dir, cfg } = await resolveLog(values);
+    requireLogDir(dir);
+    const log = await openEmbeddedLog({ dir, readOnly: true });
+    const report: Record<string, any> = { log: dir, topics: [], groups: [] };
+    try {
+      for (const t of await log.listTopics()) {
+        const parts = await log.offsets(t.name);
+        report.topics.push({ name: t.name, partitions: parts, records: parts.reduce((s, p) => s + p.end - p.start, 0) });
+      }
+      for (const g of await log.listGroups()) {
+        const lag: Record<string, number> = {};
+        for (const t of report.topics) {
+          const c = await log.committedOffsets(g, t.name);
+          if (c.size === 0) continue;
+          lag[t.name] = t.partitions.reduce((s: number, p: any) => s + (p.end - (c.get(p.partition) ?? p.start)), 0);
+        }
+        report.groups.push({ group: g, lag });
+      }
+    } finally {
+      await log.close();
+    }
+    const statusPath = join(dirname(dir), 'status.json');
+    if (existsSync(statusPath)) report.pipeline = JSON.parse(readFileSync(statusPath, 'utf8'));
+    if (cfg) {
+      const c = await connect(cfg.source.connection, false);
+      try {
+        const r = await c.query(
+          `SELECT active, confirmed_flush_lsn::text AS confirmed, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained FROM pg_replication_slots WHERE slot_name = $1`,
+          [cfg.source.slot],
+        );
+        report.slot = r.rowCount ? { name: cfg.source.slot, active: r.rows[0].active === 't' || r.rows[0].active === true, confirmedFlushLsn: r.rows[0].confirmed, retainedWalBytes: Number(r.rows[0].retained) } : { name: cfg.source.slot, exists: false };
+      } finally {
+        await c.end();
+      }
+    }
+    if (values.json) {
+      process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      return 0;
+    }
+    const lines: string[] = [`log ${dir}`];
+    if (report.pipeline) {
+      const p = report.pipeline;
+      lines.push(`pipeline ${p.pipeline}: ${p.state} (pid ${p.pid}, updated ${p.updatedAt})`);
+      if (p.source) lines.push(`  source: phase ${p.source.phase}, received ${p.source.receivedLsn}, confirmed ${p.source.confirmedLsn}${p.source.snapshot ? `, snapshot ${JSON.stringify(p.source.snapshot)}` : ''}`);
+    }
+    if (report.slot) lines.push(report.slot.exists === false ? `slot ${report.slot.name}: does not exist` : `slot ${report.slot.name}: ${report.slot.active ? 'active' : 'inactive'}, confirmed ${report.slot.confirmedFlushLsn}, retains ${(report.slot.retainedWalBytes / 1048576).toFixed(1)} MiB of WAL`);
+    lines.push('topics:');
+    for (const t of report.topics) lines.push(`  ${t.name}  ${t.records} records  ${t.partitions.map((p: any) => `p${p.partition}=${p.start}..${p.end}`).join(' ')}`);
+    if (report.groups.length) {
+      lines.push('consumer groups:');
+      for (const g of report.groups) lines.push(`  ${g.group}  lag ${JSON.stringify(g.lag)}`);
+    }
+    process.stdout.write(lines.join('\n') + '\n');
+    return 0;
+  },
+};

@@ -1,0 +1,255 @@
+/**
+ * Loads a pipeline YAML: env-var interpolation (`${VAR}`, `${VAR:-default}`, `$${` for a literal),
+ * JSON Schema validation with errors that point at file:line:column and the key, then defaults.
+ */
+import { readFile } from 'node:fs/promises';
+import AjvModule from 'ajv';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { SluiceError } from '../core/errors.ts';
+import { DURATION_KEYS, pipelineSchema, SIZE_KEYS } from './schema.ts';
+import type { PipelineConfig } from './types.ts';
+
+export type { PipelineConfig } from './types.ts';
+
+const Ajv = (AjvModule as unknown as { default: typeof AjvModule }).default ?? AjvModule;
+const ajv = new (Ajv as any)({ allErrors: true, strict: false });
+const validate = ajv.compile(pipelineSchema);
+
+interface Problem {
+  line: number;
+  col: number;
+  path: string;
+  message: string;
+}
+
+export function exportJsonSchema(): object {
+  return pipelineSchema;
+}
+
+export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<PipelineConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new SluiceError('CONFIG_INVALID', `cannot read config ${path}: ${(e as Error).message}`);
+  }
+  return parseConfig(text, path, env);
+}
+
+export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessEnv = process.env): PipelineConfig {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  const problems: Problem[] = [];
+  const at = (offset: number) => {
+    const p = lc.linePos(offset);
+    return { line: p.line, col: p.col };
+  };
+  for (const e of doc.errors) problems.push({ ...at(e.pos[0]), path: '', message: `YAML syntax: ${e.message.split('\n')[0]}` });
+  if (problems.length) throw configError(fileName, problems);
+  interpolate(doc, doc.contents as Node, env, (node, msg) => problems.push({ ...at(node.range?.[0] ?? 0), path: '', message: msg }));
+  if (problems.length) throw configError(fileName, problems);
+  const raw = doc.toJS() ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw configError(fileName, [{ line: 1, col: 1, path: '', message: 'the config must be a mapping (key: value lines)' }]);
+  normalizeUnits(raw, [], doc, (path, msg) => problems.push({ ...nodePos(doc, path, at), path: path.join('.'), message: msg }));
+  if (problems.length) throw configError(fileName, problems);
+  if (!validate(raw)) {
+    for (const err of dedupe(validate.errors ?? [])) {
+      const path = err.instancePath.split('/').slice(1).map((s: string) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+      let message: string;
+      let where = path;
+      if (err.keyword === 'additionalProperties') {
+        const key = err.params.additionalProperty as string;
+        where = [...path, key];
+        const known = Object.keys(schemaAt(path)?.properties ?? {});
+        const near = suggest(key, known);
+        message = `unknown key${near ? ` (did you mean '${near}'?)` : ''}; allowed: ${known.join(', ')}`;
+      } else if (err.keyword === 'required') {
+        message = `missing required key '${err.params.missingProperty}'`;
+      } else if (err.keyword === 'enum') {
+        message = `must be one of ${(err.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')} (got ${JSON.stringify(valueAt(raw, path))})`;
+      } else if (err.keyword === 'type') {
+        message = `must be ${err.params.type} (got ${JSON.stringify(valueAt(raw, path))})`;
+      } else if (err.keyword === 'pattern') {
+        message = `${JSON.stringify(valueAt(raw, path))} is not allowed here (${patternHint(path)})`;
+      } else if (err.keyword === 'anyOf') {
+        message = anyOfHint(path, valueAt(raw, path));
+      } else message = `${err.message} (got ${JSON.stringify(valueAt(raw, path))})`;
+      problems.push({ ...nodePos(doc, where, at), path: where.join('.'), message });
+    }
+    throw configError(fileName, problems);
+  }
+  return withDefaults(raw);
+}
+
+function dedupe(errors: any[]): any[] {
+  // anyOf produces one error per branch plus the anyOf itself: keep the anyOf only.
+  const anyOfPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    if (e.keyword !== 'anyOf' && [...anyOfPaths].some((p) => e.instancePath.startsWith(p) && e.schemaPath.includes('anyOf'))) return false;
+    const k = `${e.instancePath}|${e.keyword}|${JSON.stringify(e.params)}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function patternHint(path: string[]): string {
+  const k = path[path.length - 1];
+  if (k === 'slot') return 'lower-case letters, digits and _; at most 63';
+  if (k === 'name' || k === 'topicPrefix') return 'letters, digits, _ . -';
+  return 'see docs/config.md';
+}
+
+function anyOfHint(path: string[], v: unknown): string {
+  const k = path[path.length - 1];
+  if (k === 'connection') return `must be a URL postgres://user:password@host:port/database or a mapping with host, port, user, password, database (got ${JSON.stringify(v)})`;
+  if (SIZE_KEYS.has(k)) return `must be a size such as 1048576 or "64MiB" (got ${JSON.stringify(v)})`;
+  if (DURATION_KEYS.has(k)) return `must be a duration such as 500, "500ms" or "10s" (got ${JSON.stringify(v)})`;
+  return `has an unexpected value ${JSON.stringify(v)}`;
+}
+
+function schemaAt(path: string[]): any {
+  let s: any = pipelineSchema;
+  for (const p of path) {
+    s = s?.properties?.[p] ?? s?.anyOf?.find((x: any) => x.properties)?.properties?.[p];
+  }
+  if (s?.anyOf) s = s.anyOf.find((x: any) => x.properties) ?? s;
+  return s;
+}
+
+function valueAt(obj: any, path: string[]): unknown {
+  let v = obj;
+  for (const p of path) v = v?.[p];
+  return v;
+}
+
+function nodePos(doc: Document, path: string[], at: (o: number) => { line: number; col: number }): { line: number; col: number } {
+  for (let n = path.length; n >= 0; n--) {
+    const sub = path.slice(0, n);
+    if (n < path.length) {
+      // Unknown key: point at the key itself.
+      const parent = sub.length ? doc.getIn(sub, true) : doc.contents;
+      if (isMap(parent)) {
+        const pair = parent.items.find((it: any) => isScalar(it.key) && String(it.key.value) === path[n]);
+        if (pair && (pair.key as Node).range) return at((pair.key as Node).range![0]);
+      }
+    }
+    const node = sub.length ? (doc.getIn(sub, true) as Node | undefined) : (doc.contents as Node | undefined);
+    if (node && (node as Node).range) return at((node as Node).range![0]);
+  }
+  return { line: 1, col: 1 };
+}
+
+function suggest(key: string, known: string[]): string | null {
+  let best: string | null = null;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = levenshtein(key.toLowerCase(), k.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = k;
+    }
+  }
+  return bestD <= Math.max(2, Math.floor(key.length / 3)) ? best : null;
+}
+
+function levenshtein(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+  return d[a.length][b.length];
+}
+
+function interpolate(doc: Document, node: Node | null, env: NodeJS.ProcessEnv, fail: (n: Node, msg: string) => void): void {
+  if (!node) return;
+  if (isMap(node)) for (const it of node.items) interpolate(doc, it.value as Node, env, fail);
+  else if (isSeq(node)) for (const it of node.items) interpolate(doc, it as Node, env, fail);
+  else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('$')) {
+    node.value = node.value.replace(/\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (m, name, def) => {
+      if (m === '$${') return '${';
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (def !== undefined) return def;
+      fail(node, `environment variable ${name} is not set (write \${${name}:-default} for a default)`);
+      return '';
+    });
+  }
+}
+
+const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1e3, KIB: 1024, MB: 1e6, MIB: 1 << 20, GB: 1e9, GIB: 1 << 30 };
+const DURATION_UNITS: Record<string, number> = { MS: 1, S: 1000, M: 60_000, H: 3_600_000, D: 86_400_000 };
+
+function normalizeUnits(obj: any, path: string[], doc: Document, fail: (path: string[], msg: string) => void): void {
+  if (!obj || typeof obj !== 'object') return;
+  for (const [k, v] of Object.entries(obj)) {
+    if (typeof v === 'string' && (SIZE_KEYS.has(k) || DURATION_KEYS.has(k))) {
+      const m = /^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/.exec(v.trim());
+      const units = SIZE_KEYS.has(k) ? SIZE_UNITS : DURATION_UNITS;
+      const unit = (m?.[2] || (SIZE_KEYS.has(k) ? 'B' : 'MS')).toUpperCase();
+      if (!m || !(unit in units)) {
+        fail([...path, k], SIZE_KEYS.has(k) ? `must be a size such as 1048576 or "64MiB" (got ${JSON.stringify(v)})` : `must be a duration such as 500, "500ms" or "10s" (got ${JSON.stringify(v)})`);
+        continue;
+      }
+      obj[k] = Math.round(Number(m[1]) * units[unit]);
+    } else if (v && typeof v === 'object' && !Array.isArray(v)) normalizeUnits(v, [...path, k], doc, fail);
+  }
+}
+
+function configError(fileName: string, problems: Problem[]): SluiceError {
+  problems.sort((a, b) => a.line - b.line || a.col - b.col);
+  const lines = problems.map((p) => `${fileName}:${p.line}:${p.col}: ${p.path ? p.path + ': ' : ''}${p.message}`);
+  return new SluiceError('CONFIG_INVALID', `invalid config (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${lines.join('\n  ')}`);
+}
+
+function parseUrl(url: string) {
+  const u = new URL(url);
+  return {
+    host: decodeURIComponent(u.hostname) || '127.0.0.1',
+    port: u.port ? Number(u.port) : 5432,
+    user: decodeURIComponent(u.username) || 'postgres',
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || 'postgres',
+  };
+}
+
+function withDefaults(raw: any): PipelineConfig {
+  const name: string = raw.name;
+  const s = raw.source;
+  const conn = typeof s.connection === 'string' ? parseUrl(s.connection) : { host: '127.0.0.1', port: 5432, user: 'postgres', ...s.connection };
+  const slot = s.slot ?? `sluice_${name.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
+  return {
+    name,
+    source: {
+      type: 'postgres',
+      connection: conn,
+      slot,
+      publication: s.publication ?? slot,
+      tables: s.tables ?? [],
+      protocol: s.protocol ?? 1,
+      streaming: s.streaming ?? false,
+      binary: s.binary ?? false,
+      snapshot: s.snapshot ?? 'initial',
+      snapshotFetchSize: s.snapshotFetchSize ?? 10_000,
+      heartbeatIntervalMs: s.heartbeatIntervalMs ?? 10_000,
+      statusIntervalMs: s.statusIntervalMs ?? 10_000,
+      topicPrefix: s.topicPrefix ?? name,
+      transactionMetadata: s.transactionMetadata ?? false,
+      createPublication: s.createPublication ?? true,
+    },
+    log: {
+      backend: 'embedded',
+      dir: raw.log?.dir ?? `./data/${name}/log`,
+      partitions: raw.log?.partitions ?? 3,
+      segmentBytes: raw.log?.segmentBytes ?? 64 << 20,
+      retentionMs: raw.log?.retentionMs,
+      retentionBytes: raw.log?.retentionBytes,
+    },
+    batch: { maxRecords: raw.batch?.maxRecords ?? 5000, maxBytes: raw.batch?.maxBytes ?? 4 << 20, maxDelayMs: raw.batch?.maxDelayMs ?? 20 },
+    serialization: { schemas: raw.serialization?.schemas ?? false },
+    maxQueueBytes: raw.maxQueueBytes ?? 64 << 20,
+    server: raw.server ? { host: raw.server.host ?? '127.0.0.1', port: raw.server.port ?? 8080 } : undefined,
+    logging: { level: raw.logging?.level ?? 'info', format: raw.logging?.format ?? 'text' },
+  };
+}

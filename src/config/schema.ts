@@ -1,0 +1,88 @@
+/**
+ * JSON Schema of the pipeline YAML: the source of truth for what a user may write. `sluice schema`
+ * prints it (editors use it for completion). Sizes accept numbers or "64MiB"-style strings,
+ * durations numbers (ms) or "10s"-style strings; both are normalized before validation.
+ */
+const size = { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*(B|KB|KiB|MB|MiB|GB|GiB)?$' }] };
+const duration = { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)?$' }] };
+
+export const SIZE_KEYS = new Set(['maxBytes', 'segmentBytes', 'retentionBytes', 'maxQueueBytes']);
+export const DURATION_KEYS = new Set(['maxDelayMs', 'heartbeatIntervalMs', 'statusIntervalMs', 'retentionMs']);
+
+export const pipelineSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'Sluice pipeline',
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'source'],
+  properties: {
+    name: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$', description: 'Pipeline name: identifies its slot, producer and checkpoints.' },
+    source: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['type', 'connection'],
+      properties: {
+        type: { enum: ['postgres'], description: 'Source connector.' },
+        connection: {
+          anyOf: [
+            { type: 'string', pattern: '^postgres(ql)?://', description: 'postgres://user:password@host:port/database' },
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['database'],
+              properties: {
+                host: { type: 'string' },
+                port: { type: 'integer', minimum: 1, maximum: 65535 },
+                user: { type: 'string' },
+                password: { type: 'string' },
+                database: { type: 'string' },
+              },
+            },
+          ],
+        },
+        slot: { type: 'string', pattern: '^[a-z0-9_]{1,63}$', description: 'Replication slot name.' },
+        publication: { type: 'string', minLength: 1 },
+        tables: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'schema.table names; empty: all tables.' },
+        protocol: { enum: [1, 2] },
+        streaming: { type: 'boolean' },
+        binary: { type: 'boolean' },
+        snapshot: { enum: ['initial', 'never', 'initial_only'] },
+        snapshotFetchSize: { type: 'integer', minimum: 1 },
+        heartbeatIntervalMs: duration,
+        statusIntervalMs: duration,
+        topicPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$' },
+        transactionMetadata: { type: 'boolean' },
+        createPublication: { type: 'boolean' },
+      },
+    },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        backend: { enum: ['embedded'] },
+        dir: { type: 'string' },
+        partitions: { type: 'integer', minimum: 1, maximum: 1024 },
+        segmentBytes: size,
+        retentionMs: duration,
+        retentionBytes: size,
+      },
+    },
+    batch: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { maxRecords: { type: 'integer', minimum: 1 }, maxBytes: size, maxDelayMs: duration },
+    },
+    serialization: { type: 'object', additionalProperties: false, properties: { schemas: { type: 'boolean' } } },
+    maxQueueBytes: size,
+    server: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { host: { type: 'string' }, port: { type: 'integer', minimum: 0, maximum: 65535 } },
+    },
+    logging: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { level: { enum: ['debug', 'info', 'warn', 'error'] }, format: { enum: ['text', 'json'] } },
+    },
+  },
+} as const;

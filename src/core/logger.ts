@@ -1,0 +1,40 @@
+/**
+ * Structured logging: human-readable lines or one JSON object per line (`logging.format: json`,
+ * `--log-format json`), always to stderr so stdout stays for data (sluice tail).
+ */
+export type Level = 'debug' | 'info' | 'warn' | 'error';
+const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  child(fields: Record<string, unknown>): Logger;
+}
+
+export function createLogger(opts: { level?: Level; format?: 'text' | 'json'; stream?: NodeJS.WritableStream; fields?: Record<string, unknown> } = {}): Logger {
+  const min = RANK[opts.level ?? 'info'];
+  const json = opts.format === 'json';
+  const stream = opts.stream ?? process.stderr;
+  const base = opts.fields ?? {};
+  const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {
+    if (RANK[level] < min) return;
+    const all = { ...base, ...fields };
+    if (json) {
+      stream.write(JSON.stringify({ ts: new Date().toISOString(), level, msg, ...all }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+    } else {
+      const kv = Object.entries(all)
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? (/\s/.test(v) ? JSON.stringify(v) : v) : JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x))}`)
+        .join(' ');
+      stream.write(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${msg}${kv ? ' ' + kv : ''}\n`);
+    }
+  };
+  return {
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+    child: (fields) => createLogger({ ...opts, fields: { ...base, ...fields } }),
+  };
+}

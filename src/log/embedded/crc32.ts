@@ -1,0 +1,25 @@
+/** CRC-32 (IEEE), table-driven, slice-by-4. Node 20 has no zlib.crc32. */
+const T = new Int32Array(1024);
+for (let n = 0; n < 256; n++) {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  T[n] = c;
+}
+for (let n = 0; n < 256; n++) {
+  let c = T[n];
+  for (let k = 1; k < 4; k++) {
+    c = T[c & 0xff] ^ (c >>> 8);
+    T[k * 256 + n] = c;
+  }
+}
+
+export function crc32(b: Uint8Array, start = 0, end = b.length): number {
+  let c = ~0;
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    c ^= b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
+    c = T[768 + (c & 0xff)] ^ T[512 + ((c >>> 8) & 0xff)] ^ T[256 + ((c >>> 16) & 0xff)] ^ T[c >>> 24];
+  }
+  for (; i < end; i++) c = T[(c ^ b[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}

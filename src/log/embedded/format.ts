@@ -1,0 +1,139 @@
+/**
+ * On-disk format of segment files. A segment is a sequence of batches; a batch holds consecutive
+ * records of one partition written by one flush:
+ *   batch header (24 bytes): magic 'SLB1' u32 | payload length u32 | crc32(payload) u32 |
+ *                            base offset (u64 as hi,lo u32) | record count u32
+ *   payload: records, each: length u32 | timestamp f64 | key length i32 (-1 null) | key |
+ *                           value length i32 (-1 null) | value | headers length i32 (-1 none) | headers JSON
+ * A torn or corrupt batch (short, bad magic, bad crc) ends the valid part of the file.
+ */
+import type { LogRecord } from '../types.ts';
+import { crc32 } from './crc32.ts';
+
+export const BATCH_MAGIC = 0x534c4231; // 'SLB1'
+export const BATCH_HEADER = 24;
+
+/** Growing buffer that encodes records of one batch. */
+export class BatchEncoder {
+  buf: Buffer = Buffer.allocUnsafe(1 << 16);
+  len = BATCH_HEADER;
+  count = 0;
+  baseOffset = 0;
+
+  reset(baseOffset: number): void {
+    this.len = BATCH_HEADER;
+    this.count = 0;
+    this.baseOffset = baseOffset;
+  }
+
+  private ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const nb = Buffer.allocUnsafe(size);
+    this.buf.copy(nb, 0, 0, this.len);
+    this.buf = nb;
+  }
+
+  add(r: LogRecord): number {
+    const hdr = r.headers ? Buffer.from(JSON.stringify(r.headers)) : null;
+    const klen = r.key ? r.key.length : 0;
+    const vlen = r.value ? r.value.length : 0;
+    const size = 4 + 8 + 4 + klen + 4 + vlen + 4 + (hdr ? hdr.length : 0);
+    this.ensure(size);
+    const b = this.buf;
+    let p = this.len;
+    b.writeUInt32BE(size - 4, p);
+    b.writeDoubleBE(r.timestamp, p + 4);
+    p += 12;
+    if (r.key) {
+      b.writeInt32BE(klen, p);
+      r.key.copy(b, p + 4);
+      p += 4 + klen;
+    } else {
+      b.writeInt32BE(-1, p);
+      p += 4;
+    }
+    if (r.value) {
+      b.writeInt32BE(vlen, p);
+      r.value.copy(b, p + 4);
+      p += 4 + vlen;
+    } else {
+      b.writeInt32BE(-1, p);
+      p += 4;
+    }
+    if (hdr) {
+      b.writeInt32BE(hdr.length, p);
+      hdr.copy(b, p + 4);
+      p += 4 + hdr.length;
+    } else {
+      b.writeInt32BE(-1, p);
+      p += 4;
+    }
+    this.len = p;
+    this.count++;
+    return size;
+  }
+
+  /** Finishes the header and returns the batch bytes (a view of the internal buffer). */
+  seal(): Buffer {
+    const b = this.buf;
+    b.writeUInt32BE(BATCH_MAGIC, 0);
+    b.writeUInt32BE(this.len - BATCH_HEADER, 4);
+    b.writeUInt32BE(crc32(b, BATCH_HEADER, this.len), 8);
+    b.writeUInt32BE(Math.floor(this.baseOffset / 0x100000000), 12);
+    b.writeUInt32BE(this.baseOffset >>> 0, 16);
+    b.writeUInt32BE(this.count, 20);
+    return b.subarray(0, this.len);
+  }
+}
+
+export interface BatchHeader {
+  payloadLength: number;
+  crc: number;
+  baseOffset: number;
+  count: number;
+}
+
+export function readBatchHeader(b: Buffer, pos: number): BatchHeader | null {
+  if (pos + BATCH_HEADER > b.length) return null;
+  if (b.readUInt32BE(pos) !== BATCH_MAGIC) return null;
+  return {
+    payloadLength: b.readUInt32BE(pos + 4),
+    crc: b.readUInt32BE(pos + 8),
+    baseOffset: b.readUInt32BE(pos + 12) * 0x100000000 + b.readUInt32BE(pos + 16),
+    count: b.readUInt32BE(pos + 20),
+  };
+}
+
+/** Decodes the records of a verified batch payload. */
+export function decodeRecords(payload: Buffer, baseOffset: number, topic: string, partition: number, from: number, out: import('../types.ts').StoredRecord[], maxBytes: number): number {
+  let p = 0;
+  let off = baseOffset;
+  let bytes = 0;
+  while (p < payload.length) {
+    const size = payload.readUInt32BE(p);
+    if (off >= from) {
+      const ts = payload.readDoubleBE(p + 4);
+      let q = p + 12;
+      const kl = payload.readInt32BE(q);
+      q += 4;
+      const key = kl >= 0 ? Buffer.from(payload.subarray(q, q + kl)) : null;
+      q += Math.max(kl, 0);
+      const vl = payload.readInt32BE(q);
+      q += 4;
+      const value = vl >= 0 ? Buffer.from(payload.subarray(q, q + vl)) : null;
+      q += Math.max(vl, 0);
+      const hl = payload.readInt32BE(q);
+      q += 4;
+      const rec: import('../types.ts').StoredRecord = { topic, partition, offset: off, key, value, timestamp: ts };
+      if (hl >= 0) rec.headers = JSON.parse(payload.toString('utf8', q, q + hl));
+      out.push(rec);
+      bytes += size;
+      if (bytes >= maxBytes) return bytes;
+    }
+    p += 4 + size;
+    off++;
+  }
+  return bytes;
+}

@@ -1,0 +1,586 @@
+/**
+ * The embedded log backend: topics and partitions as segment files on local disk, atomic
+ * multi-partition commits through a journal, recovery that truncates whatever was not committed.
+ * See docs/log.md for the format and guarantees.
+ */
+import { closeSync, constants, existsSync, fdatasync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { SluiceError } from '../../core/errors.ts';
+import { partitionFor } from '../partitioner.ts';
+import type { Log, LogRecord, PartitionOffsets, Producer, StoredRecord, TopicConfig, TopicInfo } from '../types.ts';
+import { BATCH_HEADER, BatchEncoder, decodeRecords, readBatchHeader } from './format.ts';
+import { crc32 } from './crc32.ts';
+import { JournalWriter, partKey, readJournal, type JournalState, type PartEnd } from './journal.ts';
+
+const fdatasyncP = promisify(fdatasync);
+const FLUSH_BYTES = 1 << 20;
+const JOURNAL_COMPACT_BYTES = 8 << 20;
+const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
+
+export interface EmbeddedLogOptions {
+  dir: string;
+  segmentBytes?: number;
+  defaultPartitions?: number;
+  retentionCheckMs?: number;
+  readOnly?: boolean;
+}
+
+interface Part {
+  topic: string;
+  partition: number;
+  dir: string;
+  /** Base offsets of segment files, ascending. */
+  segments: number[];
+  committedEnd: number;
+  committedSeg: number;
+  committedPos: number;
+  writeEnd: number;
+  writeSeg: number;
+  writePos: number;
+  fd: number | null;
+  enc: BatchEncoder;
+  owner: EmbeddedProducer | null;
+  readCache: { offset: number; seg: number; pos: number } | null;
+}
+
+interface Topic {
+  info: TopicInfo;
+  parts: Part[];
+}
+
+const segName = (base: number) => `${String(base).padStart(20, '0')}.seg`;
+
+export class EmbeddedLog implements Log {
+  readonly dir: string;
+  readonly segmentBytes: number;
+  readonly readOnly: boolean;
+  private readonly topics = new Map<string, Topic>();
+  private readonly state: JournalState = { producers: new Map(), parts: new Map() };
+  private journal: JournalWriter | null = null;
+  private journalRead = { validEnd: 0, size: 0, ino: 0 };
+  private readonly producers = new Map<string, EmbeddedProducer>();
+  private readonly readFds = new Map<string, number>();
+  private waiters: { topic: string; partition: number; offset: number; resolve: () => void }[] = [];
+  private retentionTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(opts: EmbeddedLogOptions) {
+    this.dir = opts.dir;
+    this.segmentBytes = opts.segmentBytes ?? 64 << 20;
+    this.readOnly = opts.readOnly ?? false;
+  }
+
+  // ---------- open / recovery ----------
+
+  async open(retentionCheckMs: number): Promise<void> {
+    if (this.readOnly) {
+      if (!existsSync(this.dir)) throw new SluiceError('LOG_MISSING', `no log at ${this.dir}: run the pipeline first, or pass the right --log-dir / --config`);
+    } else {
+      mkdirSync(join(this.dir, 'topics'), { recursive: true });
+      mkdirSync(join(this.dir, 'groups'), { recursive: true });
+      this.lock();
+    }
+    this.journalRead = readJournal(this.journalPath, this.state);
+    this.loadTopics();
+    if (!this.readOnly) {
+      this.journal = new JournalWriter(this.journalPath, this.journalRead.validEnd);
+      for (const t of this.topics.values()) for (const p of t.parts) this.recoverPart(p);
+      if (retentionCheckMs > 0) {
+        this.retentionTimer = setInterval(() => void this.enforceRetention().catch(() => {}), retentionCheckMs);
+        this.retentionTimer.unref();
+      }
+    }
+  }
+
+  private get journalPath(): string {
+    return join(this.dir, 'commits.journal');
+  }
+
+  private lock(): void {
+    const path = join(this.dir, 'LOCK');
+    if (existsSync(path)) {
+      const pid = Number(readFileSync(path, 'utf8').trim());
+      let alive = false;
+      if (pid && pid !== process.pid) {
+        try {
+          process.kill(pid, 0);
+          alive = true;
+        } catch {
+          alive = false;
+        }
+      }
+      if (alive) throw new SluiceError('LOG_LOCKED', `the log at ${this.dir} is open for writing by process ${pid}. Stop that process (or use another log.dir); readers such as sluice tail open it read-only.`);
+    }
+    writeFileSync(path, String(process.pid));
+  }
+
+  private loadTopics(): void {
+    const tdir = join(this.dir, 'topics');
+    if (!existsSync(tdir)) return;
+    for (const name of readdirSync(tdir)) {
+      if (this.topics.has(name)) continue;
+      const cfgPath = join(tdir, name, 'topic.json');
+      if (!existsSync(cfgPath)) continue;
+      const info = JSON.parse(readFileSync(cfgPath, 'utf8')) as TopicInfo;
+      this.topics.set(name, { info, parts: Array.from({ length: info.partitions }, (_, i) => this.loadPart(name, i)) });
+    }
+  }
+
+  private loadPart(topic: string, partition: number): Part {
+    const dir = join(this.dir, 'topics', topic, String(partition));
+    mkdirSync(dir, { recursive: true });
+    const segments = readdirSync(dir)
+      .filter((f) => f.endsWith('.seg'))
+      .map((f) => Number(f.slice(0, -4)))
+      .sort((a, b) => a - b);
+    const pe = this.state.parts.get(partKey(topic, partition));
+    const [end, seg, pos] = pe ? [pe[2], pe[3], pe[4]] : [0, 0, 0];
+    return { topic, partition, dir, segments, committedEnd: end, committedSeg: seg, committedPos: pos, writeEnd: end, writeSeg: seg, writePos: pos, fd: null, enc: new BatchEncoder(), owner: null, readCache: null };
+  }
+
+  /** Truncates a partition to its committed end: drops torn and uncommitted data. */
+  private recoverPart(p: Part): void {
+    for (const base of p.segments.filter((b) => b > p.committedSeg)) rmSync(join(p.dir, segName(base)));
+    p.segments = p.segments.filter((b) => b <= p.committedSeg);
+    const path = join(p.dir, segName(p.committedSeg));
+    if (existsSync(path)) {
+      const fd = openSync(path, 'r+');
+      if (fstatSync(fd).size !== p.committedPos) {
+        ftruncateSync(fd, p.committedPos);
+        fsyncSync(fd);
+      }
+      closeSync(fd);
+    } else if (p.committedEnd > 0 && p.committedPos > 0) {
+      throw new SluiceError('LOG_CORRUPT', `log segment ${path} is missing but the journal says it holds committed records up to offset ${p.committedEnd}. The log directory was damaged; restore it or start a new one.`);
+    }
+  }
+
+  /** Read-only handles pick up commits made by the writing process. */
+  private refresh(): void {
+    if (!this.readOnly) return;
+    let st: { size: number; ino: number };
+    try {
+      st = statSync(this.journalPath);
+    } catch {
+      return;
+    }
+    if (st.ino !== this.journalRead.ino || st.size < this.journalRead.validEnd) {
+      this.state.producers.clear();
+      this.state.parts.clear();
+      this.journalRead = readJournal(this.journalPath, this.state, 0);
+    } else if (st.size > this.journalRead.validEnd) {
+      this.journalRead = readJournal(this.journalPath, this.state, this.journalRead.validEnd);
+    } else return;
+    this.loadTopics();
+    for (const t of this.topics.values()) {
+      for (const p of t.parts) {
+        const pe = this.state.parts.get(partKey(p.topic, p.partition));
+        if (!pe) continue;
+        [p.committedEnd, p.committedSeg, p.committedPos] = [pe[2], pe[3], pe[4]];
+        p.segments = readdirSync(p.dir)
+          .filter((f) => f.endsWith('.seg'))
+          .map((f) => Number(f.slice(0, -4)))
+          .filter((b) => b <= p.committedSeg)
+          .sort((a, b) => a - b);
+      }
+    }
+  }
+
+  // ---------- topics ----------
+
+  async createTopic(name: string, config: TopicConfig): Promise<void> {
+    if (this.readOnly) throw new SluiceError('LOG_READ_ONLY', 'this log handle is read-only');
+    if (!TOPIC_RE.test(name)) throw new SluiceError('LOG_TOPIC_NAME', `topic name ${JSON.stringify(name)} is not valid: use letters, digits, '.', '_' and '-' (at most 249)`);
+    if (this.topics.has(name)) throw new SluiceError('LOG_TOPIC_EXISTS', `topic ${name} already exists`);
+    if (config.compaction) throw new SluiceError('LOG_COMPACTION_UNSUPPORTED', `topic ${name}: compaction is not supported by the embedded log yet; use retention, or leave compaction off`);
+    if (!Number.isInteger(config.partitions) || config.partitions < 1) throw new SluiceError('LOG_TOPIC_CONFIG', `topic ${name}: partitions must be a positive integer`);
+    const tdir = join(this.dir, 'topics', name);
+    mkdirSync(tdir, { recursive: true });
+    const info: TopicInfo = { name, ...config };
+    const tmp = join(tdir, 'topic.json.tmp');
+    writeFileSync(tmp, JSON.stringify(info));
+    const fd = openSync(tmp, 'r');
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, join(tdir, 'topic.json'));
+    this.fsyncDir(tdir);
+    this.fsyncDir(join(this.dir, 'topics'));
+    this.topics.set(name, { info, parts: Array.from({ length: config.partitions }, (_, i) => this.loadPart(name, i)) });
+  }
+
+  async ensureTopic(name: string, config: TopicConfig): Promise<TopicInfo> {
+    this.refresh();
+    const t = this.topics.get(name);
+    if (t) return t.info;
+    await this.createTopic(name, config);
+    return this.topics.get(name)!.info;
+  }
+
+  async listTopics(): Promise<TopicInfo[]> {
+    this.refresh();
+    return [...this.topics.values()].map((t) => t.info).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async topicInfo(name: string): Promise<TopicInfo | null> {
+    this.refresh();
+    return this.topics.get(name)?.info ?? null;
+  }
+
+  private topic(name: string): Topic {
+    const t = this.topics.get(name);
+    if (!t) throw new SluiceError('LOG_TOPIC_MISSING', `topic ${name} does not exist in the log at ${this.dir}; see the topics with: sluice status --log-dir ${this.dir}`);
+    return t;
+  }
+
+  private part(topic: string, partition: number): Part {
+    const t = this.topic(topic);
+    const p = t.parts[partition];
+    if (!p) throw new SluiceError('LOG_PARTITION_MISSING', `topic ${topic} has partitions 0..${t.parts.length - 1}, not ${partition}`);
+    return p;
+  }
+
+  async offsets(topic: string): Promise<PartitionOffsets[]> {
+    this.refresh();
+    return this.topic(topic).parts.map((p) => ({ partition: p.partition, start: Math.min(p.segments[0] ?? p.committedEnd, p.committedEnd), end: p.committedEnd }));
+  }
+
+  // ---------- writing ----------
+
+  async openProducer(id: string): Promise<{ producer: Producer; checkpoint: string | null }> {
+    if (this.readOnly) throw new SluiceError('LOG_READ_ONLY', 'this log handle is read-only');
+    if (this.producers.has(id)) throw new SluiceError('LOG_PRODUCER_BUSY', `producer ${id} is already open on this log`);
+    const p = new EmbeddedProducer(this, id);
+    this.producers.set(id, p);
+    return { producer: p, checkpoint: this.state.producers.get(id) ?? null };
+  }
+
+  /** @internal */ partForWrite(topic: string, key: Buffer | null, partition: number | undefined): Part {
+    const t = this.topic(topic);
+    const idx = partition ?? partitionFor(key, t.parts.length);
+    const p = t.parts[idx];
+    if (!p) throw new SluiceError('LOG_PARTITION_MISSING', `topic ${topic} has partitions 0..${t.parts.length - 1}, not ${idx}`);
+    return p;
+  }
+
+  /** @internal Writes the partition's pending batch to its segment file (not yet committed). */
+  flushPart(p: Part, dirty: Set<number>): void {
+    if (p.enc.count === 0) return;
+    const batch = p.enc.seal();
+    if (p.fd !== null && p.writePos >= this.segmentBytes) {
+      // Roll: the full segment is made durable now, later batches go to a new file.
+      fsyncSync(p.fd);
+      dirty.delete(p.fd);
+      closeSync(p.fd);
+      p.fd = null;
+    }
+    if (p.fd === null) {
+      if (p.writePos >= this.segmentBytes) {
+        p.writeSeg = p.enc.baseOffset;
+        p.writePos = 0;
+      }
+      if (!p.segments.includes(p.writeSeg)) {
+        p.segments.push(p.writeSeg);
+        p.segments.sort((a, b) => a - b);
+      }
+      p.fd = openSync(join(p.dir, segName(p.writeSeg)), constants.O_RDWR | constants.O_CREAT);
+      if (fstatSync(p.fd).size === 0) this.fsyncDir(p.dir);
+    }
+    writeSync(p.fd, batch, 0, batch.length, p.writePos);
+    p.writePos += batch.length;
+    dirty.add(p.fd);
+    p.enc.reset(p.writeEnd);
+  }
+
+  /** @internal */ async commitParts(producer: EmbeddedProducer, parts: Set<Part>, dirty: Set<number>, checkpoint: string): Promise<void> {
+    for (const p of parts) this.flushPart(p, dirty);
+    await Promise.all([...dirty].map((fd) => fdatasyncP(fd)));
+    dirty.clear();
+    const ends: PartEnd[] = [...parts].map((p) => [p.topic, p.partition, p.writeEnd, p.writeSeg, p.writePos]);
+    const j = this.journal!;
+    const fd = j.append({ p: producer.id, c: checkpoint, parts: ends });
+    await fdatasyncP(fd);
+    this.state.producers.set(producer.id, checkpoint);
+    for (const pe of ends) this.state.parts.set(partKey(pe[0], pe[1]), pe);
+    for (const p of parts) {
+      p.committedEnd = p.writeEnd;
+      p.committedSeg = p.writeSeg;
+      p.committedPos = p.writePos;
+      p.owner = null;
+    }
+    if (j.size > JOURNAL_COMPACT_BYTES) j.compact(this.state, () => this.fsyncDir(this.dir));
+    this.notify();
+  }
+
+  /** @internal */ abortParts(parts: Set<Part>): void {
+    for (const p of parts) {
+      p.enc.reset(p.committedEnd);
+      if (p.fd !== null) {
+        closeSync(p.fd);
+        p.fd = null;
+      }
+      p.writeEnd = p.committedEnd;
+      p.writeSeg = p.committedSeg;
+      p.writePos = p.committedPos;
+      p.owner = null;
+      this.recoverPart(p);
+    }
+  }
+
+  /** @internal */ producerClosed(id: string): void {
+    this.producers.delete(id);
+  }
+
+  private fsyncDir(dir: string): void {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private notify(): void {
+    if (this.waiters.length === 0) return;
+    const still: typeof this.waiters = [];
+    for (const w of this.waiters) {
+      const t = this.topics.get(w.topic);
+      const p = t?.parts[w.partition];
+      if (p && p.committedEnd > w.offset) w.resolve();
+      else still.push(w);
+    }
+    this.waiters = still;
+  }
+
+  // ---------- reading ----------
+
+  private readFd(p: Part, seg: number): number {
+    const path = join(p.dir, segName(seg));
+    let fd = this.readFds.get(path);
+    if (fd === undefined) {
+      fd = openSync(path, 'r');
+      this.readFds.set(path, fd);
+    }
+    return fd;
+  }
+
+  async read(topic: string, partition: number, offset: number, maxBytes = 1 << 20): Promise<StoredRecord[]> {
+    this.refresh();
+    const p = this.part(topic, partition);
+    const start = Math.min(p.segments[0] ?? p.committedEnd, p.committedEnd);
+    if (offset < start) throw new SluiceError('LOG_OFFSET_OUT_OF_RANGE', `offset ${offset} of ${topic}/${partition} is no longer in the log (retention); the earliest available offset is ${start}`);
+    if (offset >= p.committedEnd) return [];
+    let si = 0;
+    for (let i = 0; i < p.segments.length; i++) if (p.segments[i] <= offset) si = i;
+    let seg = p.segments[si];
+    let pos = 0;
+    const c = p.readCache;
+    if (c && c.offset === offset) {
+      seg = c.seg;
+      pos = c.pos;
+      si = p.segments.indexOf(seg);
+      if (si < 0) {
+        si = 0;
+        seg = p.segments[0];
+        pos = 0;
+      }
+    }
+    const out: StoredRecord[] = [];
+    let bytes = 0;
+    const head = Buffer.allocUnsafe(BATCH_HEADER);
+    for (;;) {
+      const limit = seg === p.committedSeg ? p.committedPos : Infinity;
+      if (pos >= limit) break;
+      const fd = this.readFd(p, seg);
+      const n = readSync(fd, head, 0, BATCH_HEADER, pos);
+      const h = n === BATCH_HEADER ? readBatchHeader(head, 0) : null;
+      if (!h) {
+        // End of this segment: continue in the next one.
+        if (si + 1 >= p.segments.length || seg >= p.committedSeg) break;
+        si++;
+        seg = p.segments[si];
+        pos = 0;
+        continue;
+      }
+      const next = pos + BATCH_HEADER + h.payloadLength;
+      if (h.baseOffset + h.count <= offset) {
+        pos = next;
+        continue;
+      }
+      const payload = Buffer.allocUnsafe(h.payloadLength);
+      readSync(fd, payload, 0, h.payloadLength, pos + BATCH_HEADER);
+      if (crc32(payload) !== h.crc) throw new SluiceError('LOG_CORRUPT', `checksum mismatch in ${join(p.dir, segName(seg))} at byte ${pos}: the segment is damaged`);
+      const before = out.length;
+      bytes += decodeRecords(payload, h.baseOffset, topic, partition, offset, out, maxBytes - bytes);
+      const lastOff = out.length > before ? out[out.length - 1].offset : offset - 1;
+      if (lastOff === h.baseOffset + h.count - 1) {
+        p.readCache = { offset: lastOff + 1, seg, pos: next };
+        offset = lastOff + 1;
+        pos = next;
+      } else break;
+      if (bytes >= maxBytes) break;
+    }
+    return out.filter((r) => r.offset < p.committedEnd);
+  }
+
+  async waitFor(topic: string, partition: number, offset: number, timeoutMs: number): Promise<void> {
+    this.refresh();
+    const p = this.part(topic, partition);
+    if (p.committedEnd > offset) return;
+    if (this.readOnly) {
+      const end = Date.now() + timeoutMs;
+      while (Date.now() < end && !this.closed) {
+        await new Promise((r) => setTimeout(r, 50));
+        this.refresh();
+        if (p.committedEnd > offset) return;
+      }
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const w = { topic, partition, offset, resolve };
+      this.waiters.push(w);
+      setTimeout(() => {
+        this.waiters = this.waiters.filter((x) => x !== w);
+        resolve();
+      }, timeoutMs).unref();
+    });
+  }
+
+  // ---------- consumer groups ----------
+
+  private groupPath(group: string): string {
+    return join(this.dir, 'groups', encodeURIComponent(group) + '.json');
+  }
+
+  async commitOffsets(group: string, offsets: { topic: string; partition: number; offset: number }[]): Promise<void> {
+    const path = this.groupPath(group);
+    mkdirSync(join(this.dir, 'groups'), { recursive: true });
+    const cur: Record<string, Record<string, number>> = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {};
+    for (const o of offsets) (cur[o.topic] ??= {})[String(o.partition)] = o.offset;
+    const tmp = `${path}.${process.pid}.tmp`;
+    const fd = openSync(tmp, 'w');
+    writeSync(fd, JSON.stringify(cur));
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, path);
+    this.fsyncDir(join(this.dir, 'groups'));
+  }
+
+  async committedOffsets(group: string, topic: string): Promise<Map<number, number>> {
+    const path = this.groupPath(group);
+    const m = new Map<number, number>();
+    if (!existsSync(path)) return m;
+    const cur = JSON.parse(readFileSync(path, 'utf8')) as Record<string, Record<string, number>>;
+    for (const [p, o] of Object.entries(cur[topic] ?? {})) m.set(Number(p), o);
+    return m;
+  }
+
+  async listGroups(): Promise<string[]> {
+    const dir = join(this.dir, 'groups');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => decodeURIComponent(f.slice(0, -5)));
+  }
+
+  // ---------- retention ----------
+
+  async enforceRetention(): Promise<void> {
+    if (this.readOnly) return;
+    const now = Date.now();
+    for (const t of this.topics.values()) {
+      const { retentionMs, retentionBytes } = t.info;
+      if (retentionMs === undefined && retentionBytes === undefined) continue;
+      for (const p of t.parts) {
+        // Never the segment being written or holding the committed end.
+        const closed = p.segments.filter((b) => b < p.committedSeg && b < p.writeSeg);
+        const sizes = new Map(p.segments.map((b) => [b, statSync(join(p.dir, segName(b))).size]));
+        let total = [...sizes.values()].reduce((a, b) => a + b, 0);
+        for (const base of closed) {
+          const path = join(p.dir, segName(base));
+          const tooOld = retentionMs !== undefined && statSync(path).mtimeMs < now - retentionMs;
+          const tooBig = retentionBytes !== undefined && total > retentionBytes;
+          if (!tooOld && !tooBig) break;
+          const fd = this.readFds.get(path);
+          if (fd !== undefined) {
+            closeSync(fd);
+            this.readFds.delete(path);
+          }
+          rmSync(path);
+          total -= sizes.get(base) ?? 0;
+          p.segments = p.segments.filter((b) => b !== base);
+          p.readCache = null;
+        }
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    for (const p of this.producers.values()) await p.close();
+    for (const fd of this.readFds.values()) closeSync(fd);
+    this.readFds.clear();
+    for (const t of this.topics.values()) for (const p of t.parts) if (p.fd !== null) closeSync(p.fd);
+    this.journal?.close();
+    for (const w of this.waiters) w.resolve();
+    this.waiters = [];
+    if (!this.readOnly) rmSync(join(this.dir, 'LOCK'), { force: true });
+  }
+}
+
+export class EmbeddedProducer implements Producer {
+  private readonly parts = new Set<Part>();
+  private readonly dirty = new Set<number>();
+  pendingBytes = 0;
+  pendingRecords = 0;
+  private closed = false;
+
+  constructor(private readonly log: EmbeddedLog, readonly id: string) {}
+
+  append(topic: string, record: LogRecord, partition?: number): number {
+    if (this.closed) throw new SluiceError('LOG_PRODUCER_CLOSED', `producer ${this.id} is closed`);
+    const p = this.log.partForWrite(topic, record.key, partition);
+    if (p.owner !== this) {
+      if (p.owner !== null) throw new SluiceError('LOG_PARTITION_BUSY', `${topic}/${p.partition} has uncommitted records of producer ${p.owner.id}`);
+      p.owner = this;
+      this.parts.add(p);
+    }
+    if (p.enc.count === 0) p.enc.reset(p.writeEnd);
+    this.pendingBytes += p.enc.add(record);
+    p.writeEnd++;
+    this.pendingRecords++;
+    if (p.enc.len >= FLUSH_BYTES) this.log.flushPart(p, this.dirty);
+    return p.partition;
+  }
+
+  async commit(checkpoint: string): Promise<void> {
+    if (this.closed) throw new SluiceError('LOG_PRODUCER_CLOSED', `producer ${this.id} is closed`);
+    await this.log.commitParts(this, this.parts, this.dirty, checkpoint);
+    this.parts.clear();
+    this.pendingBytes = 0;
+    this.pendingRecords = 0;
+  }
+
+  async abort(): Promise<void> {
+    this.log.abortParts(this.parts);
+    this.parts.clear();
+    this.dirty.clear();
+    this.pendingBytes = 0;
+    this.pendingRecords = 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.abort();
+    this.closed = true;
+    this.log.producerClosed(this.id);
+  }
+}
+
+export async function openEmbeddedLog(opts: EmbeddedLogOptions): Promise<EmbeddedLog> {
+  const log = new EmbeddedLog(opts);
+  await log.open(opts.retentionCheckMs ?? 60_000);
+  return log;
+}

@@ -1,0 +1,244 @@
+/**
+ * Type mapping: for each column of a relation, the Debezium/Kafka Connect field schema and the
+ * converter from pgoutput's text (or binary) value. Built-in types are known by OID; enums,
+ * domains, arrays and extension types are resolved from pg_type once per OID (TypeCatalog).
+ * The table is documented in docs/connectors/postgres-types.md.
+ */
+import type pg from 'pg';
+import { SluiceError } from '../../../core/errors.ts';
+import type { ColumnInfo, FieldSchema, Row, TableSchema, Value } from '../../../core/event.ts';
+import { UNAVAILABLE_VALUE } from '../../../core/event.ts';
+import * as c from './convert.ts';
+import type { RelationMessage, TupleData } from './messages.ts';
+
+interface TypeRow {
+  oid: number;
+  typname: string;
+  nspname: string;
+  typtype: string;
+  typcategory: string;
+  typelem: number;
+  typbasetype: number;
+  typdelim: string;
+  labels: string | null;
+}
+
+export interface ColumnMapping {
+  schema: Omit<FieldSchema, 'optional'>;
+  text: c.TextConverter;
+  binary?: c.BinaryConverter;
+}
+
+const S = (type: FieldSchema['type'], name?: string, parameters?: Record<string, string>): Omit<FieldSchema, 'optional'> => ({
+  type,
+  ...(name ? { name, version: 1 } : {}),
+  ...(parameters ? { parameters } : {}),
+});
+
+/** Built-in types by OID. */
+const BUILTIN: Record<number, ColumnMapping> = {
+  16: { schema: S('boolean'), text: c.textToBool, binary: c.binBool },
+  17: { schema: S('bytes'), text: c.textToBytea, binary: c.binBytea },
+  18: { schema: S('string'), text: c.textToString, binary: c.binText },
+  19: { schema: S('string'), text: c.textToString, binary: c.binText },
+  20: { schema: S('int64'), text: c.textToBigInt, binary: c.binInt8 },
+  21: { schema: S('int16'), text: c.textToInt, binary: c.binInt2 },
+  23: { schema: S('int32'), text: c.textToInt, binary: c.binInt4 },
+  25: { schema: S('string'), text: c.textToString, binary: c.binText },
+  26: { schema: S('int64'), text: c.textToInt, binary: c.binUInt4 },
+  114: { schema: S('string', 'io.debezium.data.Json'), text: c.textToString, binary: c.binText },
+  142: { schema: S('string', 'io.debezium.data.Xml'), text: c.textToString },
+  650: { schema: S('string'), text: c.textToString },
+  700: { schema: S('float32'), text: c.textToFloat, binary: c.binFloat4 },
+  701: { schema: S('float64'), text: c.textToFloat, binary: c.binFloat8 },
+  774: { schema: S('string'), text: c.textToString },
+  790: { schema: S('string'), text: c.textToString },
+  829: { schema: S('string'), text: c.textToString },
+  869: { schema: S('string'), text: c.textToString },
+  1042: { schema: S('string'), text: c.textToString, binary: c.binText },
+  1043: { schema: S('string'), text: c.textToString, binary: c.binText },
+  1082: { schema: S('int32', 'io.debezium.time.Date'), text: c.textToDate, binary: c.binDate },
+  1083: { schema: S('int64', 'io.debezium.time.MicroTime'), text: c.textToMicroTime, binary: c.binMicroTime },
+  1114: { schema: S('int64', 'io.debezium.time.MicroTimestamp'), text: c.textToMicroTimestamp, binary: c.binMicroTimestamp },
+  1184: { schema: S('string', 'io.debezium.time.ZonedTimestamp'), text: c.textToZonedTimestamp, binary: c.binZonedTimestamp },
+  1186: { schema: S('int64', 'io.debezium.time.MicroDuration'), text: c.textToMicroDuration },
+  1266: { schema: S('string', 'io.debezium.time.ZonedTime'), text: c.textToZonedTime },
+  1562: { schema: S('bytes', 'io.debezium.data.Bits'), text: c.textToBits },
+  1700: { schema: S('string'), text: c.textToString, binary: c.binNumeric },
+  2950: { schema: S('string', 'io.debezium.data.Uuid'), text: c.textToString, binary: c.binUuid },
+  3802: { schema: S('string', 'io.debezium.data.Json'), text: c.textToString, binary: c.binJsonb },
+};
+
+/** Type categories whose text output is a faithful string value. */
+const STRING_CATEGORIES = new Set(['S', 'G', 'R', 'I', 'T', 'D', 'N', 'C', 'B']);
+
+export interface RelationSchema {
+  relationId: number;
+  table: TableSchema;
+  /** Converts a tuple; with `keyOnly` (old key tuple) only key columns are returned. */
+  decodeTuple(t: TupleData, keyOnly?: boolean): Row;
+  /** Replaces unchanged-TOAST placeholders in `after` with the values in `before`, when it has them. */
+  fillUnchanged(after: Row, before: Row): void;
+  /** Converts one snapshot row of text values, in column order. */
+  decodeTextRow(values: (string | null)[]): Row;
+}
+
+export class TypeCatalog {
+  private readonly types = new Map<number, TypeRow>();
+  constructor(private readonly client: pg.Client, private readonly binary = false) {}
+
+  private async loadTypes(oids: number[]): Promise<void> {
+    let missing = oids.filter((o) => !BUILTIN[o] && !this.types.has(o));
+    while (missing.length > 0) {
+      const r = await this.client.query(
+        `SELECT t.oid::int AS oid, t.typname, n.nspname, t.typtype, t.typcategory, t.typelem::int AS typelem, t.typbasetype::int AS typbasetype, t.typdelim,
+                (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) AS labels
+           FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = ANY($1::oid[])`,
+        [missing],
+      );
+      for (const row of r.rows as TypeRow[]) this.types.set(Number(row.oid), { ...row, oid: Number(row.oid), typelem: Number(row.typelem), typbasetype: Number(row.typbasetype) });
+      const next = new Set<number>();
+      for (const row of r.rows as TypeRow[]) {
+        for (const dep of [Number(row.typelem), Number(row.typbasetype)]) if (dep && !BUILTIN[dep] && !this.types.has(dep)) next.add(dep);
+      }
+      missing = [...next];
+    }
+  }
+
+  /** The mapping for a type OID, or an error naming the column. */
+  mapping(oid: number, typmod: number, where: string): ColumnMapping {
+    if (oid === 1560) {
+      // bit(n): bit(1) is a boolean, longer ones bytes.
+      return typmod === 1 ? { schema: S('boolean'), text: c.textToBit1 } : { schema: S('bytes', 'io.debezium.data.Bits', { length: String(typmod) }), text: c.textToBits };
+    }
+    const b = BUILTIN[oid];
+    if (b) return b;
+    const t = this.types.get(oid);
+    if (!t) throw unsupported(where, `type oid ${oid}`);
+    if (t.typtype === 'd') return this.mapping(t.typbasetype, typmod, where);
+    if (t.typtype === 'e') {
+      return { schema: S('string', 'io.debezium.data.Enum', { allowed: t.labels ?? '' }), text: c.textToString, binary: c.binText };
+    }
+    if (t.typcategory === 'A' && t.typelem) {
+      const el = this.mapping(t.typelem, -1, where);
+      const delim = t.typdelim || ',';
+      return { schema: { type: 'array', items: { ...el.schema, optional: true } } as Omit<FieldSchema, 'optional'>, text: (s) => c.parseArray(s, el.text, delim) };
+    }
+    if (STRING_CATEGORIES.has(t.typcategory) || t.typname === 'citext') return { schema: S('string'), text: c.textToString };
+    throw unsupported(where, `${t.nspname}.${t.typname}`);
+  }
+
+  /** Builds the schema and converters for a Relation message. */
+  async relationSchema(rel: RelationMessage): Promise<RelationSchema> {
+    await this.loadTypes(rel.columns.map((col) => col.typeOid));
+    const meta = await this.client.query(
+      `SELECT a.attname, a.attnotnull, format_type(a.atttypid, a.atttypmod) AS typename,
+              COALESCE((SELECT a.attnum = ANY(i.indkey) FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary), false) AS pk
+         FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped`,
+      [rel.relationId],
+    );
+    const byName = new Map<string, { attnotnull: boolean; typename: string; pk: boolean }>(meta.rows.map((r: any) => [r.attname, { attnotnull: r.attnotnull === true || r.attnotnull === 't', typename: r.typename, pk: r.pk === true || r.pk === 't' }]));
+    const hasPk = [...byName.values()].some((m) => m.pk);
+    const columns: ColumnInfo[] = [];
+    const text: c.TextConverter[] = [];
+    const bin: (c.BinaryConverter | undefined)[] = [];
+    for (const col of rel.columns) {
+      const where = `${rel.namespace}.${rel.name}.${col.name}`;
+      const m = this.mapping(col.typeOid, col.typeModifier, where);
+      const info = byName.get(col.name);
+      const optional = !(info?.attnotnull ?? false);
+      // The event key is the primary key; without one, the replica identity index (not FULL).
+      const key = hasPk ? info?.pk === true : rel.replicaIdentity !== 'f' && col.key;
+      columns.push({ name: col.name, typeOid: col.typeOid, typeName: info?.typename ?? String(col.typeOid), typeModifier: col.typeModifier, key, optional, schema: { ...m.schema, optional } as FieldSchema });
+      text.push(m.text);
+      if (this.binary && !m.binary) {
+        throw new SluiceError('PG_BINARY_UNSUPPORTED_TYPE', `column ${where} has type ${info?.typename ?? col.typeOid}, which Sluice cannot read in binary mode. Set source.binary: false.`);
+      }
+      bin.push(m.binary);
+    }
+    const table: TableSchema = { schema: rel.namespace, table: rel.name, columns, keyColumns: columns.filter((x) => x.key).map((x) => x.name) };
+    return makeRelationSchema(rel.relationId, table, text, bin);
+  }
+
+  /** Schema of a table by name (for the snapshot, which has no Relation message). */
+  async tableSchemaByName(schema: string, table: string): Promise<RelationSchema> {
+    const r = await this.client.query(
+      `SELECT c.oid::int AS oid, c.relreplident AS ident FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
+      [schema, table],
+    );
+    if (r.rowCount === 0) throw new SluiceError('PG_TABLE_MISSING', `table ${schema}.${table} does not exist`);
+    const oid = Number(r.rows[0].oid);
+    const cols = await this.client.query(
+      `SELECT a.attname AS name, a.atttypid::int AS oid, a.atttypmod AS typmod,
+              COALESCE((SELECT a.attnum = ANY(i.indkey) FROM pg_index i WHERE i.indrelid = a.attrelid AND (i.indisprimary OR i.indisreplident) ORDER BY i.indisprimary DESC LIMIT 1), false) AS key
+         FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+      [oid],
+    );
+    const rel: RelationMessage = {
+      type: 'relation',
+      relationId: oid,
+      namespace: schema,
+      name: table,
+      replicaIdentity: r.rows[0].ident,
+      columns: cols.rows.map((x: any) => ({ name: x.name, typeOid: Number(x.oid), typeModifier: Number(x.typmod), key: x.key === true || x.key === 't' })),
+    };
+    return this.relationSchema(rel);
+  }
+}
+
+function unsupported(where: string, type: string): SluiceError {
+  return new SluiceError(
+    'PG_UNSUPPORTED_TYPE',
+    `column ${where} has type ${type}, which Sluice cannot map to a change-event field. Exclude the table from source.tables, or add a generated column that casts it to text (ALTER TABLE … ADD COLUMN x_text text GENERATED ALWAYS AS (x::text) STORED) and capture that, or open an issue naming the type.`,
+  );
+}
+
+function makeRelationSchema(relationId: number, table: TableSchema, text: c.TextConverter[], bin: (c.BinaryConverter | undefined)[]): RelationSchema {
+  const names = table.columns.map((x) => x.name);
+  const keyIdx = table.columns.map((x, i) => (x.key ? i : -1)).filter((i) => i >= 0);
+  const n = names.length;
+  const convert = (i: number, k: number, v: Buffer | null): Value => {
+    if (k === 0x74) {
+      try {
+        return text[i](v!.toString('utf8'));
+      } catch (e) {
+        throw new SluiceError('PG_BAD_VALUE', `cannot read value of ${table.schema}.${table.table}.${names[i]} (${table.columns[i].typeName}): ${(e as Error).message}`);
+      }
+    }
+    if (k === 0x62) return bin[i]!(v!);
+    if (k === 0x75) return UNAVAILABLE_VALUE;
+    return null;
+  };
+  return {
+    relationId,
+    table,
+    decodeTuple(t: TupleData, keyOnly = false): Row {
+      const row: Row = {};
+      if (keyOnly && keyIdx.length > 0) {
+        for (const i of keyIdx) row[names[i]] = convert(i, t.kinds[i], t.values[i]);
+        return row;
+      }
+      const m = Math.min(n, t.kinds.length);
+      for (let i = 0; i < m; i++) row[names[i]] = convert(i, t.kinds[i], t.values[i]);
+      return row;
+    },
+    fillUnchanged(after: Row, before: Row): void {
+      for (const k of names) if (after[k] === UNAVAILABLE_VALUE && before[k] !== undefined && before[k] !== UNAVAILABLE_VALUE) after[k] = before[k];
+    },
+    decodeTextRow(values: (string | null)[]): Row {
+      const row: Row = {};
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (v === null) row[names[i]] = null;
+        else {
+          try {
+            row[names[i]] = text[i](v);
+          } catch (e) {
+            throw new SluiceError('PG_BAD_VALUE', `cannot read value of ${table.schema}.${table.table}.${names[i]} (${table.columns[i].typeName}): ${(e as Error).message}`);
+          }
+        }
+      }
+      return row;
+    },
+  };
+}
