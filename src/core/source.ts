@@ -15,6 +15,8 @@ export interface EventSink {
    * point. Returns a promise only when it commits.
    */
   maybeCommit(): Promise<void> | undefined;
+  /** True when events were appended since the last commit. */
+  readonly hasPending: boolean;
   /** Commits whatever is pending now (end of a snapshot table, shutdown). */
   commit(): Promise<void>;
 }

@@ -89,6 +89,10 @@ export class LogSink implements EventSink {
     this.onCommit?.({ records, checkpoint });
   }
 
+  get hasPending(): boolean {
+    return this.producer.pendingRecords > 0;
+  }
+
   get pendingSinceMs(): number {
     return this.producer.pendingRecords === 0 ? 0 : Date.now() - this.firstPendingAt;
   }

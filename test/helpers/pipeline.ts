@@ -74,9 +74,16 @@ export async function readAll(logDir: string, prefix: string): Promise<ReadRecor
 
 export async function waitUntil(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const end = Date.now() + timeoutMs;
+  let last: unknown = null;
   while (Date.now() < end) {
-    if (await cond()) return;
+    try {
+      if (await cond()) return;
+      last = null;
+    } catch (e) {
+      // Not there yet (e.g. the log is still being created); keep the error for the message.
+      last = e;
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
 }

@@ -246,6 +246,11 @@ export class PostgresSource implements Source {
         this.queueHead = 0;
         const c = sink.maybeCommit();
         if (c) await c;
+        else if (this.decoder.ackLsn > this.durableAck && !sink.hasPending) {
+          // Only heartbeats/messages since the last commit: record the new position (a journal
+          // entry, no records) so the slot can be confirmed past them.
+          await sink.commit();
+        }
         if (Date.now() - this.lastStatusSent >= src.statusIntervalMs) this.sendStatus(false);
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, idleWait);

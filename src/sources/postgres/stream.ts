@@ -84,6 +84,11 @@ export class StreamDecoder {
     return this.txn !== null;
   }
 
+  /** The position that may be confirmed once everything appended so far is durable. */
+  get ackLsn(): bigint {
+    return this.ack;
+  }
+
   get openStreamedTransactions(): number {
     return this.spill.open;
   }

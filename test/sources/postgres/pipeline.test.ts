@@ -15,7 +15,7 @@ describe('postgres source → embedded log', () => {
     db = await freshDatabase();
     tmp = tempDir();
     await db.client.query(`
-      CREATE TABLE customers (id int PRIMARY KEY, first_name text NOT NULL, last_name text, email text, balance numeric(20,4), big int8, seen timestamptz);
+      CREATE TABLE customers (id int PRIMARY KEY, first_name text NOT NULL, last_name text, email text, balance numeric(30,4), big int8, seen timestamptz);
       CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int, note text);
       CREATE TABLE nokey (a int, b text);
       INSERT INTO customers SELECT g, 'first' || g, 'last' || g, 'c' || g || '@example.com', g * 1.5, 9223372036854775807 - g, '2024-01-02 03:04:05.123456+00' FROM generate_series(1, 500) g;
@@ -32,6 +32,7 @@ describe('postgres source → embedded log', () => {
     const ac = new AbortController();
     const run = runPipeline(cfg, { signal: ac.signal });
     const logDir = cfg.log.dir;
+    try {
     await waitUntil('snapshot of 700 rows', async () => (await readAll(logDir, 't1.')).filter((r) => r.value?.op === 'r').length === 700);
 
     await db.client.query(`INSERT INTO customers (id, first_name, big, balance) VALUES (1001, 'Ann', -9223372036854775808, 12345678901234567890.1234)`);
@@ -40,8 +41,10 @@ describe('postgres source → embedded log', () => {
     await db.client.query(`BEGIN; INSERT INTO nokey VALUES (1, 'x'); UPDATE orders SET note = 'changed' WHERE id = 5; COMMIT`);
     await db.client.query(`TRUNCATE nokey`);
     await waitUntil('streamed changes', async () => (await readAll(logDir, 't1.')).some((r) => r.value?.op === 't'));
-    ac.abort();
-    await run;
+    } finally {
+      ac.abort();
+      await run;
+    }
 
     const recs = await readAll(logDir, 't1.');
     const cust = recs.filter((r) => r.topic === 't1.public.customers');
@@ -81,9 +84,12 @@ describe('postgres source → embedded log', () => {
     await db.client.query(`UPDATE customers SET last_name = 'while-stopped' WHERE id = 10`);
     const ac2 = new AbortController();
     const run2 = runPipeline(cfg, { signal: ac2.signal });
-    await waitUntil('change made while stopped', async () => (await readAll(logDir, 't1.public.customers')).some((r) => r.value?.after?.last_name === 'while-stopped'));
-    ac2.abort();
-    await run2;
+    try {
+      await waitUntil('change made while stopped', async () => (await readAll(logDir, 't1.public.customers')).some((r) => r.value?.after?.last_name === 'while-stopped'));
+    } finally {
+      ac2.abort();
+      await run2;
+    }
     const again = await readAll(logDir, 't1.');
     assert.equal(again.filter((r) => r.value?.op === 'r').length, 700, 'snapshot not repeated');
     const lsns = again.filter((r) => r.value && r.value.op !== 'r').map((r) => `${r.value.source.lsn}/${r.topic}/${JSON.stringify(r.key)}`);
