@@ -26,7 +26,7 @@ source:
     database: ${db}
   heartbeatIntervalMs: 500
   statusIntervalMs: 500
-${sourceExtra.split('\n').filter(Boolean).map((l) => '  ' + l).join('\n')}
+${/^slot:/m.test(sourceExtra) ? '' : `  slot: ${name.toLowerCase().replace(/[^a-z0-9_]/g, '_')}_${db.slice(-8)}\n`}${sourceExtra.split('\n').filter(Boolean).map((l) => '  ' + l).join('\n')}
 log:
   dir: ${join(dir, 'log')}
   partitions: 3

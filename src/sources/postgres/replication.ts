@@ -108,7 +108,8 @@ export class ReplicationStream {
         const kind = b[0];
         if (kind === 0x77) {
           // 'w' XLogData: walStart(8) walEnd(8) sendTime(8) payload
-          handlers.onData({ walStart: b.readBigUInt64BE(1), walEnd: b.readBigUInt64BE(9), payload: b.subarray(25) });
+          // Copied: pg's parser reuses its read buffer, and we process messages later.
+          handlers.onData({ walStart: b.readBigUInt64BE(1), walEnd: b.readBigUInt64BE(9), payload: Buffer.from(b.subarray(25)) });
         } else if (kind === 0x6b) {
           // 'k' keepalive: walEnd(8) sendTime(8) reply(1)
           handlers.onKeepalive(b.readBigUInt64BE(1), b[17] === 1);

@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { stopProcess } from '../../helpers/child.ts';
 import { freshDatabase } from '../../helpers/pg.ts';
 import { pipelineYaml, readAll, tempDir, waitUntil } from '../../helpers/pipeline.ts';
 
@@ -73,8 +74,9 @@ describe('crash safety of postgres → log (kill -9)', () => {
       }
     })();
 
-    // 1) kill during the snapshot of `big`.
     let child = startPipeline(cfgPath);
+    try {
+    // 1) kill during the snapshot of `big`.
     await waitUntil('snapshot under way', async () => {
       const { readdirSync, existsSync } = await import('node:fs');
       return existsSync(join(logDir, 'topics')) && readdirSync(join(logDir, 'topics')).length > 0;
@@ -89,15 +91,17 @@ describe('crash safety of postgres → log (kill -9)', () => {
       await kill9(child);
     }
 
-    running = false;
-    await workload;
+    } finally {
+      running = false;
+      await workload;
+      await kill9(child);
+    }
     await db.client.query(`INSERT INTO hot VALUES (-1, 1, 'end marker')`);
     child = startPipeline(cfgPath);
     try {
       await waitUntil('end marker in the log', async () => (await readAll(logDir, 'crash.public.hot')).some((r) => r.key?.id === -1), 120_000);
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      await stopProcess(child);
     }
 
     const recs = await readAll(logDir, 'crash.');
