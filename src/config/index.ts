@@ -248,7 +248,7 @@ function withDefaults(raw: any): PipelineConfig {
     },
     batch: { maxRecords: raw.batch?.maxRecords ?? 5000, maxBytes: raw.batch?.maxBytes ?? 4 << 20, maxDelayMs: raw.batch?.maxDelayMs ?? 20 },
     serialization: { schemas: raw.serialization?.schemas ?? false },
-    maxQueueBytes: raw.maxQueueBytes ?? 64 << 20,
+    maxQueueBytes: raw.maxQueueBytes ?? 32 << 20,
     server: raw.server ? { host: raw.server.host ?? '127.0.0.1', port: raw.server.port ?? 8080 } : undefined,
     logging: { level: raw.logging?.level ?? 'info', format: raw.logging?.format ?? 'text' },
   };

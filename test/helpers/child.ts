@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /** Starts `sluice run <cfg>` in a child process; stderr is kept for failure messages. */
-export function startPipelineProcess(cfgPath: string, args: string[] = []): ChildProcess & { stderrText: () => string } {
-  const child = spawn(process.execPath, ['bin/sluice.js', 'run', cfgPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+export function startPipelineProcess(cfgPath: string, args: string[] = [], nodeArgs: string[] = []): ChildProcess & { stderrText: () => string } {
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/sluice.js', 'run', cfgPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d) => {
     err += d.toString();

@@ -21,6 +21,9 @@ import { checkServer, createSlot, dropSlot, ensurePublication, publishedTables, 
 import { runSnapshot } from './snapshot.ts';
 import { StreamDecoder } from './stream.ts';
 
+/** Approximate heap cost of one queued message beyond its payload (objects, Buffer header). */
+const MESSAGE_OVERHEAD = 160;
+
 export class PostgresSource implements Source {
   private admin: pg.Client | null = null;
   private replication: pg.Client | null = null;
@@ -216,7 +219,7 @@ export class PostgresSource implements Source {
     await this.stream.start(src.slot, ckpt.ack, options, {
       onData: (m) => {
         this.queue.push(m);
-        this.queueBytes += m.payload.length;
+        this.queueBytes += m.payload.length + MESSAGE_OVERHEAD;
         if (m.walEnd > this.received) this.received = m.walEnd;
         if (this.queueBytes >= maxQueue) this.stream!.pause();
         if (this.wake) this.wake();
@@ -264,7 +267,7 @@ export class PostgresSource implements Source {
       }
       const m = this.queue[this.queueHead];
       (this.queue as (XLogData | undefined)[])[this.queueHead++] = undefined;
-      this.queueBytes -= m.payload.length;
+      this.queueBytes -= m.payload.length + MESSAGE_OVERHEAD;
       if (this.stream.isPaused && this.queueBytes < maxQueue / 2) this.stream.resume();
       const p = this.decoder.handle(m);
       if (p) await p;
