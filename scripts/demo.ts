@@ -4,7 +4,7 @@
  *   --seconds N   how long the live part runs (default 20; 0 = until Ctrl-C)
  */
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -86,6 +86,7 @@ logging:
   });
 
   // Follow the log (as `sluice tail` would) and print one line per event.
+  while (!existsSync(`${dir}/log/commits.journal`)) await new Promise((r) => setTimeout(r, 100));
   const log = await openEmbeddedLog({ dir: `${dir}/log`, readOnly: true });
   const positions = new Map<string, number>();
   const lags: number[] = [];
@@ -115,8 +116,11 @@ logging:
 
   const deadline = seconds > 0 ? Date.now() + seconds * 1000 : Infinity;
   let snapshotShown = false;
+  let tick = 0;
   while (!ac.signal.aborted && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 700));
+    await new Promise((r) => setTimeout(r, 50));
+    await follow();
+    if (++tick % 14 !== 0) continue;
     if (!snapshotShown && committed >= 400) {
       snapshotShown = true;
       say(`snapshot done: ${committed} rows in the log. Now changing data every ~0.7 s:`);

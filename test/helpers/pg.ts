@@ -15,7 +15,7 @@ export async function adminClient(database = 'postgres'): Promise<pg.Client> {
   try {
     await c.connect();
   } catch (e) {
-    throw new Error(`PostgreSQL is not reachable at ${PG_HOST}:${PG_PORT} (${(e as Error).message}). Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start; then run: bash scripts/setup.sh`);
+    throw new Error(`PostgreSQL is not reachable at ${PG_HOST}:${PG_PORT} (${(e as Error).message}). Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start; then run: bash scripts/setup.sh`, { cause: e });
   }
   return c;
 }

@@ -47,7 +47,7 @@ class SpilledTxn {
         const n = readSync(fd, block, 0, block.length, pos);
         if (n === 0) break;
         pos += n;
-        let buf = carry.length ? Buffer.concat([carry, block.subarray(0, n)]) : block.subarray(0, n);
+        const buf = carry.length ? Buffer.concat([carry, block.subarray(0, n)]) : block.subarray(0, n);
         let off = 0;
         while (off + 8 <= buf.length) {
           const len = buf.readUInt32BE(off);
@@ -57,7 +57,6 @@ class SpilledTxn {
           off += 8 + len;
         }
         carry = Buffer.from(buf.subarray(off));
-        buf = carry;
       }
     } else {
       for (let i = 0; i < this.chunks.length; i += 2) {
