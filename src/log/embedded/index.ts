@@ -4,7 +4,7 @@
  * See docs/log.md for the format and guarantees.
  */
 import { closeSync, constants, existsSync, fdatasync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { SluiceError } from '../../core/errors.ts';
 import { partitionFor } from '../partitioner.ts';
@@ -16,6 +16,8 @@ import { JournalWriter, partKey, readJournal, type JournalState, type PartEnd } 
 const fdatasyncP = promisify(fdatasync);
 const FLUSH_BYTES = 1 << 20;
 const JOURNAL_COMPACT_BYTES = 8 << 20;
+/** Log directories this process has open for writing. */
+const OPEN_FOR_WRITE = new Set<string>();
 const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
 
 export interface EmbeddedLogOptions {
@@ -55,6 +57,8 @@ export class EmbeddedLog implements Log {
   readonly dir: string;
   readonly segmentBytes: number;
   readonly readOnly: boolean;
+  /** Pending bytes of a partition written out as a batch before commit (bounds memory; lets segments roll). */
+  readonly flushBytes: number;
   private readonly topics = new Map<string, Topic>();
   private readonly state: JournalState = { producers: new Map(), parts: new Map() };
   private journal: JournalWriter | null = null;
@@ -69,6 +73,7 @@ export class EmbeddedLog implements Log {
     this.dir = opts.dir;
     this.segmentBytes = opts.segmentBytes ?? 64 << 20;
     this.readOnly = opts.readOnly ?? false;
+    this.flushBytes = Math.min(FLUSH_BYTES, this.segmentBytes);
   }
 
   // ---------- open / recovery ----------
@@ -99,6 +104,7 @@ export class EmbeddedLog implements Log {
 
   private lock(): void {
     const path = join(this.dir, 'LOCK');
+    if (OPEN_FOR_WRITE.has(resolve(this.dir))) throw new SluiceError('LOG_LOCKED', `the log at ${this.dir} is open for writing by process ${process.pid} (this one) already. Open it once, or read-only for readers.`);
     if (existsSync(path)) {
       const pid = Number(readFileSync(path, 'utf8').trim());
       let alive = false;
@@ -113,6 +119,7 @@ export class EmbeddedLog implements Log {
       if (alive) throw new SluiceError('LOG_LOCKED', `the log at ${this.dir} is open for writing by process ${pid}. Stop that process (or use another log.dir); readers such as sluice tail open it read-only.`);
     }
     writeFileSync(path, String(process.pid));
+    OPEN_FOR_WRITE.add(resolve(this.dir));
   }
 
   private loadTopics(): void {
@@ -146,7 +153,12 @@ export class EmbeddedLog implements Log {
     const path = join(p.dir, segName(p.committedSeg));
     if (existsSync(path)) {
       const fd = openSync(path, 'r+');
-      if (fstatSync(fd).size !== p.committedPos) {
+      const size = fstatSync(fd).size;
+      if (size < p.committedPos) {
+        closeSync(fd);
+        throw new SluiceError('LOG_CORRUPT', `log segment ${path} has ${size} bytes but the journal says ${p.committedPos} were committed: committed records were lost (disk damage or a file changed by hand). Restore the log directory from a backup, or move it away to start a new log.`);
+      }
+      if (size !== p.committedPos) {
         ftruncateSync(fd, p.committedPos);
         fsyncSync(fd);
       }
@@ -515,6 +527,21 @@ export class EmbeddedLog implements Log {
     }
   }
 
+  /**
+   * @internal For tests: writes pending batches to disk and drops every handle without committing
+   * or cleaning up, as a crash would leave things (the LOCK file names this live pid, so the
+   * process-local lock is released too).
+   */
+  simulateCrash(): void {
+    for (const t of this.topics.values()) for (const p of t.parts) this.flushPart(p, new Set());
+    this.closed = true;
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    for (const t of this.topics.values()) for (const p of t.parts) if (p.fd !== null) closeSync(p.fd);
+    this.journal?.close();
+    rmSync(join(this.dir, 'LOCK'), { force: true });
+    OPEN_FOR_WRITE.delete(resolve(this.dir));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -526,7 +553,10 @@ export class EmbeddedLog implements Log {
     this.journal?.close();
     for (const w of this.waiters) w.resolve();
     this.waiters = [];
-    if (!this.readOnly) rmSync(join(this.dir, 'LOCK'), { force: true });
+    if (!this.readOnly) {
+      rmSync(join(this.dir, 'LOCK'), { force: true });
+      OPEN_FOR_WRITE.delete(resolve(this.dir));
+    }
   }
 }
 
@@ -551,7 +581,7 @@ export class EmbeddedProducer implements Producer {
     this.pendingBytes += p.enc.add(record);
     p.writeEnd++;
     this.pendingRecords++;
-    if (p.enc.len >= FLUSH_BYTES) this.log.flushPart(p, this.dirty);
+    if (p.enc.len >= this.log.flushBytes) this.log.flushPart(p, this.dirty);
     return p.partition;
   }
 
@@ -569,6 +599,21 @@ export class EmbeddedProducer implements Producer {
     this.dirty.clear();
     this.pendingBytes = 0;
     this.pendingRecords = 0;
+  }
+
+  /**
+   * @internal For tests: writes pending batches to disk and drops every handle without committing
+   * or cleaning up, as a crash would leave things (the LOCK file names this live pid, so the
+   * process-local lock is released too).
+   */
+  simulateCrash(): void {
+    for (const t of this.topics.values()) for (const p of t.parts) this.flushPart(p, new Set());
+    this.closed = true;
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    for (const t of this.topics.values()) for (const p of t.parts) if (p.fd !== null) closeSync(p.fd);
+    this.journal?.close();
+    rmSync(join(this.dir, 'LOCK'), { force: true });
+    OPEN_FOR_WRITE.delete(resolve(this.dir));
   }
 
   async close(): Promise<void> {
