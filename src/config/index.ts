@@ -74,7 +74,7 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
       } else if (err.keyword === 'anyOf') {
         message = anyOfHint(path, valueAt(raw, path));
       } else message = `${err.message} (got ${JSON.stringify(valueAt(raw, path))})`;
-      problems.push({ ...nodePos(doc, where, at), path: where.join('.'), message });
+      problems.push({ ...nodePos(doc, where, at, err.keyword === 'additionalProperties'), path: where.join('.'), message });
     }
     throw configError(fileName, problems);
   }
@@ -124,7 +124,14 @@ function valueAt(obj: any, path: string[]): unknown {
   return v;
 }
 
-function nodePos(doc: Document, path: string[], at: (o: number) => { line: number; col: number }): { line: number; col: number } {
+function nodePos(doc: Document, path: string[], at: (o: number) => { line: number; col: number }, atKey = false): { line: number; col: number } {
+  if (atKey && path.length > 0) {
+    const parent = path.length > 1 ? doc.getIn(path.slice(0, -1), true) : doc.contents;
+    if (isMap(parent)) {
+      const pair = parent.items.find((it: any) => isScalar(it.key) && String(it.key.value) === path[path.length - 1]);
+      if (pair && (pair.key as Node).range) return at((pair.key as Node).range![0]);
+    }
+  }
   for (let n = path.length; n >= 0; n--) {
     const sub = path.slice(0, n);
     if (n < path.length) {
