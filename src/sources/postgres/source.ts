@@ -126,6 +126,9 @@ export class PostgresSource implements Source {
         ckpt = { phase: snap ? 'snapshot' : 'stream', consistentPoint: created.consistentPoint, lsn: created.consistentPoint, seq: 0, done: true, ack: created.consistentPoint, tables: {} };
         this.ckpt = ckpt;
         if (snap) await this.snapshot(sink, created.snapshotName!, created.consistentPoint, this.replication);
+        // Record the new slot's position right away: a restart must find a checkpoint, or it
+        // would treat the slot as stale, recreate it and miss what changed in between.
+        else await sink.commit();
       } else {
         this.ckpt = ckpt;
         if (ckpt.phase === 'snapshot') {
