@@ -29,7 +29,8 @@ export interface RunOptions {
 export class LogSink implements EventSink {
   private readonly topics = new Set<string>();
   private firstPendingAt = 0;
-  private committing: Promise<void> | null = null;
+  private inflight: Promise<void> | null = null;
+  private failed: unknown = null;
   committedRecords = 0;
 
   constructor(
@@ -53,8 +54,8 @@ export class LogSink implements EventSink {
   }
 
   append(ev: ChangeEvent): void {
-    const key = this.serializer.key(ev);
-    const value = this.serializer.value(ev);
+    const key = this.serializer.keyString(ev);
+    const value = this.serializer.valueString(ev);
     const ts = ev.source.ts_ms;
     if (this.producer.pendingRecords === 0) this.firstPendingAt = Date.now();
     this.producer.append(ev.topic, { key, value, timestamp: ts });
@@ -62,26 +63,41 @@ export class LogSink implements EventSink {
     this.metrics.eventsIn.inc();
   }
 
+  /**
+   * Starts a commit when one is due, without waiting for it: the source keeps decoding while the
+   * fsyncs run. With a commit already in flight, returns it so the caller waits (at most one
+   * commit in flight and one batch filling).
+   */
   maybeCommit(): Promise<void> | undefined {
+    if (this.failed) throw this.failed;
     const p = this.producer;
     if (p.pendingRecords === 0) return undefined;
     const b = this.cfg.batch;
     const due = p.pendingRecords >= b.maxRecords || p.pendingBytes >= b.maxBytes || Date.now() - this.firstPendingAt >= b.maxDelayMs;
     if (!due || !this.source.canCommit()) return undefined;
-    return this.commit();
+    if (this.inflight) return this.inflight;
+    this.inflight = this.commitNow()
+      .catch((e) => {
+        this.failed = e;
+      })
+      .finally(() => {
+        this.inflight = null;
+      });
+    return undefined;
   }
 
+  /** Commits everything appended so far and waits until it is durable. */
   async commit(): Promise<void> {
-    if (this.committing) await this.committing;
+    while (this.inflight) await this.inflight;
+    if (this.failed) throw this.failed;
+    await this.commitNow();
+  }
+
+  private async commitNow(): Promise<void> {
     const records = this.producer.pendingRecords;
     const checkpoint = this.source.checkpoint();
     const started = process.hrtime.bigint();
-    this.committing = this.producer.commit(checkpoint);
-    try {
-      await this.committing;
-    } finally {
-      this.committing = null;
-    }
+    await this.producer.commit(checkpoint);
     this.metrics.batchLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     this.metrics.eventsOut.inc(records);
     this.committedRecords += records;
@@ -128,7 +144,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
     statusTimer.unref();
     logger.info('pipeline starting', { log: cfg.log.dir, checkpoint: opened.checkpoint ? 'resuming' : 'first run' });
     await source.run(sink, opened.checkpoint);
-    if (producer.pendingRecords > 0 && source.canCommit()) await sink.commit();
+    if (source.canCommit()) await sink.commit();
     await writeStatus('stopped');
     logger.info('pipeline stopped', { committed: sink.committedRecords });
   } catch (e) {

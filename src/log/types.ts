@@ -17,6 +17,14 @@ export interface LogRecord {
   headers?: Record<string, string>;
 }
 
+/** A record to append: key and value may also be strings, written as UTF-8 without an extra copy. */
+export interface AppendRecord {
+  key: Buffer | string | null;
+  value: Buffer | string | null;
+  timestamp: number;
+  headers?: Record<string, string>;
+}
+
 export interface StoredRecord extends LogRecord {
   topic: string;
   partition: number;
@@ -47,7 +55,7 @@ export interface PartitionOffsets {
 
 export interface Producer {
   /** Buffers records for the next commit. Partition defaults to hash(key) mod partitions. Returns the partition. */
-  append(topic: string, record: LogRecord, partition?: number): number;
+  append(topic: string, record: AppendRecord, partition?: number): number;
   /** Bytes appended since the last commit (for batching decisions). */
   readonly pendingBytes: number;
   readonly pendingRecords: number;

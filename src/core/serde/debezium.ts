@@ -57,18 +57,27 @@ export class DebeziumJsonSerializer {
 
   /** The key: primary-key columns, or null for truncates and tables without a key. */
   key(ev: ChangeEvent): Buffer | null {
+    const s = this.keyString(ev);
+    return s === null ? null : Buffer.from(s);
+  }
+
+  value(ev: ChangeEvent): Buffer {
+    return Buffer.from(this.valueString(ev));
+  }
+
+  keyString(ev: ChangeEvent): string | null {
     if (!ev.key) return null;
     const payload = writeRow(ev.key);
-    if (!this.opts.schemas) return Buffer.from(payload);
+    if (!this.opts.schemas) return payload;
     let schema = this.keySchemas.get(ev.table);
     if (!schema) {
       schema = rowSchema(ev.table, `${ev.topic}.Key`, false, undefined, true);
       this.keySchemas.set(ev.table, schema);
     }
-    return Buffer.from(`{"schema":${schema},"payload":${payload}}`);
+    return `{"schema":${schema},"payload":${payload}}`;
   }
 
-  value(ev: ChangeEvent): Buffer {
+  valueString(ev: ChangeEvent): string {
     const s = ev.source;
     const src =
       `{"version":"${s.version}","connector":"${s.connector}","name":${JSON.stringify(s.name)},"ts_ms":${s.ts_ms},"snapshot":"${s.snapshot}","db":${JSON.stringify(s.db)},` +
@@ -77,7 +86,7 @@ export class DebeziumJsonSerializer {
     const t = ev.transaction;
     const tx = t ? `{"id":${JSON.stringify(t.id)},"total_order":${t.total_order},"data_collection_order":${t.data_collection_order}}` : 'null';
     const payload = `{"before":${writeRow(ev.before)},"after":${writeRow(ev.after)},"source":${src},"op":"${ev.op}","ts_ms":${ev.ts_ms},"transaction":${tx}}`;
-    if (!this.opts.schemas) return Buffer.from(payload);
+    if (!this.opts.schemas) return payload;
     let schema = this.valueSchemas.get(ev.table);
     if (!schema) {
       const row = (field: string) => rowSchema(ev.table, `${ev.topic}.Value`, true, field, false);
@@ -87,6 +96,6 @@ export class DebeziumJsonSerializer {
         `"optional":false,"name":${JSON.stringify(`${ev.topic}.Envelope`)},"version":1}`;
       this.valueSchemas.set(ev.table, schema);
     }
-    return Buffer.from(`{"schema":${schema},"payload":${payload}}`);
+    return `{"schema":${schema},"payload":${payload}}`;
   }
 }

@@ -7,7 +7,9 @@
  *                           value length i32 (-1 null) | value | headers length i32 (-1 none) | headers JSON
  * A torn or corrupt batch (short, bad magic, bad crc) ends the valid part of the file.
  */
-import type { LogRecord } from '../types.ts';
+import type { AppendRecord } from '../types.ts';
+
+const maxLen = (v: Buffer | string | null) => (v === null ? 0 : typeof v === 'string' ? v.length * 3 : v.length);
 import { crc32 } from './crc32.ts';
 
 export const BATCH_MAGIC = 0x534c4231; // 'SLB1'
@@ -35,44 +37,31 @@ export class BatchEncoder {
     this.buf = nb;
   }
 
-  add(r: LogRecord): number {
-    const hdr = r.headers ? Buffer.from(JSON.stringify(r.headers)) : null;
-    const klen = r.key ? r.key.length : 0;
-    const vlen = r.value ? r.value.length : 0;
-    const size = 4 + 8 + 4 + klen + 4 + vlen + 4 + (hdr ? hdr.length : 0);
-    this.ensure(size);
+  add(r: AppendRecord): number {
+    const hdr = r.headers ? JSON.stringify(r.headers) : null;
+    // Upper bound first (UTF-8 is at most 3 bytes per UTF-16 unit), exact lengths while writing.
+    const max = 4 + 8 + 12 + maxLen(r.key) + maxLen(r.value) + (hdr === null ? 0 : hdr.length * 3);
+    this.ensure(max);
     const b = this.buf;
-    let p = this.len;
-    b.writeUInt32BE(size - 4, p);
-    b.writeDoubleBE(r.timestamp, p + 4);
-    p += 12;
-    if (r.key) {
-      b.writeInt32BE(klen, p);
-      r.key.copy(b, p + 4);
-      p += 4 + klen;
-    } else {
-      b.writeInt32BE(-1, p);
-      p += 4;
-    }
-    if (r.value) {
-      b.writeInt32BE(vlen, p);
-      r.value.copy(b, p + 4);
-      p += 4 + vlen;
-    } else {
-      b.writeInt32BE(-1, p);
-      p += 4;
-    }
-    if (hdr) {
-      b.writeInt32BE(hdr.length, p);
-      hdr.copy(b, p + 4);
-      p += 4 + hdr.length;
-    } else {
-      b.writeInt32BE(-1, p);
-      p += 4;
-    }
+    const start = this.len;
+    b.writeDoubleBE(r.timestamp, start + 4);
+    let p = this.writeField(b, start + 12, r.key);
+    p = this.writeField(b, p, r.value);
+    p = this.writeField(b, p, hdr);
+    b.writeUInt32BE(p - start - 4, start);
     this.len = p;
     this.count++;
-    return size;
+    return p - start;
+  }
+
+  private writeField(b: Buffer, p: number, v: Buffer | string | null): number {
+    if (v === null) {
+      b.writeInt32BE(-1, p);
+      return p + 4;
+    }
+    const n = typeof v === 'string' ? b.write(v, p + 4, 'utf8') : v.copy(b, p + 4);
+    b.writeInt32BE(n, p);
+    return p + 4 + n;
   }
 
   /** Finishes the header and returns the batch bytes (a view of the internal buffer). */

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { SluiceError } from '../../core/errors.ts';
 import { partitionFor } from '../partitioner.ts';
-import type { Log, LogRecord, PartitionOffsets, Producer, StoredRecord, TopicConfig, TopicInfo } from '../types.ts';
+import type { AppendRecord, Log, PartitionOffsets, Producer, StoredRecord, TopicConfig, TopicInfo } from '../types.ts';
 import { BATCH_HEADER, BatchEncoder, decodeRecords, readBatchHeader } from './format.ts';
 import { crc32 } from './crc32.ts';
 import { JournalWriter, partKey, readJournal, type JournalState, type PartEnd } from './journal.ts';
@@ -267,9 +267,9 @@ export class EmbeddedLog implements Log {
     return { producer: p, checkpoint: this.state.producers.get(id) ?? null };
   }
 
-  /** @internal */ partForWrite(topic: string, key: Buffer | null, partition: number | undefined): Part {
+  /** @internal */ partForWrite(topic: string, key: Buffer | string | null, partition: number | undefined): Part {
     const t = this.topic(topic);
-    const idx = partition ?? partitionFor(key, t.parts.length);
+    const idx = partition ?? partitionFor(typeof key === 'string' ? Buffer.from(key) : key, t.parts.length);
     const p = t.parts[idx];
     if (!p) throw new SluiceError('LOG_PARTITION_MISSING', `topic ${topic} has partitions 0..${t.parts.length - 1}, not ${idx}`);
     return p;
@@ -304,21 +304,25 @@ export class EmbeddedLog implements Log {
     p.enc.reset(p.writeEnd);
   }
 
-  /** @internal */ async commitParts(producer: EmbeddedProducer, parts: Set<Part>, dirty: Set<number>, checkpoint: string): Promise<void> {
+  /**
+   * @internal Commits `parts` (the set the producer handed over; it keeps appending to a new one
+   * meanwhile). The committed ends are taken now, before any await, so records appended while the
+   * fsyncs run belong to the next commit.
+   */
+  async commitParts(producer: EmbeddedProducer, parts: Set<Part>, dirty: Set<number>, checkpoint: string): Promise<void> {
     for (const p of parts) this.flushPart(p, dirty);
-    await Promise.all([...dirty].map((fd) => fdatasyncP(fd)));
-    dirty.clear();
     const ends: PartEnd[] = [...parts].map((p) => [p.topic, p.partition, p.writeEnd, p.writeSeg, p.writePos]);
+    await Promise.all([...dirty].map((fd) => fdatasyncP(fd)));
     const j = this.journal!;
     const fd = j.append({ p: producer.id, c: checkpoint, parts: ends });
     await fdatasyncP(fd);
     this.state.producers.set(producer.id, checkpoint);
     for (const pe of ends) this.state.parts.set(partKey(pe[0], pe[1]), pe);
-    for (const p of parts) {
-      p.committedEnd = p.writeEnd;
-      p.committedSeg = p.writeSeg;
-      p.committedPos = p.writePos;
-      p.owner = null;
+    const list = [...parts];
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i];
+      [p.committedEnd, p.committedSeg, p.committedPos] = [ends[i][2], ends[i][3], ends[i][4]];
+      if (!producer.owns(p)) p.owner = null;
     }
     if (j.size > JOURNAL_COMPACT_BYTES) j.compact(this.state, () => this.fsyncDir(this.dir));
     this.notify();
@@ -561,15 +565,15 @@ export class EmbeddedLog implements Log {
 }
 
 export class EmbeddedProducer implements Producer {
-  private readonly parts = new Set<Part>();
-  private readonly dirty = new Set<number>();
+  private parts = new Set<Part>();
+  private dirty = new Set<number>();
   pendingBytes = 0;
   pendingRecords = 0;
   private closed = false;
 
   constructor(private readonly log: EmbeddedLog, readonly id: string) {}
 
-  append(topic: string, record: LogRecord, partition?: number): number {
+  append(topic: string, record: AppendRecord, partition?: number): number {
     if (this.closed) throw new SluiceError('LOG_PRODUCER_CLOSED', `producer ${this.id} is closed`);
     const p = this.log.partForWrite(topic, record.key, partition);
     if (p.owner !== this) {
@@ -587,10 +591,18 @@ export class EmbeddedProducer implements Producer {
 
   async commit(checkpoint: string): Promise<void> {
     if (this.closed) throw new SluiceError('LOG_PRODUCER_CLOSED', `producer ${this.id} is closed`);
-    await this.log.commitParts(this, this.parts, this.dirty, checkpoint);
-    this.parts.clear();
+    // Hand the current records over; appends may continue while this commit's fsyncs run.
+    const parts = this.parts;
+    const dirty = this.dirty;
+    this.parts = new Set();
+    this.dirty = new Set();
     this.pendingBytes = 0;
     this.pendingRecords = 0;
+    await this.log.commitParts(this, parts, dirty, checkpoint);
+  }
+
+  /** @internal */ owns(p: Part): boolean {
+    return this.parts.has(p);
   }
 
   async abort(): Promise<void> {
@@ -599,21 +611,6 @@ export class EmbeddedProducer implements Producer {
     this.dirty.clear();
     this.pendingBytes = 0;
     this.pendingRecords = 0;
-  }
-
-  /**
-   * @internal For tests: writes pending batches to disk and drops every handle without committing
-   * or cleaning up, as a crash would leave things (the LOCK file names this live pid, so the
-   * process-local lock is released too).
-   */
-  simulateCrash(): void {
-    for (const t of this.topics.values()) for (const p of t.parts) this.flushPart(p, new Set());
-    this.closed = true;
-    if (this.retentionTimer) clearInterval(this.retentionTimer);
-    for (const t of this.topics.values()) for (const p of t.parts) if (p.fd !== null) closeSync(p.fd);
-    this.journal?.close();
-    rmSync(join(this.dir, 'LOCK'), { force: true });
-    OPEN_FOR_WRITE.delete(resolve(this.dir));
   }
 
   async close(): Promise<void> {

@@ -88,11 +88,15 @@ export const textToZonedTimestamp: TextConverter = (s) => {
   return isoUtc(ms, fractionMicros(m[7]));
 };
 
+function p2(n: number): string {
+  return n < 10 ? '0' + n : String(n);
+}
+
 export function isoUtc(ms: number, micros: number): string {
   const d = new Date(ms);
   const y = d.getUTCFullYear();
   const ys = y >= 0 && y <= 9999 ? String(y).padStart(4, '0') : (y < 0 ? '-' : '+') + String(Math.abs(y)).padStart(6, '0');
-  const p = (n: number) => String(n).padStart(2, '0');
+  const p = p2;
   let frac = '';
   if (micros) frac = '.' + String(micros).padStart(6, '0').replace(/0+$/, '');
   return `${ys}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}T${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}${frac}Z`;
@@ -111,7 +115,7 @@ export const textToZonedTime: TextConverter = (s) => {
   const off = Number(m[6]) * 3600 + Number(m[7] ?? 0) * 60 + Number(m[8] ?? 0);
   secs += m[5] === '+' ? -off : off;
   secs = ((secs % 86400) + 86400) % 86400;
-  const p = (n: number) => String(n).padStart(2, '0');
+  const p = p2;
   const micros = fractionMicros(m[4]);
   const frac = micros ? '.' + String(micros).padStart(6, '0').replace(/0+$/, '') : '';
   return `${p(Math.floor(secs / 3600))}:${p(Math.floor(secs / 60) % 60)}:${p(secs % 60)}${frac}Z`;
@@ -153,48 +157,44 @@ export const textToBit1: TextConverter = (s) => s === '1';
 
 /** Parses a PostgreSQL array literal (`{1,2,NULL}`, `{{a,b},{c,d}}`, `{"x,y","q\"z"}`) with `elem` for elements. */
 export function parseArray(s: string, elem: TextConverter, delim = ','): Value[] {
-  let i = 0;
-  if (s[0] === '[') {
-    i = s.indexOf('=') + 1; // explicit bounds: [0:2]={...}
-  }
-  const parse = (): Value[] => {
-    if (s[i] !== '{') throw new Error(`bad array literal ${JSON.stringify(s)}`);
-    i++;
-    const out: Value[] = [];
-    if (s[i] === '}') {
+  let i = s[0] === '[' ? s.indexOf('=') + 1 : 0; // explicit bounds: [0:2]={...}
+  if (s[i] !== '{') throw new Error(`bad array literal ${JSON.stringify(s)}`);
+  const stack: Value[][] = [];
+  let cur: Value[] = [];
+  i++;
+  for (;;) {
+    const ch = s[i];
+    if (ch === '{') {
+      stack.push(cur);
+      cur = [];
       i++;
-      return out;
+      continue;
     }
-    for (;;) {
-      if (s[i] === '{') out.push(parse());
-      else if (s[i] === '"') {
-        i++;
-        let v = '';
-        while (s[i] !== '"') {
-          if (s[i] === '\\') i++;
-          v += s[i++];
-        }
-        i++;
-        out.push(elem(v));
-      } else {
-        let j = i;
-        while (s[j] !== delim && s[j] !== '}') j++;
-        const raw = s.slice(i, j).trim();
-        i = j;
-        out.push(raw === 'NULL' ? null : elem(raw));
+    if (ch === '}') {
+      i++;
+      const done = cur;
+      if (stack.length === 0) return done;
+      cur = stack.pop()!;
+      cur.push(done);
+    } else if (ch === '"') {
+      i++;
+      let v = '';
+      while (s[i] !== '"') {
+        if (s[i] === '\\') i++;
+        v += s[i++];
       }
-      if (s[i] === delim) {
-        i++;
-        continue;
-      }
-      if (s[i] === '}') {
-        i++;
-        return out;
-      }
-      throw new Error(`bad array literal ${JSON.stringify(s)}`);
+      i++;
+      cur.push(elem(v));
+    } else {
+      let j = i;
+      while (s[j] !== delim && s[j] !== '}') j++;
+      const raw = s.slice(i, j).trim();
+      i = j;
+      cur.push(raw === 'NULL' ? null : elem(raw));
     }
-  };
-  return parse();
+    if (s[i] === delim) i++;
+    else if (s[i] !== '}') throw new Error(`bad array literal ${JSON.stringify(s)}`);
+  }
 }
 
 // ---- binary (pgoutput `binary 'true'`) ----
