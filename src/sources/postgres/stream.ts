@@ -55,6 +55,8 @@ export class StreamDecoder {
   private readonly resumeFrom: SourceCheckpoint;
   private readonly spill: SpillStore;
   private lastCommitLsn: bigint;
+  /** `["<last commit lsn>","` — the constant start of Debezium's sequence field within a transaction. */
+  private sequencePrefix: string;
   private ack: bigint;
   private inStream = false;
   private streamXid = 0;
@@ -71,6 +73,7 @@ export class StreamDecoder {
     this.resumeFrom = { ...o.checkpoint };
     this.spill = new SpillStore(o.spillDir);
     this.lastCommitLsn = o.checkpoint.lsn;
+    this.sequencePrefix = `["${o.checkpoint.lsn}","`;
     this.ack = o.checkpoint.ack;
     this.posLsn = o.checkpoint.lsn;
     this.posSeq = o.checkpoint.seq;
@@ -196,6 +199,7 @@ export class StreamDecoder {
       this.posDone = true;
     }
     this.lastCommitLsn = t.finalLsn;
+    this.sequencePrefix = `["${t.finalLsn}","`;
     if (endLsn > this.ack) this.ack = endLsn;
     this.o.metrics.lagMs.set(Date.now() - t.commitTimeMs);
   }
@@ -262,7 +266,7 @@ export class StreamDecoder {
       ts_ms: t.commitTimeMs,
       snapshot: 'false',
       db: this.db,
-      sequence: `["${this.lastCommitLsn.toString()}","${lsn.toString()}"]`,
+      sequence: `${this.sequencePrefix}${lsn}"]`,
       schema: rel.rel.namespace,
       table: rel.rel.name,
       txId: t.xid,

@@ -47,7 +47,8 @@ class Reader {
   tuple(): TupleData {
     const n = this.i16();
     const kinds = new Uint8Array(n);
-    const values: (Buffer | null)[] = new Array(n);
+    const starts = new Int32Array(n);
+    const lens = new Int32Array(n);
     const b = this.b;
     let pos = this.pos;
     for (let i = 0; i < n; i++) {
@@ -56,12 +57,13 @@ class Reader {
       if (k === 0x74 /* t */ || k === 0x62 /* b */) {
         const len = b.readInt32BE(pos);
         pos += 4;
-        values[i] = b.subarray(pos, pos + len);
+        starts[i] = pos;
+        lens[i] = len;
         pos += len;
-      } else values[i] = null;
+      }
     }
     this.pos = pos;
-    return { kinds, values };
+    return { buf: b, kinds, starts, lens };
   }
 }
 

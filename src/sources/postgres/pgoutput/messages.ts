@@ -21,10 +21,15 @@ export interface RelationMessage {
   columns: RelationColumn[];
 }
 
-/** One tuple: per column its kind (n null, u unchanged TOAST, t text, b binary) and raw bytes. */
+/**
+ * One tuple: per column its kind (n null, u unchanged TOAST, t text, b binary) and where its bytes
+ * are in `buf` (no per-column Buffer objects: this is the hot path).
+ */
 export interface TupleData {
+  buf: Buffer;
   kinds: Uint8Array;
-  values: (Buffer | null)[];
+  starts: Int32Array;
+  lens: Int32Array;
 }
 
 export interface BeginMessage { type: 'begin'; finalLsn: bigint; commitTime: bigint; xid: number }

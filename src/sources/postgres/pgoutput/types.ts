@@ -197,15 +197,16 @@ function makeRelationSchema(relationId: number, table: TableSchema, text: c.Text
   const names = table.columns.map((x) => x.name);
   const keyIdx = table.columns.map((x, i) => (x.key ? i : -1)).filter((i) => i >= 0);
   const n = names.length;
-  const convert = (i: number, k: number, v: Buffer | null): Value => {
+  const convert = (i: number, k: number, t: TupleData): Value => {
     if (k === 0x74) {
+      const start = t.starts[i];
       try {
-        return text[i](v!.toString('utf8'));
+        return text[i](t.buf.toString('utf8', start, start + t.lens[i]));
       } catch (e) {
         throw new SluiceError('PG_BAD_VALUE', `cannot read value of ${table.schema}.${table.table}.${names[i]} (${table.columns[i].typeName}): ${(e as Error).message}`);
       }
     }
-    if (k === 0x62) return bin[i]!(v!);
+    if (k === 0x62) return bin[i]!(t.buf.subarray(t.starts[i], t.starts[i] + t.lens[i]));
     if (k === 0x75) return UNAVAILABLE_VALUE;
     return null;
   };
@@ -215,11 +216,11 @@ function makeRelationSchema(relationId: number, table: TableSchema, text: c.Text
     decodeTuple(t: TupleData, keyOnly = false): Row {
       const row: Row = {};
       if (keyOnly && keyIdx.length > 0) {
-        for (const i of keyIdx) row[names[i]] = convert(i, t.kinds[i], t.values[i]);
+        for (const i of keyIdx) row[names[i]] = convert(i, t.kinds[i], t);
         return row;
       }
       const m = Math.min(n, t.kinds.length);
-      for (let i = 0; i < m; i++) row[names[i]] = convert(i, t.kinds[i], t.values[i]);
+      for (let i = 0; i < m; i++) row[names[i]] = convert(i, t.kinds[i], t);
       return row;
     },
     fillUnchanged(after: Row, before: Row): void {
