@@ -90,6 +90,28 @@ describe('embedded log', () => {
     t.remove();
   });
 
+  it('keeps appending while a commit is in flight: the next commit holds exactly the later records', async () => {
+    const t = tempDir();
+    const log = await openEmbeddedLog({ dir: t.dir });
+    await log.createTopic('t', { partitions: 2 });
+    const { producer } = await log.openProducer('p');
+    producer.append('t', rec('a', 'first'), 0);
+    const inflight = producer.commit('one');
+    producer.append('t', rec('a', 'second'), 0);
+    producer.append('t', rec('b', 'third'), 1);
+    assert.equal(producer.pendingRecords, 2);
+    await inflight;
+    assert.deepEqual((await readAllOf(log, 't')).map((r) => r.value!.toString()), ['first']);
+    await producer.commit('two');
+    assert.deepEqual((await readAllOf(log, 't')).map((r) => r.value!.toString()).sort(), ['first', 'second', 'third']);
+    await log.close();
+    const again = await openEmbeddedLog({ dir: t.dir });
+    assert.equal((await again.openProducer('p')).checkpoint, 'two');
+    assert.equal((await readAllOf(again, 't')).length, 3);
+    await again.close();
+    t.remove();
+  });
+
   it('recovers from a torn segment tail and a torn journal record', async () => {
     const t = tempDir();
     let log = await openEmbeddedLog({ dir: t.dir });

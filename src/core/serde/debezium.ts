@@ -1,58 +1,204 @@
 /**
- * Debezium-compatible JSON for keys and values (the envelope Kafka Connect's JsonConverter writes
- * for Debezium's PostgreSQL connector), with or without the `schema` part. Hand-written over the
- * known envelope shape: this runs once per event on the capture path.
+ * Debezium-compatible JSON for keys and values: the bytes Kafka Connect's JsonConverter writes for
+ * Debezium's PostgreSQL connector (3.0 series), with (`schemas: true`, the converter's
+ * `schemas.enable`) or without the `schema` part. Field order is Debezium's (the order of its
+ * Connect schemas), so the output compares byte for byte, not only field for field.
+ *
+ * Hand-written over the known envelope shape: this runs once per event on the capture path. The
+ * schema parts and the constant pieces of the source block are built once per table and topic.
+ *
+ * See docs/events.md for the format and what differs from Debezium.
  */
-import type { ChangeEvent, FieldSchema, TableSchema } from '../event.ts';
-import { writeRow } from './json.ts';
+import type { ChangeEvent, FieldSchema, SourceInfo, TableSchema } from '../event.ts';
+import { writeNumber, writeRow, writeString, writeValue } from './json.ts';
 
 export interface DebeziumOptions {
+  /** Write `{"schema":…,"payload":…}` (JsonConverter `schemas.enable=true`) or the bare payload. */
   schemas: boolean;
   connector: 'postgresql';
+  /** The logical server name / topic prefix (Debezium's `topic.prefix`). */
   serverName: string;
 }
 
-const SOURCE_FIELDS_PG: [string, FieldSchema['type'], boolean, string?][] = [
-  ['version', 'string', false],
-  ['connector', 'string', false],
-  ['name', 'string', false],
-  ['ts_ms', 'int64', false],
-  ['snapshot', 'string', true, 'io.debezium.data.Enum'],
-  ['db', 'string', false],
-  ['sequence', 'string', true],
-  ['schema', 'string', false],
-  ['table', 'string', false],
-  ['txId', 'int64', true],
-  ['lsn', 'int64', true],
-  ['xmin', 'int64', true],
-];
+/** A transaction boundary event for the `<prefix>.transaction` topic. */
+export interface TransactionMetadataEvent {
+  status: 'BEGIN' | 'END';
+  /** `txId:LSN` for PostgreSQL. */
+  id: string;
+  /** Events the transaction emitted (END only; null for BEGIN). */
+  event_count?: number | null;
+  /** Per data collection (`<schema>.<table>`) event counts (END only; null for BEGIN). */
+  data_collections?: { data_collection: string; event_count: number }[] | null;
+  /** Time of the boundary at the source (ms since epoch). */
+  ts_ms: number;
+}
 
-function fieldSchemaJson(f: FieldSchema, field?: string): string {
+/** Debezium's `Envelope` schema version (2 since Debezium 2.7, when `ts_us`/`ts_ns` were added). */
+export const ENVELOPE_SCHEMA_VERSION = 2;
+/** Values of the source `snapshot` Enum as Debezium 3.0 declares them. */
+export const SNAPSHOT_ALLOWED = 'true,last,false,incremental';
+
+/** A Kafka Connect schema as the JsonConverter writes it: type, items/fields, optional, name, version, parameters, default, field. */
+export function fieldSchemaJson(f: FieldSchema, field?: string): string {
   let s = `{"type":"${f.type}"`;
   if (f.type === 'array' && f.items) s += `,"items":${fieldSchemaJson(f.items)}`;
   if (f.type === 'struct' && f.fields) s += `,"fields":[${f.fields.map((x) => fieldSchemaJson(x, x.field)).join(',')}]`;
   s += `,"optional":${f.optional}`;
-  if (f.name) s += `,"name":${JSON.stringify(f.name)}`;
+  if (f.name !== undefined) s += `,"name":${writeString(f.name)}`;
   if (f.version !== undefined) s += `,"version":${f.version}`;
-  if (f.parameters) s += `,"parameters":${JSON.stringify(f.parameters)}`;
-  if (field !== undefined) s += `,"field":${JSON.stringify(field)}`;
+  if (f.parameters) {
+    s += ',"parameters":{' + Object.entries(f.parameters).map(([k, v]) => `${writeString(k)}:${writeString(v)}`).join(',') + '}';
+  }
+  if (f.default !== undefined && f.default !== null) s += `,"default":${writeValue(f.default as never)}`;
+  if (field !== undefined) s += `,"field":${writeString(field)}`;
   return s + '}';
 }
 
-function rowSchema(table: TableSchema, name: string, optional: boolean, field: string | undefined, keyOnly: boolean): string {
-  const cols = table.columns.filter((c) => !keyOnly || c.key);
-  return `{"type":"struct","fields":[${cols.map((c) => fieldSchemaJson(keyOnly ? { ...c.schema, optional: false } : c.schema, c.name)).join(',')}],"optional":${optional},"name":${JSON.stringify(name)}${field ? `,"field":"${field}"` : ''}}`;
+const str = (field: string, optional = false): FieldSchema => ({ type: 'string', optional, field });
+const i64 = (field: string, optional = false): FieldSchema => ({ type: 'int64', optional, field });
+
+/** io.debezium.connector.postgresql.Source, in Debezium's field order. */
+export const PG_SOURCE_SCHEMA: FieldSchema = {
+  type: 'struct',
+  optional: false,
+  name: 'io.debezium.connector.postgresql.Source',
+  fields: [
+    str('version'),
+    str('connector'),
+    str('name'),
+    i64('ts_ms'),
+    { type: 'string', optional: true, name: 'io.debezium.data.Enum', version: 1, parameters: { allowed: SNAPSHOT_ALLOWED }, default: 'false', field: 'snapshot' },
+    str('db'),
+    str('sequence', true),
+    i64('ts_us', true),
+    i64('ts_ns', true),
+    str('schema'),
+    str('table'),
+    i64('txId', true),
+    i64('lsn', true),
+    i64('xmin', true),
+  ],
+};
+
+/** The envelope's `transaction` block (Debezium's `event.block`). */
+export const TRANSACTION_BLOCK_SCHEMA: FieldSchema = {
+  type: 'struct',
+  optional: true,
+  name: 'event.block',
+  version: 1,
+  fields: [str('id'), i64('total_order'), i64('data_collection_order')],
+};
+
+export const TRANSACTION_KEY_SCHEMA: FieldSchema = { type: 'struct', optional: false, name: 'io.debezium.connector.common.TransactionMetadataKey', version: 1, fields: [str('id')] };
+export const TRANSACTION_VALUE_SCHEMA: FieldSchema = {
+  type: 'struct',
+  optional: false,
+  name: 'io.debezium.connector.common.TransactionMetadataValue',
+  version: 1,
+  fields: [
+    str('status'),
+    str('id'),
+    i64('event_count', true),
+    { type: 'array', optional: true, field: 'data_collections', items: { type: 'struct', optional: true, name: 'event.collection', version: 1, fields: [str('data_collection'), i64('event_count')] } },
+    i64('ts_ms'),
+  ],
+};
+
+/** The row struct schema (`<topic>.Value` / `<topic>.Key`) for a table, as a FieldSchema. */
+export function rowSchema(table: TableSchema, name: string, optional: boolean, keyOnly: boolean): FieldSchema {
+  const cols = keyOnly ? table.columns.filter((c) => c.key) : table.columns;
+  return {
+    type: 'struct',
+    optional,
+    name,
+    fields: cols.map((c) => ({ ...(keyOnly ? { ...c.schema, optional: false } : c.schema), field: c.name })),
+  };
 }
 
+/** The full value schema (`<topic>.Envelope`) for a table, as a FieldSchema. */
+export function envelopeSchema(table: TableSchema, topic: string): FieldSchema {
+  const row = rowSchema(table, `${topic}.Value`, true, false);
+  return {
+    type: 'struct',
+    optional: false,
+    name: `${topic}.Envelope`,
+    version: ENVELOPE_SCHEMA_VERSION,
+    fields: [
+      { ...row, field: 'before' },
+      { ...row, field: 'after' },
+      { ...PG_SOURCE_SCHEMA, field: 'source' },
+      str('op'),
+      i64('ts_ms', true),
+      i64('ts_us', true),
+      i64('ts_ns', true),
+      { ...TRANSACTION_BLOCK_SCHEMA, field: 'transaction' },
+    ],
+  };
+}
+
+/** Per table and topic: the schema parts and the constant pieces of the source block. */
+interface TableCache {
+  topic: string;
+  version: string;
+  connector: string;
+  name: string;
+  db: string;
+  schema: string;
+  table: string;
+  /** `{"version":…,"connector":…,"name":…,"ts_ms":` */
+  head: string;
+  /** `,"db":…,"sequence":` */
+  dbPart: string;
+  /** `,"schema":…,"table":…,"txId":` */
+  tablePart: string;
+  valueSchema?: string;
+  keySchema?: string;
+}
+
+/** A non-negative integer time scaled by 10^digits, exact (ts_ns exceeds 2^53). */
+function scaled(v: number, zeros: string): string {
+  return Number.isInteger(v) ? (v === 0 ? '0' : v + zeros) : '' + Math.trunc(v * 10 ** zeros.length);
+}
+
+const nullableInt = (v: number | bigint | null | undefined): string => (v === null || v === undefined ? 'null' : typeof v === 'bigint' ? v.toString() : writeNumber(v));
+
 export class DebeziumJsonSerializer {
-  private readonly valueSchemas = new WeakMap<TableSchema, string>();
-  private readonly keySchemas = new WeakMap<TableSchema, string>();
-  private readonly sourceSchema: string;
+  private readonly cache = new WeakMap<TableSchema, TableCache>();
+  readonly transactionTopic: string;
 
   constructor(private readonly opts: DebeziumOptions) {
-    this.sourceSchema = `{"type":"struct","fields":[${SOURCE_FIELDS_PG.map(([f, t, o, n]) =>
-      fieldSchemaJson({ type: t, optional: o, ...(n ? { name: n, version: 1, parameters: { allowed: 'true,last,false,incremental' } } : {}) }, f),
-    ).join(',')}],"optional":false,"name":"io.debezium.connector.${opts.connector}.Source","field":"source"}`;
+    this.transactionTopic = `${opts.serverName}.transaction`;
+  }
+
+  private tableCache(ev: ChangeEvent): TableCache {
+    const s = ev.source;
+    let c = this.cache.get(ev.table);
+    if (
+      c !== undefined &&
+      c.topic === ev.topic &&
+      c.version === s.version &&
+      c.connector === s.connector &&
+      c.name === s.name &&
+      c.db === s.db &&
+      c.schema === s.schema &&
+      c.table === s.table
+    ) {
+      return c;
+    }
+    c = {
+      topic: ev.topic,
+      version: s.version,
+      connector: s.connector,
+      name: s.name,
+      db: s.db,
+      schema: s.schema,
+      table: s.table,
+      head: `{"version":${writeString(s.version)},"connector":${writeString(s.connector)},"name":${writeString(s.name)},"ts_ms":`,
+      dbPart: `,"db":${writeString(s.db)},"sequence":`,
+      tablePart: `,"schema":${writeString(s.schema)},"table":${writeString(s.table)},"txId":`,
+    };
+    this.cache.set(ev.table, c);
+    return c;
   }
 
   /** The key: primary-key columns, or null for truncates and tables without a key. */
@@ -61,41 +207,96 @@ export class DebeziumJsonSerializer {
     return s === null ? null : Buffer.from(s);
   }
 
+  /** The value: the envelope (with its schema when `schemas`). */
   value(ev: ChangeEvent): Buffer {
     return Buffer.from(this.valueString(ev));
   }
 
+  /**
+   * The tombstone Debezium writes after a delete (same key, null value) so log compaction can drop
+   * the key. Null for anything else and for keyless rows (nothing to compact).
+   */
+  tombstone(ev: ChangeEvent): { key: Buffer; value: null } | null {
+    if (ev.op !== 'd') return null;
+    const key = this.key(ev);
+    return key === null ? null : { key, value: null };
+  }
+
   keyString(ev: ChangeEvent): string | null {
-    if (!ev.key) return null;
+    if (!ev.key || ev.op === 't') return null;
     const payload = writeRow(ev.key);
     if (!this.opts.schemas) return payload;
-    let schema = this.keySchemas.get(ev.table);
-    if (!schema) {
-      schema = rowSchema(ev.table, `${ev.topic}.Key`, false, undefined, true);
-      this.keySchemas.set(ev.table, schema);
-    }
-    return `{"schema":${schema},"payload":${payload}}`;
+    const c = this.tableCache(ev);
+    if (c.keySchema === undefined) c.keySchema = fieldSchemaJson(rowSchema(ev.table, `${ev.topic}.Key`, false, true));
+    return `{"schema":${c.keySchema},"payload":${payload}}`;
   }
 
   valueString(ev: ChangeEvent): string {
-    const s = ev.source;
-    const src =
-      `{"version":"${s.version}","connector":"${s.connector}","name":${JSON.stringify(s.name)},"ts_ms":${s.ts_ms},"snapshot":"${s.snapshot}","db":${JSON.stringify(s.db)},` +
-      `"sequence":${s.sequence == null ? 'null' : JSON.stringify(s.sequence)},"schema":${JSON.stringify(s.schema)},"table":${JSON.stringify(s.table)},` +
-      `"txId":${s.txId ?? 'null'},"lsn":${s.lsn ?? 'null'},"xmin":${s.xmin ?? 'null'}}`;
-    const t = ev.transaction;
-    const tx = t ? `{"id":${JSON.stringify(t.id)},"total_order":${t.total_order},"data_collection_order":${t.data_collection_order}}` : 'null';
-    const payload = `{"before":${writeRow(ev.before)},"after":${writeRow(ev.after)},"source":${src},"op":"${ev.op}","ts_ms":${ev.ts_ms},"transaction":${tx}}`;
+    const c = this.tableCache(ev);
+    const payload = this.payload(ev, c);
     if (!this.opts.schemas) return payload;
-    let schema = this.valueSchemas.get(ev.table);
-    if (!schema) {
-      const row = (field: string) => rowSchema(ev.table, `${ev.topic}.Value`, true, field, false);
-      schema =
-        `{"type":"struct","fields":[${row('before')},${row('after')},${this.sourceSchema},{"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"},` +
-        `{"type":"struct","fields":[{"type":"string","optional":false,"field":"id"},{"type":"int64","optional":false,"field":"total_order"},{"type":"int64","optional":false,"field":"data_collection_order"}],"optional":true,"name":"event.block","version":1,"field":"transaction"}],` +
-        `"optional":false,"name":${JSON.stringify(`${ev.topic}.Envelope`)},"version":1}`;
-      this.valueSchemas.set(ev.table, schema);
-    }
-    return `{"schema":${schema},"payload":${payload}}`;
+    if (c.valueSchema === undefined) c.valueSchema = fieldSchemaJson(envelopeSchema(ev.table, ev.topic));
+    return `{"schema":${c.valueSchema},"payload":${payload}}`;
+  }
+
+  private payload(ev: ChangeEvent, c: TableCache): string {
+    const s: SourceInfo = ev.source;
+    const tsUs = s.ts_us ?? null;
+    const srcUs = tsUs === null ? scaled(s.ts_ms, '000') : nullableInt(tsUs);
+    const srcNs = s.ts_ns != null ? nullableInt(s.ts_ns) : tsUs === null ? scaled(s.ts_ms, '000000') : scaled(tsUs, '000');
+    const t = ev.transaction;
+    return (
+      '{"before":' +
+      writeRow(ev.before) +
+      ',"after":' +
+      writeRow(ev.after) +
+      ',"source":' +
+      c.head +
+      writeNumber(s.ts_ms) +
+      ',"snapshot":' +
+      (s.snapshot == null ? 'null' : writeString(s.snapshot)) +
+      c.dbPart +
+      (s.sequence == null ? 'null' : writeString(s.sequence)) +
+      ',"ts_us":' +
+      srcUs +
+      ',"ts_ns":' +
+      srcNs +
+      c.tablePart +
+      nullableInt(s.txId) +
+      ',"lsn":' +
+      nullableInt(s.lsn) +
+      ',"xmin":' +
+      nullableInt(s.xmin) +
+      '},"op":"' +
+      ev.op +
+      '","ts_ms":' +
+      writeNumber(ev.ts_ms) +
+      ',"ts_us":' +
+      scaled(ev.ts_ms, '000') +
+      ',"ts_ns":' +
+      scaled(ev.ts_ms, '000000') +
+      ',"transaction":' +
+      (t ? `{"id":${writeString(t.id)},"total_order":${t.total_order},"data_collection_order":${t.data_collection_order}}` : 'null') +
+      '}'
+    );
+  }
+
+  /** Key of a transaction metadata event: `{"id":…}` (with its schema when `schemas`). */
+  transactionKey(tx: TransactionMetadataEvent): Buffer {
+    const payload = `{"id":${writeString(tx.id)}}`;
+    return Buffer.from(this.opts.schemas ? `{"schema":${TX_KEY_SCHEMA_JSON},"payload":${payload}}` : payload);
+  }
+
+  /** Value of a transaction metadata event for the `<prefix>.transaction` topic. */
+  transactionEvent(tx: TransactionMetadataEvent): Buffer {
+    const dc = tx.data_collections;
+    const payload =
+      `{"status":"${tx.status}","id":${writeString(tx.id)},"event_count":${nullableInt(tx.event_count)},"data_collections":` +
+      (dc == null ? 'null' : '[' + dc.map((d) => `{"data_collection":${writeString(d.data_collection)},"event_count":${d.event_count}}`).join(',') + ']') +
+      `,"ts_ms":${writeNumber(tx.ts_ms)}}`;
+    return Buffer.from(this.opts.schemas ? `{"schema":${TX_VALUE_SCHEMA_JSON},"payload":${payload}}` : payload);
   }
 }
+
+const TX_KEY_SCHEMA_JSON = fieldSchemaJson(TRANSACTION_KEY_SCHEMA);
+const TX_VALUE_SCHEMA_JSON = fieldSchemaJson(TRANSACTION_VALUE_SCHEMA);

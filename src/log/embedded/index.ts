@@ -576,8 +576,10 @@ export class EmbeddedProducer implements Producer {
   append(topic: string, record: AppendRecord, partition?: number): number {
     if (this.closed) throw new SluiceError('LOG_PRODUCER_CLOSED', `producer ${this.id} is closed`);
     const p = this.log.partForWrite(topic, record.key, partition);
-    if (p.owner !== this) {
-      if (p.owner !== null) throw new SluiceError('LOG_PARTITION_BUSY', `${topic}/${p.partition} has uncommitted records of producer ${p.owner.id}`);
+    // Membership in this commit's set, not ownership: a partition of the commit in flight is
+    // still owned by this producer but belongs to the next commit's set too once appended to.
+    if (!this.parts.has(p)) {
+      if (p.owner !== null && p.owner !== this) throw new SluiceError('LOG_PARTITION_BUSY', `${topic}/${p.partition} has uncommitted records of producer ${p.owner.id}`);
       p.owner = this;
       this.parts.add(p);
     }

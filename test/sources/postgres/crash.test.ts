@@ -77,12 +77,15 @@ describe('crash safety of postgres → log (kill -9)', () => {
     let child = startPipeline(cfgPath);
     try {
     // 1) kill during the snapshot of `big`.
-    await waitUntil('snapshot under way', async () => {
-      const { readdirSync, existsSync } = await import('node:fs');
-      return existsSync(join(logDir, 'topics')) && readdirSync(join(logDir, 'topics')).length > 0;
+    await waitUntil('snapshot of big under way', async () => {
+      const { existsSync } = await import('node:fs');
+      return existsSync(join(logDir, 'topics', 'crash.public.big', 'topic.json'));
     });
-    await new Promise((r) => setTimeout(r, 300 + Math.random() * 700));
+    await new Promise((r) => setTimeout(r, 100 + Math.random() * 300));
     await kill9(child);
+    // The kill must have hit the middle of the table: nothing of it is committed yet.
+    const afterFirstKill = (await readAll(logDir, 'crash.public.big')).length;
+    assert.equal(afterFirstKill, 0, `the first kill came after the snapshot of big was committed (${afterFirstKill} rows): this run did not test a crash during the snapshot`);
 
     // 2) kills at random points while streaming (and possibly still snapshotting).
     for (let i = 0; i < CYCLES; i++) {
