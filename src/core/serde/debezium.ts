@@ -1,6 +1,6 @@
 /**
  * Debezium-compatible JSON for keys and values: the bytes Kafka Connect's JsonConverter writes for
- * Debezium's PostgreSQL connector (3.0 series), with (`schemas: true`, the converter's
+ * Debezium's PostgreSQL connector (3.1–3.4 series; see docs/events.md), with (`schemas: true`, the converter's
  * `schemas.enable`) or without the `schema` part. Field order is Debezium's (the order of its
  * Connect schemas), so the output compares byte for byte, not only field for field.
  *
@@ -35,8 +35,8 @@ export interface TransactionMetadataEvent {
 
 /** Debezium's `Envelope` schema version (2 since Debezium 2.7, when `ts_us`/`ts_ns` were added). */
 export const ENVELOPE_SCHEMA_VERSION = 2;
-/** Values of the source `snapshot` Enum as Debezium 3.0 declares them. */
-export const SNAPSHOT_ALLOWED = 'true,last,false,incremental';
+/** Values of the source `snapshot` Enum as Debezium 3.1+ declares them (every SnapshotRecord, in its order). */
+export const SNAPSHOT_ALLOWED = 'true,first,first_in_data_collection,last_in_data_collection,last,false,incremental';
 
 /** A Kafka Connect schema as the JsonConverter writes it: type, items/fields, optional, name, version, parameters, default, field. */
 export function fieldSchemaJson(f: FieldSchema, field?: string): string {
@@ -62,6 +62,7 @@ export const PG_SOURCE_SCHEMA: FieldSchema = {
   type: 'struct',
   optional: false,
   name: 'io.debezium.connector.postgresql.Source',
+  version: 1,
   fields: [
     str('version'),
     str('connector'),
