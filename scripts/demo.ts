@@ -138,6 +138,8 @@ logging:
   await run;
   await follow();
   await log.close();
+  // A stopped pipeline's slot keeps WAL on the server; the demo's next run starts over anyway.
+  await db.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'sluice_demo' AND NOT active`);
   await db.end();
   lags.sort((a, b) => a - b);
   const p50 = lags[Math.floor(lags.length / 2)] ?? 0;

@@ -29,6 +29,11 @@ export async function freshDatabase(prefix = 'sluice_t'): Promise<{ name: string
     await admin.end();
     throw new Error(`PostgreSQL wal_level is ${wal}, tests need logical: run bash scripts/setup.sh`);
   }
+  // Leftovers of an interrupted earlier run (its after() hooks never ran): idle slots and databases.
+  await admin.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database LIKE 'sluice\\_t\\_%' AND NOT active`);
+  for (const r of (await admin.query(`SELECT datname FROM pg_database d WHERE datname LIKE 'sluice\\_t\\_%' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)`)).rows) {
+    await admin.query(`DROP DATABASE IF EXISTS ${r.datname} WITH (FORCE)`).catch(() => {});
+  }
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   const client = await adminClient(name);

@@ -54,10 +54,13 @@ describe('large transactions', () => {
       const dir = join(tmp.dir, slug);
       const cfgPath = join(tmp.dir, `${slug}.yaml`);
       await db.client.query(`TRUNCATE items`);
-      writeFileSync(cfgPath, pipelineYaml(`big_${slug}`, db.name, dir, `${mode.extra}\nsnapshot: never\nslot: slot_${slug}\npublication: pub_${slug}\ntables: [public.items]`));
+      writeFileSync(cfgPath, pipelineYaml(`big_${slug}`, db.name, dir, `${mode.extra}\nsnapshot: never\nslot: slot_${slug}_${db.name.slice(-8)}\npublication: pub_${slug}\ntables: [public.items]`));
       const child = startPipelineProcess(cfgPath, [], [`--max-old-space-size=${HEAP_CAP_MIB}`]);
       try {
-        await waitUntil('slot active', async () => (await db.client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active`, [`slot_${slug}`])).rowCount === 1);
+        await waitUntil('slot active', async () => {
+          if (child.exitCode !== null) throw new Error(`pipeline died: ${child.stderrText()}`);
+          return (await db.client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active`, [`slot_${slug}_${db.name.slice(-8)}`])).rowCount === 1;
+        });
         // Make the server stream the transaction while in progress (protocol 2).
         await db.client.query(`SET logical_decoding_work_mem = '64kB'`);
         if (mode.extra.includes('streaming')) {
