@@ -1,5 +1,6 @@
 /**
- * Initial snapshot: reads every published table inside a transaction that imported the slot's
+ * Initial snapshot (events op 'r', source.snapshot marking first / first_in_data_collection /
+ * true / last_in_data_collection / last as Debezium does): reads every published table inside a transaction that imported the slot's
  * exported snapshot, so the rows are exactly the state at the slot's consistent point and the
  * stream continues from there with no gap and no overlap.
  *
@@ -9,6 +10,7 @@
  */
 import type pg from 'pg';
 import type { PipelineConfig } from '../../config/types.ts';
+import type { ChangeEvent } from '../../core/event.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EventSink } from '../../core/source.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
@@ -50,6 +52,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       const tableStart = Date.now();
       let lastReport = tableStart;
       let rows = 0;
+      let held: ChangeEvent | null = null;
       const cols = rel.table.columns.map((c) => quoteIdent(c.name)).join(', ');
       o.setCommittable(false);
       await client.query(`DECLARE sluice_snap NO SCROLL CURSOR FOR SELECT ${cols} FROM ${quoteIdent(schema)}.${quoteIdent(table)}`);
@@ -61,7 +64,9 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
         const now = Date.now();
         for (const values of r.rows as (string | null)[][]) {
           const after = rel.decodeTextRow(values);
-          o.sink.append({
+          // One row is held back so the last row of a table (and of the snapshot) can be marked.
+          if (held) o.sink.append(held);
+          held = {
             topic,
             key: keyOf(rel.table, after),
             before: null,
@@ -71,7 +76,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
               connector: 'postgresql',
               name: cfg.source.topicPrefix,
               ts_ms: now,
-              snapshot: ti === 0 && rows === 0 ? 'first' : 'true',
+              snapshot: ti === 0 && rows === 0 ? 'first' : rows === 0 ? 'first_in_data_collection' : 'true',
               db: cfg.source.connection.database,
               sequence: null,
               schema,
@@ -83,7 +88,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
             op: 'r',
             ts_ms: now,
             table: rel.table,
-          });
+          };
           rows++;
         }
         if (now - lastReport >= 2000) {
@@ -96,6 +101,11 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       }
       await client.query('CLOSE sluice_snap');
       if (o.isStopped()) break;
+      if (held) {
+        if (held.source.snapshot !== 'first') held.source.snapshot = ti === o.tables.length - 1 ? 'last' : 'last_in_data_collection';
+        o.sink.append(held);
+        held = null;
+      }
       totalRows += rows;
       o.onTableDone(name, rows);
       o.setCommittable(true);
