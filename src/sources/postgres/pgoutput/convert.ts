@@ -76,6 +76,16 @@ export const textToMicroTimestamp: TextConverter = (s) => {
 /** timestamptz → ISO-8601 UTC string with the fraction's trailing zeros trimmed (io.debezium.time.ZonedTimestamp). */
 export const textToZonedTimestamp: TextConverter = (s) => {
   if (s === 'infinity' || s === '-infinity') return s;
+  // Fast path: our sessions use TimeZone=UTC, so the text is `YYYY-MM-DD HH:MM:SS[.ffffff]+00`.
+  const n = s.length;
+  if (n >= 22 && s.charCodeAt(4) === 45 && s.charCodeAt(10) === 32 && s.charCodeAt(n - 3) === 43 && s.charCodeAt(n - 2) === 48 && s.charCodeAt(n - 1) === 48) {
+    let end = n - 3;
+    if (s.charCodeAt(19) === 46) {
+      while (s.charCodeAt(end - 1) === 48) end--;
+      if (end === 20) end = 19;
+    }
+    return s.slice(0, 10) + 'T' + s.slice(11, end) + 'Z';
+  }
   const m = TS_RE.exec(s);
   if (!m) throw new Error(`cannot parse timestamptz ${JSON.stringify(s)}`);
   let y = Number(m[1]);
