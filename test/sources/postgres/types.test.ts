@@ -153,6 +153,34 @@ describe('postgres types → events', () => {
     tmp2.remove();
   });
 
+  it('an unchanged TOASTed column is the placeholder, never a silent null; REPLICA IDENTITY FULL gives the value', async () => {
+    const tmp4 = tempDir();
+    await db.client.query(`CREATE TABLE toasty (id int PRIMARY KEY, big text, n int); CREATE TABLE toasty_full (id int PRIMARY KEY, big text, n int); ALTER TABLE toasty_full REPLICA IDENTITY FULL`);
+    // Random text does not compress, so 10 kB of it is really stored out of line.
+    const big = (await db.client.query(`SELECT string_agg(md5(random()::text), '') AS s FROM generate_series(1, 320)`)).rows[0].s as string;
+    await db.client.query(`INSERT INTO toasty VALUES (1, $1, 0); INSERT INTO toasty_full VALUES (1, $1, 0)`.replace(/\$1/g, `'${big}'`));
+    const cfg = pipelineConfig('toast', db.name, tmp4.dir, 'tables: [public.toasty, public.toasty_full]\nslot: toast_slot_t\npublication: toast_pub_t');
+    const ac = new AbortController();
+    const run = runPipeline(cfg, { signal: ac.signal });
+    try {
+      await waitUntil('snapshot', async () => (await readAll(cfg.log.dir, 'toast.public.')).length === 2);
+      await db.client.query(`UPDATE toasty SET n = 1; UPDATE toasty_full SET n = 1`);
+      await waitUntil('updates', async () => (await readAll(cfg.log.dir, 'toast.public.')).filter((r) => r.value?.op === 'u').length === 2);
+    } finally {
+      ac.abort();
+      await run;
+    }
+    const ups = (await readAll(cfg.log.dir, 'toast.public.')).filter((r) => r.value?.op === 'u');
+    const plain = ups.find((r) => r.topic === 'toast.public.toasty')!.value;
+    const full = ups.find((r) => r.topic === 'toast.public.toasty_full')!.value;
+    assert.equal(plain.after.n, 1);
+    assert.equal(plain.after.big, '__debezium_unavailable_value');
+    assert.equal(full.after.big, big);
+    assert.equal(full.before.big, big);
+    assert.equal(full.before.n, 0);
+    tmp4.remove();
+  });
+
   it('an unsupported type stops the pipeline with an error that names the column and what to do', async () => {
     const tmp3 = tempDir();
     await db.client.query(`CREATE TYPE opaque_t; CREATE FUNCTION opaque_in(cstring) RETURNS opaque_t AS 'textin' LANGUAGE internal IMMUTABLE STRICT; CREATE FUNCTION opaque_out(opaque_t) RETURNS cstring AS 'textout' LANGUAGE internal IMMUTABLE STRICT; CREATE TYPE opaque_t (INPUT = opaque_in, OUTPUT = opaque_out, LIKE = text, CATEGORY = 'X')`);
