@@ -6,26 +6,15 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { freshDatabase } from '../helpers/pg.ts';
-import { pipelineYaml, tempDir, waitUntil } from '../helpers/pipeline.ts';
+import { describe, it } from 'node:test';
+import { pipelineYaml, useDatabase, waitUntil } from '../helpers/pipeline.ts';
 
 describe('sluice run', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let tmp: ReturnType<typeof tempDir>;
-  before(async () => {
-    db = await freshDatabase();
-    tmp = tempDir();
-    await db.client.query(`CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 1000) g`);
-  });
-  after(async () => {
-    await db?.drop();
-    tmp?.remove();
-  });
+  const f = useDatabase(`CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 1000) g`);
 
   it('logs JSON lines, serves health, metrics and status, and stops cleanly on SIGTERM', async () => {
-    const cfgPath = join(tmp.dir, 'p.yaml');
-    writeFileSync(cfgPath, pipelineYaml('ops', db.name, tmp.dir, '', 'server:\n  port: 0\n').replace('level: warn', 'level: info'));
+    const cfgPath = join(f.tmp.dir, 'p.yaml');
+    writeFileSync(cfgPath, pipelineYaml('ops', f.db.name, f.tmp.dir, '', 'server:\n  port: 0\n').replace('level: warn', 'level: info'));
     const child = spawn(process.execPath, ['bin/sluice.js', 'run', cfgPath, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
@@ -44,7 +33,7 @@ describe('sluice run', () => {
       const url = lines().find((l) => l.msg === 'http server listening').url as string;
       const health = await fetch(`${url}/health`);
       assert.equal(health.status, 200);
-      await db.client.query(`INSERT INTO t VALUES (5000, 'new')`);
+      await f.db.client.query(`INSERT INTO t VALUES (5000, 'new')`);
       await waitUntil('metrics to count the new event', async () => {
         const m = await (await fetch(`${url}/metrics`)).text();
         const v = /sluice_events_out_total\{pipeline="ops",component="source"\} (\d+)/.exec(m);

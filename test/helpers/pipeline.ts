@@ -2,12 +2,13 @@
  * Helpers to run a pipeline against a test database and read what it wrote to the log.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { after, before } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/index.ts';
 import type { PipelineConfig } from '../../src/config/types.ts';
 import { openEmbeddedLog } from '../../src/log/embedded/index.ts';
-import { PG_HOST, PG_PORT, PG_USER } from './pg.ts';
+import { freshDatabase, PG_HOST, PG_PORT, PG_USER } from './pg.ts';
 
 export function tempDir(prefix = 'sluice-test-'): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -86,4 +87,27 @@ export async function waitUntil(what: string, cond: () => Promise<boolean>, time
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+}
+
+export interface SuiteFixture {
+  db: Awaited<ReturnType<typeof freshDatabase>>;
+  tmp: ReturnType<typeof tempDir>;
+}
+
+/**
+ * Registers before/after hooks that give the enclosing suite a fresh database (set up with
+ * `setupSql`) and a temp directory, both removed afterwards. Read the fields inside tests.
+ */
+export function useDatabase(setupSql = ''): SuiteFixture {
+  const f = {} as SuiteFixture;
+  before(async () => {
+    f.db = await freshDatabase();
+    f.tmp = tempDir();
+    if (setupSql) await f.db.client.query(setupSql);
+  });
+  after(async () => {
+    await f.db?.drop();
+    f.tmp?.remove();
+  });
+  return f;
 }

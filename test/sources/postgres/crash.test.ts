@@ -6,56 +6,32 @@
  * current state.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { stopProcess } from '../../helpers/child.ts';
-import { freshDatabase } from '../../helpers/pg.ts';
-import { pipelineYaml, readAll, tempDir, waitUntil } from '../../helpers/pipeline.ts';
+import { describe, it } from 'node:test';
+import { startPipelineProcess, stopProcess } from '../../helpers/child.ts';
+import { pipelineYaml, readAll, useDatabase, waitUntil } from '../../helpers/pipeline.ts';
 
 const CYCLES = Number(process.env.SLUICE_CRASH_CYCLES ?? 8);
 
-function startPipeline(cfgPath: string): ChildProcess {
-  const child = spawn(process.execPath, ['bin/sluice.js', 'run', cfgPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d.toString()));
-  child.on('exit', (code, sig) => {
-    if (sig !== 'SIGKILL' && sig !== 'SIGTERM' && code !== 0) console.error(`pipeline exited ${code}: ${err.slice(-2000)}`);
-  });
-  return child;
-}
-
 async function kill9(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
+  await stopProcess(child, 'SIGKILL');
 }
 
 describe('crash safety of postgres → log (kill -9)', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let tmp: ReturnType<typeof tempDir>;
-  before(async () => {
-    db = await freshDatabase();
-    tmp = tempDir();
-    await db.client.query(`
+  const f = useDatabase(`
       CREATE TABLE big (id int PRIMARY KEY, v int NOT NULL, pad text);
       CREATE TABLE hot (id int PRIMARY KEY, v int NOT NULL, note text);
       INSERT INTO big SELECT g, 1, repeat('p', 200) FROM generate_series(1, 150000) g;
       INSERT INTO hot SELECT g, 1, 'n' FROM generate_series(1, 200) g;
     `);
-  });
-  after(async () => {
-    await db?.drop();
-    tmp?.remove();
-  });
 
   it(`loses and repeats nothing across ${CYCLES} kills during snapshot and streaming`, async () => {
-    const yaml = pipelineYaml('crash', db.name, tmp.dir, 'snapshotFetchSize: 2000', 'batch:\n  maxRecords: 500\n  maxDelayMs: 5');
-    const cfgPath = join(tmp.dir, 'pipeline.yaml');
+    const yaml = pipelineYaml('crash', f.db.name, f.tmp.dir, 'snapshotFetchSize: 2000', 'batch:\n  maxRecords: 500\n  maxDelayMs: 5');
+    const cfgPath = join(f.tmp.dir, 'pipeline.yaml');
     writeFileSync(cfgPath, yaml);
-    const logDir = join(tmp.dir, 'log');
+    const logDir = join(f.tmp.dir, 'log');
 
     // Workload: transactions of 1-5 updates/inserts/deletes on `hot`, committed continuously.
     let running = true;
@@ -63,18 +39,18 @@ describe('crash safety of postgres → log (kill -9)', () => {
     const workload = (async () => {
       while (running) {
         const n = 1 + Math.floor(Math.random() * 5);
-        await db.client.query('BEGIN');
+        await f.db.client.query('BEGIN');
         for (let i = 0; i < n; i++) {
           const r = Math.random();
-          if (r < 0.6) await db.client.query(`UPDATE hot SET v = v + 1 WHERE id = $1`, [1 + Math.floor(Math.random() * 200)]);
-          else if (r < 0.85) await db.client.query(`INSERT INTO hot VALUES ($1, 1, 'new')`, [nextId++]);
-          else await db.client.query(`DELETE FROM hot WHERE id = (SELECT id FROM hot WHERE id >= 10000 ORDER BY random() LIMIT 1)`);
+          if (r < 0.6) await f.db.client.query(`UPDATE hot SET v = v + 1 WHERE id = $1`, [1 + Math.floor(Math.random() * 200)]);
+          else if (r < 0.85) await f.db.client.query(`INSERT INTO hot VALUES ($1, 1, 'new')`, [nextId++]);
+          else await f.db.client.query(`DELETE FROM hot WHERE id = (SELECT id FROM hot WHERE id >= 10000 ORDER BY random() LIMIT 1)`);
         }
-        await db.client.query('COMMIT');
+        await f.db.client.query('COMMIT');
       }
     })();
 
-    let child = startPipeline(cfgPath);
+    let child = startPipelineProcess(cfgPath);
     try {
     // 1) kill during the snapshot of `big`.
     await waitUntil('snapshot of big under way', async () => {
@@ -89,7 +65,7 @@ describe('crash safety of postgres → log (kill -9)', () => {
 
     // 2) kills at random points while streaming (and possibly still snapshotting).
     for (let i = 0; i < CYCLES; i++) {
-      child = startPipeline(cfgPath);
+      child = startPipelineProcess(cfgPath);
       await new Promise((r) => setTimeout(r, 500 + Math.random() * 1500));
       await kill9(child);
     }
@@ -99,8 +75,8 @@ describe('crash safety of postgres → log (kill -9)', () => {
       await workload;
       await kill9(child);
     }
-    await db.client.query(`INSERT INTO hot VALUES (-1, 1, 'end marker')`);
-    child = startPipeline(cfgPath);
+    await f.db.client.query(`INSERT INTO hot VALUES (-1, 1, 'end marker')`);
+    child = startPipelineProcess(cfgPath);
     try {
       await waitUntil('end marker in the log', async () => (await readAll(logDir, 'crash.public.hot')).some((r) => r.key?.id === -1), 120_000);
     } finally {
@@ -120,7 +96,7 @@ describe('crash safety of postgres → log (kill -9)', () => {
       if (!byKey.has(id)) byKey.set(id, []);
       byKey.get(id)!.push(r.value);
     }
-    const table = new Map<number, number>((await db.client.query(`SELECT id, v FROM hot`)).rows.map((r: any) => [r.id, r.v]));
+    const table = new Map<number, number>((await f.db.client.query(`SELECT id, v FROM hot`)).rows.map((r: any) => [r.id, r.v]));
     for (const [id, evs] of byKey) {
       let v: number | null = null;
       let deleted = false;

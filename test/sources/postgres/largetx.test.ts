@@ -8,11 +8,10 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { openEmbeddedLog } from '../../../src/log/embedded/index.ts';
 import { peakRssMiB, startPipelineProcess, stopProcess } from '../../helpers/child.ts';
-import { freshDatabase } from '../../helpers/pg.ts';
-import { pipelineYaml, readAll, tempDir, waitUntil } from '../../helpers/pipeline.ts';
+import { pipelineYaml, readAll, useDatabase, waitUntil } from '../../helpers/pipeline.ts';
 
 const RSS_BOUND_MIB = 300;
 /**
@@ -33,17 +32,7 @@ async function countRecords(logDir: string, topic: string): Promise<number> {
 }
 
 describe('large transactions', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let tmp: ReturnType<typeof tempDir>;
-  before(async () => {
-    db = await freshDatabase();
-    tmp = tempDir();
-    await db.client.query(`CREATE TABLE items (id int PRIMARY KEY, name text, qty int, price numeric(12,2))`);
-  });
-  after(async () => {
-    await db?.drop();
-    tmp?.remove();
-  });
+  const f = useDatabase(`CREATE TABLE items (id int PRIMARY KEY, name text, qty int, price numeric(12,2))`);
 
   for (const mode of [
     { name: 'protocol 1', extra: 'protocol: 1', rows: 1_000_000 },
@@ -51,23 +40,23 @@ describe('large transactions', () => {
   ]) {
     it(`${mode.name}: ${mode.rows} rows in one transaction, memory bounded`, async () => {
       const slug = mode.name.replace(/\W+/g, '_');
-      const dir = join(tmp.dir, slug);
-      const cfgPath = join(tmp.dir, `${slug}.yaml`);
-      await db.client.query(`TRUNCATE items`);
-      writeFileSync(cfgPath, pipelineYaml(`big_${slug}`, db.name, dir, `${mode.extra}\nsnapshot: never\nslot: slot_${slug}_${db.name.slice(-8)}\npublication: pub_${slug}\ntables: [public.items]`));
+      const dir = join(f.tmp.dir, slug);
+      const cfgPath = join(f.tmp.dir, `${slug}.yaml`);
+      await f.db.client.query(`TRUNCATE items`);
+      writeFileSync(cfgPath, pipelineYaml(`big_${slug}`, f.db.name, dir, `${mode.extra}\nsnapshot: never\nslot: slot_${slug}_${f.db.name.slice(-8)}\npublication: pub_${slug}\ntables: [public.items]`));
       const child = startPipelineProcess(cfgPath, [], [`--max-old-space-size=${HEAP_CAP_MIB}`]);
       try {
         await waitUntil('slot active', async () => {
           if (child.exitCode !== null) throw new Error(`pipeline died: ${child.stderrText()}`);
-          return (await db.client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active`, [`slot_${slug}_${db.name.slice(-8)}`])).rowCount === 1;
+          return (await f.db.client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active`, [`slot_${slug}_${f.db.name.slice(-8)}`])).rowCount === 1;
         });
         // Make the server stream the transaction while in progress (protocol 2).
-        await db.client.query(`SET logical_decoding_work_mem = '64kB'`);
+        await f.db.client.query(`SET logical_decoding_work_mem = '64kB'`);
         if (mode.extra.includes('streaming')) {
-          await db.client.query(`BEGIN; INSERT INTO items SELECT g, 'aborted', 0, 0 FROM generate_series(-50000, -1) g; ROLLBACK`);
+          await f.db.client.query(`BEGIN; INSERT INTO items SELECT g, 'aborted', 0, 0 FROM generate_series(-50000, -1) g; ROLLBACK`);
         }
-        await db.client.query(`INSERT INTO items SELECT g, 'item ' || g, g % 100, g * 0.01 FROM generate_series(1, ${mode.rows}) g`);
-        await db.client.query(`RESET logical_decoding_work_mem`);
+        await f.db.client.query(`INSERT INTO items SELECT g, 'item ' || g, g % 100, g * 0.01 FROM generate_series(1, ${mode.rows}) g`);
+        await f.db.client.query(`RESET logical_decoding_work_mem`);
         const topic = `big_${slug}.public.items`;
         await waitUntil(`${mode.rows} events in the log`, async () => {
           if (child.exitCode !== null) throw new Error(`pipeline died: ${child.stderrText()}`);

@@ -3,43 +3,33 @@
  * insert/update/delete/truncate, restart without loss or duplicates, heartbeats advancing the slot.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runPipeline } from '../../../src/engine/runner.ts';
-import { adminClient, freshDatabase } from '../../helpers/pg.ts';
-import { pipelineConfig, readAll, tempDir, waitUntil } from '../../helpers/pipeline.ts';
+import { adminClient } from '../../helpers/pg.ts';
+import { pipelineConfig, readAll, tempDir, useDatabase, waitUntil } from '../../helpers/pipeline.ts';
 
 describe('postgres source → embedded log', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let tmp: ReturnType<typeof tempDir>;
-  before(async () => {
-    db = await freshDatabase();
-    tmp = tempDir();
-    await db.client.query(`
+  const f = useDatabase(`
       CREATE TABLE customers (id int PRIMARY KEY, first_name text NOT NULL, last_name text, email text, balance numeric(30,4), big int8, seen timestamptz);
       CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int, note text);
       CREATE TABLE nokey (a int, b text);
       INSERT INTO customers SELECT g, 'first' || g, 'last' || g, 'c' || g || '@example.com', g * 1.5, 9223372036854775807 - g, '2024-01-02 03:04:05.123456+00' FROM generate_series(1, 500) g;
       INSERT INTO orders (customer_id, note) SELECT g % 50 + 1, 'order ' || g FROM generate_series(1, 200) g;
     `);
-  });
-  after(async () => {
-    await db?.drop();
-    tmp?.remove();
-  });
 
   it('snapshots existing rows, streams changes, and resumes after a stop with nothing lost or repeated', async () => {
-    const cfg = pipelineConfig('t1', db.name, tmp.dir);
+    const cfg = pipelineConfig('t1', f.db.name, f.tmp.dir);
     const ac = new AbortController();
     const run = runPipeline(cfg, { signal: ac.signal });
     const logDir = cfg.log.dir;
     try {
     await waitUntil('snapshot of 700 rows', async () => (await readAll(logDir, 't1.')).filter((r) => r.value?.op === 'r').length === 700);
 
-    await db.client.query(`INSERT INTO customers (id, first_name, big, balance) VALUES (1001, 'Ann', -9223372036854775808, 12345678901234567890.1234)`);
-    await db.client.query(`UPDATE customers SET email = 'ann@example.com' WHERE id = 1001`);
-    await db.client.query(`DELETE FROM customers WHERE id = 2`);
-    await db.client.query(`BEGIN; INSERT INTO nokey VALUES (1, 'x'); UPDATE orders SET note = 'changed' WHERE id = 5; COMMIT`);
-    await db.client.query(`TRUNCATE nokey`);
+    await f.db.client.query(`INSERT INTO customers (id, first_name, big, balance) VALUES (1001, 'Ann', -9223372036854775808, 12345678901234567890.1234)`);
+    await f.db.client.query(`UPDATE customers SET email = 'ann@example.com' WHERE id = 1001`);
+    await f.db.client.query(`DELETE FROM customers WHERE id = 2`);
+    await f.db.client.query(`BEGIN; INSERT INTO nokey VALUES (1, 'x'); UPDATE orders SET note = 'changed' WHERE id = 5; COMMIT`);
+    await f.db.client.query(`TRUNCATE nokey`);
     await waitUntil('streamed changes', async () => (await readAll(logDir, 't1.')).some((r) => r.value?.op === 't'));
     } finally {
       ac.abort();
@@ -62,7 +52,7 @@ describe('postgres source → embedded log', () => {
     assert.equal(ins.value.after.balance, '12345678901234567890.1234');
     assert.equal(ins.value.source.table, 'customers');
     assert.equal(ins.value.source.schema, 'public');
-    assert.equal(ins.value.source.db, db.name);
+    assert.equal(ins.value.source.db, f.db.name);
     assert.equal(ins.value.source.connector, 'postgresql');
     assert.equal(typeof ins.value.source.lsn, 'number');
     assert.equal(typeof ins.value.source.txId, 'number');
@@ -83,7 +73,7 @@ describe('postgres source → embedded log', () => {
     assert.ok(raw > 500);
 
     // Changes while stopped arrive on restart; nothing earlier is repeated.
-    await db.client.query(`UPDATE customers SET last_name = 'while-stopped' WHERE id = 10`);
+    await f.db.client.query(`UPDATE customers SET last_name = 'while-stopped' WHERE id = 10`);
     const ac2 = new AbortController();
     const run2 = runPipeline(cfg, { signal: ac2.signal });
     try {
@@ -101,17 +91,17 @@ describe('postgres source → embedded log', () => {
 
   it('follows ALTER TABLE mid-stream and adds the transaction block when enabled', async () => {
     const tmp3 = tempDir();
-    await db.client.query(`CREATE TABLE evolving (id int PRIMARY KEY, a text)`);
-    const cfg = pipelineConfig('ddl', db.name, tmp3.dir, 'slot: sluice_ddl_test\npublication: sluice_ddl_pub\ntables: [public.evolving]\nsnapshot: never\ntransactionMetadata: true');
+    await f.db.client.query(`CREATE TABLE evolving (id int PRIMARY KEY, a text)`);
+    const cfg = pipelineConfig('ddl', f.db.name, tmp3.dir, 'slot: sluice_ddl_test\npublication: sluice_ddl_pub\ntables: [public.evolving]\nsnapshot: never\ntransactionMetadata: true');
     const ac = new AbortController();
     const run = runPipeline(cfg, { signal: ac.signal });
     try {
-      await waitUntil('slot active', async () => (await db.client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'sluice_ddl_test' AND active`)).rowCount === 1);
-      await db.client.query(`INSERT INTO evolving VALUES (1, 'before')`);
-      await db.client.query(`ALTER TABLE evolving ADD COLUMN b int DEFAULT 7`);
-      await db.client.query(`BEGIN; INSERT INTO evolving VALUES (2, 'after', 8); UPDATE evolving SET a = 'x' WHERE id = 1; COMMIT`);
-      await db.client.query(`ALTER TABLE evolving DROP COLUMN a`);
-      await db.client.query(`INSERT INTO evolving VALUES (3, 9)`);
+      await waitUntil('slot active', async () => (await f.db.client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'sluice_ddl_test' AND active`)).rowCount === 1);
+      await f.db.client.query(`INSERT INTO evolving VALUES (1, 'before')`);
+      await f.db.client.query(`ALTER TABLE evolving ADD COLUMN b int DEFAULT 7`);
+      await f.db.client.query(`BEGIN; INSERT INTO evolving VALUES (2, 'after', 8); UPDATE evolving SET a = 'x' WHERE id = 1; COMMIT`);
+      await f.db.client.query(`ALTER TABLE evolving DROP COLUMN a`);
+      await f.db.client.query(`INSERT INTO evolving VALUES (3, 9)`);
       await waitUntil('three inserts', async () => (await readAll(cfg.log.dir, 'ddl.public.evolving')).filter((r) => r.value?.op === 'c').length === 3);
       const recs = (await readAll(cfg.log.dir, 'ddl.public.evolving')).map((r) => r.value);
       const byId = (id: number, op: string) => recs.find((v) => v.op === op && v.after.id === id);
@@ -135,7 +125,7 @@ describe('postgres source → embedded log', () => {
 
   it('confirms heartbeat positions so an idle slot does not hold back WAL', async () => {
     const tmp2 = tempDir();
-    const cfg = pipelineConfig('hb', db.name, tmp2.dir, 'slot: sluice_hb_test\npublication: sluice_hb_pub\ntables: [public.orders]\nsnapshot: never');
+    const cfg = pipelineConfig('hb', f.db.name, tmp2.dir, 'slot: sluice_hb_test\npublication: sluice_hb_pub\ntables: [public.orders]\nsnapshot: never');
     const ac = new AbortController();
     const run = runPipeline(cfg, { signal: ac.signal });
     const admin = await adminClient();

@@ -3,10 +3,9 @@
  * the snapshot, into the log: the JSON a consumer reads must hold the exact value.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runPipeline } from '../../../src/engine/runner.ts';
-import { freshDatabase } from '../../helpers/pg.ts';
-import { pipelineConfig, readAll, tempDir, waitUntil } from '../../helpers/pipeline.ts';
+import { pipelineConfig, readAll, tempDir, useDatabase, waitUntil } from '../../helpers/pipeline.ts';
 
 const ROW = `(
   1, true, 32767, 2147483647, 9223372036854775807, -9223372036854775808,
@@ -68,12 +67,7 @@ const EXPECTED: Record<string, unknown> = {
 };
 
 describe('postgres types → events', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let tmp: ReturnType<typeof tempDir>;
-  before(async () => {
-    db = await freshDatabase();
-    tmp = tempDir();
-    await db.client.query(`
+  const f = useDatabase(`
       CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
       CREATE DOMAIN posint AS int CHECK (VALUE > 0);
       CREATE TABLE all_types (
@@ -92,20 +86,15 @@ describe('postgres types → events', () => {
       INSERT INTO all_types VALUES ${ROW};
       INSERT INTO nulls VALUES (1);
     `);
-  });
-  after(async () => {
-    await db?.drop();
-    tmp?.remove();
-  });
 
   it('snapshot and stream (text mode) give the exact values', async () => {
-    const cfg = pipelineConfig('types', db.name, tmp.dir, 'tables: [public.all_types, public.nulls]');
+    const cfg = pipelineConfig('types', f.db.name, f.tmp.dir, 'tables: [public.all_types, public.nulls]');
     const ac = new AbortController();
     const run = runPipeline(cfg, { signal: ac.signal });
     try {
       await waitUntil('snapshot', async () => (await readAll(cfg.log.dir, 'types.public.all_types')).length === 1);
-      await db.client.query(`INSERT INTO all_types VALUES ${ROW.replace('1, true', '2, true')}`);
-      await db.client.query(`INSERT INTO nulls VALUES (2)`);
+      await f.db.client.query(`INSERT INTO all_types VALUES ${ROW.replace('1, true', '2, true')}`);
+      await f.db.client.query(`INSERT INTO nulls VALUES (2)`);
       await waitUntil('streamed rows', async () => (await readAll(cfg.log.dir, 'types.public.')).length === 4);
     } finally {
       ac.abort();
@@ -132,13 +121,13 @@ describe('postgres types → events', () => {
 
   it('binary mode gives the same values for the types it supports', async () => {
     const tmp2 = tempDir();
-    await db.client.query(`CREATE TABLE bin_types (id int PRIMARY KEY, b bool, i2 int2, i8 int8, f8 float8, n numeric, n2 numeric(10,3), t text, u uuid, j jsonb, by bytea, d date, ts timestamp, tz timestamptz)`);
-    const cfg = pipelineConfig('bin', db.name, tmp2.dir, 'tables: [public.bin_types]\nbinary: true\nsnapshot: never\nslot: bin_slot_t\npublication: bin_pub_t');
+    await f.db.client.query(`CREATE TABLE bin_types (id int PRIMARY KEY, b bool, i2 int2, i8 int8, f8 float8, n numeric, n2 numeric(10,3), t text, u uuid, j jsonb, by bytea, d date, ts timestamp, tz timestamptz)`);
+    const cfg = pipelineConfig('bin', f.db.name, tmp2.dir, 'tables: [public.bin_types]\nbinary: true\nsnapshot: never\nslot: bin_slot_t\npublication: bin_pub_t');
     const ac = new AbortController();
     const run = runPipeline(cfg, { signal: ac.signal });
     try {
-      await waitUntil('slot', async () => (await db.client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'bin_slot_t' AND active`)).rowCount === 1);
-      await db.client.query(`INSERT INTO bin_types VALUES (1, true, -5, 9007199254740993, -0.25, -123456789.000000001, 0.001, 'héllo', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"k": [1]}', '\\x0001', '1969-12-31', '1969-12-31 23:59:59.999999', '2024-02-29 13:14:15.000001+00')`);
+      await waitUntil('slot', async () => (await f.db.client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'bin_slot_t' AND active`)).rowCount === 1);
+      await f.db.client.query(`INSERT INTO bin_types VALUES (1, true, -5, 9007199254740993, -0.25, -123456789.000000001, 0.001, 'héllo', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"k": [1]}', '\\x0001', '1969-12-31', '1969-12-31 23:59:59.999999', '2024-02-29 13:14:15.000001+00')`);
       await waitUntil('row', async () => (await readAll(cfg.log.dir, 'bin.public.bin_types')).length === 1);
     } finally {
       ac.abort();
@@ -155,16 +144,16 @@ describe('postgres types → events', () => {
 
   it('an unchanged TOASTed column is the placeholder, never a silent null; REPLICA IDENTITY FULL gives the value', async () => {
     const tmp4 = tempDir();
-    await db.client.query(`CREATE TABLE toasty (id int PRIMARY KEY, big text, n int); CREATE TABLE toasty_full (id int PRIMARY KEY, big text, n int); ALTER TABLE toasty_full REPLICA IDENTITY FULL`);
+    await f.db.client.query(`CREATE TABLE toasty (id int PRIMARY KEY, big text, n int); CREATE TABLE toasty_full (id int PRIMARY KEY, big text, n int); ALTER TABLE toasty_full REPLICA IDENTITY FULL`);
     // Random text does not compress, so 10 kB of it is really stored out of line.
-    const big = (await db.client.query(`SELECT string_agg(md5(random()::text), '') AS s FROM generate_series(1, 320)`)).rows[0].s as string;
-    await db.client.query(`INSERT INTO toasty VALUES (1, $1, 0); INSERT INTO toasty_full VALUES (1, $1, 0)`.replace(/\$1/g, `'${big}'`));
-    const cfg = pipelineConfig('toast', db.name, tmp4.dir, 'tables: [public.toasty, public.toasty_full]\nslot: toast_slot_t\npublication: toast_pub_t');
+    const big = (await f.db.client.query(`SELECT string_agg(md5(random()::text), '') AS s FROM generate_series(1, 320)`)).rows[0].s as string;
+    await f.db.client.query(`INSERT INTO toasty VALUES (1, $1, 0); INSERT INTO toasty_full VALUES (1, $1, 0)`.replace(/\$1/g, `'${big}'`));
+    const cfg = pipelineConfig('toast', f.db.name, tmp4.dir, 'tables: [public.toasty, public.toasty_full]\nslot: toast_slot_t\npublication: toast_pub_t');
     const ac = new AbortController();
     const run = runPipeline(cfg, { signal: ac.signal });
     try {
       await waitUntil('snapshot', async () => (await readAll(cfg.log.dir, 'toast.public.')).length === 2);
-      await db.client.query(`UPDATE toasty SET n = 1; UPDATE toasty_full SET n = 1`);
+      await f.db.client.query(`UPDATE toasty SET n = 1; UPDATE toasty_full SET n = 1`);
       await waitUntil('updates', async () => (await readAll(cfg.log.dir, 'toast.public.')).filter((r) => r.value?.op === 'u').length === 2);
     } finally {
       ac.abort();
@@ -183,9 +172,9 @@ describe('postgres types → events', () => {
 
   it('an unsupported type stops the pipeline with an error that names the column and what to do', async () => {
     const tmp3 = tempDir();
-    await db.client.query(`CREATE TYPE opaque_t; CREATE FUNCTION opaque_in(cstring) RETURNS opaque_t AS 'textin' LANGUAGE internal IMMUTABLE STRICT; CREATE FUNCTION opaque_out(opaque_t) RETURNS cstring AS 'textout' LANGUAGE internal IMMUTABLE STRICT; CREATE TYPE opaque_t (INPUT = opaque_in, OUTPUT = opaque_out, LIKE = text, CATEGORY = 'X')`);
-    await db.client.query(`CREATE TABLE weird (id int PRIMARY KEY, o opaque_t); INSERT INTO weird VALUES (1, 'zzz')`);
-    const cfg = pipelineConfig('weird', db.name, tmp3.dir, 'tables: [public.weird]');
+    await f.db.client.query(`CREATE TYPE opaque_t; CREATE FUNCTION opaque_in(cstring) RETURNS opaque_t AS 'textin' LANGUAGE internal IMMUTABLE STRICT; CREATE FUNCTION opaque_out(opaque_t) RETURNS cstring AS 'textout' LANGUAGE internal IMMUTABLE STRICT; CREATE TYPE opaque_t (INPUT = opaque_in, OUTPUT = opaque_out, LIKE = text, CATEGORY = 'X')`);
+    await f.db.client.query(`CREATE TABLE weird (id int PRIMARY KEY, o opaque_t); INSERT INTO weird VALUES (1, 'zzz')`);
+    const cfg = pipelineConfig('weird', f.db.name, tmp3.dir, 'tables: [public.weird]');
     await assert.rejects(runPipeline(cfg), (e: Error & { code?: string }) => {
       assert.equal(e.code, 'PG_UNSUPPORTED_TYPE');
       assert.match(e.message, /column public\.weird\.o has type public\.opaque_t/);
