@@ -18,7 +18,11 @@ export class SluiceError extends Error {
 
 export function isRetriable(err: unknown): boolean {
   if (err instanceof SluiceError) return err.retriable;
-  const code = (err as { code?: string } | null)?.code;
-  // Network-level failures are worth a retry; anything else is a bug or bad input.
-  return code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' || code === '57P01';
+  const e = err as { code?: string; message?: string } | null;
+  const code = e?.code ?? '';
+  // Network-level failures and PostgreSQL's connection-exception (08xxx), operator-intervention
+  // (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now) and too-many-connections
+  // states are worth a retry; anything else is a bug or bad input.
+  if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03', '53300'].includes(code) || code.startsWith('08')) return true;
+  return /Connection terminated|connection is closed|Client was closed/i.test(e?.message ?? '');
 }

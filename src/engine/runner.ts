@@ -11,6 +11,7 @@ import type { PipelineConfig } from '../config/types.ts';
 import type { ChangeEvent } from '../core/event.ts';
 import type { Logger } from '../core/logger.ts';
 import { createLogger } from '../core/logger.ts';
+import { isRetriable } from '../core/errors.ts';
 import { DebeziumJsonSerializer } from '../core/serde/debezium.ts';
 import type { EventSink, Source } from '../core/source.ts';
 import { openEmbeddedLog } from '../log/embedded/index.ts';
@@ -31,6 +32,8 @@ export class LogSink implements EventSink {
   private firstPendingAt = 0;
   private inflight: Promise<void> | null = null;
   private failed: unknown = null;
+  /** The checkpoint of the last commit that completed (undefined: none by this sink). */
+  lastCheckpoint: string | undefined;
   committedRecords = 0;
 
   constructor(
@@ -86,6 +89,11 @@ export class LogSink implements EventSink {
     return undefined;
   }
 
+  /** Waits for a commit in flight to finish (or fail) without starting another. */
+  async settle(): Promise<void> {
+    while (this.inflight) await this.inflight;
+  }
+
   /** Commits everything appended so far and waits until it is durable. */
   async commit(): Promise<void> {
     while (this.inflight) await this.inflight;
@@ -101,6 +109,7 @@ export class LogSink implements EventSink {
     this.metrics.batchLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     this.metrics.eventsOut.inc(records);
     this.committedRecords += records;
+    this.lastCheckpoint = checkpoint;
     this.source.durable(checkpoint);
     this.onCommit?.({ records, checkpoint });
   }
@@ -129,13 +138,15 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
     await writeFile(statusPath + '.tmp', body);
     await rename(statusPath + '.tmp', statusPath);
   };
-  const onAbort = () => void source?.stop();
+  let stopping = false;
+  const onAbort = () => {
+    stopping = true;
+    void source?.stop();
+  };
   try {
     const opened = await log.openProducer(`source:${cfg.name}`);
     producer = opened.producer;
-    source = new PostgresSource(cfg, logger.child({ component: 'source' }), metrics);
     const serializer = new DebeziumJsonSerializer({ schemas: cfg.serialization.schemas, connector: 'postgresql', serverName: cfg.source.topicPrefix });
-    const sink = new LogSink(log, producer, source, cfg, serializer, metrics, opts.onCommit);
     if (cfg.server) server = await startServer(cfg.server, { metrics, status: () => ({ pipeline: cfg.name, source: source?.status() }), logger });
     if (opts.signal?.aborted) return;
     opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -143,10 +154,43 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
     statusTimer = setInterval(() => void writeStatus('running').catch(() => {}), 1000);
     statusTimer.unref();
     logger.info('pipeline starting', { log: cfg.log.dir, checkpoint: opened.checkpoint ? 'resuming' : 'first run' });
-    await source.run(sink, opened.checkpoint);
-    if (source.canCommit()) await sink.commit();
+    // Supervisor: a retriable failure (connection lost, server restarting, slot still held by the
+    // dead connection) restarts the source from the last durable checkpoint, with backoff.
+    let checkpoint = opened.checkpoint;
+    let failures = 0;
+    let committed = 0;
+    for (;;) {
+      source = new PostgresSource(cfg, logger.child({ component: 'source' }), metrics);
+      const sink = new LogSink(log, producer, source, cfg, serializer, metrics, opts.onCommit);
+      try {
+        await source.run(sink, checkpoint);
+        if (source.canCommit()) await sink.commit();
+        committed += sink.committedRecords;
+        break;
+      } catch (e) {
+        await sink.settle();
+        committed += sink.committedRecords;
+        if (stopping || !isRetriable(e)) throw e;
+        // A slot held by another live process is not a passing fault: give up after ~30 s.
+        if ((e as { code?: string }).code === 'PG_SLOT_IN_USE' && failures >= 6) throw e;
+        metrics.error('source');
+        await producer.abort();
+        checkpoint = sink.lastCheckpoint ?? checkpoint;
+        failures = sink.committedRecords > 0 ? 1 : failures + 1;
+        const delay = Math.min(30_000, 250 * 2 ** failures);
+        logger.warn('source failed, restarting from the last durable checkpoint', { error: (e as Error).message, retryInMs: delay });
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, delay);
+          opts.signal?.addEventListener('abort', () => {
+            clearTimeout(t);
+            resolve();
+          }, { once: true });
+        });
+        if (stopping) break;
+      }
+    }
     await writeStatus('stopped');
-    logger.info('pipeline stopped', { committed: sink.committedRecords });
+    logger.info('pipeline stopped', { committed });
   } catch (e) {
     await writeStatus('failed').catch(() => {});
     throw e;

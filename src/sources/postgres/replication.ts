@@ -47,6 +47,9 @@ export function pgClientConfig(c: PostgresConnectionConfig, replication: boolean
 
 export async function connect(c: PostgresConnectionConfig, replication: boolean): Promise<pg.Client> {
   const client = new pg.Client(pgClientConfig(c, replication));
+  // A connection lost while idle is reported by the next query that uses it; without a listener
+  // the 'error' event would crash the process.
+  client.on('error', () => {});
   try {
     await client.connect();
   } catch (e) {

@@ -123,6 +123,33 @@ describe('postgres source → embedded log', () => {
     }
   });
 
+  it('reconnects by itself when the server drops its connections, losing and repeating nothing', async () => {
+    const tmp5 = tempDir();
+    await f.db.client.query(`CREATE TABLE flaky (id int PRIMARY KEY, v int)`);
+    const cfg = pipelineConfig('flaky', f.db.name, tmp5.dir, 'slot: sluice_flaky_t\npublication: sluice_flaky_pub\ntables: [public.flaky]\nsnapshot: never');
+    const ac = new AbortController();
+    const run = runPipeline(cfg, { signal: ac.signal });
+    const admin = await adminClient();
+    try {
+      let id = 0;
+      for (let round = 0; round < 3; round++) {
+        await waitUntil('slot active', async () => (await admin.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'sluice_flaky_t' AND active`)).rowCount === 1, 30_000);
+        for (let i = 0; i < 50; i++) await f.db.client.query(`INSERT INTO flaky VALUES ($1, $1)`, [++id]);
+        // Cut every connection of the pipeline: the walsender and its catalog/heartbeat session.
+        await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sluice' AND datname = $1`, [f.db.name]);
+        for (let i = 0; i < 50; i++) await f.db.client.query(`INSERT INTO flaky VALUES ($1, $1)`, [++id]);
+      }
+      await waitUntil('all 300 rows', async () => (await readAll(cfg.log.dir, 'flaky.public.flaky')).length >= 300, 60_000);
+      const ids = (await readAll(cfg.log.dir, 'flaky.public.flaky')).map((r) => r.key.id).sort((a: number, b: number) => a - b);
+      assert.deepEqual(ids, Array.from({ length: 300 }, (_, i) => i + 1), 'every row exactly once');
+    } finally {
+      await admin.end();
+      ac.abort();
+      await run;
+      tmp5.remove();
+    }
+  });
+
   it('confirms heartbeat positions so an idle slot does not hold back WAL', async () => {
     const tmp2 = tempDir();
     const cfg = pipelineConfig('hb', f.db.name, tmp2.dir, 'slot: sluice_hb_test\npublication: sluice_hb_pub\ntables: [public.orders]\nsnapshot: never');
