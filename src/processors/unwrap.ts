@@ -1,0 +1,53 @@
+/**
+ * The "unwrap" transform: Debezium's ExtractNewRecordState. Turns a change envelope into the flat
+ * row a table-shaped sink wants — the `after` image (or, for deletes, what the `delete` option
+ * says) — optionally with metadata fields:
+ *   __op             c/u/d/r (and t for truncates when they are kept)
+ *   __table          <schema>.<table>
+ *   __source_ts_ms   commit time in the source database
+ *   __deleted        "true"/"false" when deletes are rewritten
+ * Tombstones (null values) are dropped: a sink that must delete gets the delete event itself.
+ */
+import type { Row } from '../core/event.ts';
+import type { ParsedEnvelope } from '../core/serde/parse.ts';
+
+export interface UnwrapOptions {
+  /** Add __op, __table, __source_ts_ms. */
+  addFields?: ('op' | 'table' | 'source_ts_ms')[];
+  /**
+   * Deletes: `drop` removes them; `rewrite` emits the before image with __deleted: "true" (others
+   * get __deleted: "false"); `none` (default) emits them as { kind: 'delete', key } for sinks that
+   * apply deletes.
+   */
+  delete?: 'drop' | 'rewrite' | 'none';
+  /** Keep truncate events (kind 'truncate'); default false: they are dropped. */
+  keepTruncates?: boolean;
+}
+
+export type Unwrapped =
+  | { kind: 'upsert'; row: Row }
+  | { kind: 'delete'; key: Row; row: Row | null }
+  | { kind: 'truncate'; table: string };
+
+export function unwrap(env: ParsedEnvelope | null, key: Row | null, opts: UnwrapOptions = {}): Unwrapped | null {
+  if (env === null) return null; // tombstone
+  const table = `${env.source.schema}.${env.source.table}`;
+  if (env.op === 't') return opts.keepTruncates ? { kind: 'truncate', table } : null;
+  const fields = opts.addFields ?? [];
+  const decorate = (row: Row, deleted?: boolean): Row => {
+    const out: Row = { ...row };
+    if (fields.includes('op')) out.__op = env.op;
+    if (fields.includes('table')) out.__table = table;
+    if (fields.includes('source_ts_ms')) out.__source_ts_ms = env.source.ts_ms as number;
+    if (deleted !== undefined) out.__deleted = deleted ? 'true' : 'false';
+    return out;
+  };
+  const mode = opts.delete ?? 'none';
+  if (env.op === 'd') {
+    if (mode === 'drop') return null;
+    if (mode === 'rewrite') return { kind: 'upsert', row: decorate(env.before ?? key ?? {}, true) };
+    return { kind: 'delete', key: key ?? env.before ?? {}, row: env.before ? decorate(env.before) : null };
+  }
+  if (!env.after) return null;
+  return { kind: 'upsert', row: decorate(env.after, mode === 'rewrite' ? false : undefined) };
+}
