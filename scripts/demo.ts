@@ -34,12 +34,10 @@ async function main(): Promise<void> {
     console.error(`PostgreSQL is not reachable on 127.0.0.1:5432 (${(e as Error).message}).\nStart it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`);
     process.exit(1);
   }
-  if ((await admin.query('show wal_level')).rows[0].wal_level !== 'logical') {
-    say('PostgreSQL needs wal_level=logical: running scripts/setup.sh (restarts PostgreSQL once)');
-    await admin.end();
-    execFileSync('bash', ['scripts/setup.sh'], { stdio: 'inherit' });
-    admin = await pgAdmin();
-  }
+  // wal_level=logical and replication connections (idempotent; restarts PostgreSQL only once).
+  await admin.end();
+  execFileSync('bash', ['scripts/setup.sh'], { stdio: 'inherit' });
+  admin = await pgAdmin();
   await admin.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = 'sluice_demo' AND NOT active`);
   await admin.query('DROP DATABASE IF EXISTS sluice_demo WITH (FORCE)');
   await admin.query('CREATE DATABASE sluice_demo');
