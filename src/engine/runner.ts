@@ -118,9 +118,6 @@ export class LogSink implements EventSink {
     return this.producer.pendingRecords > 0;
   }
 
-  get pendingSinceMs(): number {
-    return this.producer.pendingRecords === 0 ? 0 : Date.now() - this.firstPendingAt;
-  }
 }
 
 export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): Promise<void> {

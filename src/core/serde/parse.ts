@@ -50,6 +50,9 @@ export function parseJson(input: string | Buffer): Value {
   return v;
 }
 
+// eslint-disable-next-line no-control-regex
+const SLOW_STRING = /[\\\u0000-\u001f]/;
+
 class Parser {
   i = 0;
   constructor(readonly s: string) {}
@@ -111,6 +114,15 @@ class Parser {
   string(): string {
     const s = this.s;
     const start = this.i;
+    // Fast path: no escapes or control characters before the next quote.
+    const end = s.indexOf('"', start + 1);
+    if (end > start) {
+      const raw = s.slice(start + 1, end);
+      if (!SLOW_STRING.test(raw)) {
+        this.i = end + 1;
+        return raw;
+      }
+    }
     let j = start + 1;
     let escaped = false;
     for (;;) {
@@ -191,6 +203,20 @@ function split(doc: Value): { schema: FieldSchema | undefined; payload: Value } 
   return { schema: undefined, payload: doc };
 }
 
+// Schemas derived from a TableSchema, built once per table.
+const envelopeSchemas = new WeakMap<TableSchema, FieldSchema>();
+const keySchemas = new WeakMap<TableSchema, FieldSchema>();
+function tableEnvelopeSchema(t: TableSchema): FieldSchema {
+  let s = envelopeSchemas.get(t);
+  if (!s) envelopeSchemas.set(t, (s = envelopeSchema(t, '')));
+  return s;
+}
+function tableKeySchema(t: TableSchema): FieldSchema {
+  let s = keySchemas.get(t);
+  if (!s) keySchemas.set(t, (s = rowSchema(t, '', false, true)));
+  return s;
+}
+
 /** Parses a change event value (with or without `schema`). Null for a tombstone. */
 export function parseValue(input: string | Buffer | null, opts: ParseOptions = {}): ParsedEnvelope | null {
   if (input === null) return null;
@@ -200,7 +226,7 @@ export function parseValue(input: string | Buffer | null, opts: ParseOptions = {
     throw new JsonParseError('not a change event envelope (no "op")', 0);
   }
   const env = payload as Row;
-  const schema = embedded ?? (opts.table ? envelopeSchema(opts.table, '') : undefined);
+  const schema = embedded ?? (opts.table ? tableEnvelopeSchema(opts.table) : undefined);
   if (schema?.fields) {
     for (const f of schema.fields) {
       if (f.field === undefined || !(f.field in env)) continue;
@@ -216,6 +242,6 @@ export function parseKey(input: string | Buffer | null, opts: ParseOptions = {})
   if (input === null) return null;
   const { schema: embedded, payload } = split(parseJson(input));
   if (payload === null) return null;
-  const schema = embedded ?? (opts.table ? rowSchema(opts.table, '', false, true) : undefined);
+  const schema = embedded ?? (opts.table ? tableKeySchema(opts.table) : undefined);
   return applySchema(payload, schema, true) as Row;
 }

@@ -31,7 +31,6 @@ export interface SnapshotOptions {
   setCommittable(v: boolean): void;
   onProgress(p: Record<string, unknown>): void;
   onTableDone(name: string, rows: number): void;
-  isLastTableBatch(): boolean;
 }
 
 export async function runSnapshot(o: SnapshotOptions): Promise<void> {

@@ -125,7 +125,7 @@ export class PostgresSource implements Source {
         this.log.info('created replication slot', { slot: src.slot, consistentPoint: formatLsn(created.consistentPoint) });
         ckpt = { phase: snap ? 'snapshot' : 'stream', consistentPoint: created.consistentPoint, lsn: created.consistentPoint, seq: 0, done: true, ack: created.consistentPoint, tables: {} };
         this.ckpt = ckpt;
-        if (snap) await this.snapshot(sink, created.snapshotName!, created.consistentPoint, this.replication);
+        if (snap) await this.snapshot(sink, created.snapshotName!, created.consistentPoint);
         // Record the new slot's position right away: a restart must find a checkpoint, or it
         // would treat the slot as stale, recreate it and miss what changed in between.
         else await sink.commit();
@@ -139,7 +139,7 @@ export class PostgresSource implements Source {
           try {
             const tmp = await createSlot(tmpConn, `${src.slot}_snap_${process.pid}`.slice(0, 63), { exportSnapshot: true, temporary: true, serverVersion: this.serverVersion });
             this.log.info('resuming snapshot', { done: Object.keys(ckpt.tables).length, snapshotAt: formatLsn(tmp.consistentPoint) });
-            await this.snapshot(sink, tmp.snapshotName!, tmp.consistentPoint, tmpConn);
+            await this.snapshot(sink, tmp.snapshotName!, tmp.consistentPoint);
           } finally {
             await tmpConn.end().catch(() => {});
           }
@@ -160,7 +160,12 @@ export class PostgresSource implements Source {
     }
   }
 
-  private async snapshot(sink: EventSink, snapshotName: string, snapshotLsn: bigint, _holder: pg.Client): Promise<void> {
+  /**
+   * Reads the published tables not yet in the log through `snapshotName` (exported by a slot whose
+   * replication connection stays open and idle meanwhile); their changes committed before
+   * `snapshotLsn` are then skipped while streaming.
+   */
+  private async snapshot(sink: EventSink, snapshotName: string, snapshotLsn: bigint): Promise<void> {
     const ckpt = this.ckpt!;
     const tables = (await publishedTables(this.admin!, this.cfg.source.publication)).filter((t) => !ckpt.tables[`${t.schema}.${t.table}`]);
     const reader = await connect(this.cfg.source.connection, false);
@@ -182,7 +187,6 @@ export class PostgresSource implements Source {
         onTableDone: (name, rows) => {
           ckpt.tables[name] = { status: 'done', rows, skipBefore: snapshotLsn };
         },
-        isLastTableBatch: () => false,
         metrics: this.metrics,
       });
     } finally {
@@ -277,7 +281,6 @@ export class PostgresSource implements Source {
       const c = sink.maybeCommit();
       if (c) await c;
     }
-    if (this.decoder.pendingSafe) await sink.commit();
   }
 }
 

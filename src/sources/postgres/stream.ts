@@ -96,11 +96,6 @@ export class StreamDecoder {
     return this.spill.open;
   }
 
-  /** True when a commit now would record a consistent position. */
-  get pendingSafe(): boolean {
-    return true;
-  }
-
   fillCheckpoint(c: SourceCheckpoint): void {
     c.phase = 'stream';
     c.lsn = this.posLsn;
@@ -126,10 +121,10 @@ export class StreamDecoder {
       return undefined;
     }
     const msg = decodeMessage(payload, false);
-    return this.onMessage(msg, m.walStart, false);
+    return this.onMessage(msg, m.walStart);
   }
 
-  private onMessage(msg: PgOutputMessage, lsn: bigint, replay: boolean): Promise<void> | undefined {
+  private onMessage(msg: PgOutputMessage, lsn: bigint): Promise<void> | undefined {
     switch (msg.type) {
       case 'begin':
         this.beginTxn(msg.xid, msg.finalLsn, msg.commitTime);
@@ -165,7 +160,6 @@ export class StreamDecoder {
       case 'stream_commit':
         return this.replayStreamed(msg.xid, msg.commitLsn, msg.endLsn, msg.commitTime);
       default:
-        void replay;
         return undefined;
     }
   }
@@ -215,7 +209,7 @@ export class StreamDecoder {
       try {
         for (const payload of spilled.replay()) {
           const msg = decodeMessage(payload, true);
-          const p = this.onMessage(msg, commitLsn, true);
+          const p = this.onMessage(msg, commitLsn);
           if (p) await p;
           const c = this.o.sink.maybeCommit();
           if (c) await c;
