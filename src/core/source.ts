@@ -4,10 +4,13 @@
  * commits each batch atomically with the source's checkpoint.
  */
 import type { ChangeEvent } from './event.ts';
+import type { TransactionMetadataEvent } from './serde/debezium.ts';
 
 export interface EventSink {
   /** Serializes and buffers the event for the next log commit. Synchronous and cheap. */
   append(ev: ChangeEvent): void;
+  /** Appends a BEGIN/END record to the transaction metadata topic (`<prefix>.transaction`). */
+  appendTransaction(tx: TransactionMetadataEvent): void;
   /** Makes sure topics exist before events for them are appended. */
   declareTopic(topic: string): Promise<void>;
   /**

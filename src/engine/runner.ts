@@ -12,7 +12,7 @@ import type { ChangeEvent } from '../core/event.ts';
 import type { Logger } from '../core/logger.ts';
 import { createLogger } from '../core/logger.ts';
 import { isRetriable } from '../core/errors.ts';
-import { DebeziumJsonSerializer } from '../core/serde/debezium.ts';
+import { DebeziumJsonSerializer, type TransactionMetadataEvent } from '../core/serde/debezium.ts';
 import type { EventSink, Source } from '../core/source.ts';
 import { openEmbeddedLog } from '../log/embedded/index.ts';
 import type { Log, Producer } from '../log/types.ts';
@@ -71,6 +71,11 @@ export class LogSink implements EventSink {
    * fsyncs run. With a commit already in flight, returns it so the caller waits (at most one
    * commit in flight and one batch filling).
    */
+  appendTransaction(tx: TransactionMetadataEvent): void {
+    if (this.producer.pendingRecords === 0) this.firstPendingAt = Date.now();
+    this.producer.append(this.serializer.transactionTopic, { key: this.serializer.transactionKey(tx), value: this.serializer.transactionEvent(tx), timestamp: tx.ts_ms });
+  }
+
   maybeCommit(): Promise<void> | undefined {
     if (this.failed) throw this.failed;
     const p = this.producer;
@@ -144,6 +149,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
     const opened = await log.openProducer(`source:${cfg.name}`);
     producer = opened.producer;
     const serializer = new DebeziumJsonSerializer({ schemas: cfg.serialization.schemas, connector: 'postgresql', serverName: cfg.source.topicPrefix });
+    if (cfg.source.transactionMetadata) await log.ensureTopic(serializer.transactionTopic, { partitions: 1, retentionMs: cfg.log.retentionMs, retentionBytes: cfg.log.retentionBytes });
     if (cfg.server) server = await startServer(cfg.server, { metrics, status: () => ({ pipeline: cfg.name, source: source?.status() }), logger });
     if (opts.signal?.aborted) return;
     opts.signal?.addEventListener('abort', onAbort, { once: true });

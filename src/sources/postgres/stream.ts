@@ -181,12 +181,34 @@ export class StreamDecoder {
       this.posSeq = 0;
       this.posDone = false;
     }
+    if (this.txMeta && this.countBoundary()) {
+      this.o.sink.appendTransaction({ status: 'BEGIN', id: this.txId(), ts_ms: this.txn.commitTimeMs });
+    }
+  }
+
+  private txId(): string {
+    return `${this.txn!.xid}:${this.txn!.finalLsn}`;
+  }
+
+  /** Counts a BEGIN/END record like an event (it has a place in the transaction); true if it is new. */
+  private countBoundary(): boolean {
+    const t = this.txn!;
+    t.seq++;
+    if (t.seq <= t.skip) return false;
+    this.posLsn = t.finalLsn;
+    this.posSeq = t.seq;
+    this.posDone = false;
+    return true;
   }
 
   private commitTxn(endLsn: bigint): void {
     const t = this.txn;
-    this.txn = null;
     if (!t) return;
+    if (this.txMeta && this.countBoundary()) {
+      const collections = [...t.collectionOrder].map(([data_collection, event_count]) => ({ data_collection, event_count }));
+      this.o.sink.appendTransaction({ status: 'END', id: this.txId(), event_count: t.totalOrder, data_collections: collections, ts_ms: t.commitTimeMs });
+    }
+    this.txn = null;
     if (t.finalLsn >= this.posLsn) {
       this.posLsn = t.finalLsn;
       this.posSeq = t.seq;

@@ -28,7 +28,7 @@ describe('crash safety of postgres → log (kill -9)', () => {
     `);
 
   it(`loses and repeats nothing across ${CYCLES} kills during snapshot and streaming`, async () => {
-    const yaml = pipelineYaml('crash', f.db.name, f.tmp.dir, 'snapshotFetchSize: 2000', 'batch:\n  maxRecords: 500\n  maxDelayMs: 5');
+    const yaml = pipelineYaml('crash', f.db.name, f.tmp.dir, 'snapshotFetchSize: 2000\ntransactionMetadata: true', 'batch:\n  maxRecords: 500\n  maxDelayMs: 5');
     const cfgPath = join(f.tmp.dir, 'pipeline.yaml');
     writeFileSync(cfgPath, yaml);
     const logDir = join(f.tmp.dir, 'log');
@@ -115,5 +115,18 @@ describe('crash safety of postgres → log (kill -9)', () => {
       else assert.equal(v, table.get(id), `key ${id}: log ends at v=${v}, table has ${table.get(id)}`);
     }
     for (const id of table.keys()) assert.ok(byKey.has(id), `key ${id} in table but never in the log`);
+
+    // Transaction boundaries survive the kills too: one BEGIN and one END per transaction, and
+    // END counts exactly the events the log holds for it.
+    const boundaries = new Map<string, string[]>();
+    for (const r of recs.filter((x) => x.topic === 'crash.transaction')) boundaries.set(r.value.id, [...(boundaries.get(r.value.id) ?? []), r.value.status]);
+    const perTx = new Map<string, number>();
+    for (const r of recs.filter((x) => x.value?.transaction)) perTx.set(r.value.transaction.id, (perTx.get(r.value.transaction.id) ?? 0) + 1);
+    assert.ok(perTx.size > 10);
+    const ends = new Map(recs.filter((x) => x.topic === 'crash.transaction' && x.value.status === 'END').map((r) => [r.value.id, r.value.event_count]));
+    for (const [tx, n] of perTx) {
+      assert.deepEqual(boundaries.get(tx), ['BEGIN', 'END'], `transaction ${tx}: boundaries ${boundaries.get(tx)}`);
+      assert.equal(ends.get(tx), n, `transaction ${tx}: END says ${ends.get(tx)} events, the log holds ${n}`);
+    }
   });
 });

@@ -116,6 +116,13 @@ describe('postgres source → embedded log', () => {
       assert.equal(t1u.total_order, 2);
       assert.equal(t1u.data_collection_order, 2);
       assert.match(t2.id, /^\d+:\d+$/);
+      // BEGIN and END records on the transaction topic, END counting the events per table.
+      const txs = (await readAll(cfg.log.dir, 'ddl.transaction')).map((r) => r.value);
+      const mine = txs.filter((v) => v.id === t2.id);
+      assert.deepEqual(mine.map((v) => v.status), ['BEGIN', 'END']);
+      assert.equal(mine[1].event_count, 2);
+      assert.deepEqual(mine[1].data_collections, [{ data_collection: 'public.evolving', event_count: 2 }]);
+      assert.equal(txs.filter((v) => v.status === 'BEGIN').length, 3, 'one BEGIN per transaction that changed the table (the ALTERs send none)');
     } finally {
       ac.abort();
       await run;
