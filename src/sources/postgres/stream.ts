@@ -59,6 +59,7 @@ export class StreamDecoder {
   private sequencePrefix: string;
   private ack: bigint;
   private inStream = false;
+  private txBlock: ChangeEvent['transaction'] = null;
   private streamXid = 0;
   /** Checkpoint fields for what has been appended. */
   private posLsn: bigint;
@@ -263,14 +264,30 @@ export class StreamDecoder {
   private admit(rel: RelationState): boolean {
     const t = this.txn!;
     t.seq++;
+    if (t.finalLsn < rel.skipBefore) {
+      // Already in the table's snapshot: not an event of this stream, not counted.
+      this.advance(t);
+      return false;
+    }
+    // Transaction metadata counts every event the log holds for the transaction, including the
+    // ones written before a restart and skipped now.
+    if (this.txMeta) {
+      const n = (t.collectionOrder.get(rel.name) ?? 0) + 1;
+      t.collectionOrder.set(rel.name, n);
+      t.totalOrder++;
+      this.txBlock = { id: this.txId(), total_order: t.totalOrder, data_collection_order: n };
+    }
     if (t.seq <= t.skip) return false;
-    if (t.finalLsn >= this.posLsn) {
+    this.advance(t);
+    return true;
+  }
+
+  private advance(t: TxnState): void {
+    if (t.seq > t.skip && t.finalLsn >= this.posLsn) {
       this.posLsn = t.finalLsn;
       this.posSeq = t.seq;
       this.posDone = false;
     }
-    if (t.finalLsn < rel.skipBefore) return false;
-    return true;
   }
 
   private source(rel: RelationState, lsn: bigint): SourceInfo {
@@ -291,13 +308,11 @@ export class StreamDecoder {
     };
   }
 
-  private txInfo(rel: RelationState): ChangeEvent['transaction'] {
-    if (!this.txMeta) return undefined;
-    const t = this.txn!;
-    const n = (t.collectionOrder.get(rel.name) ?? 0) + 1;
-    t.collectionOrder.set(rel.name, n);
-    return { id: `${t.xid}:${t.finalLsn.toString()}`, total_order: ++t.totalOrder, data_collection_order: n };
+  /** The transaction block of the event admit() just counted. */
+  private txInfo(): ChangeEvent['transaction'] {
+    return this.txMeta ? this.txBlock : undefined;
   }
+
 
   private onRowChange(msg: Extract<PgOutputMessage, { type: 'insert' | 'update' | 'delete' }>, lsn: bigint): Promise<void> | undefined {
     const rel = this.relation(msg.relationId);
@@ -330,7 +345,7 @@ export class StreamDecoder {
       source: this.source(rel, lsn),
       op,
       ts_ms: Date.now(),
-      transaction: this.txInfo(rel),
+      transaction: this.txInfo(),
       table,
     });
     return undefined;
@@ -349,7 +364,7 @@ export class StreamDecoder {
         source: this.source(rel, lsn),
         op: 't',
         ts_ms: Date.now(),
-        transaction: this.txInfo(rel),
+        transaction: this.txInfo(),
         table: rel.schema.table,
       });
     }
