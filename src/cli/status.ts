@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openEmbeddedLog } from '../log/embedded/index.ts';
 import { connect } from '../sources/postgres/replication.ts';
@@ -40,7 +40,7 @@ example:
     } finally {
       await log.close();
     }
-    const statusPath = join(dirname(dir), 'status.json');
+    const statusPath = join(dir, 'status.json');
     if (existsSync(statusPath)) report.pipeline = JSON.parse(readFileSync(statusPath, 'utf8'));
     if (cfg) {
       const c = await connect(cfg.source.connection, false);

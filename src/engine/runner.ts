@@ -6,7 +6,7 @@
  * /health, /metrics and /status when `server` is configured.
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { PipelineConfig } from '../config/types.ts';
 import type { ChangeEvent } from '../core/event.ts';
 import type { Logger } from '../core/logger.ts';
@@ -133,7 +133,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
   let producer: Producer | null = null;
   let source: PostgresSource | null = null;
   let server: { close(): Promise<void> } | null = null;
-  const statusPath = join(dirname(cfg.log.dir), 'status.json');
+  const statusPath = join(cfg.log.dir, 'status.json');
   let statusTimer: NodeJS.Timeout | null = null;
   const writeStatus = async (state: string) => {
     const body = JSON.stringify({ pipeline: cfg.name, state, pid: process.pid, source: source?.status() ?? null, updatedAt: new Date().toISOString() }, null, 2);

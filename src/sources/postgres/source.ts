@@ -6,7 +6,7 @@
  * we resume from it, skip what the server sends again, and confirm to the server only positions
  * whose events are durable.
  */
-import { join, dirname } from 'node:path';
+import { join } from 'node:path';
 import type pg from 'pg';
 import type { PipelineConfig } from '../../config/types.ts';
 import { SluiceError } from '../../core/errors.ts';
@@ -212,7 +212,7 @@ export class PostgresSource implements Source {
       sink,
       log: this.log,
       metrics: this.metrics,
-      spillDir: join(dirname(this.cfg.log.dir), 'spill'),
+      spillDir: join(this.cfg.log.dir, 'spill'),
     });
     this.stream = new ReplicationStream(this.replication!);
     const options: Record<string, string> = {
