@@ -46,24 +46,22 @@ class Reader {
   }
   tuple(): TupleData {
     const n = this.i16();
-    const kinds = new Uint8Array(n);
-    const starts = new Int32Array(n);
-    const lens = new Int32Array(n);
+    const cols = new Int32Array(n * 3);
     const b = this.b;
     let pos = this.pos;
-    for (let i = 0; i < n; i++) {
+    for (let i = 0, j = 0; i < n; i++, j += 3) {
       const k = b[pos++];
-      kinds[i] = k;
+      cols[j] = k;
       if (k === 0x74 /* t */ || k === 0x62 /* b */) {
         const len = b.readInt32BE(pos);
         pos += 4;
-        starts[i] = pos;
-        lens[i] = len;
+        cols[j + 1] = pos;
+        cols[j + 2] = len;
         pos += len;
       }
     }
     this.pos = pos;
-    return { buf: b, kinds, starts, lens };
+    return { buf: b, n, cols };
   }
 }
 

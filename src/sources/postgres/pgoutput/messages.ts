@@ -27,9 +27,10 @@ export interface RelationMessage {
  */
 export interface TupleData {
   buf: Buffer;
-  kinds: Uint8Array;
-  starts: Int32Array;
-  lens: Int32Array;
+  /** Number of columns. */
+  n: number;
+  /** Per column i: cols[3i] kind byte, cols[3i+1] start of its bytes in buf, cols[3i+2] length. */
+  cols: Int32Array;
 }
 
 export interface BeginMessage { type: 'begin'; finalLsn: bigint; commitTime: bigint; xid: number }

@@ -197,16 +197,17 @@ function makeRelationSchema(relationId: number, table: TableSchema, text: c.Text
   const names = table.columns.map((x) => x.name);
   const keyIdx = table.columns.map((x, i) => (x.key ? i : -1)).filter((i) => i >= 0);
   const n = names.length;
-  const convert = (i: number, k: number, t: TupleData): Value => {
+  const convert = (i: number, t: TupleData): Value => {
+    const k = t.cols[i * 3];
     if (k === 0x74) {
-      const start = t.starts[i];
+      const start = t.cols[i * 3 + 1];
       try {
-        return text[i](t.buf.toString('utf8', start, start + t.lens[i]));
+        return text[i](t.buf.toString('utf8', start, start + t.cols[i * 3 + 2]));
       } catch (e) {
         throw new SluiceError('PG_BAD_VALUE', `cannot read value of ${table.schema}.${table.table}.${names[i]} (${table.columns[i].typeName}): ${(e as Error).message}`);
       }
     }
-    if (k === 0x62) return bin[i]!(t.buf.subarray(t.starts[i], t.starts[i] + t.lens[i]));
+    if (k === 0x62) return bin[i]!(t.buf.subarray(t.cols[i * 3 + 1], t.cols[i * 3 + 1] + t.cols[i * 3 + 2]));
     if (k === 0x75) return UNAVAILABLE_VALUE;
     return null;
   };
@@ -216,11 +217,11 @@ function makeRelationSchema(relationId: number, table: TableSchema, text: c.Text
     decodeTuple(t: TupleData, keyOnly = false): Row {
       const row: Row = {};
       if (keyOnly && keyIdx.length > 0) {
-        for (const i of keyIdx) row[names[i]] = convert(i, t.kinds[i], t);
+        for (const i of keyIdx) row[names[i]] = convert(i, t);
         return row;
       }
-      const m = Math.min(n, t.kinds.length);
-      for (let i = 0; i < m; i++) row[names[i]] = convert(i, t.kinds[i], t);
+      const m = Math.min(n, t.n);
+      for (let i = 0; i < m; i++) row[names[i]] = convert(i, t);
       return row;
     },
     fillUnchanged(after: Row, before: Row): void {
