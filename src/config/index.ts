@@ -46,14 +46,16 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
   };
   for (const e of doc.errors) problems.push({ ...at(e.pos[0]), path: '', message: `YAML syntax: ${e.message.split('\n')[0]}` });
   if (problems.length) throw configError(fileName, problems);
-  interpolate(doc, doc.contents as Node, env, (node, msg) => problems.push({ ...at(node.range?.[0] ?? 0), path: '', message: msg }));
+  interpolate(doc.contents as Node, [], env, (node, path, msg) => problems.push({ ...at(node.range?.[0] ?? 0), path: path.join('.'), message: msg }));
   if (problems.length) throw configError(fileName, problems);
   const raw = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw configError(fileName, [{ line: 1, col: 1, path: '', message: 'the config must be a mapping (key: value lines)' }]);
-  normalizeUnits(raw, [], doc, (path, msg) => problems.push({ ...nodePos(doc, path, at), path: path.join('.'), message: msg }));
+  const fail = (path: string[], msg: string) => problems.push({ ...nodePos(doc, path, at), path: path.join('.'), message: msg });
+  normalizeUnits(raw, [], doc, fail);
+  checkUrl(raw, fail);
   if (problems.length) throw configError(fileName, problems);
   if (!validate(raw)) {
-    for (const err of dedupe(validate.errors ?? [])) {
+    for (const err of dedupe(validate.errors ?? [], raw)) {
       const path = err.instancePath.split('/').slice(1).map((s: string) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
       let message: string;
       let where = path;
@@ -66,9 +68,9 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
       } else if (err.keyword === 'required') {
         message = `missing required key '${err.params.missingProperty}'`;
       } else if (err.keyword === 'enum') {
-        message = `must be one of ${(err.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')} (got ${JSON.stringify(valueAt(raw, path))})`;
+        message = `must be ${oneOf((err.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)))} (got ${JSON.stringify(valueAt(raw, path))})`;
       } else if (err.keyword === 'type') {
-        message = `must be ${err.params.type} (got ${JSON.stringify(valueAt(raw, path))})`;
+        message = `must be ${TYPE_NAMES[err.params.type as string] ?? err.params.type} (got ${JSON.stringify(valueAt(raw, path))})`;
       } else if (err.keyword === 'pattern') {
         message = `${JSON.stringify(valueAt(raw, path))} is not allowed here (${patternHint(path)})`;
       } else if (err.keyword === 'anyOf') {
@@ -81,17 +83,54 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
   return withDefaults(raw);
 }
 
-function dedupe(errors: any[]): any[] {
-  // anyOf produces one error per branch plus the anyOf itself: keep the anyOf only.
-  const anyOfPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
+const TYPE_NAMES: Record<string, string> = {
+  integer: 'an integer',
+  number: 'a number',
+  string: 'a string',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'a mapping (key: value lines)',
+};
+
+/** "1 or 2", "one of a, b or c", or the single value. */
+function oneOf(values: string[]): string {
+  if (values.length === 1) return values[0];
+  if (values.length === 2) return `${values[0]} or ${values[1]}`;
+  return `one of ${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}`;
+}
+
+/**
+ * ajv reports an anyOf failure once for the anyOf and once per branch. When the value is a
+ * mapping and one branch describes mappings (source.connection), that branch's errors are the
+ * useful ones (unknown key, wrong type of port); otherwise the anyOf alone, with a hint.
+ */
+function dedupe(errors: any[], raw: unknown): any[] {
+  const drop = new Set<any>();
+  for (const a of errors.filter((e) => e.keyword === 'anyOf')) {
+    const branches = errors.filter((e) => e !== a && e.instancePath.startsWith(a.instancePath) && e.schemaPath.startsWith(a.schemaPath + '/'));
+    const path = a.instancePath.split('/').slice(1).map((x: string) => x.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const v = valueAt(raw, path);
+    const branchSchemas: any[] = schemaAtPointer(a.schemaPath) ?? [];
+    const objBranch = branchSchemas.findIndex((b) => b?.type === 'object');
+    if (v && typeof v === 'object' && !Array.isArray(v) && objBranch >= 0) {
+      drop.add(a);
+      for (const b of branches) if (!b.schemaPath.startsWith(`${a.schemaPath}/${objBranch}/`)) drop.add(b);
+    } else for (const b of branches) drop.add(b);
+  }
   const seen = new Set<string>();
   return errors.filter((e) => {
-    if (e.keyword !== 'anyOf' && [...anyOfPaths].some((p) => e.instancePath.startsWith(p) && e.schemaPath.includes('anyOf'))) return false;
+    if (drop.has(e)) return false;
     const k = `${e.instancePath}|${e.keyword}|${JSON.stringify(e.params)}`;
     if (seen.has(k)) return false;
     seen.add(k);
     return true;
   });
+}
+
+function schemaAtPointer(pointer: string): any {
+  let s: any = pipelineSchema;
+  for (const p of pointer.replace(/^#\//, '').split('/')) s = s?.[p.replace(/~1/g, '/').replace(/~0/g, '~')];
+  return s;
 }
 
 function patternHint(path: string[]): string {
@@ -169,20 +208,37 @@ function levenshtein(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-function interpolate(doc: Document, node: Node | null, env: NodeJS.ProcessEnv, fail: (n: Node, msg: string) => void): void {
+/**
+ * Replaces `${VAR}`, `${VAR:-default}` and `$${` in string scalars (values, not keys). Env vars
+ * are strings; where the schema wants an integer or a boolean (`port: ${PGPORT:-5432}`), the
+ * substituted text is read as one, so the variable works quoted or not.
+ */
+function interpolate(node: Node | null, path: string[], env: NodeJS.ProcessEnv, fail: (n: Node, path: string[], msg: string) => void): void {
   if (!node) return;
-  if (isMap(node)) for (const it of node.items) interpolate(doc, it.value as Node, env, fail);
-  else if (isSeq(node)) for (const it of node.items) interpolate(doc, it as Node, env, fail);
+  if (isMap(node)) {
+    for (const it of node.items) interpolate(it.value as Node, [...path, isScalar(it.key) ? String(it.key.value) : '?'], env, fail);
+  } else if (isSeq(node)) node.items.forEach((it, i) => interpolate(it as Node, [...path, String(i)], env, fail));
   else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('$')) {
-    node.value = node.value.replace(/\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (m, name, def) => {
+    let replaced = false;
+    const out = node.value.replace(/\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (m, name: string, def: string | undefined) => {
       if (m === '$${') return '${';
+      replaced = true;
       const v = env[name];
-      if (v !== undefined && v !== '') return v;
+      // Shell semantics: ${VAR} takes any set value (even empty); ${VAR:-d} also replaces an empty one.
+      if (v !== undefined && (def === undefined || v !== '')) return v;
       if (def !== undefined) return def;
-      fail(node, `environment variable ${name} is not set (write \${${name}:-default} for a default)`);
+      fail(node, path, `environment variable ${name} is not set (set it, or write \${${name}:-default} for a default)`);
       return '';
     });
+    node.value = replaced ? coerce(out, schemaAt(path)) : out;
   }
+}
+
+function coerce(v: string, schema: any): string | number | boolean {
+  const types = new Set<string>([schema?.type, ...(schema?.enum ?? []).map((x: unknown) => typeof x)].filter(Boolean));
+  if ((types.has('integer') || types.has('number')) && /^-?\d+(\.\d+)?$/.test(v.trim())) return Number(v);
+  if (types.has('boolean') && /^(true|false)$/i.test(v.trim())) return v.trim().toLowerCase() === 'true';
+  return v;
 }
 
 const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1e3, KIB: 1024, MB: 1e6, MIB: 1 << 20, GB: 1e9, GIB: 1 << 30 };
@@ -208,6 +264,19 @@ function configError(fileName: string, problems: Problem[]): SluiceError {
   problems.sort((a, b) => a.line - b.line || a.col - b.col);
   const lines = problems.map((p) => `${fileName}:${p.line}:${p.col}: ${p.path ? p.path + ': ' : ''}${p.message}`);
   return new SluiceError('CONFIG_INVALID', `invalid config (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${lines.join('\n  ')}`);
+}
+
+/** A URL connection that cannot be parsed is reported at its line, like any other problem. */
+function checkUrl(raw: any, fail: (path: string[], msg: string) => void): void {
+  const c = raw?.source?.connection;
+  if (typeof c !== 'string' || !/^postgres(ql)?:\/\//.test(c)) return;
+  const masked = c.replace(/(\/\/[^:@/]*:)[^@/]*@/, '$1***@');
+  try {
+    const u = new URL(c);
+    if (u.pathname.length <= 1) fail(['source', 'connection'], `the URL names no database: write ${masked.replace(/\/?$/, '/<database>')}`);
+  } catch {
+    fail(['source', 'connection'], `not a valid URL (got ${JSON.stringify(masked)}); write postgres://user:password@host:port/database, percent-encoding special characters in the password`);
+  }
 }
 
 function parseUrl(url: string) {

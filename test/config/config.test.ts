@@ -46,13 +46,18 @@ describe('pipeline config', () => {
     assert.match(msg, /^CONFIG_INVALID\n/);
     const lines = msg.split('\n').slice(2).map((l) => l.trim());
     assert.equal(lines[0], "p.yaml:2:1: sorce: unknown key (did you mean 'source'?); allowed: name, source, log, batch, serialization, maxQueueBytes, server, logging");
-    assert.equal(lines[1], 'p.yaml:6:13: source.protocol: must be one of 1, 2 (got 3)');
-    assert.equal(lines[2], 'p.yaml:7:13: source.snapshot: must be one of "initial", "never", "initial_only" (got "sometimes")');
-    assert.equal(lines[3], 'p.yaml:9:15: log.partitions: must be integer (got "two")');
+    assert.equal(lines[1], 'p.yaml:6:13: source.protocol: must be 1 or 2 (got 3)');
+    assert.equal(lines[2], 'p.yaml:7:13: source.snapshot: must be one of "initial", "never" or "initial_only" (got "sometimes")');
+    assert.equal(lines[3], 'p.yaml:9:15: log.partitions: must be an integer (got "two")');
+    assert.equal(lines.length, 4);
+    assert.match(msg, /invalid config \(4 problems\):/);
   });
 
   it('reports a missing environment variable and bad units with their line', () => {
-    assert.match(bad('name: x\nsource:\n  type: postgres\n  connection:\n    database: d\n    password: ${NOPE}\n'), /p\.yaml:6:15: environment variable NOPE is not set/);
+    assert.match(
+      bad('name: x\nsource:\n  type: postgres\n  connection:\n    database: d\n    password: ${NOPE}\n'),
+      /\n {2}p\.yaml:6:15: source\.connection\.password: environment variable NOPE is not set \(set it, or write \$\{NOPE:-default\} for a default\)$/,
+    );
     assert.match(bad('name: x\nsource:\n  type: postgres\n  connection: {database: d}\nbatch:\n  maxBytes: 12 parsecs\n'), /p\.yaml:6:13: batch\.maxBytes: must be a size such as 1048576 or "64MiB" \(got "12 parsecs"\)/);
     assert.match(bad('name: x\nsource:\n  type: postgres\n  connection: mysql://x\n'), /p\.yaml:4:15: source\.connection: must be a URL postgres:\/\/user:password@host:port\/database/);
   });
@@ -60,5 +65,104 @@ describe('pipeline config', () => {
   it('reports YAML syntax errors and missing keys', () => {
     assert.match(bad('name: x\nsource: [unclosed\n'), /p\.yaml:\d+:\d+: YAML syntax/);
     assert.match(bad('name: x\n'), /p\.yaml:1:1: missing required key 'source'/);
+  });
+
+  it('reads interpolated numbers and booleans where the schema wants them; an empty ${VAR} is a value', () => {
+    const c = parseConfig(
+      'name: x\nsource:\n  type: postgres\n  connection:\n    database: d\n    port: "${PGPORT:-5433}"\n    password: ${PW}\n    user: ${U:-app}\n  streaming: ${STREAM}\n  protocol: ${PROTO}\n',
+      'p.yaml',
+      { PW: '', U: '', STREAM: 'true', PROTO: '2' },
+    );
+    assert.deepEqual(c.source.connection, { host: '127.0.0.1', port: 5433, user: 'app', password: '', database: 'd' });
+    assert.equal(c.source.streaming, true);
+    assert.equal(c.source.protocol, 2);
+    // A literal quoted number stays what the user wrote, and is reported.
+    assert.match(bad('name: x\nsource:\n  type: postgres\n  connection: {database: d, port: "5432"}\n'), /p\.yaml:4:35: source\.connection\.port: must be an integer \(got "5432"\)/);
+    // An interpolated password that looks like a number stays a string.
+    assert.equal(parseConfig('name: x\nsource:\n  type: postgres\n  connection: {database: d, password: "${PW}"}\n', 'p.yaml', { PW: '1234' }).source.connection.password, '1234');
+  });
+
+  it('points into a connection mapping and at unparseable URLs without echoing the password', () => {
+    assert.match(
+      bad('name: x\nsource:\n  type: postgres\n  connection:\n    database: d\n    hots: db\n    port: 5432x\n'),
+      /\n {2}p\.yaml:6:5: source\.connection\.hots: unknown key \(did you mean 'host'\?\); allowed: host, port, user, password, database\n {2}p\.yaml:7:11: source\.connection\.port: must be an integer \(got "5432x"\)$/,
+    );
+    const m = bad('name: x\nsource:\n  type: postgres\n  connection: postgres://u:hunter2@db:99999/shop\n');
+    assert.match(m, /p\.yaml:4:15: source\.connection: not a valid URL \(got "postgres:\/\/u:\*\*\*@db:99999\/shop"\)/);
+    assert.doesNotMatch(m, /hunter2/);
+    assert.match(bad('name: x\nsource:\n  type: postgres\n  connection: postgres://u@db:5432\n'), /p\.yaml:4:15: source\.connection: the URL names no database: write postgres:\/\/u@db:5432\/<database>/);
+  });
+
+  it('suggests near misses of nested keys and explains types', () => {
+    const m = bad('name: x\nsource:\n  type: postgres\n  connection: {database: d}\n  tabels: [a.b]\nbatch:\n  maxRecord: 10\nlogging: {level: loud}\nserver: {port: 99999}\nsource2: 1\n');
+    const lines = m.split('\n').slice(2).map((l) => l.trim());
+    assert.deepEqual(lines, [
+      "p.yaml:5:3: source.tabels: unknown key (did you mean 'tables'?); allowed: type, connection, slot, publication, tables, protocol, streaming, binary, snapshot, snapshotFetchSize, heartbeatIntervalMs, statusIntervalMs, topicPrefix, transactionMetadata, createPublication",
+      "p.yaml:7:3: batch.maxRecord: unknown key (did you mean 'maxRecords'?); allowed: maxRecords, maxBytes, maxDelayMs",
+      'p.yaml:8:18: logging.level: must be one of "debug", "info", "warn" or "error" (got "loud")',
+      'p.yaml:9:16: server.port: must be <= 65535 (got 99999)',
+      "p.yaml:10:1: source2: unknown key (did you mean 'source'?); allowed: name, source, log, batch, serialization, maxQueueBytes, server, logging",
+    ]);
+    assert.match(bad('name: x\nsource:\n  type: postgres\n  connection: {database: d}\n  tables: public.a\n'), /p\.yaml:5:11: source\.tables: must be a list \(got "public\.a"\)/);
+    assert.match(bad('name: my pipeline\nsource:\n  type: postgres\n  connection: {database: d}\n'), /p\.yaml:1:7: name: "my pipeline" is not allowed here \(letters, digits, _ \. -\)/);
+  });
+
+  it('converts every size and duration unit, and keeps all defaults of the type', () => {
+    const c = parseConfig(
+      'name: Shop-EU.1\nsource:\n  type: postgres\n  connection: {database: d}\n  statusIntervalMs: 500ms\n  heartbeatIntervalMs: 0\nlog:\n  retentionMs: 7d\n  retentionBytes: 1.5GiB\nbatch: {maxBytes: 1KB, maxDelayMs: 2m}\nmaxQueueBytes: 100\nserver: {}\n',
+      'p.yaml',
+      {},
+    );
+    assert.equal(c.source.statusIntervalMs, 500);
+    assert.equal(c.source.heartbeatIntervalMs, 0);
+    assert.equal(c.log.retentionMs, 7 * 86_400_000);
+    assert.equal(c.log.retentionBytes, 1.5 * 2 ** 30);
+    assert.deepEqual(c.batch, { maxRecords: 5000, maxBytes: 1000, maxDelayMs: 120_000 });
+    assert.equal(c.maxQueueBytes, 100);
+    assert.deepEqual(c.server, { host: '127.0.0.1', port: 8080 });
+    assert.equal(c.source.slot, 'sluice_shop_eu_1');
+    assert.equal(c.source.topicPrefix, 'Shop-EU.1');
+    assert.deepEqual(
+      { ...c.source, connection: undefined },
+      {
+        type: 'postgres',
+        connection: undefined,
+        slot: 'sluice_shop_eu_1',
+        publication: 'sluice_shop_eu_1',
+        tables: [],
+        protocol: 1,
+        streaming: false,
+        binary: false,
+        snapshot: 'initial',
+        snapshotFetchSize: 10000,
+        heartbeatIntervalMs: 0,
+        statusIntervalMs: 500,
+        topicPrefix: 'Shop-EU.1',
+        transactionMetadata: false,
+        createPublication: true,
+      },
+    );
+    assert.deepEqual(c.logging, { level: 'info', format: 'text' });
+    assert.equal(c.log.segmentBytes, 64 * 2 ** 20);
+  });
+
+  it('loadConfig reads a file and names it in errors; exportJsonSchema describes every key', async () => {
+    const { loadConfig, exportJsonSchema } = await import('../../src/config/index.ts');
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-config-'));
+    try {
+      const f = join(dir, 'pipeline.yaml');
+      writeFileSync(f, 'name: x\nsource:\n  type: postgres\n  connection:\n    database: ${DB}\n');
+      assert.equal((await loadConfig(f, { DB: 'shop' })).source.connection.database, 'shop');
+      await assert.rejects(loadConfig(f, {}), (e: Error & { code: string }) => e.code === 'CONFIG_INVALID' && e.message.includes(`${f}:5:15: source.connection.database: environment variable DB is not set`));
+      await assert.rejects(loadConfig(join(dir, 'missing.yaml')), /cannot read config .*missing\.yaml/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const schema = exportJsonSchema() as { properties: Record<string, unknown>; additionalProperties: boolean };
+    assert.equal(schema.additionalProperties, false);
+    assert.deepEqual(Object.keys(schema.properties), ['name', 'source', 'log', 'batch', 'serialization', 'maxQueueBytes', 'server', 'logging']);
   });
 });
