@@ -41,25 +41,39 @@ sluice <command> --help shows a command's options and an example.
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  if (!cmd || cmd === '--help' || cmd === '-h') {
+  if (!cmd) {
+    process.stderr.write(topHelp());
+    return 2;
+  }
+  if (cmd === '--help' || cmd === '-h') {
     process.stdout.write(topHelp());
-    return cmd ? 0 : 2;
+    return 0;
   }
   if (cmd === '--version' || cmd === '-V') {
     process.stdout.write(SLUICE_VERSION + '\n');
     return 0;
   }
   if (cmd === 'help') {
-    const c = rest[0] ? COMMANDS[rest[0]] : undefined;
-    process.stdout.write(c ? c.usage : topHelp());
+    if (!rest[0]) {
+      process.stdout.write(topHelp());
+      return 0;
+    }
+    const c = Object.hasOwn(COMMANDS, rest[0]) ? COMMANDS[rest[0]] : undefined;
+    if (!c) {
+      process.stderr.write(`sluice: unknown command '${rest[0]}'\n\n${topHelp()}`);
+      return 2;
+    }
+    process.stdout.write(c.usage);
     return 0;
   }
-  const c = COMMANDS[cmd];
+  const c = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
   if (!c) {
     process.stderr.write(`sluice: unknown command '${cmd}'\n\n${topHelp()}`);
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  const end = rest.indexOf('--');
+  const opts = end < 0 ? rest : rest.slice(0, end);
+  if (opts.includes('--help') || opts.includes('-h')) {
     process.stdout.write(c.usage);
     return 0;
   }

@@ -31,11 +31,27 @@ example:
     if (lvl) cfg.logging.level = lvl as Level;
     const logger = createLogger({ level: cfg.logging.level, format: cfg.logging.format });
     const { runPipeline } = await import('../engine/runner.ts');
+    // First signal: graceful stop (commit what is pending, close the slot connection). A second
+    // one while stopping means the operator wants out now; the next start resumes from the last
+    // durable checkpoint, so nothing is lost either way.
     const ac = new AbortController();
-    const stop = () => ac.abort();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    await runPipeline(cfg, { logger, signal: ac.signal });
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (!ac.signal.aborted) {
+        logger.info('stopping', { signal: sig, hint: 'send the signal again to exit immediately' });
+        ac.abort();
+      } else {
+        logger.warn('exiting without a clean stop', { signal: sig });
+        process.exit(130);
+      }
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      await runPipeline(cfg, { logger, signal: ac.signal });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     return 0;
   },
 };

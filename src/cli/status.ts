@@ -1,8 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { openEmbeddedLog } from '../log/embedded/index.ts';
-import { connect } from '../sources/postgres/replication.ts';
+import type { PipelineConfig } from '../config/types.ts';
 import { resolveLog, requireLogDir } from './common.ts';
 import type { Command } from './main.ts';
 
@@ -21,6 +20,7 @@ example:
     const { values } = parseArgs({ args, options: { config: { type: 'string' }, 'log-dir': { type: 'string' }, json: { type: 'boolean' } } });
     const { dir, cfg } = await resolveLog(values);
     requireLogDir(dir);
+    const { openEmbeddedLog } = await import('../log/embedded/index.ts');
     const log = await openEmbeddedLog({ dir, readOnly: true });
     const report: Record<string, any> = { log: dir, topics: [], groups: [] };
     try {
@@ -41,19 +41,14 @@ example:
       await log.close();
     }
     const statusPath = join(dir, 'status.json');
-    if (existsSync(statusPath)) report.pipeline = JSON.parse(readFileSync(statusPath, 'utf8'));
-    if (cfg) {
-      const c = await connect(cfg.source.connection, false);
+    if (existsSync(statusPath)) {
       try {
-        const r = await c.query(
-          `SELECT active, confirmed_flush_lsn::text AS confirmed, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained FROM pg_replication_slots WHERE slot_name = $1`,
-          [cfg.source.slot],
-        );
-        report.slot = r.rowCount ? { name: cfg.source.slot, active: r.rows[0].active === 't' || r.rows[0].active === true, confirmedFlushLsn: r.rows[0].confirmed, retainedWalBytes: Number(r.rows[0].retained) } : { name: cfg.source.slot, exists: false };
-      } finally {
-        await c.end();
+        report.pipeline = JSON.parse(readFileSync(statusPath, 'utf8'));
+      } catch (e) {
+        report.pipeline = { error: `unreadable ${statusPath}: ${(e as Error).message}` };
       }
     }
+    if (cfg) report.slot = await slotStatus(cfg);
     if (values.json) {
       process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       return 0;
@@ -61,10 +56,15 @@ example:
     const lines: string[] = [`log ${dir}`];
     if (report.pipeline) {
       const p = report.pipeline;
-      lines.push(`pipeline ${p.pipeline}: ${p.state} (pid ${p.pid}, updated ${p.updatedAt})`);
+      // The runner rewrites status.json every second while it runs: an old 'running' means it died.
+      const age = Date.now() - Date.parse(p.updatedAt);
+      const stale = (p.state === 'running' || p.state === 'starting') && age > 10_000 ? `; no update for ${Math.round(age / 1000)}s: is it still running?` : '';
+      if (p.error) lines.push(`pipeline: ${p.error}`);
+      else lines.push(`pipeline ${p.pipeline}: ${p.state} (pid ${p.pid}, updated ${p.updatedAt}${stale})`);
       if (p.source) lines.push(`  source: phase ${p.source.phase}, received ${p.source.receivedLsn}, confirmed ${p.source.confirmedLsn}${p.source.snapshot ? `, snapshot ${JSON.stringify(p.source.snapshot)}` : ''}`);
     }
-    if (report.slot) lines.push(report.slot.exists === false ? `slot ${report.slot.name}: does not exist` : `slot ${report.slot.name}: ${report.slot.active ? 'active' : 'inactive'}, confirmed ${report.slot.confirmedFlushLsn}, retains ${(report.slot.retainedWalBytes / 1048576).toFixed(1)} MiB of WAL`);
+    if (report.slot?.error) lines.push(`slot ${report.slot.name}: unknown (${report.slot.error})`);
+    else if (report.slot) lines.push(report.slot.exists === false ? `slot ${report.slot.name}: does not exist` : `slot ${report.slot.name}: ${report.slot.active ? 'active' : 'inactive'}, confirmed ${report.slot.confirmedFlushLsn}, retains ${(report.slot.retainedWalBytes / 1048576).toFixed(1)} MiB of WAL`);
     lines.push('topics:');
     for (const t of report.topics) lines.push(`  ${t.name}  ${t.records} records  ${t.partitions.map((p: any) => `p${p.partition}=${p.start}..${p.end}`).join(' ')}`);
     if (report.groups.length) {
@@ -75,3 +75,29 @@ example:
     return 0;
   },
 };
+
+/**
+ * The replication slot as the server sees it. A database that cannot be reached does not hide the
+ * log's state: the reason is reported in place of the slot.
+ */
+async function slotStatus(cfg: PipelineConfig): Promise<Record<string, unknown>> {
+  const { connect } = await import('../sources/postgres/replication.ts');
+  let c: Awaited<ReturnType<typeof connect>>;
+  try {
+    c = await connect(cfg.source.connection, false);
+  } catch (e) {
+    return { name: cfg.source.slot, error: (e as Error).message };
+  }
+  try {
+    const r = await c.query(
+      `SELECT active, confirmed_flush_lsn::text AS confirmed, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained FROM pg_replication_slots WHERE slot_name = $1`,
+      [cfg.source.slot],
+    );
+    if (!r.rowCount) return { name: cfg.source.slot, exists: false };
+    return { name: cfg.source.slot, active: r.rows[0].active === 't' || r.rows[0].active === true, confirmedFlushLsn: r.rows[0].confirmed, retainedWalBytes: Number(r.rows[0].retained) };
+  } catch (e) {
+    return { name: cfg.source.slot, error: (e as Error).message };
+  } finally {
+    await c.end().catch(() => {});
+  }
+}

@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { openEmbeddedLog } from '../log/embedded/index.ts';
 import { resolveLog, requireLogDir } from './common.ts';
 import type { Command } from './main.ts';
 import { UsageError } from './main.ts';
@@ -47,6 +46,7 @@ examples:
     if (!(max >= 0)) throw new UsageError(`--max must be a number`);
     const { dir } = await resolveLog(values);
     requireLogDir(dir);
+    const { openEmbeddedLog } = await import('../log/embedded/index.ts');
     const log = await openEmbeddedLog({ dir, readOnly: true });
     try {
       const offsets = await log.offsets(topic);
@@ -70,7 +70,7 @@ examples:
         pos.set(o.partition, Math.max(start, o.start));
       }
       let printed = 0;
-      const out = (s: string) => process.stdout.write(s + '\n');
+      const out = stdoutWriter();
       for (;;) {
         let any = false;
         for (const [p, off] of pos) {
@@ -80,16 +80,17 @@ examples:
             if (printed >= max) break;
             const key = r.key?.toString('utf8') ?? 'null';
             const value = r.value?.toString('utf8') ?? 'null';
-            if (format === 'value') out(value);
-            else if (format === 'key-value') out(`${key}\t${value}`);
-            else out(`{"topic":${JSON.stringify(topic)},"partition":${p},"offset":${r.offset},"timestamp":${r.timestamp},"key":${key},"value":${value}}`);
+            if (format === 'value') await out.line(value);
+            else if (format === 'key-value') await out.line(`${key}\t${value}`);
+            else await out.line(`{"topic":${JSON.stringify(topic)},"partition":${p},"offset":${r.offset},"timestamp":${r.timestamp},"key":${asJson(key)},"value":${asJson(value)}}`);
+            if (out.closed) break;
             printed++;
             pos.set(p, r.offset + 1);
             any = true;
           }
         }
         if (values.group) await log.commitOffsets(values.group, [...pos].map(([partition, offset]) => ({ topic, partition, offset })));
-        if (printed >= max) break;
+        if (printed >= max || out.closed) break;
         if (!any) {
           if (!values.follow) break;
           await Promise.race([...pos].map(([p, off]) => log.waitFor(topic, p, off, 1000)));
@@ -101,3 +102,43 @@ examples:
     return 0;
   },
 };
+
+/** Keys and values are JSON in Sluice's topics; anything else is embedded as a JSON string. */
+function asJson(s: string): string {
+  if (s === 'null') return s;
+  try {
+    JSON.parse(s);
+    return s;
+  } catch {
+    return JSON.stringify(s);
+  }
+}
+
+/**
+ * Writes lines to stdout honouring backpressure (a slow pipe slows reading, it never grows memory)
+ * and treats a closed pipe (`sluice tail … | head`) as the end rather than a crash.
+ */
+function stdoutWriter(): { line(s: string): Promise<void>; readonly closed: boolean } {
+  let closed = false;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') closed = true;
+    else throw e;
+  });
+  return {
+    get closed() {
+      return closed;
+    },
+    async line(s: string) {
+      if (closed) return;
+      if (!process.stdout.write(s + '\n')) await new Promise<void>((r) => {
+        const done = () => {
+          process.stdout.off('drain', done);
+          process.stdout.off('error', done);
+          r();
+        };
+        process.stdout.once('drain', done);
+        process.stdout.once('error', done);
+      });
+    },
+  };
+}

@@ -31,7 +31,11 @@ export const schemaCommand: Command = {
   summary: 'print the JSON Schema of the pipeline config',
   usage: `usage: sluice schema
 
-Prints the JSON Schema that pipeline YAML files are validated against (for editor completion).
+Prints the JSON Schema (draft-07) that pipeline YAML files are validated against, for editor
+completion and checks, e.g. with the YAML language server (\`# yaml-language-server: $schema=…\`).
+
+example:
+  sluice schema > sluice.schema.json
 `,
   async run() {
     process.stdout.write(JSON.stringify(exportJsonSchema(), null, 2) + '\n');

@@ -28,6 +28,44 @@ describe('sluice CLI', () => {
     assert.equal(sluice('tail').code, 2);
   });
 
+  it('help <command>, --version, and usage errors exit 2 with a hint', () => {
+    const h = sluice('help', 'tail');
+    assert.equal(h.code, 0);
+    assert.equal(h.out, sluice('tail', '--help').out);
+    assert.match(h.out, /\nexamples?:\n {2}sluice tail /);
+    for (const cmd of ['run', 'validate', 'status', 'schema']) assert.match(sluice('help', cmd).out, /\n(options|example)/, cmd);
+    const v = sluice('--version');
+    assert.equal(v.code, 0);
+    assert.match(v.out, /^\d+\.\d+\.\d+\n$/);
+    const none = sluice();
+    assert.equal(none.code, 2);
+    assert.match(none.err, /^sluice .*\n\nusage: sluice <command>/);
+    const hu = sluice('help', 'frobnicate');
+    assert.equal(hu.code, 2);
+    assert.match(hu.err, /unknown command 'frobnicate'/);
+    const opt = sluice('validate', 'x.yaml', '--strict');
+    assert.equal(opt.code, 2);
+    assert.match(opt.err, /^sluice validate: Unknown option '--strict'.*\n\nusage: sluice validate/);
+    const fmt = sluice('run', 'x.yaml', '--log-format', 'xml');
+    assert.equal(fmt.code, 2);
+    assert.match(fmt.err, /^sluice run: --log-format must be text or json, not xml\n/);
+    const two = sluice('validate', 'a.yaml', 'b.yaml');
+    assert.equal(two.code, 2);
+    assert.match(two.err, /expected exactly one config file/);
+    const missing = sluice('validate', 'no/such.yaml');
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /^error \[CONFIG_INVALID\]: cannot read config no\/such\.yaml: ENOENT/);
+  });
+
+  it('schema prints the JSON Schema the config is validated against', () => {
+    const r = sluice('schema');
+    assert.equal(r.code, 0);
+    const schema = JSON.parse(r.out);
+    assert.equal(schema.title, 'Sluice pipeline');
+    assert.deepEqual(schema.required, ['name', 'source']);
+    assert.ok(schema.properties.source.properties.tables);
+  });
+
   it('validate prints a summary, or the problems with line numbers and exit 1', () => {
     const t = tempDir();
     const good = join(t.dir, 'good.yaml');
@@ -39,7 +77,7 @@ describe('sluice CLI', () => {
     writeFileSync(badPath, 'name: shop\nsource:\n  type: mysql\n  connection: postgres://x/y\n');
     const bad = sluice('validate', badPath);
     assert.equal(bad.code, 1);
-    assert.match(bad.err, /^error \[CONFIG_INVALID\]: invalid config \(1 problem\):\n {2}.*bad\.yaml:3:9: source\.type: must be one of "postgres" \(got "mysql"\)/);
+    assert.match(bad.err, /^error \[CONFIG_INVALID\]: invalid config \(1 problem\):\n {2}.*bad\.yaml:3:9: source\.type: must be "postgres" \(got "mysql"\)/);
     t.remove();
   });
 
@@ -66,6 +104,25 @@ describe('sluice CLI', () => {
     assert.equal(s.topics[0].name, 'shop.public.orders');
     assert.equal(s.topics[0].records, 5);
     assert.deepEqual(s.groups, [{ group: 'audit', lag: { 'shop.public.orders': 0 } }]);
+    const js = sluice('tail', 'shop.public.orders', '--log-dir', t.dir, '--from', '0:1', '--max', '1', '--format', 'json');
+    assert.deepEqual(JSON.parse(js.out), { topic: 'shop.public.orders', partition: 0, offset: 1, timestamp: 1, key: { id: 2 }, value: { n: 2 } });
+    const latest = sluice('tail', 'shop.public.orders', '--log-dir', t.dir, '--from', 'latest');
+    assert.equal(latest.code, 0);
+    assert.equal(latest.out, '');
+    const text = sluice('status', '--log-dir', t.dir);
+    assert.equal(text.code, 0, text.err);
+    assert.match(text.out, /\ntopics:\n {2}shop\.public\.orders {2}5 records {2}p0=0\.\.3 p1=0\.\.2\nconsumer groups:\n {2}audit {2}lag \{"shop\.public\.orders":0\}\n$/);
+    // A closed pipe (`| head -1`) ends tail quietly.
+    const piped = spawnSync('sh', ['-c', `"${process.execPath}" bin/sluice.js tail shop.public.orders --log-dir "${t.dir}" | head -1`], { encoding: 'utf8' });
+    assert.equal(piped.stdout, '{"n":0}\n');
+    assert.equal(piped.stderr, '');
+    const badFrom = sluice('tail', 'shop.public.orders', '--log-dir', t.dir, '--from', 'yesterday');
+    assert.equal(badFrom.code, 2);
+    assert.match(badFrom.err, /--from must be earliest, latest, <offset> or <partition>:<offset>, not yesterday/);
+    assert.equal(sluice('tail', 'shop.public.orders').code, 2, 'no --config or --log-dir');
+    const noLog = sluice('status', '--log-dir', join(t.dir, 'none'));
+    assert.equal(noLog.code, 1);
+    assert.match(noLog.err, /^error \[LOG_MISSING\]: no log at .*none: run the pipeline first/);
     const missing = sluice('tail', 'nope', '--log-dir', t.dir);
     assert.equal(missing.code, 1);
     assert.match(missing.err, /error \[LOG_TOPIC_MISSING\]: topic nope does not exist/);
