@@ -22,10 +22,13 @@ export function createLogger(opts: { level?: Level; format?: 'text' | 'json'; st
     if (RANK[level] < min) return;
     const all = { ...base, ...fields };
     if (json) {
-      stream.write(JSON.stringify({ ts: new Date().toISOString(), level, msg, ...all }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+      stream.write(JSON.stringify({ ts: new Date().toISOString(), level, msg, ...all }, replacer) + '\n');
     } else {
       const kv = Object.entries(all)
-        .map(([k, v]) => `${k}=${typeof v === 'string' ? (/\s/.test(v) ? JSON.stringify(v) : v) : JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x))}`)
+        .map(([k, v]) => {
+          const x = v instanceof Error ? errorText(v) : v;
+          return `${k}=${typeof x === 'string' ? (/[\s"=]/.test(x) || x === '' ? JSON.stringify(x) : x) : JSON.stringify(x, replacer)}`;
+        })
         .join(' ');
       stream.write(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${msg}${kv ? ' ' + kv : ''}\n`);
     }
@@ -37,4 +40,19 @@ export function createLogger(opts: { level?: Level; format?: 'text' | 'json'; st
     error: (m, f) => emit('error', m, f),
     child: (fields) => createLogger({ ...opts, fields: { ...base, ...fields } }),
   };
+}
+
+/** JSON for log fields: bigints as strings, Errors as {message, code, …} instead of `{}`. */
+function replacer(_k: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (v instanceof Error) {
+    const e = v as Error & { code?: unknown; retriable?: unknown };
+    return { name: e.name, message: e.message, ...(e.code !== undefined ? { code: e.code } : {}), ...(e.retriable !== undefined ? { retriable: e.retriable } : {}) };
+  }
+  return v;
+}
+
+function errorText(e: Error): string {
+  const code = (e as { code?: unknown }).code;
+  return code !== undefined ? `[${String(code)}] ${e.message}` : e.message;
 }

@@ -7,8 +7,11 @@ type Labels = Record<string, string>;
 
 const fmtLabels = (l: Labels) => {
   const e = Object.entries(l);
-  return e.length ? `{${e.map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}` : '';
+  return e.length ? `{${e.map(([k, v]) => `${k}="${String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',')}}` : '';
 };
+
+/** Sample values as Prometheus writes them (+Inf, -Inf, NaN). */
+const fmtValue = (v: number) => (Number.isNaN(v) ? 'NaN' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : String(v));
 
 abstract class Metric {
   constructor(readonly name: string, readonly help: string, readonly type: string, readonly labels: Labels) {}
@@ -21,10 +24,11 @@ export class Counter extends Metric {
     super(name, help, 'counter', labels);
   }
   inc(n = 1): void {
+    if (n < 0) throw new RangeError(`counter ${this.name} cannot decrease`);
     this.value += n;
   }
   lines(): string[] {
-    return [`${this.name}${fmtLabels(this.labels)} ${this.value}`];
+    return [`${this.name}${fmtLabels(this.labels)} ${fmtValue(this.value)}`];
   }
 }
 
@@ -36,8 +40,14 @@ export class Gauge extends Metric {
   set(v: number): void {
     this.value = v;
   }
+  inc(n = 1): void {
+    this.value += n;
+  }
+  dec(n = 1): void {
+    this.value -= n;
+  }
   lines(): string[] {
-    return [`${this.name}${fmtLabels(this.labels)} ${this.value}`];
+    return [`${this.name}${fmtLabels(this.labels)} ${fmtValue(this.value)}`];
   }
 }
 
@@ -57,7 +67,7 @@ export class Histogram extends Metric {
   lines(): string[] {
     const out = this.buckets.map((b, i) => `${this.name}_bucket${fmtLabels({ ...this.labels, le: String(b) })} ${this.counts[i]}`);
     out.push(`${this.name}_bucket${fmtLabels({ ...this.labels, le: '+Inf' })} ${this.count}`);
-    out.push(`${this.name}_sum${fmtLabels(this.labels)} ${this.sum}`);
+    out.push(`${this.name}_sum${fmtLabels(this.labels)} ${fmtValue(this.sum)}`);
     out.push(`${this.name}_count${fmtLabels(this.labels)} ${this.count}`);
     return out;
   }
@@ -74,7 +84,7 @@ export class Registry {
     for (const m of this.metrics) byName.set(m.name, [...(byName.get(m.name) ?? []), m]);
     const out: string[] = [];
     for (const [name, ms] of byName) {
-      out.push(`# HELP ${name} ${ms[0].help}`, `# TYPE ${name} ${ms[0].type}`);
+      out.push(`# HELP ${name} ${ms[0].help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${name} ${ms[0].type}`);
       for (const m of ms) out.push(...m.lines());
     }
     return out.join('\n') + '\n';
