@@ -57,6 +57,15 @@ describe('sluice CLI', () => {
     assert.match(missing.err, /^error \[CONFIG_INVALID\]: cannot read config no\/such\.yaml: ENOENT/);
   });
 
+  it('the shipped example validates, with its environment defaults or overrides', () => {
+    const r = spawnSync(process.execPath, ['bin/sluice.js', 'validate', 'examples/postgres-to-log.yaml'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, PGDATABASE: 'shop', PGPORT: '6543' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'OK: examples/postgres-to-log.yaml (pipeline shop, source postgres postgres@127.0.0.1:6543/shop, all tables, slot sluice_shop, snapshot initial, log ./data/shop/log)\n');
+  });
+
   it('schema prints the JSON Schema the config is validated against', () => {
     const r = sluice('schema');
     assert.equal(r.code, 0);
