@@ -64,6 +64,9 @@ describe('pipeline config', () => {
 
   it('reports YAML syntax errors and missing keys', () => {
     assert.match(bad('name: x\nsource: [unclosed\n'), /p\.yaml:\d+:\d+: YAML syntax/);
+    assert.match(bad('name: x\n\tsource: 1\n'), /\n {2}p\.yaml:2:1: YAML syntax: Tabs are not allowed as indentation$/);
+    assert.match(bad('name: x\nsource:\n  type: "postgres\n'), /\n {2}p\.yaml:4:1: YAML syntax: Missing closing "quote$/);
+    assert.match(bad('name: x\nname: y\nsource: {}\n'), /\n {2}p\.yaml:2:1: YAML syntax: Map keys must be unique$/);
     assert.match(bad('name: x\n'), /p\.yaml:1:1: missing required key 'source'/);
   });
 
