@@ -68,7 +68,10 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
       } else if (err.keyword === 'required') {
         message = `missing required key '${err.params.missingProperty}'`;
       } else if (err.keyword === 'enum') {
-        message = `must be ${oneOf((err.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)))} (got ${JSON.stringify(valueAt(raw, path))})`;
+        const allowed = err.params.allowedValues as unknown[];
+        const got = valueAt(raw, path);
+        const near = typeof got === 'string' ? suggest(got, allowed.filter((v): v is string => typeof v === 'string')) : null;
+        message = `must be ${oneOf(allowed.map((v) => JSON.stringify(v)))} (got ${JSON.stringify(got)}${near ? `; did you mean "${near}"?` : ''})`;
       } else if (err.keyword === 'type') {
         message = `must be ${TYPE_NAMES[err.params.type as string] ?? err.params.type} (got ${JSON.stringify(valueAt(raw, path))})`;
       } else if (err.keyword === 'pattern') {

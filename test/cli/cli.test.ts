@@ -1,6 +1,6 @@
 /** The sluice command as a user runs it: help, validate, tail and status against a real log. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -132,6 +132,20 @@ describe('sluice CLI', () => {
     const noLog = sluice('status', '--log-dir', join(t.dir, 'none'));
     assert.equal(noLog.code, 1);
     assert.match(noLog.err, /^error \[LOG_MISSING\]: no log at .*none: run the pipeline first/);
+    // --follow waits for records committed after it started, by another process's writer.
+    const follower = spawn(process.execPath, ['bin/sluice.js', 'tail', 'shop.public.orders', '--log-dir', t.dir, '--from', 'latest', '-f', '--max', '2', '--format', 'key-value'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let followed = '';
+    follower.stdout.on('data', (d) => (followed += d));
+    const followerExit = new Promise<number | null>((r) => follower.once('exit', (c) => r(c)));
+    await new Promise((r) => setTimeout(r, 1500));
+    const writer = await openEmbeddedLog({ dir: t.dir });
+    const { producer: p2 } = await writer.openProducer('p');
+    p2.append('shop.public.orders', { key: '{"id":10}', value: '{"n":10}', timestamp: 2 }, 0);
+    p2.append('shop.public.orders', { key: '{"id":11}', value: '{"n":11}', timestamp: 2 }, 1);
+    await p2.commit('c2');
+    await writer.close();
+    assert.equal(await followerExit, 0);
+    assert.deepEqual(followed.trim().split('\n').sort(), ['{"id":10}\t{"n":10}', '{"id":11}\t{"n":11}']);
     const missing = sluice('tail', 'nope', '--log-dir', t.dir);
     assert.equal(missing.code, 1);
     assert.match(missing.err, /error \[LOG_TOPIC_MISSING\]: topic nope does not exist/);

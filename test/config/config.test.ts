@@ -106,6 +106,7 @@ describe('pipeline config', () => {
       'p.yaml:9:16: server.port: must be <= 65535 (got 99999)',
       "p.yaml:10:1: source2: unknown key (did you mean 'source'?); allowed: name, source, log, batch, serialization, maxQueueBytes, server, logging",
     ]);
+    assert.match(bad('name: x\nsource:\n  type: postgres\n  connection: {database: d}\n  snapshot: inital\n'), /p\.yaml:5:13: source\.snapshot: must be one of "initial", "never" or "initial_only" \(got "inital"; did you mean "initial"\?\)/);
     assert.match(bad('name: x\nsource:\n  type: postgres\n  connection: {database: d}\n  tables: public.a\n'), /p\.yaml:5:11: source\.tables: must be a list \(got "public\.a"\)/);
     assert.match(bad('name: my pipeline\nsource:\n  type: postgres\n  connection: {database: d}\n'), /p\.yaml:1:7: name: "my pipeline" is not allowed here \(letters, digits, _ \. -\)/);
   });
