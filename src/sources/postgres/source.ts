@@ -228,6 +228,7 @@ export class PostgresSource implements Source {
         this.queue.push(m);
         this.queueBytes += m.payload.length + MESSAGE_OVERHEAD;
         if (m.walEnd > this.received) this.received = m.walEnd;
+        this.metrics.queueBytes.value = this.queueBytes;
         if (this.queueBytes >= maxQueue) this.stream!.pause();
         if (this.wake) this.wake();
       },
@@ -275,6 +276,7 @@ export class PostgresSource implements Source {
       const m = this.queue[this.queueHead];
       (this.queue as (XLogData | undefined)[])[this.queueHead++] = undefined;
       this.queueBytes -= m.payload.length + MESSAGE_OVERHEAD;
+      this.metrics.queueBytes.value = this.queueBytes;
       if (this.stream.isPaused && this.queueBytes < maxQueue / 2) this.stream.resume();
       const p = this.decoder.handle(m);
       if (p) await p;
