@@ -7,7 +7,7 @@ import AjvModule from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { SluiceError } from '../core/errors.ts';
 import { DURATION_KEYS, pipelineSchema, SIZE_KEYS } from './schema.ts';
-import type { PipelineConfig } from './types.ts';
+import type { BatchConfig, PipelineConfig, SinkConfig, UnwrapField } from './types.ts';
 
 export type { PipelineConfig } from './types.ts';
 
@@ -46,7 +46,7 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
   };
   for (const e of doc.errors) problems.push({ ...at(e.pos[0]), path: '', message: `YAML syntax: ${e.message.split('\n')[0]}` });
   if (problems.length) throw configError(fileName, problems);
-  interpolate(doc.contents as Node, [], env, (node, path, msg) => problems.push({ ...at(node.range?.[0] ?? 0), path: path.join('.'), message: msg }));
+  interpolate(doc.contents as Node, [], env, (node, path, msg) => problems.push({ ...at(node.range?.[0] ?? 0), path: path.join('.'), message: msg }), doc.toJS());
   if (problems.length) throw configError(fileName, problems);
   const raw = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw configError(fileName, [{ line: 1, col: 1, path: '', message: 'the config must be a mapping (key: value lines)' }]);
@@ -62,7 +62,7 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
       if (err.keyword === 'additionalProperties') {
         const key = err.params.additionalProperty as string;
         where = [...path, key];
-        const known = Object.keys(schemaAt(path)?.properties ?? {});
+        const known = Object.keys(schemaAt(path, raw)?.properties ?? {}).filter((k) => k !== 'type' || path[0] !== 'sinks').concat(path[0] === 'sinks' ? ['type'] : []);
         const near = suggest(key, known);
         message = `unknown key${near ? ` (did you mean '${near}'?)` : ''}; allowed: ${known.join(', ')}`;
       } else if (err.keyword === 'required') {
@@ -83,6 +83,12 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
     }
     throw configError(fileName, problems);
   }
+  const names = new Set<string>();
+  (raw.sinks ?? []).forEach((x: any, i: number) => {
+    if (names.has(x.name)) fail(['sinks', String(i), 'name'], `another sink is already named ${JSON.stringify(x.name)}; each sink needs its own name (it identifies the sink's stored offsets)`);
+    names.add(x.name);
+  });
+  if (problems.length) throw configError(fileName, problems);
   return withDefaults(raw);
 }
 
@@ -122,7 +128,7 @@ function dedupe(errors: any[], raw: unknown): any[] {
   }
   const seen = new Set<string>();
   return errors.filter((e) => {
-    if (drop.has(e)) return false;
+    if (drop.has(e) || e.keyword === 'if') return false;
     const k = `${e.instancePath}|${e.keyword}|${JSON.stringify(e.params)}`;
     if (seen.has(k)) return false;
     seen.add(k);
@@ -151,9 +157,19 @@ function anyOfHint(path: string[], v: unknown): string {
   return `has an unexpected value ${JSON.stringify(v)}`;
 }
 
-function schemaAt(path: string[]): any {
+function schemaAt(path: string[], raw?: unknown): any {
   let s: any = pipelineSchema;
-  for (const p of path) {
+  for (let i = 0; i < path.length; i++) {
+    const p = path[i];
+    if (s?.type === 'array' && /^\d+$/.test(p)) {
+      s = s.items;
+      // A sink's keys depend on its type: take the if/then branch that matches the value's type.
+      if (s?.allOf) {
+        const type = (valueAt(raw, path.slice(0, i + 1)) as any)?.type;
+        s = s.allOf.find((b: any) => b.if?.properties?.type?.const === type)?.then ?? { properties: s.properties };
+      }
+      continue;
+    }
     s = s?.properties?.[p] ?? s?.anyOf?.find((x: any) => x.properties)?.properties?.[p];
   }
   if (s?.anyOf) s = s.anyOf.find((x: any) => x.properties) ?? s;
@@ -216,11 +232,11 @@ function levenshtein(a: string, b: string): number {
  * are strings; where the schema wants an integer or a boolean (`port: ${PGPORT:-5432}`), the
  * substituted text is read as one, so the variable works quoted or not.
  */
-function interpolate(node: Node | null, path: string[], env: NodeJS.ProcessEnv, fail: (n: Node, path: string[], msg: string) => void): void {
+function interpolate(node: Node | null, path: string[], env: NodeJS.ProcessEnv, fail: (n: Node, path: string[], msg: string) => void, root: unknown): void {
   if (!node) return;
   if (isMap(node)) {
-    for (const it of node.items) interpolate(it.value as Node, [...path, isScalar(it.key) ? String(it.key.value) : '?'], env, fail);
-  } else if (isSeq(node)) node.items.forEach((it, i) => interpolate(it as Node, [...path, String(i)], env, fail));
+    for (const it of node.items) interpolate(it.value as Node, [...path, isScalar(it.key) ? String(it.key.value) : '?'], env, fail, root);
+  } else if (isSeq(node)) node.items.forEach((it, i) => interpolate(it as Node, [...path, String(i)], env, fail, root));
   else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('$')) {
     let replaced = false;
     const out = node.value.replace(/\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (m, name: string, def: string | undefined) => {
@@ -233,7 +249,7 @@ function interpolate(node: Node | null, path: string[], env: NodeJS.ProcessEnv, 
       fail(node, path, `environment variable ${name} is not set (set it, or write \${${name}:-default} for a default)`);
       return '';
     });
-    node.value = replaced ? coerce(out, schemaAt(path)) : out;
+    node.value = replaced ? coerce(out, schemaAt(path, root)) : out;
   }
 }
 
@@ -259,7 +275,8 @@ function normalizeUnits(obj: any, path: string[], doc: Document, fail: (path: st
         continue;
       }
       obj[k] = Math.round(Number(m[1]) * units[unit]);
-    } else if (v && typeof v === 'object' && !Array.isArray(v)) normalizeUnits(v, [...path, k], doc, fail);
+    } else if (Array.isArray(v)) v.forEach((x, i) => normalizeUnits(x, [...path, k, String(i)], doc, fail));
+    else if (v && typeof v === 'object') normalizeUnits(v, [...path, k], doc, fail);
   }
 }
 
@@ -293,10 +310,50 @@ function parseUrl(url: string) {
   };
 }
 
+const SINK_DEFAULTS = {
+  tables: [] as string[],
+  tableName: '{table}',
+  deletes: 'hard' as const,
+  softDeleteColumn: '__deleted',
+  addFields: [] as UnwrapField[],
+  schemaEvolution: 'add_columns' as const,
+  offsetsTable: 'sluice_offsets',
+};
+
+function parseMysqlUrl(url: string) {
+  const u = new URL(url);
+  return {
+    host: decodeURIComponent(u.hostname) || '127.0.0.1',
+    port: u.port ? Number(u.port) : 3306,
+    user: decodeURIComponent(u.username) || 'root',
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    database: decodeURIComponent(u.pathname.replace(/^\//, '')),
+  };
+}
+
+function sinkDefaults(raw: any, pipelineBatch: BatchConfig): SinkConfig {
+  const common = {
+    ...SINK_DEFAULTS,
+    ...Object.fromEntries(Object.entries(raw).filter(([k]) => k in SINK_DEFAULTS)),
+    name: raw.name as string,
+    batch: { maxRecords: raw.batch?.maxRecords ?? 20_000, maxBytes: raw.batch?.maxBytes ?? 16 << 20, maxDelayMs: raw.batch?.maxDelayMs ?? pipelineBatch.maxDelayMs },
+  };
+  if (raw.type === 'postgres') {
+    const connection = typeof raw.connection === 'string' ? parseUrl(raw.connection) : { host: '127.0.0.1', port: 5432, user: 'postgres', ...raw.connection };
+    return { ...common, type: 'postgres', connection, schema: raw.schema ?? 'public' };
+  }
+  if (raw.type === 'mysql') {
+    const connection = typeof raw.connection === 'string' ? parseMysqlUrl(raw.connection) : { host: '127.0.0.1', port: 3306, user: 'root', ...raw.connection };
+    return { ...common, type: 'mysql', connection };
+  }
+  return { ...common, type: 'duckdb', path: raw.path, changeTableName: raw.changeTableName ?? '{table}_changes' };
+}
+
 function withDefaults(raw: any): PipelineConfig {
   const name: string = raw.name;
   const s = raw.source;
   const conn = typeof s.connection === 'string' ? parseUrl(s.connection) : { host: '127.0.0.1', port: 5432, user: 'postgres', ...s.connection };
+  const batch: BatchConfig = { maxRecords: raw.batch?.maxRecords ?? 5000, maxBytes: raw.batch?.maxBytes ?? 4 << 20, maxDelayMs: raw.batch?.maxDelayMs ?? 20 };
   const slot = s.slot ?? `sluice_${name.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
   return {
     name,
@@ -325,7 +382,8 @@ function withDefaults(raw: any): PipelineConfig {
       retentionMs: raw.log?.retentionMs,
       retentionBytes: raw.log?.retentionBytes,
     },
-    batch: { maxRecords: raw.batch?.maxRecords ?? 5000, maxBytes: raw.batch?.maxBytes ?? 4 << 20, maxDelayMs: raw.batch?.maxDelayMs ?? 20 },
+    batch,
+    sinks: (raw.sinks ?? []).map((x: any) => sinkDefaults(x, batch)),
     serialization: { schemas: raw.serialization?.schemas ?? false },
     maxQueueBytes: raw.maxQueueBytes ?? 32 << 20,
     server: raw.server ? { host: raw.server.host ?? '127.0.0.1', port: raw.server.port ?? 8080 } : undefined,

@@ -9,6 +9,94 @@ const duration = { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pa
 export const SIZE_KEYS = new Set(['maxBytes', 'segmentBytes', 'retentionBytes', 'maxQueueBytes']);
 export const DURATION_KEYS = new Set(['maxDelayMs', 'heartbeatIntervalMs', 'statusIntervalMs', 'retentionMs']);
 
+const batchSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { maxRecords: { type: 'integer', minimum: 1 }, maxBytes: size, maxDelayMs: duration },
+} as const;
+
+const pgConnection = {
+  anyOf: [
+    { type: 'string', pattern: '^postgres(ql)?://', description: 'postgres://user:password@host:port/database' },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['database'],
+      properties: {
+        host: { type: 'string' },
+        port: { type: 'integer', minimum: 1, maximum: 65535 },
+        user: { type: 'string' },
+        password: { type: 'string' },
+        database: { type: 'string' },
+      },
+    },
+  ],
+} as const;
+
+const sinkCommon = {
+  name: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$', description: 'Sink name, unique in the pipeline; identifies its stored offsets.' },
+  tables: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'schema.table patterns (* wildcard) to apply; empty: all.' },
+  tableName: { type: 'string', minLength: 1, description: 'Target table name; {schema} and {table} are replaced.' },
+  deletes: { enum: ['hard', 'soft'] },
+  softDeleteColumn: { type: 'string', minLength: 1 },
+  addFields: { type: 'array', items: { enum: ['op', 'table', 'source_ts_ms'] }, uniqueItems: true },
+  schemaEvolution: { enum: ['add_columns', 'none'] },
+  offsetsTable: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+  batch: batchSchema,
+} as const;
+
+const sinkSchema = {
+  type: 'object',
+  required: ['type', 'name'],
+  properties: { type: { enum: ['postgres', 'mysql', 'duckdb'], description: 'Sink connector.' } },
+  allOf: [
+    {
+      if: { properties: { type: { const: 'postgres' } } },
+      then: {
+        additionalProperties: false,
+        required: ['connection'],
+        properties: { type: {}, ...sinkCommon, connection: pgConnection, schema: { type: 'string', minLength: 1 } },
+      },
+    },
+    {
+      if: { properties: { type: { const: 'mysql' } } },
+      then: {
+        additionalProperties: false,
+        required: ['connection'],
+        properties: {
+          type: {},
+          ...sinkCommon,
+          connection: {
+            anyOf: [
+              { type: 'string', pattern: '^(mysql|mariadb)://', description: 'mysql://user:password@host:port/database' },
+              {
+                type: 'object',
+                additionalProperties: false,
+                required: ['database'],
+                properties: {
+                  host: { type: 'string' },
+                  port: { type: 'integer', minimum: 1, maximum: 65535 },
+                  user: { type: 'string' },
+                  password: { type: 'string' },
+                  database: { type: 'string' },
+                },
+              },
+            ],
+          },
+        },
+      },
+    },
+    {
+      if: { properties: { type: { const: 'duckdb' } } },
+      then: {
+        additionalProperties: false,
+        required: ['path'],
+        properties: { type: {}, ...sinkCommon, path: { type: 'string', minLength: 1 }, changeTableName: { type: 'string' } },
+      },
+    },
+  ],
+} as const;
+
 export const pipelineSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   title: 'Sluice pipeline',
@@ -23,23 +111,7 @@ export const pipelineSchema = {
       required: ['type', 'connection'],
       properties: {
         type: { enum: ['postgres'], description: 'Source connector.' },
-        connection: {
-          anyOf: [
-            { type: 'string', pattern: '^postgres(ql)?://', description: 'postgres://user:password@host:port/database' },
-            {
-              type: 'object',
-              additionalProperties: false,
-              required: ['database'],
-              properties: {
-                host: { type: 'string' },
-                port: { type: 'integer', minimum: 1, maximum: 65535 },
-                user: { type: 'string' },
-                password: { type: 'string' },
-                database: { type: 'string' },
-              },
-            },
-          ],
-        },
+        connection: pgConnection,
         slot: { type: 'string', pattern: '^[a-z0-9_]{1,63}$', description: 'Replication slot name.' },
         publication: { type: 'string', minLength: 1 },
         tables: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'schema.table names; empty: all tables.' },
@@ -67,11 +139,8 @@ export const pipelineSchema = {
         retentionBytes: size,
       },
     },
-    batch: {
-      type: 'object',
-      additionalProperties: false,
-      properties: { maxRecords: { type: 'integer', minimum: 1 }, maxBytes: size, maxDelayMs: duration },
-    },
+    batch: batchSchema,
+    sinks: { type: 'array', items: sinkSchema, description: 'Targets the log is applied to, each exactly once.' },
     serialization: { type: 'object', additionalProperties: false, properties: { schemas: { type: 'boolean' } } },
     maxQueueBytes: size,
     server: {

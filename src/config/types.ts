@@ -63,11 +63,57 @@ export interface BatchConfig {
   maxDelayMs: number;
 }
 
+export type UnwrapField = 'op' | 'table' | 'source_ts_ms';
+
+/** Settings every sink has. */
+export interface SinkCommonConfig {
+  /** Sink name, unique in the pipeline: identifies its stored offsets. [A-Za-z0-9_.-]+ */
+  name: string;
+  /** `schema.table` patterns (`*` matches any run of characters) of source tables to apply. Empty: all. */
+  tables: string[];
+  /** Target table name; `{schema}` and `{table}` are replaced with the source's. */
+  tableName: string;
+  /** `hard`: delete the row. `soft`: keep it with `softDeleteColumn` set to true. */
+  deletes: 'hard' | 'soft';
+  softDeleteColumn: string;
+  /** Unwrap metadata columns: `__op`, `__table`, `__source_ts_ms`. */
+  addFields: UnwrapField[];
+  /** `add_columns`: new source columns are added to the target. `none`: a new column stops the sink. */
+  schemaEvolution: 'add_columns' | 'none';
+  /** Name of the table holding the consumed log offsets (in the target, written with the data). */
+  offsetsTable: string;
+  batch: BatchConfig;
+}
+
+export interface PostgresSinkConfig extends SinkCommonConfig {
+  type: 'postgres';
+  connection: PostgresConnectionConfig;
+  /** Target schema (created if missing). */
+  schema: string;
+}
+
+export interface MysqlSinkConfig extends SinkCommonConfig {
+  type: 'mysql';
+  connection: { host: string; port: number; user: string; password?: string; database: string };
+}
+
+export interface DuckdbSinkConfig extends SinkCommonConfig {
+  type: 'duckdb';
+  /** Database file (created if missing). */
+  path: string;
+  /** Append-only change table per source table; `{schema}`/`{table}` replaced. Empty string: none. */
+  changeTableName: string;
+}
+
+export type SinkConfig = PostgresSinkConfig | MysqlSinkConfig | DuckdbSinkConfig;
+
 export interface PipelineConfig {
   /** Pipeline name: identifies its slot, producer and checkpoints. [A-Za-z0-9_.-]+ */
   name: string;
   source: PostgresSourceConfig;
   log: EmbeddedLogConfig;
+  /** Targets the log is applied to, each exactly once. */
+  sinks: SinkConfig[];
   batch: BatchConfig;
   serialization: {
     /** Include Debezium's `schema` part in keys and values (JsonConverter schemas.enable=true). */

@@ -16,6 +16,11 @@ export class SluiceError extends Error {
   }
 }
 
+const RETRIABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03', '53300', '40001', '40P01',
+  'PROTOCOL_CONNECTION_LOST', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN',
+]);
+
 export function isRetriable(err: unknown): boolean {
   if (err instanceof SluiceError) return err.retriable;
   const e = err as { code?: string; message?: string } | null;
@@ -23,6 +28,8 @@ export function isRetriable(err: unknown): boolean {
   // Network-level failures and PostgreSQL's connection-exception (08xxx), operator-intervention
   // (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now) and too-many-connections
   // states are worth a retry; anything else is a bug or bad input.
-  if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03', '53300'].includes(code) || code.startsWith('08')) return true;
-  return /Connection terminated|connection is closed|Client was closed/i.test(e?.message ?? '');
+  // 40001/40P01: serialization failure and deadlock, which a retry of the transaction resolves.
+  // MySQL/MariaDB (mysql2 codes): lost connections, deadlocks, lock waits, too many connections.
+  if (RETRIABLE_CODES.has(code) || code.startsWith('08')) return true;
+  return /Connection terminated|connection is closed|Client was closed|Could not set lock on file/i.test(e?.message ?? '');
 }

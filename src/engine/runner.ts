@@ -18,17 +18,24 @@ import { openEmbeddedLog } from '../log/embedded/index.ts';
 import type { Log, Producer } from '../log/types.ts';
 import { PostgresSource } from '../sources/postgres/source.ts';
 import { PipelineMetrics } from './metrics.ts';
+import { SinkWorker } from '../sinks/worker.ts';
+import type { SinkBatch } from '../sinks/types.ts';
+import { SCHEMA_HEADER, SchemaLedger, schemaRecordOf, schemaTopicOf } from '../core/schemas.ts';
 import { startServer } from '../server/http.ts';
 
 export interface RunOptions {
   logger?: Logger;
   signal?: AbortSignal;
+  /** Called after a sink applied a batch (tests use it). */
+  onSinkApplied?: (sink: string, batch: SinkBatch) => void;
   /** Called after every durable commit (tests and benchmarks use it). */
   onCommit?: (info: { records: number; checkpoint: string }) => void;
 }
 
 export class LogSink implements EventSink {
-  private readonly topics = new Set<string>();
+  /** Partitions of each declared topic. */
+  private readonly topics = new Map<string, number>();
+  private readonly headers = new Map<string, Record<string, string>>();
   private firstPendingAt = 0;
   private inflight: Promise<void> | null = null;
   private failed: unknown = null;
@@ -44,16 +51,17 @@ export class LogSink implements EventSink {
     private readonly serializer: DebeziumJsonSerializer,
     private readonly metrics: PipelineMetrics,
     private readonly onCommit?: RunOptions['onCommit'],
+    private readonly schemas: SchemaLedger = new SchemaLedger(),
   ) {}
 
   async declareTopic(topic: string): Promise<void> {
     if (this.topics.has(topic)) return;
-    await this.log.ensureTopic(topic, {
+    const info = await this.log.ensureTopic(topic, {
       partitions: this.cfg.log.partitions,
       retentionMs: this.cfg.log.retentionMs,
       retentionBytes: this.cfg.log.retentionBytes,
     });
-    this.topics.add(topic);
+    this.topics.set(topic, info.partitions);
   }
 
   append(ev: ChangeEvent): void {
@@ -61,8 +69,23 @@ export class LogSink implements EventSink {
     const value = this.serializer.valueString(ev);
     const ts = ev.source.ts_ms;
     if (this.producer.pendingRecords === 0) this.firstPendingAt = Date.now();
-    this.producer.append(ev.topic, { key, value, timestamp: ts });
-    if (ev.op === 'd') this.producer.append(ev.topic, { key, value: null, timestamp: ts });
+    const schema = schemaRecordOf('postgresql', ev.topic, ev.table);
+    if (!this.schemas.has(schema.id)) {
+      this.producer.append(schemaTopicOf(this.cfg.source.topicPrefix), { key: schema.id, value: JSON.stringify(schema), timestamp: Date.now() });
+      this.schemas.pending.add(schema.id);
+    }
+    let headers = this.headers.get(schema.id);
+    if (!headers) this.headers.set(schema.id, (headers = { [SCHEMA_HEADER]: schema.id }));
+    if (ev.op === 't') {
+      // A truncate has no key: it goes to every partition, so that a consumer of each partition
+      // sees it in order with that partition's changes (sinks apply it once all have reached it).
+      const partitions = this.topics.get(ev.topic) ?? this.cfg.log.partitions;
+      for (let p = 0; p < partitions; p++) this.producer.append(ev.topic, { key, value, timestamp: ts, headers }, p);
+      this.metrics.eventsIn.inc();
+      return;
+    }
+    this.producer.append(ev.topic, { key, value, timestamp: ts, headers });
+    if (ev.op === 'd') this.producer.append(ev.topic, { key, value: null, timestamp: ts, headers });
     this.metrics.eventsIn.inc();
   }
 
@@ -111,6 +134,7 @@ export class LogSink implements EventSink {
     const checkpoint = this.source.checkpoint();
     const started = process.hrtime.bigint();
     await this.producer.commit(checkpoint);
+    this.schemas.promote();
     this.metrics.batchLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     this.metrics.eventsOut.inc(records);
     this.committedRecords += records;
@@ -134,9 +158,12 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
   let source: PostgresSource | null = null;
   let server: { close(): Promise<void> } | null = null;
   const statusPath = join(cfg.log.dir, 'status.json');
+  const workers = cfg.sinks.map((s) => new SinkWorker(log, s, cfg, logger.child({ component: 'sink' }), metrics.registry, opts.onSinkApplied));
+  const sinkAbort = new AbortController();
+  let sinkRuns: Promise<void>[] = [];
   let statusTimer: NodeJS.Timeout | null = null;
   const writeStatus = async (state: string) => {
-    const body = JSON.stringify({ pipeline: cfg.name, state, pid: process.pid, source: source?.status() ?? null, updatedAt: new Date().toISOString() }, null, 2);
+    const body = JSON.stringify({ pipeline: cfg.name, state, pid: process.pid, source: source?.status() ?? null, sinks: workers.map((w) => w.status()), updatedAt: new Date().toISOString() }, null, 2);
     await writeFile(statusPath + '.tmp', body);
     await rename(statusPath + '.tmp', statusPath);
   };
@@ -149,13 +176,23 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
     const opened = await log.openProducer(`source:${cfg.name}`);
     producer = opened.producer;
     const serializer = new DebeziumJsonSerializer({ schemas: cfg.serialization.schemas, connector: 'postgresql', serverName: cfg.source.topicPrefix });
+    await log.ensureTopic(schemaTopicOf(cfg.source.topicPrefix), { partitions: 1 });
+    const schemas = await SchemaLedger.load(log, schemaTopicOf(cfg.source.topicPrefix));
     if (cfg.source.transactionMetadata) await log.ensureTopic(serializer.transactionTopic, { partitions: 1, retentionMs: cfg.log.retentionMs, retentionBytes: cfg.log.retentionBytes });
-    if (cfg.server) server = await startServer(cfg.server, { metrics, status: () => ({ pipeline: cfg.name, source: source?.status() }), logger });
+    if (cfg.server) {
+      server = await startServer(cfg.server, {
+        metrics,
+        status: () => ({ pipeline: cfg.name, source: source?.status(), sinks: workers.map((w) => w.status()) }),
+        problems: () => workers.filter((w) => w.state === 'failed').map((w) => `sink ${w.cfg.name} failed: ${w.lastError?.message ?? ''}`),
+        logger,
+      });
+    }
     if (opts.signal?.aborted) return;
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     await writeStatus('starting');
     statusTimer = setInterval(() => void writeStatus('running').catch(() => {}), 1000);
     statusTimer.unref();
+    sinkRuns = workers.map((w) => w.run(sinkAbort.signal).catch((e) => logger.error('sink crashed', { sink: w.cfg.name, error: (e as Error).message })));
     logger.info('pipeline starting', { log: cfg.log.dir, checkpoint: opened.checkpoint ? 'resuming' : 'first run' });
     // Supervisor: a retriable failure (connection lost, server restarting, slot still held by the
     // dead connection) restarts the source from the last durable checkpoint, with backoff.
@@ -164,7 +201,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
     let committed = 0;
     for (;;) {
       source = new PostgresSource(cfg, logger.child({ component: 'source' }), metrics);
-      const sink = new LogSink(log, producer, source, cfg, serializer, metrics, opts.onCommit);
+      const sink = new LogSink(log, producer, source, cfg, serializer, metrics, opts.onCommit, schemas);
       try {
         await source.run(sink, checkpoint);
         if (source.canCommit()) await sink.commit();
@@ -178,6 +215,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
         if ((e as { code?: string }).code === 'PG_SLOT_IN_USE' && failures >= 6) throw e;
         metrics.error('source');
         await producer.abort();
+        schemas.forget();
         checkpoint = sink.lastCheckpoint ?? checkpoint;
         failures = sink.committedRecords > 0 ? 1 : failures + 1;
         const delay = Math.min(30_000, 250 * 2 ** failures);
@@ -192,9 +230,18 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
         if (stopping) break;
       }
     }
+    if (!stopping && workers.length) {
+      // The source finished by itself (initial_only): let the sinks apply what the log holds.
+      logger.info('source finished; waiting for the sinks to apply the rest of the log');
+      await Promise.race([Promise.all(workers.map((w) => w.caughtUp(opts.signal))), new Promise<void>((r) => opts.signal?.addEventListener('abort', () => r(), { once: true }))]);
+    }
+    sinkAbort.abort();
+    await Promise.all(sinkRuns);
     await writeStatus('stopped');
     logger.info('pipeline stopped', { committed });
   } catch (e) {
+    sinkAbort.abort();
+    await Promise.all(sinkRuns);
     await writeStatus('failed').catch(() => {});
     throw e;
   } finally {

@@ -8,6 +8,8 @@ import type { Logger } from '../core/logger.ts';
 export interface ServerDeps {
   metrics: { render(): string };
   status(): unknown;
+  /** Problems that make /health answer 503 (e.g. a failed sink); empty: healthy. */
+  problems?(): string[];
   logger: Logger;
 }
 
@@ -19,7 +21,9 @@ export async function startServer(cfg: { host: string; port: number }, deps: Ser
       return;
     }
     if (url === '/health') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      const problems = deps.problems?.() ?? [];
+      if (problems.length) res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'failing', problems }));
+      else res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
     } else if (url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(deps.metrics.render());
     } else if (url === '/status') {

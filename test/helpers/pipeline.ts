@@ -55,7 +55,7 @@ export async function readAll(logDir: string, prefix: string): Promise<ReadRecor
   try {
     const out: ReadRecord[] = [];
     for (const t of await log.listTopics()) {
-      if (!t.name.startsWith(prefix)) continue;
+      if (!t.name.startsWith(prefix) || t.name.endsWith('.__schemas')) continue;
       for (const p of await log.offsets(t.name)) {
         let off = p.start;
         while (off < p.end) {

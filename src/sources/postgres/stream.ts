@@ -337,6 +337,16 @@ export class StreamDecoder {
     const keyRow = op === 'd' ? before : after;
     const table: TableSchema = sch.table;
     const key = keyRow ? keyOf(table, keyRow) : null;
+    const oldKey = op === 'u' && before ? keyOf(table, before) : null;
+    if (oldKey && key && !sameKey(oldKey, key)) {
+      // The primary key changed. Like Debezium: a delete of the old key (then its tombstone), and
+      // a create of the new one, so that each key's history stays in its own partition, in order.
+      const source = this.source(rel, lsn);
+      this.o.sink.append({ topic: rel.topic, key: oldKey, before, after: null, source, op: 'd', ts_ms: Date.now(), transaction: this.txInfo(), table });
+      if (!this.admit(rel)) return undefined;
+      this.o.sink.append({ topic: rel.topic, key, before: null, after, source, op: 'c', ts_ms: Date.now(), transaction: this.txInfo(), table });
+      return undefined;
+    }
     this.o.sink.append({
       topic: rel.topic,
       key,
@@ -370,6 +380,15 @@ export class StreamDecoder {
     }
     return undefined;
   }
+}
+
+function sameKey(a: Row, b: Row): boolean {
+  for (const k in a) {
+    const x = a[k];
+    const y = b[k];
+    if (Buffer.isBuffer(x) && Buffer.isBuffer(y) ? !x.equals(y) : String(x) !== String(y)) return false;
+  }
+  return true;
 }
 
 export function keyOf(table: TableSchema, row: Row): Row | null {

@@ -1,0 +1,15 @@
+/** Sink factory: one implementation per target type. */
+import type { SinkConfig } from '../config/types.ts';
+import type { Logger } from '../core/logger.ts';
+import type { Sink } from './types.ts';
+
+export async function createSink(cfg: SinkConfig, logger: Logger, id: string): Promise<Sink> {
+  switch (cfg.type) {
+    case 'postgres':
+      return new (await import('./postgres.ts')).PostgresSink(cfg, logger, id);
+    case 'mysql':
+      return new (await import('./mysql.ts')).MysqlSink(cfg, logger, id);
+    case 'duckdb':
+      return new (await import('./duckdb.ts')).DuckdbSink(cfg, logger, id);
+  }
+}

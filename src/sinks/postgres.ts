@@ -1,0 +1,307 @@
+/**
+ * PostgreSQL sink. Each batch is one transaction: DDL for new tables/columns, the truncate if any,
+ * deletes, upserts, and the consumed log offsets in `<schema>.sluice_offsets`. Rows travel as the
+ * events' own JSON: one `jsonb` parameter per statement, turned into typed columns by SQL
+ * (`jsonb_array_elements` + casts), so the client does no per-value work and a statement carries
+ * thousands of rows. Upserts are `INSERT … ON CONFLICT (key) DO UPDATE`.
+ */
+import pg from 'pg';
+import type { PostgresSinkConfig } from '../config/types.ts';
+import { SluiceError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import type { SchemaRecord } from '../core/schemas.ts';
+import { compatible, kindName, targetColumns, targetName, type Kind, type TargetColumn } from './columns.ts';
+import type { Sink, SinkBatch, SinkRecord, TableBatch } from './types.ts';
+
+export const qi = (s: string): string => '"' + s.replace(/"/g, '""') + '"';
+const ql = (s: string): string => "'" + s.replace(/'/g, "''") + "'";
+
+/** PostgreSQL built-in types a PostgreSQL source's column can keep as they are. */
+const SAME_TYPES = /^(smallint|integer|bigint|real|double precision|numeric|text|character varying|character|varchar|char|bpchar|boolean|bytea|date|time|timestamp|uuid|json|jsonb|inet|cidr|macaddr|macaddr8|interval|xml|money)\b/;
+
+function pgTypeOf(kind: Kind): string {
+  switch (kind.k) {
+    case 'bool':
+      return 'boolean';
+    case 'int':
+      return kind.bytes <= 2 ? 'smallint' : kind.bytes === 4 ? 'integer' : 'bigint';
+    case 'float':
+      return kind.bytes === 4 ? 'real' : 'double precision';
+    case 'decimal':
+      return kind.precision ? `numeric(${kind.precision},${kind.scale ?? 0})` : 'numeric';
+    case 'string':
+      return kind.length ? `${kind.fixed ? 'character' : 'character varying'}(${kind.length})` : 'text';
+    case 'bytes':
+      return 'bytea';
+    case 'date':
+      return 'date';
+    case 'time_us':
+      return 'time';
+    case 'timestamp_us':
+      return 'timestamp';
+    case 'timestamp_ms':
+      return 'timestamp(3)';
+    case 'timestamptz':
+      return 'timestamptz';
+    case 'timetz':
+      return 'timetz';
+    case 'json':
+      return 'jsonb';
+    case 'uuid':
+      return 'uuid';
+    case 'interval_us':
+      return 'interval';
+    case 'array':
+      return pgTypeOf(kind.of) + '[]';
+  }
+}
+
+export function pgColumnType(col: TargetColumn, connector: string): string {
+  const base = col.sourceType.replace(/\[\]$/, '');
+  if (connector === 'postgresql' && SAME_TYPES.test(base) && !/^bit/.test(base)) return col.sourceType;
+  return pgTypeOf(col.kind);
+}
+
+/** SQL turning the JSON text `t` (or JSON value `j`, for arrays) into a value of `kind`. */
+function conv(kind: Kind, t: string, j: string): string {
+  switch (kind.k) {
+    case 'bytes':
+      return `decode(${t}, 'base64')`;
+    case 'date':
+      return `(DATE '1970-01-01' + (${t})::int4)`;
+    case 'time_us':
+      return `(TIME '00:00' + (${t})::int8 * INTERVAL '1 microsecond')`;
+    case 'timestamp_us':
+      return `(TIMESTAMP '1970-01-01' + (${t})::int8 * INTERVAL '1 microsecond')`;
+    case 'timestamp_ms':
+      return `(TIMESTAMP '1970-01-01' + (${t})::int8 * INTERVAL '1 millisecond')`;
+    case 'interval_us':
+      return `((${t})::int8 * INTERVAL '1 microsecond')`;
+    case 'array':
+      return `CASE WHEN jsonb_typeof(${j}) = 'array' THEN ARRAY(SELECT ${conv(kind.of, 'x.e', 'to_jsonb(x.e)')} FROM jsonb_array_elements_text(${j}) WITH ORDINALITY AS x(e, n) ORDER BY x.n) END`;
+    default:
+      return t;
+  }
+}
+
+function family(formatType: string): { family: string; bytes?: number } {
+  const t = formatType.toLowerCase();
+  if (t.endsWith('[]')) return { family: 'array' };
+  if (t === 'smallint') return { family: 'int', bytes: 2 };
+  if (t === 'integer') return { family: 'int', bytes: 4 };
+  if (t === 'bigint') return { family: 'int', bytes: 8 };
+  if (t === 'real') return { family: 'float', bytes: 4 };
+  if (t === 'double precision') return { family: 'float', bytes: 8 };
+  if (t.startsWith('numeric')) return { family: 'decimal' };
+  if (t === 'text' || t.startsWith('character')) return { family: 'string' };
+  if (t === 'boolean') return { family: 'bool' };
+  if (t === 'bytea') return { family: 'bytes' };
+  if (t === 'date') return { family: 'date' };
+  if (t.startsWith('timestamp') && t.includes('with time zone')) return { family: 'timestamptz' };
+  if (t.startsWith('timestamp')) return { family: 'timestamp' };
+  if (t.startsWith('time') && t.includes('with time zone')) return { family: 'timetz' };
+  if (t.startsWith('time')) return { family: 'time_us' };
+  if (t === 'json' || t === 'jsonb') return { family: 'json' };
+  if (t === 'uuid') return { family: 'uuid' };
+  if (t.startsWith('interval')) return { family: 'interval_us' };
+  return { family: 'other' };
+}
+
+interface TableState {
+  name: string;
+  /** Column name → its type as format_type() prints it. */
+  columns: Map<string, string>;
+  keys: string[];
+}
+
+export class PostgresSink implements Sink {
+  private client: pg.Client | null = null;
+  private readonly tables = new Map<string, TableState>();
+  private readonly offsetsTable: string;
+
+  constructor(
+    private readonly cfg: PostgresSinkConfig,
+    private readonly logger: Logger,
+    private readonly id: string,
+  ) {
+    this.offsetsTable = `${qi(cfg.schema)}.${qi(cfg.offsetsTable)}`;
+  }
+
+  get name(): string {
+    return this.cfg.name;
+  }
+
+  async open(): Promise<Map<string, Map<number, number>>> {
+    const c = this.cfg.connection;
+    const client = new pg.Client({ host: c.host, port: c.port, user: c.user, password: c.password, database: c.database, application_name: `sluice sink ${this.cfg.name}` });
+    client.on('error', () => {}); // surfaced by the next query
+    await client.connect();
+    this.client = client;
+    await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO'`);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${qi(this.cfg.schema)}`);
+    await client.query(`CREATE TABLE IF NOT EXISTS ${this.offsetsTable} (sink text NOT NULL, topic text NOT NULL, "partition" integer NOT NULL, next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (sink, topic, "partition"))`);
+    const r = await client.query(`SELECT topic, "partition", next_offset FROM ${this.offsetsTable} WHERE sink = $1`, [this.id]);
+    const out = new Map<string, Map<number, number>>();
+    for (const row of r.rows) {
+      let m = out.get(row.topic);
+      if (!m) out.set(row.topic, (m = new Map()));
+      m.set(Number(row.partition), Number(row.next_offset));
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.client?.end().catch(() => {});
+    this.client = null;
+  }
+
+  async apply(batch: SinkBatch): Promise<void> {
+    const c = this.client!;
+    await c.query('BEGIN');
+    try {
+      for (const t of batch.tables) await this.applyTable(c, t);
+      if (batch.offsets.length) {
+        await c.query(
+          `INSERT INTO ${this.offsetsTable} (sink, topic, "partition", next_offset) SELECT $1, * FROM unnest($2::text[], $3::int[], $4::int8[])
+           ON CONFLICT (sink, topic, "partition") DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()`,
+          [this.id, batch.offsets.map((o) => o.topic), batch.offsets.map((o) => o.partition), batch.offsets.map((o) => o.next)],
+        );
+      }
+      await c.query('COMMIT');
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => {});
+      this.tables.clear(); // DDL of this transaction is gone too
+      throw explain(e);
+    }
+  }
+
+  private async applyTable(c: pg.Client, t: TableBatch): Promise<void> {
+    const st = await this.ensureTable(c, t);
+    const tn = st.name;
+    if (t.truncate) await c.query(`TRUNCATE ${tn}`);
+    if (t.keyless.length) {
+      const bad = t.keyless.find((r) => r.op === 'u' || r.op === 'd');
+      if (bad) throw noKey(t.schema, bad);
+      await this.upsert(c, st, t.keyless, false);
+    }
+    if (t.deletes.length) await this.delete(c, st, t.deletes);
+    if (t.upserts.length) await this.upsert(c, st, t.upserts, true);
+  }
+
+  private async ensureTable(c: pg.Client, t: TableBatch): Promise<TableState & { name: string }> {
+    const name = `${qi(this.cfg.schema)}.${qi(targetName(this.cfg.tableName, t.schema))}`;
+    let st = this.tables.get(name);
+    if (!st) {
+      const r = await c.query(
+        `SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+        [name],
+      );
+      st = { name, columns: new Map(r.rows.map((x) => [x.attname as string, x.type as string])), keys: t.schema.keyColumns };
+      if (r.rows.length === 0) {
+        const cols = targetColumns(t.schema, this.cfg);
+        const defs = cols.map((col) => `${qi(col.name)} ${pgColumnType(col, t.schema.connector)}${col.key ? ' NOT NULL' : ''}`);
+        if (t.schema.keyColumns.length) defs.push(`PRIMARY KEY (${t.schema.keyColumns.map(qi).join(', ')})`);
+        await c.query(`CREATE TABLE IF NOT EXISTS ${name} (${defs.join(', ')})`);
+        this.logger.info('created target table', { sink: this.cfg.name, table: name, columns: cols.length });
+        for (const col of cols) st.columns.set(col.name, pgColumnType(col, t.schema.connector));
+      }
+      this.tables.set(name, st);
+    }
+    for (const s of t.schemas) await this.evolve(c, st, s);
+    return st;
+  }
+
+  /** Adds columns a newer source schema has; stops on a type the target column cannot hold. */
+  private async evolve(c: pg.Client, st: TableState, s: SchemaRecord): Promise<void> {
+    for (const col of targetColumns(s, this.cfg)) {
+      const have = st.columns.get(col.name);
+      if (have === undefined) {
+        if (this.cfg.schemaEvolution === 'none') {
+          throw new SluiceError('SINK_SCHEMA_CHANGED', `sink ${this.cfg.name}: source table ${s.schema}.${s.table} has a new column ${col.name} (${kindName(col.kind)}) that ${st.name} lacks, and schemaEvolution is none. Add the column to the target (ALTER TABLE ${st.name} ADD COLUMN ${qi(col.name)} ${pgColumnType(col, s.connector)}) or set schemaEvolution: add_columns, then restart`);
+        }
+        const type = pgColumnType(col, s.connector);
+        await c.query(`ALTER TABLE ${st.name} ADD COLUMN IF NOT EXISTS ${qi(col.name)} ${type}`);
+        this.logger.info('added target column', { sink: this.cfg.name, table: st.name, column: col.name, type });
+        st.columns.set(col.name, type);
+      } else if (!col.meta && !compatible(col.kind, family(have)) && family(have).family !== 'other') {
+        throw new SluiceError('SINK_SCHEMA_INCOMPATIBLE', `sink ${this.cfg.name}: column ${col.name} of ${s.schema}.${s.table} now holds ${kindName(col.kind)} values, which target column ${st.name}.${qi(col.name)} of type ${have} cannot take. Change the target column (ALTER TABLE ${st.name} ALTER COLUMN ${qi(col.name)} TYPE ${pgColumnType(col, s.connector)} USING …), then restart the pipeline; the sink resumes at the first change it could not apply`);
+      }
+    }
+  }
+
+  private colExpr(st: TableState, col: TargetColumn, s: SchemaRecord, img: string): string {
+    const type = st.columns.get(col.name)!;
+    switch (col.meta) {
+      case 'op':
+        return `(v->>'op')`;
+      case 'table':
+        return ql(`${s.schema}.${s.table}`);
+      case 'source_ts_ms':
+        return `(v->'source'->>'ts_ms')::int8`;
+      case 'deleted':
+        return 'false';
+    }
+    return `(${conv(col.kind, `(${img}->>${ql(col.name)})`, `(${img}->${ql(col.name)})`)})::${type}`;
+  }
+
+  private async upsert(c: pg.Client, st: TableState, records: SinkRecord[], byKey: boolean): Promise<void> {
+    // One statement per schema version in the batch: its records have its columns.
+    const groups = new Map<SchemaRecord, SinkRecord[]>();
+    for (const r of records) {
+      const g = groups.get(r.schema);
+      if (g) g.push(r);
+      else groups.set(r.schema, [r]);
+    }
+    for (const [s, recs] of groups) {
+      const cols = targetColumns(s, this.cfg);
+      const exprs = cols.map((col) => this.colExpr(st, col, s, `(v->'after')`));
+      const keys = s.keyColumns;
+      const updates = cols.filter((col) => !keys.includes(col.name)).map((col) => `${qi(col.name)} = EXCLUDED.${qi(col.name)}`);
+      let sql = `INSERT INTO ${st.name} (${cols.map((x) => qi(x.name)).join(', ')}) SELECT ${exprs.join(', ')} FROM jsonb_array_elements($1::jsonb) AS e(v)`;
+      if (byKey && keys.length) sql += ` ON CONFLICT (${keys.map(qi).join(', ')}) DO ${updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'}`;
+      await c.query(sql, [jsonArray(recs, false)]);
+    }
+  }
+
+  private async delete(c: pg.Client, st: TableState, records: SinkRecord[]): Promise<void> {
+    const s = records[records.length - 1].schema;
+    const keyCols = targetColumns(s, this.cfg).filter((x) => s.keyColumns.includes(x.name));
+    const match = keyCols.map((col) => `t.${qi(col.name)} = ${this.colExpr(st, col, s, 'v')}`).join(' AND ');
+    if (this.cfg.deletes === 'soft') {
+      const flag = qi(this.cfg.softDeleteColumn);
+      const exprs = keyCols.map((col) => this.colExpr(st, col, s, 'v'));
+      await c.query(
+        `INSERT INTO ${st.name} AS t (${keyCols.map((x) => qi(x.name)).join(', ')}, ${flag}) SELECT ${exprs.join(', ')}, true FROM jsonb_array_elements($1::jsonb) AS e(v)
+         ON CONFLICT (${s.keyColumns.map(qi).join(', ')}) DO UPDATE SET ${flag} = true`,
+        [jsonArray(records, true)],
+      );
+      return;
+    }
+    await c.query(`DELETE FROM ${st.name} AS t USING jsonb_array_elements($1::jsonb) AS e(v) WHERE ${match}`, [jsonArray(records, true)]);
+  }
+}
+
+/** `[v1,v2,…]` of the records' values (or keys). */
+export function jsonArray(records: SinkRecord[], keys: boolean): string {
+  let s = '[';
+  for (let i = 0; i < records.length; i++) {
+    if (i) s += ',';
+    s += keys ? records[i].key! : records[i].value;
+  }
+  return s + ']';
+}
+
+export function noKey(s: SchemaRecord, r: SinkRecord): SluiceError {
+  return new SluiceError('SINK_NO_KEY', `table ${s.schema}.${s.table} has no primary key, so its ${r.op === 'u' ? 'updates' : 'deletes'} (${r.topic}/${r.partition}@${r.offset}) cannot be applied to a target row; give the source table a primary key, then re-snapshot`);
+}
+
+function explain(e: unknown): unknown {
+  const err = e as { code?: string; message?: string; column?: string; table?: string };
+  if (err.code === '42P10') {
+    return new SluiceError('SINK_NO_KEY', `the target table has no primary key or unique index matching the source key (${err.message}); add one (ALTER TABLE … ADD PRIMARY KEY (…)) or let the sink create the table`, { cause: e });
+  }
+  if (typeof err.code === 'string' && /^(22|23|42)/.test(err.code)) {
+    return new SluiceError('SINK_REJECTED', `PostgreSQL refused the batch: ${err.message} (SQLSTATE ${err.code}); nothing of this batch was applied. Fix the target (or the source data) and restart`, { cause: e });
+  }
+  return e;
+}

@@ -1,0 +1,228 @@
+/**
+ * Reads sink batches from the log. Keeps one read-ahead buffer per partition and assembles batches
+ * bounded by records, bytes and time. Two ordering rules make batches safe to apply as a set:
+ *
+ * - Keys are partition-local (the key hash picks the partition), so the last change per key within a
+ *   batch is its final state: the batch is reduced to one upsert or delete per key.
+ * - A truncate is written to every partition of its topic. The reader applies it only when every
+ *   partition of the topic has reached it, and only as the first thing of that topic in a batch:
+ *   changes before it (in any partition) are applied by an earlier batch, changes after it by this
+ *   or a later one.
+ */
+import { SluiceError } from '../core/errors.ts';
+import { SCHEMA_HEADER, type SchemaRecord, type SchemaStore } from '../core/schemas.ts';
+import type { Log, StoredRecord } from '../log/types.ts';
+import type { ChangeOp, OffsetPosition, SinkBatch, SinkRecord, TableBatch } from './types.ts';
+
+export interface BatchLimits {
+  maxRecords: number;
+  maxBytes: number;
+  /** How long to wait for a batch to fill once it has a first record. */
+  maxDelayMs: number;
+}
+
+interface PartState {
+  topic: string;
+  partition: number;
+  /** Next offset to hand out. */
+  next: number;
+  buf: StoredRecord[];
+  /** Index of the first unconsumed record in buf. */
+  i: number;
+}
+
+const OP_MARK = Buffer.from('"op":"');
+
+/**
+ * The op of a Debezium envelope without parsing it: `op` comes after every row field, and inside a
+ * JSON string the sequence `"op":"` cannot occur unescaped, so its last occurrence is the field.
+ */
+export function opOf(value: Buffer): ChangeOp {
+  const at = value.lastIndexOf(OP_MARK);
+  if (at < 0) throw new SluiceError('SINK_BAD_RECORD', 'a log record has no "op" field: it is not a Debezium change event; point the sink at change topics only');
+  return String.fromCharCode(value[at + OP_MARK.length]) as ChangeOp;
+}
+
+export class BatchReader {
+  private readonly parts = new Map<string, PartState[]>();
+
+  constructor(
+    private readonly log: Log,
+    private readonly schemas: SchemaStore,
+  ) {}
+
+  /** Adds a topic's partitions, starting at the stored offsets (0 where none). */
+  addTopic(topic: string, partitions: number, stored: Map<number, number> | undefined): void {
+    if (this.parts.has(topic)) return;
+    const list: PartState[] = [];
+    for (let p = 0; p < partitions; p++) list.push({ topic, partition: p, next: stored?.get(p) ?? 0, buf: [], i: 0 });
+    this.parts.set(topic, list);
+  }
+
+  /** `topic/partition` → next offset handed out (applied, once the batch that reached it was). */
+  positions(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const [topic, list] of this.parts) for (const ps of list) m.set(`${topic}/${ps.partition}`, ps.next);
+    return m;
+  }
+
+  get topics(): string[] {
+    return [...this.parts.keys()];
+  }
+
+  private async fill(ps: PartState): Promise<StoredRecord | undefined> {
+    if (ps.i < ps.buf.length) return ps.buf[ps.i];
+    ps.buf = await this.log.read(ps.topic, ps.partition, ps.next, 1 << 20);
+    ps.i = 0;
+    return ps.buf[0];
+  }
+
+  /** Resolves when any partition may have new records, or after `ms`. */
+  private async wait(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return;
+    const waits: Promise<void>[] = [];
+    for (const list of this.parts.values()) for (const ps of list) waits.push(this.log.waitFor(ps.topic, ps.partition, ps.next, ms));
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<void>((r) => signal?.addEventListener('abort', (onAbort = () => r()), { once: true }));
+    if (waits.length === 0) waits.push(new Promise((r) => setTimeout(r, ms).unref()));
+    await Promise.race([...waits, aborted]);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  }
+
+  /**
+   * The next batch, or null when nothing arrived within `idleMs`. Does not move the read positions
+   * for good: call `advance(batch)` after the batch is applied, or `rewind()` to read it again.
+   */
+  async next(limits: BatchLimits, idleMs: number, signal?: AbortSignal): Promise<SinkBatch | null> {
+    const records: SinkRecord[] = [];
+    const truncates = new Map<string, SinkRecord>();
+    const seenTopic = new Set<string>();
+    const moved = new Map<PartState, number>();
+    let bytes = 0;
+    let firstAt = 0;
+    const start = Date.now();
+    let nparts = 0;
+    for (const list of this.parts.values()) nparts += list.length;
+    // The first pass takes at most a fair share from each partition, so that one busy partition
+    // cannot starve the others.
+    let share = Math.max(1, Math.ceil(limits.maxRecords / Math.max(1, nparts)));
+    for (;;) {
+      let progressed = false;
+      for (const [topic, list] of this.parts) {
+        for (const ps of list) {
+          let taken = 0;
+          while (records.length < limits.maxRecords && bytes < limits.maxBytes && taken < share) {
+            const r = await this.fill(ps);
+            if (!r) break;
+            if (r.value === null) {
+              // A tombstone: its delete came just before it; nothing to apply.
+              ps.i++;
+              ps.next = r.offset + 1;
+              moved.set(ps, ps.next);
+              progressed = true;
+              continue;
+            }
+            const op = opOf(r.value);
+            if (op === 't') {
+              if (seenTopic.has(topic) || truncates.has(topic)) break;
+              // Every partition must stand at its copy of the truncate.
+              let all = true;
+              for (const other of list) {
+                const h = await this.fill(other);
+                if (!h || h.value === null || h.key !== null || opOf(h.value) !== 't') all = false;
+              }
+              if (!all) break;
+              truncates.set(topic, await this.toSinkRecord(r, op));
+              for (const other of list) {
+                const h = other.buf[other.i];
+                other.i++;
+                other.next = h.offset + 1;
+                moved.set(other, other.next);
+              }
+              progressed = true;
+              continue;
+            }
+            const rec = await this.toSinkRecord(r, op);
+            records.push(rec);
+            seenTopic.add(topic);
+            bytes += r.value.length + (r.key?.length ?? 0);
+            ps.i++;
+            ps.next = r.offset + 1;
+            moved.set(ps, ps.next);
+            progressed = true;
+            taken++;
+            if (firstAt === 0) firstAt = Date.now();
+          }
+        }
+      }
+      share = Infinity;
+      const full = records.length >= limits.maxRecords || bytes >= limits.maxBytes;
+      if (full || signal?.aborted) break;
+      if (records.length > 0 || truncates.size > 0) {
+        const left = limits.maxDelayMs - (Date.now() - (firstAt || start));
+        if (left <= 0) break;
+        if (!progressed) await this.wait(left, signal);
+        continue;
+      }
+      if (moved.size > 0 && !progressed) break; // only tombstones: still worth storing the offsets
+      const left = idleMs - (Date.now() - start);
+      if (left <= 0) break;
+      if (!progressed) await this.wait(Math.min(left, 250), signal);
+    }
+    if (moved.size === 0) return null;
+    const offsets: OffsetPosition[] = [...moved].map(([ps, next]) => ({ topic: ps.topic, partition: ps.partition, next }));
+    return { tables: buildTables(records, truncates), offsets, records: records.length + truncates.size, bytes };
+  }
+
+  /** Forgets read-ahead and moves back to `offsets` (after a failed apply). */
+  rewind(offsets: Map<string, Map<number, number>>): void {
+    for (const [topic, list] of this.parts) {
+      for (const ps of list) {
+        ps.next = offsets.get(topic)?.get(ps.partition) ?? 0;
+        ps.buf = [];
+        ps.i = 0;
+      }
+    }
+  }
+
+  private async toSinkRecord(r: StoredRecord, op: ChangeOp): Promise<SinkRecord> {
+    const id = r.headers?.[SCHEMA_HEADER];
+    if (!id) {
+      throw new SluiceError('SINK_BAD_RECORD', `record ${r.topic}/${r.partition}@${r.offset} has no schema header: it was not written by a Sluice source (or by one older than sinks); point the sink at a log written by \`sluice run\``);
+    }
+    const schema = await this.schemas.get(id);
+    return { topic: r.topic, partition: r.partition, offset: r.offset, key: r.key ? r.key.toString('utf8') : null, value: r.value!.toString('utf8'), op, schema };
+  }
+}
+
+/** Groups a batch's records by table and reduces them to the last change per key. */
+export function buildTables(records: SinkRecord[], truncates: Map<string, SinkRecord>): TableBatch[] {
+  const byTopic = new Map<string, TableBatch>();
+  const last = new Map<string, Map<string, SinkRecord>>();
+  const get = (topic: string, schema: SchemaRecord): TableBatch => {
+    let t = byTopic.get(topic);
+    if (!t) {
+      t = { topic, schema, schemas: [schema], truncate: truncates.get(topic) ?? null, changes: [], upserts: [], deletes: [], keyless: [] };
+      byTopic.set(topic, t);
+      last.set(topic, new Map());
+    }
+    return t;
+  };
+  for (const [topic, tr] of truncates) get(topic, tr.schema);
+  for (const r of records) {
+    const t = get(r.topic, r.schema);
+    if (t.schema.id !== r.schema.id && !t.schemas.some((s) => s.id === r.schema.id)) {
+      t.schemas.push(r.schema);
+      t.schemas.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+      t.schema = t.schemas[t.schemas.length - 1];
+    }
+    t.changes.push(r);
+    if (r.key === null) t.keyless.push(r);
+    else last.get(r.topic)!.set(r.key, r);
+  }
+  for (const [topic, m] of last) {
+    const t = byTopic.get(topic)!;
+    for (const r of m.values()) (r.op === 'd' ? t.deletes : t.upserts).push(r);
+  }
+  return [...byTopic.values()];
+}

@@ -1,0 +1,67 @@
+/**
+ * The sink contract. A sink worker reads committed records from the log and hands them to a Sink in
+ * batches; the Sink applies a batch idempotently AND records the consumed log offsets in the target,
+ * in one target transaction. On start the worker asks the Sink for those offsets and resumes exactly
+ * there, so a crash at any point neither loses nor repeats a change.
+ */
+import type { SchemaRecord } from '../core/schemas.ts';
+
+export type ChangeOp = 'c' | 'u' | 'd' | 'r' | 't';
+
+/** One change as read from the log: the raw Debezium JSON, not yet parsed (sinks parse as they need). */
+export interface SinkRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  /** Key JSON (primary-key columns); null for truncates and keyless tables. */
+  key: string | null;
+  /** Value JSON: the change envelope. */
+  value: string;
+  op: ChangeOp;
+  schema: SchemaRecord;
+}
+
+/** The changes of one source table in a batch. */
+export interface TableBatch {
+  topic: string;
+  /** Newest schema of the table seen in the batch (targets are evolved to it first). */
+  schema: SchemaRecord;
+  /** Every schema the batch's records were written with, oldest first. */
+  schemas: SchemaRecord[];
+  /** The table was truncated before `changes` (the truncate is ordered first in the batch). */
+  truncate: SinkRecord | null;
+  /** Every change in log order per partition (for change/history tables). Truncates excluded. */
+  changes: SinkRecord[];
+  /** Current-state view: the last change per key, if it is not a delete. */
+  upserts: SinkRecord[];
+  /** Current-state view: keys whose last change is a delete. */
+  deletes: SinkRecord[];
+  /** Changes of tables without a key (appended; they cannot be upserted). */
+  keyless: SinkRecord[];
+}
+
+export interface OffsetPosition {
+  topic: string;
+  partition: number;
+  /** The next offset to read (one past the last applied record). */
+  next: number;
+}
+
+export interface SinkBatch {
+  tables: TableBatch[];
+  /** Where each partition read in this batch stands after it. */
+  offsets: OffsetPosition[];
+  records: number;
+  bytes: number;
+}
+
+export interface Sink {
+  readonly name: string;
+  /** Connects, creates the offsets table if needed, and returns the stored offsets (`topic` → partition → next). */
+  open(): Promise<Map<string, Map<number, number>>>;
+  /** Applies the batch and stores its offsets in one target transaction. Must be idempotent. */
+  apply(batch: SinkBatch): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const offsetKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
