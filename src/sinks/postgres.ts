@@ -233,11 +233,11 @@ export class PostgresSink implements Sink {
     const type = st.columns.get(col.name)!;
     switch (col.meta) {
       case 'op':
-        return `(v->>'op')`;
+        return `(sluice_v->>'op')`;
       case 'table':
         return ql(`${s.schema}.${s.table}`);
       case 'source_ts_ms':
-        return `(v->'source'->>'ts_ms')::int8`;
+        return `(sluice_v->'source'->>'ts_ms')::int8`;
       case 'deleted':
         return 'false';
     }
@@ -254,10 +254,10 @@ export class PostgresSink implements Sink {
     }
     for (const [s, recs] of groups) {
       const cols = targetColumns(s, this.cfg);
-      const exprs = cols.map((col) => this.colExpr(st, col, s, `(v->'after')`));
+      const exprs = cols.map((col) => this.colExpr(st, col, s, `(sluice_v->'after')`));
       const keys = s.keyColumns;
       const updates = cols.filter((col) => !keys.includes(col.name)).map((col) => `${qi(col.name)} = EXCLUDED.${qi(col.name)}`);
-      let sql = `INSERT INTO ${st.name} (${cols.map((x) => qi(x.name)).join(', ')}) SELECT ${exprs.join(', ')} FROM jsonb_array_elements($1::jsonb) AS e(v)`;
+      let sql = `INSERT INTO ${st.name} (${cols.map((x) => qi(x.name)).join(', ')}) SELECT ${exprs.join(', ')} FROM jsonb_array_elements($1::jsonb) AS sluice_e(sluice_v)`;
       if (byKey && keys.length) sql += ` ON CONFLICT (${keys.map(qi).join(', ')}) DO ${updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'}`;
       await c.query(sql, [jsonArray(recs, false)]);
     }
@@ -266,18 +266,18 @@ export class PostgresSink implements Sink {
   private async delete(c: pg.Client, st: TableState, records: SinkRecord[]): Promise<void> {
     const s = records[records.length - 1].schema;
     const keyCols = targetColumns(s, this.cfg).filter((x) => s.keyColumns.includes(x.name));
-    const match = keyCols.map((col) => `t.${qi(col.name)} = ${this.colExpr(st, col, s, 'v')}`).join(' AND ');
+    const match = keyCols.map((col) => `sluice_t.${qi(col.name)} = ${this.colExpr(st, col, s, 'sluice_v')}`).join(' AND ');
     if (this.cfg.deletes === 'soft') {
       const flag = qi(this.cfg.softDeleteColumn);
-      const exprs = keyCols.map((col) => this.colExpr(st, col, s, 'v'));
+      const exprs = keyCols.map((col) => this.colExpr(st, col, s, 'sluice_v'));
       await c.query(
-        `INSERT INTO ${st.name} AS t (${keyCols.map((x) => qi(x.name)).join(', ')}, ${flag}) SELECT ${exprs.join(', ')}, true FROM jsonb_array_elements($1::jsonb) AS e(v)
+        `INSERT INTO ${st.name} AS sluice_t (${keyCols.map((x) => qi(x.name)).join(', ')}, ${flag}) SELECT ${exprs.join(', ')}, true FROM jsonb_array_elements($1::jsonb) AS sluice_e(sluice_v)
          ON CONFLICT (${s.keyColumns.map(qi).join(', ')}) DO UPDATE SET ${flag} = true`,
         [jsonArray(records, true)],
       );
       return;
     }
-    await c.query(`DELETE FROM ${st.name} AS t USING jsonb_array_elements($1::jsonb) AS e(v) WHERE ${match}`, [jsonArray(records, true)]);
+    await c.query(`DELETE FROM ${st.name} AS sluice_t USING jsonb_array_elements($1::jsonb) AS sluice_e(sluice_v) WHERE ${match}`, [jsonArray(records, true)]);
   }
 }
 
