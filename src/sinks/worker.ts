@@ -61,6 +61,8 @@ export class SinkWorker {
       applied: this.applied,
       batches: this.batches,
       lagMs: this.lastSourceTs ? Math.max(0, Date.now() - this.lastSourceTs) : null,
+      /** `topic/partition` → next log offset to apply, as committed in the target. */
+      offsets: Object.fromEntries(this.appliedPos),
       error: this.lastError,
     };
   }
