@@ -41,3 +41,13 @@ if [ $need_restart = 1 ]; then
 fi
 [ "$(pg 'show wal_level')" = logical ] || { log "wal_level is not logical after restart"; exit 1; }
 log "PostgreSQL $PGVER ready for logical replication"
+
+# MariaDB: the MySQL sink's tests and benchmark write to it (root, no password, 127.0.0.1:3306).
+mariadb_up() { mariadb -uroot -h127.0.0.1 -e 'select 1' >/dev/null 2>&1; }
+if ! mariadb_up; then
+  log "starting MariaDB"
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  for _ in $(seq 1 60); do mariadb_up && break; sleep 0.5; done
+fi
+mariadb_up || { log "MariaDB is not reachable at 127.0.0.1:3306 as root; see /var/log/mysql/"; exit 1; }
+log "MariaDB $(mariadb -uroot -h127.0.0.1 -N -e 'select version()') ready"

@@ -112,6 +112,11 @@ export class SchemaStore {
     }
   }
 
+  /** The schema if already loaded (no I/O). */
+  peek(id: string): SchemaRecord | undefined {
+    return this.byId.get(id);
+  }
+
   async get(id: string): Promise<SchemaRecord> {
     let s = this.byId.get(id);
     if (s) return s;

@@ -142,7 +142,7 @@ export class BatchReader {
               progressed = true;
               continue;
             }
-            const rec = await this.toSinkRecord(r, op);
+            const rec = this.toSinkRecordSync(r, op) ?? (await this.toSinkRecord(r, op));
             records.push(rec);
             seenTopic.add(topic);
             bytes += r.value.length + (r.key?.length ?? 0);
@@ -185,12 +185,20 @@ export class BatchReader {
     }
   }
 
+  /** The record when its schema is already known (the common case), without a promise. */
+  private toSinkRecordSync(r: StoredRecord, op: ChangeOp): SinkRecord | undefined {
+    const id = r.headers?.[SCHEMA_HEADER];
+    const schema = id ? this.schemas.peek(id) : undefined;
+    if (!schema) return undefined;
+    return { topic: r.topic, partition: r.partition, offset: r.offset, key: r.key ? r.key.toString('utf8') : null, value: r.value!.toString('utf8'), op, schema };
+  }
+
   private async toSinkRecord(r: StoredRecord, op: ChangeOp): Promise<SinkRecord> {
     const id = r.headers?.[SCHEMA_HEADER];
     if (!id) {
       throw new SluiceError('SINK_BAD_RECORD', `record ${r.topic}/${r.partition}@${r.offset} has no schema header: it was not written by a Sluice source (or by one older than sinks); point the sink at a log written by \`sluice run\``);
     }
-    const schema = await this.schemas.get(id);
+    const schema = this.schemas.peek(id) ?? (await this.schemas.get(id));
     return { topic: r.topic, partition: r.partition, offset: r.offset, key: r.key ? r.key.toString('utf8') : null, value: r.value!.toString('utf8'), op, schema };
   }
 }

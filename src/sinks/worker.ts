@@ -120,13 +120,24 @@ export class SinkWorker {
         this.state = 'running';
         this.logger.info('sink started', { sink: this.cfg.name, type: this.cfg.type, topics: reader.topics.length });
         let lastDiscover = Date.now();
+        // The next batch is read while the target applies the current one (its database works in
+        // another process or thread); topics are discovered only between reads.
+        let pending: Promise<SinkBatch | null> | null = null;
         while (!signal.aborted) {
-          if (Date.now() - lastDiscover > 1000) {
-            await this.discover(reader, offsets);
-            lastDiscover = Date.now();
+          if (!pending) {
+            if (Date.now() - lastDiscover > 1000) {
+              await this.discover(reader, offsets);
+              lastDiscover = Date.now();
+            }
+            pending = reader.next(this.cfg.batch, 500, signal);
           }
-          const batch = await reader.next(this.cfg.batch, 500, signal);
+          const batch = await pending;
+          pending = null;
           if (!batch) continue;
+          if (Date.now() - lastDiscover <= 1000) {
+            pending = reader.next(this.cfg.batch, 500, signal);
+            pending.catch(() => {}); // a failure surfaces when awaited
+          }
           const started = process.hrtime.bigint();
           this.metrics.eventsIn.inc(batch.records);
           await sink.apply(batch);

@@ -1,4 +1,11 @@
-/** CRC-32 (IEEE), table-driven, slice-by-8. Node 20 has no zlib.crc32. */
+/**
+ * CRC-32 (IEEE). Native zlib.crc32 where Node has it (20.15+, several times faster); otherwise
+ * table-driven slice-by-8 in JS. Both give the same value.
+ */
+import * as zlib from 'node:zlib';
+
+const native = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+
 const T = new Int32Array(2048);
 for (let n = 0; n < 256; n++) {
   let c = n;
@@ -14,6 +21,11 @@ for (let n = 0; n < 256; n++) {
 }
 
 export function crc32(b: Uint8Array, start = 0, end = b.length): number {
+  if (native) return native(start === 0 && end === b.length ? b : b.subarray(start, end));
+  return crc32js(b, start, end);
+}
+
+export function crc32js(b: Uint8Array, start = 0, end = b.length): number {
   let c = ~0;
   let i = start;
   for (; i + 8 <= end; i += 8) {

@@ -95,7 +95,10 @@ export function readBatchHeader(b: Buffer, pos: number): BatchHeader | null {
   };
 }
 
-/** Decodes the records of a verified batch payload. */
+let lastHeaderText = '';
+let lastHeaders: Readonly<Record<string, string>> = {};
+
+/** Decodes the records of a verified batch payload. Records with equal headers share one frozen headers object. */
 export function decodeRecords(payload: Buffer, baseOffset: number, topic: string, partition: number, from: number, out: import('../types.ts').StoredRecord[], maxBytes: number): number {
   let p = 0;
   let off = baseOffset;
@@ -116,7 +119,15 @@ export function decodeRecords(payload: Buffer, baseOffset: number, topic: string
       const hl = payload.readInt32BE(q);
       q += 4;
       const rec: import('../types.ts').StoredRecord = { topic, partition, offset: off, key, value, timestamp: ts };
-      if (hl >= 0) rec.headers = JSON.parse(payload.toString('utf8', q, q + hl));
+      if (hl >= 0) {
+        // Consecutive records mostly carry the same headers (a schema id): parse each text once.
+        const text = payload.toString('latin1', q, q + hl);
+        if (text !== lastHeaderText) {
+          lastHeaderText = text;
+          lastHeaders = Object.freeze(JSON.parse(payload.toString('utf8', q, q + hl)));
+        }
+        rec.headers = lastHeaders as Record<string, string>;
+      }
       out.push(rec);
       bytes += size;
       if (bytes >= maxBytes) return bytes;

@@ -1,0 +1,188 @@
+/**
+ * bench/sink-apply: rows/s each sink applies from a pre-filled log, next to a bulk load of the same
+ * rows into the same database measured in the same run (PostgreSQL `\copy`, MariaDB
+ * `LOAD DATA LOCAL INFILE`, DuckDB `read_csv` into a table with the same primary key).
+ *
+ * The log holds N creates then N updates of the same keys (Debezium JSON, written by the same
+ * serializer the PostgreSQL source uses) for a 6-column table: id bigint, name text, qty int,
+ * price numeric(12,2), updated timestamptz, note text. A sink's figure is changes applied per
+ * second, end to end: reading the log, batching, the target's upsert, the offsets commit.
+ *
+ *   node --import tsx bench/sink-apply/run.ts [--rows 200000] [--sinks postgres,mysql,duckdb]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import mysql from 'mysql2/promise';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { parseConfig } from '../../src/config/index.ts';
+import { createLogger } from '../../src/core/logger.ts';
+import type { ChangeEvent, TableSchema } from '../../src/core/event.ts';
+import { DebeziumJsonSerializer } from '../../src/core/serde/debezium.ts';
+import { SCHEMA_HEADER, schemaRecordOf, schemaTopicOf } from '../../src/core/schemas.ts';
+import { openEmbeddedLog } from '../../src/log/embedded/index.ts';
+import { SinkWorker } from '../../src/sinks/worker.ts';
+import { Registry } from '../../src/core/metrics.ts';
+
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '200000' }, sinks: { type: 'string', default: 'postgres,mysql,duckdb' }, batch: { type: 'string' } } });
+const ROWS = Number(values.rows);
+const SINKS = values.sinks!.split(',');
+const dir = join(tmpdir(), 'sluice-bench-sink');
+rmSync(dir, { recursive: true, force: true });
+mkdirSync(dir, { recursive: true });
+const PREFIX = 'bench';
+const TOPIC = `${PREFIX}.public.items`;
+
+const str = (optional: boolean) => ({ type: 'string' as const, optional });
+const table: TableSchema = {
+  schema: 'public',
+  table: 'items',
+  keyColumns: ['id'],
+  columns: [
+    { name: 'id', typeOid: 20, typeName: 'bigint', typeModifier: -1, key: true, optional: false, schema: { type: 'int64', optional: false } },
+    { name: 'name', typeOid: 25, typeName: 'text', typeModifier: -1, key: false, optional: true, schema: str(true) },
+    { name: 'qty', typeOid: 23, typeName: 'integer', typeModifier: -1, key: false, optional: true, schema: { type: 'int32', optional: true } },
+    { name: 'price', typeOid: 1700, typeName: 'numeric(12,2)', typeModifier: -1, key: false, optional: true, schema: str(true) },
+    { name: 'updated', typeOid: 1184, typeName: 'timestamp with time zone', typeModifier: -1, key: false, optional: true, schema: { type: 'string', optional: true, name: 'io.debezium.time.ZonedTimestamp', version: 1 } },
+    { name: 'note', typeOid: 25, typeName: 'text', typeModifier: -1, key: false, optional: true, schema: str(true) },
+  ],
+};
+
+function row(i: number, pass: number) {
+  return { id: BigInt(i), name: `item ${i}`, qty: (i * 7 + pass) % 1000, price: `${(i % 100000) + pass}.${String(i % 100).padStart(2, '0')}`, updated: new Date(Date.UTC(2026, 0, 1) + i * 1000 + pass).toISOString().replace('Z', '000Z'), note: pass ? `updated note ${i}` : `note ${i}` };
+}
+
+async function fillLog(logDir: string): Promise<void> {
+  const log = await openEmbeddedLog({ dir: logDir });
+  await log.ensureTopic(TOPIC, { partitions: 3 });
+  await log.ensureTopic(schemaTopicOf(PREFIX), { partitions: 1 });
+  const { producer } = await log.openProducer('bench');
+  const ser = new DebeziumJsonSerializer({ schemas: false, connector: 'postgresql', serverName: PREFIX });
+  const schema = schemaRecordOf('postgresql', TOPIC, table);
+  producer.append(schemaTopicOf(PREFIX), { key: schema.id, value: JSON.stringify(schema), timestamp: Date.now() });
+  const headers = { [SCHEMA_HEADER]: schema.id };
+  let n = 0;
+  for (const pass of [0, 1]) {
+    for (let i = 1; i <= ROWS; i++) {
+      const ev: ChangeEvent = {
+        topic: TOPIC,
+        key: { id: BigInt(i) },
+        before: null,
+        after: row(i, pass),
+        source: { version: '0', connector: 'postgresql', name: PREFIX, ts_ms: Date.now(), snapshot: 'false', db: 'bench', schema: 'public', table: 'items', txId: 1000 + n, lsn: 100_000 + n, sequence: null, xmin: null },
+        op: pass ? 'u' : 'c',
+        ts_ms: Date.now(),
+        table,
+      };
+      producer.append(TOPIC, { key: ser.keyString(ev), value: ser.valueString(ev), timestamp: ev.source.ts_ms, headers });
+      if (++n % 20_000 === 0) await producer.commit(String(n));
+    }
+  }
+  await producer.commit(String(n));
+  await producer.close();
+  await log.close();
+}
+
+function csvFile(): string {
+  const f = join(dir, 'rows.csv');
+  const lines: string[] = [];
+  for (let i = 1; i <= ROWS; i++) {
+    const r = row(i, 0);
+    lines.push(`${r.id},${r.name},${r.qty},${r.price},${r.updated.replace('T', ' ').replace('Z', '')},${r.note}`);
+  }
+  writeFileSync(f, lines.join('\n') + '\n');
+  return f;
+}
+
+async function timeIt(fn: () => Promise<void>): Promise<number> {
+  const t = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t) / 1e9;
+}
+
+async function runSink(type: string, logDir: string, target: { pgDb: string; myDb: string; duck: string }): Promise<{ seconds: number; changes: number }> {
+  const sinkYaml = type === 'postgres' ? `{ name: s, type: postgres, connection: { database: ${target.pgDb} } }` : type === 'mysql' ? `{ name: s, type: mysql, connection: { database: ${target.myDb} } }` : `{ name: s, type: duckdb, path: ${target.duck} }`;
+  const cfg = parseConfig(`name: bench\nsource: { type: postgres, connection: { database: x } }\nsinks:\n  - ${sinkYaml}\n`, 'bench.yaml', process.env);
+  if (values.batch) cfg.sinks[0].batch.maxRecords = Number(values.batch);
+  const log = await openEmbeddedLog({ dir: logDir, readOnly: true });
+  // The product's sink worker, as `sluice run` runs it (batching, read-ahead, retries), stopped
+  // once it has applied every change of the log.
+  const ac = new AbortController();
+  let changes = 0;
+  const worker = new SinkWorker(log, cfg.sinks[0], { ...cfg, source: { ...cfg.source, topicPrefix: PREFIX } }, createLogger({ level: 'warn' }), new Registry(), (_s, b) => {
+    changes += b.records;
+    if (changes >= 2 * ROWS) ac.abort();
+  });
+  const seconds = await timeIt(() => worker.run(ac.signal));
+  await log.close();
+  if (worker.state === 'failed') throw new Error(`${type} sink failed: ${worker.lastError?.message}`);
+  return { seconds, changes };
+}
+
+const results: { sink: string; changes: number; seconds: number; ref: string; refRows: number; refSeconds: number }[] = [];
+const logDir = join(dir, 'log');
+process.stderr.write(`filling the log with ${ROWS} creates + ${ROWS} updates…\n`);
+await fillLog(logDir);
+const csv = csvFile();
+const admin = new pg.Client({ host: '127.0.0.1', user: 'postgres', database: 'postgres' });
+await admin.connect();
+const my = await mysql.createConnection({ host: '127.0.0.1', user: 'root', multipleStatements: true });
+for (const s of SINKS) {
+  const pgDb = 'sluice_bench_sink';
+  const myDb = 'sluice_bench_sink';
+  const duck = join(dir, `w-${s}.duckdb`);
+  await admin.query(`DROP DATABASE IF EXISTS ${pgDb} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${pgDb}`);
+  await my.query(`DROP DATABASE IF EXISTS ${myDb}`);
+  process.stderr.write(`${s}: applying…\n`);
+  const r = await runSink(s, logDir, { pgDb, myDb, duck });
+  process.stderr.write(`${s}: reference bulk load…\n`);
+  let ref: string;
+  let refSeconds: number;
+  if (s === 'postgres') {
+    ref = 'psql \\copy (CSV) into a table with the same primary key';
+    const c = new pg.Client({ host: '127.0.0.1', user: 'postgres', database: pgDb });
+    await c.connect();
+    await c.query(`CREATE TABLE ref (id bigint PRIMARY KEY, name text, qty int, price numeric(12,2), updated timestamptz, note text)`);
+    await c.end();
+    refSeconds = await timeIt(async () => {
+      execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', pgDb, '-q', '-c', `\\copy ref FROM '${csv}' WITH (FORMAT csv)`]);
+    });
+  } else if (s === 'mysql') {
+    ref = 'LOAD DATA LOCAL INFILE into a table with the same primary key';
+    await my.query(`USE ${myDb}; CREATE TABLE ref (id BIGINT PRIMARY KEY, name LONGTEXT, qty INT, price DECIMAL(12,2), updated DATETIME(6), note LONGTEXT)`);
+    refSeconds = await timeIt(async () => {
+      execFileSync('mariadb', ['-uroot', '-h127.0.0.1', '--local-infile=1', myDb, '-e', `LOAD DATA LOCAL INFILE '${csv}' INTO TABLE ref FIELDS TERMINATED BY ','`]);
+    });
+  } else {
+    ref = 'read_csv into a table with the same primary key';
+    const inst = await DuckDBInstance.create(join(dir, 'ref.duckdb'));
+    const c = await inst.connect();
+    await c.run(`CREATE TABLE ref (id BIGINT PRIMARY KEY, name VARCHAR, qty INTEGER, price DECIMAL(12,2), updated TIMESTAMPTZ, note VARCHAR)`);
+    refSeconds = await timeIt(async () => {
+      await c.run(`INSERT INTO ref SELECT * FROM read_csv('${csv}', header = false, columns = {id: 'BIGINT', name: 'VARCHAR', qty: 'INTEGER', price: 'DECIMAL(12,2)', updated: 'TIMESTAMPTZ', note: 'VARCHAR'})`);
+    });
+    c.closeSync();
+    inst.closeSync();
+  }
+  results.push({ sink: s, changes: r.changes, seconds: r.seconds, ref, refRows: ROWS, refSeconds });
+}
+await admin.query(`DROP DATABASE IF EXISTS sluice_bench_sink WITH (FORCE)`);
+await admin.end();
+await my.query(`DROP DATABASE IF EXISTS sluice_bench_sink`);
+await my.end();
+if (!process.env.SLUICE_BENCH_KEEP) rmSync(dir, { recursive: true, force: true });
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+console.log(`\nsink-apply: ${ROWS} creates then ${ROWS} updates of the same keys (6 columns), ${2 * ROWS} changes per sink\n`);
+console.log('| sink | Sluice: changes/s applied | reference (same run) | reference rows/s | ratio |');
+console.log('| --- | ---: | --- | ---: | ---: |');
+for (const r of results) {
+  const perSec = r.changes / r.seconds;
+  const refPerSec = r.refRows / r.refSeconds;
+  console.log(`| ${r.sink} | **${fmt(perSec)}** (${r.changes} in ${r.seconds.toFixed(2)} s) | ${r.ref} | ${fmt(refPerSec)} | ${(perSec / refPerSec).toFixed(2)}× |`);
+}
+process.exit(0);
