@@ -21,7 +21,9 @@ example:
     const s = cfg.source;
     process.stdout.write(
       `OK: ${positionals[0]} (pipeline ${cfg.name}, source postgres ${s.connection.user}@${s.connection.host}:${s.connection.port}/${s.connection.database}, ` +
-        `${s.tables.length ? `${s.tables.length} table${s.tables.length > 1 ? 's' : ''}` : 'all tables'}, slot ${s.slot}, snapshot ${s.snapshot}, log ${cfg.log.dir})\n`,
+        `${s.tables.length ? `${s.tables.length} table${s.tables.length > 1 ? 's' : ''}` : 'all tables'}, slot ${s.slot}, snapshot ${s.snapshot}, log ${cfg.log.dir}` +
+        (cfg.sinks.length ? `, sinks ${cfg.sinks.map((k) => `${k.name} → ${k.type === 'duckdb' ? `duckdb ${k.path}` : `${k.type} ${k.connection.user}@${k.connection.host}:${k.connection.port}/${k.connection.database}`}`).join(', ')}` : '') +
+        ')\n',
     );
     return 0;
   },

@@ -336,7 +336,12 @@ function sinkDefaults(raw: any, pipelineBatch: BatchConfig): SinkConfig {
     ...SINK_DEFAULTS,
     ...Object.fromEntries(Object.entries(raw).filter(([k]) => k in SINK_DEFAULTS)),
     name: raw.name as string,
-    batch: { maxRecords: raw.batch?.maxRecords ?? 20_000, maxBytes: raw.batch?.maxBytes ?? 16 << 20, maxDelayMs: raw.batch?.maxDelayMs ?? pipelineBatch.maxDelayMs },
+    // A columnar store prefers fewer, bigger transactions.
+    batch: {
+      maxRecords: raw.batch?.maxRecords ?? (raw.type === 'duckdb' ? 100_000 : 20_000),
+      maxBytes: raw.batch?.maxBytes ?? (raw.type === 'duckdb' ? 64 << 20 : 16 << 20),
+      maxDelayMs: raw.batch?.maxDelayMs ?? pipelineBatch.maxDelayMs,
+    },
   };
   if (raw.type === 'postgres') {
     const connection = typeof raw.connection === 'string' ? parseUrl(raw.connection) : { host: '127.0.0.1', port: 5432, user: 'postgres', ...raw.connection };

@@ -66,6 +66,15 @@ describe('sluice CLI', () => {
     assert.equal(r.stdout, 'OK: examples/postgres-to-log.yaml (pipeline shop, source postgres postgres@127.0.0.1:6543/shop, all tables, slot sluice_shop, snapshot initial, log ./data/shop/log)\n');
   });
 
+  it('the sinks example validates and lists its sinks', () => {
+    const r = spawnSync(process.execPath, ['bin/sluice.js', 'validate', 'examples/postgres-to-sinks.yaml'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, PGDATABASE: 'shop', MYSQL_HOST: 'db.internal' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /, sinks replica → postgres postgres@127\.0\.0\.1:5432\/shop_replica, mysql → mysql root@db\.internal:3306\/shop, warehouse → duckdb \.\/data\/shop\/warehouse\.duckdb\)\n$/);
+  });
+
   it('schema prints the JSON Schema the config is validated against', () => {
     const r = sluice('schema');
     assert.equal(r.code, 0);

@@ -45,7 +45,7 @@ describe('pipeline config', () => {
     const msg = bad('name: shop\nsorce: 1\nsource:\n  type: postgres\n  connection: {database: x}\n  protocol: 3\n  snapshot: sometimes\nlog:\n  partitions: "two"\n');
     assert.match(msg, /^CONFIG_INVALID\n/);
     const lines = msg.split('\n').slice(2).map((l) => l.trim());
-    assert.equal(lines[0], "p.yaml:2:1: sorce: unknown key (did you mean 'source'?); allowed: name, source, log, batch, serialization, maxQueueBytes, server, logging");
+    assert.equal(lines[0], "p.yaml:2:1: sorce: unknown key (did you mean 'source'?); allowed: name, source, log, batch, sinks, serialization, maxQueueBytes, server, logging");
     assert.equal(lines[1], 'p.yaml:6:13: source.protocol: must be 1 or 2 (got 3)');
     assert.equal(lines[2], 'p.yaml:7:13: source.snapshot: must be one of "initial", "never" or "initial_only" (got "sometimes")');
     assert.equal(lines[3], 'p.yaml:9:15: log.partitions: must be an integer (got "two")');
@@ -104,7 +104,7 @@ describe('pipeline config', () => {
       "p.yaml:7:3: batch.maxRecord: unknown key (did you mean 'maxRecords'?); allowed: maxRecords, maxBytes, maxDelayMs",
       'p.yaml:8:18: logging.level: must be one of "debug", "info", "warn" or "error" (got "loud")',
       'p.yaml:9:16: server.port: must be <= 65535 (got 99999)',
-      "p.yaml:10:1: source2: unknown key (did you mean 'source'?); allowed: name, source, log, batch, serialization, maxQueueBytes, server, logging",
+      "p.yaml:10:1: source2: unknown key (did you mean 'source'?); allowed: name, source, log, batch, sinks, serialization, maxQueueBytes, server, logging",
     ]);
     assert.match(bad('name: x\nsource:\n  type: postgres\n  connection: {database: d}\n  snapshot: inital\n'), /p\.yaml:5:13: source\.snapshot: must be one of "initial", "never" or "initial_only" \(got "inital"; did you mean "initial"\?\)/);
     assert.match(bad('name: x\nsource:\n  type: postgres\n  connection: {database: d}\n  tables: public.a\n'), /p\.yaml:5:11: source\.tables: must be a list \(got "public\.a"\)/);
@@ -167,6 +167,28 @@ describe('pipeline config', () => {
     }
     const schema = exportJsonSchema() as { properties: Record<string, unknown>; additionalProperties: boolean };
     assert.equal(schema.additionalProperties, false);
-    assert.deepEqual(Object.keys(schema.properties), ['name', 'source', 'log', 'batch', 'serialization', 'maxQueueBytes', 'server', 'logging']);
+    assert.deepEqual(Object.keys(schema.properties), ['name', 'source', 'log', 'batch', 'sinks', 'serialization', 'maxQueueBytes', 'server', 'logging']);
+  });
+
+  it('sinks: defaults per type, errors at the sink key with its line, duplicate names refused', () => {
+    const c = parseConfig(
+      'name: shop\nsource: {type: postgres, connection: {database: shop}}\nsinks:\n  - {name: pg, type: postgres, connection: "postgres://u@h:5433/dw"}\n  - {name: my, type: mysql, connection: "mysql://root@db/shop", deletes: soft}\n  - {name: dk, type: duckdb, path: w.duckdb, batch: {maxDelayMs: 1s}}\n',
+      'p.yaml',
+      {},
+    );
+    assert.deepEqual(c.sinks.map((s) => [s.name, s.type, s.tableName, s.deletes, s.batch.maxDelayMs]), [
+      ['pg', 'postgres', '{table}', 'hard', 20],
+      ['my', 'mysql', '{table}', 'soft', 20],
+      ['dk', 'duckdb', '{table}', 'hard', 1000],
+    ]);
+    assert.deepEqual(c.sinks[0].type === 'postgres' && [c.sinks[0].connection.port, c.sinks[0].connection.database, c.sinks[0].schema], [5433, 'dw', 'public']);
+    assert.deepEqual(c.sinks[1].type === 'mysql' && [c.sinks[1].connection.port, c.sinks[1].connection.user, c.sinks[1].connection.database], [3306, 'root', 'shop']);
+    assert.equal(c.sinks[2].type === 'duckdb' && c.sinks[2].changeTableName, '{table}_changes');
+    const msg = bad('name: shop\nsource: {type: postgres, connection: {database: shop}}\nsinks:\n  - name: dk\n    type: duckdb\n    pth: w.duckdb\n  - name: my\n    type: mysql\n    connection: {database: x}\n    deletes: sof\n');
+    assert.match(msg, /p\.yaml:4:5: sinks\.0: missing required key 'path'/);
+    assert.match(msg, /p\.yaml:6:5: sinks\.0\.pth: unknown key \(did you mean 'path'\?\)/);
+    assert.match(msg, /p\.yaml:10:14: sinks\.1\.deletes: must be "hard" or "soft" \(got "sof"; did you mean "soft"\?\)/);
+    const dup = bad('name: shop\nsource: {type: postgres, connection: {database: shop}}\nsinks:\n  - {name: a, type: duckdb, path: x}\n  - {name: a, type: duckdb, path: y}\n');
+    assert.match(dup, /p\.yaml:5:\d+: sinks\.1\.name: another sink is already named "a"/);
   });
 });

@@ -111,8 +111,13 @@ describe('sink conformance (PostgreSQL, MariaDB, DuckDB)', () => {
     } finally {
       await run.stop();
     }
+    // A key change is a delete of the old key (then its tombstone) and a create of the new one.
+    const items = await readAll(join(tmp.dir, 'log'), 'conf1.public.items');
+    const old20 = items.filter((r) => r.key?.id === 20 && r.value?.op !== 'r');
+    assert.deepEqual(old20.map((r) => r.value?.op ?? 'tombstone'), ['d', 'tombstone']);
+    assert.deepEqual(items.filter((r) => r.key?.id === 10020).map((r) => [r.value.op, r.value.before, r.value.after.id]), [['c', null, 10020]]);
     // The DuckDB change table has exactly the log's changes of items, each once.
-    const logged = (await readAll(join(tmp.dir, 'log'), 'conf1.public.items')).filter((r) => r.value !== null).length;
+    const logged = items.filter((r) => r.value !== null).length;
     assert.equal(await targets.count('duckdb', 'SELECT count(*) FROM items_changes'), logged);
     assert.equal(await targets.count('duckdb', 'SELECT count(DISTINCT __change_id) FROM items_changes'), logged);
     const deletes = (await readAll(join(tmp.dir, 'log'), 'conf1.public.items')).filter((r) => r.value?.op === 'd').length;

@@ -85,7 +85,7 @@ describe('postgres source → embedded log', () => {
     }
     const again = await readAll(logDir, 't1.');
     assert.equal(again.filter((r) => r.value?.op === 'r').length, 700, 'snapshot not repeated');
-    const lsns = again.filter((r) => r.value && r.value.op !== 'r').map((r) => `${r.value.source.lsn}/${r.topic}/${JSON.stringify(r.key)}`);
+    const lsns = again.filter((r) => r.value && r.value.op !== 'r').map((r) => `${r.value.source.lsn}/${r.topic}/${r.partition}/${JSON.stringify(r.key)}/${r.value.op}`);
     assert.equal(new Set(lsns).size, lsns.length, 'no stream event twice');
     assert.equal(again.filter((r) => r.value?.after?.last_name === 'while-stopped').length, 1);
   });
