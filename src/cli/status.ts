@@ -62,6 +62,12 @@ example:
       if (p.error) lines.push(`pipeline: ${p.error}`);
       else lines.push(`pipeline ${p.pipeline}: ${p.state} (pid ${p.pid}, updated ${p.updatedAt}${stale})`);
       if (p.source) lines.push(`  source: phase ${p.source.phase}, received ${p.source.receivedLsn}, confirmed ${p.source.confirmedLsn}${p.source.snapshot ? `, snapshot ${JSON.stringify(p.source.snapshot)}` : ''}`);
+      for (const k of p.sinks ?? []) {
+        // How far behind the log's end each sink's committed offsets are.
+        let behind = 0;
+        for (const t of report.topics) for (const part of t.partitions) if (`${t.name}/${part.partition}` in (k.offsets ?? {})) behind += part.end - k.offsets[`${t.name}/${part.partition}`];
+        lines.push(`  sink ${k.name} (${k.type}): ${k.state}, ${k.applied} changes applied this run, ${behind} records behind the log${k.lagMs !== null ? `, lag ${k.lagMs} ms` : ''}${k.error ? `; error ${k.error.code}: ${k.error.message}` : ''}`);
+      }
     }
     if (report.slot?.error) lines.push(`slot ${report.slot.name}: unknown (${report.slot.error})`);
     else if (report.slot) lines.push(report.slot.exists === false ? `slot ${report.slot.name}: does not exist` : `slot ${report.slot.name}: ${report.slot.active ? 'active' : 'inactive'}, confirmed ${report.slot.confirmedFlushLsn}, retains ${(report.slot.retainedWalBytes / 1048576).toFixed(1)} MiB of WAL`);
