@@ -151,6 +151,7 @@ function patternHint(path: string[]): string {
 
 function anyOfHint(path: string[], v: unknown): string {
   const k = path[path.length - 1];
+  if (k === 'connection' && path[0] === 'sinks') return `must be a URL (postgres://user:password@host:port/database, or mysql://… for a mysql sink) or a mapping with host, port, user, password, database (got ${JSON.stringify(v)})`;
   if (k === 'connection') return `must be a URL postgres://user:password@host:port/database or a mapping with host, port, user, password, database (got ${JSON.stringify(v)})`;
   if (SIZE_KEYS.has(k)) return `must be a size such as 1048576 or "64MiB" (got ${JSON.stringify(v)})`;
   if (DURATION_KEYS.has(k)) return `must be a duration such as 500, "500ms" or "10s" (got ${JSON.stringify(v)})`;
@@ -299,12 +300,13 @@ function checkUrl(raw: any, fail: (path: string[], msg: string) => void): void {
   }
 }
 
-function parseUrl(url: string) {
+/** A connection URL; defaults are PostgreSQL's unless given (MySQL: 3306, root). */
+function parseUrl(url: string, defaultPort = 5432, defaultUser = 'postgres') {
   const u = new URL(url);
   return {
     host: decodeURIComponent(u.hostname) || '127.0.0.1',
-    port: u.port ? Number(u.port) : 5432,
-    user: decodeURIComponent(u.username) || 'postgres',
+    port: u.port ? Number(u.port) : defaultPort,
+    user: decodeURIComponent(u.username) || defaultUser,
     password: u.password ? decodeURIComponent(u.password) : undefined,
     database: decodeURIComponent(u.pathname.replace(/^\//, '')) || 'postgres',
   };
@@ -320,16 +322,6 @@ const SINK_DEFAULTS = {
   offsetsTable: 'sluice_offsets',
 };
 
-function parseMysqlUrl(url: string) {
-  const u = new URL(url);
-  return {
-    host: decodeURIComponent(u.hostname) || '127.0.0.1',
-    port: u.port ? Number(u.port) : 3306,
-    user: decodeURIComponent(u.username) || 'root',
-    password: u.password ? decodeURIComponent(u.password) : undefined,
-    database: decodeURIComponent(u.pathname.replace(/^\//, '')),
-  };
-}
 
 function sinkDefaults(raw: any, pipelineBatch: BatchConfig): SinkConfig {
   const common = {
@@ -348,7 +340,7 @@ function sinkDefaults(raw: any, pipelineBatch: BatchConfig): SinkConfig {
     return { ...common, type: 'postgres', connection, schema: raw.schema ?? 'public' };
   }
   if (raw.type === 'mysql') {
-    const connection = typeof raw.connection === 'string' ? parseMysqlUrl(raw.connection) : { host: '127.0.0.1', port: 3306, user: 'root', ...raw.connection };
+    const connection = typeof raw.connection === 'string' ? parseUrl(raw.connection, 3306, 'root') : { host: '127.0.0.1', port: 3306, user: 'root', ...raw.connection };
     return { ...common, type: 'mysql', connection };
   }
   return { ...common, type: 'duckdb', path: raw.path, changeTableName: raw.changeTableName ?? '{table}_changes' };

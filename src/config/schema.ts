@@ -15,23 +15,27 @@ const batchSchema = {
   properties: { maxRecords: { type: 'integer', minimum: 1 }, maxBytes: size, maxDelayMs: duration },
 } as const;
 
-const pgConnection = {
-  anyOf: [
-    { type: 'string', pattern: '^postgres(ql)?://', description: 'postgres://user:password@host:port/database' },
-    {
-      type: 'object',
-      additionalProperties: false,
-      required: ['database'],
-      properties: {
-        host: { type: 'string' },
-        port: { type: 'integer', minimum: 1, maximum: 65535 },
-        user: { type: 'string' },
-        password: { type: 'string' },
-        database: { type: 'string' },
+/** A connection: a URL matching `pattern`, or a mapping of its parts. */
+const connection = (pattern: string, description: string) =>
+  ({
+    anyOf: [
+      { type: 'string', pattern, description },
+      {
+        type: 'object',
+        additionalProperties: false,
+        required: ['database'],
+        properties: {
+          host: { type: 'string' },
+          port: { type: 'integer', minimum: 1, maximum: 65535 },
+          user: { type: 'string' },
+          password: { type: 'string' },
+          database: { type: 'string' },
+        },
       },
-    },
-  ],
-} as const;
+    ],
+  }) as const;
+
+const pgConnection = connection('^postgres(ql)?://', 'postgres://user:password@host:port/database');
 
 const sinkCommon = {
   name: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$', description: 'Sink name, unique in the pipeline; identifies its stored offsets.' },
@@ -66,23 +70,7 @@ const sinkSchema = {
         properties: {
           type: {},
           ...sinkCommon,
-          connection: {
-            anyOf: [
-              { type: 'string', pattern: '^(mysql|mariadb)://', description: 'mysql://user:password@host:port/database' },
-              {
-                type: 'object',
-                additionalProperties: false,
-                required: ['database'],
-                properties: {
-                  host: { type: 'string' },
-                  port: { type: 'integer', minimum: 1, maximum: 65535 },
-                  user: { type: 'string' },
-                  password: { type: 'string' },
-                  database: { type: 'string' },
-                },
-              },
-            ],
-          },
+          connection: connection('^(mysql|mariadb)://', 'mysql://user:password@host:port/database'),
         },
       },
     },

@@ -21,7 +21,7 @@ import type { DuckdbSinkConfig } from '../config/types.ts';
 import { SluiceError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { compatible, kindName, targetColumns, targetName, type Kind, type TargetColumn } from './columns.ts';
-import type { Sink, SinkBatch, SinkRecord, TableBatch } from './types.ts';
+import { offsetsFromRows, type Sink, type SinkBatch, type SinkRecord, type TableBatch } from './types.ts';
 import { noKey } from './postgres.ts';
 
 const qi = (s: string): string => '"' + s.replace(/"/g, '""') + '"';
@@ -172,13 +172,7 @@ export class DuckdbSink implements Sink {
     await this.conn.run(`SET TimeZone = 'UTC'`);
     await this.conn.run(`CREATE TABLE IF NOT EXISTS ${qi(this.cfg.offsetsTable)} (sink VARCHAR NOT NULL, topic VARCHAR NOT NULL, "partition" INTEGER NOT NULL, next_offset BIGINT NOT NULL, updated_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (sink, topic, "partition"))`);
     const r = await this.conn.runAndReadAll(`SELECT topic, "partition", next_offset FROM ${qi(this.cfg.offsetsTable)} WHERE sink = $1`, [this.id]);
-    const out = new Map<string, Map<number, number>>();
-    for (const [topic, partition, next] of r.getRows()) {
-      let m = out.get(String(topic));
-      if (!m) out.set(String(topic), (m = new Map()));
-      m.set(Number(partition), Number(next));
-    }
-    return out;
+    return offsetsFromRows(r.getRows());
   }
 
   async close(): Promise<void> {

@@ -13,7 +13,7 @@ import type { Row, Value } from '../core/event.ts';
 import { parseJson } from '../core/serde/parse.ts';
 import type { SchemaRecord } from '../core/schemas.ts';
 import { compatible, kindName, targetColumns, targetName, type Kind, type TargetColumn } from './columns.ts';
-import type { Sink, SinkBatch, SinkRecord, TableBatch } from './types.ts';
+import { bySchema, offsetsFromRows, type Sink, type SinkBatch, type SinkRecord, type TableBatch } from './types.ts';
 import { noKey } from './postgres.ts';
 
 const qi = (s: string): string => '`' + s.replace(/`/g, '``') + '`';
@@ -159,14 +159,8 @@ export class MysqlSink implements Sink {
     this.conn = conn;
     await conn.query(`SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'`);
     await conn.query(`CREATE TABLE IF NOT EXISTS ${this.offsetsTable} (sink VARCHAR(255) NOT NULL, topic VARCHAR(255) NOT NULL, \`partition\` INT NOT NULL, next_offset BIGINT NOT NULL, updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6), PRIMARY KEY (sink, topic, \`partition\`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`);
-    const [rows] = await conn.query(`SELECT topic, \`partition\`, next_offset FROM ${this.offsetsTable} WHERE sink = ?`, [this.id]);
-    const out = new Map<string, Map<number, number>>();
-    for (const row of rows as { topic: string; partition: number; next_offset: string }[]) {
-      let m = out.get(row.topic);
-      if (!m) out.set(row.topic, (m = new Map()));
-      m.set(Number(row.partition), Number(row.next_offset));
-    }
-    return out;
+    const [rows] = await conn.query({ sql: `SELECT topic, \`partition\`, next_offset FROM ${this.offsetsTable} WHERE sink = ?`, values: [this.id], rowsAsArray: true });
+    return offsetsFromRows(rows as unknown[][]);
   }
 
   async close(): Promise<void> {
@@ -223,13 +217,7 @@ export class MysqlSink implements Sink {
   }
 
   private async upsert(c: Connection, st: TableState, records: SinkRecord[], byKey: boolean): Promise<void> {
-    const groups = new Map<SchemaRecord, SinkRecord[]>();
-    for (const r of records) {
-      const g = groups.get(r.schema);
-      if (g) g.push(r);
-      else groups.set(r.schema, [r]);
-    }
-    for (const [s, recs] of groups) {
+    for (const [s, recs] of bySchema(records)) {
       const cols = targetColumns(s, this.cfg);
       const updates = cols.filter((col) => !s.keyColumns.includes(col.name)).map((col) => `${qi(col.name)} = VALUES(${qi(col.name)})`);
       let sql = `INSERT INTO ${st.name} (${cols.map((x) => qi(x.name)).join(', ')}) VALUES ?`;

@@ -15,7 +15,7 @@ import type { Row, Value } from '../core/event.ts';
 import { parseJson } from '../core/serde/parse.ts';
 import { writeValue } from '../core/serde/json.ts';
 import { compatible, kindName, targetColumns, targetName, type Kind, type TargetColumn } from './columns.ts';
-import type { Sink, SinkBatch, SinkRecord, TableBatch } from './types.ts';
+import { bySchema, offsetsFromRows, type Sink, type SinkBatch, type SinkRecord, type TableBatch } from './types.ts';
 
 export const qi = (s: string): string => '"' + s.replace(/"/g, '""') + '"';
 const ql = (s: string): string => "'" + s.replace(/'/g, "''") + "'";
@@ -144,14 +144,8 @@ export class PostgresSink implements Sink {
     await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO'`);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${qi(this.cfg.schema)}`);
     await client.query(`CREATE TABLE IF NOT EXISTS ${this.offsetsTable} (sink text NOT NULL, topic text NOT NULL, "partition" integer NOT NULL, next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (sink, topic, "partition"))`);
-    const r = await client.query(`SELECT topic, "partition", next_offset FROM ${this.offsetsTable} WHERE sink = $1`, [this.id]);
-    const out = new Map<string, Map<number, number>>();
-    for (const row of r.rows) {
-      let m = out.get(row.topic);
-      if (!m) out.set(row.topic, (m = new Map()));
-      m.set(Number(row.partition), Number(row.next_offset));
-    }
-    return out;
+    const r = await client.query({ text: `SELECT topic, "partition", next_offset FROM ${this.offsetsTable} WHERE sink = $1`, values: [this.id], rowMode: 'array' });
+    return offsetsFromRows(r.rows);
   }
 
   async close(): Promise<void> {
@@ -304,16 +298,6 @@ export class PostgresSink implements Sink {
     const match = keyCols.map((col, i) => `sluice_t.${qi(col.name)} = ${exprs[i]}`).join(' AND ');
     await c.query(`DELETE FROM ${st.name} AS sluice_t USING ${from} WHERE ${match}`, arrays);
   }
-}
-
-function bySchema(records: SinkRecord[]): Map<SchemaRecord, SinkRecord[]> {
-  const groups = new Map<SchemaRecord, SinkRecord[]>();
-  for (const r of records) {
-    const g = groups.get(r.schema);
-    if (g) g.push(r);
-    else groups.set(r.schema, [r]);
-  }
-  return groups;
 }
 
 /** A PostgreSQL array literal of text elements: `{"a","b",NULL}`. */

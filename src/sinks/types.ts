@@ -64,4 +64,26 @@ export interface Sink {
   close(): Promise<void>;
 }
 
+/** Stored offsets from rows of (topic, partition, next_offset), as `open` returns them. */
+export function offsetsFromRows(rows: Iterable<readonly unknown[]>): Map<string, Map<number, number>> {
+  const out = new Map<string, Map<number, number>>();
+  for (const [topic, partition, next] of rows) {
+    let m = out.get(String(topic));
+    if (!m) out.set(String(topic), (m = new Map()));
+    m.set(Number(partition), Number(next));
+  }
+  return out;
+}
+
+/** Records grouped by the schema they were written with (a statement per schema version). */
+export function bySchema(records: SinkRecord[]): Map<SinkRecord['schema'], SinkRecord[]> {
+  const groups = new Map<SinkRecord['schema'], SinkRecord[]>();
+  for (const r of records) {
+    const g = groups.get(r.schema);
+    if (g) g.push(r);
+    else groups.set(r.schema, [r]);
+  }
+  return groups;
+}
+
 export const offsetKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
