@@ -14,7 +14,7 @@ import { openEmbeddedLog } from '../src/log/embedded/index.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '20' }, help: { type: 'boolean', short: 'h' } } });
 if (values.help) {
-  console.log('usage: npm run demo [-- --seconds N]\n\nCreates database sluice_demo on 127.0.0.1:5432, captures it into ./data/demo/log and prints events live.');
+  console.log('usage: npm run demo [-- --seconds N]\n\nCreates database sluice_demo on 127.0.0.1:5432, captures it into ./data/demo/log, prints events live and keeps a DuckDB warehouse (./data/demo/warehouse.duckdb) in step.');
   process.exit(0);
 }
 const seconds = Number(values.seconds);
@@ -60,6 +60,10 @@ source:
   heartbeatIntervalMs: 2000
 log:
   dir: ${dir}/log
+sinks:
+  - name: warehouse
+    type: duckdb
+    path: ${dir}/warehouse.duckdb
 server:
   port: 0
 logging:
@@ -90,6 +94,7 @@ logging:
   const lags: number[] = [];
   const follow = async () => {
     for (const t of await log.listTopics()) {
+      if (t.name.endsWith('.__schemas')) continue; // table schemas, not change events
       for (const p of await log.offsets(t.name)) {
         const k = `${t.name}/${p.partition}`;
         let off = positions.get(k) ?? p.start;
@@ -132,10 +137,22 @@ logging:
     }
     await follow();
   }
+  await new Promise((r) => setTimeout(r, 1500)); // let the warehouse sink apply the last changes
   ac.abort();
   await run;
   await follow();
   await log.close();
+  // The DuckDB warehouse the sink kept in step (read in this process: DuckDB allows one writer).
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const wh = await (await DuckDBInstance.fromCache(`${dir}/warehouse.duckdb`)).connect();
+  const q = async (sql: string) => (await wh.runAndReadAll(sql)).getRows()[0];
+  const [whCustomers, whBalance] = await q('SELECT count(*), sum(balance) FROM customers');
+  const [srcCustomers, srcBalance] = (await db.query({ text: 'SELECT count(*), sum(balance) FROM customers', rowMode: 'array' })).rows[0];
+  const [orders] = await q('SELECT count(*) FROM orders');
+  const [srcOrders] = (await db.query({ text: 'SELECT count(*) FROM orders', rowMode: 'array' })).rows[0];
+  const ops = (await wh.runAndReadAll(`SELECT __op, count(*) FROM orders_changes GROUP BY 1 ORDER BY 1`)).getRows().map(([op, n]) => `${op}=${n}`).join(' ');
+  wh.closeSync();
+  say(`warehouse ${dir}/warehouse.duckdb: customers ${whCustomers} rows, balance ${whBalance} (source: ${srcCustomers}, ${srcBalance}); orders ${orders} (source ${srcOrders}); orders_changes ${ops}`);
   // A stopped pipeline's slot keeps WAL on the server; the demo's next run starts over anyway.
   await db.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'sluice_demo' AND NOT active`);
   await db.end();
