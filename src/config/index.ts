@@ -287,16 +287,20 @@ function configError(fileName: string, problems: Problem[]): SluiceError {
   return new SluiceError('CONFIG_INVALID', `invalid config (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${lines.join('\n  ')}`);
 }
 
-/** A URL connection that cannot be parsed is reported at its line, like any other problem. */
+/** A URL connection that cannot be parsed, or names no database, is reported at its line. */
 function checkUrl(raw: any, fail: (path: string[], msg: string) => void): void {
-  const c = raw?.source?.connection;
-  if (typeof c !== 'string' || !/^postgres(ql)?:\/\//.test(c)) return;
-  const masked = c.replace(/(\/\/[^:@/]*:)[^@/]*@/, '$1***@');
-  try {
-    const u = new URL(c);
-    if (u.pathname.length <= 1) fail(['source', 'connection'], `the URL names no database: write ${masked.replace(/\/?$/, '/<database>')}`);
-  } catch {
-    fail(['source', 'connection'], `not a valid URL (got ${JSON.stringify(masked)}); write postgres://user:password@host:port/database, percent-encoding special characters in the password`);
+  const urls: [string[], unknown][] = [[['source', 'connection'], raw?.source?.connection]];
+  if (Array.isArray(raw?.sinks)) raw.sinks.forEach((k: any, i: number) => urls.push([['sinks', String(i), 'connection'], k?.connection]));
+  for (const [path, c] of urls) {
+    if (typeof c !== 'string' || !(path[0] === 'source' ? /^postgres(ql)?:\/\// : /^(postgres(ql)?|mysql|mariadb):\/\//).test(c)) continue;
+    const masked = c.replace(/(\/\/[^:@/]*:)[^@/]*@/, '$1***@');
+    const scheme = c.startsWith('postgres') ? 'postgres' : 'mysql';
+    try {
+      const u = new URL(c);
+      if (u.pathname.length <= 1) fail(path, `the URL names no database: write ${masked.replace(/\/?$/, '/<database>')}`);
+    } catch {
+      fail(path, `not a valid URL (got ${JSON.stringify(masked)}); write ${scheme}://user:password@host:port/database, percent-encoding special characters in the password`);
+    }
   }
 }
 

@@ -31,5 +31,5 @@ export function isRetriable(err: unknown): boolean {
   // 40001/40P01: serialization failure and deadlock, which a retry of the transaction resolves.
   // MySQL/MariaDB (mysql2 codes): lost connections, deadlocks, lock waits, too many connections.
   if (RETRIABLE_CODES.has(code) || code.startsWith('08')) return true;
-  return /Connection terminated|connection is closed|Client was closed|Could not set lock on file/i.test(e?.message ?? '');
+  return /Connection terminated|connection is closed|Client was closed|not queryable|connection is in closed state|Could not set lock on file/i.test(e?.message ?? '');
 }

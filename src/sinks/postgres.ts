@@ -120,6 +120,7 @@ interface TableState {
 
 export class PostgresSink implements Sink {
   private client: pg.Client | null = null;
+  private connectionError: Error | null = null;
   private readonly tables = new Map<string, TableState>();
   private readonly offsetsTable: string;
 
@@ -138,7 +139,10 @@ export class PostgresSink implements Sink {
   async open(): Promise<Map<string, Map<number, number>>> {
     const c = this.cfg.connection;
     const client = new pg.Client({ host: c.host, port: c.port, user: c.user, password: c.password, database: c.database, application_name: `sluice sink ${this.cfg.name}` });
-    client.on('error', () => {}); // surfaced by the next query
+    // A dropped connection surfaces as the next query's failure; keep its cause for the message.
+    client.on('error', (e) => {
+      this.connectionError ??= e;
+    });
     await client.connect();
     this.client = client;
     await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO'`);
@@ -155,8 +159,8 @@ export class PostgresSink implements Sink {
 
   async apply(batch: SinkBatch): Promise<void> {
     const c = this.client!;
-    await c.query('BEGIN');
     try {
+      await c.query('BEGIN');
       for (const t of batch.tables) await this.applyTable(c, t);
       if (batch.offsets.length) {
         await c.query(
@@ -169,6 +173,10 @@ export class PostgresSink implements Sink {
     } catch (e) {
       await c.query('ROLLBACK').catch(() => {});
       this.tables.clear(); // DDL of this transaction is gone too
+      if (this.connectionError) {
+        const t = this.cfg.connection;
+        throw new SluiceError('SINK_CONNECTION_LOST', `lost the connection to PostgreSQL ${t.host}:${t.port}/${t.database}: ${this.connectionError.message}; reconnecting`, { retriable: true, cause: e });
+      }
       throw explain(e);
     }
   }

@@ -188,6 +188,7 @@ describe('pipeline config', () => {
     assert.match(msg, /p\.yaml:4:5: sinks\.0: missing required key 'path'/);
     assert.match(msg, /p\.yaml:6:5: sinks\.0\.pth: unknown key \(did you mean 'path'\?\)/);
     assert.match(msg, /p\.yaml:10:14: sinks\.1\.deletes: must be "hard" or "soft" \(got "sof"; did you mean "soft"\?\)/);
+    assert.match(bad('name: s\nsource: {type: postgres, connection: {database: s}}\nsinks:\n  - name: m\n    type: mysql\n    connection: mysql://root:secret@db:3306\n'), /p\.yaml:6:17: sinks\.0\.connection: the URL names no database: write mysql:\/\/root:\*\*\*@db:3306\/<database>/);
     const dup = bad('name: shop\nsource: {type: postgres, connection: {database: shop}}\nsinks:\n  - {name: a, type: duckdb, path: x}\n  - {name: a, type: duckdb, path: y}\n');
     assert.match(dup, /p\.yaml:5:\d+: sinks\.1\.name: another sink is already named "a"/);
   });
