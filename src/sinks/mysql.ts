@@ -14,7 +14,7 @@ import { parseJson } from '../core/serde/parse.ts';
 import type { SchemaRecord } from '../core/schemas.ts';
 import { compatible, kindName, targetColumns, targetName, type Kind, type TargetColumn } from './columns.ts';
 import { bySchema, offsetsFromRows, type Sink, type SinkBatch, type SinkRecord, type TableBatch } from './types.ts';
-import { noKey } from './postgres.ts';
+import { afterRow, noKey, sourceTs } from './postgres.ts';
 
 const qi = (s: string): string => '`' + s.replace(/`/g, '``') + '`';
 /** Bytes of row JSON per INSERT statement (well under the default max_allowed_packet of 16 MiB). */
@@ -225,8 +225,7 @@ export class MysqlSink implements Sink {
       let rows: unknown[][] = [];
       let bytes = 0;
       for (const r of recs) {
-        const env = parseJson(r.value) as { after: Row; op: string; source: { ts_ms: unknown } };
-        rows.push(this.rowValues(cols, s, r, env.after ?? {}, env.op, env.source?.ts_ms ?? null));
+        rows.push(this.rowValues(cols, s, r, afterRow(r.value) ?? {}, r.op, sourceTs(r.value)));
         bytes += r.value.length;
         if (bytes >= STATEMENT_BYTES) {
           await c.query(sql, [rows]);

@@ -293,6 +293,31 @@ export class PostgresSink implements Sink {
 const AFTER = '"after":';
 const SOURCE = ',"source":{';
 const TS = '"ts_ms":';
+const LONG_INT = /\d{16}/;
+
+/** The text of the envelope's `after` value, or null if the envelope is not laid out as Sluice writes it. */
+export function afterText(value: string): string | null {
+  const a = value.indexOf(AFTER);
+  const b = value.lastIndexOf(SOURCE);
+  return a >= 0 && b > a ? value.slice(a + AFTER.length, b) : null;
+}
+
+/** The `after` row parsed: natively, or exactly (bigint) when it holds an integer beyond 2^53. */
+export function afterRow(value: string): Row | null {
+  const t = afterText(value);
+  if (t === null) return ((parseJson(value) as { after?: Row }).after ?? null) as Row | null;
+  return (LONG_INT.test(t) ? parseJson(t) : JSON.parse(t)) as Row | null;
+}
+
+/** The source block's ts_ms as text. */
+export function sourceTs(value: string): string | null {
+  const b = value.lastIndexOf(SOURCE);
+  const at = b < 0 ? -1 : value.indexOf(TS, b);
+  if (at < 0) return null;
+  let e = at + TS.length;
+  while (e < value.length && value.charCodeAt(e) >= 48 && value.charCodeAt(e) <= 57) e++;
+  return value.slice(at + TS.length, e);
+}
 
 /**
  * The `after` row of an envelope as JSON text, cut out without parsing: Sluice writes `before`,
@@ -303,15 +328,9 @@ const TS = '"ts_ms":';
  */
 export function rowJson(r: SinkRecord, meta: boolean): string {
   const v = r.value;
-  const a = v.indexOf(AFTER);
-  const b = v.lastIndexOf(SOURCE);
-  const row = a >= 0 && b > a ? v.slice(a + AFTER.length, b) : writeValue(((parseJson(v) as { after?: Row }).after ?? null) as Row | null);
+  const row = afterText(v) ?? writeValue(((parseJson(v) as { after?: Row }).after ?? null) as Row | null);
   if (!meta || row === 'null') return row;
-  const at = b < 0 ? -1 : v.indexOf(TS, b);
-  let e = at + TS.length;
-  while (at >= 0 && e < v.length && v.charCodeAt(e) >= 48 && v.charCodeAt(e) <= 57) e++;
-  const ts = at >= 0 ? v.slice(at + TS.length, e) : 'null';
-  const head = `{"__sluice_op":"${r.op}","__sluice_ts":${ts}`;
+  const head = `{"__sluice_op":"${r.op}","__sluice_ts":${sourceTs(v) ?? 'null'}`;
   return row === '{}' ? head + '}' : head + ',' + row.slice(1);
 }
 
