@@ -51,3 +51,35 @@ if ! mariadb_up; then
 fi
 mariadb_up || { log "MariaDB is not reachable at 127.0.0.1:3306 as root; see /var/log/mysql/"; exit 1; }
 log "MariaDB $(mariadb -uroot -h127.0.0.1 -N -e 'select version()') ready"
+
+# MariaDB as a CDC source: row-based binary log with full row images and full table-map metadata
+# (column names, signedness, ENUM/SET labels, primary key), GTIDs, and a server id. Written to
+# its own section at the end of my.cnf (this machine's my.cnf includes no conf.d directory).
+MYCNF=/etc/mysql/my.cnf
+MARK='# sluice: binlog for CDC'
+mysql_var() { mariadb -uroot -h127.0.0.1 -N -e "select @@$1" 2>/dev/null; }
+if [ "$(mysql_var log_bin)" != 1 ] || [ "$(mysql_var binlog_format)" != ROW ] || [ "$(mysql_var binlog_row_metadata)" != FULL ] || [ "$(mysql_var binlog_row_image)" != FULL ]; then
+  if ! grep -qF "$MARK" "$MYCNF"; then
+    log "mariadb: enabling the row-based binary log in $MYCNF"
+    cat >> "$MYCNF" <<'CNF'
+
+# sluice: binlog for CDC
+[mariadbd]
+server_id = 1
+log_bin = mariadb-bin
+binlog_format = ROW
+binlog_row_image = FULL
+binlog_row_metadata = FULL
+expire_logs_days = 2
+max_binlog_size = 256M
+CNF
+  fi
+  log "restarting MariaDB"
+  mariadb-admin -uroot -h127.0.0.1 shutdown 2>/dev/null || true
+  for _ in $(seq 1 60); do pgrep -x mariadbd >/dev/null || break; sleep 0.5; done
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  for _ in $(seq 1 60); do mariadb_up && break; sleep 0.5; done
+  mariadb_up || { log "MariaDB did not come back after enabling the binlog; see /var/log/mysql/error.log"; exit 1; }
+  [ "$(mysql_var binlog_format)" = ROW ] && [ "$(mysql_var log_bin)" = 1 ] || { log "MariaDB runs without the row-based binlog after restart; see $MYCNF"; exit 1; }
+fi
+log "MariaDB binlog: $(mariadb -uroot -h127.0.0.1 -N -e 'show master status' | cut -f1,2) (ROW, full metadata)"
