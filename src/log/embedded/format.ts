@@ -37,8 +37,16 @@ export class BatchEncoder {
     this.buf = nb;
   }
 
+  private lastHeaders: Record<string, string> | undefined;
+  private lastHeaderText: string | null = null;
+
   add(r: AppendRecord): number {
-    const hdr = r.headers ? JSON.stringify(r.headers) : null;
+    // Writers pass the same headers object for runs of records (a table's schema id): encode once.
+    if (r.headers !== this.lastHeaders) {
+      this.lastHeaders = r.headers;
+      this.lastHeaderText = r.headers ? JSON.stringify(r.headers) : null;
+    }
+    const hdr = this.lastHeaderText;
     // Upper bound first (UTF-8 is at most 3 bytes per UTF-16 unit), exact lengths while writing.
     const max = 4 + 8 + 12 + maxLen(r.key) + maxLen(r.value) + (hdr === null ? 0 : hdr.length * 3);
     this.ensure(max);
