@@ -83,3 +83,6 @@ CNF
   [ "$(mysql_var binlog_format)" = ROW ] && [ "$(mysql_var log_bin)" = 1 ] || { log "MariaDB runs without the row-based binlog after restart; see $MYCNF"; exit 1; }
 fi
 log "MariaDB binlog: $(mariadb -uroot -h127.0.0.1 -N -e 'show master status' | cut -f1,2) (ROW, full metadata)"
+
+# MongoDB wire protocol: mongo-java-server (in memory) for the document sink's tests, on 127.0.0.1:27017.
+bash "$(dirname "$0")/mongo-server.sh" start || { log "the MongoDB-compatible test server did not start; see the output above"; exit 1; }
