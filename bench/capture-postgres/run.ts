@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { parseConfig } from '../../src/config/index.ts';
+import type { PostgresSourceConfig } from '../../src/config/types.ts';
 import { runPipeline } from '../../src/engine/runner.ts';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, workload: { type: 'string', default: 'both' } } });
@@ -112,7 +113,7 @@ async function benchWorkload(workload: string): Promise<Result[]> {
   // Reference: pg_recvlogical writing pgoutput to a file (fsync at the end).
   const outFile = join(work, 'pg_recvlogical.out');
   const r0 = process.hrtime.bigint();
-  const child = spawn('pg_recvlogical', ['-h', '127.0.0.1', '-U', 'postgres', '-d', DB, '--slot', 'bench_ref', '--start', '-E', endLsn, '--no-loop', '-f', outFile, '-o', 'proto_version=1', '-o', `publication_names=${cfg.source.publication}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn('pg_recvlogical', ['-h', '127.0.0.1', '-U', 'postgres', '-d', DB, '--slot', 'bench_ref', '--start', '-E', endLsn, '--no-loop', '-f', outFile, '-o', 'proto_version=1', '-o', `publication_names=${(cfg.source as PostgresSourceConfig).publication}`], { stdio: ['ignore', 'ignore', 'inherit'] });
   let done = false;
   const rssP = peakRssOf(child.pid!, () => done);
   const code = await new Promise<number | null>((r) => child.once('exit', r));

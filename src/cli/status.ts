@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { PipelineConfig } from '../config/types.ts';
+import type { MysqlPipelineConfig, PgPipelineConfig, PipelineConfig } from '../config/types.ts';
 import { resolveLog, requireLogDir } from './common.ts';
 import type { Command } from './main.ts';
 
@@ -11,7 +12,9 @@ export const statusCommand: Command = {
 
 Shows each topic's partitions with their start/end offsets, consumer groups and their lag,
 the pipeline's last status (state, source position, snapshot progress), and with --config
-the replication slot on the server (active, confirmed position, WAL it retains).
+the replication slot on the server (active, confirmed position, WAL it retains) — or, for a
+MySQL/MariaDB source, the server's binlog end and oldest kept file, and whether the file the
+pipeline would resume from was purged.
 
 example:
   sluice status --config pipeline.yaml --json
@@ -48,7 +51,8 @@ example:
         report.pipeline = { error: `unreadable ${statusPath}: ${(e as Error).message}` };
       }
     }
-    if (cfg) report.slot = await slotStatus(cfg);
+    if (cfg?.source.type === 'postgres') report.slot = await slotStatus(cfg as PgPipelineConfig);
+    if (cfg?.source.type === 'mysql') report.binlog = await binlogStatus(cfg as MysqlPipelineConfig);
     if (values.json) {
       process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       return 0;
@@ -61,7 +65,8 @@ example:
       const stale = (p.state === 'running' || p.state === 'starting') && age > 10_000 ? `; no update for ${Math.round(age / 1000)}s: is it still running?` : '';
       if (p.error) lines.push(`pipeline: ${p.error}`);
       else lines.push(`pipeline ${p.pipeline}: ${p.state} (pid ${p.pid}, updated ${p.updatedAt}${stale})`);
-      if (p.source) lines.push(`  source: phase ${p.source.phase}, received ${p.source.receivedLsn}, confirmed ${p.source.confirmedLsn}${p.source.snapshot ? `, snapshot ${JSON.stringify(p.source.snapshot)}` : ''}`);
+      if (p.source?.type === 'mysql') lines.push(`  source: phase ${p.source.phase}, binlog ${p.source.position ?? '-'}${p.source.gtid ? `, gtid ${p.source.gtid}` : ''}${p.source.snapshot ? `, snapshot ${JSON.stringify(p.source.snapshot)}` : ''}`);
+      else if (p.source) lines.push(`  source: phase ${p.source.phase}, received ${p.source.receivedLsn}, confirmed ${p.source.confirmedLsn}${p.source.snapshot ? `, snapshot ${JSON.stringify(p.source.snapshot)}` : ''}`);
       for (const k of p.sinks ?? []) {
         // How far behind the log's end each sink's committed offsets are.
         let behind = 0;
@@ -69,6 +74,8 @@ example:
         lines.push(`  sink ${k.name} (${k.type}): ${k.state}, ${k.applied} changes applied this run, ${behind} records behind the log${k.lagMs !== null ? `, lag ${k.lagMs} ms` : ''}${k.error ? `; error ${k.error.code}: ${k.error.message}` : ''}`);
       }
     }
+    if (report.binlog?.error) lines.push(`binlog: unknown (${report.binlog.error})`);
+    else if (report.binlog) lines.push(`binlog: server at ${report.binlog.current}, oldest kept ${report.binlog.oldest}${report.binlog.checkpointFilePurged ? ` — the checkpoint's file ${report.binlog.checkpointFile} was PURGED: take a new snapshot` : ''}`);
     if (report.slot?.error) lines.push(`slot ${report.slot.name}: unknown (${report.slot.error})`);
     else if (report.slot) lines.push(report.slot.exists === false ? `slot ${report.slot.name}: does not exist` : `slot ${report.slot.name}: ${report.slot.active ? 'active' : 'inactive'}, confirmed ${report.slot.confirmedFlushLsn}, retains ${(report.slot.retainedWalBytes / 1048576).toFixed(1)} MiB of WAL`);
     lines.push('topics:');
@@ -86,7 +93,7 @@ example:
  * The replication slot as the server sees it. A database that cannot be reached does not hide the
  * log's state: the reason is reported in place of the slot.
  */
-async function slotStatus(cfg: PipelineConfig): Promise<Record<string, unknown>> {
+async function slotStatus(cfg: PgPipelineConfig): Promise<Record<string, unknown>> {
   const { connect } = await import('../sources/postgres/replication.ts');
   let c: Awaited<ReturnType<typeof connect>>;
   try {
@@ -105,5 +112,42 @@ async function slotStatus(cfg: PipelineConfig): Promise<Record<string, unknown>>
     return { name: cfg.source.slot, error: (e as Error).message };
   } finally {
     await c.end().catch(() => {});
+  }
+}
+
+/** The server's binlog as a MySQL source's resume point needs it: current end, oldest file kept. */
+async function binlogStatus(cfg: MysqlPipelineConfig): Promise<Record<string, unknown>> {
+  const mysql = (await import('mysql2/promise')).default;
+  const c = cfg.source.connection;
+  let conn: Awaited<ReturnType<typeof mysql.createConnection>>;
+  try {
+    conn = await mysql.createConnection({ host: c.host, port: c.port, user: c.user, password: c.password, connectTimeout: 5000 });
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+  try {
+    const [master] = (await conn.query('SHOW MASTER STATUS')) as unknown as [{ File: string; Position: number }[]];
+    const [logs] = (await conn.query('SHOW BINARY LOGS')) as unknown as [{ Log_name: string }[]];
+    const last = await lastCheckpointFile(cfg);
+    return {
+      current: master[0] ? `${master[0].File}:${master[0].Position}` : 'binlog off',
+      oldest: logs[0]?.Log_name ?? '-',
+      checkpointFile: last,
+      checkpointFilePurged: last !== null && logs.length > 0 && !logs.some((l) => l.Log_name === last),
+    };
+  } catch (e) {
+    return { error: (e as Error).message };
+  } finally {
+    await conn.end().catch(() => {});
+  }
+}
+
+async function lastCheckpointFile(cfg: MysqlPipelineConfig): Promise<string | null> {
+  try {
+    const st = JSON.parse(await readFile(join(cfg.log.dir, 'status.json'), 'utf8'));
+    const pos = st?.source?.position;
+    return typeof pos === 'string' ? pos.split(':')[0] : null;
+  } catch {
+    return null;
   }
 }

@@ -7,7 +7,7 @@ import AjvModule from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { SluiceError } from '../core/errors.ts';
 import { DURATION_KEYS, pipelineSchema, SIZE_KEYS } from './schema.ts';
-import type { BatchConfig, PipelineConfig, SinkConfig, UnwrapField } from './types.ts';
+import type { BatchConfig, MysqlSourceConfig, PipelineConfig, PostgresSourceConfig, SinkConfig, UnwrapField } from './types.ts';
 
 export type { PipelineConfig } from './types.ts';
 
@@ -62,7 +62,10 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
       if (err.keyword === 'additionalProperties') {
         const key = err.params.additionalProperty as string;
         where = [...path, key];
-        const known = Object.keys(schemaAt(path, raw)?.properties ?? {}).filter((k) => k !== 'type' || path[0] !== 'sinks').concat(path[0] === 'sinks' ? ['type'] : []);
+        const typed = path[0] === 'sinks' || (path.length === 1 && path[0] === 'source');
+        const known = Object.keys(schemaAt(path, raw)?.properties ?? {}).filter((k) => k !== 'type' || !typed);
+        if (path[0] === 'sinks') known.push('type');
+        else if (typed) known.unshift('type');
         const near = suggest(key, known);
         message = `unknown key${near ? ` (did you mean '${near}'?)` : ''}; allowed: ${known.join(', ')}`;
       } else if (err.keyword === 'required') {
@@ -77,7 +80,7 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
       } else if (err.keyword === 'pattern') {
         message = `${JSON.stringify(valueAt(raw, path))} is not allowed here (${patternHint(path)})`;
       } else if (err.keyword === 'anyOf') {
-        message = anyOfHint(path, valueAt(raw, path));
+        message = anyOfHint(path, valueAt(raw, path), raw);
       } else message = `${err.message} (got ${JSON.stringify(valueAt(raw, path))})`;
       problems.push({ ...nodePos(doc, where, at, err.keyword === 'additionalProperties'), path: where.join('.'), message });
     }
@@ -149,9 +152,10 @@ function patternHint(path: string[]): string {
   return 'see docs/config.md';
 }
 
-function anyOfHint(path: string[], v: unknown): string {
+function anyOfHint(path: string[], v: unknown, raw?: any): string {
   const k = path[path.length - 1];
   if (k === 'connection' && path[0] === 'sinks') return `must be a URL (postgres://user:password@host:port/database, or mysql://… for a mysql sink) or a mapping with host, port, user, password, database (got ${JSON.stringify(v)})`;
+  if (k === 'connection' && raw?.source?.type === 'mysql') return `must be a URL mysql://user:password@host:port[/database] or a mapping with host, port, user, password, database (got ${JSON.stringify(v)})`;
   if (k === 'connection') return `must be a URL postgres://user:password@host:port/database or a mapping with host, port, user, password, database (got ${JSON.stringify(v)})`;
   if (SIZE_KEYS.has(k)) return `must be a size such as 1048576 or "64MiB" (got ${JSON.stringify(v)})`;
   if (DURATION_KEYS.has(k)) return `must be a duration such as 500, "500ms" or "10s" (got ${JSON.stringify(v)})`;
@@ -172,6 +176,11 @@ function schemaAt(path: string[], raw?: unknown): any {
       continue;
     }
     s = s?.properties?.[p] ?? s?.anyOf?.find((x: any) => x.properties)?.properties?.[p];
+    // The source's keys depend on its type too.
+    if (s?.allOf && s?.type !== 'array') {
+      const type = (valueAt(raw, path.slice(0, i + 1)) as any)?.type;
+      s = s.allOf.find((b: any) => b.if?.properties?.type?.const === type)?.then ?? { properties: s.properties };
+    }
   }
   if (s?.anyOf) s = s.anyOf.find((x: any) => x.properties) ?? s;
   return s;
@@ -292,12 +301,14 @@ function checkUrl(raw: any, fail: (path: string[], msg: string) => void): void {
   const urls: [string[], unknown][] = [[['source', 'connection'], raw?.source?.connection]];
   if (Array.isArray(raw?.sinks)) raw.sinks.forEach((k: any, i: number) => urls.push([['sinks', String(i), 'connection'], k?.connection]));
   for (const [path, c] of urls) {
-    if (typeof c !== 'string' || !(path[0] === 'source' ? /^postgres(ql)?:\/\// : /^(postgres(ql)?|mysql|mariadb):\/\//).test(c)) continue;
+    if (typeof c !== 'string' || !/^(postgres(ql)?|mysql|mariadb):\/\//.test(c)) continue;
     const masked = c.replace(/(\/\/[^:@/]*:)[^@/]*@/, '$1***@');
     const scheme = c.startsWith('postgres') ? 'postgres' : 'mysql';
+    // A MySQL source may leave the database out: its tables name their databases.
+    const dbOptional = path[0] === 'source' && scheme === 'mysql';
     try {
       const u = new URL(c);
-      if (u.pathname.length <= 1) fail(path, `the URL names no database: write ${masked.replace(/\/?$/, '/<database>')}`);
+      if (u.pathname.length <= 1 && !dbOptional) fail(path, `the URL names no database: write ${masked.replace(/\/?$/, '/<database>')}`);
     } catch {
       fail(path, `not a valid URL (got ${JSON.stringify(masked)}); write ${scheme}://user:password@host:port/database, percent-encoding special characters in the password`);
     }
@@ -350,31 +361,65 @@ function sinkDefaults(raw: any, pipelineBatch: BatchConfig): SinkConfig {
   return { ...common, type: 'duckdb', path: raw.path, changeTableName: raw.changeTableName ?? '{table}_changes' };
 }
 
+/** The MySQL source's settings with defaults. */
+function mysqlSourceDefaults(name: string, s: any): MysqlSourceConfig {
+  let connection: MysqlSourceConfig['connection'];
+  if (typeof s.connection === 'string') {
+    const u = new URL(s.connection);
+    connection = {
+      host: decodeURIComponent(u.hostname) || '127.0.0.1',
+      port: u.port ? Number(u.port) : 3306,
+      user: decodeURIComponent(u.username) || 'root',
+      password: u.password ? decodeURIComponent(u.password) : undefined,
+      database: decodeURIComponent(u.pathname.replace(/^\//, '')) || undefined,
+    };
+  } else connection = { host: '127.0.0.1', port: 3306, user: 'root', ...s.connection };
+  // A stable id per pipeline name, away from the usual small ids of real replicas.
+  let h = 0;
+  for (const ch of name) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return {
+    type: 'mysql',
+    connection,
+    serverId: s.serverId ?? 5400 + (h % 1000),
+    tables: s.tables ?? [],
+    snapshot: s.snapshot ?? 'initial',
+    snapshotFetchSize: s.snapshotFetchSize ?? 10_000,
+    gtid: s.gtid ?? 'auto',
+    heartbeatIntervalMs: s.heartbeatIntervalMs ?? 10_000,
+    topicPrefix: s.topicPrefix ?? name,
+    transactionMetadata: s.transactionMetadata ?? false,
+  };
+}
+
+function postgresSourceDefaults(name: string, s: any): PostgresSourceConfig {
+  const conn = typeof s.connection === 'string' ? parseUrl(s.connection) : { host: '127.0.0.1', port: 5432, user: 'postgres', ...s.connection };
+  const slot = s.slot ?? `sluice_${name.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
+  return {
+    type: 'postgres',
+    connection: conn,
+    slot,
+    publication: s.publication ?? slot,
+    tables: s.tables ?? [],
+    protocol: s.protocol ?? 1,
+    streaming: s.streaming ?? false,
+    binary: s.binary ?? false,
+    snapshot: s.snapshot ?? 'initial',
+    snapshotFetchSize: s.snapshotFetchSize ?? 10_000,
+    heartbeatIntervalMs: s.heartbeatIntervalMs ?? 10_000,
+    statusIntervalMs: s.statusIntervalMs ?? 10_000,
+    topicPrefix: s.topicPrefix ?? name,
+    transactionMetadata: s.transactionMetadata ?? false,
+    createPublication: s.createPublication ?? true,
+  };
+}
+
 function withDefaults(raw: any): PipelineConfig {
   const name: string = raw.name;
   const s = raw.source;
-  const conn = typeof s.connection === 'string' ? parseUrl(s.connection) : { host: '127.0.0.1', port: 5432, user: 'postgres', ...s.connection };
   const batch: BatchConfig = { maxRecords: raw.batch?.maxRecords ?? 5000, maxBytes: raw.batch?.maxBytes ?? 4 << 20, maxDelayMs: raw.batch?.maxDelayMs ?? 20 };
-  const slot = s.slot ?? `sluice_${name.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
   return {
     name,
-    source: {
-      type: 'postgres',
-      connection: conn,
-      slot,
-      publication: s.publication ?? slot,
-      tables: s.tables ?? [],
-      protocol: s.protocol ?? 1,
-      streaming: s.streaming ?? false,
-      binary: s.binary ?? false,
-      snapshot: s.snapshot ?? 'initial',
-      snapshotFetchSize: s.snapshotFetchSize ?? 10_000,
-      heartbeatIntervalMs: s.heartbeatIntervalMs ?? 10_000,
-      statusIntervalMs: s.statusIntervalMs ?? 10_000,
-      topicPrefix: s.topicPrefix ?? name,
-      transactionMetadata: s.transactionMetadata ?? false,
-      createPublication: s.createPublication ?? true,
-    },
+    source: s.type === 'mysql' ? mysqlSourceDefaults(name, s) : postgresSourceDefaults(name, s),
     log: {
       backend: 'embedded',
       dir: raw.log?.dir ?? `./data/${name}/log`,

@@ -42,6 +42,37 @@ export interface PostgresSourceConfig {
   createPublication: boolean;
 }
 
+export interface MysqlConnectionConfig {
+  host: string;
+  port: number;
+  user: string;
+  password?: string;
+  /** Default database: tables named without one are looked up here. Optional. */
+  database?: string;
+}
+
+export interface MysqlSourceConfig {
+  type: 'mysql';
+  connection: MysqlConnectionConfig;
+  /** Replica server id this pipeline uses: unique among the server's replicas. Default: derived from the pipeline name (5400–6399). */
+  serverId: number;
+  /** `database.table` names to capture. Empty: every table of `connection.database` (or of every user database when none). */
+  tables: string[];
+  /** `initial`: snapshot existing rows, then stream. `never`: stream only (from the current binlog end). `initial_only`: snapshot and stop. */
+  snapshot: 'initial' | 'never' | 'initial_only';
+  /** Rows per snapshot progress report unit (the snapshot streams rows; this bounds rows buffered per read). */
+  snapshotFetchSize: number;
+  /** Resume by GTID when the server has GTIDs (survives a failover to another server with the same GTID history), else by file/position. */
+  gtid: 'auto' | 'off';
+  /** Heartbeat period asked of the server: keeps the connection checked while the binlog is idle. 0 disables. */
+  heartbeatIntervalMs: number;
+  /** Topic prefix; topics are `<topicPrefix>.<database>.<table>`. Default: pipeline name. */
+  topicPrefix: string;
+  transactionMetadata: boolean;
+}
+
+export type SourceConfig = PostgresSourceConfig | MysqlSourceConfig;
+
 export interface EmbeddedLogConfig {
   backend: 'embedded';
   /** Directory holding topics, commit journal and consumer offsets. */
@@ -105,12 +136,54 @@ export interface DuckdbSinkConfig extends SinkCommonConfig {
   changeTableName: string;
 }
 
-export type SinkConfig = PostgresSinkConfig | MysqlSinkConfig | DuckdbSinkConfig;
+/** A document template: nested mappings whose leaves are `$column`, `$$source_ts`, `$$sync_ts`, `$$op`, `$$table` or literals (docs/connectors/documents.md). */
+export type DocTemplate = { [field: string]: DocTemplateValue };
+export type DocTemplateValue = string | number | boolean | null | DocTemplateValue[] | DocTemplate;
 
-export interface PipelineConfig {
+export interface DocumentCollectionConfig {
+  /** `schema.table` pattern (`*` wildcard) of the source tables this entry shapes; the first matching entry wins. */
+  table: string;
+  /** Collection name; `{schema}` and `{table}` are replaced. Default: the sink's `tableName`. */
+  collection: string;
+  /** Secondary indexes, each a list of (dotted) document fields. */
+  indexes: string[][];
+  /** The reshape template. Absent: every column as a top-level field. */
+  document?: DocTemplate;
+  /** `file:line` of the entry in the config, for messages. */
+  at: string;
+  /** Template field path (`a.b`) → `file:line:col` of its value, for messages. */
+  positions: Record<string, string>;
+}
+
+export interface DocumentSinkCommon extends SinkCommonConfig {
+  collections: DocumentCollectionConfig[];
+}
+
+export interface MongoSinkConfig extends DocumentSinkCommon {
+  type: 'mongodb';
+  /** mongodb:// or mongodb+srv:// URL. */
+  connection: string;
+  database: string;
+  /** Derived collections: kept in `database` of `connection` (default: the sink's), computed by the module's `derivers`. */
+  derive?: { connection: string; database: string; module: string };
+}
+
+export interface PostgresJsonbSinkConfig extends DocumentSinkCommon {
+  type: 'postgres_jsonb';
+  connection: PostgresConnectionConfig;
+  /** Schema of the collection tables (created if missing). */
+  schema: string;
+  derive?: { connection: PostgresConnectionConfig; schema: string; module: string };
+}
+
+export type DocumentSinkConfig = MongoSinkConfig | PostgresJsonbSinkConfig;
+
+export type SinkConfig = PostgresSinkConfig | MysqlSinkConfig | DuckdbSinkConfig | DocumentSinkConfig;
+
+export interface PipelineConfig<S extends SourceConfig = SourceConfig> {
   /** Pipeline name: identifies its slot, producer and checkpoints. [A-Za-z0-9_.-]+ */
   name: string;
-  source: PostgresSourceConfig;
+  source: S;
   log: EmbeddedLogConfig;
   /** Targets the log is applied to, each exactly once. */
   sinks: SinkConfig[];
@@ -124,3 +197,8 @@ export interface PipelineConfig {
   server?: { port: number; host: string };
   logging: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'text' | 'json' };
 }
+
+/** A pipeline whose source is PostgreSQL (what the PostgreSQL source's code sees). */
+export type PgPipelineConfig = PipelineConfig<PostgresSourceConfig>;
+/** A pipeline whose source is MySQL/MariaDB. */
+export type MysqlPipelineConfig = PipelineConfig<MysqlSourceConfig>;

@@ -7,7 +7,7 @@
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { PipelineConfig } from '../config/types.ts';
+import type { MysqlPipelineConfig, PgPipelineConfig, PipelineConfig } from '../config/types.ts';
 import type { ChangeEvent } from '../core/event.ts';
 import type { Logger } from '../core/logger.ts';
 import { createLogger } from '../core/logger.ts';
@@ -16,7 +16,6 @@ import { DebeziumJsonSerializer, type TransactionMetadataEvent } from '../core/s
 import type { EventSink, Source } from '../core/source.ts';
 import { openEmbeddedLog } from '../log/embedded/index.ts';
 import type { Log, Producer } from '../log/types.ts';
-import { PostgresSource } from '../sources/postgres/source.ts';
 import { PipelineMetrics } from './metrics.ts';
 import { SinkWorker } from '../sinks/worker.ts';
 import type { SinkBatch } from '../sinks/types.ts';
@@ -42,6 +41,7 @@ export class LogSink implements EventSink {
   /** The checkpoint of the last commit that completed (undefined: none by this sink). */
   lastCheckpoint: string | undefined;
   committedRecords = 0;
+  private readonly connector: string;
 
   constructor(
     private readonly log: Log,
@@ -52,7 +52,9 @@ export class LogSink implements EventSink {
     private readonly metrics: PipelineMetrics,
     private readonly onCommit?: RunOptions['onCommit'],
     private readonly schemas: SchemaLedger = new SchemaLedger(),
-  ) {}
+  ) {
+    this.connector = connectorOf(cfg);
+  }
 
   async declareTopic(topic: string): Promise<void> {
     if (this.topics.has(topic)) return;
@@ -69,7 +71,7 @@ export class LogSink implements EventSink {
     const value = this.serializer.valueString(ev);
     const ts = ev.source.ts_ms;
     if (this.producer.pendingRecords === 0) this.firstPendingAt = Date.now();
-    const schema = schemaRecordOf('postgresql', ev.topic, ev.table);
+    const schema = schemaRecordOf(this.connector, ev.topic, ev.table);
     if (!this.schemas.has(schema.id)) {
       this.producer.append(schemaTopicOf(this.cfg.source.topicPrefix), { key: schema.id, value: JSON.stringify(schema), timestamp: Date.now() });
       this.schemas.pending.add(schema.id);
@@ -149,13 +151,22 @@ export class LogSink implements EventSink {
 
 }
 
+/** Debezium's connector name for the pipeline's source (`source.connector` in events). */
+export const connectorOf = (cfg: PipelineConfig): 'postgresql' | 'mysql' => (cfg.source.type === 'mysql' ? 'mysql' : 'postgresql');
+
+/** The source for the pipeline's `source.type` (modules load only when used). */
+async function createSource(cfg: PipelineConfig, logger: Logger, metrics: PipelineMetrics): Promise<Source> {
+  if (cfg.source.type === 'mysql') return new (await import('../sources/mysql/source.ts')).MysqlSource(cfg as MysqlPipelineConfig, logger, metrics);
+  return new (await import('../sources/postgres/source.ts')).PostgresSource(cfg as PgPipelineConfig, logger, metrics);
+}
+
 export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): Promise<void> {
   const logger = (opts.logger ?? createLogger({ level: cfg.logging.level, format: cfg.logging.format })).child({ pipeline: cfg.name });
   await mkdir(cfg.log.dir, { recursive: true });
   const log = await openEmbeddedLog({ dir: cfg.log.dir, segmentBytes: cfg.log.segmentBytes, defaultPartitions: cfg.log.partitions });
   const metrics = new PipelineMetrics(cfg.name);
   let producer: Producer | null = null;
-  let source: PostgresSource | null = null;
+  let source: Source | null = null;
   let server: { close(): Promise<void> } | null = null;
   const statusPath = join(cfg.log.dir, 'status.json');
   const workers = cfg.sinks.map((s) => new SinkWorker(log, s, cfg, logger.child({ component: 'sink' }), metrics.registry, opts.onSinkApplied));
@@ -175,7 +186,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
   try {
     const opened = await log.openProducer(`source:${cfg.name}`);
     producer = opened.producer;
-    const serializer = new DebeziumJsonSerializer({ schemas: cfg.serialization.schemas, connector: 'postgresql', serverName: cfg.source.topicPrefix });
+    const serializer = new DebeziumJsonSerializer({ schemas: cfg.serialization.schemas, connector: connectorOf(cfg), serverName: cfg.source.topicPrefix });
     await log.ensureTopic(schemaTopicOf(cfg.source.topicPrefix), { partitions: 1 });
     const schemas = await SchemaLedger.load(log, schemaTopicOf(cfg.source.topicPrefix));
     if (cfg.source.transactionMetadata) await log.ensureTopic(serializer.transactionTopic, { partitions: 1, retentionMs: cfg.log.retentionMs, retentionBytes: cfg.log.retentionBytes });
@@ -200,7 +211,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
     let failures = 0;
     let committed = 0;
     for (;;) {
-      source = new PostgresSource(cfg, logger.child({ component: 'source' }), metrics);
+      source = await createSource(cfg, logger.child({ component: 'source' }), metrics);
       const sink = new LogSink(log, producer, source, cfg, serializer, metrics, opts.onCommit, schemas);
       try {
         await source.run(sink, checkpoint);

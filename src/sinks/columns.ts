@@ -68,7 +68,8 @@ export function kindOf(schema: FieldSchema, sourceType = ''): Kind {
     case 'int32':
       return { k: 'int', bytes: 4 };
     case 'int64':
-      return { k: 'int', bytes: 8 };
+      // MySQL's BIGINT UNSIGNED goes past int64 (values up to 2^64-1 travel exact): an exact decimal.
+      return /^bigint\b.*\bunsigned\b/i.test(sourceType) ? { k: 'decimal', precision: 20, scale: 0 } : { k: 'int', bytes: 8 };
     case 'float32':
       return { k: 'float', bytes: 4 };
     case 'float64':

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/index.ts';
+import type { PipelineConfig, PostgresSourceConfig } from '../../src/config/types.ts';
+
+const pgsrc = (c: PipelineConfig): PostgresSourceConfig => c.source as PostgresSourceConfig;
 
 const bad = (yaml: string, env: NodeJS.ProcessEnv = {}) => {
   try {
@@ -14,13 +17,13 @@ const bad = (yaml: string, env: NodeJS.ProcessEnv = {}) => {
 describe('pipeline config', () => {
   it('fills every default from a minimal config', () => {
     const c = parseConfig('name: shop\nsource:\n  type: postgres\n  connection:\n    database: shop\n', 'p.yaml', {});
-    assert.deepEqual(c.source.connection, { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'shop' });
-    assert.equal(c.source.slot, 'sluice_shop');
-    assert.equal(c.source.publication, 'sluice_shop');
-    assert.equal(c.source.topicPrefix, 'shop');
-    assert.equal(c.source.protocol, 1);
-    assert.equal(c.source.snapshot, 'initial');
-    assert.deepEqual(c.source.tables, []);
+    assert.deepEqual(pgsrc(c).connection, { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'shop' });
+    assert.equal(pgsrc(c).slot, 'sluice_shop');
+    assert.equal(pgsrc(c).publication, 'sluice_shop');
+    assert.equal(pgsrc(c).topicPrefix, 'shop');
+    assert.equal(pgsrc(c).protocol, 1);
+    assert.equal(pgsrc(c).snapshot, 'initial');
+    assert.deepEqual(pgsrc(c).tables, []);
     assert.equal(c.log.dir, './data/shop/log');
     assert.equal(c.log.partitions, 3);
     assert.deepEqual(c.batch, { maxRecords: 5000, maxBytes: 4 << 20, maxDelayMs: 20 });
@@ -34,11 +37,11 @@ describe('pipeline config', () => {
       'p.yaml',
       { PW: 's3cr:t' },
     );
-    assert.deepEqual(c.source.connection, { host: 'db.local', port: 6543, user: 'u', password: 's3cr:t', database: 'app' });
-    assert.equal(c.source.heartbeatIntervalMs, 2000);
+    assert.deepEqual(pgsrc(c).connection, { host: 'db.local', port: 6543, user: 'u', password: 's3cr:t', database: 'app' });
+    assert.equal(pgsrc(c).heartbeatIntervalMs, 2000);
     assert.equal(c.log.segmentBytes, 8 << 20);
     assert.equal(c.log.dir, '${literal}');
-    assert.equal(c.source.slot, 'sluice_a_b_c');
+    assert.equal(pgsrc(c).slot, 'sluice_a_b_c');
   });
 
   it('names the line, column and key of each problem, sorted by line', () => {
@@ -76,9 +79,9 @@ describe('pipeline config', () => {
       'p.yaml',
       { PW: '', U: '', STREAM: 'true', PROTO: '2' },
     );
-    assert.deepEqual(c.source.connection, { host: '127.0.0.1', port: 5433, user: 'app', password: '', database: 'd' });
-    assert.equal(c.source.streaming, true);
-    assert.equal(c.source.protocol, 2);
+    assert.deepEqual(pgsrc(c).connection, { host: '127.0.0.1', port: 5433, user: 'app', password: '', database: 'd' });
+    assert.equal(pgsrc(c).streaming, true);
+    assert.equal(pgsrc(c).protocol, 2);
     // A literal quoted number stays what the user wrote, and is reported.
     assert.match(bad('name: x\nsource:\n  type: postgres\n  connection: {database: d, port: "5432"}\n'), /p\.yaml:4:35: source\.connection\.port: must be an integer \(got "5432"\)/);
     // An interpolated password that looks like a number stays a string.
@@ -117,15 +120,15 @@ describe('pipeline config', () => {
       'p.yaml',
       {},
     );
-    assert.equal(c.source.statusIntervalMs, 500);
-    assert.equal(c.source.heartbeatIntervalMs, 0);
+    assert.equal(pgsrc(c).statusIntervalMs, 500);
+    assert.equal(pgsrc(c).heartbeatIntervalMs, 0);
     assert.equal(c.log.retentionMs, 7 * 86_400_000);
     assert.equal(c.log.retentionBytes, 1.5 * 2 ** 30);
     assert.deepEqual(c.batch, { maxRecords: 5000, maxBytes: 1000, maxDelayMs: 120_000 });
     assert.equal(c.maxQueueBytes, 100);
     assert.deepEqual(c.server, { host: '127.0.0.1', port: 8080 });
-    assert.equal(c.source.slot, 'sluice_shop_eu_1');
-    assert.equal(c.source.topicPrefix, 'Shop-EU.1');
+    assert.equal(pgsrc(c).slot, 'sluice_shop_eu_1');
+    assert.equal(pgsrc(c).topicPrefix, 'Shop-EU.1');
     assert.deepEqual(
       { ...c.source, connection: undefined },
       {

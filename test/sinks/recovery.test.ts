@@ -9,6 +9,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/index.ts';
+import type { PostgresSourceConfig } from '../../src/config/types.ts';
 import { createLogger } from '../../src/core/logger.ts';
 import { runPipeline } from '../../src/engine/runner.ts';
 import { adminClient, freshDatabase } from '../helpers/pg.ts';
@@ -69,7 +70,7 @@ describe('sink recovery', () => {
 
     // The log is deleted and rebuilt by a new run (new slot): the targets hold offsets beyond it.
     rmSync(join(tmp.dir, 'log'), { recursive: true, force: true });
-    await db.client.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, [cfg.source.slot]);
+    await db.client.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, [(cfg.source as PostgresSourceConfig).slot]);
     const ac2 = new AbortController();
     const run2 = runPipeline(cfg, { signal: ac2.signal, logger: createLogger({ level: 'error' }) });
     try {

@@ -15,7 +15,7 @@ import { writeNumber, writeRow, writeString, writeValue } from './json.ts';
 export interface DebeziumOptions {
   /** Write `{"schema":…,"payload":…}` (JsonConverter `schemas.enable=true`) or the bare payload. */
   schemas: boolean;
-  connector: 'postgresql';
+  connector: 'postgresql' | 'mysql';
   /** The logical server name / topic prefix (Debezium's `topic.prefix`). */
   serverName: string;
 }
@@ -81,6 +81,33 @@ export const PG_SOURCE_SCHEMA: FieldSchema = {
   ],
 };
 
+/** io.debezium.connector.mysql.Source, in Debezium's field order. */
+export const MYSQL_SOURCE_SCHEMA: FieldSchema = {
+  type: 'struct',
+  optional: false,
+  name: 'io.debezium.connector.mysql.Source',
+  version: 1,
+  fields: [
+    str('version'),
+    str('connector'),
+    str('name'),
+    i64('ts_ms'),
+    { type: 'string', optional: true, name: 'io.debezium.data.Enum', version: 1, parameters: { allowed: SNAPSHOT_ALLOWED }, default: 'false', field: 'snapshot' },
+    str('db'),
+    str('sequence', true),
+    i64('ts_us', true),
+    i64('ts_ns', true),
+    str('table', true),
+    i64('server_id'),
+    str('gtid', true),
+    str('file'),
+    i64('pos'),
+    { type: 'int32', optional: false, field: 'row' },
+    i64('thread', true),
+    str('query', true),
+  ],
+};
+
 /** The envelope's `transaction` block (Debezium's `event.block`). */
 export const TRANSACTION_BLOCK_SCHEMA: FieldSchema = {
   type: 'struct',
@@ -117,7 +144,7 @@ export function rowSchema(table: TableSchema, name: string, optional: boolean, k
 }
 
 /** The full value schema (`<topic>.Envelope`) for a table, as a FieldSchema. */
-export function envelopeSchema(table: TableSchema, topic: string): FieldSchema {
+export function envelopeSchema(table: TableSchema, topic: string, connector: DebeziumOptions['connector'] = 'postgresql'): FieldSchema {
   const row = rowSchema(table, `${topic}.Value`, true, false);
   return {
     type: 'struct',
@@ -127,7 +154,7 @@ export function envelopeSchema(table: TableSchema, topic: string): FieldSchema {
     fields: [
       { ...row, field: 'before' },
       { ...row, field: 'after' },
-      { ...PG_SOURCE_SCHEMA, field: 'source' },
+      { ...(connector === 'mysql' ? MYSQL_SOURCE_SCHEMA : PG_SOURCE_SCHEMA), field: 'source' },
       str('op'),
       i64('ts_ms', true),
       i64('ts_us', true),
@@ -150,7 +177,7 @@ interface TableCache {
   head: string;
   /** `,"db":…,"sequence":` */
   dbPart: string;
-  /** `,"schema":…,"table":…,"txId":` */
+  /** PostgreSQL: `,"schema":…,"table":…,"txId":`; MySQL: `,"table":…,"server_id":` */
   tablePart: string;
   valueSchema?: string;
   keySchema?: string;
@@ -196,7 +223,7 @@ export class DebeziumJsonSerializer {
       table: s.table,
       head: `{"version":${writeString(s.version)},"connector":${writeString(s.connector)},"name":${writeString(s.name)},"ts_ms":`,
       dbPart: `,"db":${writeString(s.db)},"sequence":`,
-      tablePart: `,"schema":${writeString(s.schema)},"table":${writeString(s.table)},"txId":`,
+      tablePart: s.connector === 'mysql' ? `,"table":${writeString(s.table)},"server_id":` : `,"schema":${writeString(s.schema)},"table":${writeString(s.table)},"txId":`,
     };
     this.cache.set(ev.table, c);
     return c;
@@ -236,7 +263,7 @@ export class DebeziumJsonSerializer {
     const c = this.tableCache(ev);
     const payload = this.payload(ev, c);
     if (!this.opts.schemas) return payload;
-    if (c.valueSchema === undefined) c.valueSchema = fieldSchemaJson(envelopeSchema(ev.table, ev.topic));
+    if (c.valueSchema === undefined) c.valueSchema = fieldSchemaJson(envelopeSchema(ev.table, ev.topic, this.opts.connector));
     return `{"schema":${c.valueSchema},"payload":${payload}}`;
   }
 
@@ -263,11 +290,7 @@ export class DebeziumJsonSerializer {
       ',"ts_ns":' +
       srcNs +
       c.tablePart +
-      nullableInt(s.txId) +
-      ',"lsn":' +
-      nullableInt(s.lsn) +
-      ',"xmin":' +
-      nullableInt(s.xmin) +
+      (s.connector === 'mysql' ? mysqlSourceTail(s) : nullableInt(s.txId) + ',"lsn":' + nullableInt(s.lsn) + ',"xmin":' + nullableInt(s.xmin)) +
       '},"op":"' +
       ev.op +
       '","ts_ms":' +
@@ -297,6 +320,25 @@ export class DebeziumJsonSerializer {
       `,"ts_ms":${writeNumber(tx.ts_ms)}}`;
     return Buffer.from(this.opts.schemas ? `{"schema":${TX_VALUE_SCHEMA_JSON},"payload":${payload}}` : payload);
   }
+}
+
+/** The MySQL source block after `server_id":`: server_id, gtid, file, pos, row, thread, query. */
+function mysqlSourceTail(s: SourceInfo): string {
+  return (
+    nullableInt(s.server_id as number) +
+    ',"gtid":' +
+    (s.gtid == null ? 'null' : writeString(s.gtid as string)) +
+    ',"file":' +
+    writeString((s.file as string) ?? '') +
+    ',"pos":' +
+    nullableInt((s.pos as number) ?? 0) +
+    ',"row":' +
+    nullableInt((s.row as number) ?? 0) +
+    ',"thread":' +
+    nullableInt(s.thread as number | null) +
+    ',"query":' +
+    (s.query == null ? 'null' : writeString(s.query as string))
+  );
 }
 
 const TX_KEY_SCHEMA_JSON = fieldSchemaJson(TRANSACTION_KEY_SCHEMA);

@@ -9,7 +9,7 @@
  * read again. Progress (rows, rate, ETA) is logged every few seconds.
  */
 import type pg from 'pg';
-import type { PipelineConfig } from '../../config/types.ts';
+import type { PgPipelineConfig as PipelineConfig } from '../../config/types.ts';
 import type { ChangeEvent } from '../../core/event.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EventSink } from '../../core/source.ts';

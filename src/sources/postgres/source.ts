@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import type pg from 'pg';
-import type { PipelineConfig } from '../../config/types.ts';
+import type { PgPipelineConfig as PipelineConfig } from '../../config/types.ts';
 import { SluiceError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import { formatLsn } from '../../core/lsn.ts';

@@ -4,7 +4,7 @@
  * (protocol v2) until they commit, and keeps the checkpoint that describes everything appended.
  */
 import type pg from 'pg';
-import type { PipelineConfig } from '../../config/types.ts';
+import type { PgPipelineConfig as PipelineConfig } from '../../config/types.ts';
 import type { ChangeEvent, Op, Row, SourceInfo, TableSchema } from '../../core/event.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EventSink } from '../../core/source.ts';
