@@ -1,0 +1,157 @@
+/**
+ * Talking to the MySQL/MariaDB server outside the binlog stream: connections, the checks that the
+ * server writes a binlog CDC can use (with what to change when it does not), the captured tables,
+ * and the binlog files it still has.
+ */
+import mysql from 'mysql2/promise';
+import type { MysqlSourceConfig } from '../../config/types.ts';
+import { SluiceError } from '../../core/errors.ts';
+import type { BinlogColumn } from './binlog/types.ts';
+import { columnFromInformationSchema } from './types.ts';
+
+export type Conn = mysql.Connection;
+
+export interface ServerInfo {
+  version: string;
+  mariadb: boolean;
+}
+
+export async function connectAdmin(c: MysqlSourceConfig['connection']): Promise<Conn> {
+  try {
+    const conn = await mysql.createConnection({
+      host: c.host,
+      port: c.port,
+      user: c.user,
+      password: c.password,
+      connectTimeout: 10_000,
+      timezone: 'Z',
+      dateStrings: true,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+      multipleStatements: false,
+    });
+    // Every snapshot value is read as UTC text (TIMESTAMP columns convert to the session zone).
+    await conn.query("SET time_zone = '+00:00'");
+    return conn;
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    const retriable = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'PROTOCOL_CONNECTION_LOST', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN'].includes(err.code ?? '');
+    throw new SluiceError('MYSQL_CONNECT', `cannot connect to MySQL/MariaDB at ${c.host}:${c.port} as ${c.user}: ${err.message}${retriable ? '' : '. Check source.connection (user, password) and that the user may connect from this host.'}`, { retriable, cause: e });
+  }
+}
+
+async function variable(conn: Conn, name: string): Promise<string | null> {
+  const [rows] = await conn.query(`SHOW GLOBAL VARIABLES LIKE ?`, [name]);
+  const r = (rows as { Value: string }[])[0];
+  return r ? String(r.Value) : null;
+}
+
+/**
+ * The server must write a row-based binlog with full row images and full table-map metadata
+ * (column names, signedness, ENUM/SET labels, primary key): that metadata is what lets rows
+ * written before and after an ALTER TABLE decode with their own columns.
+ */
+export async function checkServer(conn: Conn): Promise<ServerInfo> {
+  const [vrows] = await conn.query('SELECT VERSION() AS v');
+  const version = String((vrows as { v: string }[])[0].v);
+  const mariadb = /mariadb/i.test(version);
+  const want: [string, string, string][] = [
+    ['log_bin', 'ON', 'log_bin = <basename> (and a server_id)'],
+    ['binlog_format', 'ROW', 'binlog_format = ROW'],
+    ['binlog_row_image', 'FULL', 'binlog_row_image = FULL'],
+    ['binlog_row_metadata', 'FULL', 'binlog_row_metadata = FULL (MariaDB 10.5+, MySQL 8.0.1+)'],
+  ];
+  const wrong: string[] = [];
+  for (const [name, value, fix] of want) {
+    const cur = await variable(conn, name);
+    if ((cur ?? '').toUpperCase() !== value) wrong.push(`${name} is ${cur ?? 'not supported by this server'} (set ${fix})`);
+  }
+  if (wrong.length) {
+    throw new SluiceError(
+      'MYSQL_BINLOG_CONFIG',
+      `the server ${version} does not write a binlog Sluice can capture: ${wrong.join('; ')}. Put these settings in the [mysqld]/[mariadbd] section of its configuration and restart it (scripts/setup.sh does this for the local MariaDB).`,
+    );
+  }
+  return { version, mariadb };
+}
+
+export interface CapturedTable {
+  database: string;
+  table: string;
+  columns: BinlogColumn[];
+}
+
+const SYSTEM_DBS = new Set(['mysql', 'information_schema', 'performance_schema', 'sys']);
+
+/** Which `database.table` names are captured: the configured ones, or every table of the default database (or of every user database). */
+export function tableFilter(cfg: MysqlSourceConfig): (database: string, table: string) => boolean {
+  if (cfg.tables.length) {
+    const set = new Set(cfg.tables.map((t) => t.toLowerCase()));
+    return (d, t) => set.has(`${d}.${t}`.toLowerCase());
+  }
+  const db = cfg.connection.database;
+  return db ? (d) => d === db : (d) => !SYSTEM_DBS.has(d.toLowerCase());
+}
+
+/** The captured tables with their columns; a configured table that does not exist is an error naming it. */
+export async function capturedTables(conn: Conn, cfg: MysqlSourceConfig): Promise<CapturedTable[]> {
+  const names = cfg.tables.map((t) => {
+    const i = t.indexOf('.');
+    if (i <= 0) {
+      if (!cfg.connection.database) throw new SluiceError('CONFIG_INVALID', `source.tables: "${t}" names no database; write database.table`);
+      return [cfg.connection.database, t];
+    }
+    return [t.slice(0, i), t.slice(i + 1)];
+  });
+  const [trows] = await conn.query(
+    `SELECT TABLE_SCHEMA AS d, TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME`,
+  );
+  const all = (trows as { d: string; t: string }[]).map((r) => [r.d, r.t]);
+  let chosen: string[][];
+  if (names.length) {
+    const have = new Set(all.map(([d, t]) => `${d}.${t}`.toLowerCase()));
+    const missing = names.filter(([d, t]) => !have.has(`${d}.${t}`.toLowerCase()));
+    if (missing.length) {
+      throw new SluiceError('MYSQL_TABLE_MISSING', `source.tables names ${missing.map((m) => m.join('.')).join(', ')}, which the server does not have (or this user cannot see): create ${missing.length > 1 ? 'them' : 'it'} or fix the list`);
+    }
+    chosen = all.filter(([d, t]) => names.some(([a, b]) => a.toLowerCase() === d.toLowerCase() && b.toLowerCase() === t.toLowerCase()));
+  } else {
+    const keep = tableFilter(cfg);
+    chosen = all.filter(([d, t]) => keep(d, t));
+  }
+  const out: CapturedTable[] = [];
+  for (const [database, table] of chosen) out.push({ database, table, columns: await tableColumns(conn, database, table) });
+  return out;
+}
+
+export async function tableColumns(conn: Conn, database: string, table: string): Promise<BinlogColumn[]> {
+  const [rows] = await conn.query(
+    `SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY, NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, CHARACTER_SET_NAME, ORDINAL_POSITION
+       FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
+    [database, table],
+  );
+  return (rows as Record<string, unknown>[]).map((r) => columnFromInformationSchema(r as never));
+}
+
+/** The server's binlog files, oldest first. */
+export async function binlogFiles(conn: Conn): Promise<string[]> {
+  const [rows] = await conn.query('SHOW BINARY LOGS');
+  return (rows as { Log_name: string }[]).map((r) => r.Log_name);
+}
+
+/** The end of the binlog now, and the GTID set it corresponds to ('' without GTIDs). */
+export async function currentPosition(conn: Conn, info: ServerInfo): Promise<{ file: string; pos: number; gtid: string }> {
+  const [rows] = await conn.query('SHOW MASTER STATUS');
+  const r = (rows as { File: string; Position: number; Executed_Gtid_Set?: string }[])[0];
+  if (!r) throw new SluiceError('MYSQL_BINLOG_CONFIG', 'SHOW MASTER STATUS returned nothing: the binary log is off (set log_bin and restart the server)');
+  return { file: r.File, pos: Number(r.Position), gtid: await gtidAt(conn, info, r.File, Number(r.Position), r.Executed_Gtid_Set) };
+}
+
+/** The GTID set executed up to `file:pos`. MariaDB computes it for any position; MySQL reports it with the status. */
+export async function gtidAt(conn: Conn, info: ServerInfo, file: string, pos: number, mysqlExecuted?: string): Promise<string> {
+  if (!info.mariadb) return (mysqlExecuted ?? '').replace(/\s+/g, '');
+  const [rows] = await conn.query('SELECT BINLOG_GTID_POS(?, ?) AS g', [file, pos]);
+  return String((rows as { g: string | null }[])[0]?.g ?? '');
+}
+
+export const quoteIdent = (s: string): string => '`' + s.replace(/`/g, '``') + '`';

@@ -1,0 +1,159 @@
+/**
+ * Initial snapshot of MySQL/MariaDB tables, tied to a binlog position: every captured table is read
+ * inside one `START TRANSACTION WITH CONSISTENT SNAPSHOT`, and the binlog position that
+ * transaction sees is where streaming continues, with no gap and no overlap.
+ *
+ * MariaDB reports that position for the snapshot itself (`binlog_snapshot_file/position`), so no
+ * lock is taken. MySQL has no such status: a global read lock is held for the moment it takes to
+ * start the transaction and read SHOW MASTER STATUS (needs the RELOAD privilege).
+ *
+ * Each table is one atomic log commit (the producer spills big tables to disk, memory stays
+ * bounded); after a crash, finished tables stay and the rest are read again from a new snapshot.
+ * Progress (rows, rate, ETA) is logged every few seconds.
+ */
+import type { MysqlPipelineConfig } from '../../config/types.ts';
+import type { ChangeEvent, SourceInfo, Value } from '../../core/event.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { EventSink } from '../../core/source.ts';
+import { SLUICE_VERSION } from '../../core/version.ts';
+import type { PipelineMetrics } from '../../engine/metrics.ts';
+import type { BinlogPos } from './position.ts';
+import { currentPosition, gtidAt, quoteIdent, tableColumns, type CapturedTable, type Conn, type ServerInfo } from './server.ts';
+import { TableSchemas } from './tables.ts';
+import { textValue } from './types.ts';
+
+export interface SnapshotPoint extends BinlogPos {
+  gtid: string;
+}
+
+/** Opens the snapshot transaction on `conn` and returns the binlog position it corresponds to. */
+export async function beginSnapshot(conn: Conn, info: ServerInfo): Promise<SnapshotPoint> {
+  await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+  if (info.mariadb) {
+    await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+    const [rows] = await conn.query(`SHOW STATUS LIKE 'binlog_snapshot_%'`);
+    const st = new Map((rows as { Variable_name: string; Value: string }[]).map((r) => [r.Variable_name.toLowerCase(), r.Value]));
+    const file = st.get('binlog_snapshot_file') ?? '';
+    const pos = Number(st.get('binlog_snapshot_position') ?? 0);
+    if (!file) return { ...(await currentPosition(conn, info)) };
+    return { file, pos, gtid: await gtidAt(conn, info, file, pos) };
+  }
+  await conn.query('FLUSH TABLES WITH READ LOCK');
+  try {
+    await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+    return await currentPosition(conn, info);
+  } finally {
+    await conn.query('UNLOCK TABLES');
+  }
+}
+
+export interface SnapshotOptions {
+  conn: Conn;
+  point: SnapshotPoint;
+  tables: CapturedTable[];
+  cfg: MysqlPipelineConfig;
+  schemas: TableSchemas;
+  log: Logger;
+  sink: EventSink;
+  metrics: PipelineMetrics;
+  isStopped(): boolean;
+  setCommittable(v: boolean): void;
+  onProgress(p: Record<string, unknown>): void;
+  onTableDone(name: string, rows: number): void;
+}
+
+/** Reads the tables inside the snapshot transaction `beginSnapshot` opened on `o.conn`. */
+export async function runSnapshot(o: SnapshotOptions): Promise<void> {
+  const { conn, cfg } = o;
+  const started = Date.now();
+  let totalRows = 0;
+  try {
+    for (let ti = 0; ti < o.tables.length && !o.isStopped(); ti++) {
+      const { database, table } = o.tables[ti];
+      const name = `${database}.${table}`;
+      const topic = `${cfg.source.topicPrefix}.${database}.${table}`;
+      await o.sink.declareTopic(topic);
+      // Columns as the snapshot transaction sees them (an ALTER since the listing shows here too).
+      const columns = await tableColumns(conn, database, table);
+      const schema = o.schemas.intern(database, table, columns);
+      const [est] = await conn.query('SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [database, table]);
+      const estimated = Number((est as { n: number | null }[])[0]?.n ?? 0);
+      const tableStart = Date.now();
+      let lastReport = tableStart;
+      let rows = 0;
+      let held: ChangeEvent | null = null;
+      o.setCommittable(false);
+      o.log.info('snapshot: reading table', { table: name, estimatedRows: estimated, table_index: ti + 1, tables: o.tables.length });
+      const cols = columns.map((c) => quoteIdent(c.name)).join(', ');
+      const core = (conn as unknown as { connection: import('mysql2').Connection }).connection;
+      const stream = core
+        .query({
+          sql: `SELECT ${cols} FROM ${quoteIdent(database)}.${quoteIdent(table)}`,
+          rowsAsArray: true,
+          // Raw text (binary columns as bytes): types.ts turns it into the same values the binlog gives.
+          typeCast: (field: { charsetNr?: number; buffer(): Buffer | null; string(): string | null }) => (field.charsetNr === 63 ? field.buffer() : field.string()),
+        } as never)
+        .stream({ highWaterMark: Math.min(cfg.source.snapshotFetchSize, 10_000) });
+      const keyIdx = schema.keyColumns.map((k) => columns.findIndex((c) => c.name === k));
+      for await (const raw of stream as AsyncIterable<(string | Buffer | null)[]>) {
+        if (o.isStopped()) {
+          stream.destroy();
+          break;
+        }
+        const now = Date.now();
+        const after: Record<string, Value> = {};
+        for (let i = 0; i < columns.length; i++) after[columns[i].name] = textValue(columns[i], raw[i]);
+        let key: Record<string, Value> | null = null;
+        if (keyIdx.length) {
+          key = {};
+          for (const i of keyIdx) key[columns[i].name] = after[columns[i].name];
+        }
+        // One row is held back so the last row of a table (and of the snapshot) can be marked.
+        if (held) o.sink.append(held);
+        const source: SourceInfo = {
+          version: SLUICE_VERSION,
+          connector: 'mysql',
+          name: cfg.source.topicPrefix,
+          ts_ms: now,
+          snapshot: ti === 0 && rows === 0 ? 'first' : rows === 0 ? 'first_in_data_collection' : 'true',
+          db: database,
+          sequence: null,
+          schema: database,
+          table,
+          server_id: 0,
+          gtid: null,
+          file: o.point.file,
+          pos: o.point.pos,
+          row: 0,
+          thread: null,
+          query: null,
+        };
+        held = { topic, key, before: null, after, source, op: 'r', ts_ms: now, table: schema };
+        rows++;
+        if (now - lastReport >= 2000) {
+          lastReport = now;
+          const rate = rows / ((now - tableStart) / 1000);
+          const p = { table: name, rows, estimatedRows: estimated, rowsPerSecond: Math.round(rate), etaSeconds: estimated > rows ? Math.round((estimated - rows) / Math.max(rate, 1)) : 0, tablesDone: ti, tables: o.tables.length };
+          o.onProgress(p);
+          o.log.info('snapshot progress', p);
+        }
+      }
+      if (o.isStopped()) break;
+      if (held) {
+        if (held.source.snapshot !== 'first') held.source.snapshot = ti === o.tables.length - 1 ? 'last' : 'last_in_data_collection';
+        o.sink.append(held);
+        held = null;
+      }
+      totalRows += rows;
+      o.onTableDone(name, rows);
+      o.setCommittable(true);
+      await o.sink.commit();
+      o.onProgress({ table: name, rows, tablesDone: ti + 1, tables: o.tables.length });
+      o.log.info('snapshot: table done', { table: name, rows, seconds: (Date.now() - tableStart) / 1000 });
+    }
+    if (!o.isStopped()) o.log.info('snapshot complete', { tables: o.tables.length, rows: totalRows, seconds: (Date.now() - started) / 1000 });
+  } finally {
+    await conn.query('ROLLBACK').catch(() => {});
+    o.setCommittable(true);
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * Binlog events → change events. Tracks transactions (GTID / BEGIN … XID or COMMIT), the GTID set
+ * executed so far and the file position, so that `fillCheckpoint` can describe exactly what is in
+ * the log at any moment, including in the middle of a large transaction. Rows of tables that are
+ * not captured are ignored; rows of a table re-read by a later snapshot are skipped up to that
+ * snapshot's position.
+ */
+import type { MysqlPipelineConfig } from '../../config/types.ts';
+import type { ChangeEvent, Row, SourceInfo, TableSchema, TransactionInfo, Value } from '../../core/event.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { EventSink } from '../../core/source.ts';
+import { SLUICE_VERSION } from '../../core/version.ts';
+import type { PipelineMetrics } from '../../engine/metrics.ts';
+import type { BinlogEvent, EventHeader } from './binlog/types.ts';
+import { comparePos, GtidSet, type BinlogPos, type MysqlCheckpoint } from './position.ts';
+import type { TableSchemas } from './tables.ts';
+
+interface OpenTx {
+  start: BinlogPos;
+  gtid: string | null;
+  /** A MariaDB DDL group: ends after its one statement. */
+  standalone: boolean;
+  thread: number | null;
+  /** Row changes seen in this transaction (written or skipped as already durable). */
+  events: number;
+  /** Changes of this transaction already in the log before this run (from the checkpoint). */
+  skip: number;
+  began: boolean;
+  perTable: Map<string, number>;
+}
+
+export interface StreamOptions {
+  cfg: MysqlPipelineConfig;
+  sink: EventSink;
+  schemas: TableSchemas;
+  log: Logger;
+  metrics: PipelineMetrics;
+  /** Whether rows of `database.table` are captured. */
+  captured(database: string, table: string): boolean;
+  checkpoint: MysqlCheckpoint;
+}
+
+export class BinlogStreamer {
+  private file: string;
+  private pos: number;
+  private readonly executed: GtidSet;
+  private tx: OpenTx | null = null;
+  /** Changes of the first transaction already durable (from the checkpoint): applies once. */
+  private pendingSkip: number;
+  private readonly skipBefore = new Map<string, BinlogPos>();
+  private readonly declared = new Set<string>();
+  private readonly prefix: string;
+  eventsSeen = 0;
+  lastEventTs = 0;
+
+  constructor(private readonly o: StreamOptions) {
+    const c = o.checkpoint;
+    this.file = c.file;
+    this.pos = c.pos;
+    this.executed = new GtidSet(c.gtid);
+    this.pendingSkip = c.skip;
+    this.prefix = o.cfg.source.topicPrefix;
+    for (const [name, t] of Object.entries(c.tables)) {
+      if (comparePos(t.skipBefore, { file: c.file, pos: c.pos }) > 0) this.skipBefore.set(name, t.skipBefore);
+    }
+  }
+
+  get position(): BinlogPos {
+    return this.tx ? this.tx.start : { file: this.file, pos: this.pos };
+  }
+
+  get gtid(): string {
+    return this.executed.toString();
+  }
+
+  /** Writes the current resume point into `c` (what is in the log once the pending batch commits). */
+  fillCheckpoint(c: MysqlCheckpoint): void {
+    c.phase = 'stream';
+    if (this.tx) {
+      c.file = this.tx.start.file;
+      c.pos = this.tx.start.pos;
+      c.skip = this.tx.events;
+    } else {
+      c.file = this.file;
+      c.pos = this.pos;
+      c.skip = 0;
+    }
+    c.gtid = this.executed.toString();
+    // Snapshot filters that the stream has passed are dropped from the checkpoint.
+    for (const [name, p] of this.skipBefore) {
+      if (comparePos(p, { file: c.file, pos: c.pos }) <= 0) this.skipBefore.delete(name);
+    }
+  }
+
+  /** Topics must exist before their first event; the caller awaits this for rows events. */
+  needsTopic(ev: BinlogEvent): string | null {
+    if (ev.type !== 'rows') return null;
+    if (!this.o.captured(ev.map.database, ev.map.table)) return null;
+    const topic = `${this.prefix}.${ev.map.database}.${ev.map.table}`;
+    return this.declared.has(topic) ? null : topic;
+  }
+
+  topicDeclared(topic: string): void {
+    this.declared.add(topic);
+  }
+
+  handle(ev: BinlogEvent): void {
+    this.eventsSeen++;
+    switch (ev.type) {
+      case 'rotate':
+        this.file = ev.file;
+        if (!this.tx) this.pos = ev.pos;
+        return;
+      case 'gtid':
+        this.beginTx(ev.header, ev.gtid, ev.standalone);
+        return;
+      case 'query': {
+        const q = ev.query.trim();
+        if (/^BEGIN$/i.test(q)) {
+          if (!this.tx) this.beginTx(ev.header, null, false);
+          this.tx!.thread = ev.threadId;
+          return;
+        }
+        if (/^COMMIT$/i.test(q)) {
+          this.endTx(ev.header);
+          return;
+        }
+        this.statement(ev.header, ev.database, q);
+        if (!this.tx || this.tx.standalone) this.endTx(ev.header);
+        return;
+      }
+      case 'xid':
+        this.endTx(ev.header);
+        return;
+      case 'rows':
+        this.rows(ev);
+        return;
+      default:
+        if (!this.tx && ev.header.nextPos > 0 && ev.type !== 'format' && ev.type !== 'heartbeat') this.pos = ev.header.nextPos;
+    }
+  }
+
+  private beginTx(h: EventHeader, gtid: string | null, standalone: boolean): void {
+    // A transaction left open (its end was never seen) cannot be resumed inside: close it first.
+    if (this.tx) this.endTx(h, false);
+    const start = h.nextPos > 0 ? h.nextPos - h.eventSize : this.pos;
+    const skip = this.pendingSkip;
+    this.pendingSkip = 0;
+    this.tx = { start: { file: this.file, pos: start }, gtid, standalone, thread: null, events: 0, skip, began: skip > 0, perTable: new Map() };
+  }
+
+  private endTx(h: EventHeader, advance = true): void {
+    const tx = this.tx;
+    if (tx) {
+      if (tx.gtid) this.executed.add(tx.gtid);
+      if (tx.began && this.o.cfg.source.transactionMetadata) {
+        this.o.sink.appendTransaction({
+          status: 'END',
+          id: this.txId(tx),
+          event_count: tx.events,
+          data_collections: [...tx.perTable].map(([data_collection, event_count]) => ({ data_collection, event_count })),
+          ts_ms: h.timestamp * 1000,
+        });
+      }
+      this.tx = null;
+    }
+    if (advance && h.nextPos > 0) this.pos = h.nextPos;
+  }
+
+  private txId(tx: OpenTx): string {
+    return tx.gtid ?? `${tx.start.file}:${tx.start.pos}`;
+  }
+
+  /** A statement (DDL mostly): TRUNCATE of a captured table becomes a truncate event; other DDL is logged. */
+  private statement(h: EventHeader, database: string, q: string): void {
+    const t = /^TRUNCATE\s+(?:TABLE\s+)?(?:`((?:[^`]|``)+)`|(\w+))(?:\s*\.\s*(?:`((?:[^`]|``)+)`|(\w+)))?\s*;?$/i.exec(q);
+    if (t) {
+      const first = (t[1] ?? t[2]).replace(/``/g, '`');
+      const second = (t[3] ?? t[4])?.replace(/``/g, '`');
+      const db = second ? first : database;
+      const table = second ?? first;
+      if (!this.o.captured(db, table)) return;
+      const schema = this.o.schemas.latest(db, table);
+      if (!schema) {
+        this.o.log.warn('truncate of a captured table whose columns are not known yet: not emitted', { table: `${db}.${table}` });
+        return;
+      }
+      if (!this.tx) this.beginTx(h, null, true);
+      this.emit(this.tx!, h, schema, db, table, 't', null, null, 0);
+      return;
+    }
+    if (/^(ALTER|CREATE|DROP|RENAME)\s/i.test(q) && (this.o.cfg.source.tables.length === 0 || this.o.cfg.source.tables.some((n) => q.toLowerCase().includes(n.split('.').pop()!.toLowerCase())))) {
+      this.o.log.info('schema change in the binlog', { database, statement: q.length > 300 ? q.slice(0, 300) + '…' : q });
+    }
+  }
+
+  private rows(ev: Extract<BinlogEvent, { type: 'rows' }>): void {
+    const { map } = ev;
+    if (!this.o.captured(map.database, map.table)) return;
+    if (!this.tx) this.beginTx(ev.header, null, false);
+    const tx = this.tx!;
+    const name = `${map.database}.${map.table}`;
+    const skipTo = this.skipBefore.get(name);
+    const at: BinlogPos = { file: this.file, pos: ev.header.nextPos > 0 ? ev.header.nextPos - ev.header.eventSize : this.pos };
+    // Rows this table's (later) snapshot already holds.
+    if (skipTo && comparePos(at, skipTo) < 0) return;
+    const schema = this.o.schemas.intern(map.database, map.table, map.columns, map.keyColumns);
+    const cols = map.columns;
+    const keyIdx = map.keyColumns.map((k) => cols.findIndex((c) => c.name === k));
+    for (let r = 0; r < ev.rows.length; r++) {
+      const { before, after } = ev.rows[r];
+      const b = before ? toRow(cols, before) : null;
+      const a = after ? toRow(cols, after) : null;
+      if (ev.kind === 'write') this.emit(tx, ev.header, schema, map.database, map.table, 'c', null, a, r, at, keyOf(cols, keyIdx, after!));
+      else if (ev.kind === 'delete') this.emit(tx, ev.header, schema, map.database, map.table, 'd', b, null, r, at, keyOf(cols, keyIdx, before!));
+      else {
+        const kb = keyOf(cols, keyIdx, before!);
+        const ka = keyOf(cols, keyIdx, after!);
+        if (kb && ka && !sameKey(keyIdx, before!, after!)) {
+          // A primary-key change: the old key is deleted and the new one created (as Debezium does).
+          this.emit(tx, ev.header, schema, map.database, map.table, 'd', b, null, r, at, kb);
+          this.emit(tx, ev.header, schema, map.database, map.table, 'c', null, a, r, at, ka);
+        } else this.emit(tx, ev.header, schema, map.database, map.table, 'u', b, a, r, at, ka);
+      }
+    }
+  }
+
+  private emit(tx: OpenTx, h: EventHeader, schema: TableSchema, db: string, table: string, op: ChangeEvent['op'], before: Row | null, after: Row | null, row: number, at?: BinlogPos, key: Row | null = null): void {
+    const index = tx.events++;
+    const name = `${db}.${table}`;
+    const order = (tx.perTable.get(name) ?? 0) + 1;
+    tx.perTable.set(name, order);
+    if (index < tx.skip) return;
+    const meta = this.o.cfg.source.transactionMetadata;
+    if (meta && !tx.began) {
+      this.o.sink.appendTransaction({ status: 'BEGIN', id: this.txId(tx), event_count: null, data_collections: null, ts_ms: h.timestamp * 1000 });
+    }
+    tx.began = true;
+    const transaction: TransactionInfo | null = meta ? { id: this.txId(tx), total_order: index + 1, data_collection_order: order } : null;
+    const source: SourceInfo = {
+      version: SLUICE_VERSION,
+      connector: 'mysql',
+      name: this.prefix,
+      ts_ms: h.timestamp * 1000,
+      snapshot: 'false',
+      db,
+      sequence: null,
+      schema: db,
+      table,
+      server_id: h.serverId,
+      gtid: tx.gtid,
+      file: at?.file ?? this.file,
+      pos: at?.pos ?? (h.nextPos > 0 ? h.nextPos - h.eventSize : this.pos),
+      row,
+      thread: tx.thread,
+      query: null,
+    };
+    this.lastEventTs = source.ts_ms;
+    this.o.sink.append({ topic: `${this.prefix}.${db}.${table}`, key: op === 't' ? null : key, before, after, source, op, ts_ms: Date.now(), transaction, table: schema });
+  }
+}
+
+function toRow(cols: { name: string }[], values: Value[]): Row {
+  const r: Row = {};
+  for (let i = 0; i < cols.length; i++) r[cols[i].name] = values[i];
+  return r;
+}
+
+function keyOf(cols: { name: string }[], keyIdx: number[], values: Value[]): Row | null {
+  if (keyIdx.length === 0) return null;
+  const k: Row = {};
+  for (const i of keyIdx) k[cols[i].name] = values[i];
+  return k;
+}
+
+function sameKey(keyIdx: number[], a: Value[], b: Value[]): boolean {
+  for (const i of keyIdx) {
+    const x = a[i];
+    const y = b[i];
+    if (x === y) continue;
+    if (Buffer.isBuffer(x) && Buffer.isBuffer(y) && x.equals(y)) continue;
+    if (typeof x === 'bigint' || typeof y === 'bigint' ? String(x) === String(y) : false) continue;
+    return false;
+  }
+  return true;
+}
