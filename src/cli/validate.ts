@@ -22,7 +22,7 @@ example:
     process.stdout.write(
       `OK: ${positionals[0]} (pipeline ${cfg.name}, source ${s.type} ${s.connection.user}@${s.connection.host}:${s.connection.port}/${s.connection.database ?? ''}, ` +
         `${s.tables.length ? `${s.tables.length} table${s.tables.length > 1 ? 's' : ''}` : 'all tables'}, ${s.type === 'postgres' ? `slot ${s.slot}` : `server id ${s.serverId}`}, snapshot ${s.snapshot}, log ${cfg.log.dir}` +
-        (cfg.sinks.length ? `, sinks ${cfg.sinks.map((k) => `${k.name} → ${k.type === 'duckdb' ? `duckdb ${k.path}` : `${k.type} ${k.connection.user}@${k.connection.host}:${k.connection.port}/${k.connection.database}`}`).join(', ')}` : '') +
+        (cfg.sinks.length ? `, sinks ${cfg.sinks.map((k) => `${k.name} → ${k.type === 'duckdb' ? `duckdb ${k.path}` : k.type === 'mongodb' ? `mongodb ${k.connection.replace(/\/\/[^@/]*@/, '//')} database ${k.database}` : `${k.type} ${k.connection.user}@${k.connection.host}:${k.connection.port}/${k.connection.database}`}`).join(', ')}` : '') +
         ')\n',
     );
     return 0;

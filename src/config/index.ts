@@ -7,6 +7,7 @@ import AjvModule from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { SluiceError } from '../core/errors.ts';
 import { DURATION_KEYS, pipelineSchema, SIZE_KEYS } from './schema.ts';
+import { checkDocumentSink, documentSinkDefaults, DOCUMENT_SINK_TYPES } from '../sinks/document/config.ts';
 import type { BatchConfig, MysqlSourceConfig, PipelineConfig, PostgresSourceConfig, SinkConfig, UnwrapField } from './types.ts';
 
 export type { PipelineConfig } from './types.ts';
@@ -90,6 +91,7 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
   (raw.sinks ?? []).forEach((x: any, i: number) => {
     if (names.has(x.name)) fail(['sinks', String(i), 'name'], `another sink is already named ${JSON.stringify(x.name)}; each sink needs its own name (it identifies the sink's stored offsets)`);
     names.add(x.name);
+    if (DOCUMENT_SINK_TYPES.has(x.type)) checkDocumentSink(x, ['sinks', String(i)], { fileName, pos: (p) => nodePos(doc, p, at), fail });
   });
   if (problems.length) throw configError(fileName, problems);
   return withDefaults(raw);
@@ -149,6 +151,7 @@ function patternHint(path: string[]): string {
   const k = path[path.length - 1];
   if (k === 'slot') return 'lower-case letters, digits and _; at most 63';
   if (k === 'name' || k === 'topicPrefix') return 'letters, digits, _ . -';
+  if (k === 'connection') return 'a mongodb://host:port/database URL';
   return 'see docs/config.md';
 }
 
@@ -350,6 +353,7 @@ function sinkDefaults(raw: any, pipelineBatch: BatchConfig): SinkConfig {
       maxDelayMs: raw.batch?.maxDelayMs ?? pipelineBatch.maxDelayMs,
     },
   };
+  if (DOCUMENT_SINK_TYPES.has(raw.type)) return documentSinkDefaults(raw, common, (c: any) => (typeof c === 'string' ? parseUrl(c) : { host: '127.0.0.1', port: 5432, user: 'postgres', ...c }));
   if (raw.type === 'postgres') {
     const connection = typeof raw.connection === 'string' ? parseUrl(raw.connection) : { host: '127.0.0.1', port: 5432, user: 'postgres', ...raw.connection };
     return { ...common, type: 'postgres', connection, schema: raw.schema ?? 'public' };

@@ -11,5 +11,8 @@ export async function createSink(cfg: SinkConfig, logger: Logger, id: string): P
       return new (await import('./mysql.ts')).MysqlSink(cfg, logger, id);
     case 'duckdb':
       return new (await import('./duckdb.ts')).DuckdbSink(cfg, logger, id);
+    case 'mongodb':
+    case 'postgres_jsonb':
+      return new (await import('./document/sink.ts')).DocumentSink(cfg, logger, id);
   }
 }
