@@ -50,7 +50,7 @@ function failed(d: Deriver, what: string, e: unknown): unknown {
 }
 
 /** Recomputes and writes the derived documents a batch's changes affect. */
-export async function deriveBatch(derivers: Deriver[], changes: DerivedChange[], source: DocumentStore, target: DocumentStore, now: Date): Promise<void> {
+export async function deriveBatch(derivers: Deriver[], changes: DerivedChange[], source: DocumentStore, target: DocumentStore, now: Date, parallelism = 1): Promise<void> {
   const truncated = changes.some((c) => c.op === 't');
   for (const d of derivers) {
     const keys = new Set<Key>();
@@ -72,15 +72,15 @@ export async function deriveBatch(derivers: Deriver[], changes: DerivedChange[],
       }
       for (const k of ks) keys.add(k);
     }
-    await recompute(d, [...keys], source, target, now);
+    await recompute(d, [...keys], source, target, now, parallelism);
   }
 }
 
 /** Computes `keys` and writes (or deletes) their documents. */
-export async function recompute(d: Deriver, keys: Key[], source: DocumentStore, target: DocumentStore, now: Date): Promise<void> {
+export async function recompute(d: Deriver, keys: Key[], source: DocumentStore, target: DocumentStore, now: Date, parallelism = 1): Promise<void> {
   const upserts: Doc[] = [];
   const deletes: Key[] = [];
-  await pool(keys, 8, async (k) => {
+  await pool(keys, parallelism, async (k) => {
     let doc: Doc | null;
     try {
       doc = await d.compute(k, source, now);

@@ -150,6 +150,7 @@ export async function openMongoStores(o: MongoStoresOptions): Promise<DocumentSt
     data: new MongoStore(main.db(o.database)),
     derived,
     transactional: false,
+    parallelism: 8,
     atomically: (fn) => fn(),
     async close() {
       await main.close().catch(() => {});

@@ -191,6 +191,7 @@ export async function openPgJsonStores(o: PgJsonStoresOptions): Promise<Document
     data,
     derived,
     transactional: other === null,
+    parallelism: 1,
     connectionError: () => lost,
     async atomically<T>(fn: () => Promise<T>): Promise<T> {
       await client.query('BEGIN');

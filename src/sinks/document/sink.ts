@@ -90,7 +90,7 @@ export class DocumentSink implements Sink {
       await stores.atomically(async () => {
         const changes: DerivedChange[] = [];
         for (const t of batch.tables) await this.applyTable(t, now, changes);
-        if (this.derivers.length && changes.length) await deriveBatch(this.derivers, changes, stores.data, stores.derived!, now);
+        if (this.derivers.length && changes.length) await deriveBatch(this.derivers, changes, stores.data, stores.derived!, now, stores.parallelism);
         if (batch.offsets.length) {
           await stores.data.upsert(
             this.cfg.offsetsTable,

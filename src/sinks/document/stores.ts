@@ -8,6 +8,8 @@ export interface DocumentStores {
   derived: DocumentStore | null;
   /** Whether `atomically` makes one transaction of data, derived and offsets writes. */
   readonly transactional: boolean;
+  /** How many derived keys to compute at once (1 where the stores share one connection). */
+  readonly parallelism: number;
   /**
    * Runs `fn` so that its writes through `data` and `derived` commit together, where the stores
    * can (PostgreSQL, both in one database); elsewhere it just runs `fn`, and the writes stand as
