@@ -3,7 +3,7 @@
  * runs pipeline.yaml (snapshot, then the binlog) into the operational layer and the analytics,
  * starts the live workload, the lag tracker and the dashboard.
  *
- *   npx tsx examples/banking/demo.ts [--rate 5] [--port 8080] [--seconds 0] [--keep] [--config FILE]
+ *   npx tsx examples/banking/demo.ts [--rate 5] [--port 8080] [--host 127.0.0.1] [--seconds 0] [--keep] [--config FILE]
  *
  * --keep reuses the database, the log and the documents as they are (resumes where it stopped);
  * without it everything is rebuilt: tables, ./data/banking, and the ODL/analytics databases.
@@ -57,11 +57,22 @@ async function openStores(sink: DocumentSinkConfig): Promise<DocumentStores> {
   return openPgJsonStores({ name: `${sink.name}-dashboard`, connection: sink.connection, schema: sink.schema, derive: sink.derive });
 }
 
+/** `open()`, or exit with what to do when `what` is unreachable (instead of a driver's stack trace). */
+async function reach<T>(what: string, url: string, fix: string, open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (e) {
+    console.error(`${what} is not reachable at ${url.replace(/\/\/[^@/]*@/, '//')} (${(e as Error).message}): ${fix}`);
+    process.exit(1);
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       rate: { type: 'string', default: '5' },
       port: { type: 'string', default: '8080' },
+      host: { type: 'string', default: '127.0.0.1' },
       seconds: { type: 'string', default: '0' },
       customers: { type: 'string', default: '100' },
       seed: { type: 'string', default: '42' },
@@ -74,7 +85,9 @@ async function main(): Promise<void> {
   if (!values.verbose) cfg.logging = { ...cfg.logging, level: 'warn' };
   const sink = documentSink(cfg);
 
-  const conn = await mysql.createConnection({ uri: bankingConnectionUrl() });
+  const conn = await reach('MySQL/MariaDB', bankingConnectionUrl(), 'start it and turn the row-based binlog on: bash scripts/setup.sh (see README.md for a real server)', () => mysql.createConnection({ uri: bankingConnectionUrl() }));
+  const storeUrl = sink.type === 'mongodb' ? sink.connection : `postgres://${sink.connection.host}:${sink.connection.port}/${sink.connection.database}`;
+  const stores = await reach('the document store', storeUrl, sink.type === 'mongodb' ? 'start a MongoDB-compatible server: bash scripts/mongo-server.sh start' : 'start PostgreSQL', () => openStores(sink));
   if (!values.keep) {
     await createSchema(conn, { reset: true });
     const g = await generate(conn, { customers: Number(values.customers), seed: Number(values.seed) });
@@ -91,12 +104,11 @@ async function main(): Promise<void> {
     ac.abort();
   });
 
-  const stores = await openStores(sink);
   const lag = createLagTracker({ odl: stores.data, analytics: stores.derived! });
   const workloadConn = await mysql.createConnection({ uri: bankingConnectionUrl() });
   const workload = await startWorkload(workloadConn, { ratePerSec: Number(values.rate), onCommit: (c) => lag.record(c) });
-  const dash = await startDashboard({ port: Number(values.port), host: '0.0.0.0', odl: stores.data, analytics: stores.derived!, workload, lag });
-  say(`pipeline ${cfg.name} running; workload at ${values.rate} writes/s; dashboard on http://127.0.0.1:${new URL(dash.url).port}/`);
+  const dash = await startDashboard({ port: Number(values.port), host: values.host, odl: stores.data, analytics: stores.derived!, workload, lag });
+  say(`pipeline ${cfg.name} running; workload at ${values.rate} writes/s; dashboard on ${dash.url}`);
   say('try: mariadb -uroot -h127.0.0.1 banking -e "UPDATE accounts SET balance = balance + 100 WHERE account_id = 1"   (Ctrl-C stops)');
 
   const stop = new Promise<void>((done) => {
