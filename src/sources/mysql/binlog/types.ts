@@ -26,6 +26,8 @@ export interface BinlogConnectionOptions {
   heartbeatMs?: number;
   /** Bound of received, not yet consumed event bytes; above it the socket is paused (default 16 MiB). */
   maxQueueBytes?: number;
+  /** MariaDB: also send ANNOTATE_ROWS events (each row event's SQL statement; needs binlog_annotate_row_events=ON). */
+  annotateRows?: boolean;
 }
 
 export interface EventHeader {

@@ -1,0 +1,118 @@
+/**
+ * Value helpers shared by the binlog row decoder and the snapshot's text converter (../types.ts),
+ * so both arrive at the very same Value for the same stored datum: calendar arithmetic without
+ * Date objects (years 0–99 and allocation in the hot path), the shortest spelling of a FLOAT,
+ * BIT byte order, and decoding text in a column's character set.
+ */
+
+const MS_PER_DAY = 86_400_000;
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (month 1–12). Exact for every MySQL year. */
+export function daysFromCivil(y: number, m: number, d: number): number {
+  // Shift the year to start in March so the leap day is the year's last day.
+  if (m <= 2) y -= 1;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const mp = m > 2 ? m - 3 : m + 9;
+  const doy = Math.floor((153 * mp + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146_097 + doe - 719_468;
+}
+
+/** Milliseconds since the epoch of a DATETIME read as UTC. */
+export function datetimeMillis(y: number, mo: number, d: number, h: number, mi: number, s: number, micros: number): number {
+  return daysFromCivil(y, mo, d) * MS_PER_DAY + ((h * 60 + mi) * 60 + s) * 1000 + Math.floor(micros / 1000);
+}
+
+/** Microseconds since the epoch of a DATETIME read as UTC (exact while below 2^53, i.e. until year 2255). */
+export function datetimeMicros(y: number, mo: number, d: number, h: number, mi: number, s: number, micros: number): number {
+  return (daysFromCivil(y, mo, d) * 86_400 + (h * 60 + mi) * 60 + s) * 1_000_000 + micros;
+}
+
+const p2 = (n: number): string => (n < 10 ? '0' + n : String(n));
+
+/**
+ * A TIMESTAMP as io.debezium.time.ZonedTimestamp: `2024-01-15T10:30:00Z`, or with exactly `fsp`
+ * fraction digits when the column has them (`…:00.123456Z`).
+ */
+export function zonedTimestamp(seconds: number, micros: number, fsp: number): string {
+  const days = Math.floor(seconds / 86_400);
+  let rem = seconds - days * 86_400;
+  // Civil date from days (inverse of daysFromCivil).
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  const h = Math.floor(rem / 3600);
+  rem -= h * 3600;
+  const mi = Math.floor(rem / 60);
+  const s = rem - mi * 60;
+  let out = String(y).padStart(4, '0') + '-' + p2(m) + '-' + p2(d) + 'T' + p2(h) + ':' + p2(mi) + ':' + p2(s);
+  if (fsp > 0) out += '.' + String(micros).padStart(6, '0').slice(0, fsp);
+  return out + 'Z';
+}
+
+/**
+ * The shortest decimal that reads back as the same 32-bit float: what Java's Float.toString (so
+ * Debezium) prints for a FLOAT column, 3.14 rather than 3.140000104904175.
+ */
+export function float32Value(x: number): number {
+  if (x === 0 || !Number.isFinite(x)) return x;
+  for (let p = 1; p < 10; p++) {
+    const y = Number(x.toPrecision(p));
+    if (Math.fround(y) === x) return y;
+  }
+  return x;
+}
+
+/**
+ * BIT(n>1) as io.debezium.data.Bits: the server's big-endian bytes reversed (least significant
+ * byte first), always ceil(n/8) bytes long.
+ */
+export function bitsLittleEndian(b: Uint8Array, start: number, end: number, nbits: number): Buffer {
+  const len = (nbits + 7) >> 3;
+  const out = Buffer.alloc(len);
+  // The text protocol may send fewer bytes than the column width; missing high bytes are zero.
+  for (let i = end - 1, j = 0; i >= start && j < len; i--, j++) out[j] = b[i];
+  return out;
+}
+
+/** How a column's bytes become a Value: UTF-8 text, latin1 (cp1252) text, bytes, or text via a TextDecoder. */
+export const TEXT_UTF8 = 0;
+export const TEXT_LATIN1 = 1;
+export const TEXT_BINARY = 2;
+export const TEXT_OTHER = 3;
+
+/** Windows-1252 characters of bytes 0x80–0x9F (Node's TextDecoder reads 'windows-1252' as ISO-8859-1). */
+const CP1252_HIGH = [
+  0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152, 0x8d, 0x17d, 0x8f,
+  0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122, 0x161, 0x203a, 0x153, 0x9d, 0x17e, 0x178,
+];
+
+/**
+ * MySQL's latin1 is Windows-1252 (0x80 is €), not ISO-8859-1; converting it to UTF-8 for a result
+ * set uses that table, so the binlog's raw bytes must too. Text without bytes 0x80–0x9F is sliced.
+ */
+export function decodeLatin1(b: Uint8Array, start: number, end: number): string {
+  let i = start;
+  while (i < end && (b[i] < 0x80 || b[i] > 0x9f)) i++;
+  if (i === end) return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1', start, end);
+  let out = '';
+  for (i = start; i < end; i++) {
+    const x = b[i];
+    out += String.fromCharCode(x >= 0x80 && x <= 0x9f ? CP1252_HIGH[x - 0x80] : x);
+  }
+  return out;
+}
+
+/** A private copy of bytes from a buffer the caller may reuse. */
+export function copyBytes(b: Buffer, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(end - start);
+  b.copy(out, 0, start, end);
+  return out;
+}
