@@ -370,10 +370,19 @@ describe('MySQL/MariaDB binlog client and decoder', () => {
     await c.query("INSERT INTO alt VALUES (1, 'x')");
     await c.query('ALTER TABLE alt ADD COLUMN b INT NOT NULL DEFAULT 7, ADD COLUMN c DECIMAL(6,3)');
     await c.query("INSERT INTO alt VALUES (2, 'y', 8, -1.5)");
-    const rs = rowsOf(await stream(from, await mark(c)), 'alt');
+    const evs = await stream(from, await mark(c), { annotateRows: true });
+    const rs = rowsOf(evs, 'alt');
+    assert.ok(evs.some((e) => e.type === 'annotate' && e.query === "INSERT INTO alt VALUES (2, 'y', 8, -1.5)"), 'ANNOTATE_ROWS events when asked');
     assert.deepEqual(rs.map((r) => r.map.columns.map((x) => `${x.name} ${x.typeName}`)), [['id int', 'a varchar(10)'], ['id int', 'a varchar(10)', 'b int', 'c decimal(6,3)']]);
     assert.deepEqual(rs.map((r) => r.rows[0].after), [[1, 'x'], [2, 'y', 8, '-1.500']]);
     assert.equal(rs[1].map.columns[2].nullable, false);
+  });
+
+  it('decodes only the tables asked for', async () => {
+    const evs = await stream(start, end, { tables: (d, t) => d === DB && t === 'marker' });
+    assert.equal(rowsOf(evs, 'all_types').length, 0);
+    assert.ok(!evs.some((e) => e.type === 'tablemap' && e.map.table !== 'marker'), 'no table map of other tables');
+    assert.ok(evs.some((e) => e.type === 'xid'), 'transaction events still come');
   });
 
   it('decodes a 50k-row event completely with the socket paused under a small queue bound', async () => {

@@ -150,7 +150,7 @@ export class BinlogClient {
   private pauseCount = 0;
   private error: SluiceError | null = null;
   private closed = false;
-  private wake: (() => void) | null = null;
+  private waiters: (() => void)[] = [];
   private firstPacket: (() => void) | null = null;
 
   private constructor(conn: mysql.Connection, mariadb: boolean, serverVersion: string, decoder: BinlogDecoder, maxQueue: number) {
@@ -210,7 +210,7 @@ export class BinlogClient {
         await query(conn, 'SET @slave_gtid_strict_mode = 0');
         await query(conn, 'SET @slave_gtid_ignore_duplicates = 0');
       }
-      const decoder = new BinlogDecoder({ checksum, mariadb, charsets, file: 'file' in opts.start ? opts.start.file : '' });
+      const decoder = new BinlogDecoder({ checksum, mariadb, charsets, file: 'file' in opts.start ? opts.start.file : '', tables: opts.tables });
       client = new BinlogClient(conn, mariadb, serverVersion, decoder, opts.maxQueueBytes ?? DEFAULT_MAX_QUEUE);
     } catch (e) {
       conn.destroy();
@@ -271,10 +271,10 @@ export class BinlogClient {
       this.firstPacket = null;
       f();
     }
-    if (this.wake) {
-      const w = this.wake;
-      this.wake = null;
-      w();
+    if (this.waiters.length) {
+      const ws = this.waiters;
+      this.waiters = [];
+      for (const w of ws) w();
     }
   }
 
@@ -316,7 +316,7 @@ export class BinlogClient {
         continue;
       }
       if (this.error) throw this.error;
-      await new Promise<void>((resolve) => (this.wake = resolve));
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
 
@@ -330,7 +330,7 @@ export class BinlogClient {
       const raw = this.take();
       if (raw) return raw;
       if (this.error) throw this.error;
-      await new Promise<void>((resolve) => (this.wake = resolve));
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
 

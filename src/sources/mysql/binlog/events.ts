@@ -23,10 +23,10 @@ export const LOG_EVENT_ARTIFICIAL_F = 0x20;
 export const FL_STANDALONE = 1;
 const FL_GROUP_COMMIT_ID = 2;
 
-export function readHeader(b: Buffer): EventHeader & { type: number } {
+/** The common header; the event type is byte 4. */
+export function readHeader(b: Buffer): EventHeader {
   return {
     timestamp: b.readUInt32LE(0),
-    type: b[4],
     serverId: b.readUInt32LE(5),
     eventSize: b.readUInt32LE(9),
     nextPos: b.readUInt32LE(13),
@@ -56,7 +56,9 @@ export function decodeQuery(b: Buffer, end: number, postHeaderLen: number): { th
 /** MariaDB GTID: sequence number, domain id, flags; the server id is the header's. */
 export function decodeMariaGtid(b: Buffer, serverId: number): { gtid: string; standalone: boolean; commitId: bigint | null } {
   const p = HEADER_LEN;
-  const seq = b.readBigUInt64LE(p);
+  // Sequence numbers stay far below 2^53 in practice; a Number prints much faster than a BigInt.
+  const hi = b.readUInt32LE(p + 4);
+  const seq = hi < 0x200000 ? hi * 0x100000000 + b.readUInt32LE(p) : b.readBigUInt64LE(p);
   const domain = b.readUInt32LE(p + 8);
   const flags = b[p + 12];
   return { gtid: `${domain}-${serverId}-${seq}`, standalone: (flags & FL_STANDALONE) !== 0, commitId: flags & FL_GROUP_COMMIT_ID ? b.readBigUInt64LE(p + 13) : null };

@@ -9,7 +9,7 @@ import { MY } from '../types.ts';
 import { decimalSize, readDecimal } from './decimal.ts';
 import { jsonBinaryToText } from './json.ts';
 import type { ColumnPlan, DecodedTableMap } from './tablemap.ts';
-import { bitsLittleEndian, copyBytes, datetimeMicros, datetimeMillis, daysFromCivil, decodeLatin1, float32Value, TEXT_BINARY, TEXT_LATIN1, TEXT_UTF8, zonedTimestamp } from './values.ts';
+import { bitsLittleEndian, copyBytes, datetimeMicros, datetimeMillis, daysFromCivil, decodeLatin1, float32Value, TEXT_BINARY, TEXT_LATIN1, TEXT_UTF8, utf8Slice, zonedTimestamp } from './values.ts';
 
 export type RowImage = { before: Value[] | null; after: Value[] | null };
 
@@ -19,7 +19,7 @@ const FRAC_UNIT = [0, 10_000, 10_000, 100, 100, 1, 1];
 
 function text(b: Buffer, start: number, end: number, c: ColumnPlan): Value {
   switch (c.text) {
-    case TEXT_UTF8: return b.toString('utf8', start, end);
+    case TEXT_UTF8: return utf8Slice(b, start, end);
     case TEXT_LATIN1: return decodeLatin1(b, start, end);
     case TEXT_BINARY: {
       if (c.pad > end - start) {
@@ -237,6 +237,11 @@ function corrupt(where: () => string, what: string): SluiceError {
 
 /** Column-present bitmap → one flag per column, or null when every column is present. */
 function presentFlags(b: Buffer, pos: number, n: number): { flags: Uint8Array | null; count: number } {
+  // Full row images (the usual case): every bit set.
+  let full = true;
+  for (let i = 0; i < n >> 3 && full; i++) full = b[pos + i] === 0xff;
+  if (full && (n & 7) && (b[pos + (n >> 3)] & ((1 << (n & 7)) - 1)) !== (1 << (n & 7)) - 1) full = false;
+  if (full) return { flags: null, count: n };
   let count = 0;
   const flags = new Uint8Array(n);
   for (let i = 0; i < n; i++) {

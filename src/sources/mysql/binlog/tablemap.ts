@@ -43,6 +43,9 @@ export const OPT = {
   SIMPLE_PRIMARY_KEY: 8, PRIMARY_KEY_WITH_PREFIX: 9, ENUM_AND_SET_DEFAULT_CHARSET: 10, ENUM_AND_SET_COLUMN_CHARSET: 11,
 } as const;
 
+/** MySQL 9's VECTOR: known only to keep the metadata aligned; its values are not decoded. */
+const MY_VECTOR = 242;
+
 const GEOMETRY_NAMES = ['geometry', 'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon', 'geometrycollection'];
 
 /** A cursor over a byte range with MySQL's length-encoded integers. */
@@ -111,7 +114,7 @@ export function decodeTableMap(b: Buffer, pos: number, end: number, idBytes: num
     let t = types[i];
     switch (t) {
       case MY.FLOAT: case MY.DOUBLE: case MY.BLOB: case MY.TINY_BLOB: case MY.MEDIUM_BLOB: case MY.LONG_BLOB:
-      case MY.GEOMETRY: case MY.JSON: case MY.TIME2: case MY.DATETIME2: case MY.TIMESTAMP2:
+      case MY.GEOMETRY: case MY.JSON: case MY.TIME2: case MY.DATETIME2: case MY.TIMESTAMP2: case MY_VECTOR:
         m1[i] = c.u8();
         break;
       case MY.VARCHAR: case MY.VAR_STRING:
@@ -143,7 +146,14 @@ export function decodeTableMap(b: Buffer, pos: number, end: number, idBytes: num
     if (t >= MY.TINY_BLOB && t <= MY.LONG_BLOB) t = MY.BLOB;
     real[i] = t;
   }
-  c.pos = metaEnd;
+  if (c.pos !== metaEnd) {
+    // A type whose metadata Sluice does not know (MariaDB's pre-10.3 fractional-second TIME/
+    // DATETIME/TIMESTAMP, MySQL's VECTOR, ...): the columns after it cannot be located.
+    throw new SluiceError(
+      'MYSQL_UNSUPPORTED_TYPE',
+      `table ${database}.${table} has a column type Sluice cannot read from the binlog (column types ${[...types].join(',')}; the type metadata is ${metaLen} bytes, not ${c.pos - metaEnd + metaLen}). If it has TIME/DATETIME/TIMESTAMP columns from an old server version, rebuild it in the current format (ALTER TABLE … FORCE); otherwise exclude it from source.tables.`,
+    );
+  }
   const nullBits = c.bytes((n + 7) >> 3);
 
   // Optional metadata.

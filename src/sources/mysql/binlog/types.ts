@@ -26,6 +26,11 @@ export interface BinlogConnectionOptions {
   heartbeatMs?: number;
   /** Bound of received, not yet consumed event bytes; above it the socket is paused (default 16 MiB). */
   maxQueueBytes?: number;
+  /**
+   * Which tables to decode (default: all): the table maps and rows of the others are skipped
+   * undecoded (cheaper, and their column types cannot fail the stream).
+   */
+  tables?: (database: string, table: string) => boolean;
   /** MariaDB: also send ANNOTATE_ROWS events (each row event's SQL statement; needs binlog_annotate_row_events=ON). */
   annotateRows?: boolean;
 }
@@ -84,7 +89,8 @@ export type BinlogEvent =
       bytes: number;
       /**
        * Only when the server logged part of the columns (binlog_row_image other than FULL): which
-       * columns each image holds, by column index. Absent columns are null in `before`/`after`.
+       * columns each image holds, by column index (null: all of them, or no such image). Absent
+       * columns are null in `before`/`after`.
        */
       present?: { before: boolean[] | null; after: boolean[] | null };
     }

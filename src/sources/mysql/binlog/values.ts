@@ -31,11 +31,31 @@ export function datetimeMicros(y: number, mo: number, d: number, h: number, mi: 
 
 const p2 = (n: number): string => (n < 10 ? '0' + n : String(n));
 
+/** Buffer's own slicing decoders: what toString() ends in, without its argument checks (hot path). */
+interface FastSlices {
+  utf8Slice(start: number, end: number): string;
+  latin1Slice(start: number, end: number): string;
+}
+export const utf8Slice = (b: Buffer, start: number, end: number): string => (b as unknown as FastSlices).utf8Slice(start, end);
+const latin1Slice = (b: Buffer, start: number, end: number): string => (b as unknown as FastSlices).latin1Slice(start, end);
+
+// Rows written together share their timestamps: the date-time text of the last second is reused.
+let lastSecond = NaN;
+let lastText = '';
+
 /**
  * A TIMESTAMP as io.debezium.time.ZonedTimestamp: `2024-01-15T10:30:00Z`, or with exactly `fsp`
  * fraction digits when the column has them (`…:00.123456Z`).
  */
 export function zonedTimestamp(seconds: number, micros: number, fsp: number): string {
+  if (seconds !== lastSecond) {
+    lastText = secondsText(seconds);
+    lastSecond = seconds;
+  }
+  return fsp > 0 ? lastText + '.' + String(micros).padStart(6, '0').slice(0, fsp) + 'Z' : lastText + 'Z';
+}
+
+function secondsText(seconds: number): string {
   const days = Math.floor(seconds / 86_400);
   let rem = seconds - days * 86_400;
   // Civil date from days (inverse of daysFromCivil).
@@ -52,9 +72,7 @@ export function zonedTimestamp(seconds: number, micros: number, fsp: number): st
   rem -= h * 3600;
   const mi = Math.floor(rem / 60);
   const s = rem - mi * 60;
-  let out = String(y).padStart(4, '0') + '-' + p2(m) + '-' + p2(d) + 'T' + p2(h) + ':' + p2(mi) + ':' + p2(s);
-  if (fsp > 0) out += '.' + String(micros).padStart(6, '0').slice(0, fsp);
-  return out + 'Z';
+  return String(y).padStart(4, '0') + '-' + p2(m) + '-' + p2(d) + 'T' + p2(h) + ':' + p2(mi) + ':' + p2(s);
 }
 
 /**
@@ -98,10 +116,10 @@ const CP1252_HIGH = [
  * MySQL's latin1 is Windows-1252 (0x80 is €), not ISO-8859-1; converting it to UTF-8 for a result
  * set uses that table, so the binlog's raw bytes must too. Text without bytes 0x80–0x9F is sliced.
  */
-export function decodeLatin1(b: Uint8Array, start: number, end: number): string {
+export function decodeLatin1(b: Buffer, start: number, end: number): string {
   let i = start;
   while (i < end && (b[i] < 0x80 || b[i] > 0x9f)) i++;
-  if (i === end) return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1', start, end);
+  if (i === end) return latin1Slice(b, start, end);
   let out = '';
   for (i = start; i < end; i++) {
     const x = b[i];
