@@ -20,6 +20,8 @@ const BINLOG_SEND_ANNOTATE_ROWS_EVENT = 0x02;
 /** MariaDB replica capability: understands GTID events (else the server rewrites them into BEGIN queries). */
 const MARIA_SLAVE_CAPABILITY_GTID = 4;
 const ER_MASTER_FATAL_ERROR_READING_BINLOG = 1236;
+/** The server sends a (made-up) ROTATE as soon as the dump starts; silence this long is a hung connection. */
+const FIRST_EVENT_TIMEOUT_MS = 30_000;
 
 /** The parts of mysql2's connection and packet the dump command uses (not in its typings). */
 interface RawConnection {
@@ -222,16 +224,20 @@ export class BinlogClient {
     return client;
   }
 
-  private startDump(opts: BinlogConnectionOptions): Promise<void> {
+  private async startDump(opts: BinlogConnectionOptions): Promise<void> {
     const answered = new Promise<void>((resolve) => (this.firstPacket = resolve));
     this.raw.addCommand(new DumpCommand(dumpPacket(opts, this.mariadb), (b, s, e) => this.onEvent(b, s, e), (err) => this.onError(err, opts)));
-    return answered.then(() => {
-      if (this.error && this.head === this.queue.length) {
-        const err = this.error;
-        this.conn.destroy();
-        throw err;
-      }
-    });
+    let timer: NodeJS.Timeout | undefined;
+    const silent = await Promise.race([answered.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), FIRST_EVENT_TIMEOUT_MS)))]);
+    clearTimeout(timer);
+    if (silent) {
+      this.fail(new SluiceError('MYSQL_CONNECT', `${opts.host}:${opts.port} accepted the binlog dump request but sent nothing for ${FIRST_EVENT_TIMEOUT_MS / 1000} s`, { retriable: true }));
+    }
+    if (this.error && this.head === this.queue.length) {
+      const err = this.error;
+      this.conn.destroy();
+      throw err;
+    }
   }
 
   private onEvent(b: Buffer, start: number, end: number): void {
