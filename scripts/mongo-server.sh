@@ -61,7 +61,7 @@ start() {
   compile
   mkdir -p "$CACHE/run"
   : > "$LOGFILE"
-  nohup java -Xmx512m -cp "$CACHE/classes:$CACHE/lib/*" MongoServer "$PORT" "$HOST" >> "$LOGFILE" 2>&1 < /dev/null &
+  nohup java -Xmx1g -cp "$CACHE/classes:$CACHE/lib/*" MongoServer "$PORT" "$HOST" >> "$LOGFILE" 2>&1 < /dev/null &
   echo $! > "$PIDFILE"
   for _ in $(seq 1 120); do
     if grep -q 'mongo-java-server ready' "$LOGFILE" && port_open; then

@@ -82,7 +82,7 @@ async function reference(args: string[], out: string): Promise<{ seconds: number
   let done = false;
   const rssP = peakRssOf(child.pid!, () => done);
   const code = await new Promise<number | null>((r) => child.once('exit', r));
-  await new Promise((r) => sink.once('close', r));
+  await new Promise<void>((r) => sink.once("close", () => r()));
   done = true;
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (code !== 0) throw new Error(`mariadb-binlog ${args.join(' ')} exited ${code}`);

@@ -81,7 +81,10 @@ describe('sluice CLI', () => {
     const schema = JSON.parse(r.out);
     assert.equal(schema.title, 'Sluice pipeline');
     assert.deepEqual(schema.required, ['name', 'source']);
-    assert.ok(schema.properties.source.properties.tables);
+    // Each source type has its own keys: the postgres branch has slot, the mysql branch serverId.
+    const branch = (t: string) => schema.properties.source.allOf.find((b: any) => b.if.properties.type.const === t).then.properties;
+    assert.ok(branch('postgres').tables && branch('postgres').slot);
+    assert.ok(branch('mysql').tables && branch('mysql').serverId && !branch('mysql').slot);
   });
 
   it('validate prints a summary, or the problems with line numbers and exit 1', () => {
@@ -92,10 +95,10 @@ describe('sluice CLI', () => {
     assert.equal(ok.code, 0);
     assert.equal(ok.out.trim(), `OK: ${good} (pipeline shop, source postgres postgres@127.0.0.1:5432/shop, 2 tables, slot sluice_shop, snapshot initial, log ./data/shop/log)`);
     const badPath = join(t.dir, 'bad.yaml');
-    writeFileSync(badPath, 'name: shop\nsource:\n  type: mysql\n  connection: postgres://x/y\n');
+    writeFileSync(badPath, 'name: shop\nsource:\n  type: mssql\n  connection: postgres://x/y\n');
     const bad = sluice('validate', badPath);
     assert.equal(bad.code, 1);
-    assert.match(bad.err, /^error \[CONFIG_INVALID\]: invalid config \(1 problem\):\n {2}.*bad\.yaml:3:9: source\.type: must be "postgres" \(got "mysql"\)/);
+    assert.match(bad.err, /^error \[CONFIG_INVALID\]: invalid config \(1 problem\):\n {2}.*bad\.yaml:3:9: source\.type: must be "postgres" or "mysql" \(got "mssql"; did you mean "mysql"\?\)/);
     t.remove();
   });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/index.ts';
-import type { PipelineConfig, PostgresSourceConfig } from '../../src/config/types.ts';
+import type { MysqlSourceConfig, PipelineConfig, PostgresSourceConfig } from '../../src/config/types.ts';
 
 const pgsrc = (c: PipelineConfig): PostgresSourceConfig => c.source as PostgresSourceConfig;
 
@@ -194,5 +194,24 @@ describe('pipeline config', () => {
     assert.match(bad('name: s\nsource: {type: postgres, connection: {database: s}}\nsinks:\n  - name: m\n    type: mysql\n    connection: mysql://root:secret@db:3306\n'), /p\.yaml:6:17: sinks\.0\.connection: the URL names no database: write mysql:\/\/root:\*\*\*@db:3306\/<database>/);
     const dup = bad('name: shop\nsource: {type: postgres, connection: {database: shop}}\nsinks:\n  - {name: a, type: duckdb, path: x}\n  - {name: a, type: duckdb, path: y}\n');
     assert.match(dup, /p\.yaml:5:\d+: sinks\.1\.name: another sink is already named "a"/);
+  });
+
+  it('mysql source: defaults, a URL without a database, and errors that name its own keys', () => {
+    const c = parseConfig('name: bank\nsource:\n  type: mysql\n  connection: mysql://repl:${PW}@db:3307\n  tables: [banking.customers]\n', 'p.yaml', { PW: 'p@ss' });
+    assert.equal(c.source.type, 'mysql');
+    const s = c.source as MysqlSourceConfig;
+    assert.deepEqual(s.connection, { host: 'db', port: 3307, user: 'repl', password: 'p@ss', database: undefined });
+    assert.equal(s.gtid, 'auto');
+    assert.equal(s.snapshot, 'initial');
+    assert.equal(s.topicPrefix, 'bank');
+    assert.ok(s.serverId >= 5400 && s.serverId < 6400, `server id ${s.serverId}`);
+    assert.equal((parseConfig('name: bank\nsource:\n  type: mysql\n  connection: {database: x}\n', 'p.yaml', {}).source as MysqlSourceConfig).serverId, s.serverId, 'the server id is stable per pipeline name');
+    const lines = bad('name: b\nsource:\n  type: mysql\n  connection: mysql://root@h/db\n  slot: s1\n  gtid: of\n  serverId: 0\n').split('\n').slice(2).map((l) => l.trim());
+    assert.deepEqual(lines, [
+      "p.yaml:5:3: source.slot: unknown key; allowed: type, connection, tables, snapshot, snapshotFetchSize, heartbeatIntervalMs, topicPrefix, transactionMetadata, serverId, gtid",
+      'p.yaml:6:9: source.gtid: must be "auto" or "off" (got "of"; did you mean "off"?)',
+      'p.yaml:7:13: source.serverId: must be >= 1 (got 0)',
+    ]);
+    assert.match(bad('name: b\nsource:\n  type: mysql\n  connection: postgres://x/db\n'), /p\.yaml:4:15: source\.connection: must be a URL mysql:\/\/user:password@host:port\[\/database\]/);
   });
 });

@@ -20,7 +20,7 @@ import type { PipelineMetrics } from '../../engine/metrics.ts';
 import type { BinlogPos } from './position.ts';
 import { currentPosition, gtidAt, quoteIdent, tableColumns, type CapturedTable, type Conn, type ServerInfo } from './server.ts';
 import { TableSchemas } from './tables.ts';
-import { textValue } from './types.ts';
+import { selectExpression, textValue } from './types.ts';
 
 export interface SnapshotPoint extends BinlogPos {
   gtid: string;
@@ -84,7 +84,8 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       let held: ChangeEvent | null = null;
       o.setCommittable(false);
       o.log.info('snapshot: reading table', { table: name, estimatedRows: estimated, table_index: ti + 1, tables: o.tables.length });
-      const cols = columns.map((c) => quoteIdent(c.name)).join(', ');
+      // FLOAT through `+ 0e0`: plain text would round it to 6 digits (types.ts selectExpression).
+      const cols = columns.map((c) => selectExpression(c, quoteIdent(c.name))).join(', ');
       const core = (conn as unknown as { connection: import('mysql2').Connection }).connection;
       const stream = core
         .query({

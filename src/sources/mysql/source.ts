@@ -175,6 +175,8 @@ export class MysqlSource implements Source {
       serverId: src.serverId,
       start,
       heartbeatMs: src.heartbeatIntervalMs,
+      // Rows of other tables are skipped undecoded (faster, and their types cannot stop us).
+      tables: tableFilter(src),
     });
     this.log.info('streaming the binlog', { from: useGtid ? `gtid ${ckpt.gtid}` : formatPos(ckpt), skip: ckpt.skip, flavor: info.mariadb ? 'mariadb' : 'mysql' });
     const maxDelay = Math.max(5, this.cfg.batch.maxDelayMs);

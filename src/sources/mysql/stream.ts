@@ -108,6 +108,12 @@ export class BinlogStreamer {
     this.eventsSeen++;
     switch (ev.type) {
       case 'rotate':
+        // The server starts every dump with an artificial rotate (timestamp 0, flag 0x20) naming
+        // the file; its position is not where the stream resumes, so it only moves us when the
+        // file changes. A real rotate ends a file: the next event is at `pos` of the new one.
+        if (ev.header.timestamp === 0 || (ev.header.flags & 0x20) !== 0) {
+          if (ev.file === this.file) return;
+        }
         this.file = ev.file;
         if (!this.tx) this.pos = ev.pos;
         return;
