@@ -23,7 +23,8 @@ export type Kind =
   | { k: 'timetz' }
   | { k: 'json' }
   | { k: 'uuid' }
-  | { k: 'interval_us' }
+  /** `clock`: a MySQL TIME, a signed duration within ±838:59:59 (MySQL targets keep it a TIME). */
+  | { k: 'interval_us'; clock?: boolean }
   | { k: 'array'; of: Kind };
 
 export interface TargetColumn {
@@ -36,13 +37,14 @@ export interface TargetColumn {
   meta?: 'op' | 'table' | 'source_ts_ms' | 'deleted';
 }
 
-export function kindOf(schema: FieldSchema, sourceType = ''): Kind {
+export function kindOf(schema: FieldSchema, sourceType = '', connector = ''): Kind {
   const name = schema.name ?? '';
   switch (name) {
     case 'io.debezium.time.Date':
       return { k: 'date' };
     case 'io.debezium.time.MicroTime':
-      return { k: 'time_us' };
+      // MySQL's TIME is a duration (negative, or past 24 h), which a time-of-day column would wrap.
+      return connector === 'mysql' ? { k: 'interval_us', clock: true } : { k: 'time_us' };
     case 'io.debezium.time.MicroTimestamp':
       return { k: 'timestamp_us' };
     case 'io.debezium.time.Timestamp':
@@ -101,7 +103,7 @@ export function kindName(k: Kind): string {
 
 /** The target table's columns for a schema: key columns first as in the source, then the rest, then metadata. */
 export function targetColumns(schema: SchemaRecord, cfg: SinkCommonConfig): TargetColumn[] {
-  const cols: TargetColumn[] = schema.columns.map((c: SchemaColumn) => ({ name: c.name, kind: kindOf(c.connect, c.sourceType), key: c.key, sourceType: c.sourceType }));
+  const cols: TargetColumn[] = schema.columns.map((c: SchemaColumn) => ({ name: c.name, kind: kindOf(c.connect, c.sourceType, schema.connector), key: c.key, sourceType: c.sourceType }));
   for (const f of cfg.addFields) {
     const name = `__${f}`;
     if (cols.some((c) => c.name === name)) continue;
@@ -139,6 +141,8 @@ export function compatible(kind: Kind, target: { family: string; bytes?: number 
     case 'timestamp_ms':
     case 'timestamptz':
       return f === 'timestamp' || f === 'timestamptz';
+    case 'interval_us':
+      return f === 'interval_us' || (kind.clock === true && f === 'time_us');
     default:
       return f === kind.k || (kind.k === 'array' && f === 'array');
   }

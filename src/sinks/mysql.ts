@@ -50,7 +50,7 @@ export function mysqlType(kind: Kind, key: boolean): string {
     case 'uuid':
       return 'CHAR(36)';
     case 'interval_us':
-      return 'BIGINT';
+      return kind.clock ? 'TIME(6)' : 'BIGINT';
     case 'array':
       return 'JSON';
   }
@@ -87,6 +87,14 @@ export function mysqlValue(kind: Kind, v: Value): unknown {
       const us = toBig(v);
       const s = Number(us / 1_000_000n);
       return `${pad(Math.floor(s / 3600))}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}.${pad(Number(us % 1_000_000n), 6)}`;
+    }
+    case 'interval_us': {
+      if (!kind.clock) return typeof v === 'bigint' ? v.toString() : v;
+      // A signed duration as MySQL TIME text: -838:59:59.000000 … 838:59:59.000000.
+      const us = toBig(v);
+      const a = us < 0n ? -us : us;
+      const s = Number(a / 1_000_000n);
+      return `${us < 0n ? '-' : ''}${pad(Math.floor(s / 3600))}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}.${pad(Number(a % 1_000_000n), 6)}`;
     }
     case 'timestamp_us':
       return datetimeOfMicros(toBig(v));

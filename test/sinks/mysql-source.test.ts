@@ -76,6 +76,12 @@ ${targets.sinksYaml('tableName: t')}`;
       const ac = new AbortController();
       let failed: unknown = null;
       const run = runPipeline(cfg, { signal: ac.signal, logger: createLogger({ level: 'error' }), onSinkApplied: (s, b) => applied.set(s, (applied.get(s) ?? 0) + b.records) }).catch((e) => (failed = e));
+      // On a timeout, show how each target differs from the source.
+      const explain = async (e: unknown) => {
+        const want = await sourceRows(f.name);
+        for (const tg of TARGETS) assert.deepEqual(await targets.rows(tg, 't', COLS).catch((x: Error) => [[x.message]]), want, `${tg} differs from the source`);
+        throw e;
+      };
       const same = async () => {
         if (failed) throw failed;
         const want = checksum(await sourceRows(f.name));
@@ -86,12 +92,12 @@ ${targets.sinksYaml('tableName: t')}`;
         return true;
       };
       try {
-        await waitUntil('snapshot applied to every sink', same);
+        await waitUntil('snapshot applied to every sink', same).catch(explain);
         await f.q(`INSERT INTO t VALUES (3, 9223372036854775808, 99999999999.99, 'three', 'n', 'SUSPENDED', 'b', '2000-02-29', '1999-12-31 23:59:59.999999', '1970-01-01 00:00:01.000001', '00:00:00.5', 1901, b'1', 0, 3.25, '[]', X'')`);
         await f.q(`UPDATE t SET amount = amount + 0.01, status = 'INACTIVE', doc = '{"k": null}', at = '2030-06-01 00:00:00' WHERE id = 1`);
         await f.q(`DELETE FROM t WHERE id = 2`);
         await f.q(`UPDATE t SET id = 30 WHERE id = 3`);
-        await waitUntil('stream applied to every sink', same);
+        await waitUntil('stream applied to every sink', same).catch(explain);
       } finally {
         ac.abort();
         await run;
