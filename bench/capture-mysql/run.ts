@@ -78,11 +78,12 @@ async function reference(args: string[], out: string): Promise<{ seconds: number
   const child = spawn('mariadb-binlog', args, { stdio: ['ignore', 'pipe', 'inherit'], cwd: out });
   const file = join(out, 'decoded.txt');
   const sink = createWriteStream(file);
+  const closed = new Promise<void>((r) => sink.once('close', () => r()));
   child.stdout!.pipe(sink);
   let done = false;
   const rssP = peakRssOf(child.pid!, () => done);
   const code = await new Promise<number | null>((r) => child.once('exit', r));
-  await new Promise<void>((r) => sink.once("close", () => r()));
+  await closed;
   done = true;
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (code !== 0) throw new Error(`mariadb-binlog ${args.join(' ')} exited ${code}`);
@@ -121,7 +122,8 @@ async function benchWorkload(workload: string): Promise<Result[]> {
   const results: Result[] = [];
   const common = ['--read-from-remote-server', '-h', '127.0.0.1', '-P', '3306', '-u', 'root', `--start-position=${start.Position}`, `--stop-position=${end.Position}`];
   for (const [tool, args] of [
-    ['mariadb-binlog --raw', [...common, '--raw', '--result-file=' + join(work, 'raw-'), start.File]],
+    // --raw ignores --stop-position and copies to the end of the file, which is the backlog's end.
+    ['mariadb-binlog --raw', [...common.filter((a) => !a.startsWith('--stop-position')), '--raw', '--result-file=' + join(work, 'raw-'), start.File]],
     ['mariadb-binlog -v decode', [...common, '--verbose', '--base64-output=DECODE-ROWS', start.File]],
   ] as [string, string[]][]) {
     const out = join(work, tool.replace(/\W+/g, '_'));

