@@ -8,12 +8,13 @@
  *   node --import tsx bench/capture-mysql/run.ts [--rows 1000000] [--workload small|mixed|both]
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, createWriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
 import { parseConfig } from '../../src/config/index.ts';
+import { dirBytes, peakRssOf } from '../common.ts';
 import { runPipeline } from '../../src/engine/runner.ts';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, workload: { type: 'string', default: 'both' } } });
@@ -22,26 +23,6 @@ const DB = 'sluice_bench';
 const conn = { host: '127.0.0.1', port: 3306, user: 'root' };
 
 interface Result { workload: string; tool: string; rows: number; seconds: number; perSec: number; mbPerSec: number; rssMiB: number }
-
-function dirBytes(dir: string): number {
-  let n = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) n += e.isDirectory() ? dirBytes(join(dir, e.name)) : statSync(join(dir, e.name)).size;
-  return n;
-}
-
-async function peakRssOf(pid: number, stop: () => boolean): Promise<number> {
-  let peak = 0;
-  while (!stop()) {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (m) peak = Math.max(peak, Number(m[1]) / 1024);
-    } catch {
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return peak;
-}
 
 /** Generates the backlog; returns the row changes it produced and the log records (deletes add a tombstone). */
 async function generate(db: mysql.Connection, workload: string): Promise<{ rows: number; records: number }> {

@@ -6,12 +6,13 @@
  *   node --import tsx bench/capture-postgres/run.ts [--rows 1000000] [--workload small|mixed|both]
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { parseConfig } from '../../src/config/index.ts';
+import { dirBytes, peakRssOf } from '../common.ts';
 import type { PostgresSourceConfig } from '../../src/config/types.ts';
 import { runPipeline } from '../../src/engine/runner.ts';
 
@@ -24,12 +25,6 @@ async function client(database: string): Promise<pg.Client> {
   const c = new pg.Client({ ...conn, database });
   await c.connect();
   return c;
-}
-
-function dirBytes(dir: string): number {
-  let n = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) n += e.isDirectory() ? dirBytes(join(dir, e.name)) : statSync(join(dir, e.name)).size;
-  return n;
 }
 
 interface Result { workload: string; tool: string; changes: number; seconds: number; perSec: number; mbPerSec: number; rssMiB: number }
@@ -68,20 +63,6 @@ async function generate(db: pg.Client, workload: string): Promise<{ changes: num
     next += k;
   }
   return { changes, records: changes + deletes };
-}
-
-async function peakRssOf(pid: number, stop: () => boolean): Promise<number> {
-  let peak = 0;
-  while (!stop()) {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (m) peak = Math.max(peak, Number(m[1]) / 1024);
-    } catch {
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return peak;
 }
 
 async function benchWorkload(workload: string): Promise<Result[]> {

@@ -73,6 +73,17 @@ export async function readAll(logDir: string, prefix: string): Promise<ReadRecor
   }
 }
 
+/** Records committed to `topic` (all partitions); 0 when the topic does not exist yet. */
+export async function countRecords(logDir: string, topic: string): Promise<number> {
+  const log = await openEmbeddedLog({ dir: logDir, readOnly: true });
+  try {
+    if (!(await log.topicInfo(topic))) return 0;
+    return (await log.offsets(topic)).reduce((s, p) => s + p.end - p.start, 0);
+  } finally {
+    await log.close();
+  }
+}
+
 export async function waitUntil(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   let last: unknown = null;

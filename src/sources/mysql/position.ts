@@ -101,10 +101,18 @@ export class GtidSet {
     const n = BigInt(gtid.slice(i + 1));
     const list = this.mysql.get(uuid) ?? [];
     const last = list[list.length - 1];
-    if (last && n === last[1] + 1n) last[1] = n;
+    if (last && n === last[1] + 1n) last[1] = n; // the usual case: the next transaction
     else if (!list.some(([a, b]) => n >= a && n <= b)) {
+      // Out of order: insert, then merge touching intervals.
       list.push([n, n]);
-      list.sort((x, y) => (x[0] < y[0] ? -1 : 1));
+      list.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+      const merged: [bigint, bigint][] = [];
+      for (const iv of list) {
+        const m = merged[merged.length - 1];
+        if (m && iv[0] <= m[1] + 1n) m[1] = iv[1] > m[1] ? iv[1] : m[1];
+        else merged.push([iv[0], iv[1]]);
+      }
+      list.splice(0, list.length, ...merged);
     }
     this.mysql.set(uuid, list);
   }

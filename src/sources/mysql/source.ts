@@ -204,6 +204,7 @@ export class MysqlSource implements Source {
         this.streamer.topicDeclared(topic);
       }
       this.streamer.handle(ev);
+      this.metrics.queueBytes.value = this.client.bufferedBytes;
       const p = sink.maybeCommit();
       if (p) await p;
     }

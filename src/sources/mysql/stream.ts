@@ -261,7 +261,11 @@ export class BinlogStreamer {
       thread: tx.thread,
       query: null,
     };
-    this.lastEventTs = source.ts_ms;
+    if (source.ts_ms !== this.lastEventTs) {
+      this.lastEventTs = source.ts_ms;
+      // Binlog times are whole seconds: the lag is exact to about a second.
+      this.o.metrics.lagMs.set(Math.max(0, Date.now() - source.ts_ms));
+    }
     this.o.sink.append({ topic: `${this.prefix}.${db}.${table}`, key: op === 't' ? null : key, before, after, source, op, ts_ms: Date.now(), transaction, table: schema });
   }
 }

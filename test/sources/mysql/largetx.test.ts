@@ -8,24 +8,13 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { openEmbeddedLog } from '../../../src/log/embedded/index.ts';
 import { peakRssMiB, startPipelineProcess, stopProcess } from '../../helpers/child.ts';
 import { mysqlPipelineYaml, useMysqlDatabase } from '../../helpers/mysql.ts';
-import { readAll, waitUntil } from '../../helpers/pipeline.ts';
+import { countRecords, readAll, waitUntil } from '../../helpers/pipeline.ts';
 
 const ROWS = 1_000_000;
 const RSS_BOUND_MIB = 300;
 const HEAP_CAP_MIB = 160;
-
-async function countRecords(logDir: string, topic: string): Promise<number> {
-  const log = await openEmbeddedLog({ dir: logDir, readOnly: true });
-  try {
-    if (!(await log.topicInfo(topic))) return 0;
-    return (await log.offsets(topic)).reduce((s, p) => s + p.end - p.start, 0);
-  } finally {
-    await log.close();
-  }
-}
 
 describe('mysql source: large transactions', () => {
   const f = useMysqlDatabase(`CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(40), qty INT, price DECIMAL(12,2))`);

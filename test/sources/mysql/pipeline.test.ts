@@ -5,12 +5,14 @@
  * MySQL `source` fields, and the errors a user meets (missing table, purged binlog).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runPipeline } from '../../../src/engine/runner.ts';
 import { createLogger } from '../../../src/core/logger.ts';
 import { openEmbeddedLog } from '../../../src/log/embedded/index.ts';
-import { mysqlPipelineConfig, useMysqlDatabase } from '../../helpers/mysql.ts';
+import { mysqlPipelineConfig, mysqlPipelineYaml, useMysqlDatabase } from '../../helpers/mysql.ts';
 import { readAll, waitUntil } from '../../helpers/pipeline.ts';
 
 async function rawValue(logDir: string, topic: string, partition: number, offset: number): Promise<string> {
@@ -175,6 +177,17 @@ describe('mysql source → embedded log', () => {
     } finally {
       await log.close();
     }
+  });
+
+  it('sluice status shows the binlog position it stands at and the server\'s binlog', async () => {
+    const dir = f.tmp.dir + '/m2';
+    const cfgPath = join(dir, 'pipeline.yaml');
+    writeFileSync(cfgPath, mysqlPipelineYaml('m2', f.name, dir, `tables: [${f.name}.evolving]\ngtid: off\nsnapshot: never`));
+    const r = spawnSync(process.execPath, ['bin/sluice.js', 'status', '--config', cfgPath], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /source: phase stream, binlog mariadb-bin\.\d+:\d+, gtid \d+-\d+-\d+/);
+    assert.match(r.stdout, /binlog: server at mariadb-bin\.\d+:\d+, oldest kept mariadb-bin\.\d+\n/);
+    assert.match(r.stdout, new RegExp(`m2\\.${f.name}\\.evolving`));
   });
 
   it('names a configured table the server does not have', async () => {

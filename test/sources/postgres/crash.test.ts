@@ -11,6 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { startPipelineProcess, stopProcess } from '../../helpers/child.ts';
+import { assertHistories, assertTransactionBoundaries } from '../../helpers/history.ts';
 import { pipelineYaml, readAll, useDatabase, waitUntil } from '../../helpers/pipeline.ts';
 
 const CYCLES = Number(process.env.SLUICE_CRASH_CYCLES ?? 8);
@@ -98,43 +99,8 @@ describe('crash safety of postgres → log (kill -9)', () => {
     assert.equal(new Set(big.map((r) => r.key.id)).size, 150000);
 
     // `hot`: per key, versions consecutive from first sight to the end, final state = table.
-    const byKey = new Map<number, any[]>();
-    for (const r of recs.filter((x) => x.topic === 'crash.public.hot' && x.value)) {
-      const id = r.key.id;
-      if (!byKey.has(id)) byKey.set(id, []);
-      byKey.get(id)!.push(r.value);
-    }
-    const table = new Map<number, number>((await f.db.client.query(`SELECT id, v FROM hot`)).rows.map((r: any) => [r.id, r.v]));
-    for (const [id, evs] of byKey) {
-      let v: number | null = null;
-      let deleted = false;
-      for (const e of evs) {
-        assert.ok(!deleted, `key ${id}: event after its delete (duplicate) ${JSON.stringify(e)}`);
-        if (e.op === 'd') {
-          assert.equal(e.before.id, id);
-          deleted = true;
-          continue;
-        }
-        if (v === null) assert.ok(e.op === 'r' || (e.op === 'c' && e.after.v === 1), `key ${id}: history starts with ${e.op} v=${e.after.v}`);
-        else assert.equal(e.after.v, v + 1, `key ${id}: version ${v} followed by ${e.after.v} (${e.after.v <= v ? 'duplicate' : 'lost event'})`);
-        v = e.after.v;
-      }
-      if (deleted) assert.ok(!table.has(id), `key ${id} deleted in log but present in table`);
-      else assert.equal(v, table.get(id), `key ${id}: log ends at v=${v}, table has ${table.get(id)}`);
-    }
-    for (const id of table.keys()) assert.ok(byKey.has(id), `key ${id} in table but never in the log`);
-
-    // Transaction boundaries survive the kills too: one BEGIN and one END per transaction, and
-    // END counts exactly the events the log holds for it.
-    const boundaries = new Map<string, string[]>();
-    for (const r of recs.filter((x) => x.topic === 'crash.transaction')) boundaries.set(r.value.id, [...(boundaries.get(r.value.id) ?? []), r.value.status]);
-    const perTx = new Map<string, number>();
-    for (const r of recs.filter((x) => x.value?.transaction)) perTx.set(r.value.transaction.id, (perTx.get(r.value.transaction.id) ?? 0) + 1);
-    assert.ok(perTx.size > 10, `only ${perTx.size} transactions streamed into the log`);
-    const ends = new Map(recs.filter((x) => x.topic === 'crash.transaction' && x.value.status === 'END').map((r) => [r.value.id, r.value.event_count]));
-    for (const [tx, n] of perTx) {
-      assert.deepEqual(boundaries.get(tx), ['BEGIN', 'END'], `transaction ${tx}: boundaries ${boundaries.get(tx)}`);
-      assert.equal(ends.get(tx), n, `transaction ${tx}: END says ${ends.get(tx)} events, the log holds ${n}`);
-    }
+    assertHistories(recs, 'crash.public.hot', new Map<number, number>((await f.db.client.query(`SELECT id, v FROM hot`)).rows.map((r: any) => [r.id, r.v])));
+    // Transaction boundaries survive the kills too.
+    assertTransactionBoundaries(recs, 'crash.transaction');
   });
 });

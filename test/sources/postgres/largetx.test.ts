@@ -9,9 +9,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { openEmbeddedLog } from '../../../src/log/embedded/index.ts';
 import { peakRssMiB, startPipelineProcess, stopProcess } from '../../helpers/child.ts';
-import { pipelineYaml, readAll, useDatabase, waitUntil } from '../../helpers/pipeline.ts';
+import { countRecords, pipelineYaml, readAll, useDatabase, waitUntil } from '../../helpers/pipeline.ts';
 
 const RSS_BOUND_MIB = 300;
 /**
@@ -20,16 +19,6 @@ const RSS_BOUND_MIB = 300;
  * collects garbage).
  */
 const HEAP_CAP_MIB = 160;
-
-async function countRecords(logDir: string, topic: string): Promise<number> {
-  const log = await openEmbeddedLog({ dir: logDir, readOnly: true });
-  try {
-    if (!(await log.topicInfo(topic))) return 0;
-    return (await log.offsets(topic)).reduce((s, p) => s + p.end - p.start, 0);
-  } finally {
-    await log.close();
-  }
-}
 
 describe('large transactions', () => {
   const f = useDatabase(`CREATE TABLE items (id int PRIMARY KEY, name text, qty int, price numeric(12,2))`);
