@@ -9,7 +9,7 @@ set -euo pipefail
 VERSION=${MONGO_JAVA_SERVER_VERSION:-1.47.0}
 PORT=${MONGO_PORT:-27017}
 HOST=${MONGO_HOST:-127.0.0.1}
-CACHE=${SLUICE_CACHE:-$HOME/.cache/sluice}/mongo-java-server/$VERSION
+CACHE=${SLUICE_CACHE:-${HOME:-/root}/.cache/sluice}/mongo-java-server/$VERSION
 SRC=$(cd "$(dirname "$0")" && pwd)/java/MongoServer.java
 PIDFILE=$CACHE/run/server-$PORT.pid
 LOGFILE=$CACHE/run/server-$PORT.log

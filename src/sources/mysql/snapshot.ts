@@ -13,10 +13,8 @@
  */
 import type { MysqlPipelineConfig } from '../../config/types.ts';
 import type { ChangeEvent, SourceInfo, Value } from '../../core/event.ts';
-import type { Logger } from '../../core/logger.ts';
-import type { EventSink } from '../../core/source.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
-import type { PipelineMetrics } from '../../engine/metrics.ts';
+import { TableProgress, type SnapshotHooks } from '../../engine/snapshot-progress.ts';
 import type { BinlogPos } from './position.ts';
 import { currentPosition, gtidAt, quoteIdent, tableColumns, type CapturedTable, type Conn, type ServerInfo } from './server.ts';
 import { TableSchemas } from './tables.ts';
@@ -47,19 +45,12 @@ export async function beginSnapshot(conn: Conn, info: ServerInfo): Promise<Snaps
   }
 }
 
-export interface SnapshotOptions {
+export interface SnapshotOptions extends SnapshotHooks {
   conn: Conn;
   point: SnapshotPoint;
   tables: CapturedTable[];
   cfg: MysqlPipelineConfig;
   schemas: TableSchemas;
-  log: Logger;
-  sink: EventSink;
-  metrics: PipelineMetrics;
-  isStopped(): boolean;
-  setCommittable(v: boolean): void;
-  onProgress(p: Record<string, unknown>): void;
-  onTableDone(name: string, rows: number): void;
 }
 
 /** Reads the tables inside the snapshot transaction `beginSnapshot` opened on `o.conn`. */
@@ -78,8 +69,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       const schema = o.schemas.intern(database, table, columns);
       const [est] = await conn.query('SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [database, table]);
       const estimated = Number((est as { n: number | null }[])[0]?.n ?? 0);
-      const tableStart = Date.now();
-      let lastReport = tableStart;
+      const progress = new TableProgress(o, name, estimated, ti, o.tables.length);
       let rows = 0;
       let held: ChangeEvent | null = null;
       o.setCommittable(false);
@@ -131,13 +121,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
         };
         held = { topic, key, before: null, after, source, op: 'r', ts_ms: now, table: schema };
         rows++;
-        if (now - lastReport >= 2000) {
-          lastReport = now;
-          const rate = rows / ((now - tableStart) / 1000);
-          const p = { table: name, rows, estimatedRows: estimated, rowsPerSecond: Math.round(rate), etaSeconds: estimated > rows ? Math.round((estimated - rows) / Math.max(rate, 1)) : 0, tablesDone: ti, tables: o.tables.length };
-          o.onProgress(p);
-          o.log.info('snapshot progress', p);
-        }
+        progress.tick(rows, now);
       }
       if (o.isStopped()) break;
       if (held) {
@@ -149,8 +133,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       o.onTableDone(name, rows);
       o.setCommittable(true);
       await o.sink.commit();
-      o.onProgress({ table: name, rows, tablesDone: ti + 1, tables: o.tables.length });
-      o.log.info('snapshot: table done', { table: name, rows, seconds: (Date.now() - tableStart) / 1000 });
+      progress.done(rows);
     }
     if (!o.isStopped()) o.log.info('snapshot complete', { tables: o.tables.length, rows: totalRows, seconds: (Date.now() - started) / 1000 });
   } finally {

@@ -11,26 +11,17 @@
 import type pg from 'pg';
 import type { PgPipelineConfig as PipelineConfig } from '../../config/types.ts';
 import type { ChangeEvent } from '../../core/event.ts';
-import type { Logger } from '../../core/logger.ts';
-import type { EventSink } from '../../core/source.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
-import type { PipelineMetrics } from '../../engine/metrics.ts';
+import { TableProgress, type SnapshotHooks } from '../../engine/snapshot-progress.ts';
 import { TypeCatalog } from './pgoutput/index.ts';
 import { quoteIdent } from './slot.ts';
 import { keyOf } from './stream.ts';
 
-export interface SnapshotOptions {
+export interface SnapshotOptions extends SnapshotHooks {
   client: pg.Client;
   snapshotName: string;
   tables: { schema: string; table: string }[];
   cfg: PipelineConfig;
-  log: Logger;
-  sink: EventSink;
-  metrics: PipelineMetrics;
-  isStopped(): boolean;
-  setCommittable(v: boolean): void;
-  onProgress(p: Record<string, unknown>): void;
-  onTableDone(name: string, rows: number): void;
 }
 
 export async function runSnapshot(o: SnapshotOptions): Promise<void> {
@@ -48,8 +39,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       await o.sink.declareTopic(topic);
       const rel = await catalog.tableSchemaByName(schema, table);
       const est = Number((await client.query(`SELECT GREATEST(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = $1::regclass`, [`${quoteIdent(schema)}.${quoteIdent(table)}`])).rows[0]?.n ?? 0);
-      const tableStart = Date.now();
-      let lastReport = tableStart;
+      const progress = new TableProgress(o, name, est, ti, o.tables.length);
       let rows = 0;
       let held: ChangeEvent | null = null;
       const cols = rel.table.columns.map((c) => quoteIdent(c.name)).join(', ');
@@ -90,13 +80,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
           };
           rows++;
         }
-        if (now - lastReport >= 2000) {
-          lastReport = now;
-          const rate = rows / ((now - tableStart) / 1000);
-          const p = { table: name, rows, estimatedRows: est, rowsPerSecond: Math.round(rate), etaSeconds: est > rows ? Math.round((est - rows) / Math.max(rate, 1)) : 0, tablesDone: ti, tables: o.tables.length };
-          o.onProgress(p);
-          o.log.info('snapshot progress', p);
-        }
+        progress.tick(rows, now);
       }
       await client.query('CLOSE sluice_snap');
       if (o.isStopped()) break;
@@ -109,8 +93,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       o.onTableDone(name, rows);
       o.setCommittable(true);
       await o.sink.commit();
-      o.onProgress({ table: name, rows, tablesDone: ti + 1, tables: o.tables.length });
-      o.log.info('snapshot: table done', { table: name, rows, seconds: (Date.now() - tableStart) / 1000 });
+      progress.done(rows);
     }
     o.log.info('snapshot complete', { tables: o.tables.length, rows: totalRows, seconds: (Date.now() - started) / 1000 });
   } finally {
