@@ -89,9 +89,11 @@ async function main(): Promise<void> {
   const conn = await reach('MySQL/MariaDB', bankingConnectionUrl(), 'start it and turn the row-based binlog on: bash scripts/setup.sh (see README.md for a real server)', () => mysql.createConnection({ uri: bankingConnectionUrl() }));
   const storeUrl = sink.type === 'mongodb' ? sink.connection : `postgres://${sink.connection.host}:${sink.connection.port}/${sink.connection.database}`;
   const stores = await reach('the document store', storeUrl, sink.type === 'mongodb' ? 'start a MongoDB-compatible server: bash scripts/mongo-server.sh start' : 'start PostgreSQL', () => openStores(sink));
+  let generated: Awaited<ReturnType<typeof generate>> | null = null;
   if (!values.keep) {
     await createSchema(conn, { reset: true });
     const g = await generate(conn, { customers: Number(values.customers), seed: Number(values.seed) });
+    generated = g;
     say(`banking database: ${g.customers} customers, ${g.accounts} accounts, ${g.transactions} transactions, ${g.agreements} agreements (seed ${values.seed})`);
     rmSync(resolve(cfg.log.dir), { recursive: true, force: true });
     await resetDocuments(sink);
@@ -116,7 +118,17 @@ async function main(): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  say('snapshot in the log; streaming the binlog');
+  // …and once the documents and analytics of the snapshot are written, so the first writes do not
+  // queue behind the initial load.
+  if (generated) {
+    const want = generated;
+    while (!ac.signal.aborted && Date.now() < snapshotBy) {
+      const [tx, ana] = await Promise.all([stores.data.count('transactions').catch(() => 0), stores.derived!.count('customer_analytics').catch(() => 0)]);
+      if (tx >= want.transactions && ana >= want.customers) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  say('snapshot applied to the operational layer and the analytics; streaming the binlog');
   const lag = createLagTracker({ odl: stores.data, analytics: stores.derived! });
   const workloadConn = await mysql.createConnection({ uri: bankingConnectionUrl() });
   const workload = await startWorkload(workloadConn, { ratePerSec: Number(values.rate), onCommit: (c) => lag.record(c) });
