@@ -173,10 +173,13 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
   const sinkAbort = new AbortController();
   let sinkRuns: Promise<void>[] = [];
   let statusTimer: NodeJS.Timeout | null = null;
+  let statusWrites = 0;
   const writeStatus = async (state: string) => {
     const body = JSON.stringify({ pipeline: cfg.name, state, pid: process.pid, source: source?.status() ?? null, sinks: workers.map((w) => w.status()), updatedAt: new Date().toISOString() }, null, 2);
-    await writeFile(statusPath + '.tmp', body);
-    await rename(statusPath + '.tmp', statusPath);
+    // A file of its own per write: the 1 s refresh and the final write may overlap.
+    const tmp = `${statusPath}.${process.pid}.${++statusWrites}.tmp`;
+    await writeFile(tmp, body);
+    await rename(tmp, statusPath);
   };
   let stopping = false;
   const onAbort = () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FieldSchema } from '../../src/core/event.ts';
 import { fromJsonText, toJsonText } from '../../src/sinks/document/json.ts';
-import { converterOf, scaledText } from '../../src/sinks/document/reshape.ts';
+import { converterOf, scaledText, TableShape } from '../../src/sinks/document/reshape.ts';
 import { compileTemplate, render } from '../../src/sinks/document/template.ts';
 import { Decimal } from '../../src/sinks/document/types.ts';
 
@@ -22,6 +22,9 @@ describe('document values', () => {
     assert.deepEqual(converterOf(S('int64', 'io.debezium.time.NanoTimestamp'))(1705314600123456789n), new Date('2024-01-15T10:30:00.123Z'));
     assert.deepEqual(converterOf(S('string', 'io.debezium.time.ZonedTimestamp'))('2024-01-15T10:30:00.5Z'), new Date('2024-01-15T10:30:00.500Z'));
     assert.equal(converterOf(S('int64', 'io.debezium.time.MicroTime'))(86_399_999_999), '23:59:59.999999');
+    // MySQL TIME: negative and past 24 h.
+    assert.equal(converterOf(S('int64', 'io.debezium.time.MicroTime'))(-1_500_000), '-00:00:01.5');
+    assert.equal(converterOf(S('int64', 'io.debezium.time.MicroTime'))(-3_020_399_000_000), '-838:59:59');
     assert.equal(converterOf(S('int32', 'io.debezium.time.Time'))(3_600_500), '01:00:00.5');
     assert.deepEqual(converterOf(S('string'), 'numeric(15,2)')('2500.75'), new Decimal('2500.75'));
     assert.deepEqual(converterOf(S('string'), 'DECIMAL(5,4) UNSIGNED')('0.0125'), new Decimal('0.0125'));
@@ -62,5 +65,13 @@ describe('document values', () => {
     const bad: string[] = [];
     compileTemplate({ a: '$$nope', 'b.c': 1, $d: 2, _id: '$id', e: '$', f: { $literal: 1, g: 2 } }, (p, m) => bad.push(`${p.join('.')}: ${m.split(':')[0]}`));
     assert.deepEqual(bad, ['a: unknown "$$nope"', 'b.c: field names may not contain "." (MongoDB reads it as a path)', '$d: field names may not start with "$" (only { $literal', '_id: _id is set by the sink from the source row\'s primary key; name this field otherwise', 'e: "$" names no column', 'f: a { $literal']);
+  });
+  it('composite keys give distinct _ids even when a value holds the separator', () => {
+    const col = (name: string) => ({ name, sourceType: 'text', optional: false, key: true, connect: S('string') });
+    const shape = new TableShape({ id: 'x', connector: 'mysql', topic: 't', schema: 'd', table: 't', keyColumns: ['a', 'b'], columns: [col('a'), col('b')] }, null);
+    const one = shape.idOf({ a: 'x|y', b: 'z' });
+    const two = shape.idOf({ a: 'x', b: 'y|z' });
+    assert.notEqual(one, two);
+    assert.equal(shape.idOf({ a: '1', b: '2' }), '1|2');
   });
 });

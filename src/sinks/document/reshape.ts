@@ -31,7 +31,10 @@ function int64(v: Value): DocValue {
 
 const num = (v: Value): number => (typeof v === 'bigint' ? Number(v) : Number(v));
 
-function timeOfDay(us: bigint): string {
+function timeOfDay(signed: bigint): string {
+  // MySQL's TIME is a duration: negative, or past 24 h (`-838:59:59`).
+  if (signed < 0n) return '-' + timeOfDay(-signed);
+  const us = signed;
   const totalSec = us / 1_000_000n;
   const frac = us % 1_000_000n;
   const h = totalSec / 3600n;
@@ -164,7 +167,8 @@ export class TableShape {
       if (typeof v === 'number' || typeof v === 'string') return v;
       return idText(v);
     }
-    return keys.map((k) => idText(row[k])).join('|');
+    // `|` inside a value is escaped, so ('a|b','c') and ('a','b|c') stay two documents.
+    return keys.map((k) => idText(row[k]).replace(/\\/g, '\\\\').replace(/\|/g, '\\|')).join('|');
   }
 
   /** The document of a converted row. */

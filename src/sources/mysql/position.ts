@@ -31,10 +31,12 @@ export interface MysqlCheckpoint {
   skip: number;
   /** Tables whose snapshot is in the log (kept while their skipBefore filters may still apply). */
   tables: Record<string, TableSnapshotState>;
+  /** XA transactions prepared with captured changes (in the log) and not yet committed or rolled back. */
+  xa?: string[];
 }
 
 export function encodeCheckpoint(c: MysqlCheckpoint): string {
-  return JSON.stringify({ v: 1, source: 'mysql', phase: c.phase, file: c.file, pos: c.pos, gtid: c.gtid, skip: c.skip, tables: c.tables });
+  return JSON.stringify({ v: 1, source: 'mysql', phase: c.phase, file: c.file, pos: c.pos, gtid: c.gtid, skip: c.skip, tables: c.tables, ...(c.xa?.length ? { xa: c.xa } : {}) });
 }
 
 export function decodeCheckpoint(text: string): MysqlCheckpoint {
@@ -47,7 +49,9 @@ export function decodeCheckpoint(text: string): MysqlCheckpoint {
   if (o.source !== 'mysql') {
     throw new SluiceError('CONFIG_INVALID', `the log at this log.dir was written by a ${o.source ?? 'postgres'} source, not by a MySQL source: give this pipeline its own log.dir`);
   }
-  return { phase: o.phase as MysqlCheckpoint['phase'], file: String(o.file), pos: Number(o.pos), gtid: String(o.gtid ?? ''), skip: Number(o.skip ?? 0), tables: (o.tables as MysqlCheckpoint['tables']) ?? {} };
+  const c: MysqlCheckpoint = { phase: o.phase as MysqlCheckpoint['phase'], file: String(o.file), pos: Number(o.pos), gtid: String(o.gtid ?? ''), skip: Number(o.skip ?? 0), tables: (o.tables as MysqlCheckpoint['tables']) ?? {} };
+  if (Array.isArray(o.xa) && o.xa.length) c.xa = o.xa.map(String);
+  return c;
 }
 
 /** Orders binlog positions: by the file's numeric suffix (`mariadb-bin.000012`), then the offset. */

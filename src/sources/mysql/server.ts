@@ -79,6 +79,8 @@ export interface CapturedTable {
   database: string;
   table: string;
   columns: BinlogColumn[];
+  /** Primary-key columns in key order (as the binlog's table map lists them). */
+  keyColumns: string[];
 }
 
 const SYSTEM_DBS = new Set(['mysql', 'information_schema', 'performance_schema', 'sys']);
@@ -120,7 +122,7 @@ export async function capturedTables(conn: Conn, cfg: MysqlSourceConfig): Promis
     chosen = all.filter(([d, t]) => keep(d, t));
   }
   const out: CapturedTable[] = [];
-  for (const [database, table] of chosen) out.push({ database, table, columns: await tableColumns(conn, database, table) });
+  for (const [database, table] of chosen) out.push({ database, table, columns: await tableColumns(conn, database, table), keyColumns: await primaryKey(conn, database, table) });
   return out;
 }
 
@@ -131,6 +133,15 @@ export async function tableColumns(conn: Conn, database: string, table: string):
     [database, table],
   );
   return (rows as Record<string, unknown>[]).map((r) => columnFromInformationSchema(r as never));
+}
+
+/** The primary key's columns in key order (not column order: `PRIMARY KEY (b, a)` is b, a). */
+export async function primaryKey(conn: Conn, database: string, table: string): Promise<string[]> {
+  const [rows] = await conn.query(
+    `SELECT COLUMN_NAME AS c FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION`,
+    [database, table],
+  );
+  return (rows as { c: string }[]).map((r) => r.c);
 }
 
 /** The server's binlog files, oldest first. */

@@ -16,7 +16,7 @@ import type { ChangeEvent, SourceInfo, Value } from '../../core/event.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
 import { TableProgress, type SnapshotHooks } from '../../engine/snapshot-progress.ts';
 import type { BinlogPos } from './position.ts';
-import { currentPosition, gtidAt, quoteIdent, tableColumns, type CapturedTable, type Conn, type ServerInfo } from './server.ts';
+import { currentPosition, gtidAt, primaryKey, quoteIdent, tableColumns, type CapturedTable, type Conn, type ServerInfo } from './server.ts';
 import { TableSchemas } from './tables.ts';
 import { selectExpression, textValue } from './types.ts';
 
@@ -58,6 +58,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
   const { conn, cfg } = o;
   const started = Date.now();
   let totalRows = 0;
+  let midTable = false;
   try {
     for (let ti = 0; ti < o.tables.length && !o.isStopped(); ti++) {
       const { database, table } = o.tables[ti];
@@ -66,13 +67,14 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       await o.sink.declareTopic(topic);
       // Columns as the snapshot transaction sees them (an ALTER since the listing shows here too).
       const columns = await tableColumns(conn, database, table);
-      const schema = o.schemas.intern(database, table, columns);
+      const schema = o.schemas.intern(database, table, columns, await primaryKey(conn, database, table));
       const [est] = await conn.query('SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [database, table]);
       const estimated = Number((est as { n: number | null }[])[0]?.n ?? 0);
       const progress = new TableProgress(o, name, estimated, ti, o.tables.length);
       let rows = 0;
       let held: ChangeEvent | null = null;
       o.setCommittable(false);
+      midTable = true;
       o.log.info('snapshot: reading table', { table: name, estimatedRows: estimated, table_index: ti + 1, tables: o.tables.length });
       // FLOAT through `+ 0e0`: plain text would round it to 6 digits (types.ts selectExpression).
       const cols = columns.map((c) => selectExpression(c, quoteIdent(c.name))).join(', ');
@@ -131,6 +133,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       }
       totalRows += rows;
       o.onTableDone(name, rows);
+      midTable = false;
       o.setCommittable(true);
       await o.sink.commit();
       progress.done(rows);
@@ -138,6 +141,8 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
     if (!o.isStopped()) o.log.info('snapshot complete', { tables: o.tables.length, rows: totalRows, seconds: (Date.now() - started) / 1000 });
   } finally {
     await conn.query('ROLLBACK').catch(() => {});
-    o.setCommittable(true);
+    // A table left half-read (a stop or an error mid-table) must not reach the log: its rows
+    // stay uncommitted and the next run reads it again whole.
+    o.setCommittable(!midTable);
   }
 }

@@ -21,6 +21,9 @@ import { beginSnapshot, runSnapshot } from './snapshot.ts';
 import { BinlogStreamer } from './stream.ts';
 import { TableSchemas } from './tables.ts';
 
+/** How often an idle stream commits its advancing binlog position. */
+const IDLE_POSITION_COMMIT_MS = 10_000;
+
 export class MysqlSource implements Source {
   private admin: Conn | null = null;
   private snapConn: Conn | null = null;
@@ -78,6 +81,8 @@ export class MysqlSource implements Source {
       this.admin = await connectAdmin(src.connection);
       const info = await checkServer(this.admin);
       const tables = await capturedTables(this.admin, src);
+      // Known shapes for statements that carry no table map (a TRUNCATE before any row change).
+      for (const t of tables) this.schemas.intern(t.database, t.table, t.columns, t.keyColumns);
       if (tables.length === 0) this.log.warn('no table matches source.tables yet: streaming, tables created later are captured', { database: src.connection.database ?? '(all)' });
       let ckpt = checkpointText ? decodeCheckpoint(checkpointText) : null;
       if (!ckpt) {
@@ -180,6 +185,7 @@ export class MysqlSource implements Source {
     });
     this.log.info('streaming the binlog', { from: useGtid ? `gtid ${ckpt.gtid}` : formatPos(ckpt), skip: ckpt.skip, flavor: info.mariadb ? 'mariadb' : 'mysql' });
     const maxDelay = Math.max(5, this.cfg.batch.maxDelayMs);
+    let lastPositionCommit = Date.now();
     let next: Promise<BinlogEvent | null> | null = null;
     while (!this.stopped) {
       next ??= this.client.next();
@@ -207,6 +213,13 @@ export class MysqlSource implements Source {
       this.metrics.queueBytes.value = this.client.bufferedBytes;
       const p = sink.maybeCommit();
       if (p) await p;
+      // While the captured tables are quiet the binlog still moves on (heartbeats, other tables):
+      // commit the position now and then, so a restart does not reach back to a purged file.
+      const now = Date.now();
+      if (!sink.hasPending && now - lastPositionCommit >= IDLE_POSITION_COMMIT_MS) {
+        lastPositionCommit = now;
+        if (this.checkpoint() !== this.durableText) await sink.commit();
+      }
     }
   }
 

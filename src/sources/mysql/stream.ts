@@ -6,11 +6,13 @@
  * snapshot's position.
  */
 import type { MysqlPipelineConfig } from '../../config/types.ts';
+import { SluiceError } from '../../core/errors.ts';
 import type { ChangeEvent, Row, SourceInfo, TableSchema, TransactionInfo, Value } from '../../core/event.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EventSink } from '../../core/source.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
 import type { PipelineMetrics } from '../../engine/metrics.ts';
+import { xaKey } from './binlog/decoder.ts';
 import type { BinlogEvent, EventHeader } from './binlog/types.ts';
 import { comparePos, GtidSet, type BinlogPos, type MysqlCheckpoint } from './position.ts';
 import type { TableSchemas } from './tables.ts';
@@ -49,6 +51,8 @@ export class BinlogStreamer {
   private pendingSkip: number;
   private readonly skipBefore = new Map<string, BinlogPos>();
   private readonly declared = new Set<string>();
+  /** XA transactions whose prepared changes are in the log, awaiting XA COMMIT or ROLLBACK. */
+  private readonly preparedXa: Set<string>;
   private readonly prefix: string;
   eventsSeen = 0;
   lastEventTs = 0;
@@ -59,6 +63,7 @@ export class BinlogStreamer {
     this.pos = c.pos;
     this.executed = new GtidSet(c.gtid);
     this.pendingSkip = c.skip;
+    this.preparedXa = new Set(c.xa ?? []);
     this.prefix = o.cfg.source.topicPrefix;
     for (const [name, t] of Object.entries(c.tables)) {
       if (comparePos(t.skipBefore, { file: c.file, pos: c.pos }) > 0) this.skipBefore.set(name, t.skipBefore);
@@ -86,6 +91,7 @@ export class BinlogStreamer {
       c.skip = 0;
     }
     c.gtid = this.executed.toString();
+    c.xa = this.preparedXa.size ? [...this.preparedXa] : undefined;
     // Snapshot filters that the stream has passed are dropped from the checkpoint.
     for (const [name, p] of this.skipBefore) {
       if (comparePos(p, { file: c.file, pos: c.pos }) <= 0) this.skipBefore.delete(name);
@@ -132,10 +138,18 @@ export class BinlogStreamer {
           return;
         }
         this.statement(ev.header, ev.database, q);
-        if (!this.tx || this.tx.standalone) this.endTx(ev.header);
+        // A DDL group, or the group of an XA COMMIT/ROLLBACK, ends with its one statement.
+        // (XA END is inside the prepared group, which its XA_PREPARE event ends.)
+        if (!this.tx || this.tx.standalone || /^\s*XA\s+(COMMIT|ROLLBACK)\b/i.test(q)) this.endTx(ev.header);
         return;
       }
       case 'xid':
+        this.endTx(ev.header);
+        return;
+      case 'xa_prepare':
+        // The prepared half of an XA transaction: its changes go to the log now (XA COMMIT is the
+        // usual outcome); a later XA ROLLBACK of it is caught in statement().
+        if (!ev.onePhase && this.tx && this.tx.events > 0) this.preparedXa.add(ev.xid);
         this.endTx(ev.header);
         return;
       case 'rows':
@@ -177,15 +191,25 @@ export class BinlogStreamer {
     return tx.gtid ?? `${tx.start.file}:${tx.start.pos}`;
   }
 
-  /** A statement (DDL mostly): TRUNCATE of a captured table becomes a truncate event; other DDL is logged. */
-  private statement(h: EventHeader, database: string, q: string): void {
-    const t = /^TRUNCATE\s+(?:TABLE\s+)?(?:`((?:[^`]|``)+)`|(\w+))(?:\s*\.\s*(?:`((?:[^`]|``)+)`|(\w+)))?\s*;?$/i.exec(q);
+  /**
+   * A statement (DDL mostly). TRUNCATE of a captured table becomes a truncate event; DML written as
+   * a statement (a session with binlog_format=STATEMENT/MIXED) cannot be decoded into rows, so it
+   * stops the pipeline rather than lose changes; partition maintenance that drops rows is warned
+   * about; other DDL is logged.
+   */
+  private statement(h: EventHeader, database: string, query: string): void {
+    const q = stripLeadingComments(query);
+    const ident = '(?:`((?:[^`]|``)+)`|([\\w$\\u0080-\\uffff]+))';
+    const t = new RegExp(`^TRUNCATE\\s+(?:TABLE\\s+)?${ident}(?:\\s*\\.\\s*${ident})?\\s*;?$`, 'iu').exec(q);
     if (t) {
       const first = (t[1] ?? t[2]).replace(/``/g, '`');
       const second = (t[3] ?? t[4])?.replace(/``/g, '`');
       const db = second ? first : database;
       const table = second ?? first;
       if (!this.o.captured(db, table)) return;
+      // A truncate the table's later snapshot already reflects.
+      const skipTo = this.skipBefore.get(`${db}.${table}`);
+      if (skipTo && comparePos({ file: this.file, pos: h.nextPos > 0 ? h.nextPos - h.eventSize : this.pos }, skipTo) < 0) return;
       const schema = this.o.schemas.latest(db, table);
       if (!schema) {
         this.o.log.warn('truncate of a captured table whose columns are not known yet: not emitted', { table: `${db}.${table}` });
@@ -195,9 +219,47 @@ export class BinlogStreamer {
       this.emit(this.tx!, h, schema, db, table, 't', null, null, 0);
       return;
     }
-    if (/^(ALTER|CREATE|DROP|RENAME)\s/i.test(q) && (this.o.cfg.source.tables.length === 0 || this.o.cfg.source.tables.some((n) => q.toLowerCase().includes(n.split('.').pop()!.toLowerCase())))) {
+    const xa = /^XA\s+(COMMIT|ROLLBACK)\s+(.+?)\s*;?$/is.exec(q);
+    if (xa) {
+      const xid = parseXid(xa[2]);
+      if (xid && this.preparedXa.delete(xid) && /^ROLLBACK$/i.test(xa[1])) {
+        throw new SluiceError(
+          'MYSQL_XA_ROLLBACK',
+          `XA transaction ${xa[2]} was rolled back (at ${this.file}:${h.nextPos - h.eventSize}) after its prepared changes to captured tables were written to the log, so the log holds changes that never committed. Re-snapshot the tables it touched (move log.dir away and run again), and avoid rolling back prepared XA transactions on captured tables.`,
+        );
+      }
+      return;
+    }
+    const dml = /^(INSERT|REPLACE|UPDATE|DELETE|LOAD\s+DATA)\b/i.exec(q);
+    if (dml && this.touchesCaptured(database, q)) {
+      throw new SluiceError(
+        'MYSQL_STATEMENT_FORMAT',
+        `a ${dml[1].toUpperCase()} on a captured table was written to the binlog as a statement (at ${this.file}:${h.nextPos - h.eventSize}), not as row changes: the session ran with binlog_format=STATEMENT or MIXED. Its changes cannot be captured. Make every client use ROW (SET GLOBAL binlog_format=ROW, and do not override it per session), then re-snapshot the affected tables (move log.dir away and run again). Statement: ${q.slice(0, 200)}`,
+      );
+    }
+    if (/^ALTER\s+TABLE\b.*\b(TRUNCATE|DROP|EXCHANGE)\s+PARTITION\b/is.test(q) && this.touchesCaptured(database, q)) {
+      this.o.log.warn('a partition of a captured table was truncated, dropped or exchanged: its rows left without row changes in the binlog, so targets still hold them; re-snapshot the table to bring them in line', { database, statement: q.slice(0, 300) });
+      return;
+    }
+    if (/^(ALTER|CREATE|DROP|RENAME)\s/i.test(q) && this.touchesCaptured(database, q)) {
       this.o.log.info('schema change in the binlog', { database, statement: q.length > 300 ? q.slice(0, 300) + '…' : q });
     }
+  }
+
+  /**
+   * Whether a statement may touch a captured table: the tables it names after INTO, UPDATE,
+   * FROM, JOIN or TABLE (qualified, or in the statement's database) are checked with the same
+   * filter as row events.
+   */
+  private touchesCaptured(database: string, q: string): boolean {
+    const name = '(?:`((?:[^`]|``)+)`|([\\w$\\u0080-\\uffff]+))';
+    const re = new RegExp(`\\b(?:INTO|UPDATE|FROM|JOIN|TABLE|IGNORE|LOW_PRIORITY)\\s+${name}(?:\\s*\\.\\s*${name})?`, 'giu');
+    for (const m of q.matchAll(re)) {
+      const first = (m[1] ?? m[2]).replace(/``/g, '`');
+      const second = (m[3] ?? m[4])?.replace(/``/g, '`');
+      if (this.o.captured(second ? first : database, second ?? first)) return true;
+    }
+    return false;
   }
 
   private rows(ev: Extract<BinlogEvent, { type: 'rows' }>): void {
@@ -210,6 +272,15 @@ export class BinlogStreamer {
     const at: BinlogPos = { file: this.file, pos: ev.header.nextPos > 0 ? ev.header.nextPos - ev.header.eventSize : this.pos };
     // Rows this table's (later) snapshot already holds.
     if (skipTo && comparePos(at, skipTo) < 0) return;
+    // A session with binlog_row_image=MINIMAL/NOBLOB logs only some columns: such a row cannot be
+    // told apart from NULLs, so it stops the pipeline instead of writing wrong values.
+    const partial = ev.present && ((ev.present.before && ev.present.before.includes(false)) || (ev.present.after && ev.present.after.includes(false)));
+    if (partial) {
+      throw new SluiceError(
+        'MYSQL_ROW_IMAGE',
+        `a change to ${name} was logged without its full row (at ${this.file}:${at.pos}): the session ran with binlog_row_image=MINIMAL or NOBLOB. Make every client use FULL (SET GLOBAL binlog_row_image=FULL, and do not override it per session), then re-snapshot the table (move log.dir away and run again).`,
+      );
+    }
     const schema = this.o.schemas.intern(map.database, map.table, map.columns, map.keyColumns);
     const cols = map.columns;
     const keyIdx = map.keyColumns.map((k) => cols.findIndex((c) => c.name === k));
@@ -267,6 +338,33 @@ export class BinlogStreamer {
       this.o.metrics.lagMs.set(Math.max(0, Date.now() - source.ts_ms));
     }
     this.o.sink.append({ topic: `${this.prefix}.${db}.${table}`, key: op === 't' ? null : key, before, after, source, op, ts_ms: Date.now(), transaction, table: schema });
+  }
+}
+
+/** An XA id as written in `XA COMMIT|ROLLBACK <gtrid>[,<bqual>[,<formatID>]]` (X'hex' or 'text'), spelt as decoder's xaKey. */
+function parseXid(text: string): string | null {
+  const part = /\s*(?:X'([0-9a-f]*)'|'((?:[^']|'')*)'|(\d+))\s*(?:,|$)/giy;
+  const vals: string[] = [];
+  let m: RegExpExecArray | null;
+  while (vals.length < 3 && (m = part.exec(text))) vals.push(m[1] !== undefined ? m[1] : m[2] !== undefined ? Buffer.from(m[2].replace(/''/g, "'")).toString('hex') : `#${m[3]}`);
+  if (!vals.length || vals[0].startsWith('#')) return null;
+  const format = vals[2]?.startsWith('#') ? Number(vals[2].slice(1)) : 1;
+  return xaKey(vals[0], vals[1] && !vals[1].startsWith('#') ? vals[1] : '', format);
+}
+
+/** The statement without leading comments (slash-star blocks, `-- ` and `#` lines) and white space. */
+function stripLeadingComments(q: string): string {
+  let s = q.trimStart();
+  for (;;) {
+    if (s.startsWith('/*')) {
+      const end = s.indexOf('*/');
+      if (end < 0) return s;
+      s = s.slice(end + 2).trimStart();
+    } else if (s.startsWith('#') || s.startsWith('-- ')) {
+      const nl = s.indexOf('\n');
+      if (nl < 0) return '';
+      s = s.slice(nl + 1).trimStart();
+    } else return s;
   }
 }
 

@@ -28,6 +28,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
   const { client, cfg } = o;
   const catalog = new TypeCatalog(client);
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  let midTable = false;
   try {
     await client.query(`SET TRANSACTION SNAPSHOT '${o.snapshotName.replace(/'/g, "''")}'`);
     const started = Date.now();
@@ -44,6 +45,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       let held: ChangeEvent | null = null;
       const cols = rel.table.columns.map((c) => quoteIdent(c.name)).join(', ');
       o.setCommittable(false);
+      midTable = true;
       await client.query(`DECLARE sluice_snap NO SCROLL CURSOR FOR SELECT ${cols} FROM ${quoteIdent(schema)}.${quoteIdent(table)}`);
       o.log.info('snapshot: reading table', { table: name, estimatedRows: est, table_index: ti + 1, tables: o.tables.length });
       for (;;) {
@@ -91,6 +93,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       }
       totalRows += rows;
       o.onTableDone(name, rows);
+      midTable = false;
       o.setCommittable(true);
       await o.sink.commit();
       progress.done(rows);
@@ -98,6 +101,8 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
     o.log.info('snapshot complete', { tables: o.tables.length, rows: totalRows, seconds: (Date.now() - started) / 1000 });
   } finally {
     await client.query('ROLLBACK').catch(() => {});
-    o.setCommittable(true);
+    // A table left half-read (a stop or an error mid-table) must not reach the log: its rows
+    // stay uncommitted and the next run reads it again whole.
+    o.setCommittable(!midTable);
   }
 }

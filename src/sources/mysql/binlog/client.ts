@@ -259,7 +259,9 @@ export class BinlogClient {
     if (this.closed || this.error) return;
     const e = err as Error & { errno?: number; code?: string };
     const from = 'gtidSet' in opts.start ? `GTID set ${opts.start.gtidSet}` : `${opts.start.file}:${opts.start.pos}`;
-    if (e.errno === ER_MASTER_FATAL_ERROR_READING_BINLOG) {
+    if (e.errno === ER_MASTER_FATAL_ERROR_READING_BINLOG && /max_allowed_packet/i.test(e.message)) {
+      this.error = new SluiceError('MYSQL_BINLOG_CONFIG', `the server cannot send an event from ${from}: ${e.message}. Raise max_allowed_packet on the server (an event is larger than it), then run again.`, { cause: err });
+    } else if (e.errno === ER_MASTER_FATAL_ERROR_READING_BINLOG) {
       this.error = new SluiceError(
         'MYSQL_BINLOG_GONE',
         `the server cannot send the binlog from ${from}: ${e.message}. The binlog file holding that position was purged (or the position/GTID never existed there), so the changes since are lost to this pipeline: raise the server's binlog retention, then take a new snapshot by moving the log directory away and running again.`,

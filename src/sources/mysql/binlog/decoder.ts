@@ -127,6 +127,20 @@ export class BinlogDecoder {
         throw this.unsupported(header, 'a compressed transaction (binlog_transaction_compression=ON)', 'SET GLOBAL binlog_transaction_compression=OFF (and in the server configuration)');
       case EV.PARTIAL_UPDATE_ROWS:
         throw this.unsupported(header, 'a partial JSON update (binlog_row_value_options=PARTIAL_JSON)', "SET GLOBAL binlog_row_value_options=''");
+      case EV.INCIDENT:
+        // The source server lost events here (e.g. a failed non-transactional write): a replica stops.
+        throw new SluiceError('MYSQL_BINLOG_INCIDENT', `the binlog at ${this.where(header)} holds an INCIDENT event: the server records that changes around this point may be missing from the binlog. Check the server's error log, then take a new snapshot (move the log directory away and run again).`);
+      case EV.XA_PREPARE: {
+        // one_phase (1), formatID (4), gtrid length (4), bqual length (4), then the two parts.
+        const p = HEADER_LEN;
+        const onePhase = b[p] !== 0;
+        const format = b.readInt32LE(p + 1);
+        const g = b.readUInt32LE(p + 5);
+        const q = b.readUInt32LE(p + 9);
+        const gtrid = b.subarray(p + 13, p + 13 + g).toString('hex');
+        const bqual = b.subarray(p + 13 + g, p + 13 + g + q).toString('hex');
+        return { type: 'xa_prepare', header, onePhase, xid: xaKey(gtrid, bqual, format) };
+      }
       case EV.START_ENCRYPTION:
         throw this.unsupported(header, 'an encrypted binlog (encrypt_binlog=ON)', 'turn encrypt_binlog off');
       default:
@@ -222,4 +236,9 @@ export class BinlogDecoder {
   private unsupported(header: EventHeader, what: string, fix: string): SluiceError {
     return new SluiceError('MYSQL_BINLOG_UNSUPPORTED', `the binlog at ${this.where(header)} holds ${what}, which Sluice cannot read: ${fix}, then take a new snapshot (move the log directory away and run again) since these changes cannot be decoded.`);
   }
+}
+
+/** One spelling of an XA transaction id, from the XA_PREPARE event or an `XA COMMIT|ROLLBACK` statement. */
+export function xaKey(gtridHex: string, bqualHex: string, format: number): string {
+  return `${gtridHex.toLowerCase()}/${bqualHex.toLowerCase()}/${format}`;
 }

@@ -95,5 +95,7 @@ export type BinlogEvent =
       present?: { before: boolean[] | null; after: boolean[] | null };
     }
   | { type: 'heartbeat'; header: EventHeader; file: string }
+  /** The end of an XA transaction's PREPARE (its rows precede it); one-phase XA commits here. */
+  | { type: 'xa_prepare'; header: EventHeader; onePhase: boolean; xid: string }
   /** MariaDB annotate-rows (the SQL text) when binlog_annotate_row_events is on. */
   | { type: 'annotate'; header: EventHeader; query: string };
