@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { parseConfig } from '../../src/config/index.ts';
 import type { PipelineConfig } from '../../src/config/types.ts';
-import { tempDir } from './pipeline.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { createLogger } from '../../src/core/logger.ts';
+import { runPipeline } from '../../src/engine/runner.ts';
+import { tempDir, waitUntil } from './pipeline.ts';
 import { MYSQL_HOST, MYSQL_PORT, MYSQL_USER } from './targets.ts';
 
 export async function mysqlAdmin(database?: string): Promise<mysql.Connection> {
@@ -68,4 +71,37 @@ ${topExtra}
 
 export function mysqlPipelineConfig(name: string, db: string, dir: string, sourceExtra = '', topExtra = ''): PipelineConfig {
   return parseConfig(mysqlPipelineYaml(name, db, dir, sourceExtra, topExtra), 'test.yaml', process.env);
+}
+
+/** A logger for in-process pipelines in tests: errors only, unless SLUICE_TEST_LOG says otherwise. */
+export const quietLogger = () => createLogger({ level: (process.env.SLUICE_TEST_LOG as 'error') ?? 'error' });
+
+/** Whether the pipeline logging to `logDir` reports its source streaming (snapshot done). */
+export function isStreaming(logDir: string): boolean {
+  return existsSync(logDir + '/status.json') && JSON.parse(readFileSync(logDir + '/status.json', 'utf8')).source?.phase === 'stream';
+}
+
+/**
+ * Runs the pipeline in this process, does `act` (once it streams, with `afterStreaming`), waits
+ * until `cond` holds, then stops it. A pipeline failure fails the call.
+ */
+export async function runUntil(cfg: PipelineConfig, what: string, cond: () => Promise<boolean>, act?: () => Promise<void>, opts: { afterStreaming?: boolean } = {}): Promise<void> {
+  const ac = new AbortController();
+  let failed: unknown = null;
+  const run = runPipeline(cfg, { signal: ac.signal, logger: quietLogger() }).catch((e) => {
+    failed = e;
+  });
+  const check = (c: () => Promise<boolean> | boolean) => async () => {
+    if (failed) throw failed;
+    return c();
+  };
+  try {
+    if (opts.afterStreaming) await waitUntil('the pipeline streaming', check(() => isStreaming(cfg.log.dir)));
+    if (act) await act();
+    await waitUntil(what, check(cond));
+  } finally {
+    ac.abort();
+    await run;
+  }
+  if (failed) throw failed;
 }

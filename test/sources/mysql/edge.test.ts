@@ -8,35 +8,13 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { createLogger } from '../../../src/core/logger.ts';
 import { runPipeline } from '../../../src/engine/runner.ts';
-import { mysqlAdmin, mysqlPipelineConfig, useMysqlDatabase } from '../../helpers/mysql.ts';
+import { isStreaming, mysqlAdmin, mysqlPipelineConfig, quietLogger, runUntil as runUntilStreaming, useMysqlDatabase } from '../../helpers/mysql.ts';
 import { readAll, waitUntil } from '../../helpers/pipeline.ts';
 
-const quiet = () => createLogger({ level: 'error' });
+const quiet = quietLogger;
 type Cfg = ReturnType<typeof mysqlPipelineConfig>;
-
-/** Runs the pipeline until `cond` holds (acting with `act` once it streams), then stops it. */
-async function runUntil(cfg: Cfg, what: string, cond: () => Promise<boolean>, act?: () => Promise<void>): Promise<void> {
-  const ac = new AbortController();
-  let failed: unknown = null;
-  const run = runPipeline(cfg, { signal: ac.signal, logger: quiet() }).catch((e) => (failed = e));
-  try {
-    await waitUntil('streaming', async () => {
-      if (failed) throw failed;
-      return existsSync(cfg.log.dir + '/status.json') && JSON.parse(readFileSync(cfg.log.dir + '/status.json', 'utf8')).source?.phase === 'stream';
-    });
-    if (act) await act();
-    await waitUntil(what, async () => {
-      if (failed) throw failed;
-      return cond();
-    });
-  } finally {
-    ac.abort();
-    await run;
-  }
-  if (failed) throw failed;
-}
+const runUntil = (cfg: Cfg, what: string, cond: () => Promise<boolean>, act?: () => Promise<void>) => runUntilStreaming(cfg, what, cond, act, { afterStreaming: true });
 
 /** Runs the pipeline while `act` writes, and expects it to stop by itself with `code`. */
 async function expectStop(cfg: Cfg, act: () => Promise<void>, code: string, message: RegExp): Promise<void> {
@@ -46,7 +24,7 @@ async function expectStop(cfg: Cfg, act: () => Promise<void>, code: string, mess
     () => null,
     (e) => e,
   );
-  await waitUntil('streaming', async () => existsSync(cfg.log.dir + '/status.json') && JSON.parse(readFileSync(cfg.log.dir + '/status.json', 'utf8')).source?.phase === 'stream');
+  await waitUntil('streaming', async () => isStreaming(cfg.log.dir));
   await act();
   const e = await outcome;
   assert.ok(e, `the pipeline should have stopped with ${code}`);

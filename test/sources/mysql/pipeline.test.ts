@@ -10,9 +10,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runPipeline } from '../../../src/engine/runner.ts';
-import { createLogger } from '../../../src/core/logger.ts';
 import { openEmbeddedLog } from '../../../src/log/embedded/index.ts';
-import { mysqlPipelineConfig, mysqlPipelineYaml, useMysqlDatabase } from '../../helpers/mysql.ts';
+import { mysqlPipelineConfig, mysqlPipelineYaml, quietLogger, runUntil, useMysqlDatabase } from '../../helpers/mysql.ts';
 import { readAll, waitUntil } from '../../helpers/pipeline.ts';
 
 async function rawValue(logDir: string, topic: string, partition: number, offset: number): Promise<string> {
@@ -24,26 +23,7 @@ async function rawValue(logDir: string, topic: string, partition: number, offset
   }
 }
 
-const quiet = () => createLogger({ level: (process.env.SLUICE_TEST_LOG as 'error') ?? 'error' });
-
-async function runUntil(cfg: ReturnType<typeof mysqlPipelineConfig>, what: string, cond: () => Promise<boolean>, act?: () => Promise<void>): Promise<void> {
-  const ac = new AbortController();
-  let failed: unknown = null;
-  const run = runPipeline(cfg, { signal: ac.signal, logger: quiet() }).catch((e) => {
-    failed = e;
-  });
-  try {
-    if (act) await act();
-    await waitUntil(what, async () => {
-      if (failed) throw failed;
-      return cond();
-    });
-  } finally {
-    ac.abort();
-    await run;
-  }
-  if (failed) throw failed;
-}
+const quiet = quietLogger;
 
 describe('mysql source → embedded log', () => {
   const f = useMysqlDatabase(`
