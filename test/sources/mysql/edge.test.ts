@@ -127,4 +127,36 @@ describe('mysql source: awkward binlogs', () => {
       await c.end();
     }
   });
+
+  it('restarts by itself when the server kills its binlog connection, losing and repeating nothing', async () => {
+    await f.q(`CREATE TABLE flaky (id INT PRIMARY KEY, v INT)`);
+    const cfg = mysqlPipelineConfig('e6', f.name, f.tmp.dir + '/e6', `tables: [${f.name}.flaky]\nsnapshot: never`);
+    const topic = `e6.${f.name}.flaky`;
+    const killer = await mysqlAdmin();
+    try {
+      await runUntil(
+        cfg,
+        'all 300 rows',
+        async () => (await readAll(cfg.log.dir, topic)).length >= 300,
+        async () => {
+          for (let round = 0; round < 3; round++) {
+            for (let i = 0; i < 100; i++) await f.q(`INSERT INTO flaky VALUES (?, ?)`, [round * 100 + i, round]);
+            // The server drops the pipeline's binlog dump connection (as on a failover or a network cut).
+            let dumps: { ID: number }[] = [];
+            await waitUntil('the pipeline (re)connected for the binlog', async () => {
+              [dumps] = (await killer.query(`SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`)) as any;
+              return dumps.length >= 1;
+            });
+            for (const d of dumps) await killer.query(`KILL ${d.ID}`).catch(() => {});
+            await new Promise((r) => setTimeout(r, 300));
+          }
+        },
+      );
+    } finally {
+      await killer.end();
+    }
+    const recs = await readAll(cfg.log.dir, topic);
+    assert.equal(recs.length, 300, 'each row exactly once');
+    assert.equal(new Set(recs.map((r) => r.key.id)).size, 300);
+  });
 });
