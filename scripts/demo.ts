@@ -64,5 +64,7 @@ if (values.store === 'postgres') {
   writeFileSync('examples/banking/pipeline.postgres.yaml', yaml);
   args.push('--config', 'examples/banking/pipeline.postgres.yaml');
 }
+// Ctrl-C reaches the demo too (same process group): it stops, checks and exits; wait for it.
+process.on('SIGINT', () => {});
 const r = spawnSync(process.execPath, ['--import', 'tsx', 'examples/banking/demo.ts', ...args], { stdio: 'inherit' });
 process.exit(r.status ?? 1);
