@@ -25,7 +25,7 @@ describe('crash safety of mysql → log (kill -9)', () => {
   const f = useMysqlDatabase(`
       CREATE TABLE big (id INT PRIMARY KEY, v INT NOT NULL, pad TEXT);
       CREATE TABLE hot (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(20));
-      INSERT INTO big SELECT seq, 1, REPEAT('p', 200) FROM seq_1_to_150000;
+      INSERT INTO big SELECT seq, 1, REPEAT('p', 200) FROM seq_1_to_400000;
       INSERT INTO hot SELECT seq, 1, 'n' FROM seq_1_to_200;
     `);
 
@@ -54,7 +54,7 @@ describe('crash safety of mysql → log (kill -9)', () => {
 
     let child = startPipelineProcess(cfgPath);
     try {
-    // 1) kill during the snapshot of `big`.
+    // 1) kill during the snapshot of `big` (400k rows: reading them takes well over the 400 ms below).
     await waitUntil('snapshot of big under way', async () => {
       const { existsSync } = await import('node:fs');
       return existsSync(join(logDir, 'topics', `crash.${f.name}.big`, 'topic.json'));
@@ -96,8 +96,8 @@ describe('crash safety of mysql → log (kill -9)', () => {
     const recs = await readAll(logDir, 'crash.');
     // `big`: snapshot exactly once per row, despite the kill during its snapshot.
     const big = recs.filter((r) => r.topic === `crash.${f.name}.big` && r.value);
-    assert.equal(big.length, 150000, 'each big row exactly once');
-    assert.equal(new Set(big.map((r) => r.key.id)).size, 150000);
+    assert.equal(big.length, 400000, 'each big row exactly once');
+    assert.equal(new Set(big.map((r) => r.key.id)).size, 400000);
 
     // `hot`: per key, versions consecutive from first sight to the end, final state = table.
     assertHistories(recs, `crash.${f.name}.hot`, new Map<number, number>(((await f.q(`SELECT id, v FROM hot`)) as any[]).map((r: any) => [r.id, r.v])));
