@@ -3,7 +3,10 @@
  * insert/update/delete/truncate, restart without loss or duplicates, heartbeats advancing the slot.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { createLogger } from '../../../src/core/logger.ts';
 import { runPipeline } from '../../../src/engine/runner.ts';
 import { adminClient } from '../../helpers/pg.ts';
 import { pipelineConfig, readAll, tempDir, useDatabase, waitUntil } from '../../helpers/pipeline.ts';
@@ -180,6 +183,39 @@ describe('postgres source → embedded log', () => {
       ac.abort();
       await run;
       tmp2.remove();
+    }
+  });
+
+  it('a stop in the middle of a table\'s snapshot leaves none of it in the log; the restart reads it whole', async () => {
+    await f.db.client.query(`CREATE TABLE snapbig (id int PRIMARY KEY, pad text); INSERT INTO snapbig SELECT g, 'x' FROM generate_series(1, 1000000) g`);
+    const tmp6 = tempDir();
+    try {
+      const cfg = pipelineConfig('half', f.db.name, tmp6.dir, 'slot: sluice_half_t\npublication: sluice_half_pub\ntables: [public.snapbig]');
+      const topic = 'half.public.snapbig';
+      const ac = new AbortController();
+      const run = runPipeline(cfg, { signal: ac.signal, logger: createLogger({ level: 'error' }) });
+      // The topic appears as the table's read starts; a million rows take seconds, so 300 ms later is mid-table.
+      await waitUntil('the snapshot of snapbig under way', async () => existsSync(join(cfg.log.dir, 'topics', topic, 'topic.json')));
+      await new Promise((r) => setTimeout(r, 300));
+      ac.abort();
+      await run;
+      assert.equal((await readAll(cfg.log.dir, topic)).length, 0, 'the stopped table is not in the log');
+      await f.db.client.query(`DELETE FROM snapbig WHERE id = 1`);
+      const ac2 = new AbortController();
+      const run2 = runPipeline(cfg, { signal: ac2.signal, logger: createLogger({ level: 'error' }) });
+      try {
+        await waitUntil('the whole table', async () => (await readAll(cfg.log.dir, topic)).length >= 999_999, 120_000);
+      } finally {
+        ac2.abort();
+        await run2;
+      }
+      const recs = await readAll(cfg.log.dir, topic);
+      assert.equal(recs.length, 999_999, 'each remaining row exactly once');
+      assert.equal(new Set(recs.map((r) => r.key.id)).size, 999_999);
+      assert.ok(!recs.some((r) => r.key.id === 1));
+    } finally {
+      tmp6.remove();
+      await f.db.client.query(`DROP TABLE snapbig`);
     }
   });
 });
