@@ -235,4 +235,33 @@ describe('Debezium JSON values and schema parts', () => {
       assert.throws(() => parseJson(bad), (e: Error & { code?: string }) => e.code === 'SERDE_BAD_JSON', bad);
     }
   });
+
+  it('MySQL events carry Debezium MySQL\'s source block, in its field order, in payload and schema', () => {
+    const mysqlSer = new DebeziumJsonSerializer({ connector: 'mysql', serverName: 'mysql-server-1', schemas: true });
+    const t: TableSchema = { ...customers, schema: 'inventory' };
+    const ev: ChangeEvent = {
+      topic: 'mysql-server-1.inventory.customers',
+      key: { id: 1004 },
+      before: null,
+      after: { ...anne, id: 1004 },
+      op: 'c',
+      ts_ms: 1465491411815,
+      table: t,
+      source: { version: SLUICE_VERSION, connector: 'mysql', name: 'mysql-server-1', ts_ms: 1465491411000, snapshot: 'false', db: 'inventory', sequence: null, schema: 'inventory', table: 'customers', server_id: 223344, gtid: '0-223344-7', file: 'mysql-bin.000003', pos: 154, row: 0, thread: 7, query: null },
+    };
+    const v = JSON.parse(mysqlSer.valueString(ev));
+    const src = v.payload.source;
+    assert.deepEqual(Object.keys(src), ['version', 'connector', 'name', 'ts_ms', 'snapshot', 'db', 'sequence', 'ts_us', 'ts_ns', 'table', 'server_id', 'gtid', 'file', 'pos', 'row', 'thread', 'query']);
+    assert.deepEqual(
+      { connector: src.connector, db: src.db, table: src.table, server_id: src.server_id, gtid: src.gtid, file: src.file, pos: src.pos, row: src.row, thread: src.thread, ts_us: src.ts_us },
+      { connector: 'mysql', db: 'inventory', table: 'customers', server_id: 223344, gtid: '0-223344-7', file: 'mysql-bin.000003', pos: 154, row: 0, thread: 7, ts_us: 1465491411000000 },
+    );
+    const srcSchema = v.schema.fields.find((f: { field: string }) => f.field === 'source');
+    assert.equal(srcSchema.name, 'io.debezium.connector.mysql.Source');
+    assert.deepEqual(
+      srcSchema.fields.map((f: { field: string; type: string; optional: boolean }) => `${f.field}:${f.type}${f.optional ? '?' : ''}`),
+      ['version:string', 'connector:string', 'name:string', 'ts_ms:int64', 'snapshot:string?', 'db:string', 'sequence:string?', 'ts_us:int64?', 'ts_ns:int64?', 'table:string?', 'server_id:int64', 'gtid:string?', 'file:string', 'pos:int64', 'row:int32', 'thread:int64?', 'query:string?'],
+    );
+    assert.equal(v.schema.name, 'mysql-server-1.inventory.customers.Envelope');
+  });
 });
