@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
 import { parseConfig } from '../../src/config/index.ts';
-import { dirBytes, peakRssOf } from '../common.ts';
+import { dirBytes, drainSeconds, peakRssOf } from '../common.ts';
 import { runPipeline } from '../../src/engine/runner.ts';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, workload: { type: 'string', default: 'both' } } });
@@ -115,21 +115,7 @@ async function benchWorkload(workload: string): Promise<Result[]> {
   }
 
   // Sluice: until every change is committed to the log.
-  let committed = 0;
-  const ac = new AbortController();
-  const s0 = process.hrtime.bigint();
-  let sEnd = s0;
-  await runPipeline(cfg, {
-    signal: ac.signal,
-    onCommit: ({ records: n }) => {
-      committed += n;
-      if (committed >= records && !ac.signal.aborted) {
-        sEnd = process.hrtime.bigint();
-        ac.abort();
-      }
-    },
-  });
-  const sSecs = Number(sEnd - s0) / 1e9;
+  const sSecs = await drainSeconds(cfg, records);
   const logBytes = dirBytes(join(work, 'log'));
   results.push({ workload, tool: 'sluice → durable log', rows, seconds: sSecs, perSec: rows / sSecs, mbPerSec: binlogBytes / sSecs / 1e6, rssMiB: process.resourceUsage().maxRSS / 1024 });
   process.stderr.write(`[bench] ${workload}: sluice wrote ${(logBytes / 1e6).toFixed(0)} MB of Debezium JSON (${(logBytes / sSecs / 1e6).toFixed(1)} MB/s)\n`);

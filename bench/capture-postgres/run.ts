@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { parseConfig } from '../../src/config/index.ts';
-import { dirBytes, peakRssOf } from '../common.ts';
+import { dirBytes, drainSeconds, peakRssOf } from '../common.ts';
 import type { PostgresSourceConfig } from '../../src/config/types.ts';
 import { runPipeline } from '../../src/engine/runner.ts';
 
@@ -106,21 +106,7 @@ async function benchWorkload(workload: string): Promise<Result[]> {
 
   // Sluice: until every change is committed to the log.
   const rssBefore = process.resourceUsage().maxRSS / 1024;
-  let committed = 0;
-  const ac = new AbortController();
-  const s0 = process.hrtime.bigint();
-  let sEnd = s0;
-  await runPipeline(cfg, {
-    signal: ac.signal,
-    onCommit: ({ records: n }) => {
-      committed += n;
-      if (committed >= records && !ac.signal.aborted) {
-        sEnd = process.hrtime.bigint();
-        ac.abort();
-      }
-    },
-  });
-  const sSecs = Number(sEnd - s0) / 1e9;
+  const sSecs = await drainSeconds(cfg, records);
   const rssAfter = process.resourceUsage().maxRSS / 1024;
   const logBytes = dirBytes(join(work, 'log'));
   const sluice: Result = { workload, tool: 'sluice → durable log', changes, seconds: sSecs, perSec: changes / sSecs, mbPerSec: pgoutputBytes / sSecs / 1e6, rssMiB: rssAfter };

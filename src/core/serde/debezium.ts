@@ -57,56 +57,35 @@ export function fieldSchemaJson(f: FieldSchema, field?: string): string {
 const str = (field: string, optional = false): FieldSchema => ({ type: 'string', optional, field });
 const i64 = (field: string, optional = false): FieldSchema => ({ type: 'int64', optional, field });
 
+/** The fields every Debezium connector's `source` block starts with (its AbstractSourceInfo). */
+const COMMON_SOURCE_FIELDS: FieldSchema[] = [
+  str('version'),
+  str('connector'),
+  str('name'),
+  i64('ts_ms'),
+  { type: 'string', optional: true, name: 'io.debezium.data.Enum', version: 1, parameters: { allowed: SNAPSHOT_ALLOWED }, default: 'false', field: 'snapshot' },
+  str('db'),
+  str('sequence', true),
+  i64('ts_us', true),
+  i64('ts_ns', true),
+];
+
+const sourceSchema = (name: string, fields: FieldSchema[]): FieldSchema => ({ type: 'struct', optional: false, name, version: 1, fields: [...COMMON_SOURCE_FIELDS, ...fields] });
+
 /** io.debezium.connector.postgresql.Source, in Debezium's field order. */
-export const PG_SOURCE_SCHEMA: FieldSchema = {
-  type: 'struct',
-  optional: false,
-  name: 'io.debezium.connector.postgresql.Source',
-  version: 1,
-  fields: [
-    str('version'),
-    str('connector'),
-    str('name'),
-    i64('ts_ms'),
-    { type: 'string', optional: true, name: 'io.debezium.data.Enum', version: 1, parameters: { allowed: SNAPSHOT_ALLOWED }, default: 'false', field: 'snapshot' },
-    str('db'),
-    str('sequence', true),
-    i64('ts_us', true),
-    i64('ts_ns', true),
-    str('schema'),
-    str('table'),
-    i64('txId', true),
-    i64('lsn', true),
-    i64('xmin', true),
-  ],
-};
+export const PG_SOURCE_SCHEMA = sourceSchema('io.debezium.connector.postgresql.Source', [str('schema'), str('table'), i64('txId', true), i64('lsn', true), i64('xmin', true)]);
 
 /** io.debezium.connector.mysql.Source, in Debezium's field order. */
-export const MYSQL_SOURCE_SCHEMA: FieldSchema = {
-  type: 'struct',
-  optional: false,
-  name: 'io.debezium.connector.mysql.Source',
-  version: 1,
-  fields: [
-    str('version'),
-    str('connector'),
-    str('name'),
-    i64('ts_ms'),
-    { type: 'string', optional: true, name: 'io.debezium.data.Enum', version: 1, parameters: { allowed: SNAPSHOT_ALLOWED }, default: 'false', field: 'snapshot' },
-    str('db'),
-    str('sequence', true),
-    i64('ts_us', true),
-    i64('ts_ns', true),
-    str('table', true),
-    i64('server_id'),
-    str('gtid', true),
-    str('file'),
-    i64('pos'),
-    { type: 'int32', optional: false, field: 'row' },
-    i64('thread', true),
-    str('query', true),
-  ],
-};
+export const MYSQL_SOURCE_SCHEMA = sourceSchema('io.debezium.connector.mysql.Source', [
+  str('table', true),
+  i64('server_id'),
+  str('gtid', true),
+  str('file'),
+  i64('pos'),
+  { type: 'int32', optional: false, field: 'row' },
+  i64('thread', true),
+  str('query', true),
+]);
 
 /** The envelope's `transaction` block (Debezium's `event.block`). */
 export const TRANSACTION_BLOCK_SCHEMA: FieldSchema = {

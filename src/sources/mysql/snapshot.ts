@@ -12,9 +12,9 @@
  * Progress (rows, rate, ETA) is logged every few seconds.
  */
 import type { MysqlPipelineConfig } from '../../config/types.ts';
-import type { ChangeEvent, SourceInfo, Value } from '../../core/event.ts';
+import type { SourceInfo, Value } from '../../core/event.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
-import { TableProgress, type SnapshotHooks } from '../../engine/snapshot-progress.ts';
+import { SnapshotTable, type SnapshotHooks } from '../../engine/snapshot-progress.ts';
 import type { BinlogPos } from './position.ts';
 import { currentPosition, gtidAt, primaryKey, quoteIdent, tableColumns, type CapturedTable, type Conn, type ServerInfo } from './server.ts';
 import { TableSchemas } from './tables.ts';
@@ -58,7 +58,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
   const { conn, cfg } = o;
   const started = Date.now();
   let totalRows = 0;
-  let midTable = false;
+  let current: SnapshotTable | null = null;
   try {
     for (let ti = 0; ti < o.tables.length && !o.isStopped(); ti++) {
       const { database, table } = o.tables[ti];
@@ -70,12 +70,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       const schema = o.schemas.intern(database, table, columns, await primaryKey(conn, database, table));
       const [est] = await conn.query('SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [database, table]);
       const estimated = Number((est as { n: number | null }[])[0]?.n ?? 0);
-      const progress = new TableProgress(o, name, estimated, ti, o.tables.length);
-      let rows = 0;
-      let held: ChangeEvent | null = null;
-      o.setCommittable(false);
-      midTable = true;
-      o.log.info('snapshot: reading table', { table: name, estimatedRows: estimated, table_index: ti + 1, tables: o.tables.length });
+      const t = (current = new SnapshotTable(o, name, estimated, ti, o.tables.length));
       // FLOAT through `+ 0e0`: plain text would round it to 6 digits (types.ts selectExpression).
       const cols = columns.map((c) => selectExpression(c, quoteIdent(c.name))).join(', ');
       const core = (conn as unknown as { connection: import('mysql2').Connection }).connection;
@@ -101,14 +96,12 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
           key = {};
           for (const i of keyIdx) key[columns[i].name] = after[columns[i].name];
         }
-        // One row is held back so the last row of a table (and of the snapshot) can be marked.
-        if (held) o.sink.append(held);
         const source: SourceInfo = {
           version: SLUICE_VERSION,
           connector: 'mysql',
           name: cfg.source.topicPrefix,
           ts_ms: now,
-          snapshot: ti === 0 && rows === 0 ? 'first' : rows === 0 ? 'first_in_data_collection' : 'true',
+          snapshot: t.nextMarker(),
           db: database,
           sequence: null,
           schema: database,
@@ -121,28 +114,17 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
           thread: null,
           query: null,
         };
-        held = { topic, key, before: null, after, source, op: 'r', ts_ms: now, table: schema };
-        rows++;
-        progress.tick(rows, now);
+        t.add({ topic, key, before: null, after, source, op: 'r', ts_ms: now, table: schema }, now);
       }
       if (o.isStopped()) break;
-      if (held) {
-        if (held.source.snapshot !== 'first') held.source.snapshot = ti === o.tables.length - 1 ? 'last' : 'last_in_data_collection';
-        o.sink.append(held);
-        held = null;
-      }
-      totalRows += rows;
-      o.onTableDone(name, rows);
-      midTable = false;
-      o.setCommittable(true);
-      await o.sink.commit();
-      progress.done(rows);
+      await t.finish();
+      totalRows += t.rows;
     }
     if (!o.isStopped()) o.log.info('snapshot complete', { tables: o.tables.length, rows: totalRows, seconds: (Date.now() - started) / 1000 });
   } finally {
     await conn.query('ROLLBACK').catch(() => {});
     // A table left half-read (a stop or an error mid-table) must not reach the log: its rows
     // stay uncommitted and the next run reads it again whole.
-    o.setCommittable(!midTable);
+    o.setCommittable(!current || current.finished);
   }
 }

@@ -17,6 +17,14 @@ import type { BinlogEvent, EventHeader } from './binlog/types.ts';
 import { comparePos, GtidSet, type BinlogPos, type MysqlCheckpoint } from './position.ts';
 import type { TableSchemas } from './tables.ts';
 
+interface Target {
+  db: string;
+  table: string;
+  /** `db.table` */
+  name: string;
+  topic: string;
+}
+
 interface OpenTx {
   start: BinlogPos;
   gtid: string | null;
@@ -51,10 +59,10 @@ export class BinlogStreamer {
   private pendingSkip: number;
   private readonly skipBefore = new Map<string, BinlogPos>();
   private readonly declared = new Set<string>();
+  private readonly targets = new Map<string, Target>();
   /** XA transactions whose prepared changes are in the log, awaiting XA COMMIT or ROLLBACK. */
   private readonly preparedXa: Set<string>;
   private readonly prefix: string;
-  eventsSeen = 0;
   lastEventTs = 0;
 
   constructor(private readonly o: StreamOptions) {
@@ -92,7 +100,8 @@ export class BinlogStreamer {
     }
     c.gtid = this.executed.toString();
     c.xa = this.preparedXa.size ? [...this.preparedXa] : undefined;
-    // Snapshot filters that the stream has passed are dropped from the checkpoint.
+    // Snapshot filters the stream has passed stop being checked (the checkpoint keeps the
+    // tables' snapshot entries; their positions are behind it, so they filter nothing on resume).
     for (const [name, p] of this.skipBefore) {
       if (comparePos(p, { file: c.file, pos: c.pos }) <= 0) this.skipBefore.delete(name);
     }
@@ -102,7 +111,7 @@ export class BinlogStreamer {
   needsTopic(ev: BinlogEvent): string | null {
     if (ev.type !== 'rows') return null;
     if (!this.o.captured(ev.map.database, ev.map.table)) return null;
-    const topic = `${this.prefix}.${ev.map.database}.${ev.map.table}`;
+    const topic = this.target(ev.map.database, ev.map.table).topic;
     return this.declared.has(topic) ? null : topic;
   }
 
@@ -111,7 +120,6 @@ export class BinlogStreamer {
   }
 
   handle(ev: BinlogEvent): void {
-    this.eventsSeen++;
     switch (ev.type) {
       case 'rotate':
         // The server starts every dump with an artificial rotate (timestamp 0, flag 0x20) naming
@@ -199,8 +207,7 @@ export class BinlogStreamer {
    */
   private statement(h: EventHeader, database: string, query: string): void {
     const q = stripLeadingComments(query);
-    const ident = '(?:`((?:[^`]|``)+)`|([\\w$\\u0080-\\uffff]+))';
-    const t = new RegExp(`^TRUNCATE\\s+(?:TABLE\\s+)?${ident}(?:\\s*\\.\\s*${ident})?\\s*;?$`, 'iu').exec(q);
+    const t = TRUNCATE.exec(q);
     if (t) {
       const first = (t[1] ?? t[2]).replace(/``/g, '`');
       const second = (t[3] ?? t[4])?.replace(/``/g, '`');
@@ -216,7 +223,7 @@ export class BinlogStreamer {
         return;
       }
       if (!this.tx) this.beginTx(h, null, true);
-      this.emit(this.tx!, h, schema, db, table, 't', null, null, 0);
+      this.emit(this.tx!, h, schema, this.target(db, table), 't', null, null, 0);
       return;
     }
     const xa = /^XA\s+(COMMIT|ROLLBACK)\s+(.+?)\s*;?$/is.exec(q);
@@ -252,9 +259,7 @@ export class BinlogStreamer {
    * filter as row events.
    */
   private touchesCaptured(database: string, q: string): boolean {
-    const name = '(?:`((?:[^`]|``)+)`|([\\w$\\u0080-\\uffff]+))';
-    const re = new RegExp(`\\b(?:INTO|UPDATE|FROM|JOIN|TABLE|IGNORE|LOW_PRIORITY)\\s+${name}(?:\\s*\\.\\s*${name})?`, 'giu');
-    for (const m of q.matchAll(re)) {
+    for (const m of q.matchAll(TABLE_REFERENCE)) {
       const first = (m[1] ?? m[2]).replace(/``/g, '`');
       const second = (m[3] ?? m[4])?.replace(/``/g, '`');
       if (this.o.captured(second ? first : database, second ?? first)) return true;
@@ -282,33 +287,43 @@ export class BinlogStreamer {
       );
     }
     const schema = this.o.schemas.intern(map.database, map.table, map.columns, map.keyColumns);
+    const to = this.target(map.database, map.table);
     const cols = map.columns;
     const keyIdx = map.keyColumns.map((k) => cols.findIndex((c) => c.name === k));
     for (let r = 0; r < ev.rows.length; r++) {
       const { before, after } = ev.rows[r];
       const b = before ? toRow(cols, before) : null;
       const a = after ? toRow(cols, after) : null;
-      if (ev.kind === 'write') this.emit(tx, ev.header, schema, map.database, map.table, 'c', null, a, r, at, keyOf(cols, keyIdx, after!));
-      else if (ev.kind === 'delete') this.emit(tx, ev.header, schema, map.database, map.table, 'd', b, null, r, at, keyOf(cols, keyIdx, before!));
+      if (ev.kind === 'write') this.emit(tx, ev.header, schema, to, 'c', null, a, r, at, keyOf(cols, keyIdx, after!));
+      else if (ev.kind === 'delete') this.emit(tx, ev.header, schema, to, 'd', b, null, r, at, keyOf(cols, keyIdx, before!));
       else {
         const kb = keyOf(cols, keyIdx, before!);
         const ka = keyOf(cols, keyIdx, after!);
         if (kb && ka && !sameKey(keyIdx, before!, after!)) {
           // A primary-key change: the old key is deleted and the new one created (as Debezium does).
-          this.emit(tx, ev.header, schema, map.database, map.table, 'd', b, null, r, at, kb);
-          this.emit(tx, ev.header, schema, map.database, map.table, 'c', null, a, r, at, ka);
-        } else this.emit(tx, ev.header, schema, map.database, map.table, 'u', b, a, r, at, ka);
+          this.emit(tx, ev.header, schema, to, 'd', b, null, r, at, kb);
+          this.emit(tx, ev.header, schema, to, 'c', null, a, r, at, ka);
+        } else this.emit(tx, ev.header, schema, to, 'u', b, a, r, at, ka);
       }
     }
   }
 
-  private emit(tx: OpenTx, h: EventHeader, schema: TableSchema, db: string, table: string, op: ChangeEvent['op'], before: Row | null, after: Row | null, row: number, at?: BinlogPos, key: Row | null = null): void {
+  /** Where a table's events go (names built once per table, not per row). */
+  private target(db: string, table: string): Target {
+    const key = `${db}.${table}`;
+    let t = this.targets.get(key);
+    if (!t) this.targets.set(key, (t = { db, table, name: key, topic: `${this.prefix}.${key}` }));
+    return t;
+  }
+
+  private emit(tx: OpenTx, h: EventHeader, schema: TableSchema, to: Target, op: ChangeEvent['op'], before: Row | null, after: Row | null, row: number, at?: BinlogPos, key: Row | null = null): void {
     const index = tx.events++;
-    const name = `${db}.${table}`;
-    const order = (tx.perTable.get(name) ?? 0) + 1;
-    tx.perTable.set(name, order);
-    if (index < tx.skip) return;
     const meta = this.o.cfg.source.transactionMetadata;
+    // Per-table counts only feed the transaction metadata (data_collection_order, END's counts).
+    const order = meta ? (tx.perTable.get(to.name) ?? 0) + 1 : 0;
+    if (meta) tx.perTable.set(to.name, order);
+    if (index < tx.skip) return;
+    const { db, table } = to;
     if (meta && !tx.began) {
       this.o.sink.appendTransaction({ status: 'BEGIN', id: this.txId(tx), event_count: null, data_collections: null, ts_ms: h.timestamp * 1000 });
     }
@@ -337,9 +352,14 @@ export class BinlogStreamer {
       // Binlog times are whole seconds: the lag is exact to about a second.
       this.o.metrics.lagMs.set(Math.max(0, Date.now() - source.ts_ms));
     }
-    this.o.sink.append({ topic: `${this.prefix}.${db}.${table}`, key: op === 't' ? null : key, before, after, source, op, ts_ms: Date.now(), transaction, table: schema });
+    this.o.sink.append({ topic: to.topic, key: op === 't' ? null : key, before, after, source, op, ts_ms: Date.now(), transaction, table: schema });
   }
 }
+
+/** A table name in a statement: `quoted` or bare, optionally `db`.`table` (groups 1|2 and 3|4). */
+const NAME = '(?:`((?:[^`]|``)+)`|([\\w$\\u0080-\\uffff]+))(?:\\s*\\.\\s*(?:`((?:[^`]|``)+)`|([\\w$\\u0080-\\uffff]+)))?';
+const TRUNCATE = new RegExp(`^TRUNCATE\\s+(?:TABLE\\s+)?${NAME}\\s*;?$`, 'iu');
+const TABLE_REFERENCE = new RegExp(`\\b(?:INTO|UPDATE|FROM|JOIN|TABLE|IGNORE|LOW_PRIORITY)\\s+${NAME}`, 'giu');
 
 /** An XA id as written in `XA COMMIT|ROLLBACK <gtrid>[,<bqual>[,<formatID>]]` (X'hex' or 'text'), spelt as decoder's xaKey. */
 function parseXid(text: string): string | null {

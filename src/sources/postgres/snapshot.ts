@@ -12,7 +12,7 @@ import type pg from 'pg';
 import type { PgPipelineConfig as PipelineConfig } from '../../config/types.ts';
 import type { ChangeEvent } from '../../core/event.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
-import { TableProgress, type SnapshotHooks } from '../../engine/snapshot-progress.ts';
+import { SnapshotTable, type SnapshotHooks } from '../../engine/snapshot-progress.ts';
 import { TypeCatalog } from './pgoutput/index.ts';
 import { quoteIdent } from './slot.ts';
 import { keyOf } from './stream.ts';
@@ -28,7 +28,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
   const { client, cfg } = o;
   const catalog = new TypeCatalog(client);
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  let midTable = false;
+  let current: SnapshotTable | null = null;
   try {
     await client.query(`SET TRANSACTION SNAPSHOT '${o.snapshotName.replace(/'/g, "''")}'`);
     const started = Date.now();
@@ -40,14 +40,9 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       await o.sink.declareTopic(topic);
       const rel = await catalog.tableSchemaByName(schema, table);
       const est = Number((await client.query(`SELECT GREATEST(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = $1::regclass`, [`${quoteIdent(schema)}.${quoteIdent(table)}`])).rows[0]?.n ?? 0);
-      const progress = new TableProgress(o, name, est, ti, o.tables.length);
-      let rows = 0;
-      let held: ChangeEvent | null = null;
       const cols = rel.table.columns.map((c) => quoteIdent(c.name)).join(', ');
-      o.setCommittable(false);
-      midTable = true;
+      const t = (current = new SnapshotTable(o, name, est, ti, o.tables.length));
       await client.query(`DECLARE sluice_snap NO SCROLL CURSOR FOR SELECT ${cols} FROM ${quoteIdent(schema)}.${quoteIdent(table)}`);
-      o.log.info('snapshot: reading table', { table: name, estimatedRows: est, table_index: ti + 1, tables: o.tables.length });
       for (;;) {
         if (o.isStopped()) break;
         const r = await client.query({ text: `FETCH ${cfg.source.snapshotFetchSize} FROM sluice_snap`, rowMode: 'array' });
@@ -55,9 +50,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
         const now = Date.now();
         for (const values of r.rows as (string | null)[][]) {
           const after = rel.decodeTextRow(values);
-          // One row is held back so the last row of a table (and of the snapshot) can be marked.
-          if (held) o.sink.append(held);
-          held = {
+          const ev: ChangeEvent = {
             topic,
             key: keyOf(rel.table, after),
             before: null,
@@ -67,7 +60,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
               connector: 'postgresql',
               name: cfg.source.topicPrefix,
               ts_ms: now,
-              snapshot: ti === 0 && rows === 0 ? 'first' : rows === 0 ? 'first_in_data_collection' : 'true',
+              snapshot: t.nextMarker(),
               db: cfg.source.connection.database,
               sequence: null,
               schema,
@@ -80,29 +73,19 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
             ts_ms: now,
             table: rel.table,
           };
-          rows++;
+          t.add(ev, now);
         }
-        progress.tick(rows, now);
       }
       await client.query('CLOSE sluice_snap');
       if (o.isStopped()) break;
-      if (held) {
-        if (held.source.snapshot !== 'first') held.source.snapshot = ti === o.tables.length - 1 ? 'last' : 'last_in_data_collection';
-        o.sink.append(held);
-        held = null;
-      }
-      totalRows += rows;
-      o.onTableDone(name, rows);
-      midTable = false;
-      o.setCommittable(true);
-      await o.sink.commit();
-      progress.done(rows);
+      await t.finish();
+      totalRows += t.rows;
     }
     o.log.info('snapshot complete', { tables: o.tables.length, rows: totalRows, seconds: (Date.now() - started) / 1000 });
   } finally {
     await client.query('ROLLBACK').catch(() => {});
     // A table left half-read (a stop or an error mid-table) must not reach the log: its rows
     // stay uncommitted and the next run reads it again whole.
-    o.setCommittable(!midTable);
+    o.setCommittable(!current || current.finished);
   }
 }
