@@ -8,7 +8,7 @@
 import type { Connection } from 'mysql2/promise';
 import type { Doc, DocumentStore } from '../../src/sinks/document/types.ts';
 import { recomputeAll } from './analytics.ts';
-import { toScaled } from './money.ts';
+import { formatScaled, toScaled } from './money.ts';
 import { getPath, idOf, ODL_PATHS as P } from './odl.ts';
 
 export interface CheckResult {
@@ -40,7 +40,7 @@ export async function checkOdl(mysql: Connection, odl: DocumentStore): Promise<C
     ok &&= fine;
     lines.push(
       `${fine ? '✔' : '✘'} ${table}: MySQL ${want.size} rows, ODL ${got.size} documents` +
-        (money ? `, ${money} total ${fmt(sum(want))} vs ${fmt(sum(got))}` : '') +
+        (money ? `, ${money} total ${formatScaled(sum(want))} vs ${formatScaled(sum(got))}` : '') +
         (fine ? '' : ` — missing ${missing.slice(0, 5).join(',') || 'none'}, extra ${extra.slice(0, 5).join(',') || 'none'}, different ${differ.slice(0, 5).join(',') || 'none'}`),
     );
   }
@@ -63,12 +63,6 @@ export async function checkAnalytics(odl: DocumentStore, analytics: DocumentStor
   }
   return { ok, lines };
 }
-
-const fmt = (cents: bigint): string => {
-  const neg = cents < 0n;
-  const a = neg ? -cents : cents;
-  return `${neg ? '-' : ''}${a / 100n}.${String(a % 100n).padStart(2, '0')}`;
-};
 
 /** A document as comparable text: without computed_at, numbers and decimals by value, dates as ISO. */
 function canonical(d: Doc): string {
