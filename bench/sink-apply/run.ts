@@ -24,7 +24,7 @@ import type { ChangeEvent, TableSchema } from '../../src/core/event.ts';
 import { DebeziumJsonSerializer } from '../../src/core/serde/debezium.ts';
 import { SCHEMA_HEADER, schemaRecordOf, schemaTopicOf } from '../../src/core/schemas.ts';
 import { openEmbeddedLog } from '../../src/log/embedded/index.ts';
-import { SinkWorker } from '../../src/sinks/worker.ts';
+import { SinkWorker } from '../../src/engine/sink-task.ts';
 import { Registry } from '../../src/core/metrics.ts';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '200000' }, sinks: { type: 'string', default: 'postgres,mysql,duckdb' }, batch: { type: 'string' } } });

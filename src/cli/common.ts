@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/index.ts';
 import type { PipelineConfig } from '../config/types.ts';
-import { SluiceError } from '../core/errors.ts';
 import { UsageError } from './main.ts';
+import { logError } from '../log/errors.ts';
 
 /** Resolves the log directory from --log-dir or --config (and the config when given). */
 export async function resolveLog(values: { config?: string; 'log-dir'?: string }): Promise<{ dir: string; cfg: PipelineConfig | null }> {
@@ -15,5 +15,5 @@ export async function resolveLog(values: { config?: string; 'log-dir'?: string }
 }
 
 export function requireLogDir(dir: string): void {
-  if (!existsSync(dir)) throw new SluiceError('LOG_MISSING', `no log at ${dir}: run the pipeline first (sluice run), or pass the right --log-dir / --config`);
+  if (!existsSync(dir)) throw logError('LOG_MISSING', `no log at ${dir}: run the pipeline first (sluice run), or pass the right --log-dir / --config`);
 }

@@ -9,6 +9,7 @@ import { SluiceError } from '../core/errors.ts';
 import { DURATION_KEYS, pipelineSchema, SIZE_KEYS } from './schema.ts';
 import { checkDocumentSink, documentSinkDefaults, DOCUMENT_SINK_TYPES } from '../sinks/document/config.ts';
 import type { BatchConfig, MysqlSourceConfig, PipelineConfig, PostgresSourceConfig, SinkConfig, UnwrapField } from './types.ts';
+import { coreError } from '../core/errors.ts';
 
 export type { PipelineConfig } from './types.ts';
 
@@ -32,7 +33,7 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new SluiceError('CONFIG_INVALID', `cannot read config ${path}: ${(e as Error).message}`);
+    throw coreError('CONFIG_INVALID', `cannot read config ${path}: ${(e as Error).message}`);
   }
   return parseConfig(text, path, env);
 }
@@ -296,7 +297,7 @@ function normalizeUnits(obj: any, path: string[], doc: Document, fail: (path: st
 function configError(fileName: string, problems: Problem[]): SluiceError {
   problems.sort((a, b) => a.line - b.line || a.col - b.col);
   const lines = problems.map((p) => `${fileName}:${p.line}:${p.col}: ${p.path ? p.path + ': ' : ''}${p.message}`);
-  return new SluiceError('CONFIG_INVALID', `invalid config (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${lines.join('\n  ')}`);
+  return coreError('CONFIG_INVALID', `invalid config (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${lines.join('\n  ')}`);
 }
 
 /** A URL connection that cannot be parsed, or names no database, is reported at its line. */

@@ -1,7 +1,22 @@
 /**
- * Coded errors. Every error a user can see carries a stable code (documented in docs/errors.md),
- * a message that says what to do, and whether retrying can help.
+ * Coded errors. Every error a user can see carries a stable code, a message that says what to do,
+ * and whether retrying can help. Codes are declared in catalogs (one per area: the config loader,
+ * the log, each connector), which say once whether a code is retriable and what it means; the
+ * catalogs are what docs/errors.md is generated from (`npm run docs`), and a test fails when the two
+ * drift. Code outside this file raises errors only through a catalog's `error()` (also checked).
  */
+
+/** Whether a restart can help: always, never, or it depends on the case (the call site says). */
+export type Retriable = boolean | 'depends';
+
+export interface ErrorDef {
+  retriable: Retriable;
+  /** What the error means, for docs/errors.md (the message itself says what to do). */
+  meaning: string;
+}
+
+export type ErrorCatalog = Record<string, ErrorDef>;
+
 export class SluiceError extends Error {
   readonly code: string;
   readonly retriable: boolean;
@@ -15,6 +30,42 @@ export class SluiceError extends Error {
     return `${this.code}: ${this.message}`;
   }
 }
+
+type OptsFor<D extends ErrorDef> = D['retriable'] extends 'depends' ? { retriable: boolean; cause?: unknown } : { cause?: unknown };
+
+/** A catalog's error constructor: the code must be one the catalog declares. */
+export type ErrorFactory<C extends ErrorCatalog> = <K extends keyof C & string>(
+  code: K,
+  message: string,
+  ...opts: C[K]['retriable'] extends 'depends' ? [OptsFor<C[K]>] : [OptsFor<C[K]>?]
+) => SluiceError;
+
+export interface ErrorArea<C extends ErrorCatalog> {
+  /** Name of the area in docs/errors.md, e.g. `PostgreSQL source`. */
+  area: string;
+  catalog: C;
+  error: ErrorFactory<C>;
+}
+
+/** Declares an area's error codes; returns the catalog and the only way to raise them. */
+export function defineErrors<const C extends ErrorCatalog>(area: string, catalog: C): ErrorArea<C> {
+  const error = ((code: string, message: string, opts?: { retriable?: boolean; cause?: unknown }) => {
+    const def = catalog[code];
+    if (!def) throw new Error(`bug: error code ${code} is not declared in the ${area} catalog`);
+    const retriable = def.retriable === 'depends' ? (opts?.retriable ?? false) : def.retriable;
+    return new SluiceError(code, message, { retriable, cause: opts?.cause });
+  }) as ErrorFactory<C>;
+  return { area, catalog, error };
+}
+
+/** Errors of the core: configuration, serialization, the engine. */
+export const CORE_ERRORS = defineErrors('Configuration and engine', {
+  CONFIG_INVALID: { retriable: false, meaning: 'the pipeline YAML is invalid; each problem is listed as file:line:column with what to write instead' },
+  SERDE_BAD_JSON: { retriable: false, meaning: 'a log record is not valid JSON: it was not written by a Debezium-compatible serializer' },
+  ENGINE_GRAPH: { retriable: false, meaning: 'the pipeline graph is inconsistent (a sink or processor reads a topic of the wrong kind, two components write one topic)' },
+  ENGINE_LOG_CAPABILITY: { retriable: false, meaning: 'the configured log backend lacks a capability the pipeline needs (e.g. atomic commits for a processor); the message names it' },
+});
+export const coreError = CORE_ERRORS.error;
 
 const RETRIABLE_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03', '53300', '40001', '40P01',

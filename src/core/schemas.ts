@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import type { FieldSchema, TableSchema } from './event.ts';
 import type { Log } from '../log/types.ts';
 import { SluiceError } from './errors.ts';
+import { sinkError } from '../sinks/errors.ts';
 
 export interface SchemaColumn {
   name: string;
@@ -123,7 +124,7 @@ export class SchemaStore {
     await this.refresh();
     s = this.byId.get(id);
     if (!s) {
-      throw new SluiceError('SINK_SCHEMA_MISSING', `schema ${id} is not in the log's ${this.topic} topic: the log was written by an older Sluice or the topic was deleted; re-snapshot the source into a fresh log`);
+      throw sinkError('SINK_SCHEMA_MISSING', `schema ${id} is not in the log's ${this.topic} topic: the log was written by an older Sluice or the topic was deleted; re-snapshot the source into a fresh log`);
     }
     return s;
   }

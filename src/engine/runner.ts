@@ -17,7 +17,7 @@ import type { EventSink, Source } from '../core/source.ts';
 import { openEmbeddedLog } from '../log/embedded/index.ts';
 import type { Log, Producer } from '../log/types.ts';
 import { PipelineMetrics } from './metrics.ts';
-import { SinkWorker } from '../sinks/worker.ts';
+import { SinkWorker } from './sink-task.ts';
 import type { SinkBatch } from '../sinks/types.ts';
 import { SCHEMA_HEADER, SchemaLedger, schemaRecordOf, schemaTopicOf } from '../core/schemas.ts';
 import { startServer } from '../server/http.ts';

@@ -14,7 +14,7 @@ import { runPipeline } from '../../src/engine/runner.ts';
 import { createLogger } from '../../src/core/logger.ts';
 import { openEmbeddedLog } from '../../src/log/embedded/index.ts';
 import { SchemaStore, schemaTopicOf } from '../../src/core/schemas.ts';
-import { BatchReader } from '../../src/sinks/reader.ts';
+import { BatchReader } from '../../src/engine/batch-reader.ts';
 import { createSink } from '../../src/sinks/index.ts';
 import { parseKey, parseValue } from '../../src/core/serde/parse.ts';
 import { unwrap } from '../../src/processors/unwrap.ts';

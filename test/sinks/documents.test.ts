@@ -21,7 +21,7 @@ import { MongoStore } from '../../src/sinks/document/mongodb.ts';
 import { PgJsonStore } from '../../src/sinks/document/pgjson.ts';
 import { Decimal, type Doc, type DocumentStore } from '../../src/sinks/document/types.ts';
 import { createSink } from '../../src/sinks/index.ts';
-import { BatchReader } from '../../src/sinks/reader.ts';
+import { BatchReader } from '../../src/engine/batch-reader.ts';
 import { customerAccounts } from '../fixtures/documents/derivers.ts';
 import { freshDatabase, PG_HOST, PG_PORT, PG_USER } from '../helpers/pg.ts';
 import { pipelineYaml, tempDir, waitUntil } from '../helpers/pipeline.ts';

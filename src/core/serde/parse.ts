@@ -16,6 +16,7 @@
  */
 import type { FieldSchema, Row, TableSchema, Value } from '../event.ts';
 import { envelopeSchema, rowSchema } from './debezium.ts';
+import { coreError, type SluiceError } from '../errors.ts';
 
 export interface ParsedEnvelope {
   before: Row | null;
@@ -33,11 +34,9 @@ export interface ParseOptions {
   table?: TableSchema;
 }
 
-export class JsonParseError extends Error {
-  readonly code = 'SERDE_BAD_JSON';
-  constructor(message: string, readonly offset: number) {
-    super(`${message} at offset ${offset}: the message is not valid JSON; it was not written by a Debezium-compatible serializer`);
-  }
+/** A coded SERDE_BAD_JSON error naming what is wrong and where. */
+function JsonParseError(message: string, offset: number): SluiceError {
+  return coreError('SERDE_BAD_JSON', `${message} at offset ${offset}: the message is not valid JSON; it was not written by a Debezium-compatible serializer`);
 }
 
 /** Parses JSON text; integers beyond Number.MAX_SAFE_INTEGER become bigint. */
@@ -46,7 +45,7 @@ export function parseJson(input: string | Buffer): Value {
   p.ws();
   const v = p.value();
   p.ws();
-  if (p.i !== p.s.length) throw new JsonParseError('unexpected trailing data', p.i);
+  if (p.i !== p.s.length) throw JsonParseError('unexpected trailing data', p.i);
   return v;
 }
 
@@ -72,7 +71,7 @@ class Parser {
     if (this.s.startsWith('null', this.i)) return (this.i += 4), null;
     if (this.s.startsWith('true', this.i)) return (this.i += 4), true;
     if (this.s.startsWith('false', this.i)) return (this.i += 5), false;
-    throw new JsonParseError(this.i >= this.s.length ? 'unexpected end' : `unexpected character ${JSON.stringify(this.s[this.i])}`, this.i);
+    throw JsonParseError(this.i >= this.s.length ? 'unexpected end' : `unexpected character ${JSON.stringify(this.s[this.i])}`, this.i);
   }
 
   object(): Row {
@@ -82,17 +81,17 @@ class Parser {
     if (this.s.charCodeAt(this.i) === 125) return this.i++, o;
     for (;;) {
       this.ws();
-      if (this.s.charCodeAt(this.i) !== 34) throw new JsonParseError('expected a string key', this.i);
+      if (this.s.charCodeAt(this.i) !== 34) throw JsonParseError('expected a string key', this.i);
       const k = this.string();
       this.ws();
-      if (this.s.charCodeAt(this.i) !== 58) throw new JsonParseError('expected ":"', this.i);
+      if (this.s.charCodeAt(this.i) !== 58) throw JsonParseError('expected ":"', this.i);
       this.i++;
       this.ws();
       o[k] = this.value();
       this.ws();
       const c = this.s.charCodeAt(this.i++);
       if (c === 125) return o;
-      if (c !== 44) throw new JsonParseError('expected "," or "}"', this.i - 1);
+      if (c !== 44) throw JsonParseError('expected "," or "}"', this.i - 1);
     }
   }
 
@@ -107,7 +106,7 @@ class Parser {
       this.ws();
       const c = this.s.charCodeAt(this.i++);
       if (c === 93) return a;
-      if (c !== 44) throw new JsonParseError('expected "," or "]"', this.i - 1);
+      if (c !== 44) throw JsonParseError('expected "," or "]"', this.i - 1);
     }
   }
 
@@ -133,7 +132,7 @@ class Parser {
         j += 2;
         continue;
       }
-      if (c !== c || c < 32) throw new JsonParseError(c !== c ? 'unterminated string' : 'control character in string', j);
+      if (c !== c || c < 32) throw JsonParseError(c !== c ? 'unterminated string' : 'control character in string', j);
       j++;
     }
     this.i = j + 1;
@@ -141,7 +140,7 @@ class Parser {
     try {
       return JSON.parse(s.slice(start, j + 1));
     } catch {
-      throw new JsonParseError('bad escape in string', start);
+      throw JsonParseError('bad escape in string', start);
     }
   }
 
@@ -162,7 +161,7 @@ class Parser {
     this.i = j;
     const text = s.slice(start, j);
     const n = Number(text);
-    if (text === '-' || Number.isNaN(n)) throw new JsonParseError(`bad number ${JSON.stringify(text)}`, start);
+    if (text === '-' || Number.isNaN(n)) throw JsonParseError(`bad number ${JSON.stringify(text)}`, start);
     if (integer && !Number.isSafeInteger(n)) return BigInt(text);
     return n;
   }
@@ -223,7 +222,7 @@ export function parseValue(input: string | Buffer | null, opts: ParseOptions = {
   const { schema: embedded, payload } = split(parseJson(input));
   if (payload === null) return null;
   if (typeof payload !== 'object' || Array.isArray(payload) || Buffer.isBuffer(payload) || !('op' in payload)) {
-    throw new JsonParseError('not a change event envelope (no "op")', 0);
+    throw JsonParseError('not a change event envelope (no "op")', 0);
   }
   const env = payload as Row;
   const schema = embedded ?? (opts.table ? tableEnvelopeSchema(opts.table) : undefined);

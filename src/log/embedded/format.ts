@@ -10,7 +10,7 @@
 import type { AppendRecord } from '../types.ts';
 
 const maxLen = (v: Buffer | string | null) => (v === null ? 0 : typeof v === 'string' ? v.length * 3 : v.length);
-import { crc32 } from './crc32.ts';
+import { crc32 } from '../../core/crc32.ts';
 
 export const BATCH_MAGIC = 0x534c4231; // 'SLB1'
 export const BATCH_HEADER = 24;

@@ -6,12 +6,12 @@
 import { closeSync, constants, existsSync, fdatasync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { SluiceError } from '../../core/errors.ts';
 import { partitionFor } from '../partitioner.ts';
 import type { AppendRecord, Log, PartitionOffsets, Producer, StoredRecord, TopicConfig, TopicInfo } from '../types.ts';
 import { BATCH_HEADER, BatchEncoder, decodeRecords, readBatchHeader } from './format.ts';
-import { crc32 } from './crc32.ts';
+import { crc32 } from '../../core/crc32.ts';
 import { JournalWriter, partKey, readJournal, type JournalState, type PartEnd } from './journal.ts';
+import { logError } from '../errors.ts';
 
 const fdatasyncP = promisify(fdatasync);
 const FLUSH_BYTES = 1 << 20;
@@ -80,7 +80,7 @@ export class EmbeddedLog implements Log {
 
   async open(retentionCheckMs: number): Promise<void> {
     if (this.readOnly) {
-      if (!existsSync(this.dir)) throw new SluiceError('LOG_MISSING', `no log at ${this.dir}: run the pipeline first, or pass the right --log-dir / --config`);
+      if (!existsSync(this.dir)) throw logError('LOG_MISSING', `no log at ${this.dir}: run the pipeline first, or pass the right --log-dir / --config`);
     } else {
       mkdirSync(join(this.dir, 'topics'), { recursive: true });
       mkdirSync(join(this.dir, 'groups'), { recursive: true });
@@ -104,7 +104,7 @@ export class EmbeddedLog implements Log {
 
   private lock(): void {
     const path = join(this.dir, 'LOCK');
-    if (OPEN_FOR_WRITE.has(resolve(this.dir))) throw new SluiceError('LOG_LOCKED', `the log at ${this.dir} is open for writing by process ${process.pid} (this one) already. Open it once, or read-only for readers.`);
+    if (OPEN_FOR_WRITE.has(resolve(this.dir))) throw logError('LOG_LOCKED', `the log at ${this.dir} is open for writing by process ${process.pid} (this one) already. Open it once, or read-only for readers.`);
     if (existsSync(path)) {
       const pid = Number(readFileSync(path, 'utf8').trim());
       let alive = false;
@@ -116,7 +116,7 @@ export class EmbeddedLog implements Log {
           alive = false;
         }
       }
-      if (alive) throw new SluiceError('LOG_LOCKED', `the log at ${this.dir} is open for writing by process ${pid}. Stop that process (or use another log.dir); readers such as sluice tail open it read-only.`);
+      if (alive) throw logError('LOG_LOCKED', `the log at ${this.dir} is open for writing by process ${pid}. Stop that process (or use another log.dir); readers such as sluice tail open it read-only.`);
     }
     writeFileSync(path, String(process.pid));
     OPEN_FOR_WRITE.add(resolve(this.dir));
@@ -156,7 +156,7 @@ export class EmbeddedLog implements Log {
       const size = fstatSync(fd).size;
       if (size < p.committedPos) {
         closeSync(fd);
-        throw new SluiceError('LOG_CORRUPT', `log segment ${path} has ${size} bytes but the journal says ${p.committedPos} were committed: committed records were lost (disk damage or a file changed by hand). Restore the log directory from a backup, or move it away to start a new log.`);
+        throw logError('LOG_CORRUPT', `log segment ${path} has ${size} bytes but the journal says ${p.committedPos} were committed: committed records were lost (disk damage or a file changed by hand). Restore the log directory from a backup, or move it away to start a new log.`);
       }
       if (size !== p.committedPos) {
         ftruncateSync(fd, p.committedPos);
@@ -164,7 +164,7 @@ export class EmbeddedLog implements Log {
       }
       closeSync(fd);
     } else if (p.committedEnd > 0 && p.committedPos > 0) {
-      throw new SluiceError('LOG_CORRUPT', `log segment ${path} is missing but the journal says it holds committed records up to offset ${p.committedEnd}. The log directory was damaged; restore it or start a new one.`);
+      throw logError('LOG_CORRUPT', `log segment ${path} is missing but the journal says it holds committed records up to offset ${p.committedEnd}. The log directory was damaged; restore it or start a new one.`);
     }
   }
 
@@ -202,11 +202,11 @@ export class EmbeddedLog implements Log {
   // ---------- topics ----------
 
   async createTopic(name: string, config: TopicConfig): Promise<void> {
-    if (this.readOnly) throw new SluiceError('LOG_READ_ONLY', 'this log handle is read-only');
-    if (!TOPIC_RE.test(name)) throw new SluiceError('LOG_TOPIC_NAME', `topic name ${JSON.stringify(name)} is not valid: use letters, digits, '.', '_' and '-' (at most 249)`);
-    if (this.topics.has(name)) throw new SluiceError('LOG_TOPIC_EXISTS', `topic ${name} already exists`);
-    if (config.compaction) throw new SluiceError('LOG_COMPACTION_UNSUPPORTED', `topic ${name}: compaction is not supported by the embedded log yet; use retention, or leave compaction off`);
-    if (!Number.isInteger(config.partitions) || config.partitions < 1) throw new SluiceError('LOG_TOPIC_CONFIG', `topic ${name}: partitions must be a positive integer`);
+    if (this.readOnly) throw logError('LOG_READ_ONLY', 'this log handle is read-only');
+    if (!TOPIC_RE.test(name)) throw logError('LOG_TOPIC_NAME', `topic name ${JSON.stringify(name)} is not valid: use letters, digits, '.', '_' and '-' (at most 249)`);
+    if (this.topics.has(name)) throw logError('LOG_TOPIC_EXISTS', `topic ${name} already exists`);
+    if (config.compaction) throw logError('LOG_COMPACTION_UNSUPPORTED', `topic ${name}: compaction is not supported by the embedded log yet; use retention, or leave compaction off`);
+    if (!Number.isInteger(config.partitions) || config.partitions < 1) throw logError('LOG_TOPIC_CONFIG', `topic ${name}: partitions must be a positive integer`);
     const tdir = join(this.dir, 'topics', name);
     mkdirSync(tdir, { recursive: true });
     const info: TopicInfo = { name, ...config };
@@ -241,14 +241,14 @@ export class EmbeddedLog implements Log {
 
   private topic(name: string): Topic {
     const t = this.topics.get(name);
-    if (!t) throw new SluiceError('LOG_TOPIC_MISSING', `topic ${name} does not exist in the log at ${this.dir}; see the topics with: sluice status --log-dir ${this.dir}`);
+    if (!t) throw logError('LOG_TOPIC_MISSING', `topic ${name} does not exist in the log at ${this.dir}; see the topics with: sluice status --log-dir ${this.dir}`);
     return t;
   }
 
   private part(topic: string, partition: number): Part {
     const t = this.topic(topic);
     const p = t.parts[partition];
-    if (!p) throw new SluiceError('LOG_PARTITION_MISSING', `topic ${topic} has partitions 0..${t.parts.length - 1}, not ${partition}`);
+    if (!p) throw logError('LOG_PARTITION_MISSING', `topic ${topic} has partitions 0..${t.parts.length - 1}, not ${partition}`);
     return p;
   }
 
@@ -260,8 +260,8 @@ export class EmbeddedLog implements Log {
   // ---------- writing ----------
 
   async openProducer(id: string): Promise<{ producer: Producer; checkpoint: string | null }> {
-    if (this.readOnly) throw new SluiceError('LOG_READ_ONLY', 'this log handle is read-only');
-    if (this.producers.has(id)) throw new SluiceError('LOG_PRODUCER_BUSY', `producer ${id} is already open on this log`);
+    if (this.readOnly) throw logError('LOG_READ_ONLY', 'this log handle is read-only');
+    if (this.producers.has(id)) throw logError('LOG_PRODUCER_BUSY', `producer ${id} is already open on this log`);
     const p = new EmbeddedProducer(this, id);
     this.producers.set(id, p);
     return { producer: p, checkpoint: this.state.producers.get(id) ?? null };
@@ -271,7 +271,7 @@ export class EmbeddedLog implements Log {
     const t = this.topic(topic);
     const idx = partition ?? partitionFor(typeof key === 'string' ? Buffer.from(key) : key, t.parts.length);
     const p = t.parts[idx];
-    if (!p) throw new SluiceError('LOG_PARTITION_MISSING', `topic ${topic} has partitions 0..${t.parts.length - 1}, not ${idx}`);
+    if (!p) throw logError('LOG_PARTITION_MISSING', `topic ${topic} has partitions 0..${t.parts.length - 1}, not ${idx}`);
     return p;
   }
 
@@ -384,7 +384,7 @@ export class EmbeddedLog implements Log {
     this.refresh();
     const p = this.part(topic, partition);
     const start = Math.min(p.segments[0] ?? p.committedEnd, p.committedEnd);
-    if (offset < start) throw new SluiceError('LOG_OFFSET_OUT_OF_RANGE', `offset ${offset} of ${topic}/${partition} is no longer in the log (retention); the earliest available offset is ${start}`);
+    if (offset < start) throw logError('LOG_OFFSET_OUT_OF_RANGE', `offset ${offset} of ${topic}/${partition} is no longer in the log (retention); the earliest available offset is ${start}`);
     if (offset >= p.committedEnd) return [];
     let si = 0;
     for (let i = 0; i < p.segments.length; i++) if (p.segments[i] <= offset) si = i;
@@ -425,7 +425,7 @@ export class EmbeddedLog implements Log {
       }
       const payload = Buffer.allocUnsafe(h.payloadLength);
       readSync(fd, payload, 0, h.payloadLength, pos + BATCH_HEADER);
-      if (crc32(payload) !== h.crc) throw new SluiceError('LOG_CORRUPT', `checksum mismatch in ${join(p.dir, segName(seg))} at byte ${pos}: the segment is damaged`);
+      if (crc32(payload) !== h.crc) throw logError('LOG_CORRUPT', `checksum mismatch in ${join(p.dir, segName(seg))} at byte ${pos}: the segment is damaged`);
       const before = out.length;
       bytes += decodeRecords(payload, h.baseOffset, topic, partition, offset, out, maxBytes - bytes);
       const lastOff = out.length > before ? out[out.length - 1].offset : offset - 1;
@@ -574,12 +574,12 @@ export class EmbeddedProducer implements Producer {
   constructor(private readonly log: EmbeddedLog, readonly id: string) {}
 
   append(topic: string, record: AppendRecord, partition?: number): number {
-    if (this.closed) throw new SluiceError('LOG_PRODUCER_CLOSED', `producer ${this.id} is closed`);
+    if (this.closed) throw logError('LOG_PRODUCER_CLOSED', `producer ${this.id} is closed`);
     const p = this.log.partForWrite(topic, record.key, partition);
     // Membership in this commit's set, not ownership: a partition of the commit in flight is
     // still owned by this producer but belongs to the next commit's set too once appended to.
     if (!this.parts.has(p)) {
-      if (p.owner !== null && p.owner !== this) throw new SluiceError('LOG_PARTITION_BUSY', `${topic}/${p.partition} has uncommitted records of producer ${p.owner.id}`);
+      if (p.owner !== null && p.owner !== this) throw logError('LOG_PARTITION_BUSY', `${topic}/${p.partition} has uncommitted records of producer ${p.owner.id}`);
       p.owner = this;
       this.parts.add(p);
     }
@@ -592,7 +592,7 @@ export class EmbeddedProducer implements Producer {
   }
 
   async commit(checkpoint: string): Promise<void> {
-    if (this.closed) throw new SluiceError('LOG_PRODUCER_CLOSED', `producer ${this.id} is closed`);
+    if (this.closed) throw logError('LOG_PRODUCER_CLOSED', `producer ${this.id} is closed`);
     // Hand the current records over; appends may continue while this commit's fsyncs run.
     const parts = this.parts;
     const dirty = this.dirty;

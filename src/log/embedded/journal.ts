@@ -6,7 +6,7 @@
  * completed). When the file grows large it is rewritten as one `full` record (tmp + rename).
  */
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, writeSync, ftruncateSync } from 'node:fs';
-import { crc32 } from './crc32.ts';
+import { crc32 } from '../../core/crc32.ts';
 
 export type PartEnd = [topic: string, partition: number, end: number, segment: number, position: number];
 

@@ -7,6 +7,7 @@
 import { pathToFileURL } from 'node:url';
 import { SluiceError } from '../../core/errors.ts';
 import type { DerivedChange, Deriver, Doc, DocumentStore } from './types.ts';
+import { documentError } from './errors.ts';
 
 /** Loads `derivers` (or a default export of that shape) from a module file. */
 export async function loadDerivers(file: string): Promise<Deriver[]> {
@@ -14,17 +15,17 @@ export async function loadDerivers(file: string): Promise<Deriver[]> {
   try {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (e) {
-    throw new SluiceError('SINK_DERIVE_INVALID', `cannot load the derive module ${file}: ${(e as Error).message}`, { cause: e });
+    throw documentError('SINK_DERIVE_INVALID', `cannot load the derive module ${file}: ${(e as Error).message}`, { cause: e });
   }
   const list = mod.derivers ?? (mod.default as Record<string, unknown> | undefined)?.derivers ?? mod.default;
   if (!Array.isArray(list)) {
-    throw new SluiceError('SINK_DERIVE_INVALID', `the derive module ${file} must export \`derivers\`: an array of { collection, affected, compute, allKeys } (see docs/connectors/documents.md)`);
+    throw documentError('SINK_DERIVE_INVALID', `the derive module ${file} must export \`derivers\`: an array of { collection, affected, compute, allKeys } (see docs/connectors/documents.md)`);
   }
   const seen = new Set<string>();
   list.forEach((d: Partial<Deriver>, i) => {
     const bad = !d || typeof d.collection !== 'string' || !d.collection ? 'collection' : (['affected', 'compute', 'allKeys'] as const).find((f) => typeof d[f] !== 'function');
-    if (bad) throw new SluiceError('SINK_DERIVE_INVALID', `derivers[${i}] of ${file} lacks ${bad === 'collection' ? 'a `collection` name' : `the function \`${bad}\``}`);
-    if (seen.has(d.collection!)) throw new SluiceError('SINK_DERIVE_INVALID', `two derivers of ${file} write collection ${d.collection}; give each its own`);
+    if (bad) throw documentError('SINK_DERIVE_INVALID', `derivers[${i}] of ${file} lacks ${bad === 'collection' ? 'a `collection` name' : `the function \`${bad}\``}`);
+    if (seen.has(d.collection!)) throw documentError('SINK_DERIVE_INVALID', `two derivers of ${file} write collection ${d.collection}; give each its own`);
     seen.add(d.collection!);
   });
   return list as Deriver[];
@@ -46,7 +47,7 @@ function failed(d: Deriver, what: string, e: unknown): unknown {
   const err = e as Error;
   // Connection failures of the stores keep their own nature (retried by the sink).
   if (/^Mongo(Network|ServerSelection|NetworkTimeout)/.test(err?.name ?? '') || /^(08|57P)/.test((e as { code?: string })?.code ?? '')) return e;
-  return new SluiceError('SINK_DERIVE_FAILED', `deriver ${d.collection}: ${what} failed: ${err?.message ?? String(e)}. Fix the derive module and restart; the batch is applied again`, { cause: e });
+  return documentError('SINK_DERIVE_FAILED', `deriver ${d.collection}: ${what} failed: ${err?.message ?? String(e)}. Fix the derive module and restart; the batch is applied again`, { cause: e });
 }
 
 /** Recomputes and writes the derived documents a batch's changes affect. */

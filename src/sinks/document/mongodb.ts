@@ -9,9 +9,9 @@
  * relies on every write being idempotent (see sink.ts).
  */
 import { Binary, Decimal128, Long, MongoClient, ObjectId, type AnyBulkWriteOperation, type Db, type Document } from 'mongodb';
-import { SluiceError } from '../../core/errors.ts';
 import type { DocumentStores } from './stores.ts';
 import { Decimal, type Doc, type DocValue, type DocumentStore, type Filter } from './types.ts';
+import { sinkError } from '../errors.ts';
 
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
@@ -34,7 +34,7 @@ function decimal128(text: string): Decimal128 {
   try {
     return Decimal128.fromString(text);
   } catch (e) {
-    throw new SluiceError('SINK_REJECTED', `the decimal ${text} does not fit MongoDB's Decimal128 (34 significant digits, exponent ±6143): ${(e as Error).message}. Narrow the source column's precision, or leave it out of the template`, { cause: e });
+    throw sinkError('SINK_REJECTED', `the decimal ${text} does not fit MongoDB's Decimal128 (34 significant digits, exponent ±6143): ${(e as Error).message}. Narrow the source column's precision, or leave it out of the template`, { cause: e });
   }
 }
 

@@ -8,10 +8,10 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { PostgresConnectionConfig } from '../../config/types.ts';
-import { SluiceError } from '../../core/errors.ts';
 import { fromJsonText, toJsonText } from './json.ts';
 import type { DocumentStores } from './stores.ts';
 import type { Doc, DocumentStore, Filter } from './types.ts';
+import { sinkError } from '../errors.ts';
 
 const qi = (s: string): string => '"' + s.replace(/"/g, '""') + '"';
 const ql = (s: string): string => "'" + s.replace(/'/g, "''") + "'";
@@ -55,7 +55,7 @@ export class PgJsonStore implements DocumentStore {
     const cols = await this.client.query(`SELECT a.attname FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`, [t]);
     const have = new Set(cols.rows.map((r) => r.attname as string));
     if (!have.has('_id') || !have.has('doc')) {
-      throw new SluiceError('SINK_SCHEMA_INCOMPATIBLE', `table ${t} exists but is not a document table (_id text, doc jsonb): it has ${[...have].join(', ')}. Give the document sink another schema (or collection / offsetsTable name)`);
+      throw sinkError('SINK_SCHEMA_INCOMPATIBLE', `table ${t} exists but is not a document table (_id text, doc jsonb): it has ${[...have].join(', ')}. Give the document sink another schema (or collection / offsetsTable name)`);
     }
     for (const fields of indexes) {
       const name2 = shortName(`${name}_${fields.join('_').replace(/\./g, '_')}_idx`);

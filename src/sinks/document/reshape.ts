@@ -19,6 +19,7 @@ import type { SchemaColumn, SchemaRecord } from '../../core/schemas.ts';
 import { parseJson } from '../../core/serde/parse.ts';
 import { render, templateColumns, type Compiled } from './template.ts';
 import { Decimal, type Doc, type DocValue } from './types.ts';
+import { documentError } from './errors.ts';
 
 export type Converter = (v: Value) => DocValue;
 
@@ -195,5 +196,5 @@ export function sourceTsOf(env: Row): Date | null {
 }
 
 export function templateError(message: string): SluiceError {
-  return new SluiceError('SINK_TEMPLATE_INVALID', message);
+  return documentError('SINK_TEMPLATE_INVALID', message);
 }

@@ -16,7 +16,7 @@ import type { Row } from '../../core/event.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { SchemaRecord } from '../../core/schemas.ts';
 import { parseJson } from '../../core/serde/parse.ts';
-import { targetName } from '../columns.ts';
+import { targetName } from '../sql/columns.ts';
 import { offsetsFromRows, type Sink, type SinkBatch, type SinkRecord, type TableBatch } from '../types.ts';
 import { deriveBatch, loadDerivers } from './derive.ts';
 import { isMongoConnectionError, openMongoStores } from './mongodb.ts';
@@ -25,6 +25,7 @@ import { sourceTsOf, TableShape, templateError } from './reshape.ts';
 import type { DocumentStores } from './stores.ts';
 import { compileTemplate, type Compiled } from './template.ts';
 import type { DerivedChange, Deriver, Doc } from './types.ts';
+import { sinkError } from '../errors.ts';
 
 /** `schema.table` patterns with `*` wildcards. */
 function matches(pattern: string, table: string): boolean {
@@ -164,7 +165,7 @@ export class DocumentSink implements Sink {
     if (t.keyless.length) {
       const bad = t.keyless.find((r) => r.op === 'u' || r.op === 'd');
       if (bad) {
-        throw new SluiceError('SINK_NO_KEY', `table ${table} has no primary key, so its ${bad.op === 'u' ? 'updates' : 'deletes'} (${bad.topic}/${bad.partition}@${bad.offset}) cannot be applied to a document; give the source table a primary key, then re-snapshot`);
+        throw sinkError('SINK_NO_KEY', `table ${table} has no primary key, so its ${bad.op === 'u' ? 'updates' : 'deletes'} (${bad.topic}/${bad.partition}@${bad.offset}) cannot be applied to a document; give the source table a primary key, then re-snapshot`);
       }
       // Inserts of a keyless table: the change's log position is the document's _id (a replay rewrites the same one).
       await data.upsert(target.collection, t.keyless.map((r) => docOf(r, `${r.topic}|${r.partition}|${r.offset}`)));
@@ -192,13 +193,13 @@ export class DocumentSink implements Sink {
     const err = e as { code?: string; message?: string; name?: string };
     const lost = this.stores?.connectionError?.();
     if (lost || isMongoConnectionError(e) || isRetriable(e)) {
-      return new SluiceError('SINK_CONNECTION_LOST', `sink ${this.cfg.name}: lost the connection to the document store (${(lost ?? (e as Error)).message}); reconnecting and resuming from the stored offsets`, { retriable: true, cause: e });
+      return sinkError('SINK_CONNECTION_LOST', `sink ${this.cfg.name}: lost the connection to the document store (${(lost ?? (e as Error)).message}); reconnecting and resuming from the stored offsets`, { cause: e });
     }
     if (typeof err.code === 'string' && /^(22|23|42)/.test(err.code)) {
-      return new SluiceError('SINK_REJECTED', `sink ${this.cfg.name}: PostgreSQL refused the batch: ${err.message} (SQLSTATE ${err.code}); nothing of this batch was applied. Fix the cause and restart`, { cause: e });
+      return sinkError('SINK_REJECTED', `sink ${this.cfg.name}: PostgreSQL refused the batch: ${err.message} (SQLSTATE ${err.code}); nothing of this batch was applied. Fix the cause and restart`, { cause: e });
     }
     if (/^Mongo(Server|BulkWrite|WriteConcern)Error$/.test(err.name ?? '')) {
-      return new SluiceError('SINK_REJECTED', `sink ${this.cfg.name}: MongoDB refused a write: ${err.message}. Fix the cause and restart; the batch is applied again from its start`, { cause: e });
+      return sinkError('SINK_REJECTED', `sink ${this.cfg.name}: MongoDB refused a write: ${err.message}. Fix the cause and restart; the batch is applied again from its start`, { cause: e });
     }
     return e;
   }

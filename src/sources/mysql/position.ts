@@ -1,3 +1,5 @@
+import { logError } from '../../log/errors.ts';
+import { coreError } from '../../core/errors.ts';
 /**
  * The MySQL source's checkpoint, committed to the log atomically with the events it covers.
  *
@@ -8,7 +10,6 @@
  * and position. Large transactions are thus written in pieces with bounded memory, and a restart
  * skips the prefix that is already durable instead of writing it twice.
  */
-import { SluiceError } from '../../core/errors.ts';
 
 export interface BinlogPos {
   file: string;
@@ -44,10 +45,10 @@ export function decodeCheckpoint(text: string): MysqlCheckpoint {
   try {
     o = JSON.parse(text);
   } catch {
-    throw new SluiceError('LOG_CORRUPT', `the log's source checkpoint is not JSON: ${text.slice(0, 80)}`);
+    throw logError('LOG_CORRUPT', `the log's source checkpoint is not JSON: ${text.slice(0, 80)}`);
   }
   if (o.source !== 'mysql') {
-    throw new SluiceError('CONFIG_INVALID', `the log at this log.dir was written by a ${o.source ?? 'postgres'} source, not by a MySQL source: give this pipeline its own log.dir`);
+    throw coreError('CONFIG_INVALID', `the log at this log.dir was written by a ${o.source ?? 'postgres'} source, not by a MySQL source: give this pipeline its own log.dir`);
   }
   const c: MysqlCheckpoint = { phase: o.phase as MysqlCheckpoint['phase'], file: String(o.file), pos: Number(o.pos), gtid: String(o.gtid ?? ''), skip: Number(o.skip ?? 0), tables: (o.tables as MysqlCheckpoint['tables']) ?? {} };
   if (Array.isArray(o.xa) && o.xa.length) c.xa = o.xa.map(String);

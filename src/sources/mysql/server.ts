@@ -5,9 +5,10 @@
  */
 import mysql from 'mysql2/promise';
 import type { MysqlSourceConfig } from '../../config/types.ts';
-import { SluiceError } from '../../core/errors.ts';
 import type { BinlogColumn } from './binlog/types.ts';
 import { columnFromInformationSchema } from './types.ts';
+import { mysqlError } from './errors.ts';
+import { coreError } from '../../core/errors.ts';
 
 export type Conn = mysql.Connection;
 
@@ -36,7 +37,7 @@ export async function connectAdmin(c: MysqlSourceConfig['connection']): Promise<
   } catch (e) {
     const err = e as { code?: string; message?: string };
     const retriable = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'PROTOCOL_CONNECTION_LOST', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN'].includes(err.code ?? '');
-    throw new SluiceError('MYSQL_CONNECT', `cannot connect to MySQL/MariaDB at ${c.host}:${c.port} as ${c.user}: ${err.message}${retriable ? '' : '. Check source.connection (user, password) and that the user may connect from this host.'}`, { retriable, cause: e });
+    throw mysqlError('MYSQL_CONNECT', `cannot connect to MySQL/MariaDB at ${c.host}:${c.port} as ${c.user}: ${err.message}${retriable ? '' : '. Check source.connection (user, password) and that the user may connect from this host.'}`, { retriable, cause: e });
   }
 }
 
@@ -67,7 +68,7 @@ export async function checkServer(conn: Conn): Promise<ServerInfo> {
     if ((cur ?? '').toUpperCase() !== value) wrong.push(`${name} is ${cur ?? 'not supported by this server'} (set ${fix})`);
   }
   if (wrong.length) {
-    throw new SluiceError(
+    throw mysqlError(
       'MYSQL_BINLOG_CONFIG',
       `the server ${version} does not write a binlog Sluice can capture: ${wrong.join('; ')}. Put these settings in the [mysqld]/[mariadbd] section of its configuration and restart it (scripts/setup.sh does this for the local MariaDB).`,
     );
@@ -100,7 +101,7 @@ export async function capturedTables(conn: Conn, cfg: MysqlSourceConfig): Promis
   const names = cfg.tables.map((t) => {
     const i = t.indexOf('.');
     if (i <= 0) {
-      if (!cfg.connection.database) throw new SluiceError('CONFIG_INVALID', `source.tables: "${t}" names no database; write database.table`);
+      if (!cfg.connection.database) throw coreError('CONFIG_INVALID', `source.tables: "${t}" names no database; write database.table`);
       return [cfg.connection.database, t];
     }
     return [t.slice(0, i), t.slice(i + 1)];
@@ -114,7 +115,7 @@ export async function capturedTables(conn: Conn, cfg: MysqlSourceConfig): Promis
     const have = new Set(all.map(([d, t]) => `${d}.${t}`.toLowerCase()));
     const missing = names.filter(([d, t]) => !have.has(`${d}.${t}`.toLowerCase()));
     if (missing.length) {
-      throw new SluiceError('MYSQL_TABLE_MISSING', `source.tables names ${missing.map((m) => m.join('.')).join(', ')}, which the server does not have (or this user cannot see): create ${missing.length > 1 ? 'them' : 'it'} or fix the list`);
+      throw mysqlError('MYSQL_TABLE_MISSING', `source.tables names ${missing.map((m) => m.join('.')).join(', ')}, which the server does not have (or this user cannot see): create ${missing.length > 1 ? 'them' : 'it'} or fix the list`);
     }
     chosen = all.filter(([d, t]) => names.some(([a, b]) => a.toLowerCase() === d.toLowerCase() && b.toLowerCase() === t.toLowerCase()));
   } else {
@@ -154,7 +155,7 @@ export async function binlogFiles(conn: Conn): Promise<string[]> {
 export async function currentPosition(conn: Conn, info: ServerInfo): Promise<{ file: string; pos: number; gtid: string }> {
   const [rows] = await conn.query('SHOW MASTER STATUS');
   const r = (rows as { File: string; Position: number; Executed_Gtid_Set?: string }[])[0];
-  if (!r) throw new SluiceError('MYSQL_BINLOG_CONFIG', 'SHOW MASTER STATUS returned nothing: the binary log is off (set log_bin and restart the server)');
+  if (!r) throw mysqlError('MYSQL_BINLOG_CONFIG', 'SHOW MASTER STATUS returned nothing: the binary log is off (set log_bin and restart the server)');
   return { file: r.File, pos: Number(r.Position), gtid: await gtidAt(conn, info, r.File, Number(r.Position), r.Executed_Gtid_Set) };
 }
 

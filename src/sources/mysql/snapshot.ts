@@ -14,7 +14,7 @@
 import type { MysqlPipelineConfig } from '../../config/types.ts';
 import type { SourceInfo, Value } from '../../core/event.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
-import { SnapshotTable, type SnapshotHooks } from '../../engine/snapshot-progress.ts';
+import { SnapshotTable, type SnapshotHooks } from '../common/snapshot.ts';
 import type { BinlogPos } from './position.ts';
 import { currentPosition, gtidAt, primaryKey, quoteIdent, tableColumns, type CapturedTable, type Conn, type ServerInfo } from './server.ts';
 import { TableSchemas } from './tables.ts';

@@ -9,7 +9,6 @@
  * the checkpoint's file (checked at start, with what to do when it does not).
  */
 import type { MysqlPipelineConfig } from '../../config/types.ts';
-import { SluiceError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EventSink, Source } from '../../core/source.ts';
 import type { PipelineMetrics } from '../../engine/metrics.ts';
@@ -20,6 +19,7 @@ import { binlogFiles, capturedTables, checkServer, connectAdmin, currentPosition
 import { beginSnapshot, runSnapshot } from './snapshot.ts';
 import { BinlogStreamer } from './stream.ts';
 import { TableSchemas } from './tables.ts';
+import { mysqlError } from './errors.ts';
 
 /** How often an idle stream commits its advancing binlog position. */
 const IDLE_POSITION_COMMIT_MS = 10_000;
@@ -161,7 +161,7 @@ export class MysqlSource implements Source {
       try {
         const files = await binlogFiles(admin);
         if (files.length && !files.includes(ckpt.file)) {
-          throw new SluiceError(
+          throw mysqlError(
             'MYSQL_BINLOG_GONE',
             `the binlog file ${ckpt.file} this pipeline resumes from is no longer on the server (oldest kept: ${files[0]}): changes made since then are lost to it. Raise the server's binlog retention (expire_logs_days / binlog_expire_logs_seconds), then move ${this.cfg.log.dir} away and run again to take a new snapshot.`,
           );

@@ -6,7 +6,6 @@
  * snapshot's position.
  */
 import type { MysqlPipelineConfig } from '../../config/types.ts';
-import { SluiceError } from '../../core/errors.ts';
 import type { ChangeEvent, Row, SourceInfo, TableSchema, TransactionInfo, Value } from '../../core/event.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EventSink } from '../../core/source.ts';
@@ -16,6 +15,7 @@ import { xaKey } from './binlog/decoder.ts';
 import type { BinlogEvent, EventHeader } from './binlog/types.ts';
 import { comparePos, GtidSet, type BinlogPos, type MysqlCheckpoint } from './position.ts';
 import type { TableSchemas } from './tables.ts';
+import { mysqlError } from './errors.ts';
 
 interface Target {
   db: string;
@@ -230,7 +230,7 @@ export class BinlogStreamer {
     if (xa) {
       const xid = parseXid(xa[2]);
       if (xid && this.preparedXa.delete(xid) && /^ROLLBACK$/i.test(xa[1])) {
-        throw new SluiceError(
+        throw mysqlError(
           'MYSQL_XA_ROLLBACK',
           `XA transaction ${xa[2]} was rolled back (at ${this.file}:${h.nextPos - h.eventSize}) after its prepared changes to captured tables were written to the log, so the log holds changes that never committed. Re-snapshot the tables it touched (move log.dir away and run again), and avoid rolling back prepared XA transactions on captured tables.`,
         );
@@ -239,7 +239,7 @@ export class BinlogStreamer {
     }
     const dml = /^(INSERT|REPLACE|UPDATE|DELETE|LOAD\s+DATA)\b/i.exec(q);
     if (dml && this.touchesCaptured(database, q)) {
-      throw new SluiceError(
+      throw mysqlError(
         'MYSQL_STATEMENT_FORMAT',
         `a ${dml[1].toUpperCase()} on a captured table was written to the binlog as a statement (at ${this.file}:${h.nextPos - h.eventSize}), not as row changes: the session ran with binlog_format=STATEMENT or MIXED. Its changes cannot be captured. Make every client use ROW (SET GLOBAL binlog_format=ROW, and do not override it per session), then re-snapshot the affected tables (move log.dir away and run again). Statement: ${q.slice(0, 200)}`,
       );
@@ -281,7 +281,7 @@ export class BinlogStreamer {
     // told apart from NULLs, so it stops the pipeline instead of writing wrong values.
     const partial = ev.present && ((ev.present.before && ev.present.before.includes(false)) || (ev.present.after && ev.present.after.includes(false)));
     if (partial) {
-      throw new SluiceError(
+      throw mysqlError(
         'MYSQL_ROW_IMAGE',
         `a change to ${name} was logged without its full row (at ${this.file}:${at.pos}): the session ran with binlog_row_image=MINIMAL or NOBLOB. Make every client use FULL (SET GLOBAL binlog_row_image=FULL, and do not override it per session), then re-snapshot the table (move log.dir away and run again).`,
       );

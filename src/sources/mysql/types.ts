@@ -7,10 +7,10 @@
  * Values follow Debezium's MySQL connector with decimal.handling.mode=string and
  * time.precision.mode=adaptive_time_microseconds.
  */
-import { SluiceError } from '../../core/errors.ts';
 import type { FieldSchema, Value } from '../../core/event.ts';
 import type { BinlogColumn } from './binlog/types.ts';
 import { bitsLittleEndian, datetimeMicros, datetimeMillis, daysFromCivil, float32Value } from './binlog/values.ts';
+import { mysqlError } from './errors.ts';
 
 /** Binlog column type codes (MYSQL_TYPE_*). */
 export const MY = {
@@ -205,7 +205,7 @@ export function columnFromInformationSchema(row: InformationSchemaColumn): Binlo
   const lowerType = columnType.toLowerCase();
   const hit = BY_DATA_TYPE[dataType];
   if (!hit) {
-    throw new SluiceError(
+    throw mysqlError(
       'MYSQL_UNSUPPORTED_TYPE',
       `column ${row.COLUMN_NAME} has type ${columnType}, which Sluice cannot map to a change-event field. Exclude the table from source.tables, or add a generated column that converts it (… ADD COLUMN ${row.COLUMN_NAME}_text VARCHAR(64) AS (CAST(${row.COLUMN_NAME} AS CHAR)) STORED) and capture that.`,
     );

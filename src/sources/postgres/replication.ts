@@ -8,8 +8,8 @@
  */
 import pg from 'pg';
 import type { PostgresConnectionConfig } from '../../config/types.ts';
-import { SluiceError } from '../../core/errors.ts';
 import { formatLsn } from '../../core/lsn.ts';
+import { pgError } from './errors.ts';
 
 /** Microseconds between the Unix epoch and the PostgreSQL epoch (2000-01-01). */
 export const PG_EPOCH_OFFSET_US = 946_684_800_000_000n;
@@ -57,7 +57,7 @@ export async function connect(c: PostgresConnectionConfig, replication: boolean)
     const hint = /replication/.test(err.message)
       ? ' The server refused a replication connection: add `host replication <user> <addr> <method>` to pg_hba.conf and grant the user REPLICATION (ALTER ROLE <user> REPLICATION).'
       : '';
-    throw new SluiceError('PG_CONNECT', `cannot connect to PostgreSQL at ${c.host}:${c.port} database ${c.database} as ${c.user}: ${err.message}.${hint}`, {
+    throw pgError('PG_CONNECT', `cannot connect to PostgreSQL at ${c.host}:${c.port} database ${c.database} as ${c.user}: ${err.message}.${hint}`, {
       retriable: err.code === 'ECONNREFUSED' || err.code === '57P03',
       cause: e,
     });
@@ -176,10 +176,10 @@ export class ReplicationStream {
 function translateStartError(err: Error, slot: string): Error {
   const code = (err as { code?: string }).code;
   if (code === '55006') {
-    return new SluiceError('PG_SLOT_IN_USE', `replication slot "${slot}" is in use by another process (another sluice run of this pipeline, or pg_recvlogical). Stop it, or give this pipeline its own source.slot.`, { retriable: true, cause: err });
+    return pgError('PG_SLOT_IN_USE', `replication slot "${slot}" is in use by another process (another sluice run of this pipeline, or pg_recvlogical). Stop it, or give this pipeline its own source.slot.`, { cause: err });
   }
   if (code === '42704') {
-    return new SluiceError('PG_SLOT_MISSING', `replication slot "${slot}" does not exist.`, { cause: err });
+    return pgError('PG_SLOT_MISSING', `replication slot "${slot}" does not exist.`, { cause: err });
   }
   return err;
 }

@@ -3,8 +3,9 @@
  * database into an error that says what to change.
  */
 import type pg from 'pg';
-import { SluiceError } from '../../core/errors.ts';
 import { parseLsn } from '../../core/lsn.ts';
+import { coreError } from '../../core/errors.ts';
+import { pgError } from './errors.ts';
 
 export interface SlotInfo {
   exists: boolean;
@@ -28,7 +29,7 @@ export function quoteIdent(name: string): string {
 /** `schema.table` → quoted `"schema"."table"`; a bare name means schema public. */
 export function qualifiedName(spec: string): { schema: string; table: string; sql: string } {
   const m = /^(?:("(?:[^"]|"")+"|[^."]+)\.)?("(?:[^"]|"")+"|[^."]+)$/.exec(spec);
-  if (!m) throw new SluiceError('CONFIG_INVALID', `source.tables: "${spec}" is not a table name; write schema.table, e.g. public.customers`);
+  if (!m) throw coreError('CONFIG_INVALID', `source.tables: "${spec}" is not a table name; write schema.table, e.g. public.customers`);
   const unq = (s: string) => (s.startsWith('"') ? s.slice(1, -1).replace(/""/g, '"') : s);
   const schema = m[1] ? unq(m[1]) : 'public';
   const table = unq(m[2]);
@@ -39,9 +40,9 @@ export async function checkServer(client: pg.Client): Promise<{ version: number 
   const r = await client.query(`SELECT current_setting('wal_level') AS wal, current_setting('server_version_num')::int AS v, current_setting('max_replication_slots')::int AS slots`);
   const { wal, v } = r.rows[0];
   if (wal !== 'logical') {
-    throw new SluiceError('PG_WAL_LEVEL', `PostgreSQL wal_level is '${wal}'; logical decoding needs 'logical'. Run ALTER SYSTEM SET wal_level = logical; and restart the server (on this machine: bash scripts/setup.sh).`);
+    throw pgError('PG_WAL_LEVEL', `PostgreSQL wal_level is '${wal}'; logical decoding needs 'logical'. Run ALTER SYSTEM SET wal_level = logical; and restart the server (on this machine: bash scripts/setup.sh).`);
   }
-  if (Number(v) < 100000) throw new SluiceError('PG_VERSION', `PostgreSQL ${v} is too old: pgoutput needs 10 or newer.`);
+  if (Number(v) < 100000) throw pgError('PG_VERSION', `PostgreSQL ${v} is too old: pgoutput needs 10 or newer.`);
   return { version: Number(v) };
 }
 
@@ -70,25 +71,25 @@ export async function ensurePublication(client: pg.Client, publication: string, 
     for (const t of tables) {
       const q = qualifiedName(t);
       const e = await client.query(`SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2`, [q.schema, q.table]);
-      if (e.rowCount === 0) throw new SluiceError('PG_TABLE_MISSING', `source.tables lists ${q.schema}.${q.table}, which does not exist in the database. Create it or remove it from the list.`);
+      if (e.rowCount === 0) throw pgError('PG_TABLE_MISSING', `source.tables lists ${q.schema}.${q.table}, which does not exist in the database. Create it or remove it from the list.`);
     }
   }
   if (r.rowCount === 0) {
-    if (!create) throw new SluiceError('PG_PUBLICATION_MISSING', `publication "${publication}" does not exist and source.createPublication is false. Create it: CREATE PUBLICATION ${quoteIdent(publication)} ${target};`);
+    if (!create) throw pgError('PG_PUBLICATION_MISSING', `publication "${publication}" does not exist and source.createPublication is false. Create it: CREATE PUBLICATION ${quoteIdent(publication)} ${target};`);
     try {
       await client.query(`CREATE PUBLICATION ${quoteIdent(publication)} ${target}`);
     } catch (e) {
-      throw new SluiceError('PG_PUBLICATION_CREATE', `cannot create publication "${publication}": ${(e as Error).message}. FOR ALL TABLES needs superuser; list source.tables or create the publication as an owner.`, { cause: e });
+      throw pgError('PG_PUBLICATION_CREATE', `cannot create publication "${publication}": ${(e as Error).message}. FOR ALL TABLES needs superuser; list source.tables or create the publication as an owner.`, { cause: e });
     }
     return;
   }
   if (!create) return;
   const all = r.rows[0].puballtables === true || r.rows[0].puballtables === 't';
   if (tables.length === 0 && !all) {
-    throw new SluiceError('PG_PUBLICATION_MISMATCH', `publication "${publication}" exists for selected tables but source.tables is empty (all tables). Drop the publication or list the tables.`);
+    throw pgError('PG_PUBLICATION_MISMATCH', `publication "${publication}" exists for selected tables but source.tables is empty (all tables). Drop the publication or list the tables.`);
   }
   if (tables.length > 0) {
-    if (all) throw new SluiceError('PG_PUBLICATION_MISMATCH', `publication "${publication}" publishes all tables but source.tables lists some. Drop the publication or remove source.tables.`);
+    if (all) throw pgError('PG_PUBLICATION_MISMATCH', `publication "${publication}" publishes all tables but source.tables lists some. Drop the publication or remove source.tables.`);
     await client.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${tables.map((t) => qualifiedName(t).sql).join(', ')}`);
   }
 }

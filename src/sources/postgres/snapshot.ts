@@ -12,7 +12,7 @@ import type pg from 'pg';
 import type { PgPipelineConfig as PipelineConfig } from '../../config/types.ts';
 import type { ChangeEvent } from '../../core/event.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
-import { SnapshotTable, type SnapshotHooks } from '../../engine/snapshot-progress.ts';
+import { SnapshotTable, type SnapshotHooks } from '../common/snapshot.ts';
 import { TypeCatalog } from './pgoutput/index.ts';
 import { quoteIdent } from './slot.ts';
 import { keyOf } from './stream.ts';

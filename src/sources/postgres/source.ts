@@ -20,6 +20,8 @@ import { connect, ReplicationStream, type XLogData } from './replication.ts';
 import { checkServer, createSlot, dropSlot, ensurePublication, publishedTables, slotInfo } from './slot.ts';
 import { runSnapshot } from './snapshot.ts';
 import { StreamDecoder } from './stream.ts';
+import { coreError } from '../../core/errors.ts';
+import { pgError } from './errors.ts';
 
 /** Approximate heap cost of one queued message beyond its payload (objects, Buffer header). */
 const MESSAGE_OVERHEAD = 160;
@@ -100,19 +102,19 @@ export class PostgresSource implements Source {
     try {
       this.admin = await connect(src.connection, false);
       this.serverVersion = (await checkServer(this.admin)).version;
-      if (src.protocol === 2 && this.serverVersion < 140000) throw new SluiceError('CONFIG_INVALID', `source.protocol: 2 needs PostgreSQL 14 or newer (server is ${this.serverVersion}); use protocol: 1`);
-      if (src.binary && this.serverVersion < 140000) throw new SluiceError('CONFIG_INVALID', `source.binary needs PostgreSQL 14 or newer; set binary: false`);
+      if (src.protocol === 2 && this.serverVersion < 140000) throw coreError('CONFIG_INVALID', `source.protocol: 2 needs PostgreSQL 14 or newer (server is ${this.serverVersion}); use protocol: 1`);
+      if (src.binary && this.serverVersion < 140000) throw coreError('CONFIG_INVALID', `source.binary needs PostgreSQL 14 or newer; set binary: false`);
       await ensurePublication(this.admin, src.publication, src.tables, src.createPublication);
       let ckpt = checkpointText ? decodeCheckpoint(checkpointText) : null;
       const slot = await slotInfo(this.admin, src.slot);
       if (slot.exists && slot.database !== src.connection.database) {
-        throw new SluiceError('PG_SLOT_CONFLICT', `replication slot "${src.slot}" belongs to database ${slot.database}, not ${src.connection.database}. Give this pipeline another source.slot.`);
+        throw pgError('PG_SLOT_CONFLICT', `replication slot "${src.slot}" belongs to database ${slot.database}, not ${src.connection.database}. Give this pipeline another source.slot.`);
       }
       if (slot.exists && slot.active) {
-        throw new SluiceError('PG_SLOT_IN_USE', `replication slot "${src.slot}" is in use by another process (another sluice run of this pipeline, or pg_recvlogical). Stop it, or give this pipeline its own source.slot.`, { retriable: true });
+        throw pgError('PG_SLOT_IN_USE', `replication slot "${src.slot}" is in use by another process (another sluice run of this pipeline, or pg_recvlogical). Stop it, or give this pipeline its own source.slot.`);
       }
       if (ckpt && !slot.exists) {
-        throw new SluiceError('PG_SLOT_MISSING', `replication slot "${src.slot}" is gone but the log holds a checkpoint at ${formatLsn(ckpt.ack)}: changes made since then may be lost. To start over with a new snapshot, move the log directory ${this.cfg.log.dir} away and run again.`);
+        throw pgError('PG_SLOT_MISSING', `replication slot "${src.slot}" is gone but the log holds a checkpoint at ${formatLsn(ckpt.ack)}: changes made since then may be lost. To start over with a new snapshot, move the log directory ${this.cfg.log.dir} away and run again.`);
       }
       this.replication = await connect(src.connection, true);
       if (!ckpt) {
@@ -251,7 +253,7 @@ export class PostgresSource implements Source {
     const idleWait = Math.max(5, Math.min(this.cfg.batch.maxDelayMs, 100));
     while (!this.stopped) {
       if (this.failure) throw translateStreamError(this.failure);
-      if (this.ended) throw new SluiceError('PG_STREAM_ENDED', 'PostgreSQL ended the replication stream (server shutdown or slot dropped). Restart the pipeline when the server is back.', { retriable: true });
+      if (this.ended) throw pgError('PG_STREAM_ENDED', 'PostgreSQL ended the replication stream (server shutdown or slot dropped). Restart the pipeline when the server is back.');
       if (this.queueHead >= this.queue.length) {
         this.queue.length = 0;
         this.queueHead = 0;
@@ -288,5 +290,5 @@ export class PostgresSource implements Source {
 
 function translateStreamError(err: Error): Error {
   if (err instanceof SluiceError) return err;
-  return new SluiceError('PG_STREAM', `replication stream failed: ${err.message}`, { retriable: true, cause: err });
+  return pgError('PG_STREAM', `replication stream failed: ${err.message}`, { cause: err });
 }

@@ -14,7 +14,7 @@ import { readDecimal } from '../../../src/sources/mysql/binlog/decimal.ts';
 import { BinlogDecoder } from '../../../src/sources/mysql/binlog/decoder.ts';
 import { jsonBinaryToText } from '../../../src/sources/mysql/binlog/json.ts';
 import type { BinlogColumn, BinlogEvent, FilePosition, StartPosition } from '../../../src/sources/mysql/binlog/types.ts';
-import { crc32 } from '../../../src/log/embedded/crc32.ts';
+import { crc32 } from '../../../src/core/crc32.ts';
 import type { Value } from '../../../src/core/event.ts';
 import { columnFromInformationSchema, selectExpression, textValue } from '../../../src/sources/mysql/types.ts';
 import { MYSQL_HOST, MYSQL_PORT, MYSQL_USER } from '../../helpers/targets.ts';

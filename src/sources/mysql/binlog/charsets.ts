@@ -4,8 +4,8 @@
  * The client loads the server's own table (information_schema) at connect; the built-in list
  * covers the common collations so the decoder also works on its own (tests, benchmarks).
  */
-import { SluiceError } from '../../../core/errors.ts';
 import { TEXT_BINARY, TEXT_LATIN1, TEXT_OTHER, TEXT_UTF8 } from './values.ts';
+import { mysqlError } from '../errors.ts';
 
 export interface Charset {
   name: string;
@@ -41,7 +41,7 @@ export function charsetByName(name: string, maxLen?: number): Charset {
   else if (key === 'binary') cs = { name: key, maxLen: 1, kind: TEXT_BINARY };
   else if (WHATWG[key]) cs = { name: key, maxLen: ml, kind: TEXT_OTHER, decoder: new TextDecoder(WHATWG[key]) };
   else {
-    throw new SluiceError(
+    throw mysqlError(
       'MYSQL_UNSUPPORTED_CHARSET',
       `a captured column uses the character set ${name}, which Sluice cannot decode. Convert the column to utf8mb4 (ALTER TABLE … MODIFY … CHARACTER SET utf8mb4) or exclude the table from source.tables.`,
     );
@@ -94,7 +94,7 @@ export class CharsetCatalog {
     // MariaDB's NO PAD variants are their PAD SPACE collation's id + 1024.
     const name = this.names.get(id) ?? (id >= 1024 && id < 2048 ? this.names.get(id - 1024) : undefined);
     if (!name) {
-      throw new SluiceError('MYSQL_UNSUPPORTED_CHARSET', `column ${where} uses collation id ${id}, which this server's collation list does not name. This is a bug; report it with the server version.`);
+      throw mysqlError('MYSQL_UNSUPPORTED_CHARSET', `column ${where} uses collation id ${id}, which this server's collation list does not name. This is a bug; report it with the server version.`);
     }
     cs = charsetByName(name, this.maxLens.get(name));
     this.ids.set(id, cs);

@@ -11,6 +11,7 @@ import { isRetriable, SluiceError } from '../../../core/errors.ts';
 import { CharsetCatalog } from './charsets.ts';
 import { BinlogDecoder } from './decoder.ts';
 import type { BinlogConnectionOptions, BinlogEvent } from './types.ts';
+import { mysqlError } from '../errors.ts';
 
 const DEFAULT_MAX_QUEUE = 16 * 1024 * 1024;
 const COM_BINLOG_DUMP = 0x12;
@@ -112,7 +113,7 @@ export function encodeMysqlGtidSet(set: string): Buffer {
     const [uuid, ...ranges] = part.split(':');
     const hex = uuid.replace(/-/g, '');
     if (!/^[0-9a-f]{32}$/i.test(hex) || ranges.some((r) => !/^\d+(-\d+)?$/.test(r))) {
-      throw new SluiceError('MYSQL_GTID_SET', `cannot read the GTID set ${JSON.stringify(set)} at ${JSON.stringify(part)} (tagged GTIDs are not supported); start from a file position instead`);
+      throw mysqlError('MYSQL_GTID_SET', `cannot read the GTID set ${JSON.stringify(set)} at ${JSON.stringify(part)} (tagged GTIDs are not supported); start from a file position instead`);
     }
     return { hex, intervals: ranges.map((r) => { const [a, b] = r.split('-'); return [BigInt(a), BigInt(b ?? a) + 1n]; }) };
   });
@@ -218,7 +219,7 @@ export class BinlogClient {
       conn.destroy();
       if (e instanceof SluiceError) throw e;
       const err = e as { message?: string };
-      throw new SluiceError('MYSQL_CONNECT', `cannot start reading the binlog of ${opts.host}:${opts.port} as ${opts.user}: ${err.message}${isRetriable(e) ? '' : '. Check the connection settings and that the user has the REPLICATION SLAVE and REPLICATION CLIENT privileges.'}`, { retriable: isRetriable(e), cause: e });
+      throw mysqlError('MYSQL_CONNECT', `cannot start reading the binlog of ${opts.host}:${opts.port} as ${opts.user}: ${err.message}${isRetriable(e) ? '' : '. Check the connection settings and that the user has the REPLICATION SLAVE and REPLICATION CLIENT privileges.'}`, { retriable: isRetriable(e), cause: e });
     }
     await client.startDump(opts);
     return client;
@@ -231,7 +232,7 @@ export class BinlogClient {
     const silent = await Promise.race([answered.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), FIRST_EVENT_TIMEOUT_MS)))]);
     clearTimeout(timer);
     if (silent) {
-      this.fail(new SluiceError('MYSQL_CONNECT', `${opts.host}:${opts.port} accepted the binlog dump request but sent nothing for ${FIRST_EVENT_TIMEOUT_MS / 1000} s`, { retriable: true }));
+      this.fail(mysqlError('MYSQL_CONNECT', `${opts.host}:${opts.port} accepted the binlog dump request but sent nothing for ${FIRST_EVENT_TIMEOUT_MS / 1000} s`, { retriable: true }));
     }
     if (this.error && this.head === this.queue.length) {
       const err = this.error;
@@ -260,15 +261,15 @@ export class BinlogClient {
     const e = err as Error & { errno?: number; code?: string };
     const from = 'gtidSet' in opts.start ? `GTID set ${opts.start.gtidSet}` : `${opts.start.file}:${opts.start.pos}`;
     if (e.errno === ER_MASTER_FATAL_ERROR_READING_BINLOG && /max_allowed_packet/i.test(e.message)) {
-      this.error = new SluiceError('MYSQL_BINLOG_CONFIG', `the server cannot send an event from ${from}: ${e.message}. Raise max_allowed_packet on the server (an event is larger than it), then run again.`, { cause: err });
+      this.error = mysqlError('MYSQL_BINLOG_CONFIG', `the server cannot send an event from ${from}: ${e.message}. Raise max_allowed_packet on the server (an event is larger than it), then run again.`, { cause: err });
     } else if (e.errno === ER_MASTER_FATAL_ERROR_READING_BINLOG) {
-      this.error = new SluiceError(
+      this.error = mysqlError(
         'MYSQL_BINLOG_GONE',
         `the server cannot send the binlog from ${from}: ${e.message}. The binlog file holding that position was purged (or the position/GTID never existed there), so the changes since are lost to this pipeline: raise the server's binlog retention, then take a new snapshot by moving the log directory away and running again.`,
         { cause: err },
       );
     } else {
-      this.error = new SluiceError('MYSQL_CONNECTION_LOST', `the binlog connection to ${opts.host}:${opts.port} was lost: ${e.message}${e.code ? ` (${e.code})` : ''}; reconnecting resumes from the last committed position`, { retriable: true, cause: err });
+      this.error = mysqlError('MYSQL_CONNECTION_LOST', `the binlog connection to ${opts.host}:${opts.port} was lost: ${e.message}${e.code ? ` (${e.code})` : ''}; reconnecting resumes from the last committed position`, { cause: err });
     }
     this.signal();
   }
@@ -317,7 +318,7 @@ export class BinlogClient {
           ev = this.decoder.decode(raw);
         } catch (e) {
           // The decoder's state is unreliable after a bad event: nothing after it is returned.
-          this.fail(e instanceof SluiceError ? e : new SluiceError('MYSQL_BINLOG_CORRUPT', `cannot decode a binlog event in ${this.decoder.file}: ${(e as Error).message}`, { cause: e }));
+          this.fail(e instanceof SluiceError ? e : mysqlError('MYSQL_BINLOG_CORRUPT', `cannot decode a binlog event in ${this.decoder.file}: ${(e as Error).message}`, { cause: e }));
           throw this.error;
         }
         if (ev) return ev;

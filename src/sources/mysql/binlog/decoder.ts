@@ -5,12 +5,13 @@
  * lengths, and the last TABLE_MAP per table id for the rows events that follow.
  */
 import { SluiceError } from '../../../core/errors.ts';
-import { crc32 as crc32Native, crc32js } from '../../../log/embedded/crc32.ts';
+import { crc32 as crc32Native, crc32js } from '../../../core/crc32.ts';
 import { CharsetCatalog } from './charsets.ts';
 import { decodeMariaGtid, decodeMysqlGtid, decodeQuery, decodeRotate, EV, HEADER_LEN, readHeader } from './events.ts';
 import { decodeRows } from './rows.ts';
 import { decodeTableMap, type DecodedTableMap } from './tablemap.ts';
 import type { BinlogEvent, EventHeader } from './types.ts';
+import { mysqlError } from '../errors.ts';
 
 export interface DecoderOptions {
   /** Whether events before the first FORMAT_DESCRIPTION (the server's made-up ROTATE) carry a checksum: the server's binlog_checksum is CRC32. */
@@ -71,11 +72,11 @@ export class BinlogDecoder {
 
   /** One event (its whole bytes). Null for events Sluice has no use for; unknown types are skipped. */
   decode(b: Buffer): BinlogEvent | null {
-    if (b.length < HEADER_LEN) throw new SluiceError('MYSQL_BINLOG_CORRUPT', `a binlog event in ${this.file} is ${b.length} bytes, shorter than an event header`);
+    if (b.length < HEADER_LEN) throw mysqlError('MYSQL_BINLOG_CORRUPT', `a binlog event in ${this.file} is ${b.length} bytes, shorter than an event header`);
     const header = readHeader(b);
     const type = b[4];
     if (header.eventSize !== b.length) {
-      throw new SluiceError('MYSQL_BINLOG_CORRUPT', `the binlog event at ${this.where(header)} says it is ${header.eventSize} bytes but ${b.length} arrived; the stream is damaged (reconnecting reads it again)`, { retriable: true });
+      throw mysqlError('MYSQL_CONNECTION_LOST', `the binlog event at ${this.where(header)} says it is ${header.eventSize} bytes but ${b.length} arrived: it was cut short in transit; reconnecting reads it again`);
     }
     if (type === EV.FORMAT_DESCRIPTION) return this.formatDescription(b, header);
     let end = b.length;
@@ -129,7 +130,7 @@ export class BinlogDecoder {
         throw this.unsupported(header, 'a partial JSON update (binlog_row_value_options=PARTIAL_JSON)', "SET GLOBAL binlog_row_value_options=''");
       case EV.INCIDENT:
         // The source server lost events here (e.g. a failed non-transactional write): a replica stops.
-        throw new SluiceError('MYSQL_BINLOG_INCIDENT', `the binlog at ${this.where(header)} holds an INCIDENT event: the server records that changes around this point may be missing from the binlog. Check the server's error log, then take a new snapshot (move the log directory away and run again).`);
+        throw mysqlError('MYSQL_BINLOG_INCIDENT', `the binlog at ${this.where(header)} holds an INCIDENT event: the server records that changes around this point may be missing from the binlog. Check the server's error log, then take a new snapshot (move the log directory away and run again).`);
       case EV.XA_PREPARE: {
         // one_phase (1), formatID (4), gtrid length (4), bqual length (4), then the two parts.
         const p = HEADER_LEN;
@@ -173,7 +174,7 @@ export class BinlogDecoder {
     const headerLen = b[p + 56];
     this.postHeader = Uint8Array.from(b.subarray(p + 57, end));
     if (headerLen !== HEADER_LEN) {
-      throw new SluiceError('MYSQL_BINLOG_CORRUPT', `the binlog at ${this.where(header)} uses ${headerLen}-byte event headers; Sluice reads the v4 format (19 bytes) of MySQL 5.0+ and MariaDB`);
+      throw mysqlError('MYSQL_BINLOG_CORRUPT', `the binlog at ${this.where(header)} uses ${headerLen}-byte event headers; Sluice reads the v4 format (19 bytes) of MySQL 5.0+ and MariaDB`);
     }
     this.checksum = checksum;
     return { type: 'format', header, serverVersion, checksum };
@@ -215,7 +216,7 @@ export class BinlogDecoder {
     const tm = this.maps.get(id);
     if (tm === EXCLUDED) return null;
     if (!tm) {
-      throw new SluiceError(
+      throw mysqlError(
         'MYSQL_TABLE_MAP_MISSING',
         `the rows event at ${this.where(header)} refers to table id ${id}, whose TABLE_MAP event was not read: the stream started inside a transaction. Start from a transaction boundary (a GTID, or the position of a GTID/BEGIN event).`,
       );
@@ -227,14 +228,14 @@ export class BinlogDecoder {
   }
 
   private crcError(header: EventHeader, type: number, want: number, got: number): SluiceError {
-    return new SluiceError(
+    return mysqlError(
       'MYSQL_BINLOG_CORRUPT',
       `the binlog event at ${this.where(header)} (type ${type}) fails its CRC32 check (stored ${want.toString(16)}, computed ${got.toString(16)}): its bytes were damaged on disk or on the way. Check the file with mysqlbinlog/mariadb-binlog on the server; nothing after this event was accepted.`,
     );
   }
 
   private unsupported(header: EventHeader, what: string, fix: string): SluiceError {
-    return new SluiceError('MYSQL_BINLOG_UNSUPPORTED', `the binlog at ${this.where(header)} holds ${what}, which Sluice cannot read: ${fix}, then take a new snapshot (move the log directory away and run again) since these changes cannot be decoded.`);
+    return mysqlError('MYSQL_BINLOG_UNSUPPORTED', `the binlog at ${this.where(header)} holds ${what}, which Sluice cannot read: ${fix}, then take a new snapshot (move the log directory away and run again) since these changes cannot be decoded.`);
   }
 }
 

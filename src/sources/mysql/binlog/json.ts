@@ -10,6 +10,7 @@
  */
 import { SluiceError } from '../../../core/errors.ts';
 import { readDecimal } from './decimal.ts';
+import { mysqlError } from '../errors.ts';
 
 const SMALL_OBJECT = 0x00;
 const LARGE_OBJECT = 0x01;
@@ -34,7 +35,7 @@ const F_DATETIME = 12;
 const F_TIMESTAMP = 7;
 
 function bad(what: string): SluiceError {
-  return new SluiceError('MYSQL_BINLOG_CORRUPT', `malformed binary JSON value: ${what}. This is a bug or a server/protocol mismatch; report it with the server version.`);
+  return mysqlError('MYSQL_BINLOG_CORRUPT', `malformed binary JSON value: ${what}. This is a bug or a server/protocol mismatch; report it with the server version.`);
 }
 
 /** The JSON text of the binary JSON document b[start, end). An empty document is JSON null. */

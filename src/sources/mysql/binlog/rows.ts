@@ -10,6 +10,7 @@ import { decimalSize, readDecimal } from './decimal.ts';
 import { jsonBinaryToText } from './json.ts';
 import type { ColumnPlan, DecodedTableMap } from './tablemap.ts';
 import { bitsLittleEndian, copyBytes, datetimeMicros, datetimeMillis, daysFromCivil, decodeLatin1, float32Value, TEXT_BINARY, TEXT_LATIN1, TEXT_UTF8, utf8Slice, zonedTimestamp } from './values.ts';
+import { mysqlError } from '../errors.ts';
 
 export type RowImage = { before: Value[] | null; after: Value[] | null };
 
@@ -224,7 +225,7 @@ function readImage(b: Buffer, pos: number, end: number, plan: ColumnPlan[], pres
         out[i] = null;
         break;
       default:
-        throw new SluiceError('MYSQL_UNSUPPORTED_TYPE', `a rows event at ${where()} holds a column of binlog type ${c.t}, which Sluice cannot decode; exclude the table from source.tables or report the type`);
+        throw mysqlError('MYSQL_UNSUPPORTED_TYPE', `a rows event at ${where()} holds a column of binlog type ${c.t}, which Sluice cannot decode; exclude the table from source.tables or report the type`);
     }
     if (pos > end) throw corrupt(where, 'a row runs past the end of the event');
   }
@@ -232,7 +233,7 @@ function readImage(b: Buffer, pos: number, end: number, plan: ColumnPlan[], pres
 }
 
 function corrupt(where: () => string, what: string): SluiceError {
-  return new SluiceError('MYSQL_BINLOG_CORRUPT', `rows event at ${where()}: ${what}. The event does not match its table map: this is a bug or a server/protocol mismatch; report it with the server version.`);
+  return mysqlError('MYSQL_BINLOG_CORRUPT', `rows event at ${where()}: ${what}. The event does not match its table map: this is a bug or a server/protocol mismatch; report it with the server version.`);
 }
 
 /** Column-present bitmap → one flag per column, or null when every column is present. */

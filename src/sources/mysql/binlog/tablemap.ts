@@ -10,6 +10,7 @@ import { buildColumn, MY, type ColumnSpec } from '../types.ts';
 import type { CharsetCatalog, Charset } from './charsets.ts';
 import type { TableMap } from './types.ts';
 import { decodeLatin1, TEXT_BINARY, TEXT_LATIN1, TEXT_UTF8 } from './values.ts';
+import { mysqlError } from '../errors.ts';
 
 /** How rows.ts reads one column. */
 export interface ColumnPlan {
@@ -75,7 +76,7 @@ export class Cursor {
     return s;
   }
   corrupt(problem: string): SluiceError {
-    return new SluiceError('MYSQL_BINLOG_CORRUPT', `${this.what()} ${problem}. The binlog event is malformed: this is a bug or a server/protocol mismatch; report it with the server version.`);
+    return mysqlError('MYSQL_BINLOG_CORRUPT', `${this.what()} ${problem}. The binlog event is malformed: this is a bug or a server/protocol mismatch; report it with the server version.`);
   }
 }
 
@@ -141,7 +142,7 @@ export function decodeTableMap(b: Buffer, pos: number, end: number, idBytes: num
         break;
       }
       case MY.DECIMAL: case MY.NEWDATE:
-        throw new SluiceError('MYSQL_UNSUPPORTED_TYPE', `table ${database}.${table} has a column of the pre-5.0 type ${t === MY.DECIMAL ? 'DECIMAL' : 'NEWDATE'} format; rebuild the table (ALTER TABLE … FORCE) so the server stores it in the current format`);
+        throw mysqlError('MYSQL_UNSUPPORTED_TYPE', `table ${database}.${table} has a column of the pre-5.0 type ${t === MY.DECIMAL ? 'DECIMAL' : 'NEWDATE'} format; rebuild the table (ALTER TABLE … FORCE) so the server stores it in the current format`);
     }
     if (t >= MY.TINY_BLOB && t <= MY.LONG_BLOB) t = MY.BLOB;
     real[i] = t;
@@ -149,7 +150,7 @@ export function decodeTableMap(b: Buffer, pos: number, end: number, idBytes: num
   if (c.pos !== metaEnd) {
     // A type whose metadata Sluice does not know (MariaDB's pre-10.3 fractional-second TIME/
     // DATETIME/TIMESTAMP, MySQL's VECTOR, ...): the columns after it cannot be located.
-    throw new SluiceError(
+    throw mysqlError(
       'MYSQL_UNSUPPORTED_TYPE',
       `table ${database}.${table} has a column type Sluice cannot read from the binlog (column types ${[...types].join(',')}; the type metadata is ${metaLen} bytes, not ${c.pos - metaEnd + metaLen}). If it has TIME/DATETIME/TIMESTAMP columns from an old server version, rebuild it in the current format (ALTER TABLE … FORCE); otherwise exclude it from source.tables.`,
     );
@@ -209,7 +210,7 @@ export function decodeTableMap(b: Buffer, pos: number, end: number, idBytes: num
     c.pos = stop;
   }
   if (!names || names.length !== n) {
-    throw new SluiceError(
+    throw mysqlError(
       'MYSQL_ROW_METADATA',
       `the server writes table maps without column names (table ${database}.${table}): set binlog_row_metadata=FULL (MariaDB 10.5+/MySQL 8.0.1+) in the server configuration and restart it; rows logged before that cannot be decoded, so take a new snapshot afterwards (move the log directory away and run again).`,
     );

@@ -5,6 +5,7 @@
  */
 import { SluiceError } from '../../../core/errors.ts';
 import type { PgOutputMessage, RelationColumn, TupleData } from './messages.ts';
+import { pgError } from '../errors.ts';
 
 class Reader {
   pos = 0;
@@ -66,7 +67,7 @@ class Reader {
 }
 
 function corrupt(what: string): SluiceError {
-  return new SluiceError('PG_PROTOCOL', `malformed pgoutput message: ${what}. This is a bug or a server/protocol mismatch; report it with the server version.`);
+  return pgError('PG_PROTOCOL', `malformed pgoutput message: ${what}. This is a bug or a server/protocol mismatch; report it with the server version.`);
 }
 
 /**

@@ -10,6 +10,7 @@ import type { ColumnInfo, FieldSchema, Row, TableSchema, Value } from '../../../
 import { UNAVAILABLE_VALUE } from '../../../core/event.ts';
 import * as c from './convert.ts';
 import type { RelationMessage, TupleData } from './messages.ts';
+import { pgError } from '../errors.ts';
 
 interface TypeRow {
   oid: number;
@@ -152,7 +153,7 @@ export class TypeCatalog {
       columns.push({ name: col.name, typeOid: col.typeOid, typeName: info?.typename ?? String(col.typeOid), typeModifier: col.typeModifier, key, optional, schema: { ...m.schema, optional } as FieldSchema });
       text.push(m.text);
       if (this.binary && !m.binary) {
-        throw new SluiceError('PG_BINARY_UNSUPPORTED_TYPE', `column ${where} has type ${info?.typename ?? col.typeOid}, which Sluice cannot read in binary mode. Set source.binary: false.`);
+        throw pgError('PG_BINARY_UNSUPPORTED_TYPE', `column ${where} has type ${info?.typename ?? col.typeOid}, which Sluice cannot read in binary mode. Set source.binary: false.`);
       }
       bin.push(m.binary);
     }
@@ -166,7 +167,7 @@ export class TypeCatalog {
       `SELECT c.oid::int AS oid, c.relreplident AS ident FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
       [schema, table],
     );
-    if (r.rowCount === 0) throw new SluiceError('PG_TABLE_MISSING', `table ${schema}.${table} does not exist`);
+    if (r.rowCount === 0) throw pgError('PG_TABLE_MISSING', `table ${schema}.${table} does not exist`);
     const oid = Number(r.rows[0].oid);
     const cols = await this.client.query(
       `SELECT a.attname AS name, a.atttypid::int AS oid, a.atttypmod AS typmod,
@@ -187,7 +188,7 @@ export class TypeCatalog {
 }
 
 function unsupported(where: string, type: string): SluiceError {
-  return new SluiceError(
+  return pgError(
     'PG_UNSUPPORTED_TYPE',
     `column ${where} has type ${type}, which Sluice cannot map to a change-event field. Exclude the table from source.tables, or add a generated column that casts it to text (ALTER TABLE … ADD COLUMN x_text text GENERATED ALWAYS AS (x::text) STORED) and capture that, or open an issue naming the type.`,
   );
@@ -204,7 +205,7 @@ function makeRelationSchema(relationId: number, table: TableSchema, text: c.Text
       try {
         return text[i](t.buf.toString('utf8', start, start + t.cols[i * 3 + 2]));
       } catch (e) {
-        throw new SluiceError('PG_BAD_VALUE', `cannot read value of ${table.schema}.${table.table}.${names[i]} (${table.columns[i].typeName}): ${(e as Error).message}`);
+        throw pgError('PG_BAD_VALUE', `cannot read value of ${table.schema}.${table.table}.${names[i]} (${table.columns[i].typeName}): ${(e as Error).message}`);
       }
     }
     if (k === 0x62) return bin[i]!(t.buf.subarray(t.cols[i * 3 + 1], t.cols[i * 3 + 1] + t.cols[i * 3 + 2]));
@@ -236,7 +237,7 @@ function makeRelationSchema(relationId: number, table: TableSchema, text: c.Text
           try {
             row[names[i]] = text[i](v);
           } catch (e) {
-            throw new SluiceError('PG_BAD_VALUE', `cannot read value of ${table.schema}.${table.table}.${names[i]} (${table.columns[i].typeName}): ${(e as Error).message}`);
+            throw pgError('PG_BAD_VALUE', `cannot read value of ${table.schema}.${table.table}.${names[i]} (${table.columns[i].typeName}): ${(e as Error).message}`);
           }
         }
       }

@@ -3,10 +3,10 @@
  * one table (atomic commit, Debezium's first/last markers, progress with rows, rate and ETA,
  * logged and shown by `sluice status`).
  */
-import type { ChangeEvent, SourceInfo } from '../core/event.ts';
-import type { Logger } from '../core/logger.ts';
-import type { EventSink } from '../core/source.ts';
-import type { PipelineMetrics } from './metrics.ts';
+import type { ChangeEvent, SourceInfo } from '../../core/event.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { EventSink } from '../../core/source.ts';
+import type { PipelineMetrics } from '../../engine/metrics.ts';
 
 export interface SnapshotHooks {
   log: Logger;

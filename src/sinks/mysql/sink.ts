@@ -6,15 +6,16 @@
  * collation so that keys differing only in case or accents stay distinct, as in the source.
  */
 import type { Connection } from 'mysql2/promise';
-import type { MysqlSinkConfig } from '../config/types.ts';
-import { SluiceError } from '../core/errors.ts';
-import type { Logger } from '../core/logger.ts';
-import type { Row, Value } from '../core/event.ts';
-import { parseJson } from '../core/serde/parse.ts';
-import type { SchemaRecord } from '../core/schemas.ts';
-import { compatible, kindName, targetColumns, targetName, type Kind, type TargetColumn } from './columns.ts';
-import { bySchema, offsetsFromRows, type Sink, type SinkBatch, type SinkRecord, type TableBatch } from './types.ts';
-import { afterRow, noKey, sourceTs } from './postgres.ts';
+import type { MysqlSinkConfig } from '../../config/types.ts';
+import { SluiceError } from '../../core/errors.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { Row, Value } from '../../core/event.ts';
+import { parseJson } from '../../core/serde/parse.ts';
+import type { SchemaRecord } from '../../core/schemas.ts';
+import { compatible, kindName, targetColumns, targetName, type Kind, type TargetColumn } from '../sql/columns.ts';
+import { bySchema, offsetsFromRows, type Sink, type SinkBatch, type SinkRecord, type TableBatch } from '../types.ts';
+import { afterRow, noKey, sourceTs } from '../postgres/sink.ts';
+import { sinkError } from '../errors.ts';
 
 const qi = (s: string): string => '`' + s.replace(/`/g, '``') + '`';
 /** Bytes of row JSON per INSERT statement (well under the default max_allowed_packet of 16 MiB). */
@@ -287,13 +288,13 @@ export class MysqlSink implements Sink {
         const have = st.columns.get(col.name);
         if (have === undefined) {
           if (this.cfg.schemaEvolution === 'none') {
-            throw new SluiceError('SINK_SCHEMA_CHANGED', `sink ${this.cfg.name}: source table ${s.schema}.${s.table} has a new column ${col.name} (${kindName(col.kind)}) that ${name} lacks, and schemaEvolution is none. Add it (ALTER TABLE ${name} ADD COLUMN ${qi(col.name)} ${mysqlType(col.kind, false)}) or set schemaEvolution: add_columns, then restart`);
+            throw sinkError('SINK_SCHEMA_CHANGED', `sink ${this.cfg.name}: source table ${s.schema}.${s.table} has a new column ${col.name} (${kindName(col.kind)}) that ${name} lacks, and schemaEvolution is none. Add it (ALTER TABLE ${name} ADD COLUMN ${qi(col.name)} ${mysqlType(col.kind, false)}) or set schemaEvolution: add_columns, then restart`);
           }
           await c.query(`ALTER TABLE ${name} ADD COLUMN IF NOT EXISTS ${qi(col.name)} ${mysqlType(col.kind, false)} NULL`);
           this.logger.info('added target column', { sink: this.cfg.name, table, column: col.name });
           st.columns.set(col.name, mysqlType(col.kind, false));
         } else if (!col.meta && !compatible(col.kind, family(have)) && family(have).family !== 'other') {
-          throw new SluiceError('SINK_SCHEMA_INCOMPATIBLE', `sink ${this.cfg.name}: column ${col.name} of ${s.schema}.${s.table} now holds ${kindName(col.kind)} values, which ${name}.${qi(col.name)} of type ${have} cannot take. Change the target column (ALTER TABLE ${name} MODIFY ${qi(col.name)} ${mysqlType(col.kind, col.key)}), then restart the pipeline`);
+          throw sinkError('SINK_SCHEMA_INCOMPATIBLE', `sink ${this.cfg.name}: column ${col.name} of ${s.schema}.${s.table} now holds ${kindName(col.kind)} values, which ${name}.${qi(col.name)} of type ${have} cannot take. Change the target column (ALTER TABLE ${name} MODIFY ${qi(col.name)} ${mysqlType(col.kind, col.key)}), then restart the pipeline`);
         }
       }
     }
@@ -306,7 +307,7 @@ function explain(e: unknown): unknown {
   const err = e as { code?: string; errno?: number; sqlMessage?: string; message?: string };
   // Data and definition errors (1xxx/3xxx/4xxx server errors other than locks and connection loss) are permanent.
   if (typeof err.errno === 'number' && err.errno >= 1000 && err.errno < 5000 && ![1205, 1213, 1040, 1053].includes(err.errno)) {
-    return new SluiceError('SINK_REJECTED', `MySQL refused the batch: ${err.sqlMessage ?? err.message} (${err.code}); nothing of this batch was applied. Fix the target (or the source data) and restart`, { cause: e });
+    return sinkError('SINK_REJECTED', `MySQL refused the batch: ${err.sqlMessage ?? err.message} (${err.code}); nothing of this batch was applied. Fix the target (or the source data) and restart`, { cause: e });
   }
   return e;
 }

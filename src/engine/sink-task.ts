@@ -6,14 +6,15 @@
  * target keeps the last applied batch, and the source and other sinks go on.
  */
 import type { PipelineConfig, SinkConfig } from '../config/types.ts';
-import { isRetriable, SluiceError } from '../core/errors.ts';
+import { isRetriable } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { ComponentMetrics, Counter, type Registry } from '../core/metrics.ts';
 import { SchemaStore, schemaTopicOf } from '../core/schemas.ts';
 import type { Log } from '../log/types.ts';
-import { BatchReader } from './reader.ts';
-import type { Sink, SinkBatch } from './types.ts';
-import { createSink } from './index.ts';
+import { BatchReader } from './batch-reader.ts';
+import type { Sink, SinkBatch } from '../sinks/types.ts';
+import { createSink } from '../sinks/index.ts';
+import { sinkError } from '../sinks/errors.ts';
 
 export type SinkState = 'starting' | 'running' | 'retrying' | 'failed' | 'stopped';
 
@@ -96,10 +97,10 @@ export class SinkWorker {
       for (const o of ends) {
         const at = stored?.get(o.partition) ?? 0;
         if (at > o.end) {
-          throw new SluiceError('SINK_OFFSETS_AHEAD', `sink ${this.cfg.name}: the target says ${t.name}/${o.partition} was applied up to offset ${at}, but the log ends at ${o.end}: the log was recreated after the target was filled. Empty the target tables and delete the sink's rows from its ${this.cfg.offsetsTable} table to re-apply from the start`);
+          throw sinkError('SINK_OFFSETS_AHEAD', `sink ${this.cfg.name}: the target says ${t.name}/${o.partition} was applied up to offset ${at}, but the log ends at ${o.end}: the log was recreated after the target was filled. Empty the target tables and delete the sink's rows from its ${this.cfg.offsetsTable} table to re-apply from the start`);
         }
         if (at < o.start) {
-          throw new SluiceError('SINK_OFFSET_OUT_OF_RANGE', `sink ${this.cfg.name}: ${t.name}/${o.partition} must resume at offset ${at}, but retention already deleted the log up to ${o.start}; changes were lost for this target. Raise log retention, then re-snapshot the source into a fresh log and target`);
+          throw sinkError('SINK_OFFSET_OUT_OF_RANGE', `sink ${this.cfg.name}: ${t.name}/${o.partition} must resume at offset ${at}, but retention already deleted the log up to ${o.start}; changes were lost for this target. Raise log retention, then re-snapshot the source into a fresh log and target`);
         }
       }
       reader.addTopic(t.name, t.partitions, stored);

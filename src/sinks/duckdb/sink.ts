@@ -17,12 +17,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import type { DuckdbSinkConfig } from '../config/types.ts';
-import { SluiceError } from '../core/errors.ts';
-import type { Logger } from '../core/logger.ts';
-import { compatible, kindName, targetColumns, targetName, type Kind, type TargetColumn } from './columns.ts';
-import { offsetsFromRows, type Sink, type SinkBatch, type SinkRecord, type TableBatch } from './types.ts';
-import { noKey } from './postgres.ts';
+import type { DuckdbSinkConfig } from '../../config/types.ts';
+import { SluiceError } from '../../core/errors.ts';
+import type { Logger } from '../../core/logger.ts';
+import { compatible, kindName, targetColumns, targetName, type Kind, type TargetColumn } from '../sql/columns.ts';
+import { offsetsFromRows, type Sink, type SinkBatch, type SinkRecord, type TableBatch } from '../types.ts';
+import { noKey } from '../postgres/sink.ts';
+import { sinkError } from '../errors.ts';
 
 const qi = (s: string): string => '"' + s.replace(/"/g, '""') + '"';
 const ql = (s: string): string => "'" + s.replace(/'/g, "''") + "'";
@@ -164,7 +165,7 @@ export class DuckdbSink implements Sink {
       this.instance = await DuckDBInstance.fromCache(path);
     } catch (e) {
       const msg = (e as Error).message;
-      if (/lock/i.test(msg)) throw new SluiceError('SINK_TARGET_BUSY', `DuckDB file ${path} is open in another process (${msg.split('\n')[0]}); close that process (DuckDB allows one writer), the sink retries meanwhile`, { retriable: true, cause: e });
+      if (/lock/i.test(msg)) throw sinkError('SINK_TARGET_BUSY', `DuckDB file ${path} is open in another process (${msg.split('\n')[0]}); close that process (DuckDB allows one writer), the sink retries meanwhile`, { cause: e });
       throw e;
     }
     this.conn = await this.instance.connect();
@@ -298,13 +299,13 @@ export class DuckdbSink implements Sink {
         const have = st.columns.get(col.name);
         if (have === undefined) {
           if (this.cfg.schemaEvolution === 'none') {
-            throw new SluiceError('SINK_SCHEMA_CHANGED', `sink ${this.cfg.name}: source table ${s.schema}.${s.table} has a new column ${col.name} (${kindName(col.kind)}) that ${name} lacks, and schemaEvolution is none. Add it (ALTER TABLE ${name} ADD COLUMN ${qi(col.name)} ${duckType(col.kind)}) or set schemaEvolution: add_columns, then restart`);
+            throw sinkError('SINK_SCHEMA_CHANGED', `sink ${this.cfg.name}: source table ${s.schema}.${s.table} has a new column ${col.name} (${kindName(col.kind)}) that ${name} lacks, and schemaEvolution is none. Add it (ALTER TABLE ${name} ADD COLUMN ${qi(col.name)} ${duckType(col.kind)}) or set schemaEvolution: add_columns, then restart`);
           }
           await c.run(`ALTER TABLE ${name} ADD COLUMN ${qi(col.name)} ${duckType(col.kind)}`);
           this.logger.info('added target column', { sink: this.cfg.name, table, column: col.name });
           st.columns.set(col.name, duckType(col.kind));
         } else if (!col.meta && !compatible(col.kind, family(have)) && family(have).family !== 'other') {
-          throw new SluiceError('SINK_SCHEMA_INCOMPATIBLE', `sink ${this.cfg.name}: column ${col.name} of ${s.schema}.${s.table} now holds ${kindName(col.kind)} values, which ${name}.${qi(col.name)} of type ${have} cannot take. Change the target column (ALTER TABLE ${name} ALTER ${qi(col.name)} TYPE ${duckType(col.kind)}), then restart the pipeline`);
+          throw sinkError('SINK_SCHEMA_INCOMPATIBLE', `sink ${this.cfg.name}: column ${col.name} of ${s.schema}.${s.table} now holds ${kindName(col.kind)} values, which ${name}.${qi(col.name)} of type ${have} cannot take. Change the target column (ALTER TABLE ${name} ALTER ${qi(col.name)} TYPE ${duckType(col.kind)}), then restart the pipeline`);
         }
       }
     }
@@ -320,7 +321,7 @@ function explain(e: unknown): unknown {
   if (e instanceof SluiceError) return e;
   const msg = (e as Error).message ?? String(e);
   if (/Conversion Error|Constraint Error|Binder Error|Invalid Input Error|Catalog Error|Parser Error/i.test(msg)) {
-    return new SluiceError('SINK_REJECTED', `DuckDB refused the batch: ${msg.split('\n')[0]}; nothing of this batch was applied. Fix the target (or the source data) and restart`, { cause: e });
+    return sinkError('SINK_REJECTED', `DuckDB refused the batch: ${msg.split('\n')[0]}; nothing of this batch was applied. Fix the target (or the source data) and restart`, { cause: e });
   }
   return e;
 }

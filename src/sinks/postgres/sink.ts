@@ -6,15 +6,16 @@
  * converts. Upserts are `INSERT … ON CONFLICT (key) DO UPDATE`.
  */
 import pg from 'pg';
-import type { PostgresSinkConfig } from '../config/types.ts';
-import { SluiceError } from '../core/errors.ts';
-import type { Logger } from '../core/logger.ts';
-import type { SchemaRecord } from '../core/schemas.ts';
-import type { Row } from '../core/event.ts';
-import { parseJson } from '../core/serde/parse.ts';
-import { writeValue } from '../core/serde/json.ts';
-import { compatible, kindName, targetColumns, targetName, type Kind, type TargetColumn } from './columns.ts';
-import { bySchema, offsetsFromRows, type Sink, type SinkBatch, type SinkRecord, type TableBatch } from './types.ts';
+import type { PostgresSinkConfig } from '../../config/types.ts';
+import { SluiceError } from '../../core/errors.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { SchemaRecord } from '../../core/schemas.ts';
+import type { Row } from '../../core/event.ts';
+import { parseJson } from '../../core/serde/parse.ts';
+import { writeValue } from '../../core/serde/json.ts';
+import { compatible, kindName, targetColumns, targetName, type Kind, type TargetColumn } from '../sql/columns.ts';
+import { bySchema, offsetsFromRows, type Sink, type SinkBatch, type SinkRecord, type TableBatch } from '../types.ts';
+import { sinkError } from '../errors.ts';
 
 export const qi = (s: string): string => '"' + s.replace(/"/g, '""') + '"';
 const ql = (s: string): string => "'" + s.replace(/'/g, "''") + "'";
@@ -174,7 +175,7 @@ export class PostgresSink implements Sink {
       this.tables.clear(); // DDL of this transaction is gone too
       if (this.connectionError) {
         const t = this.cfg.connection;
-        throw new SluiceError('SINK_CONNECTION_LOST', `lost the connection to PostgreSQL ${t.host}:${t.port}/${t.database}: ${this.connectionError.message}; reconnecting`, { retriable: true, cause: e });
+        throw sinkError('SINK_CONNECTION_LOST', `lost the connection to PostgreSQL ${t.host}:${t.port}/${t.database}: ${this.connectionError.message}; reconnecting`, { cause: e });
       }
       throw explain(e);
     }
@@ -222,14 +223,14 @@ export class PostgresSink implements Sink {
       const have = st.columns.get(col.name);
       if (have === undefined) {
         if (this.cfg.schemaEvolution === 'none') {
-          throw new SluiceError('SINK_SCHEMA_CHANGED', `sink ${this.cfg.name}: source table ${s.schema}.${s.table} has a new column ${col.name} (${kindName(col.kind)}) that ${st.name} lacks, and schemaEvolution is none. Add the column to the target (ALTER TABLE ${st.name} ADD COLUMN ${qi(col.name)} ${pgColumnType(col, s.connector)}) or set schemaEvolution: add_columns, then restart`);
+          throw sinkError('SINK_SCHEMA_CHANGED', `sink ${this.cfg.name}: source table ${s.schema}.${s.table} has a new column ${col.name} (${kindName(col.kind)}) that ${st.name} lacks, and schemaEvolution is none. Add the column to the target (ALTER TABLE ${st.name} ADD COLUMN ${qi(col.name)} ${pgColumnType(col, s.connector)}) or set schemaEvolution: add_columns, then restart`);
         }
         const type = pgColumnType(col, s.connector);
         await c.query(`ALTER TABLE ${st.name} ADD COLUMN IF NOT EXISTS ${qi(col.name)} ${type}`);
         this.logger.info('added target column', { sink: this.cfg.name, table: st.name, column: col.name, type });
         st.columns.set(col.name, type);
       } else if (!col.meta && !compatible(col.kind, family(have)) && family(have).family !== 'other') {
-        throw new SluiceError('SINK_SCHEMA_INCOMPATIBLE', `sink ${this.cfg.name}: column ${col.name} of ${s.schema}.${s.table} now holds ${kindName(col.kind)} values, which target column ${st.name}.${qi(col.name)} of type ${have} cannot take. Change the target column (ALTER TABLE ${st.name} ALTER COLUMN ${qi(col.name)} TYPE ${pgColumnType(col, s.connector)} USING …), then restart the pipeline; the sink resumes at the first change it could not apply`);
+        throw sinkError('SINK_SCHEMA_INCOMPATIBLE', `sink ${this.cfg.name}: column ${col.name} of ${s.schema}.${s.table} now holds ${kindName(col.kind)} values, which target column ${st.name}.${qi(col.name)} of type ${have} cannot take. Change the target column (ALTER TABLE ${st.name} ALTER COLUMN ${qi(col.name)} TYPE ${pgColumnType(col, s.connector)} USING …), then restart the pipeline; the sink resumes at the first change it could not apply`);
       }
     }
   }
@@ -335,16 +336,16 @@ export function rowJson(r: SinkRecord, meta: boolean): string {
 }
 
 export function noKey(s: SchemaRecord, r: SinkRecord): SluiceError {
-  return new SluiceError('SINK_NO_KEY', `table ${s.schema}.${s.table} has no primary key, so its ${r.op === 'u' ? 'updates' : 'deletes'} (${r.topic}/${r.partition}@${r.offset}) cannot be applied to a target row; give the source table a primary key, then re-snapshot`);
+  return sinkError('SINK_NO_KEY', `table ${s.schema}.${s.table} has no primary key, so its ${r.op === 'u' ? 'updates' : 'deletes'} (${r.topic}/${r.partition}@${r.offset}) cannot be applied to a target row; give the source table a primary key, then re-snapshot`);
 }
 
 function explain(e: unknown): unknown {
   const err = e as { code?: string; message?: string; column?: string; table?: string };
   if (err.code === '42P10') {
-    return new SluiceError('SINK_NO_KEY', `the target table has no primary key or unique index matching the source key (${err.message}); add one (ALTER TABLE … ADD PRIMARY KEY (…)) or let the sink create the table`, { cause: e });
+    return sinkError('SINK_NO_KEY', `the target table has no primary key or unique index matching the source key (${err.message}); add one (ALTER TABLE … ADD PRIMARY KEY (…)) or let the sink create the table`, { cause: e });
   }
   if (typeof err.code === 'string' && /^(22|23|42)/.test(err.code)) {
-    return new SluiceError('SINK_REJECTED', `PostgreSQL refused the batch: ${err.message} (SQLSTATE ${err.code}); nothing of this batch was applied. Fix the target (or the source data) and restart`, { cause: e });
+    return sinkError('SINK_REJECTED', `PostgreSQL refused the batch: ${err.message} (SQLSTATE ${err.code}); nothing of this batch was applied. Fix the target (or the source data) and restart`, { cause: e });
   }
   return e;
 }

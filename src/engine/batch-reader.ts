@@ -9,10 +9,10 @@
  *   changes before it (in any partition) are applied by an earlier batch, changes after it by this
  *   or a later one.
  */
-import { SluiceError } from '../core/errors.ts';
 import { SCHEMA_HEADER, type SchemaRecord, type SchemaStore } from '../core/schemas.ts';
 import type { Log, StoredRecord } from '../log/types.ts';
-import type { ChangeOp, OffsetPosition, SinkBatch, SinkRecord, TableBatch } from './types.ts';
+import type { ChangeOp, OffsetPosition, SinkBatch, SinkRecord, TableBatch } from '../sinks/types.ts';
+import { sinkError } from '../sinks/errors.ts';
 
 export interface BatchLimits {
   maxRecords: number;
@@ -39,7 +39,7 @@ const OP_MARK = Buffer.from('"op":"');
  */
 export function opOf(value: Buffer): ChangeOp {
   const at = value.lastIndexOf(OP_MARK);
-  if (at < 0) throw new SluiceError('SINK_BAD_RECORD', 'a log record has no "op" field: it is not a Debezium change event; point the sink at change topics only');
+  if (at < 0) throw sinkError('SINK_BAD_RECORD', 'a log record has no "op" field: it is not a Debezium change event; point the sink at change topics only');
   return String.fromCharCode(value[at + OP_MARK.length]) as ChangeOp;
 }
 
@@ -196,7 +196,7 @@ export class BatchReader {
   private async toSinkRecord(r: StoredRecord, op: ChangeOp): Promise<SinkRecord> {
     const id = r.headers?.[SCHEMA_HEADER];
     if (!id) {
-      throw new SluiceError('SINK_BAD_RECORD', `record ${r.topic}/${r.partition}@${r.offset} has no schema header: it was not written by a Sluice source (or by one older than sinks); point the sink at a log written by \`sluice run\``);
+      throw sinkError('SINK_BAD_RECORD', `record ${r.topic}/${r.partition}@${r.offset} has no schema header: it was not written by a Sluice source (or by one older than sinks); point the sink at a log written by \`sluice run\``);
     }
     const schema = this.schemas.peek(id) ?? (await this.schemas.get(id));
     return { topic: r.topic, partition: r.partition, offset: r.offset, key: r.key ? r.key.toString('utf8') : null, value: r.value!.toString('utf8'), op, schema };

@@ -3,10 +3,10 @@
  * (logical names such as io.debezium.time.MicroTimestamp) and the source type name. Each sink maps
  * a kind to its own column type and to the expression that turns the event's JSON value into it.
  */
-import type { FieldSchema } from '../core/event.ts';
-import type { SchemaColumn, SchemaRecord } from '../core/schemas.ts';
-import type { SinkCommonConfig } from '../config/types.ts';
-import { SluiceError } from '../core/errors.ts';
+import type { FieldSchema } from '../../core/event.ts';
+import type { SchemaColumn, SchemaRecord } from '../../core/schemas.ts';
+import type { SinkCommonConfig } from '../../config/types.ts';
+import { sinkError } from '../errors.ts';
 
 export type Kind =
   | { k: 'bool' }
@@ -89,7 +89,7 @@ export function kindOf(schema: FieldSchema, sourceType = '', connector = ''): Ki
       return { k: 'string' };
     }
     default:
-      throw new SluiceError('SINK_UNSUPPORTED_TYPE', `a column of Connect type ${schema.type}${name ? ` (${name})` : ''} cannot be written to a table sink; exclude the table with the sink's \`tables\` option`);
+      throw sinkError('SINK_UNSUPPORTED_TYPE', `a column of Connect type ${schema.type}${name ? ` (${name})` : ''} cannot be written to a table sink; exclude the table with the sink's \`tables\` option`);
   }
 }
 

@@ -1,0 +1,18 @@
+/** Error codes every sink shares (the worker, the batch reader, the SQL layer). */
+import { defineErrors } from '../core/errors.ts';
+
+export const SINK_ERRORS = defineErrors('Sinks', {
+  SINK_SCHEMA_INCOMPATIBLE: { retriable: false, meaning: 'a source column now holds values the target column\'s type cannot take; the message gives the `ALTER TABLE` to run' },
+  SINK_SCHEMA_CHANGED: { retriable: false, meaning: 'a new source column with `schemaEvolution: none`' },
+  SINK_NO_KEY: { retriable: false, meaning: 'an update/delete of a table without a primary key, or a target table without a key matching the source\'s' },
+  SINK_REJECTED: { retriable: false, meaning: 'the target refused the batch (a constraint, a value out of range, …); nothing of the batch was applied' },
+  SINK_UNSUPPORTED_TYPE: { retriable: false, meaning: 'a column kind a table sink cannot hold (exclude the table with the sink\'s `tables`)' },
+  SINK_OFFSETS_AHEAD: { retriable: false, meaning: 'the target has applied more of a partition than the log holds: the log was recreated' },
+  SINK_OFFSET_OUT_OF_RANGE: { retriable: false, meaning: 'retention removed log records the sink had not applied yet' },
+  SINK_SCHEMA_MISSING: { retriable: false, meaning: 'a record names a schema the log\'s schema topic does not hold (a log not written by `sluice run`)' },
+  SINK_BAD_RECORD: { retriable: false, meaning: 'a record that is not a change event (point the sink at change topics only)' },
+  SINK_TARGET_BUSY: { retriable: true, meaning: 'the target is locked by another process (a DuckDB file open elsewhere)' },
+  SINK_CONNECTION_LOST: { retriable: true, meaning: 'the target dropped the sink\'s connection; it reconnects and resumes' },
+  SINK_DRIVER_MISSING: { retriable: false, meaning: 'the sink\'s database driver (an optional dependency) is not installed; the message names the package' },
+});
+export const sinkError = SINK_ERRORS.error;
