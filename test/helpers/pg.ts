@@ -22,17 +22,23 @@ export async function adminClient(database = 'postgres'): Promise<pg.Client> {
 
 /** Creates a fresh database for one test file; drop() removes it and any replication slots in it. */
 export async function freshDatabase(prefix = 'sluice_t'): Promise<{ name: string; client: pg.Client; drop: () => Promise<void> }> {
-  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  // The creation time in the name lets a cleanup tell a leftover from a database a concurrent run
+  // (another checkout's tests on the same server) is using right now.
+  const name = `${prefix}_${stampNow()}_${randomBytes(3).toString('hex')}`;
   const admin = await adminClient();
   const wal = (await admin.query('show wal_level')).rows[0].wal_level;
   if (wal !== 'logical') {
     await admin.end();
     throw new Error(`PostgreSQL wal_level is ${wal}, tests need logical: run bash scripts/setup.sh`);
   }
-  // Leftovers of an interrupted earlier run (its after() hooks never ran): idle slots and databases.
-  await admin.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database LIKE 'sluice\\_t\\_%' AND NOT active`);
-  for (const r of (await admin.query(`SELECT datname FROM pg_database d WHERE datname LIKE 'sluice\\_t\\_%' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)`)).rows) {
-    await admin.query(`DROP DATABASE IF EXISTS ${r.datname} WITH (FORCE)`).catch(() => {});
+  // Leftovers of an interrupted earlier run (its after() hooks never ran), over two hours old: their
+  // idle slots, then the databases.
+  const stale = (await admin.query(`SELECT datname FROM pg_database d WHERE datname LIKE 'sluice\\_t\\_%' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)`)).rows
+    .map((r) => r.datname as string)
+    .filter(isStale);
+  for (const db of stale) {
+    await admin.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`, [db]).catch(() => {});
+    await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => {});
   }
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
@@ -58,4 +64,16 @@ export async function freshDatabase(prefix = 'sluice_t'): Promise<{ name: string
       }
     },
   };
+}
+
+/** Seconds since the epoch in base 36: a sortable creation stamp for test object names. */
+export function stampNow(): string {
+  return Math.floor(Date.now() / 1000).toString(36);
+}
+
+/** A test object named `<prefix>_<stamp>_<random>` created over two hours ago (or with no stamp: an older layout). */
+export function isStale(name: string): boolean {
+  const m = /_([0-9a-z]{6,7})_[0-9a-f]+$/.exec(name);
+  if (!m) return true;
+  return Date.now() / 1000 - parseInt(m[1], 36) > 7200;
 }

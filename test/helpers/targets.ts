@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { freshDatabase, PG_HOST, PG_PORT, PG_USER } from './pg.ts';
+import { randomBytes } from 'node:crypto';
+import { freshDatabase, isStale, PG_HOST, PG_PORT, PG_USER, stampNow } from './pg.ts';
 
 export const MYSQL_HOST = process.env.MYSQL_HOST_TEST ?? '127.0.0.1';
 export const MYSQL_PORT = Number(process.env.MYSQL_PORT_TEST ?? 3306);
@@ -34,13 +35,13 @@ export interface Targets {
 
 export async function freshTargets(dir: string): Promise<Targets> {
   const pgt = await freshDatabase('sluice_t');
-  const mysqlDb = `sluice_t_${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+  const mysqlDb = `sluice_t_${stampNow()}_${randomBytes(3).toString('hex')}`;
   const my = await mysql.createConnection({ host: MYSQL_HOST, port: MYSQL_PORT, user: MYSQL_USER, supportBigNumbers: true, bigNumberStrings: true, dateStrings: true }).catch((e: Error) => {
     throw new Error(`MariaDB is not reachable at ${MYSQL_HOST}:${MYSQL_PORT} as ${MYSQL_USER} (${e.message}). Start it with: start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd; then run: bash scripts/setup.sh`, { cause: e });
   });
-  // Remove databases left by earlier killed runs.
+  // Remove databases left by earlier killed runs (over two hours old: a concurrent run may use newer ones).
   const [old] = await my.query(`SELECT SCHEMA_NAME AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'sluice\\_t\\_%'`);
-  for (const o of old as { n: string }[]) await my.query(`DROP DATABASE IF EXISTS \`${o.n}\``);
+  for (const o of old as { n: string }[]) if (isStale(o.n)) await my.query(`DROP DATABASE IF EXISTS \`${o.n}\``);
   await my.query(`SET time_zone = '+00:00'`);
   const duckPath = join(dir, 'warehouse.duckdb');
   const read = async (target: Target, sql: string): Promise<unknown[][]> => {
