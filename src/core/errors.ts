@@ -63,6 +63,7 @@ export const CORE_ERRORS = defineErrors('Configuration and engine', {
   CONFIG_INVALID: { retriable: false, meaning: 'the pipeline YAML is invalid; each problem is listed as file:line:column with what to write instead' },
   SERDE_BAD_JSON: { retriable: false, meaning: 'a log record is not valid JSON: it was not written by a Debezium-compatible serializer' },
   ENGINE_GRAPH: { retriable: false, meaning: 'the pipeline graph is inconsistent (a sink or processor reads a topic of the wrong kind, two components write one topic)' },
+  DRIVER_MISSING: { retriable: false, meaning: 'a connector\'s driver package (an optional dependency) is not installed; the message names the package to install' },
   ENGINE_LOG_CAPABILITY: { retriable: false, meaning: 'the configured log backend lacks a capability the pipeline needs (e.g. atomic commits for a processor); the message names it' },
 });
 export const coreError = CORE_ERRORS.error;

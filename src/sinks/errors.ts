@@ -13,6 +13,5 @@ export const SINK_ERRORS = defineErrors('Sinks', {
   SINK_BAD_RECORD: { retriable: false, meaning: 'a record that is not a change event (point the sink at change topics only)' },
   SINK_TARGET_BUSY: { retriable: true, meaning: 'the target is locked by another process (a DuckDB file open elsewhere)' },
   SINK_CONNECTION_LOST: { retriable: true, meaning: 'the target dropped the sink\'s connection; it reconnects and resumes' },
-  SINK_DRIVER_MISSING: { retriable: false, meaning: 'the sink\'s database driver (an optional dependency) is not installed; the message names the package' },
 });
 export const sinkError = SINK_ERRORS.error;
