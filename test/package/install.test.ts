@@ -1,0 +1,144 @@
+/**
+ * The package as a user gets it: `npm pack` (whose prepack runs `npm run build`), then
+ * `npm install <tarball> --omit=dev` into an empty project, and the installed `sluice` command
+ * runs a PostgreSQL → embedded-log pipeline with production dependencies only (no tsx, no
+ * TypeScript). A second install without optional dependencies (the MongoDB and DuckDB drivers)
+ * must still start and validate pipelines that name those sinks.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { freshDatabase } from '../helpers/pg.ts';
+import { pipelineYaml, tempDir } from '../helpers/pipeline.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+function run(cmd: string, args: string[], cwd: string, timeoutMs = 60_000): SpawnSyncReturns<string> {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, npm_config_update_notifier: 'false' } });
+  if (r.error) throw r.error;
+  return r;
+}
+
+function ok(r: SpawnSyncReturns<string>, what: string): string {
+  assert.equal(r.status, 0, `${what} exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** `npm init -y` in a fresh directory, then the user's install of the tarball. */
+function installInto(dir: string, tarball: string, ...extra: string[]): string {
+  mkdirSync(dir);
+  ok(run(NPM, ['init', '-y'], dir), 'npm init -y');
+  ok(run(NPM, ['install', tarball, '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', ...extra], dir), `npm install ${extra.join(' ')}`);
+  return dir;
+}
+
+describe('the installed package', () => {
+  const tmp = tempDir('sluice-pkg-');
+  let tarball = '';
+  let app = '';
+  const sluice = (cwd: string, ...args: string[]) => run(process.execPath, [join(cwd, 'node_modules/.bin/sluice'), ...args], cwd);
+
+  before(() => {
+    // Exactly what `npm publish` does before uploading: prepack builds dist/, then pack.
+    const packed = run(NPM, ['pack', '--pack-destination', tmp.dir], ROOT, 120_000);
+    ok(packed, 'npm pack');
+    assert.match(packed.stdout + packed.stderr, /> sluice@[^ ]+ build/, 'prepack runs npm run build');
+    const tgz = readdirSync(tmp.dir).filter((f) => f.endsWith('.tgz'));
+    assert.equal(tgz.length, 1, `one tarball in ${tmp.dir}: ${tgz.join(', ')}`);
+    tarball = join(tmp.dir, tgz[0]);
+    app = installInto(join(tmp.dir, 'app'), tarball);
+  });
+  after(() => tmp.remove());
+
+  it('ships the build, the bin and the docs, and no sources or tests', () => {
+    const files = ok(run('tar', ['tzf', tarball], tmp.dir), 'tar tzf').split('\n').filter(Boolean);
+    for (const f of ['package/package.json', 'package/README.md', 'package/bin/sluice.js', 'package/dist/cli/main.js', 'package/dist/index.js', 'package/dist/index.d.ts', 'package/docs/config.md']) {
+      assert.ok(files.includes(f), `${f} in the tarball`);
+    }
+    const stray = files.filter((f) => !/^package\/(package\.json|README\.md|LICENSE|bin\/|dist\/|docs\/)/.test(f));
+    assert.deepEqual(stray, []);
+    assert.deepEqual(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), []);
+  });
+
+  it('installs with production dependencies only: no tsx, no TypeScript, no sources', () => {
+    const nm = join(app, 'node_modules');
+    assert.ok(existsSync(join(nm, 'sluice/dist/cli/main.js')));
+    assert.ok(existsSync(join(nm, 'pg')), 'pg installed');
+    for (const dev of ['tsx', 'typescript', 'eslint', 'esbuild']) assert.ok(!existsSync(join(nm, dev)), `${dev} must not be installed`);
+    assert.ok(!existsSync(join(nm, 'sluice/src')));
+  });
+
+  it('sluice --help and --version run from dist/', () => {
+    const help = ok(sluice(app, '--help'), 'sluice --help');
+    for (const cmd of ['run', 'validate', 'tail', 'status', 'schema']) assert.match(help, new RegExp(`\\n  ${cmd} `), cmd);
+    const version = ok(sluice(app, '--version'), 'sluice --version').trim();
+    assert.equal(version, JSON.parse(ok(run(NPM, ['pkg', 'get', 'version'], ROOT), 'npm pkg get version')));
+  });
+
+  it("the public entry loads in Node and type-checks in a user's TypeScript", () => {
+    const js = ok(run(process.execPath, ['--input-type=module', '-e', `import * as s from 'sluice'; console.log(Object.keys(s).sort().join(','), new s.SluiceError('X', 'm').code)`], app), 'import sluice');
+    assert.equal(js.trim(), 'Decimal,SluiceError X');
+    writeFileSync(join(app, 'derive.ts'), `import { Decimal, SluiceError, type Deriver, type DerivedChange, type Doc, type DocumentStore } from 'sluice';
+export const derivers: Deriver[] = [{
+  collection: 'totals',
+  affected: (c: DerivedChange) => (c.after?.id != null ? [c.after.id as number] : []),
+  compute: async (key, source: DocumentStore): Promise<Doc | null> => ({ _id: key, n: await source.count('t'), total: new Decimal('1.50') }),
+  allKeys: async () => [],
+}];
+export const isCoded = (e: unknown): boolean => e instanceof SluiceError && e.code.length > 0;
+`);
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [join(app, 'node_modules/@types'), join(ROOT, 'node_modules/@types')] }, files: ['derive.ts'] }));
+    ok(run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', '.'], app), 'tsc over a derive module importing sluice');
+  });
+
+  it('validates, runs a PostgreSQL snapshot into the log, and tails it: the rows equal the table', async () => {
+    const db = await freshDatabase();
+    try {
+      await db.client.query(`CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, note text, qty bigint, active boolean);
+        INSERT INTO items SELECT g, 'item ' || g, CASE WHEN g % 7 = 0 THEN NULL ELSE 'n' || (g * 3) END, g::bigint * 1000003, g % 2 = 0 FROM generate_series(1, 250) g`);
+      const cfg = join(tmp.dir, 'pipeline.yaml');
+      writeFileSync(cfg, pipelineYaml('pkg', db.name, tmp.dir, 'snapshot: initial_only'));
+      assert.match(ok(sluice(app, 'validate', cfg), 'sluice validate'), /^OK: .*snapshot initial_only/);
+
+      // `run` stops by itself once the snapshot is in the log (snapshot: initial_only).
+      const child = spawn(process.execPath, [join(app, 'node_modules/.bin/sluice'), 'run', cfg], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+      clearTimeout(timer);
+      assert.equal(code, 0, `sluice run: ${stderr}`);
+
+      const tail = ok(sluice(app, 'tail', 'pkg.public.items', '--log-dir', join(tmp.dir, 'log')), 'sluice tail');
+      const events = tail.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      assert.ok(events.every((e) => (e.payload ?? e).op === 'r'), 'snapshot reads');
+      const rows = events.map((e) => (e.payload ?? e).after).sort((a, b) => a.id - b.id);
+      const expected = (await db.client.query(`SELECT coalesce(json_agg(row_to_json(i) ORDER BY id), '[]') AS rows FROM items i`)).rows[0].rows;
+      assert.equal(rows.length, 250);
+      assert.deepEqual(rows, expected);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('without optional dependencies it still starts and validates pipelines with MongoDB and DuckDB sinks', () => {
+    const lean = installInto(join(tmp.dir, 'lean'), tarball, '--omit=optional');
+    for (const pkg of ['mongodb', '@duckdb/node-api', 'tsx']) assert.ok(!existsSync(join(lean, 'node_modules', pkg)), `${pkg} must not be installed`);
+    ok(sluice(lean, '--help'), 'sluice --help');
+    const cfg = join(lean, 'pipeline.yaml');
+    writeFileSync(cfg, `${pipelineYaml('lean', 'shop', lean)}sinks:
+  - name: warehouse
+    type: duckdb
+    path: ${join(lean, 'w.duckdb')}
+  - name: odl
+    type: mongodb
+    connection: mongodb://127.0.0.1:27017
+    database: odl
+`);
+    assert.match(ok(sluice(lean, 'validate', cfg), 'sluice validate'), /^OK: .*warehouse → duckdb.*odl → mongodb/);
+  });
+});
