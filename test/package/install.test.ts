@@ -89,9 +89,13 @@ export const derivers: Deriver[] = [{
   compute: async (key, source: DocumentStore): Promise<Doc | null> => ({ _id: key, n: await source.count('t'), total: new Decimal('1.50') }),
   allKeys: async () => [],
 }];
+// @ts-expect-error compute is missing: the types resolved (an \`any\` would accept this)
+export const incomplete: Deriver = { collection: 'x', affected: () => [], allKeys: async () => [] };
 export const isCoded = (e: unknown): boolean => e instanceof SluiceError && e.code.length > 0;
 `);
-    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [join(app, 'node_modules/@types'), join(ROOT, 'node_modules/@types')] }, files: ['derive.ts'] }));
+    // Without @types/node and with skipLibCheck, so it takes a second, not five; the expected error
+    // above proves the declarations resolved.
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true, types: [] }, files: ['derive.ts'] }));
     ok(run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', '.'], app), 'tsc over a derive module importing sluice');
   });
 
@@ -125,20 +129,32 @@ export const isCoded = (e: unknown): boolean => e instanceof SluiceError && e.co
     }
   });
 
-  it('without optional dependencies it still starts and validates pipelines with MongoDB and DuckDB sinks', () => {
+  it('without optional dependencies it starts, validates MongoDB and DuckDB sinks, and a run says which driver to install', async () => {
     const lean = installInto(join(tmp.dir, 'lean'), tarball, '--omit=optional');
     for (const pkg of ['mongodb', '@duckdb/node-api', 'tsx']) assert.ok(!existsSync(join(lean, 'node_modules', pkg)), `${pkg} must not be installed`);
     ok(sluice(lean, '--help'), 'sluice --help');
-    const cfg = join(lean, 'pipeline.yaml');
-    writeFileSync(cfg, `${pipelineYaml('lean', 'shop', lean)}sinks:
-  - name: warehouse
-    type: duckdb
-    path: ${join(lean, 'w.duckdb')}
-  - name: odl
-    type: mongodb
-    connection: mongodb://127.0.0.1:27017
-    database: odl
-`);
-    assert.match(ok(sluice(lean, 'validate', cfg), 'sluice validate'), /^OK: .*warehouse → duckdb.*odl → mongodb/);
+    const db = await freshDatabase();
+    try {
+      await db.client.query(`CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)`);
+      const sinks = {
+        duckdb: `  - name: warehouse\n    type: duckdb\n    path: ${join(lean, 'w.duckdb')}\n`,
+        mongodb: `  - name: odl\n    type: mongodb\n    connection: mongodb://127.0.0.1:27017\n    database: odl\n`,
+      };
+      const yaml = (name: string, which: (keyof typeof sinks)[]) => `${pipelineYaml(name, db.name, join(lean, name), 'snapshot: initial_only')}sinks:\n${which.map((w) => sinks[w]).join('')}`;
+      const both = join(lean, 'both.yaml');
+      writeFileSync(both, yaml('both', ['duckdb', 'mongodb']));
+      assert.match(ok(sluice(lean, 'validate', both), 'sluice validate'), /^OK: .*warehouse → duckdb.*odl → mongodb/);
+      for (const [sink, pkg] of [['duckdb', '@duckdb/node-api'], ['mongodb', 'mongodb']] as const) {
+        const cfg = join(lean, `${sink}.yaml`);
+        writeFileSync(cfg, yaml(sink, [sink]));
+        // The pipeline ends (the source stops after its snapshot) with the coded error in its output.
+        const r = run(process.execPath, [join(lean, 'node_modules/.bin/sluice'), 'run', cfg], lean, 30_000);
+        const esc = pkg.replace(/[/.]/g, '\\$&');
+        assert.match(r.stderr, new RegExp(`DRIVER_MISSING.*needs the npm package ${esc}: run npm install ${esc}`), `sluice run with a ${sink} sink (exit ${r.status}): ${r.stderr}`);
+        assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+      }
+    } finally {
+      await db.drop();
+    }
   });
 });
