@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { parseConfig } from '../src/config/index.ts';
 import { runPipeline } from '../src/engine/runner.ts';
-import { openEmbeddedLog } from '../src/log/embedded/index.ts';
+import { embeddedLogAt, openLog } from '../src/log/open.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '20' }, help: { type: 'boolean', short: 'h' } } });
 if (values.help) {
@@ -58,6 +58,8 @@ source:
   type: postgres
   connection: postgres://postgres@127.0.0.1:5432/sluice_demo
   heartbeatIntervalMs: 2000
+state:
+  dir: ${dir}/state
 log:
   dir: ${dir}/log
 sinks:
@@ -89,7 +91,7 @@ logging:
 
   // Follow the log (as `sluice tail` would) and print one line per event.
   while (!existsSync(`${dir}/log/commits.journal`)) await new Promise((r) => setTimeout(r, 100));
-  const log = await openEmbeddedLog({ dir: `${dir}/log`, readOnly: true });
+  const log = await openLog(embeddedLogAt(`${dir}/log`), { readOnly: true });
   const positions = new Map<string, number>();
   const lags: number[] = [];
   const follow = async () => {
@@ -99,7 +101,7 @@ logging:
         const k = `${t.name}/${p.partition}`;
         let off = positions.get(k) ?? p.start;
         while (off < p.end) {
-          const recs = await log.read(t.name, p.partition, off, 1 << 20);
+          const { records: recs, next } = await log.read(t.name, p.partition, off, 1 << 20);
           for (const r of recs) {
             if (!r.value) continue;
             const ev = JSON.parse(r.value.toString());
@@ -110,7 +112,7 @@ logging:
               console.log(`  ${ev.op === 'c' ? 'insert' : ev.op === 'u' ? 'update' : ev.op === 'd' ? 'delete' : 'truncate'} ${t.name} key=${r.key?.toString()} ${row ? JSON.stringify(row).slice(0, 90) : ''}  (${lag} ms after commit)`);
             }
           }
-          off = recs[recs.length - 1].offset + 1;
+          off = next;
         }
         positions.set(k, off);
       }

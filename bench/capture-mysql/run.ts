@@ -81,7 +81,7 @@ async function benchWorkload(workload: string): Promise<Result[]> {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const cfg = parseConfig(
-    `name: benchm_${workload}\nsource:\n  type: mysql\n  connection: mysql://root@127.0.0.1:3306/${DB}\n  tables: [${DB}.${workload}]\n  snapshot: never\n  heartbeatIntervalMs: 0\nlog:\n  dir: ${work}/log\nlogging:\n  level: warn\n`,
+    `name: benchm_${workload}\nsource:\n  type: mysql\n  connection: mysql://root@127.0.0.1:3306/${DB}\n  tables: [${DB}.${workload}]\n  snapshot: never\n  heartbeatIntervalMs: 0\nstate:\n  dir: ${work}/state\nlog:\n  dir: ${work}/log\nlogging:\n  level: warn\n`,
     'bench.yaml',
     process.env,
   );

@@ -74,7 +74,7 @@ async function benchWorkload(workload: string): Promise<Result[]> {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const cfg = parseConfig(
-    `name: bench_${workload}\nsource:\n  type: postgres\n  connection: postgres://postgres@127.0.0.1:5432/${DB}\n  tables: [public.${workload}]\n  snapshot: never\n  heartbeatIntervalMs: 0\nlog:\n  dir: ${work}/log\nlogging:\n  level: warn\n`,
+    `name: bench_${workload}\nsource:\n  type: postgres\n  connection: postgres://postgres@127.0.0.1:5432/${DB}\n  tables: [public.${workload}]\n  snapshot: never\n  heartbeatIntervalMs: 0\nstate:\n  dir: ${work}/state\nlog:\n  dir: ${work}/log\nlogging:\n  level: warn\n`,
     'bench.yaml',
     process.env,
   );

@@ -7,6 +7,7 @@
  */
 import type { ChangeEvent, ColumnInfo, FieldSchema, TableSchema } from '../../src/core/event.ts';
 import { DebeziumJsonSerializer } from '../../src/core/serde/debezium.ts';
+import { postgresDebezium } from '../../src/sources/postgres/debezium.ts';
 import { parseValue } from '../../src/core/serde/parse.ts';
 import { SLUICE_VERSION } from '../../src/core/version.ts';
 
@@ -70,8 +71,8 @@ function run(name: string, events: ChangeEvent[], fn: (ev: ChangeEvent) => numbe
 }
 
 const events = makeEvents(N);
-const plain = new DebeziumJsonSerializer({ schemas: false, connector: 'postgresql', serverName: 'shop' });
-const withSchema = new DebeziumJsonSerializer({ schemas: true, connector: 'postgresql', serverName: 'shop' });
+const plain = new DebeziumJsonSerializer({ schemas: false, source: postgresDebezium, serverName: 'shop' });
+const withSchema = new DebeziumJsonSerializer({ schemas: true, source: postgresDebezium, serverName: 'shop' });
 
 console.log(`Debezium JSON serialization, ${N} events × ${ROUNDS} rounds (best round), Node ${process.version}`);
 const ref = run('reference: JSON.stringify + bigint replacer', events, (ev) => {

@@ -22,10 +22,10 @@ import { parseConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/core/logger.ts';
 import type { ChangeEvent, TableSchema } from '../../src/core/event.ts';
 import { DebeziumJsonSerializer } from '../../src/core/serde/debezium.ts';
+import { postgresDebezium } from '../../src/sources/postgres/debezium.ts';
 import { SCHEMA_HEADER, schemaRecordOf, schemaTopicOf } from '../../src/core/schemas.ts';
-import { openEmbeddedLog } from '../../src/log/embedded/index.ts';
-import { SinkWorker } from '../../src/engine/sink-task.ts';
-import { Registry } from '../../src/core/metrics.ts';
+import { embeddedLogAt, openLog } from '../../src/log/open.ts';
+import { sinkTaskFor } from '../../src/engine/runner.ts';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '200000' }, sinks: { type: 'string', default: 'postgres,mysql,duckdb' }, batch: { type: 'string' } } });
 const ROWS = Number(values.rows);
@@ -56,11 +56,11 @@ function row(i: number, pass: number) {
 }
 
 async function fillLog(logDir: string): Promise<void> {
-  const log = await openEmbeddedLog({ dir: logDir });
+  const log = await openLog(embeddedLogAt(logDir));
   await log.ensureTopic(TOPIC, { partitions: 3 });
   await log.ensureTopic(schemaTopicOf(PREFIX), { partitions: 1 });
   const { producer } = await log.openProducer('bench');
-  const ser = new DebeziumJsonSerializer({ schemas: false, connector: 'postgresql', serverName: PREFIX });
+  const ser = new DebeziumJsonSerializer({ schemas: false, source: postgresDebezium, serverName: PREFIX });
   const schema = schemaRecordOf('postgresql', TOPIC, table);
   producer.append(schemaTopicOf(PREFIX), { key: schema.id, value: JSON.stringify(schema), timestamp: Date.now() });
   const headers = { [SCHEMA_HEADER]: schema.id };
@@ -107,14 +107,17 @@ async function runSink(type: string, logDir: string, target: { pgDb: string; myD
   const sinkYaml = type === 'postgres' ? `{ name: s, type: postgres, connection: { database: ${target.pgDb} } }` : type === 'mysql' ? `{ name: s, type: mysql, connection: { database: ${target.myDb} } }` : `{ name: s, type: duckdb, path: ${target.duck} }`;
   const cfg = parseConfig(`name: bench\nsource: { type: postgres, connection: { database: x } }\nsinks:\n  - ${sinkYaml}\n`, 'bench.yaml', process.env);
   if (values.batch) cfg.sinks[0].batch.maxRecords = Number(values.batch);
-  const log = await openEmbeddedLog({ dir: logDir, readOnly: true });
+  const log = await openLog(embeddedLogAt(logDir), { readOnly: true });
   // The product's sink worker, as `sluice run` runs it (batching, read-ahead, retries), stopped
   // once it has applied every change of the log.
   const ac = new AbortController();
   let changes = 0;
-  const worker = new SinkWorker(log, cfg.sinks[0], { ...cfg, source: { ...cfg.source, topicPrefix: PREFIX } }, createLogger({ level: 'warn' }), new Registry(), (_s, b) => {
-    changes += b.records;
-    if (changes >= 2 * ROWS) ac.abort();
+  const worker = sinkTaskFor(cfg, 's', log, {
+    logger: createLogger({ level: 'warn' }),
+    onApplied: (_s, b) => {
+      changes += b.records;
+      if (changes >= 2 * ROWS) ac.abort();
+    },
   });
   const seconds = await timeIt(() => worker.run(ac.signal));
   await log.close();

@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   });
 
   // The workload starts once the snapshot is in the log, so the lag it measures is streaming's.
-  const statusPath = resolve(cfg.log.dir, 'status.json');
+  const statusPath = resolve(cfg.state.dir, 'status.json');
   const snapshotBy = Date.now() + 120_000;
   while (!ac.signal.aborted && Date.now() < snapshotBy) {
     try {

@@ -4,18 +4,11 @@
  */
 import { SluiceError } from '../core/errors.ts';
 import { SLUICE_VERSION } from '../core/version.ts';
+import { UsageError, type Command } from './command.ts';
 import { runCommand } from './run.ts';
 import { statusCommand } from './status.ts';
 import { tailCommand } from './tail.ts';
 import { schemaCommand, validateCommand } from './validate.ts';
-
-export class UsageError extends Error {}
-
-export interface Command {
-  summary: string;
-  usage: string;
-  run(args: string[]): Promise<number>;
-}
 
 const COMMANDS: Record<string, Command> = {
   run: runCommand,

@@ -1,8 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.ts';
 import { createLogger, type Level } from '../core/logger.ts';
-import type { Command } from './main.ts';
-import { UsageError } from './main.ts';
+import { UsageError, type Command } from './command.ts';
 
 export const runCommand: Command = {
   summary: 'run a pipeline (snapshot, then stream changes) until stopped',

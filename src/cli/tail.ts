@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
-import { resolveLog, requireLogDir } from './common.ts';
-import type { Command } from './main.ts';
-import { UsageError } from './main.ts';
+import { openReadOnly, resolveLog } from './common.ts';
+import { UsageError, type Command } from './command.ts';
 
 export const tailCommand: Command = {
   summary: 'print records of a topic, from any offset, optionally following',
@@ -44,10 +43,7 @@ examples:
     if (!['value', 'key-value', 'json'].includes(format)) throw new UsageError(`--format must be value, key-value or json, not ${format}`);
     const max = values.max !== undefined ? Number(values.max) : Infinity;
     if (!(max >= 0)) throw new UsageError(`--max must be a number`);
-    const { dir } = await resolveLog(values);
-    requireLogDir(dir);
-    const { openEmbeddedLog } = await import('../log/embedded/index.ts');
-    const log = await openEmbeddedLog({ dir, readOnly: true });
+    const log = await openReadOnly(await resolveLog(values));
     try {
       const offsets = await log.offsets(topic);
       const only = values.partition !== undefined ? Number(values.partition) : null;
@@ -75,8 +71,8 @@ examples:
         let any = false;
         for (const [p, off] of pos) {
           if (printed >= max) break;
-          const recs = await log.read(topic, p, off, 1 << 20);
-          for (const r of recs) {
+          const { records, next } = await log.read(topic, p, off, 1 << 20);
+          for (const r of records) {
             if (printed >= max) break;
             const key = r.key?.toString('utf8') ?? 'null';
             const value = r.value?.toString('utf8') ?? 'null';
@@ -88,6 +84,8 @@ examples:
             pos.set(p, r.offset + 1);
             any = true;
           }
+          // Past a gap in the offsets when everything read was printed.
+          if (printed < max && !out.closed && (pos.get(p) ?? 0) < next) pos.set(p, next);
         }
         if (values.group) await log.commitOffsets(values.group, [...pos].map(([partition, offset]) => ({ topic, partition, offset })));
         if (printed >= max || out.closed) break;

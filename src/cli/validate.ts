@@ -1,15 +1,17 @@
 import { parseArgs } from 'node:util';
 import { exportJsonSchema, loadConfig } from '../config/index.ts';
-import type { Command } from './main.ts';
-import { UsageError } from './main.ts';
+import { planTopology } from '../engine/topology.ts';
+import { logSpec, processorSpec, sinkSpec, sourceSpec } from '../registry/index.ts';
+import { UsageError, type Command } from './command.ts';
 
 export const validateCommand: Command = {
   summary: 'check a pipeline config and print what it will do',
   usage: `usage: sluice validate <pipeline.yaml>
 
-Checks the YAML against the config schema (unknown keys, types, values), resolves
-\${ENV} references and prints a summary. Problems are listed as file:line:column.
-Exit code 1 when the config is invalid.
+Checks the YAML against the config schema (unknown keys, types, values) and the pipeline graph
+(what each processor and sink reads), resolves \${ENV} references and prints a summary: the
+source, the log, the sinks, and each processor with its inputs and output. Problems are listed
+as file:line:column. Exit code 1 when the config is invalid.
 
 example:
   sluice validate examples/postgres-to-log.yaml
@@ -18,13 +20,12 @@ example:
     const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
     if (positionals.length !== 1) throw new UsageError('expected exactly one config file');
     const cfg = await loadConfig(positionals[0]);
-    const s = cfg.source;
-    process.stdout.write(
-      `OK: ${positionals[0]} (pipeline ${cfg.name}, source ${s.type} ${s.connection.user}@${s.connection.host}:${s.connection.port}/${s.connection.database ?? ''}, ` +
-        `${s.tables.length ? `${s.tables.length} table${s.tables.length > 1 ? 's' : ''}` : 'all tables'}, ${s.type === 'postgres' ? `slot ${s.slot}` : `server id ${s.serverId}`}, snapshot ${s.snapshot}, log ${cfg.log.dir}` +
-        (cfg.sinks.length ? `, sinks ${cfg.sinks.map((k) => `${k.name} → ${k.type === 'duckdb' ? `duckdb ${k.path}` : k.type === 'mongodb' ? `mongodb ${k.connection.replace(/\/\/[^@/]*@/, '//')} database ${k.database}` : `${k.type} ${k.connection.user}@${k.connection.host}:${k.connection.port}/${k.connection.database}`}`).join(', ')}` : '') +
-        ')\n',
-    );
+    planTopology(cfg);
+    const parts = [`pipeline ${cfg.name}`, sourceSpec(cfg.source.type).describe(cfg.source), logSpec(cfg.log.backend).describe(cfg.log)];
+    if (cfg.sinks.length) parts.push(`sinks ${cfg.sinks.map((k) => `${k.name} → ${sinkSpec(k.type).describe(k)}`).join(', ')}`);
+    let out = `OK: ${positionals[0]} (${parts.join(', ')})\n`;
+    for (const p of cfg.processors) out += `  ${processorSpec(p.type).describe(p)}\n`;
+    process.stdout.write(out);
     return 0;
   },
 };

@@ -1,21 +1,21 @@
 /**
  * Loads a pipeline YAML: env-var interpolation (`${VAR}`, `${VAR:-default}`, `$${` for a literal),
- * JSON Schema validation with errors that point at file:line:column and the key, then defaults.
+ * unit parsing and validation against the schema the component specs define (config/pipeline.ts),
+ * each problem reported at its file:line:column with the key, all at once; then the defaults.
  */
 import { readFile } from 'node:fs/promises';
 import AjvModule from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import { SluiceError } from '../core/errors.ts';
-import { DURATION_KEYS, pipelineSchema, SIZE_KEYS } from './schema.ts';
-import { checkDocumentSink, documentSinkDefaults, DOCUMENT_SINK_TYPES } from '../sinks/document/config.ts';
-import type { BatchConfig, MysqlSourceConfig, PipelineConfig, PostgresSourceConfig, SinkConfig, UnwrapField } from './types.ts';
-import { coreError } from '../core/errors.ts';
+import { coreError, type SluiceError } from '../core/errors.ts';
+import { processorSpec, sinkSpec, sourceSpec } from '../registry/index.ts';
+import { fieldAt, normalizeTree, type JsonSchema } from './fields.ts';
+import { PIPELINE, type PipelineConfig } from './pipeline.ts';
 
-export type { PipelineConfig } from './types.ts';
+export type { PipelineConfig } from './pipeline.ts';
 
 const Ajv = (AjvModule as unknown as { default: typeof AjvModule }).default ?? AjvModule;
 const ajv = new (Ajv as any)({ allErrors: true, strict: false });
-const validate = ajv.compile(pipelineSchema);
+const validate = ajv.compile(PIPELINE.schema);
 
 interface Problem {
   line: number;
@@ -25,7 +25,7 @@ interface Problem {
 }
 
 export function exportJsonSchema(): object {
-  return pipelineSchema;
+  return { $schema: 'http://json-schema.org/draft-07/schema#', title: 'Sluice pipeline', ...PIPELINE.schema };
 }
 
 export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<PipelineConfig> {
@@ -53,21 +53,22 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
   const raw = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw configError(fileName, [{ line: 1, col: 1, path: '', message: 'the config must be a mapping (key: value lines)' }]);
   const fail = (path: string[], msg: string) => problems.push({ ...nodePos(doc, path, at), path: path.join('.'), message: msg });
-  normalizeUnits(raw, [], doc, fail);
-  checkUrl(raw, fail);
-  if (problems.length) throw configError(fileName, problems);
+  // Sizes and durations with units, connection URLs: checked here, so that their messages say
+  // what to write; everything else by the schema. Problems of both kinds are reported together.
+  normalizeTree(PIPELINE, raw, [], fail);
+  const reported = new Set(problems.map((p) => p.path));
   if (!validate(raw)) {
     for (const err of dedupe(validate.errors ?? [], raw)) {
       const path = err.instancePath.split('/').slice(1).map((s: string) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+      if (reported.has(path.join('.'))) continue;
       let message: string;
       let where = path;
       if (err.keyword === 'additionalProperties') {
         const key = err.params.additionalProperty as string;
         where = [...path, key];
-        const typed = path[0] === 'sinks' || (path.length === 1 && path[0] === 'source');
-        const known = Object.keys(schemaAt(path, raw)?.properties ?? {}).filter((k) => k !== 'type' || !typed);
-        if (path[0] === 'sinks') known.push('type');
-        else if (typed) known.unshift('type');
+        const known = Object.keys(fieldAt(PIPELINE, path, raw)?.schema.properties ?? schemaAt(path, raw)?.properties ?? {});
+        const tag = tagOf(path, raw);
+        if (tag && !known.includes(tag)) known.unshift(tag);
         const near = suggest(key, known);
         message = `unknown key${near ? ` (did you mean '${near}'?)` : ''}; allowed: ${known.join(', ')}`;
       } else if (err.keyword === 'required') {
@@ -80,22 +81,58 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
       } else if (err.keyword === 'type') {
         message = `must be ${TYPE_NAMES[err.params.type as string] ?? err.params.type} (got ${JSON.stringify(valueAt(raw, path))})`;
       } else if (err.keyword === 'pattern') {
-        message = `${JSON.stringify(valueAt(raw, path))} is not allowed here (${patternHint(path)})`;
+        message = `${JSON.stringify(valueAt(raw, path))} is not allowed here (${fieldAt(PIPELINE, path, raw)?.schema['x-hint'] ?? 'see docs/config.md'})`;
       } else if (err.keyword === 'anyOf') {
-        message = anyOfHint(path, valueAt(raw, path), raw);
+        const hint = fieldAt(PIPELINE, path, raw)?.schema['x-hint'];
+        message = hint ? `${hint} (got ${JSON.stringify(valueAt(raw, path))})` : `has an unexpected value ${JSON.stringify(valueAt(raw, path))}`;
       } else message = `${err.message} (got ${JSON.stringify(valueAt(raw, path))})`;
       problems.push({ ...nodePos(doc, where, at, err.keyword === 'additionalProperties'), path: where.join('.'), message });
     }
-    throw configError(fileName, problems);
   }
-  const names = new Set<string>();
-  (raw.sinks ?? []).forEach((x: any, i: number) => {
-    if (names.has(x.name)) fail(['sinks', String(i), 'name'], `another sink is already named ${JSON.stringify(x.name)}; each sink needs its own name (it identifies the sink's stored offsets)`);
-    names.add(x.name);
-    if (DOCUMENT_SINK_TYPES.has(x.type)) checkDocumentSink(x, ['sinks', String(i)], { fileName, pos: (p) => nodePos(doc, p, at), fail });
-  });
   if (problems.length) throw configError(fileName, problems);
-  return withDefaults(raw);
+  checkPipeline(raw, { fileName, pos: (p) => nodePos(doc, p, at), fail });
+  if (problems.length) throw configError(fileName, problems);
+  return PIPELINE.resolve(raw, { root: raw, path: [], fileName });
+}
+
+/** Checks across components and each component's own checks (its spec's `check`). */
+function checkPipeline(raw: any, ctx: { fileName: string; pos(p: string[]): { line: number; col: number }; fail(p: string[], m: string): void }): void {
+  sourceSpec(raw.source.type).check?.(raw.source, ['source'], ctx);
+  const unique = (list: any[], what: string, key: string, why: string) => {
+    const seen = new Set<string>();
+    list.forEach((x, i) => {
+      if (seen.has(x.name)) ctx.fail([key, String(i), 'name'], `another ${what} is already named ${JSON.stringify(x.name)}; each ${what} needs its own name (${why})`);
+      seen.add(x.name);
+    });
+  };
+  const sinks: any[] = raw.sinks ?? [];
+  const processors: any[] = raw.processors ?? [];
+  unique(sinks, 'sink', 'sinks', "it identifies the sink's stored offsets");
+  unique(processors, 'processor', 'processors', 'it identifies its producer and checkpoint');
+  const targets = new Map<string, number>();
+  sinks.forEach((s, i) => {
+    const spec = sinkSpec(s.type);
+    spec.check?.(s, ['sinks', String(i)], ctx);
+    // Two sinks writing one exclusive target (a DuckDB file) would fight over its lock.
+    const target = spec.exclusiveTarget?.(PIPELINE_SINK(s, i, raw));
+    if (target) {
+      const other = targets.get(target);
+      if (other !== undefined) ctx.fail(['sinks', String(i)], `sinks ${JSON.stringify(sinks[other].name)} and ${JSON.stringify(s.name)} both write the ${target}; give each sink its own target`);
+      else targets.set(target, i);
+    }
+  });
+  processors.forEach((p, i) => processorSpec(p.type).check?.(p, ['processors', String(i)], ctx));
+}
+
+/** A sink's resolved config without its type (for checks that need its defaults). */
+function PIPELINE_SINK(s: any, i: number, raw: any): any {
+  return fieldAt(PIPELINE, ['sinks', String(i)], raw)!.resolve(s, { root: raw, path: ['sinks', String(i)], fileName: '' });
+}
+
+/** The tag key (`type`, `backend`) of the tagged mapping at `path`, if it is one. */
+function tagOf(path: string[], raw: unknown): string | null {
+  const node = fieldAt(PIPELINE, path, raw, false);
+  return node?.children?.variants ? (node.children.tag ?? 'type') : null;
 }
 
 const TYPE_NAMES: Record<string, string> = {
@@ -116,8 +153,8 @@ function oneOf(values: string[]): string {
 
 /**
  * ajv reports an anyOf failure once for the anyOf and once per branch. When the value is a
- * mapping and one branch describes mappings (source.connection), that branch's errors are the
- * useful ones (unknown key, wrong type of port); otherwise the anyOf alone, with a hint.
+ * mapping and one branch describes mappings (a connection), that branch's errors are the useful
+ * ones (unknown key, wrong type of port); otherwise the anyOf alone, with a hint.
  */
 function dedupe(errors: any[], raw: unknown): any[] {
   const drop = new Set<any>();
@@ -134,7 +171,8 @@ function dedupe(errors: any[], raw: unknown): any[] {
   }
   const seen = new Set<string>();
   return errors.filter((e) => {
-    if (drop.has(e) || e.keyword === 'if') return false;
+    // `if`: the branch selector; `not`/`anyOf` inside an `if` only decide which branch applies.
+    if (drop.has(e) || e.keyword === 'if' || /\/if\//.test(e.schemaPath)) return false;
     const k = `${e.instancePath}|${e.keyword}|${JSON.stringify(e.params)}`;
     if (seen.has(k)) return false;
     seen.add(k);
@@ -143,51 +181,17 @@ function dedupe(errors: any[], raw: unknown): any[] {
 }
 
 function schemaAtPointer(pointer: string): any {
-  let s: any = pipelineSchema;
+  let s: any = PIPELINE.schema;
   for (const p of pointer.replace(/^#\//, '').split('/')) s = s?.[p.replace(/~1/g, '/').replace(/~0/g, '~')];
   return s;
 }
 
-function patternHint(path: string[]): string {
-  const k = path[path.length - 1];
-  if (k === 'slot') return 'lower-case letters, digits and _; at most 63';
-  if (k === 'name' || k === 'topicPrefix') return 'letters, digits, _ . -';
-  if (k === 'connection') return 'a mongodb://host:port/database URL';
-  return 'see docs/config.md';
-}
-
-function anyOfHint(path: string[], v: unknown, raw?: any): string {
-  const k = path[path.length - 1];
-  if (k === 'connection' && path[0] === 'sinks') return `must be a URL (postgres://user:password@host:port/database, or mysql://… for a mysql sink) or a mapping with host, port, user, password, database (got ${JSON.stringify(v)})`;
-  if (k === 'connection' && raw?.source?.type === 'mysql') return `must be a URL mysql://user:password@host:port[/database] or a mapping with host, port, user, password, database (got ${JSON.stringify(v)})`;
-  if (k === 'connection') return `must be a URL postgres://user:password@host:port/database or a mapping with host, port, user, password, database (got ${JSON.stringify(v)})`;
-  if (SIZE_KEYS.has(k)) return `must be a size such as 1048576 or "64MiB" (got ${JSON.stringify(v)})`;
-  if (DURATION_KEYS.has(k)) return `must be a duration such as 500, "500ms" or "10s" (got ${JSON.stringify(v)})`;
-  return `has an unexpected value ${JSON.stringify(v)}`;
-}
-
-function schemaAt(path: string[], raw?: unknown): any {
-  let s: any = pipelineSchema;
-  for (let i = 0; i < path.length; i++) {
-    const p = path[i];
-    if (s?.type === 'array' && /^\d+$/.test(p)) {
-      s = s.items;
-      // A sink's keys depend on its type: take the if/then branch that matches the value's type.
-      if (s?.allOf) {
-        const type = (valueAt(raw, path.slice(0, i + 1)) as any)?.type;
-        s = s.allOf.find((b: any) => b.if?.properties?.type?.const === type)?.then ?? { properties: s.properties };
-      }
-      continue;
-    }
-    s = s?.properties?.[p] ?? s?.anyOf?.find((x: any) => x.properties)?.properties?.[p];
-    // The source's keys depend on its type too.
-    if (s?.allOf && s?.type !== 'array') {
-      const type = (valueAt(raw, path.slice(0, i + 1)) as any)?.type;
-      s = s.allOf.find((b: any) => b.if?.properties?.type?.const === type)?.then ?? { properties: s.properties };
-    }
-  }
-  if (s?.anyOf) s = s.anyOf.find((x: any) => x.properties) ?? s;
-  return s;
+/** The JSON Schema at a path (used where the field tree has no node, e.g. inside a connection mapping). */
+function schemaAt(path: string[], raw: unknown): JsonSchema | undefined {
+  const parent = fieldAt(PIPELINE, path.slice(0, -1), raw)?.schema;
+  const obj = parent?.properties ? parent : parent?.anyOf?.find((x: any) => x.properties);
+  const s = obj?.properties?.[path[path.length - 1]];
+  return s?.anyOf?.find((x: any) => x.properties) ?? s;
 }
 
 function valueAt(obj: any, path: string[]): unknown {
@@ -263,181 +267,19 @@ function interpolate(node: Node | null, path: string[], env: NodeJS.ProcessEnv, 
       fail(node, path, `environment variable ${name} is not set (set it, or write \${${name}:-default} for a default)`);
       return '';
     });
-    node.value = replaced ? coerce(out, schemaAt(path, root)) : out;
+    node.value = replaced ? coerce(out, fieldAt(PIPELINE, path, root)?.schema ?? schemaAt(path, root)) : out;
   }
 }
 
 function coerce(v: string, schema: any): string | number | boolean {
-  const types = new Set<string>([schema?.type, ...(schema?.enum ?? []).map((x: unknown) => typeof x)].filter(Boolean));
+  const types = new Set<string>([schema?.type, ...(schema?.anyOf ?? []).map((x: any) => x.type), ...(schema?.enum ?? []).map((x: unknown) => typeof x)].filter(Boolean));
   if ((types.has('integer') || types.has('number')) && /^-?\d+(\.\d+)?$/.test(v.trim())) return Number(v);
   if (types.has('boolean') && /^(true|false)$/i.test(v.trim())) return v.trim().toLowerCase() === 'true';
   return v;
-}
-
-const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1e3, KIB: 1024, MB: 1e6, MIB: 1 << 20, GB: 1e9, GIB: 1 << 30 };
-const DURATION_UNITS: Record<string, number> = { MS: 1, S: 1000, M: 60_000, H: 3_600_000, D: 86_400_000 };
-
-function normalizeUnits(obj: any, path: string[], doc: Document, fail: (path: string[], msg: string) => void): void {
-  if (!obj || typeof obj !== 'object') return;
-  for (const [k, v] of Object.entries(obj)) {
-    if (typeof v === 'string' && (SIZE_KEYS.has(k) || DURATION_KEYS.has(k))) {
-      const m = /^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/.exec(v.trim());
-      const units = SIZE_KEYS.has(k) ? SIZE_UNITS : DURATION_UNITS;
-      const unit = (m?.[2] || (SIZE_KEYS.has(k) ? 'B' : 'MS')).toUpperCase();
-      if (!m || !(unit in units)) {
-        fail([...path, k], SIZE_KEYS.has(k) ? `must be a size such as 1048576 or "64MiB" (got ${JSON.stringify(v)})` : `must be a duration such as 500, "500ms" or "10s" (got ${JSON.stringify(v)})`);
-        continue;
-      }
-      obj[k] = Math.round(Number(m[1]) * units[unit]);
-    } else if (Array.isArray(v)) v.forEach((x, i) => normalizeUnits(x, [...path, k, String(i)], doc, fail));
-    else if (v && typeof v === 'object') normalizeUnits(v, [...path, k], doc, fail);
-  }
 }
 
 function configError(fileName: string, problems: Problem[]): SluiceError {
   problems.sort((a, b) => a.line - b.line || a.col - b.col);
   const lines = problems.map((p) => `${fileName}:${p.line}:${p.col}: ${p.path ? p.path + ': ' : ''}${p.message}`);
   return coreError('CONFIG_INVALID', `invalid config (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${lines.join('\n  ')}`);
-}
-
-/** A URL connection that cannot be parsed, or names no database, is reported at its line. */
-function checkUrl(raw: any, fail: (path: string[], msg: string) => void): void {
-  const urls: [string[], unknown][] = [[['source', 'connection'], raw?.source?.connection]];
-  if (Array.isArray(raw?.sinks)) raw.sinks.forEach((k: any, i: number) => urls.push([['sinks', String(i), 'connection'], k?.connection]));
-  for (const [path, c] of urls) {
-    if (typeof c !== 'string' || !/^(postgres(ql)?|mysql|mariadb):\/\//.test(c)) continue;
-    const masked = c.replace(/(\/\/[^:@/]*:)[^@/]*@/, '$1***@');
-    const scheme = c.startsWith('postgres') ? 'postgres' : 'mysql';
-    // A MySQL source may leave the database out: its tables name their databases.
-    const dbOptional = path[0] === 'source' && scheme === 'mysql';
-    try {
-      const u = new URL(c);
-      if (u.pathname.length <= 1 && !dbOptional) fail(path, `the URL names no database: write ${masked.replace(/\/?$/, '/<database>')}`);
-    } catch {
-      fail(path, `not a valid URL (got ${JSON.stringify(masked)}); write ${scheme}://user:password@host:port/database, percent-encoding special characters in the password`);
-    }
-  }
-}
-
-/** A connection URL; defaults are PostgreSQL's unless given (MySQL: 3306, root). */
-function parseUrl(url: string, defaultPort = 5432, defaultUser = 'postgres') {
-  const u = new URL(url);
-  return {
-    host: decodeURIComponent(u.hostname) || '127.0.0.1',
-    port: u.port ? Number(u.port) : defaultPort,
-    user: decodeURIComponent(u.username) || defaultUser,
-    password: u.password ? decodeURIComponent(u.password) : undefined,
-    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || 'postgres',
-  };
-}
-
-const SINK_DEFAULTS = {
-  tables: [] as string[],
-  tableName: '{table}',
-  deletes: 'hard' as const,
-  softDeleteColumn: '__deleted',
-  addFields: [] as UnwrapField[],
-  schemaEvolution: 'add_columns' as const,
-  offsetsTable: 'sluice_offsets',
-};
-
-
-function sinkDefaults(raw: any, pipelineBatch: BatchConfig): SinkConfig {
-  const common = {
-    ...SINK_DEFAULTS,
-    ...Object.fromEntries(Object.entries(raw).filter(([k]) => k in SINK_DEFAULTS)),
-    name: raw.name as string,
-    // A columnar store prefers fewer, bigger transactions.
-    batch: {
-      maxRecords: raw.batch?.maxRecords ?? (raw.type === 'duckdb' ? 100_000 : 20_000),
-      maxBytes: raw.batch?.maxBytes ?? (raw.type === 'duckdb' ? 64 << 20 : 16 << 20),
-      maxDelayMs: raw.batch?.maxDelayMs ?? pipelineBatch.maxDelayMs,
-    },
-  };
-  if (DOCUMENT_SINK_TYPES.has(raw.type)) return documentSinkDefaults(raw, common, (c: any) => (typeof c === 'string' ? parseUrl(c) : { host: '127.0.0.1', port: 5432, user: 'postgres', ...c }));
-  if (raw.type === 'postgres') {
-    const connection = typeof raw.connection === 'string' ? parseUrl(raw.connection) : { host: '127.0.0.1', port: 5432, user: 'postgres', ...raw.connection };
-    return { ...common, type: 'postgres', connection, schema: raw.schema ?? 'public' };
-  }
-  if (raw.type === 'mysql') {
-    const connection = typeof raw.connection === 'string' ? parseUrl(raw.connection, 3306, 'root') : { host: '127.0.0.1', port: 3306, user: 'root', ...raw.connection };
-    return { ...common, type: 'mysql', connection };
-  }
-  return { ...common, type: 'duckdb', path: raw.path, changeTableName: raw.changeTableName ?? '{table}_changes' };
-}
-
-/** The MySQL source's settings with defaults. */
-function mysqlSourceDefaults(name: string, s: any): MysqlSourceConfig {
-  let connection: MysqlSourceConfig['connection'];
-  if (typeof s.connection === 'string') {
-    const u = new URL(s.connection);
-    connection = {
-      host: decodeURIComponent(u.hostname) || '127.0.0.1',
-      port: u.port ? Number(u.port) : 3306,
-      user: decodeURIComponent(u.username) || 'root',
-      password: u.password ? decodeURIComponent(u.password) : undefined,
-      database: decodeURIComponent(u.pathname.replace(/^\//, '')) || undefined,
-    };
-  } else connection = { host: '127.0.0.1', port: 3306, user: 'root', ...s.connection };
-  // A stable id per pipeline name, away from the usual small ids of real replicas.
-  let h = 0;
-  for (const ch of name) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-  return {
-    type: 'mysql',
-    connection,
-    serverId: s.serverId ?? 5400 + (h % 1000),
-    tables: s.tables ?? [],
-    snapshot: s.snapshot ?? 'initial',
-    snapshotFetchSize: s.snapshotFetchSize ?? 10_000,
-    gtid: s.gtid ?? 'auto',
-    heartbeatIntervalMs: s.heartbeatIntervalMs ?? 10_000,
-    topicPrefix: s.topicPrefix ?? name,
-    transactionMetadata: s.transactionMetadata ?? false,
-  };
-}
-
-function postgresSourceDefaults(name: string, s: any): PostgresSourceConfig {
-  const conn = typeof s.connection === 'string' ? parseUrl(s.connection) : { host: '127.0.0.1', port: 5432, user: 'postgres', ...s.connection };
-  const slot = s.slot ?? `sluice_${name.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
-  return {
-    type: 'postgres',
-    connection: conn,
-    slot,
-    publication: s.publication ?? slot,
-    tables: s.tables ?? [],
-    protocol: s.protocol ?? 1,
-    streaming: s.streaming ?? false,
-    binary: s.binary ?? false,
-    snapshot: s.snapshot ?? 'initial',
-    snapshotFetchSize: s.snapshotFetchSize ?? 10_000,
-    heartbeatIntervalMs: s.heartbeatIntervalMs ?? 10_000,
-    statusIntervalMs: s.statusIntervalMs ?? 10_000,
-    topicPrefix: s.topicPrefix ?? name,
-    transactionMetadata: s.transactionMetadata ?? false,
-    createPublication: s.createPublication ?? true,
-  };
-}
-
-function withDefaults(raw: any): PipelineConfig {
-  const name: string = raw.name;
-  const s = raw.source;
-  const batch: BatchConfig = { maxRecords: raw.batch?.maxRecords ?? 5000, maxBytes: raw.batch?.maxBytes ?? 4 << 20, maxDelayMs: raw.batch?.maxDelayMs ?? 20 };
-  return {
-    name,
-    source: s.type === 'mysql' ? mysqlSourceDefaults(name, s) : postgresSourceDefaults(name, s),
-    log: {
-      backend: 'embedded',
-      dir: raw.log?.dir ?? `./data/${name}/log`,
-      partitions: raw.log?.partitions ?? 3,
-      segmentBytes: raw.log?.segmentBytes ?? 64 << 20,
-      retentionMs: raw.log?.retentionMs,
-      retentionBytes: raw.log?.retentionBytes,
-    },
-    batch,
-    sinks: (raw.sinks ?? []).map((x: any) => sinkDefaults(x, batch)),
-    serialization: { schemas: raw.serialization?.schemas ?? false },
-    maxQueueBytes: raw.maxQueueBytes ?? 32 << 20,
-    server: raw.server ? { host: raw.server.host ?? '127.0.0.1', port: raw.server.port ?? 8080 } : undefined,
-    logging: { level: raw.logging?.level ?? 'info', format: raw.logging?.format ?? 'text' },
-  };
 }

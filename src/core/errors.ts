@@ -11,6 +11,8 @@ export type Retriable = boolean | 'depends';
 
 export interface ErrorDef {
   retriable: Retriable;
+  /** A retriable error that persists this many attempts in a row is given up on (e.g. a slot another live process holds). */
+  maxRetries?: number;
   /** What the error means, for docs/errors.md (the message itself says what to do). */
   meaning: string;
 }
@@ -20,11 +22,14 @@ export type ErrorCatalog = Record<string, ErrorDef>;
 export class SluiceError extends Error {
   readonly code: string;
   readonly retriable: boolean;
-  constructor(code: string, message: string, opts: { retriable?: boolean; cause?: unknown } = {}) {
+  /** See ErrorDef.maxRetries. */
+  readonly maxRetries?: number;
+  constructor(code: string, message: string, opts: { retriable?: boolean; cause?: unknown; maxRetries?: number } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'SluiceError';
     this.code = code;
     this.retriable = opts.retriable ?? false;
+    if (opts.maxRetries !== undefined) this.maxRetries = opts.maxRetries;
   }
   override toString(): string {
     return `${this.code}: ${this.message}`;
@@ -53,7 +58,7 @@ export function defineErrors<const C extends ErrorCatalog>(area: string, catalog
     const def = catalog[code];
     if (!def) throw new Error(`bug: error code ${code} is not declared in the ${area} catalog`);
     const retriable = def.retriable === 'depends' ? (opts?.retriable ?? false) : def.retriable;
-    return new SluiceError(code, message, { retriable, cause: opts?.cause });
+    return new SluiceError(code, message, { retriable, cause: opts?.cause, maxRetries: def.maxRetries });
   }) as ErrorFactory<C>;
   return { area, catalog, error };
 }
@@ -64,6 +69,7 @@ export const CORE_ERRORS = defineErrors('Configuration and engine', {
   SERDE_BAD_JSON: { retriable: false, meaning: 'a log record is not valid JSON: it was not written by a Debezium-compatible serializer' },
   ENGINE_GRAPH: { retriable: false, meaning: 'the pipeline graph is inconsistent (a sink or processor reads a topic of the wrong kind, two components write one topic)' },
   DRIVER_MISSING: { retriable: false, meaning: 'a connector\'s driver package (an optional dependency) is not installed; the message names the package to install' },
+  ENGINE_TASK_FAILED: { retriable: false, meaning: 'a sink or processor stopped with an error before it took everything a finished source wrote; the message carries its own code' },
   ENGINE_LOG_CAPABILITY: { retriable: false, meaning: 'the configured log backend lacks a capability the pipeline needs (e.g. atomic commits for a processor); the message names it' },
 });
 export const coreError = CORE_ERRORS.error;

@@ -9,7 +9,8 @@
  *   changes before it (in any partition) are applied by an earlier batch, changes after it by this
  *   or a later one.
  */
-import { SCHEMA_HEADER, type SchemaRecord, type SchemaStore } from '../core/schemas.ts';
+import { SCHEMA_HEADER, type SchemaRecord } from '../core/schemas.ts';
+import type { SchemaStore } from './schema-topic.ts';
 import type { Log, StoredRecord } from '../log/types.ts';
 import type { ChangeOp, OffsetPosition, SinkBatch, SinkRecord, TableBatch } from '../sinks/types.ts';
 import { sinkError } from '../sinks/errors.ts';
@@ -29,6 +30,8 @@ interface PartState {
   buf: StoredRecord[];
   /** Index of the first unconsumed record in buf. */
   i: number;
+  /** Where the read that filled buf says the next read continues (past any gap after its records). */
+  readNext: number;
 }
 
 const OP_MARK = Buffer.from('"op":"');
@@ -55,7 +58,10 @@ export class BatchReader {
   addTopic(topic: string, partitions: number, stored: Map<number, number> | undefined): void {
     if (this.parts.has(topic)) return;
     const list: PartState[] = [];
-    for (let p = 0; p < partitions; p++) list.push({ topic, partition: p, next: stored?.get(p) ?? 0, buf: [], i: 0 });
+    for (let p = 0; p < partitions; p++) {
+      const next = stored?.get(p) ?? 0;
+      list.push({ topic, partition: p, next, buf: [], i: 0, readNext: next });
+    }
     this.parts.set(topic, list);
   }
 
@@ -72,9 +78,22 @@ export class BatchReader {
 
   private async fill(ps: PartState): Promise<StoredRecord | undefined> {
     if (ps.i < ps.buf.length) return ps.buf[ps.i];
-    ps.buf = await this.log.read(ps.topic, ps.partition, ps.next, 1 << 20);
+    const r = await this.log.read(ps.topic, ps.partition, ps.next, 1 << 20);
+    ps.buf = r.records;
     ps.i = 0;
+    ps.readNext = r.next;
     return ps.buf[0];
+  }
+
+  /**
+   * A partition whose buffered records are all consumed moves on to where its last read ended:
+   * past a gap in the offsets (a backend's transaction marker), which holds nothing to apply.
+   */
+  private skipGap(ps: PartState, moved: Map<PartState, number>): boolean {
+    if (ps.i < ps.buf.length || ps.readNext <= ps.next) return false;
+    ps.next = ps.readNext;
+    moved.set(ps, ps.next);
+    return true;
   }
 
   /** Resolves when any partition may have new records, or after `ms`. */
@@ -113,7 +132,10 @@ export class BatchReader {
           let taken = 0;
           while (records.length < limits.maxRecords && bytes < limits.maxBytes && taken < share) {
             const r = await this.fill(ps);
-            if (!r) break;
+            if (!r) {
+              if (this.skipGap(ps, moved)) progressed = true;
+              break;
+            }
             if (r.value === null) {
               // A tombstone: its delete came just before it; nothing to apply.
               ps.i++;
@@ -181,6 +203,7 @@ export class BatchReader {
         ps.next = offsets.get(topic)?.get(ps.partition) ?? 0;
         ps.buf = [];
         ps.i = 0;
+        ps.readNext = ps.next;
       }
     }
   }

@@ -1,13 +1,20 @@
 /**
  * The Log: Kafka's model (topics, partitions chosen by key hash, offsets, consumer groups,
- * retention). Backends: embedded (files on local disk), later kafka and nats. All backends pass
- * the same conformance tests (test/log/).
+ * retention). Backends implement this interface and register a spec (src/components.ts); the
+ * engine, the CLI and the sinks use nothing else, and one conformance suite (test/log/) runs
+ * against every backend.
  *
  * Writes are transactional: a producer appends records to any topics/partitions, then `commit`s
- * them together with an opaque checkpoint string (the source position they reach). After a crash,
- * either the whole commit is durable and visible, or none of it is, and `openProducer` returns the
- * checkpoint of the last durable commit. This is what lets a source resume without losing or
- * duplicating events: the position is stored atomically with the data.
+ * them together with an opaque checkpoint string (the source position, or a processor's input
+ * offsets, they reflect). After a crash, either the whole commit is durable and visible, or none of
+ * it is, and `openProducer` returns the checkpoint of the last durable commit. This is what lets a
+ * writer resume without losing or duplicating records: its position is stored atomically with the
+ * data. A backend declares how far it can go (`capabilities`): the largest commit it holds, whether
+ * a commit may span partitions, and whether offsets are dense.
+ *
+ * Readers never assume dense offsets: a read returns the offset to read next (`next`), which may
+ * lie beyond the last record (a Kafka transaction marker, a compacted or aborted record), and a
+ * partition is read up to its end when the reader's position reaches `end`.
  */
 export interface LogRecord {
   key: Buffer | null;
@@ -49,8 +56,31 @@ export interface PartitionOffsets {
   partition: number;
   /** First offset still retained. */
   start: number;
-  /** Offset the next committed record will get (= committed high watermark). */
+  /** The committed end: a reader whose position reaches it has read everything committed. */
   end: number;
+}
+
+/** One fetch from one partition. */
+export interface ReadResult {
+  /** Committed records at or after the requested offset, in offset order. */
+  records: StoredRecord[];
+  /** Where the next read continues: past the last record, and past any gap after it. */
+  next: number;
+}
+
+/** What a backend can do; the engine checks these instead of knowing backends. */
+export interface LogCapabilities {
+  /** One commit may span several topics and partitions atomically. */
+  atomicMultiPartition: boolean;
+  /** The largest commit the backend holds atomically, in bytes and records (null: no limit). */
+  maxCommitBytes: number | null;
+  maxCommitRecords: number | null;
+  /** Topics may be compacted (latest record per key). */
+  compaction: boolean;
+  /** Offsets are consecutive; false when transaction markers or removed records leave gaps. */
+  denseOffsets: boolean;
+  /** Other processes may read (sluice tail/status) while one writes. */
+  concurrentReaders: boolean;
 }
 
 export interface Producer {
@@ -59,14 +89,32 @@ export interface Producer {
   /** Bytes appended since the last commit (for batching decisions). */
   readonly pendingBytes: number;
   readonly pendingRecords: number;
-  /** Makes everything appended since the last commit durable (fsync) and visible, atomically with `checkpoint`. */
+  /** Makes everything appended since the last commit durable and visible, atomically with `checkpoint`. */
   commit(checkpoint: string): Promise<void>;
   /** Drops everything appended since the last commit. */
   abort(): Promise<void>;
   close(): Promise<void>;
 }
 
+/** A reading session over assigned partitions (a consumer). */
+export interface Consumer {
+  /** Starts reading `topic`/`partition` at `offset` (or moves there). */
+  assign(topic: string, partition: number, offset: number): void;
+  /** The next offset to read of an assigned partition. */
+  position(topic: string, partition: number): number;
+  readonly assignment: { topic: string; partition: number }[];
+  /**
+   * Committed records of the assigned partitions, at most about `maxBytes` in all; waits up to
+   * `maxWaitMs` when there are none. Positions move past what is returned (and past gaps).
+   */
+  poll(opts: { maxBytes?: number; maxWaitMs: number; signal?: AbortSignal }): Promise<StoredRecord[]>;
+  close(): Promise<void>;
+}
+
 export interface Log {
+  /** The backend's type name (`embedded`, …). */
+  readonly backend: string;
+  readonly capabilities: LogCapabilities;
   createTopic(name: string, config: TopicConfig): Promise<void>;
   /** Creates the topic when missing; returns its config. */
   ensureTopic(name: string, config: TopicConfig): Promise<TopicInfo>;
@@ -74,16 +122,19 @@ export interface Log {
   topicInfo(name: string): Promise<TopicInfo | null>;
   offsets(topic: string): Promise<PartitionOffsets[]>;
   /**
-   * Opens the transactional producer named `id` (one live producer per id). Returns it with the
-   * checkpoint of that producer's last durable commit, or null if it never committed.
+   * Opens the transactional producer named `id` (one live producer per id; a new one fences the
+   * old). Returns it with the checkpoint of that producer's last durable commit, or null.
    */
   openProducer(id: string): Promise<{ producer: Producer; checkpoint: string | null }>;
-  /** Reads committed records from `offset`, at most about `maxBytes` (at least one record if any). */
-  read(topic: string, partition: number, offset: number, maxBytes?: number): Promise<StoredRecord[]>;
-  /** Resolves when the partition's end moves past `offset`, or after `timeoutMs`. */
+  /** Reads committed records from `offset` (which may fall in a gap), at most about `maxBytes` (at least one record if any). */
+  read(topic: string, partition: number, offset: number, maxBytes?: number): Promise<ReadResult>;
+  /** Resolves when the partition's committed end moves past `offset`, or after `timeoutMs`. */
   waitFor(topic: string, partition: number, offset: number, timeoutMs: number): Promise<void>;
+  /** A reading session; see Consumer. */
+  openConsumer(): Consumer;
   commitOffsets(group: string, offsets: { topic: string; partition: number; offset: number }[]): Promise<void>;
   committedOffsets(group: string, topic: string): Promise<Map<number, number>>;
+  listGroups(): Promise<string[]>;
   /** Applies retention now (also runs periodically while open). */
   enforceRetention(): Promise<void>;
   close(): Promise<void>;

@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { openEmbeddedLog } from '../../src/log/embedded/index.ts';
+import { embeddedLogAt, openLog } from '../../src/log/open.ts';
 import { tempDir } from '../helpers/pipeline.ts';
 
 const sluice = (...args: string[]) => {
@@ -104,7 +104,7 @@ describe('sluice CLI', () => {
 
   it('tail and status read a log written by another process', async () => {
     const t = tempDir();
-    const log = await openEmbeddedLog({ dir: t.dir });
+    const log = await openLog(embeddedLogAt(t.dir));
     await log.createTopic('shop.public.orders', { partitions: 2 });
     const { producer } = await log.openProducer('p');
     for (let i = 0; i < 5; i++) producer.append('shop.public.orders', { key: Buffer.from(`{"id":${i}}`), value: Buffer.from(`{"n":${i}}`), timestamp: 1 }, i % 2);
@@ -150,7 +150,7 @@ describe('sluice CLI', () => {
     follower.stdout.on('data', (d) => (followed += d));
     const followerExit = new Promise<number | null>((r) => follower.once('exit', (c) => r(c)));
     await new Promise((r) => setTimeout(r, 1500));
-    const writer = await openEmbeddedLog({ dir: t.dir });
+    const writer = await openLog(embeddedLogAt(t.dir));
     const { producer: p2 } = await writer.openProducer('p');
     p2.append('shop.public.orders', { key: '{"id":10}', value: '{"n":10}', timestamp: 2 }, 0);
     p2.append('shop.public.orders', { key: '{"id":11}', value: '{"n":11}', timestamp: 2 }, 1);

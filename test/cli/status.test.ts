@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { openEmbeddedLog } from '../../src/log/embedded/index.ts';
+import { embeddedLogAt, openLog } from '../../src/log/open.ts';
 import { pipelineYaml, useDatabase } from '../helpers/pipeline.ts';
 
 const sluice = (...args: string[]) => {
@@ -24,14 +24,15 @@ describe('sluice status --config', () => {
     const cfgPath = join(f.tmp.dir, 'p.yaml');
     writeFileSync(cfgPath, pipelineYaml('st', f.db.name, f.tmp.dir, `slot: ${slot}`));
     const logDir = join(f.tmp.dir, 'log');
-    const log = await openEmbeddedLog({ dir: logDir });
+    const log = await openLog(embeddedLogAt(logDir));
     await log.createTopic('st.public.t', { partitions: 1 });
     const { producer } = await log.openProducer('source:st');
     producer.append('st.public.t', { key: '{"id":1}', value: '{"op":"c"}', timestamp: 1 });
     await producer.commit('ck');
     await log.close();
     const updatedAt = new Date(Date.now() - 60_000).toISOString();
-    writeFileSync(join(logDir, 'status.json'), JSON.stringify({ pipeline: 'st', state: 'running', pid: 4242, source: { phase: 'stream', receivedLsn: '0/10', confirmedLsn: '0/10', snapshot: null }, updatedAt }));
+    mkdirSync(join(f.tmp.dir, 'state'), { recursive: true });
+    writeFileSync(join(f.tmp.dir, 'state', 'status.json'), JSON.stringify({ pipeline: 'st', state: 'running', pid: 4242, source: { phase: 'stream', receivedLsn: '0/10', confirmedLsn: '0/10', snapshot: null }, updatedAt }));
 
     const none = sluice('status', '--config', cfgPath, '--json');
     assert.equal(none.code, 0, none.err);
@@ -62,7 +63,7 @@ describe('sluice status --config', () => {
     }
 
     const away = join(f.tmp.dir, 'away.yaml');
-    writeFileSync(away, `name: st\nsource:\n  type: postgres\n  connection: postgres://postgres@127.0.0.1:1/${f.db.name}\n  slot: ${slot}\nlog:\n  dir: ${logDir}\n`);
+    writeFileSync(away, `name: st\nsource:\n  type: postgres\n  connection: postgres://postgres@127.0.0.1:1/${f.db.name}\n  slot: ${slot}\nlog:\n  dir: ${logDir}\nstate:\n  dir: ${join(f.tmp.dir, 'state')}\n`);
     const down = sluice('status', '--config', away, '--json');
     assert.equal(down.code, 0, down.err);
     const d = JSON.parse(down.out);

@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { ChangeEvent, ColumnInfo, FieldSchema, SourceInfo, TableSchema } from '../../src/core/event.ts';
 import { DebeziumJsonSerializer } from '../../src/core/serde/debezium.ts';
+import { postgresDebezium } from '../../src/sources/postgres/debezium.ts';
+import { mysqlDebezium } from '../../src/sources/mysql/debezium.ts';
 import { parseJson, parseKey, parseValue } from '../../src/core/serde/parse.ts';
 import { writeValue } from '../../src/core/serde/json.ts';
 import { SLUICE_VERSION } from '../../src/core/version.ts';
@@ -39,7 +41,7 @@ const source = (ts_us: number, txId: number, lsn: number, sequence: string | nul
   xmin: null,
 });
 const topic = 'PostgreSQL_server.public.customers';
-const opts = { connector: 'postgresql', serverName: 'PostgreSQL_server' } as const;
+const opts = { source: postgresDebezium, serverName: 'PostgreSQL_server' } as const;
 const plain = new DebeziumJsonSerializer({ ...opts, schemas: false });
 const withSchema = new DebeziumJsonSerializer({ ...opts, schemas: true });
 
@@ -237,7 +239,7 @@ describe('Debezium JSON values and schema parts', () => {
   });
 
   it('MySQL events carry Debezium MySQL\'s source block, in its field order, in payload and schema', () => {
-    const mysqlSer = new DebeziumJsonSerializer({ connector: 'mysql', serverName: 'mysql-server-1', schemas: true });
+    const mysqlSer = new DebeziumJsonSerializer({ source: mysqlDebezium, serverName: 'mysql-server-1', schemas: true });
     const t: TableSchema = { ...customers, schema: 'inventory' };
     const ev: ChangeEvent = {
       topic: 'mysql-server-1.inventory.customers',

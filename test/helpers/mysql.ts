@@ -60,6 +60,8 @@ source:
     database: ${db}
   heartbeatIntervalMs: 1000
 ${sourceExtra.split('\n').filter(Boolean).map((l) => '  ' + l).join('\n')}
+state:
+  dir: ${join(dir, 'state')}
 log:
   dir: ${join(dir, 'log')}
   partitions: 3
@@ -76,9 +78,9 @@ export function mysqlPipelineConfig(name: string, db: string, dir: string, sourc
 /** A logger for in-process pipelines in tests: errors only, unless SLUICE_TEST_LOG says otherwise. */
 export const quietLogger = () => createLogger({ level: (process.env.SLUICE_TEST_LOG as 'error') ?? 'error' });
 
-/** Whether the pipeline logging to `logDir` reports its source streaming (snapshot done). */
-export function isStreaming(logDir: string): boolean {
-  return existsSync(logDir + '/status.json') && JSON.parse(readFileSync(logDir + '/status.json', 'utf8')).source?.phase === 'stream';
+/** Whether the pipeline keeping its state in `stateDir` reports its source streaming (snapshot done). */
+export function isStreaming(stateDir: string): boolean {
+  return existsSync(stateDir + '/status.json') && JSON.parse(readFileSync(stateDir + '/status.json', 'utf8')).source?.phase === 'stream';
 }
 
 /**
@@ -96,7 +98,7 @@ export async function runUntil(cfg: PipelineConfig, what: string, cond: () => Pr
     return c();
   };
   try {
-    if (opts.afterStreaming) await waitUntil('the pipeline streaming', check(() => isStreaming(cfg.log.dir)));
+    if (opts.afterStreaming) await waitUntil('the pipeline streaming', check(() => isStreaming(cfg.state.dir)));
     if (act) await act();
     await waitUntil(what, check(cond));
   } finally {

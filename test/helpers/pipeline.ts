@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/index.ts';
 import type { PipelineConfig } from '../../src/config/types.ts';
-import { openEmbeddedLog } from '../../src/log/embedded/index.ts';
+import { embeddedLogAt, openLog } from '../../src/log/open.ts';
 import { freshDatabase, PG_HOST, PG_PORT, PG_USER } from './pg.ts';
 
 export function tempDir(prefix = 'sluice-test-'): { dir: string; remove: () => void } {
@@ -28,6 +28,8 @@ source:
   heartbeatIntervalMs: 500
   statusIntervalMs: 500
 ${/^slot:/m.test(sourceExtra) ? '' : `  slot: ${name.toLowerCase().replace(/[^a-z0-9_]/g, '_')}_${db.slice(-8)}\n`}${sourceExtra.split('\n').filter(Boolean).map((l) => '  ' + l).join('\n')}
+state:
+  dir: ${join(dir, 'state')}
 log:
   dir: ${join(dir, 'log')}
   partitions: 3
@@ -51,7 +53,7 @@ export interface ReadRecord {
 
 /** Reads every committed record of the topics whose name starts with `prefix`, per partition in order. */
 export async function readAll(logDir: string, prefix: string): Promise<ReadRecord[]> {
-  const log = await openEmbeddedLog({ dir: logDir, readOnly: true });
+  const log = await openLog(embeddedLogAt(logDir), { readOnly: true });
   try {
     const out: ReadRecord[] = [];
     for (const t of await log.listTopics()) {
@@ -59,11 +61,11 @@ export async function readAll(logDir: string, prefix: string): Promise<ReadRecor
       for (const p of await log.offsets(t.name)) {
         let off = p.start;
         while (off < p.end) {
-          const recs = await log.read(t.name, p.partition, off, 4 << 20);
-          for (const r of recs) {
+          const { records, next } = await log.read(t.name, p.partition, off, 4 << 20);
+          for (const r of records) {
             out.push({ topic: t.name, partition: r.partition, offset: r.offset, key: r.key ? JSON.parse(r.key.toString()) : null, value: r.value ? JSON.parse(r.value.toString()) : null });
           }
-          off = recs[recs.length - 1].offset + 1;
+          off = next;
         }
       }
     }
@@ -75,7 +77,7 @@ export async function readAll(logDir: string, prefix: string): Promise<ReadRecor
 
 /** Records committed to `topic` (all partitions); 0 when the topic does not exist yet. */
 export async function countRecords(logDir: string, topic: string): Promise<number> {
-  const log = await openEmbeddedLog({ dir: logDir, readOnly: true });
+  const log = await openLog(embeddedLogAt(logDir), { readOnly: true });
   try {
     if (!(await log.topicInfo(topic))) return 0;
     return (await log.offsets(topic)).reduce((s, p) => s + p.end - p.start, 0);

@@ -19,7 +19,7 @@ async function readAllOf(log: Awaited<ReturnType<typeof openEmbeddedLog>>, topic
   for (const p of await log.offsets(topic)) {
     let off = p.start;
     while (off < p.end) {
-      const r = await log.read(topic, p.partition, off, 64 * 1024);
+      const { records: r } = await log.read(topic, p.partition, off, 64 * 1024);
       out.push(...r);
       off = r[r.length - 1].offset + 1;
     }
@@ -55,7 +55,7 @@ describe('embedded log', () => {
     }
     const p = all.find((r) => r.key?.toString() === 'key3')!.partition;
     assert.ok(readdirSync(join(t.dir, 'topics', 't', String(p))).filter((f) => f.endsWith('.seg')).length > 3, 'several segments');
-    const from = await log.read('t', p, 123, 100);
+    const { records: from } = await log.read('t', p, 123, 100);
     assert.equal(from[0].offset, 123);
     await log.close();
     t.remove();
@@ -182,7 +182,7 @@ describe('embedded log', () => {
     assert.ok(o.start > 0, 'old segments removed');
     assert.equal(o.end, 200);
     await assert.rejects(log.read('r', 0, 0), (e: Error & { code?: string }) => e.code === 'LOG_OFFSET_OUT_OF_RANGE' && e.message.includes(`earliest available offset is ${o.start}`));
-    assert.equal((await log.read('r', 0, 199))[0].value!.toString().startsWith('value-199'), true);
+    assert.equal((await log.read('r', 0, 199)).records[0].value!.toString().startsWith('value-199'), true);
     await assert.rejects(openEmbeddedLog({ dir: t.dir }), /open for writing by process/);
     const reader = await openEmbeddedLog({ dir: t.dir, readOnly: true });
     assert.equal((await reader.committedOffsets('g1', 'r')).get(0), 150);

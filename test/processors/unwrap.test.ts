@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseKey, parseValue } from '../../src/core/serde/parse.ts';
-import { unwrap } from '../../src/processors/unwrap.ts';
+import { unwrap } from '../../src/processors/unwrap/unwrap.ts';
 
 const env = (op: string, before: object | null, after: object | null) =>
   parseValue(JSON.stringify({ before, after, source: { version: '0.1.0', connector: 'postgresql', name: 'shop', ts_ms: 1700000000123, snapshot: 'false', db: 'shop', sequence: null, schema: 'public', table: 'orders', txId: 7, lsn: 99, xmin: null }, op, ts_ms: 1700000000200, transaction: null }));

@@ -12,12 +12,13 @@ import type pg from 'pg';
 import { parseConfig } from '../../src/config/index.ts';
 import { runPipeline } from '../../src/engine/runner.ts';
 import { createLogger } from '../../src/core/logger.ts';
-import { openEmbeddedLog } from '../../src/log/embedded/index.ts';
-import { SchemaStore, schemaTopicOf } from '../../src/core/schemas.ts';
+import { embeddedLogAt, openLog } from '../../src/log/open.ts';
+import { schemaTopicOf } from '../../src/core/schemas.ts';
+import { SchemaStore } from '../../src/engine/schema-topic.ts';
 import { BatchReader } from '../../src/engine/batch-reader.ts';
-import { createSink } from '../../src/sinks/index.ts';
+import { sinkSpec } from '../../src/registry/index.ts';
 import { parseKey, parseValue } from '../../src/core/serde/parse.ts';
-import { unwrap } from '../../src/processors/unwrap.ts';
+import { unwrap } from '../../src/processors/unwrap/unwrap.ts';
 import { freshDatabase } from '../helpers/pg.ts';
 import { pipelineYaml, readAll, tempDir, waitUntil } from '../helpers/pipeline.ts';
 import { freshTargets, sourceRows, TARGETS, type ColKind, type Targets } from '../helpers/targets.ts';
@@ -35,7 +36,7 @@ function start(name: string, db: string, dir: string, targets: Targets, sinkExtr
   const done = runPipeline(cfg, { signal: ac.signal, logger: quiet });
   done.catch(() => {});
   return {
-    statusFile: join(dir, 'log', 'status.json'),
+    statusFile: join(dir, 'state', 'status.json'),
     async stop() {
       ac.abort();
       await done;
@@ -186,10 +187,10 @@ describe('sink conformance (PostgreSQL, MariaDB, DuckDB)', () => {
     }
     const changesBefore = await targets.count('duckdb', 'SELECT count(*) FROM replay_changes');
     // Read the whole log again as one batch and apply it to each sink, twice.
-    const log = await openEmbeddedLog({ dir: join(tmp.dir, 'log'), readOnly: true });
+    const log = await openLog(embeddedLogAt(join(tmp.dir, 'log')), { readOnly: true });
     try {
       for (const sc of cfg.sinks) {
-        const sink = await createSink(sc, quiet, `conf3/${sc.name}`);
+        const sink = await sinkSpec(sc.type).create(sc, { pipeline: 'test', logger: quiet, id: `conf3/${sc.name}` });
         await sink.open();
         const reader = new BatchReader(log, new SchemaStore(log, schemaTopicOf('conf3')));
         const topic = 'conf3.public.replay';

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { openEmbeddedLog } from '../../src/log/embedded/index.ts';
+import { embeddedLogAt, openLog } from '../../src/log/open.ts';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startPipelineProcess, stopProcess } from '../helpers/child.ts';
@@ -91,10 +91,10 @@ describe('crash safety of the sinks (SIGKILL)', () => {
       }, 120_000).catch(() => {});
       // DuckDB allows one process at a time: wait for its sink to reach the log's end (its status),
       // read it after the pipeline stops.
-      const log = await openEmbeddedLog({ dir: join(tmp.dir, 'log'), readOnly: true });
+      const log = await openLog(embeddedLogAt(join(tmp.dir, 'log')), { readOnly: true });
       await waitUntil('the DuckDB sink at the end of the log', async () => {
         const ends = await log.offsets('sinkcrash.public.accounts');
-        const st = JSON.parse(readFileSync(join(tmp.dir, 'log', 'status.json'), 'utf8'));
+        const st = JSON.parse(readFileSync(join(tmp.dir, 'state', 'status.json'), 'utf8'));
         const dk = st.sinks?.find((x: { name: string }) => x.name === 'dk');
         return st.pid === child.pid && ends.every((o) => (dk?.offsets?.[`sinkcrash.public.accounts/${o.partition}`] ?? 0) >= o.end);
       }, 120_000).finally(() => log.close());

@@ -14,13 +14,14 @@ import pg from 'pg';
 import { parseConfig } from '../../src/config/index.ts';
 import type { PipelineConfig } from '../../src/config/types.ts';
 import { createLogger } from '../../src/core/logger.ts';
-import { SchemaStore, schemaTopicOf } from '../../src/core/schemas.ts';
+import { schemaTopicOf } from '../../src/core/schemas.ts';
+import { SchemaStore } from '../../src/engine/schema-topic.ts';
 import { runPipeline } from '../../src/engine/runner.ts';
-import { openEmbeddedLog } from '../../src/log/embedded/index.ts';
+import { embeddedLogAt, openLog } from '../../src/log/open.ts';
 import { MongoStore } from '../../src/sinks/document/mongodb.ts';
 import { PgJsonStore } from '../../src/sinks/document/pgjson.ts';
 import { Decimal, type Doc, type DocumentStore } from '../../src/sinks/document/types.ts';
-import { createSink } from '../../src/sinks/index.ts';
+import { sinkSpec } from '../../src/registry/index.ts';
 import { BatchReader } from '../../src/engine/batch-reader.ts';
 import { customerAccounts } from '../fixtures/documents/derivers.ts';
 import { freshDatabase, PG_HOST, PG_PORT, PG_USER } from '../helpers/pg.ts';
@@ -339,7 +340,7 @@ ${collections()}    derive:
     const syncedBefore = ((await stores.mongo.data.findOne('customers', { _id: 1 }))!.metadata as Doc).sync_timestamp as Date;
     // Where the log ends: the replay is complete when both sinks stored these offsets again.
     const ends = new Map<string, number>();
-    const log = await openEmbeddedLog({ dir: join(tmp.dir, 'log'), readOnly: true });
+    const log = await openLog(embeddedLogAt(join(tmp.dir, 'log')), { readOnly: true });
     try {
       for (const t of await log.listTopics()) {
         if (!t.name.startsWith('docs.banking.')) continue;
@@ -376,9 +377,9 @@ ${collections(true)}`);
     const line = badYaml.split('\n').findIndex((l) => l.includes('$emial')) + 1;
     const col = badYaml.split('\n')[line - 1].indexOf('$emial') + 1;
     const badCfg = parseConfig(badYaml, file, process.env);
-    const sink = await createSink(badCfg.sinks[0], quiet, 'docs/bad');
+    const sink = await sinkSpec(badCfg.sinks[0].type).create(badCfg.sinks[0], { pipeline: 'test', logger: quiet, id: 'docs/bad' });
     await sink.open();
-    const log = await openEmbeddedLog({ dir: join(tmp.dir, 'log'), readOnly: true });
+    const log = await openLog(embeddedLogAt(join(tmp.dir, 'log')), { readOnly: true });
     try {
       const reader = new BatchReader(log, new SchemaStore(log, schemaTopicOf('docs')));
       reader.addTopic('docs.banking.customers', 3, undefined);

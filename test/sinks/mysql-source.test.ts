@@ -66,6 +66,8 @@ source:
   type: mysql
   connection: { host: ${MYSQL_HOST}, port: ${MYSQL_PORT}, user: ${MYSQL_USER}, database: ${f.name} }
   tables: [${f.name}.t]
+state:
+  dir: ${f.tmp.dir}/state
 log:
   dir: ${f.tmp.dir}/log
 logging:

@@ -54,7 +54,7 @@ describe('sink recovery', () => {
       await waitUntil('the PostgreSQL sink caught up after reconnecting', async () => JSON.stringify(await targets.rows('postgres', 't', COLS)) === JSON.stringify(want), 30_000);
       let pgSink: { state: string; error: { message: string } | null } = { state: '', error: null };
       await waitUntil('status.json shows the sink running again', async () => {
-        pgSink = JSON.parse(readFileSync(join(tmp.dir, 'log', 'status.json'), 'utf8')).sinks.find((s: { name: string }) => s.name === 'pg');
+        pgSink = JSON.parse(readFileSync(join(tmp.dir, 'state', 'status.json'), 'utf8')).sinks.find((s: { name: string }) => s.name === 'pg');
         return pgSink.state === 'running';
       }, 10_000);
       assert.match(pgSink.error?.message ?? '', /^lost the connection to PostgreSQL 127\.0\.0\.1:5432\/sluice_t_\w+: (terminating connection due to administrator command|Connection terminated unexpectedly); reconnecting$/, 'the last transient error, with its cause, is kept for status');
@@ -76,7 +76,7 @@ describe('sink recovery', () => {
     try {
       let sinks: { name: string; state: string; error: { code: string; message: string } | null }[] = [];
       await waitUntil('every sink refused the recreated log', async () => {
-        sinks = JSON.parse(readFileSync(join(tmp.dir, 'log', 'status.json'), 'utf8')).sinks;
+        sinks = JSON.parse(readFileSync(join(tmp.dir, 'state', 'status.json'), 'utf8')).sinks;
         return sinks.length === 3 && sinks.every((s) => s.state === 'failed');
       }, 30_000);
       for (const s of sinks) {

@@ -15,9 +15,24 @@ import { writeNumber, writeRow, writeString, writeValue } from './json.ts';
 export interface DebeziumOptions {
   /** Write `{"schema":…,"payload":…}` (JsonConverter `schemas.enable=true`) or the bare payload. */
   schemas: boolean;
-  connector: 'postgresql' | 'mysql';
+  /** The source connector's `source` block (from its spec). */
+  source: DebeziumSourceInfo;
   /** The logical server name / topic prefix (Debezium's `topic.prefix`). */
   serverName: string;
+}
+
+/** A source connector's view of Debezium's `source` block: its connector name and layout (from its spec). */
+export interface DebeziumSourceInfo {
+  /** `source.connector` in events, e.g. `postgresql`. */
+  connector: string;
+  /** The `source` block's Connect schema, in Debezium's field order. */
+  sourceSchema: FieldSchema;
+  /** The per-table constant part of the block after the common fields (PostgreSQL: `,"schema":…,"table":…,"txId":`). */
+  tablePart(s: SourceInfo): string;
+  /** The rest of the block after `tablePart`, as JSON text without the closing brace. */
+  tail(s: SourceInfo): string;
+  /** `schema.table` (PostgreSQL) or `database.table` (MySQL) of a parsed `source` block. */
+  tableOf(source: Record<string, unknown>): { schema: string; table: string };
 }
 
 /** A transaction boundary event for the `<prefix>.transaction` topic. */
@@ -54,8 +69,8 @@ export function fieldSchemaJson(f: FieldSchema, field?: string): string {
   return s + '}';
 }
 
-const str = (field: string, optional = false): FieldSchema => ({ type: 'string', optional, field });
-const i64 = (field: string, optional = false): FieldSchema => ({ type: 'int64', optional, field });
+export const str = (field: string, optional = false): FieldSchema => ({ type: 'string', optional, field });
+export const i64 = (field: string, optional = false): FieldSchema => ({ type: 'int64', optional, field });
 
 /** The fields every Debezium connector's `source` block starts with (its AbstractSourceInfo). */
 const COMMON_SOURCE_FIELDS: FieldSchema[] = [
@@ -70,22 +85,11 @@ const COMMON_SOURCE_FIELDS: FieldSchema[] = [
   i64('ts_ns', true),
 ];
 
-const sourceSchema = (name: string, fields: FieldSchema[]): FieldSchema => ({ type: 'struct', optional: false, name, version: 1, fields: [...COMMON_SOURCE_FIELDS, ...fields] });
+/** A connector's `source` block schema: the common fields, then the connector's own. */
+export const sourceSchema = (name: string, fields: FieldSchema[]): FieldSchema => ({ type: 'struct', optional: false, name, version: 1, fields: [...COMMON_SOURCE_FIELDS, ...fields] });
 
-/** io.debezium.connector.postgresql.Source, in Debezium's field order. */
-export const PG_SOURCE_SCHEMA = sourceSchema('io.debezium.connector.postgresql.Source', [str('schema'), str('table'), i64('txId', true), i64('lsn', true), i64('xmin', true)]);
-
-/** io.debezium.connector.mysql.Source, in Debezium's field order. */
-export const MYSQL_SOURCE_SCHEMA = sourceSchema('io.debezium.connector.mysql.Source', [
-  str('table', true),
-  i64('server_id'),
-  str('gtid', true),
-  str('file'),
-  i64('pos'),
-  { type: 'int32', optional: false, field: 'row' },
-  i64('thread', true),
-  str('query', true),
-]);
+/** A `source` block of the common fields only, for parsing events whose connector is not known. */
+const GENERIC_SOURCE_SCHEMA = sourceSchema('io.debezium.connector.common.Source', []);
 
 /** The envelope's `transaction` block (Debezium's `event.block`). */
 export const TRANSACTION_BLOCK_SCHEMA: FieldSchema = {
@@ -123,7 +127,7 @@ export function rowSchema(table: TableSchema, name: string, optional: boolean, k
 }
 
 /** The full value schema (`<topic>.Envelope`) for a table, as a FieldSchema. */
-export function envelopeSchema(table: TableSchema, topic: string, connector: DebeziumOptions['connector'] = 'postgresql'): FieldSchema {
+export function envelopeSchema(table: TableSchema, topic: string, source: FieldSchema = GENERIC_SOURCE_SCHEMA): FieldSchema {
   const row = rowSchema(table, `${topic}.Value`, true, false);
   return {
     type: 'struct',
@@ -133,7 +137,7 @@ export function envelopeSchema(table: TableSchema, topic: string, connector: Deb
     fields: [
       { ...row, field: 'before' },
       { ...row, field: 'after' },
-      { ...(connector === 'mysql' ? MYSQL_SOURCE_SCHEMA : PG_SOURCE_SCHEMA), field: 'source' },
+      { ...source, field: 'source' },
       str('op'),
       i64('ts_ms', true),
       i64('ts_us', true),
@@ -156,7 +160,7 @@ interface TableCache {
   head: string;
   /** `,"db":…,"sequence":` */
   dbPart: string;
-  /** PostgreSQL: `,"schema":…,"table":…,"txId":`; MySQL: `,"table":…,"server_id":` */
+  /** The connector's per-table constant part (PostgreSQL: `,"schema":…,"table":…,"txId":`). */
   tablePart: string;
   valueSchema?: string;
   keySchema?: string;
@@ -167,7 +171,7 @@ function scaled(v: number, zeros: string): string {
   return Number.isInteger(v) ? (v === 0 ? '0' : v + zeros) : '' + Math.trunc(v * 10 ** zeros.length);
 }
 
-const nullableInt = (v: number | bigint | null | undefined): string => (v === null || v === undefined ? 'null' : typeof v === 'bigint' ? v.toString() : writeNumber(v));
+export const nullableInt = (v: number | bigint | null | undefined): string => (v === null || v === undefined ? 'null' : typeof v === 'bigint' ? v.toString() : writeNumber(v));
 
 export class DebeziumJsonSerializer {
   private readonly cache = new WeakMap<TableSchema, TableCache>();
@@ -202,7 +206,7 @@ export class DebeziumJsonSerializer {
       table: s.table,
       head: `{"version":${writeString(s.version)},"connector":${writeString(s.connector)},"name":${writeString(s.name)},"ts_ms":`,
       dbPart: `,"db":${writeString(s.db)},"sequence":`,
-      tablePart: s.connector === 'mysql' ? `,"table":${writeString(s.table)},"server_id":` : `,"schema":${writeString(s.schema)},"table":${writeString(s.table)},"txId":`,
+      tablePart: this.opts.source.tablePart(s),
     };
     this.cache.set(ev.table, c);
     return c;
@@ -242,7 +246,7 @@ export class DebeziumJsonSerializer {
     const c = this.tableCache(ev);
     const payload = this.payload(ev, c);
     if (!this.opts.schemas) return payload;
-    if (c.valueSchema === undefined) c.valueSchema = fieldSchemaJson(envelopeSchema(ev.table, ev.topic, this.opts.connector));
+    if (c.valueSchema === undefined) c.valueSchema = fieldSchemaJson(envelopeSchema(ev.table, ev.topic, this.opts.source.sourceSchema));
     return `{"schema":${c.valueSchema},"payload":${payload}}`;
   }
 
@@ -269,7 +273,7 @@ export class DebeziumJsonSerializer {
       ',"ts_ns":' +
       srcNs +
       c.tablePart +
-      (s.connector === 'mysql' ? mysqlSourceTail(s) : nullableInt(s.txId) + ',"lsn":' + nullableInt(s.lsn) + ',"xmin":' + nullableInt(s.xmin)) +
+      this.opts.source.tail(s) +
       '},"op":"' +
       ev.op +
       '","ts_ms":' +
@@ -299,25 +303,6 @@ export class DebeziumJsonSerializer {
       `,"ts_ms":${writeNumber(tx.ts_ms)}}`;
     return Buffer.from(this.opts.schemas ? `{"schema":${TX_VALUE_SCHEMA_JSON},"payload":${payload}}` : payload);
   }
-}
-
-/** The MySQL source block after `server_id":`: server_id, gtid, file, pos, row, thread, query. */
-function mysqlSourceTail(s: SourceInfo): string {
-  return (
-    nullableInt(s.server_id as number) +
-    ',"gtid":' +
-    (s.gtid == null ? 'null' : writeString(s.gtid as string)) +
-    ',"file":' +
-    writeString((s.file as string) ?? '') +
-    ',"pos":' +
-    nullableInt((s.pos as number) ?? 0) +
-    ',"row":' +
-    nullableInt((s.row as number) ?? 0) +
-    ',"thread":' +
-    nullableInt(s.thread as number | null) +
-    ',"query":' +
-    (s.query == null ? 'null' : writeString(s.query as string))
-  );
 }
 
 const TX_KEY_SCHEMA_JSON = fieldSchemaJson(TRANSACTION_KEY_SCHEMA);

@@ -7,7 +7,8 @@ import { closeSync, constants, existsSync, fdatasync, fstatSync, fsyncSync, ftru
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { partitionFor } from '../partitioner.ts';
-import type { AppendRecord, Log, PartitionOffsets, Producer, StoredRecord, TopicConfig, TopicInfo } from '../types.ts';
+import type { AppendRecord, Consumer, Log, LogCapabilities, PartitionOffsets, Producer, ReadResult, StoredRecord, TopicConfig, TopicInfo } from '../types.ts';
+import { ReadConsumer } from '../consumer.ts';
 import { BATCH_HEADER, BatchEncoder, decodeRecords, readBatchHeader } from './format.ts';
 import { crc32 } from '../../core/crc32.ts';
 import { JournalWriter, partKey, readJournal, type JournalState, type PartEnd } from './journal.ts';
@@ -54,6 +55,9 @@ interface Topic {
 const segName = (base: number) => `${String(base).padStart(20, '0')}.seg`;
 
 export class EmbeddedLog implements Log {
+  readonly backend = 'embedded';
+  /** One process writes; commits of any size span partitions through the journal; offsets are dense. */
+  readonly capabilities: LogCapabilities = { atomicMultiPartition: true, maxCommitBytes: null, maxCommitRecords: null, compaction: false, denseOffsets: true, concurrentReaders: true };
   readonly dir: string;
   readonly segmentBytes: number;
   readonly readOnly: boolean;
@@ -380,7 +384,16 @@ export class EmbeddedLog implements Log {
     return fd;
   }
 
-  async read(topic: string, partition: number, offset: number, maxBytes = 1 << 20): Promise<StoredRecord[]> {
+  async read(topic: string, partition: number, offset: number, maxBytes = 1 << 20): Promise<ReadResult> {
+    const records = await this.readRecords(topic, partition, offset, maxBytes);
+    return { records, next: records.length ? records[records.length - 1].offset + 1 : offset };
+  }
+
+  openConsumer(): Consumer {
+    return new ReadConsumer(this);
+  }
+
+  private async readRecords(topic: string, partition: number, offset: number, maxBytes: number): Promise<StoredRecord[]> {
     this.refresh();
     const p = this.part(topic, partition);
     const start = Math.min(p.segments[0] ?? p.committedEnd, p.committedEnd);

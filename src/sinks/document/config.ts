@@ -1,23 +1,14 @@
 /**
- * Config checks and defaults of the document sinks (`mongodb`, `postgres_jsonb`), called by the
- * config loader after JSON Schema validation: templates are compiled here so that a bad `$$` name
+ * Config checks of the document sinks (`mongodb`, `postgres_jsonb`), called by the config loader
+ * after JSON Schema validation (the spec's `check`): templates are compiled here so that a bad `$$` name
  * or field name fails at load time with its file:line; each template leaf's position is kept so
  * that a column the source table lacks (known only once its schema arrives) is reported at its
  * line too.
  */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { DocumentCollectionConfig, DocumentSinkConfig, PostgresConnectionConfig, SinkCommonConfig } from '../../config/types.ts';
+import type { CheckContext } from '../../registry/spec.ts';
 import { compileTemplate } from './template.ts';
-
-export const DOCUMENT_SINK_TYPES = new Set(['mongodb', 'postgres_jsonb']);
-
-export interface CheckContext {
-  fileName: string;
-  /** Line and column of the node at a config path. */
-  pos(path: string[]): { line: number; col: number };
-  fail(path: string[], message: string): void;
-}
 
 /** The database named in a MongoDB URL's path, if any. */
 export function mongoUrlDatabase(url: string): string | undefined {
@@ -66,26 +57,4 @@ export function checkDocumentSink(raw: any, path: string[], ctx: CheckContext): 
     if (!existsSync(file)) ctx.fail([...path, 'derive', 'module'], `${file} does not exist (the path is relative to the config file)`);
     Object.defineProperty(raw.derive, '__file', { value: file, enumerable: false });
   }
-}
-
-/** The typed config of a document sink with defaults; `pgConnection` reads a PostgreSQL connection. */
-export function documentSinkDefaults(raw: any, common: SinkCommonConfig, pgConnection: (c: unknown) => PostgresConnectionConfig): DocumentSinkConfig {
-  const collections: DocumentCollectionConfig[] = (raw.collections ?? []).map((c: any) => ({
-    table: c.table,
-    collection: c.collection ?? common.tableName,
-    indexes: c.indexes ?? [],
-    document: c.document,
-    at: c.__at ?? '',
-    positions: c.__positions ?? {},
-  }));
-  const module = raw.derive ? (raw.derive.__file ?? resolve(raw.derive.module)) : undefined;
-  if (raw.type === 'mongodb') {
-    const database = raw.database ?? mongoUrlDatabase(raw.connection) ?? 'sluice';
-    const derive = raw.derive ? { connection: raw.derive.connection ?? raw.connection, database: raw.derive.database ?? (raw.derive.connection ? mongoUrlDatabase(raw.derive.connection) : undefined) ?? database, module: module! } : undefined;
-    return { ...common, type: 'mongodb', connection: raw.connection, database, collections, derive };
-  }
-  const connection = pgConnection(raw.connection);
-  const schema = raw.schema ?? 'public';
-  const derive = raw.derive ? { connection: raw.derive.connection ? pgConnection(raw.derive.connection) : connection, schema: raw.derive.schema ?? schema, module: module! } : undefined;
-  return { ...common, type: 'postgres_jsonb', connection, schema, collections, derive };
 }

@@ -10,7 +10,7 @@
  * upsert or delete by `_id` (and derived documents are recomputed from the layer) the replay ends
  * in the same documents.
  */
-import type { DocumentCollectionConfig, DocumentSinkConfig } from '../../config/types.ts';
+import type { DocumentCollectionConfig, DocumentSinkConfig } from './spec.ts';
 import { isRetriable, SluiceError } from '../../core/errors.ts';
 import type { Row } from '../../core/event.ts';
 import type { Logger } from '../../core/logger.ts';
@@ -19,8 +19,6 @@ import { parseJson } from '../../core/serde/parse.ts';
 import { targetName } from '../sql/columns.ts';
 import { offsetsFromRows, type Sink, type SinkBatch, type SinkRecord, type TableBatch } from '../types.ts';
 import { deriveBatch, loadDerivers } from './derive.ts';
-import { isMongoConnectionError, openMongoStores } from './mongodb.ts';
-import { openPgJsonStores } from './pgjson.ts';
 import { sourceTsOf, TableShape, templateError } from './reshape.ts';
 import type { DocumentStores } from './stores.ts';
 import { compileTemplate, type Compiled } from './template.ts';
@@ -43,6 +41,8 @@ export class DocumentSink implements Sink {
   private derivers: Deriver[] = [];
   private readonly targets = new Map<string, Target>();
   private readonly shapes = new Map<string, TableShape>();
+  /** Whether an error is the store's driver saying the connection is gone (set on open). */
+  private isStoreConnectionError: (e: unknown) => boolean = () => false;
 
   constructor(
     private readonly cfg: DocumentSinkConfig,
@@ -57,10 +57,16 @@ export class DocumentSink implements Sink {
   async open(): Promise<Map<string, Map<number, number>>> {
     const c = this.cfg;
     try {
-      this.stores =
-        c.type === 'mongodb'
-          ? await openMongoStores({ url: c.connection, database: c.database, derive: c.derive && { url: c.derive.connection, database: c.derive.database } })
-          : await openPgJsonStores({ name: c.name, connection: c.connection, schema: c.schema, derive: c.derive && { connection: c.derive.connection, schema: c.derive.schema } });
+      // Each store's module (and driver) loads only when used: a PostgreSQL JSONB sink runs
+      // without the mongodb package installed.
+      if (c.type === 'mongodb') {
+        const m = await import('./mongodb.ts');
+        this.isStoreConnectionError = m.isMongoConnectionError;
+        this.stores = await m.openMongoStores({ url: c.connection, database: c.database, derive: c.derive && { url: c.derive.connection, database: c.derive.database } });
+      } else {
+        const { openPgJsonStores } = await import('./pgjson.ts');
+        this.stores = await openPgJsonStores({ name: c.name, connection: c.connection, schema: c.schema, derive: c.derive && { connection: c.derive.connection, schema: c.derive.schema } });
+      }
       if (c.derive) this.derivers = await loadDerivers(c.derive.module);
       const { data, derived } = this.stores;
       await data.ensureCollection(c.offsetsTable, [['sink']]);
@@ -192,7 +198,7 @@ export class DocumentSink implements Sink {
     if (e instanceof SluiceError) return e;
     const err = e as { code?: string; message?: string; name?: string };
     const lost = this.stores?.connectionError?.();
-    if (lost || isMongoConnectionError(e) || isRetriable(e)) {
+    if (lost || this.isStoreConnectionError(e) || isRetriable(e)) {
       return sinkError('SINK_CONNECTION_LOST', `sink ${this.cfg.name}: lost the connection to the document store (${(lost ?? (e as Error)).message}); reconnecting and resuming from the stored offsets`, { cause: e });
     }
     if (typeof err.code === 'string' && /^(22|23|42)/.test(err.code)) {

@@ -8,6 +8,10 @@
  * MongoDB; a JSON number in JSONB, which PostgreSQL keeps exact), `bigint` (int64), Buffer.
  */
 
+/** A document template: nested mappings whose leaves are `$column`, `$$source_ts`, `$$sync_ts`, `$$op`, `$$table` or literals (docs/connectors/documents.md). */
+export type DocTemplate = { [field: string]: DocTemplateValue };
+export type DocTemplateValue = string | number | boolean | null | DocTemplateValue[] | DocTemplate;
+
 /** An exact decimal value carried as its text, e.g. `2500.75`. */
 export class Decimal {
   constructor(readonly text: string) {}

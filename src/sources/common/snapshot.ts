@@ -6,12 +6,12 @@
 import type { ChangeEvent, SourceInfo } from '../../core/event.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EventSink } from '../../core/source.ts';
-import type { PipelineMetrics } from '../../engine/metrics.ts';
+import type { ComponentMetrics } from '../../core/metrics.ts';
 
 export interface SnapshotHooks {
   log: Logger;
   sink: EventSink;
-  metrics: PipelineMetrics;
+  metrics: ComponentMetrics;
   isStopped(): boolean;
   /** False while a table is being read: its rows commit to the log together. */
   setCommittable(v: boolean): void;

@@ -4,7 +4,7 @@
  * and the binlog files it still has.
  */
 import mysql from 'mysql2/promise';
-import type { MysqlSourceConfig } from '../../config/types.ts';
+import type { MysqlSourceConfig } from './spec.ts';
 import type { BinlogColumn } from './binlog/types.ts';
 import { columnFromInformationSchema } from './types.ts';
 import { mysqlError } from './errors.ts';
@@ -167,3 +167,27 @@ export async function gtidAt(conn: Conn, info: ServerInfo, file: string, pos: nu
 }
 
 export const quoteIdent = (s: string): string => '`' + s.replace(/`/g, '``') + '`';
+
+/** The server's binlog as a resume point needs it (for `sluice status`): current end, oldest file kept, whether `file` is gone. */
+export async function binlogStatus(c: MysqlSourceConfig['connection'], file: string | null): Promise<Record<string, unknown> & { error?: string }> {
+  let conn: Conn;
+  try {
+    conn = await mysql.createConnection({ host: c.host, port: c.port, user: c.user, password: c.password, connectTimeout: 5000 });
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+  try {
+    const [master] = (await conn.query('SHOW MASTER STATUS')) as unknown as [{ File: string; Position: number }[]];
+    const [logs] = (await conn.query('SHOW BINARY LOGS')) as unknown as [{ Log_name: string }[]];
+    return {
+      current: master[0] ? `${master[0].File}:${master[0].Position}` : 'binlog off',
+      oldest: logs[0]?.Log_name ?? '-',
+      checkpointFile: file,
+      checkpointFilePurged: file !== null && logs.length > 0 && !logs.some((l) => l.Log_name === file),
+    };
+  } catch (e) {
+    return { error: (e as Error).message };
+  } finally {
+    await conn.end().catch(() => {});
+  }
+}

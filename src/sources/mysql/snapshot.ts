@@ -11,7 +11,7 @@
  * bounded); after a crash, finished tables stay and the rest are read again from a new snapshot.
  * Progress (rows, rate, ETA) is logged every few seconds.
  */
-import type { MysqlPipelineConfig } from '../../config/types.ts';
+import type { MysqlSourceConfig } from './spec.ts';
 import type { SourceInfo, Value } from '../../core/event.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
 import { SnapshotTable, type SnapshotHooks } from '../common/snapshot.ts';
@@ -49,7 +49,7 @@ export interface SnapshotOptions extends SnapshotHooks {
   conn: Conn;
   point: SnapshotPoint;
   tables: CapturedTable[];
-  cfg: MysqlPipelineConfig;
+  cfg: MysqlSourceConfig;
   schemas: TableSchemas;
 }
 
@@ -63,7 +63,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
     for (let ti = 0; ti < o.tables.length && !o.isStopped(); ti++) {
       const { database, table } = o.tables[ti];
       const name = `${database}.${table}`;
-      const topic = `${cfg.source.topicPrefix}.${database}.${table}`;
+      const topic = `${cfg.topicPrefix}.${database}.${table}`;
       await o.sink.declareTopic(topic);
       // Columns as the snapshot transaction sees them (an ALTER since the listing shows here too).
       const columns = await tableColumns(conn, database, table);
@@ -81,7 +81,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
           // Raw text (binary columns as bytes): types.ts turns it into the same values the binlog gives.
           typeCast: (field: { charsetNr?: number; buffer(): Buffer | null; string(): string | null }) => (field.charsetNr === 63 ? field.buffer() : field.string()),
         } as never)
-        .stream({ highWaterMark: Math.min(cfg.source.snapshotFetchSize, 10_000) });
+        .stream({ highWaterMark: Math.min(cfg.snapshotFetchSize, 10_000) });
       const keyIdx = schema.keyColumns.map((k) => columns.findIndex((c) => c.name === k));
       for await (const raw of stream as AsyncIterable<(string | Buffer | null)[]>) {
         if (o.isStopped()) {
@@ -99,7 +99,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
         const source: SourceInfo = {
           version: SLUICE_VERSION,
           connector: 'mysql',
-          name: cfg.source.topicPrefix,
+          name: cfg.topicPrefix,
           ts_ms: now,
           snapshot: t.nextMarker(),
           db: database,

@@ -8,10 +8,10 @@
  * state for us (no slot), so nothing is acknowledged upstream; the binlog must simply still hold
  * the checkpoint's file (checked at start, with what to do when it does not).
  */
-import type { MysqlPipelineConfig } from '../../config/types.ts';
-import type { Logger } from '../../core/logger.ts';
 import type { EventSink, Source } from '../../core/source.ts';
-import type { PipelineMetrics } from '../../engine/metrics.ts';
+import type { ComponentMetrics } from '../../core/metrics.ts';
+import type { SourceContext } from '../../registry/spec.ts';
+import type { MysqlSourceConfig } from './spec.ts';
 import { BinlogClient } from './binlog/client.ts';
 import type { BinlogEvent, StartPosition } from './binlog/types.ts';
 import { decodeCheckpoint, encodeCheckpoint, formatPos, type MysqlCheckpoint } from './position.ts';
@@ -36,11 +36,16 @@ export class MysqlSource implements Source {
   private snapshotProgress: Record<string, unknown> | null = null;
   private readonly schemas = new TableSchemas();
 
+  private readonly log: SourceContext['logger'];
+  private readonly metrics: ComponentMetrics;
+
   constructor(
-    private readonly cfg: MysqlPipelineConfig,
-    private readonly log: Logger,
-    private readonly metrics: PipelineMetrics,
-  ) {}
+    private readonly cfg: MysqlSourceConfig,
+    private readonly ctx: SourceContext,
+  ) {
+    this.log = ctx.logger;
+    this.metrics = ctx.metrics;
+  }
 
   canCommit(): boolean {
     return this.committable;
@@ -59,7 +64,7 @@ export class MysqlSource implements Source {
     const durable = this.durableText ? decodeCheckpoint(this.durableText) : null;
     return {
       type: 'mysql',
-      serverId: this.cfg.source.serverId,
+      serverId: this.cfg.serverId,
       phase: this.ckpt?.phase ?? 'starting',
       position: this.streamer ? formatPos(this.streamer.position) : this.ckpt ? formatPos(this.ckpt) : null,
       gtid: this.streamer?.gtid ?? this.ckpt?.gtid ?? null,
@@ -76,7 +81,7 @@ export class MysqlSource implements Source {
   }
 
   async run(sink: EventSink, checkpointText: string | null): Promise<void> {
-    const src = this.cfg.source;
+    const src = this.cfg;
     try {
       this.admin = await connectAdmin(src.connection);
       const info = await checkServer(this.admin);
@@ -117,7 +122,7 @@ export class MysqlSource implements Source {
   private async snapshot(sink: EventSink, info: ServerInfo, tables: Awaited<ReturnType<typeof capturedTables>>, ckpt: MysqlCheckpoint): Promise<void> {
     const remaining = tables.filter((t) => !ckpt.tables[`${t.database}.${t.table}`]);
     if (remaining.length === 0) return;
-    this.snapConn = await connectAdmin(this.cfg.source.connection);
+    this.snapConn = await connectAdmin(this.cfg.connection);
     const point = await beginSnapshot(this.snapConn, info);
     const resumed = Object.keys(ckpt.tables).length > 0;
     if (!resumed) {
@@ -154,7 +159,7 @@ export class MysqlSource implements Source {
   }
 
   private async stream(sink: EventSink, info: ServerInfo, ckpt: MysqlCheckpoint): Promise<void> {
-    const src = this.cfg.source;
+    const src = this.cfg;
     const useGtid = src.gtid === 'auto' && ckpt.gtid !== '';
     if (!useGtid) {
       const admin = await connectAdmin(src.connection);
@@ -163,7 +168,7 @@ export class MysqlSource implements Source {
         if (files.length && !files.includes(ckpt.file)) {
           throw mysqlError(
             'MYSQL_BINLOG_GONE',
-            `the binlog file ${ckpt.file} this pipeline resumes from is no longer on the server (oldest kept: ${files[0]}): changes made since then are lost to it. Raise the server's binlog retention (expire_logs_days / binlog_expire_logs_seconds), then move ${this.cfg.log.dir} away and run again to take a new snapshot.`,
+            `the binlog file ${ckpt.file} this pipeline resumes from is no longer on the server (oldest kept: ${files[0]}): changes made since then are lost to it. Raise the server's binlog retention (expire_logs_days / binlog_expire_logs_seconds), then ${this.ctx.resetHint} and run again to take a new snapshot.`,
           );
         }
       } finally {
@@ -184,7 +189,7 @@ export class MysqlSource implements Source {
       tables: tableFilter(src),
     });
     this.log.info('streaming the binlog', { from: useGtid ? `gtid ${ckpt.gtid}` : formatPos(ckpt), skip: ckpt.skip, flavor: info.mariadb ? 'mariadb' : 'mysql' });
-    const maxDelay = Math.max(5, this.cfg.batch.maxDelayMs);
+    const maxDelay = Math.max(5, this.ctx.batch.maxDelayMs);
     let lastPositionCommit = Date.now();
     let next: Promise<BinlogEvent | null> | null = null;
     while (!this.stopped) {

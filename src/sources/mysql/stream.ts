@@ -5,12 +5,12 @@
  * not captured are ignored; rows of a table re-read by a later snapshot are skipped up to that
  * snapshot's position.
  */
-import type { MysqlPipelineConfig } from '../../config/types.ts';
+import type { MysqlSourceConfig } from './spec.ts';
 import type { ChangeEvent, Row, SourceInfo, TableSchema, TransactionInfo, Value } from '../../core/event.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EventSink } from '../../core/source.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
-import type { PipelineMetrics } from '../../engine/metrics.ts';
+import type { ComponentMetrics } from '../../core/metrics.ts';
 import { xaKey } from './binlog/decoder.ts';
 import type { BinlogEvent, EventHeader } from './binlog/types.ts';
 import { comparePos, GtidSet, type BinlogPos, type MysqlCheckpoint } from './position.ts';
@@ -40,11 +40,11 @@ interface OpenTx {
 }
 
 export interface StreamOptions {
-  cfg: MysqlPipelineConfig;
+  cfg: MysqlSourceConfig;
   sink: EventSink;
   schemas: TableSchemas;
   log: Logger;
-  metrics: PipelineMetrics;
+  metrics: ComponentMetrics;
   /** Whether rows of `database.table` are captured. */
   captured(database: string, table: string): boolean;
   checkpoint: MysqlCheckpoint;
@@ -72,7 +72,7 @@ export class BinlogStreamer {
     this.executed = new GtidSet(c.gtid);
     this.pendingSkip = c.skip;
     this.preparedXa = new Set(c.xa ?? []);
-    this.prefix = o.cfg.source.topicPrefix;
+    this.prefix = o.cfg.topicPrefix;
     for (const [name, t] of Object.entries(c.tables)) {
       if (comparePos(t.skipBefore, { file: c.file, pos: c.pos }) > 0) this.skipBefore.set(name, t.skipBefore);
     }
@@ -181,7 +181,7 @@ export class BinlogStreamer {
     const tx = this.tx;
     if (tx) {
       if (tx.gtid) this.executed.add(tx.gtid);
-      if (tx.began && this.o.cfg.source.transactionMetadata) {
+      if (tx.began && this.o.cfg.transactionMetadata) {
         this.o.sink.appendTransaction({
           status: 'END',
           id: this.txId(tx),
@@ -318,7 +318,7 @@ export class BinlogStreamer {
 
   private emit(tx: OpenTx, h: EventHeader, schema: TableSchema, to: Target, op: ChangeEvent['op'], before: Row | null, after: Row | null, row: number, at?: BinlogPos, key: Row | null = null): void {
     const index = tx.events++;
-    const meta = this.o.cfg.source.transactionMetadata;
+    const meta = this.o.cfg.transactionMetadata;
     // Per-table counts only feed the transaction metadata (data_collection_order, END's counts).
     const order = meta ? (tx.perTable.get(to.name) ?? 0) + 1 : 0;
     if (meta) tx.perTable.set(to.name, order);

@@ -5,7 +5,7 @@ export const PG_ERRORS = defineErrors('PostgreSQL source', {
   PG_CONNECT: { retriable: 'depends', meaning: 'cannot connect, or the replication connection was refused (retriable while the server is down or starting)' },
   PG_WAL_LEVEL: { retriable: false, meaning: 'the server does not run with `wal_level=logical`' },
   PG_VERSION: { retriable: false, meaning: 'the server is older than PostgreSQL 10' },
-  PG_SLOT_IN_USE: { retriable: true, meaning: 'another process streams from the slot' },
+  PG_SLOT_IN_USE: { retriable: true, maxRetries: 6, meaning: 'another process streams from the slot (retried for about 30 s: the holder may be this pipeline\'s previous connection, not yet gone)' },
   PG_SLOT_MISSING: { retriable: false, meaning: 'the slot vanished while the log holds a checkpoint: changes may be lost' },
   PG_SLOT_CONFLICT: { retriable: false, meaning: 'the slot belongs to another database' },
   PG_TABLE_MISSING: { retriable: false, meaning: '`source.tables` names a table the database does not have' },

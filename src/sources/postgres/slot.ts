@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { parseLsn } from '../../core/lsn.ts';
 import { coreError } from '../../core/errors.ts';
 import { pgError } from './errors.ts';
+import type { PostgresConnectionConfig } from '../../config/fields.ts';
 
 export interface SlotInfo {
   exists: boolean;
@@ -118,4 +119,30 @@ export async function createSlot(replication: pg.Client, slot: string, opts: { e
 
 export async function dropSlot(client: pg.Client, slot: string): Promise<void> {
   await client.query(`SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
+}
+
+/**
+ * The replication slot as the server sees it, for `sluice status`. A database that cannot be reached
+ * does not hide the log's state: the reason is reported in place of the slot.
+ */
+export async function slotStatus(conn: PostgresConnectionConfig, slot: string): Promise<Record<string, unknown> & { name: string; error?: string; exists?: boolean }> {
+  const { connect } = await import('./replication.ts');
+  let c: pg.Client;
+  try {
+    c = await connect(conn, false);
+  } catch (e) {
+    return { name: slot, error: (e as Error).message };
+  }
+  try {
+    const r = await c.query(
+      `SELECT active, confirmed_flush_lsn::text AS confirmed, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained FROM pg_replication_slots WHERE slot_name = $1`,
+      [slot],
+    );
+    if (!r.rowCount) return { name: slot, exists: false };
+    return { name: slot, active: r.rows[0].active === 't' || r.rows[0].active === true, confirmedFlushLsn: r.rows[0].confirmed, retainedWalBytes: Number(r.rows[0].retained) };
+  } catch (e) {
+    return { name: slot, error: (e as Error).message };
+  } finally {
+    await c.end().catch(() => {});
+  }
 }

@@ -9,7 +9,7 @@
  * read again. Progress (rows, rate, ETA) is logged every few seconds.
  */
 import type pg from 'pg';
-import type { PgPipelineConfig as PipelineConfig } from '../../config/types.ts';
+import type { PostgresSourceConfig } from './spec.ts';
 import type { ChangeEvent } from '../../core/event.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
 import { SnapshotTable, type SnapshotHooks } from '../common/snapshot.ts';
@@ -21,7 +21,7 @@ export interface SnapshotOptions extends SnapshotHooks {
   client: pg.Client;
   snapshotName: string;
   tables: { schema: string; table: string }[];
-  cfg: PipelineConfig;
+  cfg: PostgresSourceConfig;
 }
 
 export async function runSnapshot(o: SnapshotOptions): Promise<void> {
@@ -36,7 +36,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
     for (let ti = 0; ti < o.tables.length && !o.isStopped(); ti++) {
       const { schema, table } = o.tables[ti];
       const name = `${schema}.${table}`;
-      const topic = `${cfg.source.topicPrefix}.${schema}.${table}`;
+      const topic = `${cfg.topicPrefix}.${schema}.${table}`;
       await o.sink.declareTopic(topic);
       const rel = await catalog.tableSchemaByName(schema, table);
       const est = Number((await client.query(`SELECT GREATEST(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = $1::regclass`, [`${quoteIdent(schema)}.${quoteIdent(table)}`])).rows[0]?.n ?? 0);
@@ -45,7 +45,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       await client.query(`DECLARE sluice_snap NO SCROLL CURSOR FOR SELECT ${cols} FROM ${quoteIdent(schema)}.${quoteIdent(table)}`);
       for (;;) {
         if (o.isStopped()) break;
-        const r = await client.query({ text: `FETCH ${cfg.source.snapshotFetchSize} FROM sluice_snap`, rowMode: 'array' });
+        const r = await client.query({ text: `FETCH ${cfg.snapshotFetchSize} FROM sluice_snap`, rowMode: 'array' });
         if (r.rows.length === 0) break;
         const now = Date.now();
         for (const values of r.rows as (string | null)[][]) {
@@ -58,10 +58,10 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
             source: {
               version: SLUICE_VERSION,
               connector: 'postgresql',
-              name: cfg.source.topicPrefix,
+              name: cfg.topicPrefix,
               ts_ms: now,
               snapshot: t.nextMarker(),
-              db: cfg.source.connection.database,
+              db: cfg.connection.database,
               sequence: null,
               schema,
               table,

@@ -8,12 +8,12 @@
  */
 import { join } from 'node:path';
 import type pg from 'pg';
-import type { PgPipelineConfig as PipelineConfig } from '../../config/types.ts';
 import { SluiceError } from '../../core/errors.ts';
-import type { Logger } from '../../core/logger.ts';
 import { formatLsn } from '../../core/lsn.ts';
 import type { EventSink, Source } from '../../core/source.ts';
-import type { PipelineMetrics } from '../../engine/metrics.ts';
+import type { ComponentMetrics } from '../../core/metrics.ts';
+import type { SourceContext } from '../../registry/spec.ts';
+import type { PostgresSourceConfig } from './spec.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { decodeCheckpoint, encodeCheckpoint, type SourceCheckpoint } from './position.ts';
 import { connect, ReplicationStream, type XLogData } from './replication.ts';
@@ -47,11 +47,16 @@ export class PostgresSource implements Source {
   private lastStatusSent = 0;
   private serverVersion = 0;
 
+  private readonly log: SourceContext['logger'];
+  private readonly metrics: ComponentMetrics;
+
   constructor(
-    private readonly cfg: PipelineConfig,
-    private readonly log: Logger,
-    private readonly metrics: PipelineMetrics,
-  ) {}
+    private readonly cfg: PostgresSourceConfig,
+    private readonly ctx: SourceContext,
+  ) {
+    this.log = ctx.logger;
+    this.metrics = ctx.metrics;
+  }
 
   canCommit(): boolean {
     return this.committable;
@@ -73,8 +78,8 @@ export class PostgresSource implements Source {
   status(): Record<string, unknown> {
     return {
       type: 'postgres',
-      slot: this.cfg.source.slot,
-      publication: this.cfg.source.publication,
+      slot: this.cfg.slot,
+      publication: this.cfg.publication,
       phase: this.ckpt?.phase ?? 'starting',
       receivedLsn: formatLsn(this.received),
       confirmedLsn: formatLsn(this.durableAck),
@@ -98,7 +103,7 @@ export class PostgresSource implements Source {
   }
 
   async run(sink: EventSink, checkpointText: string | null): Promise<void> {
-    const src = this.cfg.source;
+    const src = this.cfg;
     try {
       this.admin = await connect(src.connection, false);
       this.serverVersion = (await checkServer(this.admin)).version;
@@ -114,7 +119,7 @@ export class PostgresSource implements Source {
         throw pgError('PG_SLOT_IN_USE', `replication slot "${src.slot}" is in use by another process (another sluice run of this pipeline, or pg_recvlogical). Stop it, or give this pipeline its own source.slot.`);
       }
       if (ckpt && !slot.exists) {
-        throw pgError('PG_SLOT_MISSING', `replication slot "${src.slot}" is gone but the log holds a checkpoint at ${formatLsn(ckpt.ack)}: changes made since then may be lost. To start over with a new snapshot, move the log directory ${this.cfg.log.dir} away and run again.`);
+        throw pgError('PG_SLOT_MISSING', `replication slot "${src.slot}" is gone but the log holds a checkpoint at ${formatLsn(ckpt.ack)}: changes made since then may be lost. To start over with a new snapshot, ${this.ctx.resetHint} and run again.`);
       }
       this.replication = await connect(src.connection, true);
       if (!ckpt) {
@@ -169,8 +174,8 @@ export class PostgresSource implements Source {
    */
   private async snapshot(sink: EventSink, snapshotName: string, snapshotLsn: bigint): Promise<void> {
     const ckpt = this.ckpt!;
-    const tables = (await publishedTables(this.admin!, this.cfg.source.publication)).filter((t) => !ckpt.tables[`${t.schema}.${t.table}`]);
-    const reader = await connect(this.cfg.source.connection, false);
+    const tables = (await publishedTables(this.admin!, this.cfg.publication)).filter((t) => !ckpt.tables[`${t.schema}.${t.table}`]);
+    const reader = await connect(this.cfg.connection, false);
     try {
       await runSnapshot({
         client: reader,
@@ -204,7 +209,7 @@ export class PostgresSource implements Source {
   }
 
   private async streamChanges(sink: EventSink): Promise<void> {
-    const src = this.cfg.source;
+    const src = this.cfg;
     const ckpt = this.ckpt!;
     this.durableAck = ckpt.ack;
     this.decoder = new StreamDecoder({
@@ -214,7 +219,7 @@ export class PostgresSource implements Source {
       sink,
       log: this.log,
       metrics: this.metrics,
-      spillDir: join(this.cfg.log.dir, 'spill'),
+      spillDir: join(this.ctx.stateDir, 'spill'),
     });
     this.stream = new ReplicationStream(this.replication!);
     const options: Record<string, string> = {
@@ -224,7 +229,7 @@ export class PostgresSource implements Source {
     };
     if (src.protocol >= 2 && src.streaming) options.streaming = 'on';
     if (src.binary) options.binary = 'true';
-    const maxQueue = this.cfg.maxQueueBytes;
+    const maxQueue = this.ctx.maxQueueBytes;
     await this.stream.start(src.slot, ckpt.ack, options, {
       onData: (m) => {
         this.queue.push(m);
@@ -250,7 +255,7 @@ export class PostgresSource implements Source {
     this.log.info('streaming changes', { slot: src.slot, from: formatLsn(ckpt.ack), protocol: src.protocol, streaming: options.streaming === 'on' });
     this.heartbeat = new Heartbeat(this.admin!, src.heartbeatIntervalMs, this.log);
     this.heartbeat.start();
-    const idleWait = Math.max(5, Math.min(this.cfg.batch.maxDelayMs, 100));
+    const idleWait = Math.max(5, Math.min(this.ctx.batch.maxDelayMs, 100));
     while (!this.stopped) {
       if (this.failure) throw translateStreamError(this.failure);
       if (this.ended) throw pgError('PG_STREAM_ENDED', 'PostgreSQL ended the replication stream (server shutdown or slot dropped). Restart the pipeline when the server is back.');

@@ -4,12 +4,12 @@
  * (protocol v2) until they commit, and keeps the checkpoint that describes everything appended.
  */
 import type pg from 'pg';
-import type { PgPipelineConfig as PipelineConfig } from '../../config/types.ts';
+import type { PostgresSourceConfig } from './spec.ts';
 import type { ChangeEvent, Op, Row, SourceInfo, TableSchema } from '../../core/event.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EventSink } from '../../core/source.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
-import type { PipelineMetrics } from '../../engine/metrics.ts';
+import type { ComponentMetrics } from '../../core/metrics.ts';
 import { decodeMessage, TypeCatalog, type PgOutputMessage, type RelationMessage, type RelationSchema } from './pgoutput/index.ts';
 import { durablePrefix, type SourceCheckpoint } from './position.ts';
 import type { XLogData } from './replication.ts';
@@ -39,12 +39,12 @@ interface TxnState {
 }
 
 export interface StreamDecoderOptions {
-  cfg: PipelineConfig;
+  cfg: PostgresSourceConfig;
   admin: pg.Client;
   checkpoint: SourceCheckpoint;
   sink: EventSink;
   log: Logger;
-  metrics: PipelineMetrics;
+  metrics: ComponentMetrics;
   spillDir: string;
 }
 
@@ -70,7 +70,7 @@ export class StreamDecoder {
   private readonly txMeta: boolean;
 
   constructor(private readonly o: StreamDecoderOptions) {
-    this.catalog = new TypeCatalog(o.admin, o.cfg.source.binary);
+    this.catalog = new TypeCatalog(o.admin, o.cfg.binary);
     this.resumeFrom = { ...o.checkpoint };
     this.spill = new SpillStore(o.spillDir);
     this.lastCommitLsn = o.checkpoint.lsn;
@@ -79,9 +79,9 @@ export class StreamDecoder {
     this.posLsn = o.checkpoint.lsn;
     this.posSeq = o.checkpoint.seq;
     this.posDone = o.checkpoint.done;
-    this.prefix = o.cfg.source.topicPrefix;
-    this.db = o.cfg.source.connection.database;
-    this.txMeta = o.cfg.source.transactionMetadata;
+    this.prefix = o.cfg.topicPrefix;
+    this.db = o.cfg.connection.database;
+    this.txMeta = o.cfg.transactionMetadata;
   }
 
   get inTransaction(): boolean {

@@ -72,7 +72,7 @@ describe('crash safety of mysql → log (kill -9)', () => {
       if (i >= CYCLES / 2) {
         const pid = child.pid;
         await waitUntil('the restarted pipeline streaming', async () => {
-          const st = JSON.parse(readFileSync(join(logDir, 'status.json'), 'utf8'));
+          const st = JSON.parse(readFileSync(join(f.tmp.dir, 'state', 'status.json'), 'utf8'));
           return st.pid === pid && st.source?.phase === 'stream';
         }, 60_000);
       }

@@ -25,7 +25,7 @@ async function expectStop(cfg: Cfg, act: () => Promise<void>, code: string, mess
     () => null,
     (e) => e,
   );
-  await waitUntil('streaming', async () => isStreaming(cfg.log.dir));
+  await waitUntil('streaming', async () => isStreaming(cfg.state.dir));
   await act();
   const e = await outcome;
   assert.ok(e, `the pipeline should have stopped with ${code}`);

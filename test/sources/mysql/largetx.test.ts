@@ -29,7 +29,7 @@ describe('mysql source: large transactions', () => {
       await waitUntil('the pipeline streaming', async () => {
         if (child.exitCode !== null) throw new Error(`pipeline died: ${child.stderrText()}`);
         const { readFileSync, existsSync } = await import('node:fs');
-        return existsSync(join(logDir, 'status.json')) && JSON.parse(readFileSync(join(logDir, 'status.json'), 'utf8')).source?.phase === 'stream';
+        return existsSync(join(f.tmp.dir, 'state', 'status.json')) && JSON.parse(readFileSync(join(f.tmp.dir, 'state', 'status.json'), 'utf8')).source?.phase === 'stream';
       });
       await f.q(`INSERT INTO items SELECT seq, CONCAT('item ', seq), seq % 100, seq * 0.01 FROM seq_1_to_${ROWS}`);
       await waitUntil(`${ROWS} events in the log`, async () => {

@@ -10,14 +10,14 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runPipeline } from '../../../src/engine/runner.ts';
-import { openEmbeddedLog } from '../../../src/log/embedded/index.ts';
+import { embeddedLogAt, openLog } from '../../../src/log/open.ts';
 import { mysqlPipelineConfig, mysqlPipelineYaml, quietLogger, runUntil, useMysqlDatabase } from '../../helpers/mysql.ts';
 import { readAll, waitUntil } from '../../helpers/pipeline.ts';
 
 async function rawValue(logDir: string, topic: string, partition: number, offset: number): Promise<string> {
-  const log = await openEmbeddedLog({ dir: logDir, readOnly: true });
+  const log = await openLog(embeddedLogAt(logDir), { readOnly: true });
   try {
-    return (await log.read(topic, partition, offset, 1 << 16))[0].value!.toString();
+    return (await log.read(topic, partition, offset, 1 << 16)).records[0].value!.toString();
   } finally {
     await log.close();
   }
@@ -135,7 +135,7 @@ describe('mysql source → embedded log', () => {
     const logDir = cfg.log.dir;
     const evs = async () => (await readAll(logDir, 'm2.')).filter((r) => r.value);
     await runUntil(cfg, 'first row', async () => (await evs()).length === 1, async () => {
-      await waitUntil('the pipeline started', async () => existsSync(logDir + '/status.json'));
+      await waitUntil('the pipeline started', async () => existsSync(cfg.state.dir + '/status.json'));
       await new Promise((r) => setTimeout(r, 500));
       await f.q(`INSERT INTO evolving VALUES (1, 'one')`);
     });
@@ -149,9 +149,9 @@ describe('mysql source → embedded log', () => {
     const rows = (await evs()).map((r) => r.value.after).sort((a, b) => a.id - b.id);
     assert.deepEqual(rows, [{ id: 1, a: 'one' }, { id: 2, a: 'two' }, { id: 3, a: 'three', b: '3.3' }, { id: 4, b: '4.4' }]);
     // Each shape is a schema record in the log, which sinks use to evolve their tables.
-    const log = await openEmbeddedLog({ dir: logDir, readOnly: true });
+    const log = await openLog(embeddedLogAt(logDir), { readOnly: true });
     try {
-      const schemas = await log.read('m2.__schemas', 0, 0, 1 << 20);
+      const schemas = (await log.read('m2.__schemas', 0, 0, 1 << 20)).records;
       const cols = schemas.map((s) => JSON.parse(s.value!.toString()).columns.map((c: any) => `${c.name}:${c.sourceType}`).join(','));
       assert.deepEqual(cols, ['id:int,a:varchar(10)', 'id:int,a:varchar(10),b:decimal(5,1)', 'id:int,b:decimal(5,1)']);
     } finally {
@@ -178,8 +178,8 @@ describe('mysql source → embedded log', () => {
   it('stops with MYSQL_BINLOG_GONE when the binlog it resumes from was purged', async () => {
     await f.q(`CREATE TABLE purged (id INT PRIMARY KEY)`);
     const cfg = mysqlPipelineConfig('m4', f.name, f.tmp.dir + '/m4', `tables: [${f.name}.purged]\ngtid: off`);
-    await runUntil(cfg, 'snapshot committed', async () => existsSync(cfg.log.dir + '/status.json') && JSON.parse(readFileSync(cfg.log.dir + '/status.json', 'utf8')).source?.phase === 'stream');
-    const resumeFile = JSON.parse(readFileSync(cfg.log.dir + '/status.json', 'utf8')).source.position.split(':')[0];
+    await runUntil(cfg, 'snapshot committed', async () => existsSync(cfg.state.dir + '/status.json') && JSON.parse(readFileSync(cfg.state.dir + '/status.json', 'utf8')).source?.phase === 'stream');
+    const resumeFile = JSON.parse(readFileSync(cfg.state.dir + '/status.json', 'utf8')).source.position.split(':')[0];
     await f.q(`FLUSH BINARY LOGS`);
     const [[cur]] = (await f.conn.query('SHOW MASTER STATUS')) as any;
     // The server keeps a file while a (just closed) dump connection still reads it: retry.

@@ -186,11 +186,11 @@ describe('postgres types → events', () => {
 });
 
 async function rawValues(logDir: string, topic = 'types.public.all_types'): Promise<string[]> {
-  const { openEmbeddedLog } = await import('../../../src/log/embedded/index.ts');
-  const log = await openEmbeddedLog({ dir: logDir, readOnly: true });
+  const { embeddedLogAt, openLog } = await import('../../../src/log/open.ts');
+  const log = await openLog(embeddedLogAt(logDir), { readOnly: true });
   try {
     const out: string[] = [];
-    for (const p of await log.offsets(topic)) for (const r of await log.read(topic, p.partition, p.start)) out.push(r.value!.toString());
+    for (const p of await log.offsets(topic)) for (const r of (await log.read(topic, p.partition, p.start)).records) out.push(r.value!.toString());
     return out;
   } finally {
     await log.close();

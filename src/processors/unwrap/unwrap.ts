@@ -8,8 +8,11 @@
  *   __deleted        "true"/"false" when deletes are rewritten
  * Tombstones (null values) are dropped: a sink that must delete gets the delete event itself.
  */
-import type { Row } from '../core/event.ts';
-import type { ParsedEnvelope } from '../core/serde/parse.ts';
+import type { Row } from '../../core/event.ts';
+import { writeRow } from '../../core/serde/json.ts';
+import { parseKey, parseValue, type ParsedEnvelope } from '../../core/serde/parse.ts';
+import type { ProcessorContext, RecordTransform } from '../../registry/spec.ts';
+import type { UnwrapProcessorConfig } from './spec.ts';
 
 export interface UnwrapOptions {
   /** Add __op, __table, __source_ts_ms. */
@@ -22,6 +25,8 @@ export interface UnwrapOptions {
   delete?: 'drop' | 'rewrite' | 'none';
   /** Keep truncate events (kind 'truncate'); default false: they are dropped. */
   keepTruncates?: boolean;
+  /** The change's `schema.table` as its source connector names it (default: from the `source` block's schema, else db). */
+  table?: string;
 }
 
 export type Unwrapped =
@@ -31,7 +36,7 @@ export type Unwrapped =
 
 export function unwrap(env: ParsedEnvelope | null, key: Row | null, opts: UnwrapOptions = {}): Unwrapped | null {
   if (env === null) return null; // tombstone
-  const table = `${env.source.schema}.${env.source.table}`;
+  const table = opts.table ?? `${String(env.source.schema ?? env.source.db)}.${String(env.source.table)}`;
   if (env.op === 't') return opts.keepTruncates ? { kind: 'truncate', table } : null;
   const fields = opts.addFields ?? [];
   const decorate = (row: Row, deleted?: boolean): Row => {
@@ -50,4 +55,24 @@ export function unwrap(env: ParsedEnvelope | null, key: Row | null, opts: Unwrap
   }
   if (!env.after) return null;
   return { kind: 'upsert', row: decorate(env.after, mode === 'rewrite' ? false : undefined) };
+}
+
+/** The processor: each change record of the inputs becomes its flat row on the output topic. */
+export function unwrapTransform(cfg: UnwrapProcessorConfig, ctx: ProcessorContext): RecordTransform {
+  const mode = cfg.delete === 'tombstone' ? 'none' : cfg.delete;
+  return {
+    apply(rec) {
+      if (rec.value === null) return []; // the source's tombstone: the delete before it is unwrapped
+      const env = parseValue(rec.value);
+      if (env === null) return [];
+      const { schema, table } = ctx.tableOf(env.source);
+      const topic = cfg.output.replace(/\{topic\}/g, rec.topic).replace(/\{schema\}/g, schema).replace(/\{table\}/g, table);
+      const key = rec.key === null ? null : parseKey(rec.key);
+      const u = unwrap(env, key, { addFields: cfg.addFields, delete: mode, table: `${schema}.${table}` });
+      if (u === null || u.kind === 'truncate') return [];
+      // The source's schema header stays: a consumer can still find the row's column types.
+      if (u.kind === 'delete') return [{ topic, key: rec.key, value: null, headers: rec.headers }];
+      return [{ topic, key: rec.key, value: writeRow(u.row), headers: rec.headers }];
+    },
+  };
 }

@@ -1,0 +1,18 @@
+/**
+ * Every component Sluice has: one line per connector, log backend and processor. Adding one is a
+ * folder with its spec (src/registry/spec.ts says what a spec holds) plus a line here; config
+ * validation, config types, `sluice schema`, docs/config.md and docs/errors.md all follow from it.
+ */
+import { embeddedLog } from './log/embedded/spec.ts';
+import { unwrapProcessor } from './processors/unwrap/spec.ts';
+import { duckdbSink } from './sinks/duckdb/spec.ts';
+import { mongodbSink, postgresJsonbSink } from './sinks/document/spec.ts';
+import { mysqlSink } from './sinks/mysql/spec.ts';
+import { postgresSink } from './sinks/postgres/spec.ts';
+import { mysqlSource } from './sources/mysql/spec.ts';
+import { postgresSource } from './sources/postgres/spec.ts';
+
+export const SOURCES = [postgresSource, mysqlSource] as const;
+export const SINKS = [postgresSink, mysqlSink, duckdbSink, mongodbSink, postgresJsonbSink] as const;
+export const LOGS = [embeddedLog] as const;
+export const PROCESSORS = [unwrapProcessor] as const;

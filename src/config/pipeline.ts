@@ -1,0 +1,38 @@
+/**
+ * The pipeline config: the top-level keys, with each component's keys taken from its spec in the
+ * registry (src/components.ts). `PIPELINE.schema` is the JSON Schema, `PipelineConfig` the type of a
+ * loaded config, `PIPELINE.resolve` applies the defaults.
+ */
+import { LOGS, PROCESSORS, SINKS, SOURCES } from '../components.ts';
+import { batchField, pipelineName } from './common.ts';
+import { boolean, integer, list, object, oneOf, size, string, tagged, type Field, type Infer } from './fields.ts';
+
+type Variants<S extends readonly { type: string; config: Field<any, any> }[]> = { [K in S[number] as K['type']]: K['config'] };
+function variants<const S extends readonly { type: string; config: Field<any, any> }[]>(specs: S): Variants<S> {
+  return Object.fromEntries(specs.map((s) => [s.type, s.config])) as Variants<S>;
+}
+
+export const PIPELINE = object({
+  name: string({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Identifies the pipeline: default slot, topic prefix, producer ids and checkpoints. Renaming a pipeline starts it from scratch.', hint: 'letters, digits, _ . -' }),
+  source: tagged(variants(SOURCES), { tagDescription: 'Source connector.', description: 'Where changes are captured.' }),
+  log: tagged(variants(LOGS), { tag: 'backend', defaultVariant: 'embedded', tagDescription: 'Where the log lives.', description: 'The durable log between the source and everything else.' }).default({ backend: 'embedded' }, 'embedded, in `./data/<name>/log`'),
+  batch: batchField({ maxRecords: 5000, maxBytes: 4 << 20, maxDelayMs: 20 }).describe('Bounds of one log commit of the source: whichever comes first.').default({}),
+  processors: list(tagged(variants(PROCESSORS), { tagDescription: 'Processor.' }), { description: 'Steps that read topics and write topics, each exactly once ([processing.md](processing.md)).' }).default([]),
+  sinks: list(tagged(variants(SINKS), { tagDescription: 'Sink connector.' }), { description: 'Targets the log is applied to, each exactly once.' }).default([]),
+  serialization: object({ schemas: boolean({ description: "Include Debezium's `schema` part in keys and values (JsonConverter `schemas.enable=true`)." }).default(false) }).default({}),
+  maxQueueBytes: size({ description: 'Bound on received-but-undecoded source data; a slow log slows reading.' }).default(32 << 20, '`32MiB`'),
+  state: object({ dir: string({ description: "The pipeline's own files outside the log: `status.json` (read by `sluice status`) and the PostgreSQL source's spill files." }).default((ctx) => `./data/${pipelineName(ctx)}/state`, '`./data/<name>/state`') }).default({}),
+  server: object(
+    {
+      host: string({ description: 'Listen address.' }).default('127.0.0.1'),
+      port: integer({ min: 0, max: 65535, description: 'Listen port; `0` picks a free one (logged at start).' }).default(8080),
+    },
+    { description: 'Serve `/health`, `/metrics` and `/status`; `server: {}` turns it on with the defaults.' },
+  ).optional('off'),
+  logging: object({
+    level: oneOf(['debug', 'info', 'warn', 'error'] as const, { description: 'Overridden by `sluice run --log-level`.' }).default('info'),
+    format: oneOf(['text', 'json'] as const, { description: '`json`: one object per line (`ts`, `level`, `msg`, fields) on stderr. Overridden by `--log-format`.' }).default('text'),
+  }).default({}),
+});
+
+export type PipelineConfig = Infer<typeof PIPELINE>;

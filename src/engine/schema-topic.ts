@@ -1,0 +1,78 @@
+/**
+ * The schema topic as the engine reads it: which schema ids a writer has already put there
+ * (SchemaLedger), and schema records by id for readers (SchemaStore). See core/schemas.ts for what
+ * the topic holds and why.
+ */
+import type { Log } from '../log/types.ts';
+import type { SchemaRecord } from '../core/schemas.ts';
+import { sinkError } from '../sinks/errors.ts';
+
+/**
+ * Which schema ids the log already holds. `pending` ids were appended to the batch being built and
+ * become `committed` only when that batch commits; an aborted batch forgets them.
+ */
+export class SchemaLedger {
+  readonly committed = new Set<string>();
+  readonly pending = new Set<string>();
+  has(id: string): boolean {
+    return this.committed.has(id) || this.pending.has(id);
+  }
+  promote(): void {
+    for (const id of this.pending) this.committed.add(id);
+    this.pending.clear();
+  }
+  forget(): void {
+    this.pending.clear();
+  }
+  /** Loads the ids already in the log's schema topic. */
+  static async load(log: Log, topic: string): Promise<SchemaLedger> {
+    const ledger = new SchemaLedger();
+    const store = new SchemaStore(log, topic);
+    await store.refresh();
+    for (const id of store.ids()) ledger.committed.add(id);
+    return ledger;
+  }
+}
+
+/** The sink side: schema records by id, read from the schema topic and re-read on a miss. */
+export class SchemaStore {
+  private readonly byId = new Map<string, SchemaRecord>();
+  private next = 0;
+  constructor(private readonly log: Log, readonly topic: string) {}
+
+  ids(): IterableIterator<string> {
+    return this.byId.keys();
+  }
+
+  async refresh(): Promise<void> {
+    if (!(await this.log.topicInfo(this.topic))) return;
+    for (;;) {
+      const { records, next } = await this.log.read(this.topic, 0, this.next, 1 << 20);
+      for (const r of records) {
+        if (r.value) {
+          const s = JSON.parse(r.value.toString('utf8')) as SchemaRecord;
+          s.seq = r.offset;
+          this.byId.set(s.id, s);
+        }
+      }
+      if (next === this.next) return;
+      this.next = next;
+    }
+  }
+
+  /** The schema if already loaded (no I/O). */
+  peek(id: string): SchemaRecord | undefined {
+    return this.byId.get(id);
+  }
+
+  async get(id: string): Promise<SchemaRecord> {
+    let s = this.byId.get(id);
+    if (s) return s;
+    await this.refresh();
+    s = this.byId.get(id);
+    if (!s) {
+      throw sinkError('SINK_SCHEMA_MISSING', `schema ${id} is not in the log's ${this.topic} topic: the log was written by an older Sluice or the topic was deleted; re-snapshot the source into a fresh log`);
+    }
+    return s;
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * The source task: runs the pipeline's source into the log. Owns the source's transactional
+ * producer and the serializer; the source appends events, `LogSink` commits them in batches (by
+ * records, bytes or age, within what the log can hold in one commit) together with the source
+ * checkpoint, then tells the source which checkpoint is durable so it may acknowledge that
+ * position upstream. A retriable failure restarts the source from the last durable checkpoint.
+ */
+import type { ChangeEvent } from '../core/event.ts';
+import type { Logger } from '../core/logger.ts';
+import type { ComponentMetrics } from '../core/metrics.ts';
+import { SCHEMA_HEADER, schemaRecordOf } from '../core/schemas.ts';
+import { SchemaLedger } from './schema-topic.ts';
+import type { DebeziumJsonSerializer, TransactionMetadataEvent } from '../core/serde/debezium.ts';
+import type { EventSink, Source } from '../core/source.ts';
+import type { Log, Producer, TopicConfig } from '../log/types.ts';
+import type { SourceContext, SourceSpec } from '../registry/spec.ts';
+import { supervise, type TaskError, type TaskState } from './supervisor.ts';
+
+export interface CommitInfo {
+  records: number;
+  checkpoint: string;
+}
+
+export interface LogSinkOptions {
+  /** `source.connector` of the events (written into each schema record). */
+  connector: string;
+  schemaTopic: string;
+  /** Settings of the topics the source creates. */
+  topicDefaults: TopicConfig;
+  /** Commit bounds (already limited to what the log holds in one commit). */
+  batch: { maxRecords: number; maxBytes: number; maxDelayMs: number };
+  onCommit?: (info: CommitInfo) => void;
+}
+
+/** The EventSink a source writes to: serializes events into the producer and commits them with the checkpoint. */
+export class LogSink implements EventSink {
+  /** Partitions of each declared topic. */
+  private readonly topics = new Map<string, number>();
+  private readonly headers = new Map<string, Record<string, string>>();
+  private firstPendingAt = 0;
+  private inflight: Promise<void> | null = null;
+  private failed: unknown = null;
+  /** The checkpoint of the last commit that completed (undefined: none by this sink). */
+  lastCheckpoint: string | undefined;
+  committedRecords = 0;
+
+  constructor(
+    private readonly log: Log,
+    private readonly producer: Producer,
+    private readonly source: Source,
+    private readonly serializer: DebeziumJsonSerializer,
+    private readonly metrics: ComponentMetrics,
+    private readonly o: LogSinkOptions,
+    private readonly schemas: SchemaLedger = new SchemaLedger(),
+  ) {}
+
+  async declareTopic(topic: string): Promise<void> {
+    if (this.topics.has(topic)) return;
+    const info = await this.log.ensureTopic(topic, this.o.topicDefaults);
+    this.topics.set(topic, info.partitions);
+  }
+
+  append(ev: ChangeEvent): void {
+    const key = this.serializer.keyString(ev);
+    const value = this.serializer.valueString(ev);
+    const ts = ev.source.ts_ms;
+    if (this.producer.pendingRecords === 0) this.firstPendingAt = Date.now();
+    const schema = schemaRecordOf(this.o.connector, ev.topic, ev.table);
+    if (!this.schemas.has(schema.id)) {
+      this.producer.append(this.o.schemaTopic, { key: schema.id, value: JSON.stringify(schema), timestamp: Date.now() });
+      this.schemas.pending.add(schema.id);
+    }
+    let headers = this.headers.get(schema.id);
+    if (!headers) this.headers.set(schema.id, (headers = { [SCHEMA_HEADER]: schema.id }));
+    if (ev.op === 't') {
+      // A truncate has no key: it goes to every partition, so that a consumer of each partition
+      // sees it in order with that partition's changes (sinks apply it once all have reached it).
+      const partitions = this.topics.get(ev.topic) ?? this.o.topicDefaults.partitions;
+      for (let p = 0; p < partitions; p++) this.producer.append(ev.topic, { key, value, timestamp: ts, headers }, p);
+      this.metrics.eventsIn.inc();
+      return;
+    }
+    this.producer.append(ev.topic, { key, value, timestamp: ts, headers });
+    if (ev.op === 'd') this.producer.append(ev.topic, { key, value: null, timestamp: ts, headers });
+    this.metrics.eventsIn.inc();
+  }
+
+  appendTransaction(tx: TransactionMetadataEvent): void {
+    if (this.producer.pendingRecords === 0) this.firstPendingAt = Date.now();
+    this.producer.append(this.serializer.transactionTopic, { key: this.serializer.transactionKey(tx), value: this.serializer.transactionEvent(tx), timestamp: tx.ts_ms });
+  }
+
+  /**
+   * Starts a commit when one is due, without waiting for it: the source keeps decoding while the
+   * commit runs. With a commit already in flight, returns it so the caller waits (at most one
+   * commit in flight and one batch filling).
+   */
+  maybeCommit(): Promise<void> | undefined {
+    if (this.failed) throw this.failed;
+    const p = this.producer;
+    if (p.pendingRecords === 0) return undefined;
+    const b = this.o.batch;
+    const due = p.pendingRecords >= b.maxRecords || p.pendingBytes >= b.maxBytes || Date.now() - this.firstPendingAt >= b.maxDelayMs;
+    if (!due || !this.source.canCommit()) return undefined;
+    if (this.inflight) return this.inflight;
+    this.inflight = this.commitNow()
+      .catch((e) => {
+        this.failed = e;
+      })
+      .finally(() => {
+        this.inflight = null;
+      });
+    return undefined;
+  }
+
+  /** Waits for a commit in flight to finish (or fail) without starting another. */
+  async settle(): Promise<void> {
+    while (this.inflight) await this.inflight;
+  }
+
+  /** Commits everything appended so far and waits until it is durable. */
+  async commit(): Promise<void> {
+    while (this.inflight) await this.inflight;
+    if (this.failed) throw this.failed;
+    await this.commitNow();
+  }
+
+  private async commitNow(): Promise<void> {
+    const records = this.producer.pendingRecords;
+    const checkpoint = this.source.checkpoint();
+    const started = process.hrtime.bigint();
+    await this.producer.commit(checkpoint);
+    this.schemas.promote();
+    this.metrics.batchLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    this.metrics.eventsOut.inc(records);
+    this.committedRecords += records;
+    this.lastCheckpoint = checkpoint;
+    this.source.durable(checkpoint);
+    this.o.onCommit?.({ records, checkpoint });
+  }
+
+  get hasPending(): boolean {
+    return this.producer.pendingRecords > 0;
+  }
+}
+
+export interface SourceTaskOptions {
+  spec: SourceSpec;
+  cfg: any;
+  log: Log;
+  serializer: DebeziumJsonSerializer;
+  context: SourceContext;
+  sink: LogSinkOptions;
+  logger: Logger;
+  signal: AbortSignal;
+  onState(state: TaskState, error: TaskError | null): void;
+}
+
+/** The source task's live view, for status. */
+export class SourceTask {
+  source: Source | null = null;
+  committed = 0;
+  constructor(private readonly o: SourceTaskOptions) {}
+
+  /** Runs until the source finishes by itself ('done', e.g. `snapshot: initial_only`), is stopped, or fails permanently. */
+  async run(): Promise<'done' | 'stopped'> {
+    const { log, spec, cfg, logger, signal } = this.o;
+    const opened = await log.openProducer(`source:${this.o.context.pipeline}`);
+    const producer = opened.producer;
+    let checkpoint = opened.checkpoint;
+    const schemas = await SchemaLedger.load(log, this.o.sink.schemaTopic);
+    const onAbort = () => void this.source?.stop();
+    signal.addEventListener('abort', onAbort, { once: true });
+    logger.info('pipeline starting', { checkpoint: checkpoint ? 'resuming' : 'first run' });
+    try {
+      return await supervise(
+        {
+          name: 'source',
+          logger,
+          signal,
+          onState: this.o.onState,
+          onFailure: () => this.o.context.metrics.error('source'),
+          resumeHint: 'the last durable checkpoint',
+        },
+        async (attempt) => {
+          const source = (this.source = await spec.create(cfg, this.o.context));
+          if (signal.aborted) return;
+          const sink = new LogSink(log, producer, source, this.o.serializer, this.o.context.metrics, { ...this.o.sink, onCommit: (c) => (attempt.progressed(), this.o.sink.onCommit?.(c)) }, schemas);
+          attempt.running();
+          try {
+            await source.run(sink, checkpoint);
+            if (source.canCommit()) await sink.commit();
+            this.committed += sink.committedRecords;
+          } catch (e) {
+            await sink.settle();
+            this.committed += sink.committedRecords;
+            await producer.abort();
+            schemas.forget();
+            checkpoint = sink.lastCheckpoint ?? checkpoint;
+            throw e;
+          } finally {
+            await source.stop().catch(() => {});
+          }
+        },
+      );
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      await producer.close().catch(() => {});
+    }
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * What a component (a source, a sink, a log backend, a processor) declares about itself: one spec
+ * per component, registered in src/components.ts. Everything the rest of Sluice knows about a
+ * component type comes from its spec — its config keys with their defaults and docs, how to create
+ * it, its error codes, how its status reads, and for sources the shape of Debezium's `source`
+ * block — so nothing outside the component's folder switches on its type.
+ *
+ * A spec module must stay light: it imports its implementation lazily inside `create`/`open`, so
+ * that loading the registry (for `sluice validate`, `sluice schema`, the docs) loads no drivers.
+ */
+import type { Field, ResolveContext } from '../config/fields.ts';
+import type { ErrorArea } from '../core/errors.ts';
+import type { DebeziumSourceInfo } from '../core/serde/debezium.ts';
+import type { Logger } from '../core/logger.ts';
+import type { ComponentMetrics } from '../core/metrics.ts';
+import type { Source } from '../core/source.ts';
+import type { Log } from '../log/types.ts';
+import type { Sink } from '../sinks/types.ts';
+
+/** Helpers a spec's extra checks get: where a config path is, and how to report a problem there. */
+export interface CheckContext {
+  fileName: string;
+  /** Line and column of the node at a config path. */
+  pos(path: string[]): { line: number; col: number };
+  fail(path: string[], message: string): void;
+}
+
+interface SpecBase<T extends string, C> {
+  type: T;
+  /** Human name, e.g. `PostgreSQL source`. */
+  title: string;
+  /** The user docs page, relative to docs/ (e.g. `connectors/postgres.md`). */
+  docs?: string;
+  /** The component's config keys (besides `type`), with defaults and descriptions. */
+  config: Field<C, any>;
+  /** The component's error codes (docs/errors.md is generated from these). */
+  errors?: ErrorArea<any>[];
+  /** Checks beyond the schema (e.g. templates), called with the raw, schema-valid config at `path`. */
+  check?(raw: any, path: string[], ctx: CheckContext): void;
+  /** One line for `sluice validate`, without secrets. */
+  describe(cfg: C): string;
+}
+
+// ---------- sources ----------
+
+/** What the engine gives a source besides its own config. */
+export interface SourceContext {
+  pipeline: string;
+  logger: Logger;
+  metrics: ComponentMetrics;
+  /** A directory of the pipeline's own (not the log's) for files the source keeps, e.g. spill files. */
+  stateDir: string;
+  /** The log commit bounds: sources wait at most `maxDelayMs` before committing pending events. */
+  batch: { maxRecords: number; maxBytes: number; maxDelayMs: number };
+  /** Bound on bytes received but not yet decoded. */
+  maxQueueBytes: number;
+  /** How a user starts this pipeline over from scratch (for messages), e.g. `move the log directory … away`. */
+  resetHint: string;
+}
+
+export interface SourceSpec<T extends string = string, C = any> extends SpecBase<T, C> {
+  kind: 'source';
+  debezium: DebeziumSourceInfo;
+  /** Topics are `<topicPrefix>.<schema>.<table>`. */
+  topicPrefix(cfg: C): string;
+  create(cfg: C, ctx: SourceContext): Promise<Source>;
+  /** The source's status (as `status()` returned it) as one line for `sluice status`. */
+  statusLine(status: Record<string, any>): string;
+  /**
+   * What the source database says about this pipeline (slot, binlog) for `sluice status --config`.
+   * `last` is the status the pipeline last wrote. Never throws: unreachable servers are reported.
+   */
+  serverStatus?(cfg: C, last: Record<string, any> | null): Promise<{ key: string; value: Record<string, unknown>; line: string }>;
+}
+
+// ---------- sinks ----------
+
+/** Config keys every sink has, read by the engine. */
+export interface SinkBaseConfig {
+  name: string;
+  /** Topics (or `*` patterns) the sink applies; empty: the source's change topics. */
+  topics: string[];
+  /** `schema.table` patterns of source tables to apply; empty: all. */
+  tables: string[];
+  offsetsTable: string;
+  batch: { maxRecords: number; maxBytes: number; maxDelayMs: number };
+}
+
+export interface SinkContext {
+  pipeline: string;
+  logger: Logger;
+  /** The sink's identity in its target's offsets table: `<pipeline>/<sink name>`. */
+  id: string;
+}
+
+export interface SinkSpec<T extends string = string, C extends SinkBaseConfig = any> extends SpecBase<T, C> {
+  kind: 'sink';
+  /** The records it applies (default: change events). */
+  input?: RecordFormat;
+  create(cfg: C, ctx: SinkContext): Promise<Sink>;
+  /** A file or database the sink writes, to refuse two sinks on one (e.g. a DuckDB path). */
+  exclusiveTarget?(cfg: C): string | null;
+}
+
+// ---------- log backends ----------
+
+export interface LogOpenOptions {
+  /** A read-only handle (sluice tail/status while a pipeline runs). */
+  readOnly?: boolean;
+  /** Partitions of topics created without a count. */
+  defaultPartitions?: number;
+}
+
+export interface LogSpec<T extends string = string, C = any> extends SpecBase<T, C> {
+  kind: 'log';
+  open(cfg: C, opts: LogOpenOptions): Promise<Log>;
+  /** How a user starts the pipeline over with an empty log (for messages). */
+  resetHint(cfg: C): string;
+  /** Topic settings the pipeline applies to topics it creates. */
+  topicDefaults(cfg: C): { partitions: number; retentionMs?: number; retentionBytes?: number };
+}
+
+// ---------- processors ----------
+
+/** What a processor's records look like, so the engine can check what consumes them. */
+export type RecordFormat = 'envelope' | 'flat';
+
+export interface ProcessorBaseConfig {
+  name: string;
+  /** Topics or `*` patterns read. */
+  inputs: string[];
+  /** The output topic; `{topic}`, `{schema}`, `{table}` are replaced per input record. */
+  output: string;
+}
+
+/** A stateless transform of one record (state and windows come with the processing layer). */
+export interface RecordTransform {
+  /** Returns the records to write for one input record (none to drop it). */
+  apply(rec: { topic: string; key: Buffer | null; value: Buffer | null; timestamp: number; headers?: Record<string, string> }): { topic: string; key: Buffer | string | null; value: Buffer | string | null; headers?: Record<string, string> }[];
+}
+
+export interface ProcessorContext {
+  pipeline: string;
+  logger: Logger;
+  /** `schema.table` of a change event's parsed `source` block, as its source connector names it. */
+  tableOf(source: Record<string, unknown>): { schema: string; table: string };
+}
+
+export interface ProcessorSpec<T extends string = string, C extends ProcessorBaseConfig = any> extends SpecBase<T, C> {
+  kind: 'processor';
+  /** The format of records it reads and writes. */
+  input: RecordFormat;
+  output: RecordFormat;
+  create(cfg: C, ctx: ProcessorContext): Promise<RecordTransform>;
+}
+
+export type AnySpec = SourceSpec | SinkSpec | LogSpec | ProcessorSpec;
+
+/** Declares a spec with its type name kept as a literal type (so configs get a union type). */
+export const defineSource = <const T extends string, C>(s: SourceSpec<T, C>): SourceSpec<T, C> => s;
+export const defineSink = <const T extends string, C extends SinkBaseConfig>(s: SinkSpec<T, C>): SinkSpec<T, C> => s;
+export const defineLog = <const T extends string, C>(s: LogSpec<T, C>): LogSpec<T, C> => s;
+export const defineProcessor = <const T extends string, C extends ProcessorBaseConfig>(s: ProcessorSpec<T, C>): ProcessorSpec<T, C> => s;
+
+export type { DebeziumSourceInfo, ResolveContext };

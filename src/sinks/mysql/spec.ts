@@ -1,0 +1,30 @@
+/** The MySQL/MariaDB sink's spec. */
+import { connection, object, type Infer } from '../../config/fields.ts';
+import { defineSink } from '../../registry/spec.ts';
+import { sinkBaseFields, sinkBatch, tableSinkFields } from '../config.ts';
+import { SINK_ERRORS } from '../errors.ts';
+
+const config = object({
+  ...sinkBaseFields(sinkBatch(20_000, 16 << 20)),
+  ...tableSinkFields(),
+  connection: connection({ schemes: ['mysql', 'mariadb'], defaultPort: 3306, defaultUser: 'root', database: true, example: 'mysql://user:password@host:port/database', description: '`mysql://user:password@host:3306/database` or host/port (`3306`)/user (`root`)/password/database. The database is created if missing.' }),
+});
+
+export type MysqlSinkConfig = { type: 'mysql' } & Infer<typeof config>;
+
+export const mysqlSink = defineSink({
+  kind: 'sink',
+  type: 'mysql',
+  title: 'MySQL/MariaDB sink',
+  docs: 'connectors/sinks.md',
+  config,
+  errors: [SINK_ERRORS],
+  describe: (c) => `mysql ${c.connection.user}@${c.connection.host}:${c.connection.port}/${c.connection.database}`,
+  async create(c, ctx) {
+    const { loadDriver } = await import('../../core/drivers.ts');
+    // The driver loads first, so that a missing one is named, not a stack trace.
+    await loadDriver('mysql2', 'the mysql sink', () => import('mysql2/promise'));
+    const { MysqlSink } = await import('./sink.ts');
+    return new MysqlSink({ type: 'mysql', ...c }, ctx.logger, ctx.id);
+  },
+});

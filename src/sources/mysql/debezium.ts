@@ -1,0 +1,39 @@
+/** The MySQL connector's `source` block, as Debezium's MySQL connector writes it. */
+import type { SourceInfo } from '../../core/event.ts';
+import { i64, nullableInt, sourceSchema, str, type DebeziumSourceInfo } from '../../core/serde/debezium.ts';
+import { writeString } from '../../core/serde/json.ts';
+
+/** io.debezium.connector.mysql.Source, in Debezium's field order. */
+export const MYSQL_SOURCE_SCHEMA = sourceSchema('io.debezium.connector.mysql.Source', [
+  str('table', true),
+  i64('server_id'),
+  str('gtid', true),
+  str('file'),
+  i64('pos'),
+  { type: 'int32', optional: false, field: 'row' },
+  i64('thread', true),
+  str('query', true),
+]);
+
+export const mysqlDebezium: DebeziumSourceInfo = {
+  connector: 'mysql',
+  sourceSchema: MYSQL_SOURCE_SCHEMA,
+  tablePart: (s: SourceInfo) => `,"table":${writeString(s.table)},"server_id":`,
+  /** server_id, gtid, file, pos, row, thread, query. */
+  tail: (s: SourceInfo) =>
+    nullableInt(s.server_id as number) +
+    ',"gtid":' +
+    (s.gtid == null ? 'null' : writeString(s.gtid as string)) +
+    ',"file":' +
+    writeString((s.file as string) ?? '') +
+    ',"pos":' +
+    nullableInt((s.pos as number) ?? 0) +
+    ',"row":' +
+    nullableInt((s.row as number) ?? 0) +
+    ',"thread":' +
+    nullableInt(s.thread as number | null) +
+    ',"query":' +
+    (s.query == null ? 'null' : writeString(s.query as string)),
+  // Debezium's MySQL block has no `schema`: the database is `db`.
+  tableOf: (s) => ({ schema: String(s.db ?? ''), table: String(s.table ?? '') }),
+};

@@ -1,0 +1,62 @@
+/** The MySQL/MariaDB source's spec: its config keys, factory, status and Debezium `source` block. */
+import { connection, integer, object, oneOf, type Infer, type ResolveContext } from '../../config/fields.ts';
+import { pipelineName } from '../../config/common.ts';
+import { defineSource } from '../../registry/spec.ts';
+import { sourceCommonFields } from '../common/config.ts';
+import { mysqlDebezium } from './debezium.ts';
+import { MYSQL_ERRORS } from './errors.ts';
+
+/** A stable replica id per pipeline name, away from the usual small ids of real replicas. */
+function defaultServerId(ctx: ResolveContext): number {
+  let h = 0;
+  for (const ch of pipelineName(ctx)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return 5400 + (h % 1000);
+}
+
+const config = object({
+  connection: connection({
+    schemes: ['mysql', 'mariadb'],
+    defaultPort: 3306,
+    defaultUser: 'root',
+    database: false,
+    example: 'mysql://user:password@host:port[/database]',
+    description: '`mysql://user:password@host:port[/database]` (`mariadb://` too), or a mapping of host (`127.0.0.1`), port (`3306`), user (`root`), password, database. The database is optional: tables named without one are looked up there, and with `tables` empty every table of it is captured (without it: every table of every user database).',
+  }),
+  ...sourceCommonFields({
+    tables: '`database.table` names to capture; empty: every table of `connection.database`. A listed table the server does not have stops the pipeline with `MYSQL_TABLE_MISSING`.',
+    snapshotFetchSize: 'Rows buffered from the server at a time during the snapshot; a snapshot commits to the log every this many rows.',
+    topics: 'Topics are `<topicPrefix>.<database>.<table>`.',
+  }),
+  serverId: integer({ min: 1, max: 4294967295, description: "The replica server id this pipeline uses; must differ from every other replica of the server." }).default(defaultServerId, 'derived from `name` (5400–6399)'),
+  gtid: oneOf(['auto', 'off'] as const, { description: '`auto`: resume by GTID set when the server has GTIDs (survives a failover to a replica with the same history), else by file and position. `off`: always by file and position.' }).default('auto'),
+});
+
+export type MysqlSourceConfig = { type: 'mysql' } & Infer<typeof config>;
+
+export const mysqlSource = defineSource({
+  kind: 'source',
+  type: 'mysql',
+  title: 'MySQL/MariaDB source',
+  docs: 'connectors/mysql.md',
+  config,
+  errors: [MYSQL_ERRORS],
+  debezium: mysqlDebezium,
+  topicPrefix: (c) => c.topicPrefix,
+  describe: (c) =>
+    `source mysql ${c.connection.user}@${c.connection.host}:${c.connection.port}/${c.connection.database ?? ''}, ${c.tables.length ? `${c.tables.length} table${c.tables.length > 1 ? 's' : ''}` : 'all tables'}, server id ${c.serverId}, snapshot ${c.snapshot}`,
+  async create(c, ctx) {
+    const { loadDriver } = await import('../../core/drivers.ts');
+    const { MysqlSource } = await loadDriver('mysql2', 'the mysql source', () => import('./source.ts'));
+    return new MysqlSource({ type: 'mysql', ...c }, ctx);
+  },
+  statusLine: (s) => `phase ${s.phase}, binlog ${s.position ?? '-'}${s.gtid ? `, gtid ${s.gtid}` : ''}${s.snapshot ? `, snapshot ${JSON.stringify(s.snapshot)}` : ''}`,
+  async serverStatus(c, last) {
+    const { binlogStatus } = await import('./server.ts');
+    const pos = last?.position;
+    const b = await binlogStatus(c.connection, typeof pos === 'string' ? pos.split(':')[0] : null);
+    const line = b.error
+      ? `binlog: unknown (${b.error})`
+      : `binlog: server at ${b.current}, oldest kept ${b.oldest}${b.checkpointFilePurged ? ` — the checkpoint's file ${b.checkpointFile} was PURGED: take a new snapshot` : ''}`;
+    return { key: 'binlog', value: b, line };
+  },
+});

@@ -1,0 +1,62 @@
+/** The PostgreSQL source's spec: its config keys, factory, status and Debezium `source` block. */
+import { boolean, connection, duration, object, oneOf, string, type Infer, type ResolveContext } from '../../config/fields.ts';
+import { pipelineName } from '../../config/common.ts';
+import { defineSource } from '../../registry/spec.ts';
+import { sourceCommonFields } from '../common/config.ts';
+import { postgresDebezium } from './debezium.ts';
+import { PG_ERRORS } from './errors.ts';
+
+const defaultSlot = (ctx: ResolveContext): string => `sluice_${pipelineName(ctx).toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
+
+const config = object({
+  connection: connection({
+    schemes: ['postgres', 'postgresql'],
+    defaultPort: 5432,
+    defaultUser: 'postgres',
+    database: true,
+    example: 'postgres://user:password@host:port/database',
+    description: '`postgres://user:password@host:port/database` (percent-encode `@ : /` in the password), or a mapping of host (`127.0.0.1`), port (`5432`), user (`postgres`), password, database (required). The user needs the REPLICATION attribute.',
+  }),
+  slot: string({ pattern: '^[a-z0-9_]{1,63}$', description: 'Logical replication slot; created when missing. Name characters outside `[a-z0-9_]` become `_`.', hint: 'lower-case letters, digits and _; at most 63' }).default(defaultSlot, '`sluice_<name>`'),
+  publication: string({ minLength: 1, description: 'Publication the slot reads.' }).default((ctx) => String(ctx.root?.source?.slot ?? defaultSlot(ctx)), 'the slot name'),
+  createPublication: boolean({ description: 'Create the publication when missing and keep its table list in step with `tables`. `false`: the publication must exist.' }).default(true),
+  ...sourceCommonFields({
+    tables: '`schema.table` names to capture; empty means every table in the database.',
+    snapshotFetchSize: 'Rows per cursor fetch during the snapshot; a snapshot commits to the log every this many rows.',
+    topics: 'Topics are `<topicPrefix>.<schema>.<table>`.',
+  }),
+  protocol: oneOf([1, 2] as const, { description: 'pgoutput protocol version; 2 needs PostgreSQL 14+.' }).default(1),
+  streaming: boolean({ description: 'With protocol 2: receive large transactions while in progress (spilled to disk until commit).' }).default(false),
+  binary: boolean({ description: 'Ask pgoutput for binary column values (PostgreSQL 14+).' }).default(false),
+  statusIntervalMs: duration({ description: 'Standby status updates sent to the server.' }).default(10_000),
+});
+
+export type PostgresSourceConfig = { type: 'postgres' } & Infer<typeof config>;
+
+export const postgresSource = defineSource({
+  kind: 'source',
+  type: 'postgres',
+  title: 'PostgreSQL source',
+  docs: 'connectors/postgres.md',
+  config,
+  errors: [PG_ERRORS],
+  debezium: postgresDebezium,
+  topicPrefix: (c) => c.topicPrefix,
+  describe: (c) =>
+    `source postgres ${c.connection.user}@${c.connection.host}:${c.connection.port}/${c.connection.database}, ${c.tables.length ? `${c.tables.length} table${c.tables.length > 1 ? 's' : ''}` : 'all tables'}, slot ${c.slot}, snapshot ${c.snapshot}`,
+  async create(c, ctx) {
+    const { PostgresSource } = await import('./source.ts');
+    return new PostgresSource({ type: 'postgres', ...c }, ctx);
+  },
+  statusLine: (s) => `phase ${s.phase}, received ${s.receivedLsn}, confirmed ${s.confirmedLsn}${s.snapshot ? `, snapshot ${JSON.stringify(s.snapshot)}` : ''}`,
+  async serverStatus(c) {
+    const { slotStatus } = await import('./slot.ts');
+    const slot = await slotStatus(c.connection, c.slot);
+    const line = slot.error
+      ? `slot ${slot.name}: unknown (${slot.error})`
+      : slot.exists === false
+        ? `slot ${slot.name}: does not exist`
+        : `slot ${slot.name}: ${slot.active ? 'active' : 'inactive'}, confirmed ${slot.confirmedFlushLsn}, retains ${((slot.retainedWalBytes as number) / 1048576).toFixed(1)} MiB of WAL`;
+    return { key: 'slot', value: slot, line };
+  },
+});
