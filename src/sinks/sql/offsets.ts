@@ -1,0 +1,42 @@
+/**
+ * The offsets table of a SQL sink: per (sink, topic, partition) the next log offset to read. The
+ * sink writes a batch's offsets in the batch's transaction, so the target holds exactly the data
+ * those offsets say it holds; on open it reads them back and the worker resumes there.
+ */
+import type { OffsetPosition } from '../types.ts';
+import { offsetsFromRows } from '../types.ts';
+import type { TargetColumn } from './columns.ts';
+import type { SqlDialect, SqlSession } from './dialect.ts';
+
+/** `sink`/`topic` are key text columns (MySQL: VARCHAR(255)); the offsets are plain integers. */
+const text: TargetColumn = { name: '', kind: { k: 'string' }, key: true, sourceType: '' };
+const int4: TargetColumn = { name: '', kind: { k: 'int', bytes: 4 }, key: true, sourceType: '' };
+const int8: TargetColumn = { name: '', kind: { k: 'int', bytes: 8 }, key: false, sourceType: '' };
+
+export class OffsetsStore {
+  /**
+   * @param table the offsets table as SQL names it (quoted, qualified where the target has schemas)
+   * @param sink the sink's id, which keys its rows
+   */
+  constructor(
+    private readonly d: SqlDialect,
+    private readonly table: string,
+    private readonly sink: string,
+  ) {}
+
+  /** Creates the table if needed and returns the sink's stored offsets (`topic` → partition → next). */
+  async open(session: SqlSession): Promise<Map<string, Map<number, number>>> {
+    const d = this.d;
+    const p = d.qi('partition');
+    const [t, i, b] = [text, int4, int8].map((c) => d.columnType(c, ''));
+    await session.run(`CREATE TABLE IF NOT EXISTS ${this.table} (sink ${t} NOT NULL, topic ${t} NOT NULL, ${p} ${i} NOT NULL, next_offset ${b} NOT NULL, updated_at ${d.offsetsUpdatedAt}, PRIMARY KEY (sink, topic, ${p}))${d.tableOptions}`);
+    return offsetsFromRows(await session.rows(`SELECT topic, ${p}, next_offset FROM ${this.table} WHERE sink = ${d.param(1)}`, [this.sink]));
+  }
+
+  /** Stores a batch's offsets; run it inside the batch's transaction. */
+  async write(session: SqlSession, offsets: OffsetPosition[]): Promise<void> {
+    if (offsets.length === 0) return;
+    const q = this.d.offsetsUpsert(this.table, this.sink, offsets);
+    await session.run(q.sql, q.params);
+  }
+}
