@@ -3,59 +3,24 @@
  * first (idempotent: IF NOT EXISTS), then one transaction applies the batch — truncate as
  * `DELETE FROM` (TRUNCATE would commit), deletes, multi-row `INSERT … ON DUPLICATE KEY UPDATE` —
  * and stores the consumed offsets in `sluice_offsets`. Tables are created utf8mb4 with binary
- * collation so that keys differing only in case or accents stay distinct, as in the source.
+ * collation (see `dialect.ts`).
  */
 import type { Connection } from 'mysql2/promise';
 import type { MysqlSinkConfig } from '../../config/types.ts';
-import { SluiceError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Row, Value } from '../../core/event.ts';
 import { parseJson } from '../../core/serde/parse.ts';
 import type { SchemaRecord } from '../../core/schemas.ts';
-import { compatible, kindName, targetColumns, targetName, type Kind, type TargetColumn } from '../sql/columns.ts';
-import { bySchema, offsetsFromRows, type Sink, type SinkBatch, type SinkRecord, type TableBatch } from '../types.ts';
-import { afterRow, noKey, sourceTs } from '../postgres/sink.ts';
-import { sinkError } from '../errors.ts';
+import { targetColumns, targetName, type Kind, type TargetColumn } from '../sql/columns.ts';
+import { afterRow, checkKeyless, sourceTs } from '../sql/records.ts';
+import { SqlSink } from '../sql/sink.ts';
+import type { TargetTable } from '../sql/tables.ts';
+import { bySchema, type SinkBatch, type SinkRecord, type TableBatch } from '../types.ts';
+import { mysqlDialect as dialect } from './dialect.ts';
 
-const qi = (s: string): string => '`' + s.replace(/`/g, '``') + '`';
+const { qi } = dialect;
 /** Bytes of row JSON per INSERT statement (well under the default max_allowed_packet of 16 MiB). */
 const STATEMENT_BYTES = 4 << 20;
-
-export function mysqlType(kind: Kind, key: boolean): string {
-  switch (kind.k) {
-    case 'bool':
-      return 'TINYINT(1)';
-    case 'int':
-      return ['', 'TINYINT', 'SMALLINT', '', 'INT', '', '', '', 'BIGINT'][kind.bytes];
-    case 'float':
-      return kind.bytes === 4 ? 'FLOAT' : 'DOUBLE';
-    case 'decimal':
-      return kind.precision && kind.precision <= 65 && (kind.scale ?? 0) <= 30 ? `DECIMAL(${kind.precision},${kind.scale ?? 0})` : 'DECIMAL(65,30)';
-    case 'string':
-      if (kind.length && kind.length <= 16383) return `${kind.fixed && kind.length <= 255 ? 'CHAR' : 'VARCHAR'}(${kind.length})`;
-      return key ? 'VARCHAR(255)' : 'LONGTEXT';
-    case 'bytes':
-      return key ? 'VARBINARY(255)' : 'LONGBLOB';
-    case 'date':
-      return 'DATE';
-    case 'time_us':
-      return 'TIME(6)';
-    case 'timestamp_us':
-    case 'timestamp_ms':
-    case 'timestamptz':
-      return 'DATETIME(6)';
-    case 'timetz':
-      return 'VARCHAR(32)';
-    case 'json':
-      return 'JSON';
-    case 'uuid':
-      return 'CHAR(36)';
-    case 'interval_us':
-      return kind.clock ? 'TIME(6)' : 'BIGINT';
-    case 'array':
-      return 'JSON';
-  }
-}
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
@@ -118,43 +83,11 @@ export function mysqlValue(kind: Kind, v: Value): unknown {
   }
 }
 
-function family(columnType: string): { family: string; bytes?: number } {
-  const t = columnType.toLowerCase();
-  if (t.startsWith('tinyint(1)')) return { family: 'bool' };
-  const ints: Record<string, number> = { tinyint: 1, smallint: 2, mediumint: 4, int: 4, bigint: 8 };
-  const base = t.replace(/\(.*$/, '').replace(/ unsigned$/, '');
-  if (base in ints) return { family: 'int', bytes: ints[base] };
-  if (base === 'float') return { family: 'float', bytes: 4 };
-  if (base === 'double') return { family: 'float', bytes: 8 };
-  if (base === 'decimal') return { family: 'decimal' };
-  if (/char|text/.test(base) || base === 'json') return { family: 'string' };
-  if (/blob|binary/.test(base)) return { family: 'bytes' };
-  if (base === 'date') return { family: 'date' };
-  if (base === 'time') return { family: 'time_us' };
-  if (base === 'datetime' || base === 'timestamp') return { family: 'timestamp' };
-  return { family: 'other' };
-}
-
-interface TableState {
-  name: string;
-  columns: Map<string, string>;
-}
-
-export class MysqlSink implements Sink {
+export class MysqlSink extends SqlSink<MysqlSinkConfig> {
   private conn: Connection | null = null;
-  private readonly tables = new Map<string, TableState>();
-  private readonly offsetsTable: string;
 
-  constructor(
-    private readonly cfg: MysqlSinkConfig,
-    private readonly logger: Logger,
-    private readonly id: string,
-  ) {
-    this.offsetsTable = qi(cfg.offsetsTable);
-  }
-
-  get name(): string {
-    return this.cfg.name;
+  constructor(cfg: MysqlSinkConfig, logger: Logger, id: string) {
+    super(dialect, cfg, logger, id, qi(cfg.offsetsTable));
   }
 
   async open(): Promise<Map<string, Map<number, number>>> {
@@ -166,43 +99,40 @@ export class MysqlSink implements Sink {
     const conn = await mysql.createConnection({ host: c.host, port: c.port, user: c.user, password: c.password, database: c.database, supportBigNumbers: true, bigNumberStrings: true, dateStrings: true, charset: 'utf8mb4' });
     conn.on('error', () => {}); // surfaced by the next query
     this.conn = conn;
+    this.session = {
+      run: async (sql, params) => void (await conn.query(sql, params)),
+      rows: async (sql, params) => (await conn.query({ sql, values: params, rowsAsArray: true }))[0] as unknown[][],
+    };
     await conn.query(`SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'`);
-    await conn.query(`CREATE TABLE IF NOT EXISTS ${this.offsetsTable} (sink VARCHAR(255) NOT NULL, topic VARCHAR(255) NOT NULL, \`partition\` INT NOT NULL, next_offset BIGINT NOT NULL, updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6), PRIMARY KEY (sink, topic, \`partition\`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`);
-    const [rows] = await conn.query({ sql: `SELECT topic, \`partition\`, next_offset FROM ${this.offsetsTable} WHERE sink = ?`, values: [this.id], rowsAsArray: true });
-    return offsetsFromRows(rows as unknown[][]);
+    return this.offsets.open(this.session);
   }
 
   async close(): Promise<void> {
     await this.conn?.end().catch(() => {});
     this.conn = null;
+    this.session = null;
   }
 
   async apply(batch: SinkBatch): Promise<void> {
     const c = this.conn!;
-    try {
-      // DDL first: in MySQL it commits implicitly, so it cannot share the data's transaction.
-      const states = new Map<TableBatch, TableState>();
-      for (const t of batch.tables) states.set(t, await this.ensureTable(c, t));
-      await c.query('START TRANSACTION');
-      for (const t of batch.tables) await this.applyTable(c, t, states.get(t)!);
-      if (batch.offsets.length) {
-        await c.query(`INSERT INTO ${this.offsetsTable} (sink, topic, \`partition\`, next_offset) VALUES ? ON DUPLICATE KEY UPDATE next_offset = VALUES(next_offset)`, [
-          batch.offsets.map((o) => [this.id, o.topic, o.partition, o.next]),
-        ]);
+    const states = new Map<TableBatch, TargetTable>();
+    // DDL first: in MySQL it commits implicitly, so it cannot share the data's transaction.
+    const ddl = async () => {
+      for (const t of batch.tables) {
+        const table = targetName(this.cfg.tableName, t.schema);
+        states.set(t, await this.tables.ensure(this.session!, { sql: qi(table), table }, t));
       }
-      await c.query('COMMIT');
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => {});
-      this.tables.clear();
-      throw explain(e);
-    }
+    };
+    const data = async () => {
+      for (const t of batch.tables) await this.applyTable(c, t, states.get(t)!);
+    };
+    await this.transact(batch, data, ddl);
   }
 
-  private async applyTable(c: Connection, t: TableBatch, st: TableState): Promise<void> {
+  private async applyTable(c: Connection, t: TableBatch, st: TargetTable): Promise<void> {
     if (t.truncate) await c.query(`DELETE FROM ${st.name}`);
     if (t.keyless.length) {
-      const bad = t.keyless.find((r) => r.op === 'u' || r.op === 'd');
-      if (bad) throw noKey(t.schema, bad);
+      checkKeyless(t);
       await this.upsert(c, st, t.keyless, false);
     }
     if (t.deletes.length) await this.delete(c, st, t.deletes);
@@ -225,7 +155,7 @@ export class MysqlSink implements Sink {
     });
   }
 
-  private async upsert(c: Connection, st: TableState, records: SinkRecord[], byKey: boolean): Promise<void> {
+  private async upsert(c: Connection, st: TargetTable, records: SinkRecord[], byKey: boolean): Promise<void> {
     for (const [s, recs] of bySchema(records)) {
       const cols = targetColumns(s, this.cfg);
       const updates = cols.filter((col) => !s.keyColumns.includes(col.name)).map((col) => `${qi(col.name)} = VALUES(${qi(col.name)})`);
@@ -246,7 +176,7 @@ export class MysqlSink implements Sink {
     }
   }
 
-  private async delete(c: Connection, st: TableState, records: SinkRecord[]): Promise<void> {
+  private async delete(c: Connection, st: TargetTable, records: SinkRecord[]): Promise<void> {
     const s = records[records.length - 1].schema;
     const keyCols = targetColumns(s, this.cfg).filter((x) => s.keyColumns.includes(x.name));
     const keys = records.map((r) => {
@@ -265,49 +195,4 @@ export class MysqlSink implements Sink {
       }
     }
   }
-
-  private async ensureTable(c: Connection, t: TableBatch): Promise<TableState> {
-    const table = targetName(this.cfg.tableName, t.schema);
-    const name = qi(table);
-    let st = this.tables.get(name);
-    if (!st) {
-      const [rows] = await c.query(`SELECT COLUMN_NAME AS n, COLUMN_TYPE AS t FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, [table]);
-      st = { name, columns: new Map((rows as { n: string; t: string }[]).map((x) => [x.n, x.t])) };
-      if (st.columns.size === 0) {
-        const cols = targetColumns(t.schema, this.cfg);
-        const defs = cols.map((col) => `${qi(col.name)} ${mysqlType(col.kind, col.key)}${col.key ? ' NOT NULL' : ' NULL'}`);
-        if (t.schema.keyColumns.length) defs.push(`PRIMARY KEY (${t.schema.keyColumns.map(qi).join(', ')})`);
-        await c.query(`CREATE TABLE IF NOT EXISTS ${name} (${defs.join(', ')}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`);
-        this.logger.info('created target table', { sink: this.cfg.name, table, columns: cols.length });
-        for (const col of cols) st.columns.set(col.name, mysqlType(col.kind, col.key));
-      }
-      this.tables.set(name, st);
-    }
-    for (const s of t.schemas) {
-      for (const col of targetColumns(s, this.cfg)) {
-        const have = st.columns.get(col.name);
-        if (have === undefined) {
-          if (this.cfg.schemaEvolution === 'none') {
-            throw sinkError('SINK_SCHEMA_CHANGED', `sink ${this.cfg.name}: source table ${s.schema}.${s.table} has a new column ${col.name} (${kindName(col.kind)}) that ${name} lacks, and schemaEvolution is none. Add it (ALTER TABLE ${name} ADD COLUMN ${qi(col.name)} ${mysqlType(col.kind, false)}) or set schemaEvolution: add_columns, then restart`);
-          }
-          await c.query(`ALTER TABLE ${name} ADD COLUMN IF NOT EXISTS ${qi(col.name)} ${mysqlType(col.kind, false)} NULL`);
-          this.logger.info('added target column', { sink: this.cfg.name, table, column: col.name });
-          st.columns.set(col.name, mysqlType(col.kind, false));
-        } else if (!col.meta && !compatible(col.kind, family(have)) && family(have).family !== 'other') {
-          throw sinkError('SINK_SCHEMA_INCOMPATIBLE', `sink ${this.cfg.name}: column ${col.name} of ${s.schema}.${s.table} now holds ${kindName(col.kind)} values, which ${name}.${qi(col.name)} of type ${have} cannot take. Change the target column (ALTER TABLE ${name} MODIFY ${qi(col.name)} ${mysqlType(col.kind, col.key)}), then restart the pipeline`);
-        }
-      }
-    }
-    return st;
-  }
-}
-
-function explain(e: unknown): unknown {
-  if (e instanceof SluiceError) return e;
-  const err = e as { code?: string; errno?: number; sqlMessage?: string; message?: string };
-  // Data and definition errors (1xxx/3xxx/4xxx server errors other than locks and connection loss) are permanent.
-  if (typeof err.errno === 'number' && err.errno >= 1000 && err.errno < 5000 && ![1205, 1213, 1040, 1053].includes(err.errno)) {
-    return sinkError('SINK_REJECTED', `MySQL refused the batch: ${err.sqlMessage ?? err.message} (${err.code}); nothing of this batch was applied. Fix the target (or the source data) and restart`, { cause: e });
-  }
-  return e;
 }
