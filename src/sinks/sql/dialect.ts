@@ -60,9 +60,12 @@ export interface SqlDialect {
   /** The family of a target column type as the catalog prints it (see `readColumns`). */
   family(typeText: string): Family;
 
-  /** `CREATE TABLE` column definition of `col` with type `type`. Column names below are unquoted. */
+  /** `CREATE TABLE` column definition of `col` with type `type`. */
   columnDef(col: TargetColumn, type: string): string;
-  /** The statement the sink runs to add a nullable column (idempotent where the target can say so). */
+  /**
+   * The statement the sink runs to add a nullable column (idempotent where the target can say so).
+   * Here and below `table` is the SQL name (quoted), `column` the bare column name.
+   */
   addColumn(table: string, column: string, type: string): string;
   /** The `ALTER TABLE` a message tells the user to run to change a column's type. */
   changeTypeHint(table: string, column: string, type: string): string;
