@@ -580,6 +580,8 @@ export class EmbeddedLog implements Log {
 export class EmbeddedProducer implements Producer {
   private parts = new Set<Part>();
   private dirty = new Set<number>();
+  /** The last commit called, settled or not. */
+  private inflight: Promise<void> = Promise.resolve();
   pendingBytes = 0;
   pendingRecords = 0;
   private closed = false;
@@ -613,7 +615,9 @@ export class EmbeddedProducer implements Producer {
     this.dirty = new Set();
     this.pendingBytes = 0;
     this.pendingRecords = 0;
-    await this.log.commitParts(this, parts, dirty, checkpoint);
+    const done = this.log.commitParts(this, parts, dirty, checkpoint);
+    this.inflight = done.catch(() => {});
+    await done;
   }
 
   /** @internal */ owns(p: Part): boolean {
@@ -621,6 +625,9 @@ export class EmbeddedProducer implements Producer {
   }
 
   async abort(): Promise<void> {
+    // A commit in flight keeps its records: drop only what was appended after it, once it is done
+    // (rolling back to the committed ends before would cut its data from under its fsync).
+    await this.inflight;
     this.log.abortParts(this.parts);
     this.parts.clear();
     this.dirty.clear();
