@@ -309,13 +309,17 @@ export class EmbeddedLog implements Log {
   }
 
   /**
-   * @internal Commits `parts` (the set the producer handed over; it keeps appending to a new one
-   * meanwhile). The committed ends are taken now, before any await, so records appended while the
-   * fsyncs run belong to the next commit.
+   * @internal Writes out `parts` (the set the producer handed over; it keeps appending to a new one
+   * meanwhile) and returns their ends, to commit. The ends are taken at once, before any await, so
+   * records appended while the fsyncs run belong to the next commit.
    */
-  async commitParts(producer: EmbeddedProducer, parts: Set<Part>, dirty: Set<number>, checkpoint: string): Promise<void> {
+  sealParts(parts: Set<Part>, dirty: Set<number>): PartEnd[] {
     for (const p of parts) this.flushPart(p, dirty);
-    const ends: PartEnd[] = [...parts].map((p) => [p.topic, p.partition, p.writeEnd, p.writeSeg, p.writePos]);
+    return [...parts].map((p) => [p.topic, p.partition, p.writeEnd, p.writeSeg, p.writePos]);
+  }
+
+  /** @internal Makes sealed parts durable and visible (after the producer's previous commit). */
+  async commitParts(producer: EmbeddedProducer, parts: Set<Part>, dirty: Set<number>, ends: PartEnd[], checkpoint: string): Promise<void> {
     await Promise.all([...dirty].map((fd) => fdatasyncP(fd)));
     const j = this.journal!;
     const fd = j.append({ p: producer.id, c: checkpoint, parts: ends });
@@ -615,7 +619,9 @@ export class EmbeddedProducer implements Producer {
     this.dirty = new Set();
     this.pendingBytes = 0;
     this.pendingRecords = 0;
-    const done = this.log.commitParts(this, parts, dirty, checkpoint);
+    const ends = this.log.sealParts(parts, dirty);
+    // Commits reach the journal in the order they were called, so a later one never lands first.
+    const done = this.inflight.then(() => this.log.commitParts(this, parts, dirty, ends, checkpoint));
     this.inflight = done.catch(() => {});
     await done;
   }
