@@ -1,4 +1,5 @@
 import { logError } from '../../log/errors.ts';
+import { decodeTableSnapshot, encodeTableSnapshot, type TableSnapshot } from '../common/ranges.ts';
 import { coreError } from '../../core/errors.ts';
 /**
  * The MySQL source's checkpoint, committed to the log atomically with the events it covers.
@@ -16,11 +17,8 @@ export interface BinlogPos {
   pos: number;
 }
 
-export interface TableSnapshotState {
-  rows: number;
-  /** Row events of this table before this position are already in its snapshot. */
-  skipBefore: BinlogPos;
-}
+/** A table's snapshot: the key ranges in the log and the binlog position each was read at (row events before it are in the snapshot). */
+export type TableSnapshotState = TableSnapshot<BinlogPos>;
 
 export interface MysqlCheckpoint {
   phase: 'snapshot' | 'stream';
@@ -30,14 +28,14 @@ export interface MysqlCheckpoint {
   /** GTID set executed before that transaction; '' when the server has no GTIDs. */
   gtid: string;
   skip: number;
-  /** Tables whose snapshot is in the log (kept while their skipBefore filters may still apply). */
+  /** Per-table snapshot state (kept after the snapshot: the stream filters by it). */
   tables: Record<string, TableSnapshotState>;
   /** XA transactions prepared with captured changes (in the log) and not yet committed or rolled back. */
   xa?: string[];
 }
 
 export function encodeCheckpoint(c: MysqlCheckpoint): string {
-  return JSON.stringify({ v: 1, source: 'mysql', phase: c.phase, file: c.file, pos: c.pos, gtid: c.gtid, skip: c.skip, tables: c.tables, ...(c.xa?.length ? { xa: c.xa } : {}) });
+  return JSON.stringify({ v: 1, source: 'mysql', phase: c.phase, file: c.file, pos: c.pos, gtid: c.gtid, skip: c.skip, tables: Object.fromEntries(Object.entries(c.tables).map(([k, t]) => [k, encodeTableSnapshot(t, (p) => p)])), ...(c.xa?.length ? { xa: c.xa } : {}) });
 }
 
 export function decodeCheckpoint(text: string): MysqlCheckpoint {
@@ -50,7 +48,7 @@ export function decodeCheckpoint(text: string): MysqlCheckpoint {
   if (o.source !== 'mysql') {
     throw coreError('CONFIG_INVALID', `the log at this log.dir was written by a ${o.source ?? 'postgres'} source, not by a MySQL source: give this pipeline its own log.dir`);
   }
-  const c: MysqlCheckpoint = { phase: o.phase as MysqlCheckpoint['phase'], file: String(o.file), pos: Number(o.pos), gtid: String(o.gtid ?? ''), skip: Number(o.skip ?? 0), tables: (o.tables as MysqlCheckpoint['tables']) ?? {} };
+  const c: MysqlCheckpoint = { phase: o.phase as MysqlCheckpoint['phase'], file: String(o.file), pos: Number(o.pos), gtid: String(o.gtid ?? ''), skip: Number(o.skip ?? 0), tables: Object.fromEntries(Object.entries((o.tables ?? {}) as Record<string, unknown>).map(([k, t]) => [k, decodeTableSnapshot(t, (p: BinlogPos) => ({ file: String(p.file), pos: Number(p.pos) }))])) };
   if (Array.isArray(o.xa) && o.xa.length) c.xa = o.xa.map(String);
   return c;
 }

@@ -7,14 +7,18 @@
  * lock is taken. MySQL has no such status: a global read lock is held for the moment it takes to
  * start the transaction and read SHOW MASTER STATUS (needs the RELOAD privilege).
  *
- * Each table is one atomic log commit (the producer spills big tables to disk, memory stays
- * bounded); after a crash, finished tables stay and the rest are read again from a new snapshot.
+ * Tables are read in key order (keys.ts) and committed to the log in bounded chunks; the checkpoint
+ * names each table's last committed key, so after a crash the rest of a table is read from a new
+ * snapshot, after that key (sources/common/ranges.ts says how the stream tells the reads apart).
  * Progress (rows, rate, ETA) is logged every few seconds.
  */
 import type { MysqlSourceConfig } from './spec.ts';
 import type { SourceInfo, Value } from '../../core/event.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
 import { SnapshotTable, type SnapshotHooks } from '../common/snapshot.ts';
+import { resumeAfter, type KeyBound, type TableSnapshot } from '../common/ranges.ts';
+import { mysqlDebezium } from './debezium.ts';
+import { mysqlKeyColumns, mysqlOrderExpression } from './keys.ts';
 import type { BinlogPos } from './position.ts';
 import { currentPosition, gtidAt, primaryKey, quoteIdent, tableColumns, type CapturedTable, type Conn, type ServerInfo } from './server.ts';
 import { TableSchemas } from './tables.ts';
@@ -49,6 +53,8 @@ export interface SnapshotOptions extends SnapshotHooks {
   conn: Conn;
   point: SnapshotPoint;
   tables: CapturedTable[];
+  /** The checkpoint's per-table state, updated in place. */
+  state: Record<string, TableSnapshot<BinlogPos>>;
   cfg: MysqlSourceConfig;
   schemas: TableSchemas;
 }
@@ -58,7 +64,8 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
   const { conn, cfg } = o;
   const started = Date.now();
   let totalRows = 0;
-  let current: SnapshotTable | null = null;
+  let current: SnapshotTable<BinlogPos> | null = null;
+  const at: BinlogPos = { file: o.point.file, pos: o.point.pos };
   try {
     for (let ti = 0; ti < o.tables.length && !o.isStopped(); ti++) {
       const { database, table } = o.tables[ti];
@@ -70,13 +77,28 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       const schema = o.schemas.intern(database, table, columns, await primaryKey(conn, database, table));
       const [est] = await conn.query('SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [database, table]);
       const estimated = Number((est as { n: number | null }[])[0]?.n ?? 0);
-      const t = (current = new SnapshotTable(o, name, estimated, ti, o.tables.length));
+      const keys = mysqlKeyColumns(columns, schema.keyColumns);
+      const state = (o.state[name] ??= { status: 'partial', rows: 0, ranges: [] });
+      const t = (current = new SnapshotTable(o, name, estimated, ti, o.tables.length, state, at, keys !== null));
       // FLOAT through `+ 0e0`: plain text would round it to 6 digits (types.ts selectExpression).
       const cols = columns.map((c) => selectExpression(c, quoteIdent(c.name))).join(', ');
+      let sql = `SELECT ${cols} FROM ${quoteIdent(database)}.${quoteIdent(table)}`;
+      const params: (string | Buffer | null)[] = [];
+      if (keys) {
+        // Key order, so the table commits in chunks that a restart continues after.
+        const exprs = keys.map((k) => mysqlOrderExpression(k, quoteIdent(k.name)));
+        const after = resumeAfter(state);
+        if (after) {
+          sql += ` WHERE (${exprs.join(', ')}) > (${keys.map(() => '?').join(', ')})`;
+          params.push(...after.raw);
+        }
+        sql += ` ORDER BY ${exprs.join(', ')}`;
+      }
       const core = (conn as unknown as { connection: import('mysql2').Connection }).connection;
       const stream = core
         .query({
-          sql: `SELECT ${cols} FROM ${quoteIdent(database)}.${quoteIdent(table)}`,
+          sql,
+          values: params,
           rowsAsArray: true,
           // Raw text (binary columns as bytes): types.ts turns it into the same values the binlog gives.
           typeCast: (field: { charsetNr?: number; buffer(): Buffer | null; string(): string | null }) => (field.charsetNr === 63 ? field.buffer() : field.string()),
@@ -98,7 +120,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
         }
         const source: SourceInfo = {
           version: SLUICE_VERSION,
-          connector: 'mysql',
+          connector: mysqlDebezium.connector,
           name: cfg.topicPrefix,
           ts_ms: now,
           snapshot: t.nextMarker(),
@@ -114,17 +136,20 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
           thread: null,
           query: null,
         };
-        t.add({ topic, key, before: null, after, source, op: 'r', ts_ms: now, table: schema }, now);
+        const bound: KeyBound | null = keys && key ? { key, raw: keys.map((k) => raw[k.index]) } : null;
+        const c = t.add({ topic, key, before: null, after, source, op: 'r', ts_ms: now, table: schema }, bound, now);
+        if (c) await c;
       }
       if (o.isStopped()) break;
       await t.finish();
-      totalRows += t.rows;
+      totalRows += t.state.rows;
     }
     if (!o.isStopped()) o.log.info('snapshot complete', { tables: o.tables.length, rows: totalRows, seconds: (Date.now() - started) / 1000 });
   } finally {
     await conn.query('ROLLBACK').catch(() => {});
-    // A table left half-read (a stop or an error mid-table) must not reach the log: its rows
-    // stay uncommitted and the next run reads it again whole.
-    o.setCommittable(!current || current.finished);
+    // A table that cannot be read in chunks and is left half-read (a stop or an error mid-table)
+    // must not reach the log: its rows stay uncommitted and the next run reads it again whole.
+    // A chunked table commits what it appended: the checkpoint names its last key.
+    o.setCommittable(!current || current.finished || current.chunked);
   }
 }

@@ -120,7 +120,7 @@ export class MysqlSource implements Source {
   }
 
   private async snapshot(sink: EventSink, info: ServerInfo, tables: Awaited<ReturnType<typeof capturedTables>>, ckpt: MysqlCheckpoint): Promise<void> {
-    const remaining = tables.filter((t) => !ckpt.tables[`${t.database}.${t.table}`]);
+    const remaining = tables.filter((t) => ckpt.tables[`${t.database}.${t.table}`]?.status !== 'done');
     if (remaining.length === 0) return;
     this.snapConn = await connectAdmin(this.cfg.connection);
     const point = await beginSnapshot(this.snapConn, info);
@@ -136,6 +136,7 @@ export class MysqlSource implements Source {
       conn: this.snapConn,
       point,
       tables: remaining,
+      state: ckpt.tables,
       cfg: this.cfg,
       schemas: this.schemas,
       log: this.log,
@@ -147,11 +148,6 @@ export class MysqlSource implements Source {
       },
       onProgress: (p) => {
         this.snapshotProgress = p;
-      },
-      // Changes to this table before the snapshot's position are in its rows: the stream, which
-      // starts at the first snapshot's position, skips them.
-      onTableDone: (name, rows) => {
-        ckpt.tables[name] = { rows, skipBefore: { file: point.file, pos: point.pos } };
       },
     });
     await this.snapConn.end().catch(() => {});
@@ -176,7 +172,7 @@ export class MysqlSource implements Source {
       }
     }
     const start: StartPosition = useGtid ? { gtidSet: ckpt.gtid } : { file: ckpt.file, pos: ckpt.pos };
-    this.streamer = new BinlogStreamer({ cfg: this.cfg, sink, schemas: this.schemas, log: this.log, metrics: this.metrics, captured: tableFilter(src), checkpoint: ckpt });
+    this.streamer = new BinlogStreamer({ cfg: this.cfg, sink, schemas: this.schemas, log: this.log, metrics: this.metrics, captured: tableFilter(src), checkpoint: ckpt, resetHint: this.ctx.resetHint });
     this.client = await BinlogClient.connect({
       host: src.connection.host,
       port: src.connection.port,

@@ -12,8 +12,14 @@ import type { EventSink } from '../../core/source.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
 import type { ComponentMetrics } from '../../core/metrics.ts';
 import { xaKey } from './binlog/decoder.ts';
+import type { BinlogColumn } from './binlog/types.ts';
+import { changeParts, TransactionMeta } from '../common/events.ts';
+import { keyComparator } from '../common/keys.ts';
+import { SnapshotFilter } from '../common/ranges.ts';
+import { mysqlDebezium } from './debezium.ts';
+import { mysqlKeyColumns } from './keys.ts';
 import type { BinlogEvent, EventHeader } from './binlog/types.ts';
-import { comparePos, GtidSet, type BinlogPos, type MysqlCheckpoint } from './position.ts';
+import { comparePos, formatPos, GtidSet, type BinlogPos, type MysqlCheckpoint } from './position.ts';
 import type { TableSchemas } from './tables.ts';
 import { mysqlError } from './errors.ts';
 
@@ -36,7 +42,7 @@ interface OpenTx {
   /** Changes of this transaction already in the log before this run (from the checkpoint). */
   skip: number;
   began: boolean;
-  perTable: Map<string, number>;
+  meta: TransactionMeta | null;
 }
 
 export interface StreamOptions {
@@ -48,6 +54,8 @@ export interface StreamOptions {
   /** Whether rows of `database.table` are captured. */
   captured(database: string, table: string): boolean;
   checkpoint: MysqlCheckpoint;
+  /** How to start over (for messages). */
+  resetHint: string;
 }
 
 export class BinlogStreamer {
@@ -57,7 +65,10 @@ export class BinlogStreamer {
   private tx: OpenTx | null = null;
   /** Changes of the first transaction already durable (from the checkpoint): applies once. */
   private pendingSkip: number;
-  private readonly skipBefore = new Map<string, BinlogPos>();
+  /** Tables whose snapshot holds some of the changes still to come (sources/common/ranges.ts). */
+  private readonly snapshotFilters = new Map<string, SnapshotFilter<BinlogPos>>();
+  /** Key order of a table map's columns, for filters of tables read in several ranges. */
+  private readonly keyOrders = new WeakMap<BinlogColumn[], ((a: Row, b: Row) => number) | null>();
   private readonly declared = new Set<string>();
   private readonly targets = new Map<string, Target>();
   /** XA transactions whose prepared changes are in the log, awaiting XA COMMIT or ROLLBACK. */
@@ -74,7 +85,10 @@ export class BinlogStreamer {
     this.preparedXa = new Set(c.xa ?? []);
     this.prefix = o.cfg.topicPrefix;
     for (const [name, t] of Object.entries(c.tables)) {
-      if (comparePos(t.skipBefore, { file: c.file, pos: c.pos }) > 0) this.skipBefore.set(name, t.skipBefore);
+      if (!t.ranges.length) continue;
+      // The key order comes from the rows' own table map (a snapshot split in ranges has a key).
+      const f = new SnapshotFilter(t.ranges, comparePos, (a, b) => this.currentKeyOrder?.(a, b) ?? 0);
+      if (comparePos(f.until, { file: c.file, pos: c.pos }) > 0) this.snapshotFilters.set(name, f);
     }
   }
 
@@ -102,8 +116,8 @@ export class BinlogStreamer {
     c.xa = this.preparedXa.size ? [...this.preparedXa] : undefined;
     // Snapshot filters the stream has passed stop being checked (the checkpoint keeps the
     // tables' snapshot entries; their positions are behind it, so they filter nothing on resume).
-    for (const [name, p] of this.skipBefore) {
-      if (comparePos(p, { file: c.file, pos: c.pos }) <= 0) this.skipBefore.delete(name);
+    for (const [name, f] of this.snapshotFilters) {
+      if (comparePos(f.until, { file: c.file, pos: c.pos }) <= 0) this.snapshotFilters.delete(name);
     }
   }
 
@@ -174,22 +188,15 @@ export class BinlogStreamer {
     const start = h.nextPos > 0 ? h.nextPos - h.eventSize : this.pos;
     const skip = this.pendingSkip;
     this.pendingSkip = 0;
-    this.tx = { start: { file: this.file, pos: start }, gtid, standalone, thread: null, events: 0, skip, began: skip > 0, perTable: new Map() };
+    this.tx = { start: { file: this.file, pos: start }, gtid, standalone, thread: null, events: 0, skip, began: skip > 0, meta: null };
+    if (this.o.cfg.transactionMetadata) this.tx.meta = new TransactionMeta(this.txId(this.tx));
   }
 
   private endTx(h: EventHeader, advance = true): void {
     const tx = this.tx;
     if (tx) {
       if (tx.gtid) this.executed.add(tx.gtid);
-      if (tx.began && this.o.cfg.transactionMetadata) {
-        this.o.sink.appendTransaction({
-          status: 'END',
-          id: this.txId(tx),
-          event_count: tx.events,
-          data_collections: [...tx.perTable].map(([data_collection, event_count]) => ({ data_collection, event_count })),
-          ts_ms: h.timestamp * 1000,
-        });
-      }
+      if (tx.began && tx.meta) this.o.sink.appendTransaction(tx.meta.end(h.timestamp * 1000));
       this.tx = null;
     }
     if (advance && h.nextPos > 0) this.pos = h.nextPos;
@@ -214,9 +221,14 @@ export class BinlogStreamer {
       const db = second ? first : database;
       const table = second ?? first;
       if (!this.o.captured(db, table)) return;
-      // A truncate the table's later snapshot already reflects.
-      const skipTo = this.skipBefore.get(`${db}.${table}`);
-      if (skipTo && comparePos({ file: this.file, pos: h.nextPos > 0 ? h.nextPos - h.eventSize : this.pos }, skipTo) < 0) return;
+      // A truncate the table's later snapshot already reflects, or one it cannot be placed in.
+      const f = this.snapshotFilters.get(`${db}.${table}`);
+      const at = { file: this.file, pos: h.nextPos > 0 ? h.nextPos - h.eventSize : this.pos };
+      const cov = f ? f.truncate(at) : 'streamed';
+      if (cov === 'covered') return;
+      if (cov === 'split') {
+        throw mysqlError('MYSQL_SNAPSHOT_TRUNCATED', `${db}.${table} was truncated (at ${formatPos(at)}) after part of its snapshot was read and before the rest was: the log holds rows the truncate removed. Start over with a new snapshot (${this.o.resetHint} and run again)`);
+      }
       const schema = this.o.schemas.latest(db, table);
       if (!schema) {
         this.o.log.warn('truncate of a captured table whose columns are not known yet: not emitted', { table: `${db}.${table}` });
@@ -273,10 +285,10 @@ export class BinlogStreamer {
     if (!this.tx) this.beginTx(ev.header, null, false);
     const tx = this.tx!;
     const name = `${map.database}.${map.table}`;
-    const skipTo = this.skipBefore.get(name);
     const at: BinlogPos = { file: this.file, pos: ev.header.nextPos > 0 ? ev.header.nextPos - ev.header.eventSize : this.pos };
-    // Rows this table's (later) snapshot already holds.
-    if (skipTo && comparePos(at, skipTo) < 0) return;
+    // Rows this table's snapshot may already hold (decided per row, by its key's range).
+    let filter = this.snapshotFilters.get(name) ?? null;
+    if (filter && comparePos(at, filter.until) >= 0) filter = null;
     // A session with binlog_row_image=MINIMAL/NOBLOB logs only some columns: such a row cannot be
     // told apart from NULLs, so it stops the pipeline instead of writing wrong values.
     const partial = ev.present && ((ev.present.before && ev.present.before.includes(false)) || (ev.present.after && ev.present.after.includes(false)));
@@ -289,23 +301,29 @@ export class BinlogStreamer {
     const schema = this.o.schemas.intern(map.database, map.table, map.columns, map.keyColumns);
     const to = this.target(map.database, map.table);
     const cols = map.columns;
-    const keyIdx = map.keyColumns.map((k) => cols.findIndex((c) => c.name === k));
+    const op = ev.kind === 'write' ? 'c' : ev.kind === 'delete' ? 'd' : 'u';
+    if (filter) this.currentKeyOrder = this.keyOrderOf(map);
     for (let r = 0; r < ev.rows.length; r++) {
       const { before, after } = ev.rows[r];
-      const b = before ? toRow(cols, before) : null;
-      const a = after ? toRow(cols, after) : null;
-      if (ev.kind === 'write') this.emit(tx, ev.header, schema, to, 'c', null, a, r, at, keyOf(cols, keyIdx, after!));
-      else if (ev.kind === 'delete') this.emit(tx, ev.header, schema, to, 'd', b, null, r, at, keyOf(cols, keyIdx, before!));
-      else {
-        const kb = keyOf(cols, keyIdx, before!);
-        const ka = keyOf(cols, keyIdx, after!);
-        if (kb && ka && !sameKey(keyIdx, before!, after!)) {
-          // A primary-key change: the old key is deleted and the new one created (as Debezium does).
-          this.emit(tx, ev.header, schema, to, 'd', b, null, r, at, kb);
-          this.emit(tx, ev.header, schema, to, 'c', null, a, r, at, ka);
-        } else this.emit(tx, ev.header, schema, to, 'u', b, a, r, at, ka);
+      // A primary-key change is a delete of the old key and a create of the new one (as Debezium does).
+      for (const p of changeParts(schema, op, before ? toRow(cols, before) : null, after ? toRow(cols, after) : null)) {
+        if (filter && filter.covers(at, p.key)) continue;
+        this.emit(tx, ev.header, schema, to, p.op, p.before, p.after, r, at, p.key);
       }
     }
+  }
+
+  /** The key comparator of the rows' table (while deciding which rows a snapshot holds). */
+  private currentKeyOrder: ((a: Row, b: Row) => number) | null = null;
+
+  private keyOrderOf(map: { columns: BinlogColumn[]; keyColumns: string[] }): ((a: Row, b: Row) => number) | null {
+    let c = this.keyOrders.get(map.columns);
+    if (c === undefined) {
+      const keys = mysqlKeyColumns(map.columns, map.keyColumns);
+      c = keys ? keyComparator(keys) : null;
+      this.keyOrders.set(map.columns, c);
+    }
+    return c;
   }
 
   /** Where a table's events go (names built once per table, not per row). */
@@ -318,20 +336,15 @@ export class BinlogStreamer {
 
   private emit(tx: OpenTx, h: EventHeader, schema: TableSchema, to: Target, op: ChangeEvent['op'], before: Row | null, after: Row | null, row: number, at?: BinlogPos, key: Row | null = null): void {
     const index = tx.events++;
-    const meta = this.o.cfg.transactionMetadata;
-    // Per-table counts only feed the transaction metadata (data_collection_order, END's counts).
-    const order = meta ? (tx.perTable.get(to.name) ?? 0) + 1 : 0;
-    if (meta) tx.perTable.set(to.name, order);
+    // Transaction metadata counts every event of the transaction, the ones already durable too.
+    const transaction: TransactionInfo | null = tx.meta ? tx.meta.next(to.name) : null;
     if (index < tx.skip) return;
     const { db, table } = to;
-    if (meta && !tx.began) {
-      this.o.sink.appendTransaction({ status: 'BEGIN', id: this.txId(tx), event_count: null, data_collections: null, ts_ms: h.timestamp * 1000 });
-    }
+    if (tx.meta && !tx.began) this.o.sink.appendTransaction(tx.meta.begin(h.timestamp * 1000));
     tx.began = true;
-    const transaction: TransactionInfo | null = meta ? { id: this.txId(tx), total_order: index + 1, data_collection_order: order } : null;
     const source: SourceInfo = {
       version: SLUICE_VERSION,
-      connector: 'mysql',
+      connector: mysqlDebezium.connector,
       name: this.prefix,
       ts_ms: h.timestamp * 1000,
       snapshot: 'false',
@@ -392,23 +405,4 @@ function toRow(cols: { name: string }[], values: Value[]): Row {
   const r: Row = {};
   for (let i = 0; i < cols.length; i++) r[cols[i].name] = values[i];
   return r;
-}
-
-function keyOf(cols: { name: string }[], keyIdx: number[], values: Value[]): Row | null {
-  if (keyIdx.length === 0) return null;
-  const k: Row = {};
-  for (const i of keyIdx) k[cols[i].name] = values[i];
-  return k;
-}
-
-function sameKey(keyIdx: number[], a: Value[], b: Value[]): boolean {
-  for (const i of keyIdx) {
-    const x = a[i];
-    const y = b[i];
-    if (x === y) continue;
-    if (Buffer.isBuffer(x) && Buffer.isBuffer(y) && x.equals(y)) continue;
-    if (typeof x === 'bigint' || typeof y === 'bigint' ? String(x) === String(y) : false) continue;
-    return false;
-  }
-  return true;
 }

@@ -12,14 +12,10 @@
  * transaction that is wholly durable, or of the last heartbeat/message after it.
  */
 import { formatLsn, parseLsn } from '../../core/lsn.ts';
+import { decodeTableSnapshot, encodeTableSnapshot, type TableSnapshot } from '../common/ranges.ts';
 
-export interface TableSnapshotState {
-  /** `done` once every row is in the log. */
-  status: 'done';
-  rows: number;
-  /** Changes to this table in transactions whose commit LSN is below this are already in its snapshot. */
-  skipBefore: bigint;
-}
+/** A table's snapshot: the key ranges in the log and the LSN each was read at (a change that committed below it is in the snapshot). */
+export type TableSnapshotState = TableSnapshot<bigint>;
 
 export interface SourceCheckpoint {
   phase: 'snapshot' | 'stream';
@@ -29,7 +25,7 @@ export interface SourceCheckpoint {
   seq: number;
   done: boolean;
   ack: bigint;
-  /** Per-table snapshot results (kept after the snapshot so skipBefore filters still apply). */
+  /** Per-table snapshot state (kept after the snapshot: the stream filters by it). */
   tables: Record<string, TableSnapshotState>;
 }
 
@@ -42,7 +38,7 @@ export function encodeCheckpoint(c: SourceCheckpoint): string {
     seq: c.seq,
     done: c.done,
     ack: formatLsn(c.ack),
-    tables: Object.fromEntries(Object.entries(c.tables).map(([k, t]) => [k, { status: t.status, rows: t.rows, skipBefore: formatLsn(t.skipBefore) }])),
+    tables: Object.fromEntries(Object.entries(c.tables).map(([k, t]) => [k, encodeTableSnapshot(t, formatLsn)])),
   });
 }
 
@@ -56,7 +52,7 @@ export function decodeCheckpoint(text: string): SourceCheckpoint {
     seq: o.seq,
     done: o.done,
     ack: parseLsn(o.ack),
-    tables: Object.fromEntries(Object.entries(o.tables as Record<string, any>).map(([k, t]) => [k, { status: t.status, rows: t.rows, skipBefore: parseLsn(t.skipBefore) }])),
+    tables: Object.fromEntries(Object.entries(o.tables as Record<string, any>).map(([k, t]) => [k, decodeTableSnapshot(t, parseLsn)])),
   };
 }
 

@@ -1,36 +1,48 @@
 /**
  * Initial snapshot (events op 'r', source.snapshot marking first / first_in_data_collection /
- * true / last_in_data_collection / last as Debezium does): reads every published table inside a transaction that imported the slot's
- * exported snapshot, so the rows are exactly the state at the slot's consistent point and the
- * stream continues from there with no gap and no overlap.
+ * true / last_in_data_collection / last as Debezium does): reads every published table inside a
+ * transaction that imported an exported snapshot, so the rows are exactly the state at that
+ * snapshot's point and the stream continues from there with no gap and no overlap.
  *
- * Each table is one atomic log commit (the producer spills big tables to disk, memory stays
- * bounded); the checkpoint records finished tables, so after a crash only unfinished tables are
- * read again. Progress (rows, rate, ETA) is logged every few seconds.
+ * Tables are read in key order (keys.ts) and committed to the log in bounded chunks; the checkpoint
+ * names each table's last committed key, so after a crash the rest of a table is read from a new
+ * snapshot, after that key (sources/common/ranges.ts says how the stream then tells the two reads
+ * apart). Progress (rows, rate, ETA) is logged every few seconds.
  */
 import type pg from 'pg';
-import type { PostgresSourceConfig } from './spec.ts';
 import type { ChangeEvent } from '../../core/event.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
+import { keyOf } from '../common/keys.ts';
+import { resumeAfter, type KeyBound, type TableSnapshot } from '../common/ranges.ts';
 import { SnapshotTable, type SnapshotHooks } from '../common/snapshot.ts';
+import { postgresDebezium } from './debezium.ts';
+import { orderExpression, pgKeyColumns } from './keys.ts';
 import { TypeCatalog } from './pgoutput/index.ts';
 import { quoteIdent } from './slot.ts';
-import { keyOf } from './stream.ts';
+import type { PostgresSourceConfig } from './spec.ts';
 
 export interface SnapshotOptions extends SnapshotHooks {
   client: pg.Client;
   snapshotName: string;
+  /** The position the exported snapshot stands at. */
+  at: bigint;
   tables: { schema: string; table: string }[];
+  /** The checkpoint's per-table state, updated in place. */
+  state: Record<string, TableSnapshot<bigint>>;
   cfg: PostgresSourceConfig;
 }
+
+/** Collations whose text order is the order of the UTF-8 bytes. */
+const BINARY_COLLATIONS = new Set(['C', 'POSIX', 'ucs_basic']);
 
 export async function runSnapshot(o: SnapshotOptions): Promise<void> {
   const { client, cfg } = o;
   const catalog = new TypeCatalog(client);
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  let current: SnapshotTable | null = null;
+  let current: SnapshotTable<bigint> | null = null;
   try {
     await client.query(`SET TRANSACTION SNAPSHOT '${o.snapshotName.replace(/'/g, "''")}'`);
+    const dbCollate = String((await client.query(`SELECT datcollate FROM pg_database WHERE datname = current_database()`)).rows[0]?.datcollate ?? '');
     const started = Date.now();
     let totalRows = 0;
     for (let ti = 0; ti < o.tables.length && !o.isStopped(); ti++) {
@@ -39,10 +51,28 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       const topic = `${cfg.topicPrefix}.${schema}.${table}`;
       await o.sink.declareTopic(topic);
       const rel = await catalog.tableSchemaByName(schema, table);
-      const est = Number((await client.query(`SELECT GREATEST(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = $1::regclass`, [`${quoteIdent(schema)}.${quoteIdent(table)}`])).rows[0]?.n ?? 0);
+      const qualified = `${quoteIdent(schema)}.${quoteIdent(table)}`;
+      const est = Number((await client.query(`SELECT GREATEST(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = $1::regclass`, [qualified])).rows[0]?.n ?? 0);
       const cols = rel.table.columns.map((c) => quoteIdent(c.name)).join(', ');
-      const t = (current = new SnapshotTable(o, name, est, ti, o.tables.length));
-      await client.query(`DECLARE sluice_snap NO SCROLL CURSOR FOR SELECT ${cols} FROM ${quoteIdent(schema)}.${quoteIdent(table)}`);
+      const keys = pgKeyColumns(rel.table);
+      const state = (o.state[name] ??= { status: 'partial', rows: 0, ranges: [] });
+      const t = (current = new SnapshotTable(o, name, est, ti, o.tables.length, state, o.at, keys !== null));
+      let sql = `SELECT ${cols} FROM ${qualified}`;
+      const params: (string | Buffer | null)[] = [];
+      if (keys) {
+        const collations = new Map<string, string>(
+          (await client.query(`SELECT a.attname, c.collname FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation WHERE a.attrelid = $1::regclass AND a.attnum > 0`, [qualified])).rows.map((r: any) => [r.attname, r.collname === 'default' ? dbCollate : r.collname]),
+        );
+        const exprs = keys.map((k) => orderExpression(k, BINARY_COLLATIONS.has(collations.get(k.name) ?? '')));
+        const after = resumeAfter(state);
+        if (after) {
+          sql += ` WHERE (${exprs.join(', ')}) > (${keys.map((k, i) => `$${i + 1}::${k.collate === 'cast' ? 'text' : k.typeName}`).join(', ')})`;
+          params.push(...after.raw);
+        }
+        sql += ` ORDER BY ${exprs.join(', ')}`;
+      }
+      await client.query({ text: `DECLARE sluice_snap NO SCROLL CURSOR FOR ${sql}`, values: params });
+      const source = { version: SLUICE_VERSION, connector: postgresDebezium.connector, name: cfg.topicPrefix, db: cfg.connection.database, sequence: null, schema, table, txId: null, lsn: null, xmin: null };
       for (;;) {
         if (o.isStopped()) break;
         const r = await client.query({ text: `FETCH ${cfg.snapshotFetchSize} FROM sluice_snap`, rowMode: 'array' });
@@ -50,42 +80,24 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
         const now = Date.now();
         for (const values of r.rows as (string | null)[][]) {
           const after = rel.decodeTextRow(values);
-          const ev: ChangeEvent = {
-            topic,
-            key: keyOf(rel.table, after),
-            before: null,
-            after,
-            source: {
-              version: SLUICE_VERSION,
-              connector: 'postgresql',
-              name: cfg.topicPrefix,
-              ts_ms: now,
-              snapshot: t.nextMarker(),
-              db: cfg.connection.database,
-              sequence: null,
-              schema,
-              table,
-              txId: null,
-              lsn: null,
-              xmin: null,
-            },
-            op: 'r',
-            ts_ms: now,
-            table: rel.table,
-          };
-          t.add(ev, now);
+          const key = keyOf(rel.table, after);
+          const ev: ChangeEvent = { topic, key, before: null, after, source: { ...source, ts_ms: now, snapshot: t.nextMarker() }, op: 'r', ts_ms: now, table: rel.table };
+          const bound: KeyBound | null = keys && key ? { key, raw: keys.map((k) => values[k.index]) } : null;
+          const c = t.add(ev, bound, now);
+          if (c) await c;
         }
       }
       await client.query('CLOSE sluice_snap');
       if (o.isStopped()) break;
       await t.finish();
-      totalRows += t.rows;
+      totalRows += t.state.rows;
     }
     o.log.info('snapshot complete', { tables: o.tables.length, rows: totalRows, seconds: (Date.now() - started) / 1000 });
   } finally {
     await client.query('ROLLBACK').catch(() => {});
-    // A table left half-read (a stop or an error mid-table) must not reach the log: its rows
-    // stay uncommitted and the next run reads it again whole.
-    o.setCommittable(!current || current.finished);
+    // A table that cannot be read in chunks and is left half-read (a stop or an error mid-table)
+    // must not reach the log: its rows stay uncommitted and the next run reads it again whole.
+    // A chunked table commits what it appended: the checkpoint names its last key.
+    o.setCommittable(!current || current.finished || current.chunked);
   }
 }

@@ -139,13 +139,13 @@ export class PostgresSource implements Source {
       } else {
         this.ckpt = ckpt;
         if (ckpt.phase === 'snapshot') {
-          // Crashed mid-snapshot: tables already in the log stay; the rest are read from a new
-          // snapshot taken through a temporary slot at N, and their changes committed before N
+          // Crashed mid-snapshot: tables and chunks already in the log stay; the rest is read from
+          // a new snapshot taken through a temporary slot at N, and its changes committed before N
           // (already in that snapshot) are skipped when streaming from the main slot.
           const tmpConn = await connect(src.connection, true);
           try {
             const tmp = await createSlot(tmpConn, `${src.slot}_snap_${process.pid}`.slice(0, 63), { exportSnapshot: true, temporary: true, serverVersion: this.serverVersion });
-            this.log.info('resuming snapshot', { done: Object.keys(ckpt.tables).length, snapshotAt: formatLsn(tmp.consistentPoint) });
+            this.log.info('resuming snapshot', { done: Object.values(ckpt.tables).filter((t) => t.status === 'done').length, snapshotAt: formatLsn(tmp.consistentPoint) });
             await this.snapshot(sink, tmp.snapshotName!, tmp.consistentPoint);
           } finally {
             await tmpConn.end().catch(() => {});
@@ -168,19 +168,21 @@ export class PostgresSource implements Source {
   }
 
   /**
-   * Reads the published tables not yet in the log through `snapshotName` (exported by a slot whose
-   * replication connection stays open and idle meanwhile); their changes committed before
-   * `snapshotLsn` are then skipped while streaming.
+   * Reads what of the published tables is not yet in the log through `snapshotName` (exported by
+   * a slot whose replication connection stays open and idle meanwhile); their changes committed
+   * before `snapshotLsn` are then skipped while streaming.
    */
   private async snapshot(sink: EventSink, snapshotName: string, snapshotLsn: bigint): Promise<void> {
     const ckpt = this.ckpt!;
-    const tables = (await publishedTables(this.admin!, this.cfg.publication)).filter((t) => !ckpt.tables[`${t.schema}.${t.table}`]);
+    const tables = (await publishedTables(this.admin!, this.cfg.publication)).filter((t) => ckpt.tables[`${t.schema}.${t.table}`]?.status !== 'done');
     const reader = await connect(this.cfg.connection, false);
     try {
       await runSnapshot({
         client: reader,
         snapshotName,
+        at: snapshotLsn,
         tables,
+        state: ckpt.tables,
         cfg: this.cfg,
         log: this.log,
         sink,
@@ -190,9 +192,6 @@ export class PostgresSource implements Source {
         },
         onProgress: (p) => {
           this.snapshotProgress = p;
-        },
-        onTableDone: (name, rows) => {
-          ckpt.tables[name] = { status: 'done', rows, skipBefore: snapshotLsn };
         },
         metrics: this.metrics,
       });
@@ -220,6 +219,7 @@ export class PostgresSource implements Source {
       log: this.log,
       metrics: this.metrics,
       spillDir: join(this.ctx.stateDir, 'spill'),
+      resetHint: this.ctx.resetHint,
     });
     this.stream = new ReplicationStream(this.replication!);
     const options: Record<string, string> = {

@@ -12,6 +12,12 @@ import { SLUICE_VERSION } from '../../core/version.ts';
 import type { ComponentMetrics } from '../../core/metrics.ts';
 import { decodeMessage, TypeCatalog, type PgOutputMessage, type RelationMessage, type RelationSchema } from './pgoutput/index.ts';
 import { durablePrefix, type SourceCheckpoint } from './position.ts';
+import { changeParts, TransactionMeta } from '../common/events.ts';
+import { keyComparator } from '../common/keys.ts';
+import { SnapshotFilter } from '../common/ranges.ts';
+import { postgresDebezium } from './debezium.ts';
+import { pgError } from './errors.ts';
+import { pgKeyColumns } from './keys.ts';
 import type { XLogData } from './replication.ts';
 import { SpillStore } from './spill.ts';
 
@@ -22,8 +28,8 @@ interface RelationState {
   schema: RelationSchema;
   topic: string;
   name: string;
-  /** Changes in transactions whose commit LSN is below this are already in the snapshot. */
-  skipBefore: bigint;
+  /** Which of the table's changes its snapshot already holds (null: no snapshot of it). */
+  filter: SnapshotFilter<bigint> | null;
 }
 
 interface TxnState {
@@ -34,8 +40,7 @@ interface TxnState {
   seq: number;
   /** Leading events already durable in the log from an earlier run. */
   skip: number;
-  totalOrder: number;
-  collectionOrder: Map<string, number>;
+  meta: TransactionMeta;
 }
 
 export interface StreamDecoderOptions {
@@ -46,6 +51,8 @@ export interface StreamDecoderOptions {
   log: Logger;
   metrics: ComponentMetrics;
   spillDir: string;
+  /** How to start over (for messages). */
+  resetHint: string;
 }
 
 export class StreamDecoder {
@@ -172,8 +179,7 @@ export class StreamDecoder {
       commitTimeMs: Number(commitTime / 1000n) + PG_EPOCH_MS,
       seq: 0,
       skip: durablePrefix(this.resumeFrom, finalLsn),
-      totalOrder: 0,
-      collectionOrder: new Map(),
+      meta: new TransactionMeta(`${xid}:${finalLsn}`),
     };
     // A transaction partly or wholly in the log from an earlier run leaves the position alone:
     // it already describes this transaction.
@@ -182,13 +188,7 @@ export class StreamDecoder {
       this.posSeq = 0;
       this.posDone = false;
     }
-    if (this.txMeta && this.countBoundary()) {
-      this.o.sink.appendTransaction({ status: 'BEGIN', id: this.txId(), ts_ms: this.txn.commitTimeMs });
-    }
-  }
-
-  private txId(): string {
-    return `${this.txn!.xid}:${this.txn!.finalLsn}`;
+    if (this.txMeta && this.countBoundary()) this.o.sink.appendTransaction(this.txn.meta.begin(this.txn.commitTimeMs));
   }
 
   /** Counts a BEGIN/END record like an event (it has a place in the transaction); true if it is new. */
@@ -205,10 +205,7 @@ export class StreamDecoder {
   private commitTxn(endLsn: bigint): void {
     const t = this.txn;
     if (!t) return;
-    if (this.txMeta && this.countBoundary()) {
-      const collections = [...t.collectionOrder].map(([data_collection, event_count]) => ({ data_collection, event_count }));
-      this.o.sink.appendTransaction({ status: 'END', id: this.txId(), event_count: t.totalOrder, data_collections: collections, ts_ms: t.commitTimeMs });
-    }
+    if (this.txMeta && this.countBoundary()) this.o.sink.appendTransaction(t.meta.end(t.commitTimeMs));
     this.txn = null;
     if (t.finalLsn >= this.posLsn) {
       this.posLsn = t.finalLsn;
@@ -251,7 +248,14 @@ export class StreamDecoder {
     await this.o.sink.declareTopic(topic);
     const snap = this.o.checkpoint.tables[name];
     const prev = this.relations.get(rel.relationId);
-    this.relations.set(rel.relationId, { rel, schema, topic, name, skipBefore: snap?.skipBefore ?? prev?.skipBefore ?? 0n });
+    // Changes that committed below the point each key range of the table's snapshot was read at
+    // are in the snapshot already (sources/common/ranges.ts).
+    let filter = prev?.filter ?? null;
+    if (!filter && snap?.ranges.length) {
+      const keys = pgKeyColumns(schema.table);
+      filter = new SnapshotFilter(snap.ranges, (a, b) => (a < b ? -1 : a > b ? 1 : 0), keys ? keyComparator(keys) : null);
+    }
+    this.relations.set(rel.relationId, { rel, schema, topic, name, filter });
   }
 
   private relation(id: number): RelationState {
@@ -260,23 +264,29 @@ export class StreamDecoder {
     return r;
   }
 
-  /** Counts the event and says whether it must be appended (not already durable, not in a snapshot). */
-  private admit(rel: RelationState): boolean {
+  /**
+   * Counts the event and says whether it must be appended (not already durable, not in the table's
+   * snapshot). `key`: the row's key; a truncate (`'truncate'`) of a table whose snapshot was read in
+   * several parts before and after it cannot be placed and stops the stream.
+   */
+  private admit(rel: RelationState, key: Row | null | 'truncate'): boolean {
     const t = this.txn!;
     t.seq++;
-    if (t.finalLsn < rel.skipBefore) {
-      // Already in the table's snapshot: not an event of this stream, not counted.
-      this.advance(t);
-      return false;
+    const f = rel.filter;
+    if (f && t.finalLsn < f.until) {
+      const cov = key === 'truncate' ? f.truncate(t.finalLsn) : f.covers(t.finalLsn, key) ? 'covered' : 'streamed';
+      if (cov === 'split') {
+        throw pgError('PG_SNAPSHOT_TRUNCATED', `${rel.name} was truncated (transaction ${t.xid}) after part of its snapshot was read and before the rest was: the log holds rows the truncate removed. Start over with a new snapshot (${this.o.resetHint} and run again)`);
+      }
+      if (cov === 'covered') {
+        // Already in the table's snapshot: not an event of this stream, not counted.
+        this.advance(t);
+        return false;
+      }
     }
     // Transaction metadata counts every event the log holds for the transaction, including the
     // ones written before a restart and skipped now.
-    if (this.txMeta) {
-      const n = (t.collectionOrder.get(rel.name) ?? 0) + 1;
-      t.collectionOrder.set(rel.name, n);
-      t.totalOrder++;
-      this.txBlock = { id: this.txId(), total_order: t.totalOrder, data_collection_order: n };
-    }
+    if (this.txMeta) this.txBlock = t.meta.next(rel.name);
     if (t.seq <= t.skip) return false;
     this.advance(t);
     return true;
@@ -294,7 +304,7 @@ export class StreamDecoder {
     const t = this.txn!;
     return {
       version: SLUICE_VERSION,
-      connector: 'postgresql',
+      connector: postgresDebezium.connector,
       name: this.prefix,
       ts_ms: t.commitTimeMs,
       snapshot: 'false',
@@ -317,7 +327,6 @@ export class StreamDecoder {
   private onRowChange(msg: Extract<PgOutputMessage, { type: 'insert' | 'update' | 'delete' }>, lsn: bigint): Promise<void> | undefined {
     const rel = this.relation(msg.relationId);
     if (!this.txn) throw new Error('pgoutput protocol error: row change outside a transaction');
-    if (!this.admit(rel)) return undefined;
     const sch = rel.schema;
     let before: Row | null = null;
     let after: Row | null = null;
@@ -334,30 +343,15 @@ export class StreamDecoder {
       op = 'd';
       before = msg.oldTuple ? sch.decodeTuple(msg.oldTuple, msg.oldKind === 'K') : null;
     }
-    const keyRow = op === 'd' ? before : after;
     const table: TableSchema = sch.table;
-    const key = keyRow ? keyOf(table, keyRow) : null;
-    const oldKey = op === 'u' && before ? keyOf(table, before) : null;
-    if (oldKey && key && !sameKey(oldKey, key)) {
-      // The primary key changed. Like Debezium: a delete of the old key (then its tombstone), and
-      // a create of the new one, so that each key's history stays in its own partition, in order.
-      const source = this.source(rel, lsn);
-      this.o.sink.append({ topic: rel.topic, key: oldKey, before, after: null, source, op: 'd', ts_ms: Date.now(), transaction: this.txInfo(), table });
-      if (!this.admit(rel)) return undefined;
-      this.o.sink.append({ topic: rel.topic, key, before: null, after, source, op: 'c', ts_ms: Date.now(), transaction: this.txInfo(), table });
-      return undefined;
+    let source: SourceInfo | null = null;
+    // A key change is a delete of the old key and a create of the new one, each counted (and
+    // filtered by the snapshot's key ranges) on its own.
+    for (const p of changeParts(table, op, before, after)) {
+      if (!this.admit(rel, p.key)) continue;
+      source ??= this.source(rel, lsn);
+      this.o.sink.append({ topic: rel.topic, key: p.key, before: p.before, after: p.after, source, op: p.op, ts_ms: Date.now(), transaction: this.txInfo(), table });
     }
-    this.o.sink.append({
-      topic: rel.topic,
-      key,
-      before,
-      after,
-      source: this.source(rel, lsn),
-      op,
-      ts_ms: Date.now(),
-      transaction: this.txInfo(),
-      table,
-    });
     return undefined;
   }
 
@@ -365,7 +359,7 @@ export class StreamDecoder {
     if (!this.txn) throw new Error('pgoutput protocol error: truncate outside a transaction');
     for (const id of msg.relationIds) {
       const rel = this.relation(id);
-      if (!this.admit(rel)) continue;
+      if (!this.admit(rel, 'truncate')) continue;
       this.o.sink.append({
         topic: rel.topic,
         key: null,
@@ -380,20 +374,4 @@ export class StreamDecoder {
     }
     return undefined;
   }
-}
-
-function sameKey(a: Row, b: Row): boolean {
-  for (const k in a) {
-    const x = a[k];
-    const y = b[k];
-    if (Buffer.isBuffer(x) && Buffer.isBuffer(y) ? !x.equals(y) : String(x) !== String(y)) return false;
-  }
-  return true;
-}
-
-export function keyOf(table: TableSchema, row: Row): Row | null {
-  if (table.keyColumns.length === 0) return null;
-  const k: Row = {};
-  for (const c of table.keyColumns) k[c] = row[c] ?? null;
-  return k;
 }

@@ -36,8 +36,26 @@ describe('mysql positions', () => {
   });
 
   it('round-trips a checkpoint and refuses one written by a PostgreSQL source', () => {
-    const c = { phase: 'stream' as const, file: 'mariadb-bin.000003', pos: 1234, gtid: '0-1-9', skip: 17, tables: { 'b.t': { rows: 5, skipBefore: { file: 'mariadb-bin.000003', pos: 999 } } } };
+    const c = {
+      phase: 'stream' as const,
+      file: 'mariadb-bin.000003',
+      pos: 1234,
+      gtid: '0-1-9',
+      skip: 17,
+      tables: {
+        'b.t': { status: 'done' as const, rows: 5, ranges: [{ to: null, at: { file: 'mariadb-bin.000003', pos: 999 } }] },
+        // A table read in two parts: keys (binary and a BIGINT UNSIGNED past 2^63) survive exactly.
+        'b.u': {
+          status: 'partial' as const,
+          rows: 3,
+          ranges: [{ to: { key: { k: Buffer.from([0, 255]), n: 18446744073709551615n }, raw: [Buffer.from([0, 255]), '18446744073709551615'] }, at: { file: 'mariadb-bin.000002', pos: 4 } }],
+        },
+      },
+    };
     assert.deepEqual(decodeCheckpoint(encodeCheckpoint(c)), c);
+    // A checkpoint written before tables were read in ranges: one range at its skipBefore.
+    const legacy = decodeCheckpoint(JSON.stringify({ v: 1, source: 'mysql', phase: 'stream', file: 'f.000001', pos: 4, gtid: '', skip: 0, tables: { 'b.t': { rows: 5, skipBefore: { file: 'f.000001', pos: 99 } } } }));
+    assert.deepEqual(legacy.tables['b.t'], { status: 'done', rows: 5, ranges: [{ to: null, at: { file: 'f.000001', pos: 99 } }] });
     assert.throws(() => decodeCheckpoint(JSON.stringify({ v: 1, phase: 'stream', lsn: '0/16B3748' })), (e: any) => e.code === 'CONFIG_INVALID' && /written by a postgres source.*its own log\.dir/.test(e.message));
   });
 });
