@@ -57,13 +57,13 @@ describe('sink recovery', () => {
         pgSink = JSON.parse(readFileSync(join(tmp.dir, 'state', 'status.json'), 'utf8')).sinks.find((s: { name: string }) => s.name === 'pg');
         return pgSink.state === 'running';
       }, 10_000);
-      assert.match(pgSink.error?.message ?? '', /^lost the connection to PostgreSQL 127\.0\.0\.1:5432\/sluice_t_\w+: (terminating connection due to administrator command|Connection terminated unexpectedly); reconnecting$/, 'the last transient error, with its cause, is kept for status');
+      assert.match(pgSink.error?.message ?? '', /^lost the connection to PostgreSQL 127\.0\.0\.1:5432\/sluice_t_\w+: (terminating connection due to administrator command|Connection terminated unexpectedly|read ECONNRESET); reconnecting$/, 'the last transient error, with its cause, is kept for status');
     } finally {
       ac.abort();
       await run;
       await admin.end();
     }
-    const st = spawnSync(process.execPath, ['bin/sluice.js', 'status', '--log-dir', join(tmp.dir, 'log')], { encoding: 'utf8' });
+    const st = spawnSync(process.execPath, ['bin/sluice.js', 'status', '--log-dir', join(tmp.dir, 'log'), '--state-dir', join(tmp.dir, 'state')], { encoding: 'utf8' });
     assert.equal(st.status, 0, st.stderr);
     assert.match(st.stdout, /^ {2}sink pg \(postgres\): stopped, \d+ changes applied this run, 0 records behind the log/m);
     assert.match(st.stdout, /^ {2}sink dk \(duckdb\): stopped, /m);

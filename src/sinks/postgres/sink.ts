@@ -13,7 +13,8 @@ import type { Row } from '../../core/event.ts';
 import { parseJson } from '../../core/serde/parse.ts';
 import { writeValue } from '../../core/serde/json.ts';
 import { targetColumns, targetName, type Kind, type TargetColumn } from '../sql/columns.ts';
-import type { LostConnection } from '../sql/driver-errors.ts';
+import { batchError, type LostConnection } from '../sql/driver-errors.ts';
+import { isRetriable } from '../../core/errors.ts';
 import { afterText, checkKeyless, sourceTs } from '../sql/records.ts';
 import { SqlSink } from '../sql/sink.ts';
 import type { TargetTable } from '../sql/tables.ts';
@@ -59,15 +60,21 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
     client.on('error', (e) => {
       this.connectionError ??= e;
     });
-    await client.connect();
-    this.client = client;
-    this.session = {
-      run: async (sql, params) => void (await client.query(sql, params)),
-      rows: async (sql, params) => (await client.query({ text: sql, values: params, rowMode: 'array' })).rows,
-    };
-    await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO'`);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${qi(this.cfg.schema)}`);
-    return this.offsets.open(this.session);
+    try {
+      await client.connect();
+      this.client = client;
+      this.session = {
+        run: async (sql, params) => void (await client.query(sql, params)),
+        rows: async (sql, params) => (await client.query({ text: sql, values: params, rowMode: 'array' })).rows,
+      };
+      await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO'`);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${qi(this.cfg.schema)}`);
+      return await this.offsets.open(this.session);
+    } catch (e) {
+      // A connection refused or dropped while opening is retried like one lost mid-batch.
+      if (!isRetriable(e)) throw e;
+      throw batchError(dialect, e, { address: `${c.host}:${c.port}/${c.database}`, error: this.connectionError ?? (e as Error) });
+    }
   }
 
   async close(): Promise<void> {
