@@ -469,13 +469,14 @@ export class EmbeddedLog implements Log {
       }
       return;
     }
+    // The timer is not unref'd: a process awaiting only this wait must not exit with it pending.
     await new Promise<void>((resolve) => {
-      const w = { topic, partition, offset, resolve };
-      this.waiters.push(w);
-      setTimeout(() => {
+      const w = { topic, partition, offset, resolve: () => (clearTimeout(timer), resolve()) };
+      const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((x) => x !== w);
         resolve();
-      }, timeoutMs).unref();
+      }, timeoutMs);
+      this.waiters.push(w);
     });
   }
 
