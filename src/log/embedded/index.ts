@@ -207,7 +207,7 @@ export class EmbeddedLog implements Log {
 
   async createTopic(name: string, config: TopicConfig): Promise<void> {
     if (this.readOnly) throw logError('LOG_READ_ONLY', 'this log handle is read-only');
-    if (!TOPIC_RE.test(name)) throw logError('LOG_TOPIC_NAME', `topic name ${JSON.stringify(name)} is not valid: use letters, digits, '.', '_' and '-' (at most 249)`);
+    if (!TOPIC_RE.test(name) || name === '.' || name === '..') throw logError('LOG_TOPIC_NAME', `topic name ${JSON.stringify(name)} is not valid: use letters, digits, '.', '_' and '-' (at most 249), other than '.' and '..'`);
     if (this.topics.has(name)) throw logError('LOG_TOPIC_EXISTS', `topic ${name} already exists`);
     if (config.compaction) throw logError('LOG_COMPACTION_UNSUPPORTED', `topic ${name}: compaction is not supported by the embedded log yet; use retention, or leave compaction off`);
     if (!Number.isInteger(config.partitions) || config.partitions < 1) throw logError('LOG_TOPIC_CONFIG', `topic ${name}: partitions must be a positive integer`);
