@@ -194,11 +194,16 @@ export class EmbeddedLog implements Log {
         const pe = this.state.parts.get(partKey(p.topic, p.partition));
         if (!pe) continue;
         [p.committedEnd, p.committedSeg, p.committedPos] = [pe[2], pe[3], pe[4]];
+        const before = p.segments;
         p.segments = readdirSync(p.dir)
           .filter((f) => f.endsWith('.seg'))
           .map((f) => Number(f.slice(0, -4)))
           .filter((b) => b <= p.committedSeg)
           .sort((a, b) => a - b);
+        // Segments retention removed: their records are gone for this reader too.
+        const gone = before.filter((b) => !p.segments.includes(b));
+        for (const b of gone) this.dropReadFd(join(p.dir, segName(b)));
+        if (gone.length) p.readCache = null;
       }
     }
   }
@@ -378,6 +383,13 @@ export class EmbeddedLog implements Log {
 
   // ---------- reading ----------
 
+  private dropReadFd(path: string): void {
+    const fd = this.readFds.get(path);
+    if (fd === undefined) return;
+    closeSync(fd);
+    this.readFds.delete(path);
+  }
+
   private readFd(p: Part, seg: number): number {
     const path = join(p.dir, segName(seg));
     let fd = this.readFds.get(path);
@@ -522,6 +534,7 @@ export class EmbeddedLog implements Log {
   async enforceRetention(): Promise<void> {
     if (this.readOnly) return;
     const now = Date.now();
+    let removed = false;
     for (const t of this.topics.values()) {
       const { retentionMs, retentionBytes } = t.info;
       if (retentionMs === undefined && retentionBytes === undefined) continue;
@@ -535,18 +548,17 @@ export class EmbeddedLog implements Log {
           const tooOld = retentionMs !== undefined && statSync(path).mtimeMs < now - retentionMs;
           const tooBig = retentionBytes !== undefined && total > retentionBytes;
           if (!tooOld && !tooBig) break;
-          const fd = this.readFds.get(path);
-          if (fd !== undefined) {
-            closeSync(fd);
-            this.readFds.delete(path);
-          }
+          this.dropReadFd(path);
           rmSync(path);
+          removed = true;
           total -= sizes.get(base) ?? 0;
           p.segments = p.segments.filter((b) => b !== base);
           p.readCache = null;
         }
       }
     }
+    // An empty journal record tells read-only handles (which follow the journal) to look again.
+    if (removed) this.journal!.append({ parts: [] });
   }
 
   /**
