@@ -1,7 +1,7 @@
 /**
  * What only the embedded log has: segment files, torn tails (also as a real kill -9 leaves them),
  * the commit journal, checksums, the LOCK file and file handles. What every backend must do is the
- * conformance suite's (test/log/conformance.ts, run for this backend by embedded.conformance.test.ts).
+ * conformance suite's (test/log/conformance.ts, run for this backend by embedded.conformance.unit.test.ts).
  */
 import assert from 'node:assert/strict';
 import { appendFileSync, closeSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeSync } from 'node:fs';

@@ -1,11 +1,18 @@
 /** The sluice command as a user runs it: help, validate, tail and status against a real log. */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { embeddedLogAt, openLog } from '../../src/log/open.ts';
-import { tempDir } from '../helpers/pipeline.ts';
+
+// Not test/helpers/pipeline.ts's tempDir: that module brings the PostgreSQL helper, and this file
+// is in the unit lane (no services).
+function tempDir(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
 
 const sluice = (...args: string[]) => {
   const r = spawnSync(process.execPath, ['bin/sluice.js', ...args], { encoding: 'utf8' });
@@ -144,20 +151,36 @@ describe('sluice CLI', () => {
     const noLog = sluice('status', '--log-dir', join(t.dir, 'none'));
     assert.equal(noLog.code, 1);
     assert.match(noLog.err, /^error \[LOG_MISSING\]: no log at .*none: run the pipeline first/);
-    // --follow waits for records committed after it started, by another process's writer.
+    // --follow waits for records committed after it started, by another process's writer. When it
+    // has read `latest` is not observable, so the writer commits a pair (one record per partition)
+    // every 300 ms until it exits: whatever pair it started before, it prints two of the new
+    // records and none of the five old ones.
     const follower = spawn(process.execPath, ['bin/sluice.js', 'tail', 'shop.public.orders', '--log-dir', t.dir, '--from', 'latest', '-f', '--max', '2', '--format', 'key-value'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let followed = '';
     follower.stdout.on('data', (d) => (followed += d));
-    const followerExit = new Promise<number | null>((r) => follower.once('exit', (c) => r(c)));
-    await new Promise((r) => setTimeout(r, 1500));
+    let exited = false;
+    const followerExit = new Promise<number | null>((r) => follower.once('exit', (c) => ((exited = true), r(c))));
     const writer = await openLog(embeddedLogAt(t.dir));
-    const { producer: p2 } = await writer.openProducer('p');
-    p2.append('shop.public.orders', { key: '{"id":10}', value: '{"n":10}', timestamp: 2 }, 0);
-    p2.append('shop.public.orders', { key: '{"id":11}', value: '{"n":11}', timestamp: 2 }, 1);
-    await p2.commit('c2');
-    await writer.close();
-    assert.equal(await followerExit, 0);
-    assert.deepEqual(followed.trim().split('\n').sort(), ['{"id":10}\t{"n":10}', '{"id":11}\t{"n":11}']);
+    const written: string[] = [];
+    try {
+      const { producer: p2 } = await writer.openProducer('p');
+      for (let round = 0, deadline = Date.now() + 60_000; !exited && Date.now() < deadline; round++) {
+        await new Promise((r) => setTimeout(r, 300));
+        for (const partition of [0, 1]) {
+          const id = 10 + 2 * round + partition;
+          p2.append('shop.public.orders', { key: `{"id":${id}}`, value: `{"n":${id}}`, timestamp: 2 }, partition);
+          written.push(`{"id":${id}}\t{"n":${id}}`);
+        }
+        await p2.commit(`c${round + 2}`);
+      }
+    } finally {
+      await writer.close();
+      if (!exited) follower.kill();
+    }
+    assert.equal(await followerExit, 0, `the follower did not stop after 2 records within 60 s; it printed: ${followed}`);
+    const lines = followed.trim().split('\n');
+    assert.equal(lines.length, 2, followed);
+    for (const l of lines) assert.ok(written.includes(l), `printed ${l}, which is not a record committed after it started`);
     const missing = sluice('tail', 'nope', '--log-dir', t.dir);
     assert.equal(missing.code, 1);
     assert.match(missing.err, /error \[LOG_TOPIC_MISSING\]: topic nope does not exist/);
