@@ -1,7 +1,7 @@
 /**
  * The log conformance suite: what the engine relies on from any log backend (src/log/types.ts),
  * run against each backend by a small harness (see `LogHarness`; the embedded backend's is
- * test/log/embedded.conformance.test.ts, and docs/log.md says how to add one). Every case opens
+ * test/log/embedded.conformance.unit.test.ts, and docs/log.md says how to add one). Every case opens
  * the log through the backend's spec (`openLog(config)`), in this process and in child processes
  * (test/log/fixtures/log-child.ts) that are killed with SIGKILL or read while this one writes.
  *
