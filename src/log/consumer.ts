@@ -11,6 +11,20 @@ interface Assigned {
   position: number;
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
 export class ReadConsumer implements Consumer {
   private readonly parts = new Map<string, Assigned>();
   /** Where the next poll starts, so every partition gets its turn. */
@@ -53,7 +67,12 @@ export class ReadConsumer implements Consumer {
       }
       this.turn = list.length ? (this.turn + 1) % list.length : 0;
       const left = deadline - Date.now();
-      if (out.length || left <= 0 || opts.signal?.aborted || list.length === 0) return out;
+      if (out.length || left <= 0 || opts.signal?.aborted) return out;
+      // Nothing assigned yet: wait out the poll (a caller looping on poll must not spin).
+      if (list.length === 0) {
+        await sleep(left, opts.signal);
+        return out;
+      }
       await this.waitAny(list, Math.min(left, 250), opts.signal);
     }
   }

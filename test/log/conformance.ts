@@ -697,6 +697,26 @@ export function logConformance(h: LogHarness): void {
         await consumer.close();
       });
 
+      test('a consumer with nothing assigned waits out its poll without starving the event loop', async (c) => {
+        const log = await c.open();
+        const consumer = log.openConsumer();
+        // A processor loops on poll before its input topics exist: each poll must wait, and timers
+        // (status, heartbeats) must keep firing meanwhile.
+        let ticks = 0;
+        const timer = setInterval(() => ticks++, 20);
+        const t = Date.now();
+        for (let i = 0; i < 3; i++) assert.deepEqual(await consumer.poll({ maxWaitMs: 100 }), []);
+        clearInterval(timer);
+        assert.ok(Date.now() - t >= 250, `three polls of 100 ms returned after ${Date.now() - t} ms`);
+        assert.ok(ticks >= 5, `a 20 ms timer fired ${ticks} times during 300 ms of polls`);
+        const ac = new AbortController();
+        setTimeout(() => ac.abort(), 50);
+        const t2 = Date.now();
+        assert.deepEqual(await consumer.poll({ maxWaitMs: 20_000, signal: ac.signal }), []);
+        assert.ok(Date.now() - t2 < 5000, 'an aborted empty poll waited');
+        await consumer.close();
+      });
+
       test('waitFor returns once the partition is committed past the offset, or after its timeout', async (c) => {
         const log = await c.open();
         await log.createTopic('w', { partitions: 2 });
