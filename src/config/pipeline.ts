@@ -16,12 +16,15 @@ export const PIPELINE = object({
   name: string({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Identifies the pipeline: default slot, topic prefix, producer ids and checkpoints. Renaming a pipeline starts it from scratch.', hint: 'letters, digits, _ . -' }),
   source: tagged(variants(SOURCES), { tagDescription: 'Source connector.', description: 'Where changes are captured.' }),
   log: tagged(variants(LOGS), { tag: 'backend', defaultVariant: 'embedded', tagDescription: 'Where the log lives.', description: 'The durable log between the source and everything else.' }).default({ backend: 'embedded' }, 'embedded, in `./data/<name>/log`'),
-  batch: batchField({ maxRecords: 5000, maxBytes: 4 << 20, maxDelayMs: 20 }).describe('Bounds of one log commit of the source: whichever comes first.').default({}),
+  batch: batchField({ maxRecords: 5000, maxBytes: 4 << 20, maxDelayMs: 20 }).describe('Bounds of one log commit of the source: whichever comes first.').default({}, 'the defaults below'),
   processors: list(tagged(variants(PROCESSORS), { tagDescription: 'Processor.' }), { description: 'Steps that read topics and write topics, each exactly once ([processing.md](processing.md)).' }).default([]),
   sinks: list(tagged(variants(SINKS), { tagDescription: 'Sink connector.' }), { description: 'Targets the log is applied to, each exactly once.' }).default([]),
-  serialization: object({ schemas: boolean({ description: "Include Debezium's `schema` part in keys and values (JsonConverter `schemas.enable=true`)." }).default(false) }).default({}),
-  maxQueueBytes: size({ description: 'Bound on received-but-undecoded source data; a slow log slows reading.' }).default(32 << 20, '`32MiB`'),
-  state: object({ dir: string({ description: "The pipeline's own files outside the log: `status.json` (read by `sluice status`) and the PostgreSQL source's spill files." }).default((ctx) => `./data/${pipelineName(ctx)}/state`, '`./data/<name>/state`') }).default({}),
+  serialization: object({ schemas: boolean({ description: "Include Debezium's `schema` part in keys and values (JsonConverter `schemas.enable=true`)." }).default(false) }, { description: 'How events are written to the log.' }).default({}, 'the defaults below'),
+  maxQueueBytes: size({ description: 'Bound on bytes received from the source but not yet decoded into events; when it is reached the source stops reading until the log catches up.' }).default(32 << 20, '`32MiB`'),
+  state: object(
+    { dir: string({ type: 'path', description: "The pipeline's own files outside the log: `status.json` (read by `sluice status`) and the PostgreSQL source's spill files." }).default((ctx) => `./data/${pipelineName(ctx)}/state`, '`./data/<name>/state`') },
+    { description: 'Where the pipeline keeps its own files.' },
+  ).default({}, 'the defaults below'),
   server: object(
     {
       host: string({ description: 'Listen address.' }).default('127.0.0.1'),
@@ -29,10 +32,13 @@ export const PIPELINE = object({
     },
     { description: 'Serve `/health`, `/metrics` and `/status`; `server: {}` turns it on with the defaults.' },
   ).optional('off'),
-  logging: object({
-    level: oneOf(['debug', 'info', 'warn', 'error'] as const, { description: 'Overridden by `sluice run --log-level`.' }).default('info'),
-    format: oneOf(['text', 'json'] as const, { description: '`json`: one object per line (`ts`, `level`, `msg`, fields) on stderr. Overridden by `--log-format`.' }).default('text'),
-  }).default({}),
+  logging: object(
+    {
+      level: oneOf(['debug', 'info', 'warn', 'error'] as const, { description: 'Overridden by `sluice run --log-level`.' }).default('info'),
+      format: oneOf(['text', 'json'] as const, { description: '`json`: one object per line (`ts`, `level`, `msg`, fields) on stderr. Overridden by `--log-format`.' }).default('text'),
+    },
+    { description: 'Log lines, always on stderr.' },
+  ).default({}, 'the defaults below'),
 });
 
 export type PipelineConfig = Infer<typeof PIPELINE>;

@@ -14,6 +14,7 @@ import type { DebeziumJsonSerializer, TransactionMetadataEvent } from '../core/s
 import type { EventSink, Source } from '../core/source.ts';
 import type { Log, Producer, TopicConfig } from '../log/types.ts';
 import type { SourceContext, SourceSpec } from '../registry/spec.ts';
+import { logError } from '../log/errors.ts';
 import { supervise, type TaskError, type TaskState } from './supervisor.ts';
 
 export interface CommitInfo {
@@ -29,6 +30,8 @@ export interface LogSinkOptions {
   topicDefaults: TopicConfig;
   /** Commit bounds (already limited to what the log holds in one commit). */
   batch: { maxRecords: number; maxBytes: number; maxDelayMs: number };
+  /** The most the log holds in one commit (its capabilities); absent: no limit. */
+  maxCommit?: { bytes: number | null; records: number | null };
   onCommit?: (info: CommitInfo) => void;
 }
 
@@ -83,6 +86,22 @@ export class LogSink implements EventSink {
     this.producer.append(ev.topic, { key, value, timestamp: ts, headers });
     if (ev.op === 'd') this.producer.append(ev.topic, { key, value: null, timestamp: ts, headers });
     this.metrics.eventsIn.inc();
+    if (this.o.maxCommit && !this.source.canCommit()) this.checkUnitFits(ev);
+  }
+
+  /**
+   * A unit the source cannot commit in parts (a table snapshotted whole) must fit one commit of the
+   * log; one that outgrows it stops with what to do instead of failing at the commit.
+   */
+  private checkUnitFits(ev: ChangeEvent): void {
+    const { bytes, records } = this.o.maxCommit!;
+    const p = this.producer;
+    if ((bytes !== null && p.pendingBytes > bytes) || (records !== null && p.pendingRecords > records)) {
+      throw logError(
+        'LOG_COMMIT_TOO_LARGE',
+        `${ev.source.schema}.${ev.source.table} must be written in one commit (a table without a primary key, or with a key Sluice cannot order, is snapshotted as one unit), and it is larger than the ${this.log.backend} log holds in one commit (${bytes ?? 'any'} bytes, ${records ?? 'any'} records). Give the table a primary key of numbers, text or bytes, or exclude it from source.tables`,
+      );
+    }
   }
 
   appendTransaction(tx: TransactionMetadataEvent): void {

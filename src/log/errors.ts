@@ -17,6 +17,5 @@ export const LOG_ERRORS = defineErrors('Log', {
   LOG_PRODUCER_CLOSED: { retriable: false, meaning: 'a write through a producer that was closed' },
   LOG_PARTITION_BUSY: { retriable: false, meaning: 'another producer has uncommitted records in the partition' },
   LOG_COMMIT_TOO_LARGE: { retriable: false, meaning: 'one commit exceeds what the backend can hold atomically (its maximum commit size)' },
-  LOG_BACKEND_MISSING: { retriable: false, meaning: 'the log backend named in `log.backend` is not installed or not known' },
 });
 export const logError = LOG_ERRORS.error;

@@ -12,9 +12,9 @@ export function sinkBaseFields(batch: ReturnType<typeof sinkBatch>) {
   return {
     name: string({ pattern: '^[A-Za-z0-9_.-]+$', description: "Unique in the pipeline; identifies the offsets the sink stores in its target.", hint: 'letters, digits, _ . -' }),
     topics: list(string({ minLength: 1 }), { description: "Topics the sink applies: names or `*` patterns. Empty: the source's change topics (not the transaction topic, not processor outputs).", type: 'list of topic patterns' }).default([]),
-    tables: list(string({ minLength: 1 }), { description: 'Source tables to apply, as `schema.table` patterns (`*` matches any run of characters). Empty: all.', type: 'list of patterns' }).default([]),
+    tables: list(string({ minLength: 1 }), { description: 'Source tables to apply, as `schema.table` patterns (`*` matches any run of characters). Empty: all.', type: 'list of `schema.table` patterns' }).default([]),
     offsetsTable: string({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Table (collection) in the target holding the consumed log offsets, written with the data.' }).default('sluice_offsets'),
-    batch: batch.describe('Bounds of one target transaction.').default({}),
+    batch: batch.describe('Bounds of one target transaction.').default({}, 'the defaults below'),
   };
 }
 
@@ -23,7 +23,7 @@ export function tableSinkFields() {
   return {
     tableName: string({ minLength: 1, description: 'Target table name; `{schema}` and `{table}` are replaced with the source\'s.' }).default('{table}'),
     deletes: oneOf(['hard', 'soft'] as const, { description: '`hard`: delete the row. `soft`: keep it with `softDeleteColumn` set to true.' }).default('hard'),
-    softDeleteColumn: string({ minLength: 1 }).default('__deleted'),
+    softDeleteColumn: string({ minLength: 1, description: 'The column `deletes: soft` sets to true.' }).default('__deleted'),
     addFields: list(oneOf(['op', 'table', 'source_ts_ms'] as const), { uniqueItems: true, description: 'Unwrap metadata columns `__op`, `__table`, `__source_ts_ms`.', type: 'list of `op`, `table`, `source_ts_ms`' }).default([]),
     schemaEvolution: oneOf(['add_columns', 'none'] as const, { description: '`add_columns`: new source columns are added to the target. `none`: a new column stops the sink.' }).default('add_columns'),
   };

@@ -5,7 +5,7 @@ import { defineLog } from '../../registry/spec.ts';
 import { LOG_ERRORS } from '../errors.ts';
 
 const config = object({
-  dir: string({ description: 'Topics, commit journal and consumer offsets. Relative to the working directory.' }).default((ctx) => `./data/${pipelineName(ctx)}/log`, '`./data/<name>/log`'),
+  dir: string({ type: 'path', description: 'Topics, commit journal and consumer offsets. Relative to the working directory.' }).default((ctx) => `./data/${pipelineName(ctx)}/log`, '`./data/<name>/log`'),
   partitions: integer({ min: 1, max: 1024, description: 'Partitions of the topics the pipeline creates (existing topics keep theirs).' }).default(3),
   segmentBytes: size({ description: 'Segment file size before rolling.' }).default(64 << 20, '`64MiB`'),
   retentionMs: duration({ description: 'Delete whole segments older than this.' }).optional('keep forever'),

@@ -7,8 +7,8 @@ import { checkDocumentSink, mongoUrlDatabase } from './config.ts';
 import { DOCUMENT_ERRORS } from './errors.ts';
 import type { DocTemplate } from './types.ts';
 
-const pgConnection = () => connection({ schemes: ['postgres', 'postgresql'], defaultPort: 5432, defaultUser: 'postgres', database: true, example: 'postgres://user:password@host:port/database' });
-const mongoUrl = () => string({ pattern: '^mongodb(\\+srv)?://', description: 'mongodb://user:password@host:port/database', hint: 'a mongodb://host:port/database URL', type: 'mongodb:// URL' });
+const pgConnection = (description = 'The PostgreSQL database of the collection tables, as for the PostgreSQL source.') => connection({ schemes: ['postgres', 'postgresql'], defaultPort: 5432, defaultUser: 'postgres', database: true, example: 'postgres://user:password@host:port/database', description });
+const mongoUrl = (description = 'The MongoDB server: `mongodb://user:password@host:port/database` (or `mongodb+srv://`); the database in the path is the default for `database`.') => string({ pattern: '^mongodb(\\+srv)?://', description, hint: 'a mongodb://host:port/database URL', type: 'mongodb:// URL' });
 
 const collection = object({
   table: string({ minLength: 1, description: '`schema.table` pattern (`*` wildcard) of the source tables this entry shapes; the first matching entry wins.' }),
@@ -61,7 +61,7 @@ const mongoConfig = object({
   ...docCommon(),
   connection: mongoUrl(),
   database: string({ minLength: 1, description: 'Database of the collections.' }).optional('the URL\'s, else `sluice`'),
-  derive: object({ connection: mongoUrl().optional("the sink's"), database: string({ minLength: 1 }).optional("the sink's"), module: string({ minLength: 1, description: 'Module exporting `derivers`, relative to this file.' }) }, { description: 'Derived collections, recomputed for the keys each batch touches.' }).optional(),
+  derive: object({ connection: mongoUrl('Where the derived collections live.').optional("the sink's"), database: string({ minLength: 1, description: 'Database of the derived collections.' }).optional("the sink's"), module: string({ minLength: 1, description: 'Module exporting `derivers`, relative to this file.' }) }, { description: 'Derived collections, recomputed for the keys each batch touches.' }).optional(),
 }).map((c, ctx) => {
   const database = c.database ?? mongoUrlDatabase(c.connection) ?? 'sluice';
   const d = c.derive;
@@ -73,7 +73,7 @@ const jsonbConfig = object({
   ...docCommon(),
   connection: pgConnection(),
   schema: string({ minLength: 1, description: 'Schema of the collection tables (created if missing).' }).default('public'),
-  derive: object({ connection: pgConnection().optional("the sink's"), schema: string({ minLength: 1 }).optional("the sink's"), module: string({ minLength: 1, description: 'Module exporting `derivers`, relative to this file.' }) }, { description: 'Derived collections, recomputed for the keys each batch touches.' }).optional(),
+  derive: object({ connection: pgConnection('Where the derived collections live.').optional("the sink's"), schema: string({ minLength: 1, description: 'Schema of the derived collections.' }).optional("the sink's"), module: string({ minLength: 1, description: 'Module exporting `derivers`, relative to this file.' }) }, { description: 'Derived collections, recomputed for the keys each batch touches.' }).optional(),
 }).map((c, ctx) => {
   const d = c.derive;
   const derive = d ? { connection: d.connection ?? c.connection, schema: d.schema ?? c.schema, module: moduleFile(ctx) } : undefined;

@@ -9,7 +9,7 @@ const config = object({
   // A columnar store prefers fewer, bigger transactions.
   ...sinkBaseFields(sinkBatch(100_000, 64 << 20)),
   ...tableSinkFields(),
-  path: string({ minLength: 1, description: 'DuckDB database file (created if missing).' }),
+  path: string({ minLength: 1, type: 'path', description: 'DuckDB database file (created if missing). Two sinks may not write one file.' }),
   changeTableName: string({ description: 'The append-only change table per source table; `{schema}`/`{table}` replaced; `""` for none.' }).default('{table}_changes'),
 });
 

@@ -10,7 +10,7 @@ export const MYSQL_ERRORS = defineErrors('MySQL/MariaDB source', {
   MYSQL_BINLOG_CORRUPT: { retriable: false, meaning: 'an event failed its CRC32 check or could not be decoded; names file and position' },
   MYSQL_BINLOG_UNSUPPORTED: { retriable: false, meaning: 'a binlog Sluice cannot decode and must not skip: compressed or encrypted binlogs, MySQL partial JSON updates, MariaDB\'s pre-5.6 temporal formats (the message says what to change)' },
   MYSQL_UNSUPPORTED_TYPE: { retriable: false, meaning: 'a captured column of a type the decoder does not know (see the type mapping); exclude the table or change the column' },
-  MYSQL_UNSUPPORTED_CHARSET: { retriable: false, meaning: 'a captured column in a character set the decoder does not know' },
+  MYSQL_UNSUPPORTED_CHARSET: { retriable: false, meaning: 'a captured column in a character set the decoder does not know (see the type mapping); exclude the table or change the column' },
   MYSQL_TABLE_MAP_MISSING: { retriable: false, meaning: 'a rows event without its table map (a damaged or truncated binlog)' },
   MYSQL_GTID_SET: { retriable: false, meaning: 'a GTID set the client cannot encode for the server (e.g. MySQL 8.3 tagged GTIDs)' },
   MYSQL_ROW_IMAGE: { retriable: false, meaning: 'a captured row was logged without all its columns (a session with `binlog_row_image=MINIMAL/NOBLOB`): fix the clients, re-snapshot' },

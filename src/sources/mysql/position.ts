@@ -1,6 +1,5 @@
-import { logError } from '../../log/errors.ts';
+import { mysqlError } from './errors.ts';
 import { decodeTableSnapshot, encodeTableSnapshot, type TableSnapshot } from '../common/ranges.ts';
-import { coreError } from '../../core/errors.ts';
 /**
  * The MySQL source's checkpoint, committed to the log atomically with the events it covers.
  *
@@ -43,10 +42,10 @@ export function decodeCheckpoint(text: string): MysqlCheckpoint {
   try {
     o = JSON.parse(text);
   } catch {
-    throw logError('LOG_CORRUPT', `the log's source checkpoint is not JSON: ${text.slice(0, 80)}`);
+    throw mysqlError('MYSQL_CHECKPOINT', `the log's source checkpoint is not JSON (${text.slice(0, 80)}): the log is damaged; start over with a new snapshot in a fresh log`);
   }
   if (o.source !== 'mysql') {
-    throw coreError('CONFIG_INVALID', `the log at this log.dir was written by a ${o.source ?? 'postgres'} source, not by a MySQL source: give this pipeline its own log.dir`);
+    throw mysqlError('MYSQL_CHECKPOINT', `the log at this log.dir was written by a ${o.source ?? 'postgres'} source, not by a MySQL source: give this pipeline its own log.dir`);
   }
   const c: MysqlCheckpoint = { phase: o.phase as MysqlCheckpoint['phase'], file: String(o.file), pos: Number(o.pos), gtid: String(o.gtid ?? ''), skip: Number(o.skip ?? 0), tables: Object.fromEntries(Object.entries((o.tables ?? {}) as Record<string, unknown>).map(([k, t]) => [k, decodeTableSnapshot(t, (p: BinlogPos) => ({ file: String(p.file), pos: Number(p.pos) }))])) };
   if (Array.isArray(o.xa) && o.xa.length) c.xa = o.xa.map(String);

@@ -181,6 +181,7 @@ export class MysqlSource implements Source {
       serverId: src.serverId,
       start,
       heartbeatMs: src.heartbeatIntervalMs,
+      maxQueueBytes: this.ctx.maxQueueBytes,
       // Rows of other tables are skipped undecoded (faster, and their types cannot stop us).
       tables: tableFilter(src),
     });

@@ -24,7 +24,10 @@ const config = object({
   }),
   ...sourceCommonFields({
     tables: '`database.table` names to capture; empty: every table of `connection.database`. A listed table the server does not have stops the pipeline with `MYSQL_TABLE_MISSING`.',
-    snapshotFetchSize: 'Rows buffered from the server at a time during the snapshot; a snapshot commits to the log every this many rows.',
+    tablesType: 'list of `database.table`',
+    snapshot: ' (from the current end of the binlog)',
+    snapshotFetchSize: 'Rows buffered from the server at a time during the snapshot.',
+    heartbeat: 'Heartbeat period asked of the server, so that a broken connection is noticed while the binlog is idle.',
     topics: 'Topics are `<topicPrefix>.<database>.<table>`.',
   }),
   serverId: integer({ min: 1, max: 4294967295, description: "The replica server id this pipeline uses; must differ from every other replica of the server." }).default(defaultServerId, 'derived from `name` (5400–6399)'),

@@ -18,6 +18,7 @@ export const PG_ERRORS = defineErrors('PostgreSQL source', {
   PG_PROTOCOL: { retriable: false, meaning: 'a malformed pgoutput message' },
   PG_STREAM: { retriable: true, meaning: 'the replication connection broke' },
   PG_STREAM_ENDED: { retriable: true, meaning: 'the server ended the replication stream (shutdown, slot dropped)' },
+  PG_CHECKPOINT: { retriable: false, meaning: 'the log holds a checkpoint this source cannot read (written by another source type, or damaged)' },
   PG_SNAPSHOT_TRUNCATED: { retriable: false, meaning: 'a table was truncated while its interrupted snapshot waited to be resumed: its snapshot cannot be completed exactly' },
 });
 export const pgError = PG_ERRORS.error;

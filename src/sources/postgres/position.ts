@@ -12,6 +12,7 @@
  * transaction that is wholly durable, or of the last heartbeat/message after it.
  */
 import { formatLsn, parseLsn } from '../../core/lsn.ts';
+import { pgError } from './errors.ts';
 import { decodeTableSnapshot, encodeTableSnapshot, type TableSnapshot } from '../common/ranges.ts';
 
 /** A table's snapshot: the key ranges in the log and the LSN each was read at (a change that committed below it is in the snapshot). */
@@ -32,6 +33,7 @@ export interface SourceCheckpoint {
 export function encodeCheckpoint(c: SourceCheckpoint): string {
   return JSON.stringify({
     v: 1,
+    source: 'postgres',
     phase: c.phase,
     consistentPoint: formatLsn(c.consistentPoint),
     lsn: formatLsn(c.lsn),
@@ -43,8 +45,14 @@ export function encodeCheckpoint(c: SourceCheckpoint): string {
 }
 
 export function decodeCheckpoint(text: string): SourceCheckpoint {
-  const o = JSON.parse(text);
-  if (o.v !== 1) throw new Error(`unknown PostgreSQL source checkpoint version ${o.v}`);
+  let o: any;
+  try {
+    o = JSON.parse(text);
+  } catch {
+    throw pgError('PG_CHECKPOINT', `the log's source checkpoint is not JSON (${text.slice(0, 80)}): the log is damaged; start over with a new snapshot in a fresh log`);
+  }
+  if (o.source !== undefined && o.source !== 'postgres') throw pgError('PG_CHECKPOINT', `the log at this log.dir was written by a ${o.source} source, not by a PostgreSQL source: give this pipeline its own log.dir`);
+  if (o.v !== 1) throw pgError('PG_CHECKPOINT', `the log's source checkpoint has version ${o.v}, which this Sluice does not know: it was written by a newer Sluice`);
   return {
     phase: o.phase,
     consistentPoint: parseLsn(o.consistentPoint),

@@ -56,6 +56,6 @@ describe('mysql positions', () => {
     // A checkpoint written before tables were read in ranges: one range at its skipBefore.
     const legacy = decodeCheckpoint(JSON.stringify({ v: 1, source: 'mysql', phase: 'stream', file: 'f.000001', pos: 4, gtid: '', skip: 0, tables: { 'b.t': { rows: 5, skipBefore: { file: 'f.000001', pos: 99 } } } }));
     assert.deepEqual(legacy.tables['b.t'], { status: 'done', rows: 5, ranges: [{ to: null, at: { file: 'f.000001', pos: 99 } }] });
-    assert.throws(() => decodeCheckpoint(JSON.stringify({ v: 1, phase: 'stream', lsn: '0/16B3748' })), (e: any) => e.code === 'CONFIG_INVALID' && /written by a postgres source.*its own log\.dir/.test(e.message));
+    assert.throws(() => decodeCheckpoint(JSON.stringify({ v: 1, phase: 'stream', lsn: '0/16B3748' })), (e: any) => e.code === 'MYSQL_CHECKPOINT' && /written by a postgres source.*its own log\.dir/.test(e.message));
   });
 });
