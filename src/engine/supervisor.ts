@@ -46,11 +46,10 @@ export const backoffMs = (n: number): number => Math.min(30_000, 250 * 2 ** n);
  */
 export async function supervise(opts: SuperviseOptions, attempt: (a: Attempt) => Promise<void>): Promise<'done' | 'stopped'> {
   let failures = 0;
-  let progressed = false;
   const set = (s: TaskState, e: TaskError | null = null) => opts.onState?.(s, e);
   set('starting');
   for (;;) {
-    progressed = false;
+    let progressed = false;
     try {
       await attempt({ progressed: () => (progressed = true), running: () => set('running') });
       if (opts.signal.aborted) {

@@ -83,6 +83,12 @@ export interface LogCapabilities {
   concurrentReaders: boolean;
 }
 
+/**
+ * A transactional producer. Commits apply in the order they were called, even while an earlier one
+ * is in flight; a commit is visible to every reader (other handles and processes too) when it
+ * resolves; one beyond the backend's limits fails whole with LOG_COMMIT_TOO_LARGE; `abort` drops
+ * only what was appended since the last `commit` call, not a commit in flight.
+ */
 export interface Producer {
   /** Buffers records for the next commit. Partition defaults to hash(key) mod partitions. Returns the partition. */
   append(topic: string, record: AppendRecord, partition?: number): number;
@@ -105,7 +111,9 @@ export interface Consumer {
   readonly assignment: { topic: string; partition: number }[];
   /**
    * Committed records of the assigned partitions, at most about `maxBytes` in all; waits up to
-   * `maxWaitMs` when there are none. Positions move past what is returned (and past gaps).
+   * `maxWaitMs` when there are none (also when nothing is assigned: a caller looping on poll never
+   * spins). Positions move past what is returned (and past gaps). An abort of `signal` resolves
+   * with what was read so far, never rejects.
    */
   poll(opts: { maxBytes?: number; maxWaitMs: number; signal?: AbortSignal }): Promise<StoredRecord[]>;
   close(): Promise<void>;
@@ -115,6 +123,7 @@ export interface Log {
   /** The backend's type name (`embedded`, …). */
   readonly backend: string;
   readonly capabilities: LogCapabilities;
+  /** Topic names are Kafka's: letters, digits, `.`, `_`, `-`, at most 249, not `.` or `..` (LOG_TOPIC_NAME otherwise). */
   createTopic(name: string, config: TopicConfig): Promise<void>;
   /** Creates the topic when missing; returns its config. */
   ensureTopic(name: string, config: TopicConfig): Promise<TopicInfo>;
@@ -122,8 +131,9 @@ export interface Log {
   topicInfo(name: string): Promise<TopicInfo | null>;
   offsets(topic: string): Promise<PartitionOffsets[]>;
   /**
-   * Opens the transactional producer named `id` (one live producer per id; a new one fences the
-   * old). Returns it with the checkpoint of that producer's last durable commit, or null.
+   * Opens the transactional producer named `id`: one live producer per id, so a second one is
+   * either refused (LOG_PRODUCER_BUSY, the embedded log) or fences the first (Kafka). Returns it with
+   * the checkpoint of that producer's last durable commit, or null.
    */
   openProducer(id: string): Promise<{ producer: Producer; checkpoint: string | null }>;
   /** Reads committed records from `offset` (which may fall in a gap), at most about `maxBytes` (at least one record if any). */
@@ -132,10 +142,11 @@ export interface Log {
   waitFor(topic: string, partition: number, offset: number, timeoutMs: number): Promise<void>;
   /** A reading session; see Consumer. */
   openConsumer(): Consumer;
+  /** Stores a consumer group's offsets (also through a read-only handle: they are not log data). */
   commitOffsets(group: string, offsets: { topic: string; partition: number; offset: number }[]): Promise<void>;
   committedOffsets(group: string, topic: string): Promise<Map<number, number>>;
   listGroups(): Promise<string[]>;
-  /** Applies retention now (also runs periodically while open). */
+  /** Applies retention (and compaction, where declared) now; also runs periodically while open. */
   enforceRetention(): Promise<void>;
   close(): Promise<void>;
 }

@@ -3,7 +3,7 @@
  * insert/update/delete/truncate, restart without loss or duplicates, heartbeats advancing the slot.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createLogger } from '../../../src/core/logger.ts';
