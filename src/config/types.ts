@@ -3,10 +3,9 @@
  * the top-level keys (pipeline.ts): nothing here is written by hand, so it cannot drift.
  */
 import type { PipelineConfig } from './pipeline.ts';
-import type { SinkBaseConfig } from '../registry/spec.ts';
-import type { UnwrapField } from '../sinks/config.ts';
+import type { SinkCommonConfig, UnwrapField } from '../sinks/config.ts';
 
-export type { PipelineConfig, UnwrapField };
+export type { PipelineConfig, SinkCommonConfig, UnwrapField };
 export type { ConnectionConfig, PostgresConnectionConfig } from './fields.ts';
 export type SourceConfig = PipelineConfig['source'];
 export type SinkConfig = PipelineConfig['sinks'][number];
@@ -20,12 +19,3 @@ export type { MysqlSinkConfig } from '../sinks/mysql/spec.ts';
 export type { DuckdbSinkConfig } from '../sinks/duckdb/spec.ts';
 export type { DocumentCollectionConfig, DocumentSinkConfig, MongoSinkConfig, PostgresJsonbSinkConfig } from '../sinks/document/spec.ts';
 export type { EmbeddedLogConfig } from '../log/embedded/spec.ts';
-
-/** What the SQL and document sinks share: the engine's keys plus the table options. */
-export type SinkCommonConfig = SinkBaseConfig & {
-  tableName: string;
-  deletes: 'hard' | 'soft';
-  softDeleteColumn: string;
-  addFields: UnwrapField[];
-  schemaEvolution: 'add_columns' | 'none';
-};

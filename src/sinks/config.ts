@@ -1,6 +1,7 @@
 /** Config keys every sink has, and those the table-shaped sinks (PostgreSQL, MySQL, DuckDB) share. */
 import { batchField } from '../config/common.ts';
 import { list, oneOf, string } from '../config/fields.ts';
+import type { SinkBaseConfig } from '../registry/spec.ts';
 
 /** `sinks[].batch`: a sink's own bounds; `maxDelayMs` defaults to the pipeline's. */
 export function sinkBatch(maxRecords: number, maxBytes: number) {
@@ -30,3 +31,12 @@ export function tableSinkFields() {
 }
 
 export type UnwrapField = 'op' | 'table' | 'source_ts_ms';
+
+/** What the SQL and document sinks share: the engine's keys plus the table options. */
+export type SinkCommonConfig = SinkBaseConfig & {
+  tableName: string;
+  deletes: 'hard' | 'soft';
+  softDeleteColumn: string;
+  addFields: UnwrapField[];
+  schemaEvolution: 'add_columns' | 'none';
+};

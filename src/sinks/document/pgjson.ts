@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { PostgresConnectionConfig } from '../../config/types.ts';
+import type { PostgresConnectionConfig } from '../../config/fields.ts';
 import { fromJsonText, toJsonText } from './json.ts';
 import type { DocumentStores } from './stores.ts';
 import type { Doc, DocumentStore, Filter } from './types.ts';

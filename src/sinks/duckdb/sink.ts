@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import type { DuckdbSinkConfig } from '../../config/types.ts';
+import type { DuckdbSinkConfig } from './spec.ts';
 import type { Logger } from '../../core/logger.ts';
 import { targetColumns, targetName, type Kind, type TargetColumn } from '../sql/columns.ts';
 import { checkKeyless } from '../sql/records.ts';

@@ -6,7 +6,7 @@
  * collation (see `dialect.ts`).
  */
 import type { Connection } from 'mysql2/promise';
-import type { MysqlSinkConfig } from '../../config/types.ts';
+import type { MysqlSinkConfig } from './spec.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Row, Value } from '../../core/event.ts';
 import { parseJson } from '../../core/serde/parse.ts';

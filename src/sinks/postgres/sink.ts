@@ -6,7 +6,7 @@
  * converts. Upserts are `INSERT … ON CONFLICT (key) DO UPDATE`.
  */
 import pg from 'pg';
-import type { PostgresSinkConfig } from '../../config/types.ts';
+import type { PostgresSinkConfig } from './spec.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { SchemaRecord } from '../../core/schemas.ts';
 import type { Row } from '../../core/event.ts';

@@ -5,7 +5,7 @@
  */
 import type { FieldSchema } from '../../core/event.ts';
 import type { SchemaColumn, SchemaRecord } from '../../core/schemas.ts';
-import type { SinkCommonConfig } from '../../config/types.ts';
+import type { SinkCommonConfig } from '../config.ts';
 import { sinkError } from '../errors.ts';
 
 export type Kind =

@@ -4,7 +4,7 @@
  * that stops the sink (`SINK_SCHEMA_CHANGED` with `schemaEvolution: none`, `SINK_SCHEMA_INCOMPATIBLE`
  * when a column's values no longer fit its target type). Nothing is run here; `tables.ts` runs it.
  */
-import type { SinkCommonConfig } from '../../config/types.ts';
+import type { SinkCommonConfig } from '../config.ts';
 import type { SchemaRecord } from '../../core/schemas.ts';
 import { sinkError } from '../errors.ts';
 import { compatible, kindName, targetColumns, type TargetColumn } from './columns.ts';

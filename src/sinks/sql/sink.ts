@@ -3,7 +3,7 @@
  * transaction that applies the data and stores the consumed offsets together (exactly once). A
  * sink subclass connects, loads the rows its own way, and decides what runs inside the transaction.
  */
-import type { SinkCommonConfig } from '../../config/types.ts';
+import type { SinkCommonConfig } from '../config.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Sink, SinkBatch } from '../types.ts';
 import type { SqlDialect, SqlSession } from './dialect.ts';

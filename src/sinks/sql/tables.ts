@@ -4,7 +4,7 @@
  * sink's session, inside whatever transaction the sink has open (PostgreSQL and DuckDB: the batch's;
  * MySQL commits DDL implicitly, so its sink ensures tables before it starts the transaction).
  */
-import type { SinkCommonConfig } from '../../config/types.ts';
+import type { SinkCommonConfig } from '../config.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { TableBatch } from '../types.ts';
 import type { SqlDialect, SqlSession, TableRef } from './dialect.ts';

@@ -7,7 +7,7 @@
  * stays flat) and resumed when it asks for more.
  */
 import pg from 'pg';
-import type { PostgresConnectionConfig } from '../../config/types.ts';
+import type { PostgresConnectionConfig } from '../../config/fields.ts';
 import { formatLsn } from '../../core/lsn.ts';
 import { pgError } from './errors.ts';
 
