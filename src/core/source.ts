@@ -1,7 +1,10 @@
 /**
  * The contract between a source and the engine. A source turns database changes into
- * ChangeEvents and hands them to the engine's EventSink; the engine batches them into the log and
- * commits each batch atomically with the source's checkpoint.
+ * ChangeEvents and hands them to the EventSink of its task (engine/source-task.ts), which
+ * serializes them and commits them to the log in batches, each atomically with the checkpoint the
+ * source gives at that moment; once a commit is durable the source hears of it (`durable`) and may
+ * acknowledge that position upstream. So `checkpoint()` must describe exactly what was appended
+ * before it is called, at any point where `canCommit()` is true.
  */
 import type { ChangeEvent } from './event.ts';
 import type { TransactionMetadataEvent } from './serde/debezium.ts';
@@ -14,13 +17,15 @@ export interface EventSink {
   /** Makes sure topics exist before events for them are appended. */
   declareTopic(topic: string): Promise<void>;
   /**
-   * Commits the batch if it is due (size or age) and the source says it is at a committable
-   * point. Returns a promise only when it commits.
+   * Starts a commit of what was appended if one is due (records, bytes or age, within what the log
+   * holds in one commit) and the source is at a committable point, without waiting for it: the
+   * source keeps appending to the next batch meanwhile. Returns a promise only when a commit is
+   * already in flight, which the caller awaits (one commit in flight, one batch filling).
    */
   maybeCommit(): Promise<void> | undefined;
   /** True when events were appended since the last commit. */
   readonly hasPending: boolean;
-  /** Commits whatever is pending now (end of a snapshot table, shutdown). */
+  /** Commits whatever is pending now and waits until it is durable (end of a snapshot table, shutdown). */
   commit(): Promise<void>;
 }
 
@@ -29,7 +34,7 @@ export interface Source {
   run(sink: EventSink, checkpoint: string | null): Promise<void>;
   /** The checkpoint describing everything appended so far. */
   checkpoint(): string;
-  /** False while a commit now would break an atomic unit (e.g. mid-table during a snapshot). */
+  /** False while a commit now would split a unit the source cannot resume inside (a table without a usable key, read whole). */
   canCommit(): boolean;
   /** Called after a commit with the checkpoint that is now durable. */
   durable(checkpoint: string): void;
