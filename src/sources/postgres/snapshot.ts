@@ -72,7 +72,8 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
         sql += ` ORDER BY ${exprs.join(', ')}`;
       }
       await client.query({ text: `DECLARE sluice_snap NO SCROLL CURSOR FOR ${sql}`, values: params });
-      const source = { version: SLUICE_VERSION, connector: postgresDebezium.connector, name: cfg.topicPrefix, db: cfg.connection.database, sequence: null, schema, table, txId: null, lsn: null, xmin: null };
+      const connector = postgresDebezium.connector;
+      const db = cfg.connection.database;
       for (;;) {
         if (o.isStopped()) break;
         const r = await client.query({ text: `FETCH ${cfg.snapshotFetchSize} FROM sluice_snap`, rowMode: 'array' });
@@ -81,7 +82,16 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
         for (const values of r.rows as (string | null)[][]) {
           const after = rel.decodeTextRow(values);
           const key = keyOf(rel.table, after);
-          const ev: ChangeEvent = { topic, key, before: null, after, source: { ...source, ts_ms: now, snapshot: t.nextMarker() }, op: 'r', ts_ms: now, table: rel.table };
+          const ev: ChangeEvent = {
+            topic,
+            key,
+            before: null,
+            after,
+            source: { version: SLUICE_VERSION, connector, name: cfg.topicPrefix, ts_ms: now, snapshot: t.nextMarker(), db, sequence: null, schema, table, txId: null, lsn: null, xmin: null },
+            op: 'r',
+            ts_ms: now,
+            table: rel.table,
+          };
           const bound: KeyBound | null = keys && key ? { key, raw: keys.map((k) => values[k.index]) } : null;
           const c = t.add(ev, bound, now);
           if (c) await c;
