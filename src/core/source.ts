@@ -20,9 +20,10 @@ export interface EventSink {
    * Starts a commit of what was appended if one is due (records, bytes or age, within what the log
    * holds in one commit) and the source is at a committable point, without waiting for it: the
    * source keeps appending to the next batch meanwhile. Returns a promise only when a commit is
-   * already in flight, which the caller awaits (one commit in flight, one batch filling).
+   * already in flight, which the caller awaits (one commit in flight, one batch filling). `bulk`
+   * (a snapshot): larger commits, where throughput matters more than latency.
    */
-  maybeCommit(): Promise<void> | undefined;
+  maybeCommit(bulk?: boolean): Promise<void> | undefined;
   /** True when events were appended since the last commit. */
   readonly hasPending: boolean;
   /** Commits whatever is pending now and waits until it is durable (end of a snapshot table, shutdown). */

@@ -33,6 +33,12 @@ export interface RunOptions {
   onCommit?: (info: CommitInfo) => void;
 }
 
+/**
+ * Bounds of a snapshot's chunk commits: large enough that commits cost little next to the rows
+ * (tens of thousands of rows), small enough to resume from often; cut to the log's limit below.
+ */
+const BULK = { maxRecords: 50_000, maxBytes: 32 << 20, maxDelayMs: 1000 };
+
 /** Commit bounds within what the log can hold in one commit. */
 function commitBounds(batch: PipelineConfig['batch'], log: Log): PipelineConfig['batch'] {
   const c = log.capabilities;
@@ -142,6 +148,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
         schemaTopic,
         topicDefaults,
         batch,
+        bulk: commitBounds(BULK, log),
         onCommit: opts.onCommit,
         maxCommit: log.capabilities.maxCommitBytes !== null || log.capabilities.maxCommitRecords !== null ? { bytes: log.capabilities.maxCommitBytes, records: log.capabilities.maxCommitRecords } : undefined,
       },

@@ -30,6 +30,8 @@ export interface LogSinkOptions {
   topicDefaults: TopicConfig;
   /** Commit bounds (already limited to what the log holds in one commit). */
   batch: { maxRecords: number; maxBytes: number; maxDelayMs: number };
+  /** Commit bounds of bulk writes (a snapshot's chunks), also within what the log holds. */
+  bulk: { maxRecords: number; maxBytes: number; maxDelayMs: number };
   /** The most the log holds in one commit (its capabilities); absent: no limit. */
   maxCommit?: { bytes: number | null; records: number | null };
   onCommit?: (info: CommitInfo) => void;
@@ -114,11 +116,11 @@ export class LogSink implements EventSink {
    * commit runs. With a commit already in flight, returns it so the caller waits (at most one
    * commit in flight and one batch filling).
    */
-  maybeCommit(): Promise<void> | undefined {
+  maybeCommit(bulk = false): Promise<void> | undefined {
     if (this.failed) throw this.failed;
     const p = this.producer;
     if (p.pendingRecords === 0) return undefined;
-    const b = this.o.batch;
+    const b = bulk ? this.o.bulk : this.o.batch;
     const due = p.pendingRecords >= b.maxRecords || p.pendingBytes >= b.maxBytes || Date.now() - this.firstPendingAt >= b.maxDelayMs;
     if (!due || !this.source.canCommit()) return undefined;
     if (this.inflight) return this.inflight;

@@ -11,7 +11,7 @@ import type { ChangeEvent, SourceInfo } from '../../core/event.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EventSink } from '../../core/source.ts';
 import type { ComponentMetrics } from '../../core/metrics.ts';
-import type { KeyBound, TableSnapshot } from './ranges.ts';
+import type { TableSnapshot } from './ranges.ts';
 
 export interface SnapshotHooks {
   log: Logger;
@@ -21,6 +21,8 @@ export interface SnapshotHooks {
   /** False while a commit now would split an atomic unit (a table that cannot be read in chunks). */
   setCommittable(v: boolean): void;
   onProgress(p: Record<string, unknown>): void;
+  /** The table being read (null once done): the source calls its `sync()` before it gives a checkpoint. */
+  setTable(t: SnapshotTable<unknown> | null): void;
 }
 
 const REPORT_EVERY_MS = 2000;
@@ -29,12 +31,17 @@ const REPORT_EVERY_MS = 2000;
 export class SnapshotTable<P> {
   private readonly started = Date.now();
   private lastReport = this.started;
-  private held: { ev: ChangeEvent; bound: KeyBound | null } | null = null;
+  /** The row held back (and its raw column values, as the snapshot query returned them). */
+  private held: ChangeEvent | null = null;
+  private heldRaw: readonly (string | Buffer | null)[] | null = null;
+  /** The last row appended: the key its checkpoint range ends at (made into a bound by `sync`). */
+  private lastKey: ChangeEvent['key'] = null;
+  private lastRaw: readonly (string | Buffer | null)[] | null = null;
   /** Rows read in this run. */
   private readNow = 0;
   /** Whether this run has added its range to the state yet. */
   private rangeOpen = false;
-  /** The table's rows are all in a durable log commit. */
+  /** Every row of the table is appended and its ranges are closed (`finish`). */
   finished = false;
 
   constructor(
@@ -48,12 +55,16 @@ export class SnapshotTable<P> {
     readonly state: TableSnapshot<P>,
     /** The source position this run reads at. */
     private readonly at: P,
-    /** Rows come in key order with their bound: the table commits in chunks and resumes mid-table. */
-    readonly chunked: boolean,
+    /**
+     * Positions of the key columns in the raw row values, when rows come in key order: the table
+     * commits in chunks and resumes mid-table. Null: it is read as one unit.
+     */
+    private readonly keyIndexes: number[] | null,
   ) {
     state.status = 'partial';
-    if (!chunked) state.ranges = [];
-    hooks.setCommittable(chunked);
+    if (!keyIndexes) state.ranges = [];
+    hooks.setCommittable(keyIndexes !== null);
+    hooks.setTable(this as SnapshotTable<unknown>);
     hooks.log.info(state.rows > 0 ? 'snapshot: resuming table' : 'snapshot: reading table', { table, estimatedRows, table_index: index + 1, tables, ...(state.rows > 0 ? { rowsInLog: state.rows } : {}) });
   }
 
@@ -62,29 +73,44 @@ export class SnapshotTable<P> {
     return this.state.rows + this.readNow > 0 ? 'true' : this.index === 0 ? 'first' : 'first_in_data_collection';
   }
 
+  get chunked(): boolean {
+    return this.keyIndexes !== null;
+  }
+
   /**
-   * Adds a row (`bound`: its key, for chunked tables). One row is held back so the table's last one
-   * can carry Debezium's marker. Returns a promise when a commit is in flight to wait for.
+   * Adds a row with its raw column values. One row is held back so the table's last one can carry
+   * Debezium's marker. Returns a promise when a commit is in flight to wait for.
    */
-  add(ev: ChangeEvent, bound: KeyBound | null, now: number): Promise<void> | undefined {
+  add(ev: ChangeEvent, raw: readonly (string | Buffer | null)[], now: number): Promise<void> | undefined {
     const held = this.held;
-    this.held = { ev, bound };
+    const heldRaw = this.heldRaw;
+    this.held = ev;
+    this.heldRaw = raw;
     this.readNow++;
     if (now - this.lastReport >= REPORT_EVERY_MS) this.report(now);
     if (!held) return undefined;
-    this.append(held.ev, held.bound);
-    return this.chunked ? this.hooks.sink.maybeCommit() : undefined;
+    this.append(held, heldRaw!);
+    return this.keyIndexes ? this.hooks.sink.maybeCommit(true) : undefined;
   }
 
-  /** Appends a row to the sink and moves the checkpoint's range up to its key. */
-  private append(ev: ChangeEvent, bound: KeyBound | null): void {
+  /** Appends a row to the sink; its key is where the checkpoint's range will end. */
+  private append(ev: ChangeEvent, raw: readonly (string | Buffer | null)[]): void {
     this.hooks.sink.append(ev);
     this.state.rows++;
-    if (!this.chunked) return;
+    if (!this.keyIndexes) return;
+    this.lastKey = ev.key;
+    this.lastRaw = raw;
     if (!this.rangeOpen) {
-      this.state.ranges.push({ to: bound, at: this.at });
+      this.state.ranges.push({ to: null, at: this.at });
       this.rangeOpen = true;
-    } else this.state.ranges[this.state.ranges.length - 1].to = bound;
+    }
+  }
+
+  /** Ends this run's range at the last row appended (called before a checkpoint is taken). */
+  sync(): void {
+    if (!this.rangeOpen || this.finished || !this.lastKey || !this.lastRaw || !this.keyIndexes) return;
+    const raw = this.lastRaw;
+    this.state.ranges[this.state.ranges.length - 1].to = { key: this.lastKey, raw: this.keyIndexes.map((i) => raw[i]) };
   }
 
   private report(now: number): void {
@@ -101,17 +127,19 @@ export class SnapshotTable<P> {
   async finish(): Promise<void> {
     const held = this.held;
     if (held) {
-      if (held.ev.source.snapshot !== 'first') held.ev.source.snapshot = this.index === this.tables - 1 ? 'last' : 'last_in_data_collection';
-      this.append(held.ev, held.bound);
+      if (held.source.snapshot !== 'first') held.source.snapshot = this.index === this.tables - 1 ? 'last' : 'last_in_data_collection';
+      this.append(held, this.heldRaw!);
       this.held = null;
+      this.heldRaw = null;
     }
     // The keys above the last range were read at this run's point (possibly none were left).
+    this.finished = true;
     if (this.rangeOpen) this.state.ranges[this.state.ranges.length - 1].to = null;
     else this.state.ranges.push({ to: null, at: this.at });
     this.state.status = 'done';
     this.hooks.setCommittable(true);
+    this.hooks.setTable(null);
     await this.hooks.sink.commit();
-    this.finished = true;
     this.hooks.onProgress({ table: this.table, rows: this.state.rows, tablesDone: this.index + 1, tables: this.tables });
     this.hooks.log.info('snapshot: table done', { table: this.table, rows: this.state.rows, seconds: (Date.now() - this.started) / 1000 });
   }

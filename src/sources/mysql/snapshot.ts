@@ -16,7 +16,7 @@ import type { MysqlSourceConfig } from './spec.ts';
 import type { SourceInfo, Value } from '../../core/event.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
 import { SnapshotTable, type SnapshotHooks } from '../common/snapshot.ts';
-import { resumeAfter, type KeyBound, type TableSnapshot } from '../common/ranges.ts';
+import { resumeAfter, type TableSnapshot } from '../common/ranges.ts';
 import { mysqlDebezium } from './debezium.ts';
 import { mysqlKeyColumns, mysqlOrderExpression } from './keys.ts';
 import type { BinlogPos } from './position.ts';
@@ -79,7 +79,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       const estimated = Number((est as { n: number | null }[])[0]?.n ?? 0);
       const keys = mysqlKeyColumns(columns, schema.keyColumns);
       const state = (o.state[name] ??= { status: 'partial', rows: 0, ranges: [] });
-      const t = (current = new SnapshotTable(o, name, estimated, ti, o.tables.length, state, at, keys !== null));
+      const t = (current = new SnapshotTable(o, name, estimated, ti, o.tables.length, state, at, keys && keys.map((k) => k.index)));
       // FLOAT through `+ 0e0`: plain text would round it to 6 digits (types.ts selectExpression).
       const cols = columns.map((c) => selectExpression(c, quoteIdent(c.name))).join(', ');
       let sql = `SELECT ${cols} FROM ${quoteIdent(database)}.${quoteIdent(table)}`;
@@ -136,8 +136,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
           thread: null,
           query: null,
         };
-        const bound: KeyBound | null = keys && key ? { key, raw: keys.map((k) => raw[k.index]) } : null;
-        const c = t.add({ topic, key, before: null, after, source, op: 'r', ts_ms: now, table: schema }, bound, now);
+        const c = t.add({ topic, key, before: null, after, source, op: 'r', ts_ms: now, table: schema }, raw, now);
         if (c) await c;
       }
       if (o.isStopped()) break;

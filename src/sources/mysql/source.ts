@@ -17,6 +17,7 @@ import type { BinlogEvent, StartPosition } from './binlog/types.ts';
 import { decodeCheckpoint, encodeCheckpoint, formatPos, type MysqlCheckpoint } from './position.ts';
 import { binlogFiles, capturedTables, checkServer, connectAdmin, currentPosition, tableFilter, type Conn, type ServerInfo } from './server.ts';
 import { beginSnapshot, runSnapshot } from './snapshot.ts';
+import type { SnapshotTable } from '../common/snapshot.ts';
 import { BinlogStreamer } from './stream.ts';
 import { TableSchemas } from './tables.ts';
 import { mysqlError } from './errors.ts';
@@ -34,6 +35,8 @@ export class MysqlSource implements Source {
   private committable = true;
   private stopped = false;
   private snapshotProgress: Record<string, unknown> | null = null;
+  /** The table the snapshot is reading (its range must be current in every checkpoint). */
+  private snapshotTable: SnapshotTable<unknown> | null = null;
   private readonly schemas = new TableSchemas();
 
   private readonly log: SourceContext['logger'];
@@ -52,6 +55,7 @@ export class MysqlSource implements Source {
   }
 
   checkpoint(): string {
+    this.snapshotTable?.sync();
     if (this.streamer) this.streamer.fillCheckpoint(this.ckpt!);
     return encodeCheckpoint(this.ckpt!);
   }
@@ -148,6 +152,9 @@ export class MysqlSource implements Source {
       },
       onProgress: (p) => {
         this.snapshotProgress = p;
+      },
+      setTable: (t) => {
+        this.snapshotTable = t;
       },
     });
     await this.snapConn.end().catch(() => {});

@@ -13,7 +13,7 @@ import type pg from 'pg';
 import type { ChangeEvent } from '../../core/event.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
 import { keyOf } from '../common/keys.ts';
-import { resumeAfter, type KeyBound, type TableSnapshot } from '../common/ranges.ts';
+import { resumeAfter, type TableSnapshot } from '../common/ranges.ts';
 import { SnapshotTable, type SnapshotHooks } from '../common/snapshot.ts';
 import { postgresDebezium } from './debezium.ts';
 import { orderExpression, pgKeyColumns } from './keys.ts';
@@ -56,7 +56,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       const cols = rel.table.columns.map((c) => quoteIdent(c.name)).join(', ');
       const keys = pgKeyColumns(rel.table);
       const state = (o.state[name] ??= { status: 'partial', rows: 0, ranges: [] });
-      const t = (current = new SnapshotTable(o, name, est, ti, o.tables.length, state, o.at, keys !== null));
+      const t = (current = new SnapshotTable(o, name, est, ti, o.tables.length, state, o.at, keys && keys.map((k) => k.index)));
       let sql = `SELECT ${cols} FROM ${qualified}`;
       const params: (string | Buffer | null)[] = [];
       if (keys) {
@@ -92,8 +92,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
             ts_ms: now,
             table: rel.table,
           };
-          const bound: KeyBound | null = keys && key ? { key, raw: keys.map((k) => values[k.index]) } : null;
-          const c = t.add(ev, bound, now);
+          const c = t.add(ev, values, now);
           if (c) await c;
         }
       }

@@ -19,6 +19,7 @@ import { decodeCheckpoint, encodeCheckpoint, type SourceCheckpoint } from './pos
 import { connect, ReplicationStream, type XLogData } from './replication.ts';
 import { checkServer, createSlot, dropSlot, ensurePublication, publishedTables, slotInfo } from './slot.ts';
 import { runSnapshot } from './snapshot.ts';
+import type { SnapshotTable } from '../common/snapshot.ts';
 import { StreamDecoder } from './stream.ts';
 import { coreError } from '../../core/errors.ts';
 import { pgError } from './errors.ts';
@@ -44,6 +45,8 @@ export class PostgresSource implements Source {
   private received = 0n;
   private durableAck = 0n;
   private snapshotProgress: Record<string, unknown> | null = null;
+  /** The table the snapshot is reading (its range must be current in every checkpoint). */
+  private snapshotTable: SnapshotTable<unknown> | null = null;
   private lastStatusSent = 0;
   private serverVersion = 0;
 
@@ -63,6 +66,7 @@ export class PostgresSource implements Source {
   }
 
   checkpoint(): string {
+    this.snapshotTable?.sync();
     if (this.decoder) this.decoder.fillCheckpoint(this.ckpt!);
     return encodeCheckpoint(this.ckpt!);
   }
@@ -192,6 +196,9 @@ export class PostgresSource implements Source {
         },
         onProgress: (p) => {
           this.snapshotProgress = p;
+        },
+        setTable: (t) => {
+          this.snapshotTable = t;
         },
         metrics: this.metrics,
       });

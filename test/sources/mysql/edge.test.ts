@@ -42,7 +42,7 @@ describe('mysql source: awkward binlogs', () => {
 
   it('a stop in the middle of a snapshot keeps its committed chunks; the restart reads the rest, and the stream leaves out exactly what the second read holds', async () => {
     const n = 300_000;
-    const cfg = mysqlPipelineConfig('e1', f.name, f.tmp.dir + '/e1', `tables: [${f.name}.big]`, 'batch:\n  maxRecords: 2000');
+    const cfg = mysqlPipelineConfig('e1', f.name, f.tmp.dir + '/e1', `tables: [${f.name}.big]`);
     const ac = new AbortController();
     const run = runPipeline(cfg, { signal: ac.signal, logger: quiet() });
     const topic = `e1.${f.name}.big`;

@@ -192,7 +192,7 @@ describe('postgres source → embedded log', () => {
     await f.db.client.query(`CREATE TABLE snapbig (id int PRIMARY KEY, v int NOT NULL, pad text); INSERT INTO snapbig SELECT g, 1, 'x' FROM generate_series(1, ${n}) g`);
     const tmp6 = tempDir();
     try {
-      const cfg = pipelineConfig('half', f.db.name, tmp6.dir, 'slot: sluice_half_t\npublication: sluice_half_pub\ntables: [public.snapbig]', 'batch:\n  maxRecords: 2000');
+      const cfg = pipelineConfig('half', f.db.name, tmp6.dir, 'slot: sluice_half_t\npublication: sluice_half_pub\ntables: [public.snapbig]');
       const topic = 'half.public.snapbig';
       const ac = new AbortController();
       const run = runPipeline(cfg, { signal: ac.signal, logger: createLogger({ level: 'error' }) });
