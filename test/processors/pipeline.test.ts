@@ -53,6 +53,9 @@ describe('unwrap processor in a PostgreSQL pipeline (kill -9)', () => {
           await stopProcess(child, 'SIGKILL');
           child = startPipelineProcess(cfgPath);
         }
+      } catch (e) {
+        await stopProcess(child, 'SIGKILL');
+        throw e;
       } finally {
         running = false;
         await workload;
