@@ -163,7 +163,7 @@ logging:
   const p99 = lags[Math.floor(lags.length * 0.99)] ?? 0;
   say(`done: ${committed} records committed; end-to-end lag commit→log p50 ${p50} ms, p99 ${p99} ms over ${lags.length} changes`);
   say(`read it again: npx sluice tail demo.public.customers --log-dir ${dir}/log --from earliest --max 5`);
-  say(`inspect: npx sluice status --log-dir ${dir}/log`);
+  say(`inspect: npx sluice status --log-dir ${dir}/log --state-dir ${dir}/state`);
 }
 
 main().catch((e) => {
