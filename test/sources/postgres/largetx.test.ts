@@ -32,20 +32,22 @@ describe('large transactions', () => {
       const dir = join(f.tmp.dir, slug);
       const cfgPath = join(f.tmp.dir, `${slug}.yaml`);
       await f.db.client.query(`TRUNCATE items`);
-      writeFileSync(cfgPath, pipelineYaml(`big_${slug}`, f.db.name, dir, `${mode.extra}\nsnapshot: never\nslot: slot_${slug}_${f.db.name.slice(-8)}\npublication: pub_${slug}\ntables: [public.items]`));
+      const slot = `slot_${slug}_${f.db.name.slice(-8)}`;
+      writeFileSync(cfgPath, pipelineYaml(`big_${slug}`, f.db.name, dir, `${mode.extra}\nsnapshot: never\nslot: ${slot}\npublication: pub_${slug}\ntables: [public.items]`));
+      // The walsender decoding for Sluice reads logical_decoding_work_mem from its own session,
+      // which takes the database's settings: this makes the server stream (protocol 2) or spill
+      // (protocol 1) the large transaction instead of sending it whole at commit.
+      await f.db.client.query(`ALTER DATABASE ${f.db.name} SET logical_decoding_work_mem = '64kB'`);
       const child = startPipelineProcess(cfgPath, [], [`--max-old-space-size=${HEAP_CAP_MIB}`]);
       try {
         await waitUntil('slot active', async () => {
           if (child.exitCode !== null) throw new Error(`pipeline died: ${child.stderrText()}`);
           return (await f.db.client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active`, [`slot_${slug}_${f.db.name.slice(-8)}`])).rowCount === 1;
         });
-        // Make the server stream the transaction while in progress (protocol 2).
-        await f.db.client.query(`SET logical_decoding_work_mem = '64kB'`);
         if (mode.extra.includes('streaming')) {
           await f.db.client.query(`BEGIN; INSERT INTO items SELECT g, 'aborted', 0, 0 FROM generate_series(-50000, -1) g; ROLLBACK`);
         }
         await f.db.client.query(`INSERT INTO items SELECT g, 'item ' || g, g % 100, g * 0.01 FROM generate_series(1, ${mode.rows}) g`);
-        await f.db.client.query(`RESET logical_decoding_work_mem`);
         const topic = `big_${slug}.public.items`;
         await waitUntil(`${mode.rows} events in the log`, async () => {
           if (child.exitCode !== null) throw new Error(`pipeline died: ${child.stderrText()}`);
@@ -60,8 +62,15 @@ describe('large transactions', () => {
           assert.equal(recs.filter((r) => r.value.after.name === 'aborted').length, 0, 'aborted transaction must not reach the log');
           assert.equal(new Set(recs.map((r) => r.key.id)).size, mode.rows);
         }
+        // The server really did what the test is about: it streamed both transactions in progress
+        // (protocol 2: the aborted one too, so Stream Abort was handled), or spilled the large one
+        // to disk on its side (protocol 1: Sluice received it whole at commit).
+        const stats = async () => (await f.db.client.query(`SELECT stream_txns::int AS stream, spill_txns::int AS spill FROM pg_stat_replication_slots WHERE slot_name = $1`, [slot])).rows[0] ?? { stream: 0, spill: 0 };
+        if (mode.extra.includes('streaming')) await waitUntil('the server streamed both transactions in progress', async () => (await stats()).stream >= 2, 30_000);
+        else await waitUntil('the server spilled the transaction (it exceeded logical_decoding_work_mem)', async () => (await stats()).spill >= 1, 30_000);
       } finally {
         await stopProcess(child);
+        await f.db.client.query(`ALTER DATABASE ${f.db.name} RESET logical_decoding_work_mem`);
       }
     });
   }
