@@ -22,7 +22,6 @@ sourceConformance({
       dir: () => f.tmp.dir,
       yaml: (name, source, top) => pipelineYaml(name, f.db.name, f.tmp.dir, `snapshotFetchSize: 2000\n${source}`, top),
       topic: (name, t) => `${name}.public.${t}`,
-      deleteRandomHot: `DELETE FROM hot WHERE id = (SELECT id FROM hot WHERE id >= 10000 ORDER BY random() LIMIT 1)`,
     };
   },
 });
@@ -42,7 +41,6 @@ sourceConformance({
       dir: () => join(f.tmp.dir),
       yaml: (name, source, top) => mysqlPipelineYaml(name, f.name, f.tmp.dir, source, top),
       topic: (name, t) => `${name}.${f.name}.${t}`,
-      deleteRandomHot: `DELETE FROM hot WHERE id >= 10000 ORDER BY RAND() LIMIT 1`,
     };
   },
 });

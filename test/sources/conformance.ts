@@ -14,7 +14,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { startPipelineProcess, stopProcess } from '../helpers/child.ts';
-import { assertHistories, assertTransactionBoundaries } from '../helpers/history.ts';
+import { assertHistories, assertTransactions, WorkloadRecord } from '../helpers/history.ts';
 import { countRecords, readAll, waitUntil } from '../helpers/pipeline.ts';
 
 /** What the suite needs of a source. */
@@ -36,8 +36,6 @@ export interface SourceDatabase {
   yaml(name: string, source: string, top: string): string;
   /** The topic of `table` for pipeline `name`. */
   topic(name: string, table: 'big' | 'hot'): string;
-  /** A statement deleting one random row of `hot` inserted by the workload (id >= 10000). */
-  deleteRandomHot: string;
 }
 
 const CYCLES = Number(process.env.SLUICE_CRASH_CYCLES ?? 8);
@@ -56,26 +54,52 @@ export function sourceConformance(h: SourceHarness): void {
       const bigTopic = db.topic('crash', 'big');
       const hotTopic = db.topic('crash', 'hot');
 
-      // Workload: transactions of 1-5 changes, on `hot` (updates, inserts, deletes) and on `big`
-      // (updates, which land on both sides of wherever a kill stops the snapshot of it).
+      // Workload: transactions of 1-5 changes, on `hot` (updates, inserts, deletes, some rolled
+      // back) and on `big` (updates, which land on both sides of wherever a kill stops the snapshot
+      // of it). It records what it committed: the truth the log is checked against.
+      const work = new WorkloadRecord([
+        { table: 'big', ids: range(1, BIG) },
+        { table: 'hot', ids: range(1, 200) },
+      ]);
       let running = true;
       let nextId = 10_000;
-      let committed = 0;
       const workload = (async () => {
         while (running) {
           const n = 1 + Math.floor(Math.random() * 5);
           await db.exec('BEGIN');
           for (let i = 0; i < n; i++) {
             const r = Math.random();
-            if (r < 0.4) await db.exec(`UPDATE hot SET v = v + 1 WHERE id = ?`, [1 + Math.floor(Math.random() * 200)]);
-            else if (r < 0.6) await db.exec(`UPDATE big SET v = v + 1 WHERE id = ?`, [1 + Math.floor(Math.random() * BIG)]);
-            else if (r < 0.85) await db.exec(`INSERT INTO hot VALUES (?, 1, 'new')`, [nextId++]);
-            else await db.exec(db.deleteRandomHot);
+            if (r < 0.4) {
+              const id = 1 + Math.floor(Math.random() * 200);
+              await db.exec(`UPDATE hot SET v = v + 1 WHERE id = ?`, [id]);
+              work.change('hot', 'u', id);
+            } else if (r < 0.6) {
+              const id = 1 + Math.floor(Math.random() * BIG);
+              await db.exec(`UPDATE big SET v = v + 1 WHERE id = ?`, [id]);
+              work.change('big', 'u', id);
+            } else if (r < 0.85) {
+              const id = nextId++;
+              await db.exec(`INSERT INTO hot VALUES (?, 1, 'new')`, [id]);
+              work.change('hot', 'c', id);
+            } else {
+              const live = work.created('hot');
+              if (!live.length) continue;
+              const id = live[Math.floor(Math.random() * live.length)];
+              await db.exec(`DELETE FROM hot WHERE id = ?`, [id]);
+              work.change('hot', 'd', id);
+            }
           }
-          await db.exec('COMMIT');
-          committed++;
+          if (Math.random() < 0.05) {
+            await db.exec('ROLLBACK');
+            work.rolledBack();
+          } else {
+            await db.exec('COMMIT');
+            work.committed();
+          }
         }
       })();
+      /** When the pipeline was first seen streaming (its snapshot done): every transaction after it must be in the log. */
+      let streamingSince = Infinity;
 
       let child = startPipelineProcess(cfgPath);
       try {
@@ -96,6 +120,7 @@ export function sourceConformance(h: SourceHarness): void {
               const st = JSON.parse(readFileSync(join(db.dir(), 'state', 'status.json'), 'utf8'));
               return st.pid === pid && st.source?.phase === 'stream';
             }, 90_000);
+            streamingSince = Math.min(streamingSince, Date.now());
           }
           await new Promise((r) => setTimeout(r, 500 + Math.random() * 1500));
           await kill9(child);
@@ -105,8 +130,10 @@ export function sourceConformance(h: SourceHarness): void {
         await workload;
         await kill9(child);
       }
-      assert.ok(committed > 20, `the workload committed only ${committed} transactions`);
+      assert.ok(work.transactions.length > 20, `the workload committed only ${work.transactions.length} transactions`);
       await db.exec(`INSERT INTO hot VALUES (-1, 1, 'end marker')`);
+      work.change('hot', 'c', -1);
+      work.committed();
       child = startPipelineProcess(cfgPath);
       try {
         await waitUntil('end marker in the log', async () => (await readAll(logDir, hotTopic)).some((r) => r.key?.id === -1), 180_000);
@@ -119,12 +146,18 @@ export function sourceConformance(h: SourceHarness): void {
       const reads = recs.filter((r) => r.topic === bigTopic && r.value?.op === 'r');
       assert.equal(new Set(reads.map((r) => r.key.id)).size, BIG, 'every big row read');
       assert.equal(reads.length, BIG, 'no big row read twice');
-      // ...and per key, versions consecutive from first sight to the table's state: the updates
-      // before the read that holds them left out, the ones after streamed, each once.
-      assertHistories(recs, bigTopic, await db.versions('big'));
-      assertHistories(recs, hotTopic, await db.versions('hot'));
-      // Transaction boundaries survive the kills too.
-      assertTransactionBoundaries(recs, 'crash.transaction');
+      // ...and per key, exactly the committed changes after the version it was read at (or its
+      // whole history, for rows created after the read), ending at the table's state.
+      const before = (max: number) => (id: number) => id >= 1 && id <= max;
+      assertHistories(recs, bigTopic, await db.versions('big'), work, 'big', before(BIG));
+      assertHistories(recs, hotTopic, await db.versions('hot'), work, 'hot', before(200));
+      // Every transaction committed while the source streamed is in the log whole, with its
+      // BEGIN and END counting its events, through the kills.
+      assertTransactions(recs, 'crash.transaction', work, streamingSince, (t) => (t === 'big' ? bigTopic : hotTopic));
     });
   });
+}
+
+function* range(from: number, to: number): Iterable<number> {
+  for (let i = from; i <= to; i++) yield i;
 }
