@@ -13,7 +13,8 @@ export const UNAVAILABLE_VALUE = '__debezium_unavailable_value';
 
 /** A Kafka Connect schema describing one field, as used in Debezium's JSON "schema" part. */
 export interface FieldSchema {
-  type: 'int8' | 'int16' | 'int32' | 'int64' | 'float32' | 'float64' | 'boolean' | 'string' | 'bytes' | 'array' | 'map' | 'struct';
+  /** Kafka Connect's type names (`float`, `double`: what JsonConverter reads). `float32`/`float64` only in schemas written before 0.2 (sinks still read them). */
+  type: 'int8' | 'int16' | 'int32' | 'int64' | 'float' | 'double' | 'float32' | 'float64' | 'boolean' | 'string' | 'bytes' | 'array' | 'map' | 'struct';
   optional: boolean;
   name?: string;
   version?: number;

@@ -115,15 +115,26 @@ export const TRANSACTION_VALUE_SCHEMA: FieldSchema = {
   ],
 };
 
-/** The row struct schema (`<topic>.Value` / `<topic>.Key`) for a table, as a FieldSchema. */
+/**
+ * The row struct schema (`<topic>.Value` / `<topic>.Key`) for a table, as a FieldSchema. The key's
+ * fields are in key order (`keyColumns`: a composite key's declared order), as Debezium's are and as
+ * the key payload is written; the value's in column order.
+ */
 export function rowSchema(table: TableSchema, name: string, optional: boolean, keyOnly: boolean): FieldSchema {
-  const cols = keyOnly ? table.columns.filter((c) => c.key) : table.columns;
+  const cols = keyOnly ? keyColumnsInOrder(table) : table.columns;
   return {
     type: 'struct',
     optional,
     name,
     fields: cols.map((c) => ({ ...(keyOnly ? { ...c.schema, optional: false } : c.schema), field: c.name })),
   };
+}
+
+function keyColumnsInOrder(table: TableSchema): TableSchema['columns'] {
+  const keyed = table.columns.filter((c) => c.key);
+  if (table.keyColumns.length !== keyed.length) return keyed;
+  const out = table.keyColumns.map((k) => keyed.find((c) => c.name === k));
+  return out.every((c) => c !== undefined) ? (out as TableSchema['columns']) : keyed;
 }
 
 /** The full value schema (`<topic>.Envelope`) for a table, as a FieldSchema. */
@@ -138,11 +149,12 @@ export function envelopeSchema(table: TableSchema, topic: string, source: FieldS
       { ...row, field: 'before' },
       { ...row, field: 'after' },
       { ...source, field: 'source' },
+      // Right after `source`, as Debezium (2.x and 3.x) puts it.
+      { ...TRANSACTION_BLOCK_SCHEMA, field: 'transaction' },
       str('op'),
       i64('ts_ms', true),
       i64('ts_us', true),
       i64('ts_ns', true),
-      { ...TRANSACTION_BLOCK_SCHEMA, field: 'transaction' },
     ],
   };
 }
@@ -274,7 +286,9 @@ export class DebeziumJsonSerializer {
       srcNs +
       c.tablePart +
       this.opts.source.tail(s) +
-      '},"op":"' +
+      '},"transaction":' +
+      (t ? `{"id":${writeString(t.id)},"total_order":${t.total_order},"data_collection_order":${t.data_collection_order}}` : 'null') +
+      ',"op":"' +
       ev.op +
       '","ts_ms":' +
       writeNumber(ev.ts_ms) +
@@ -282,8 +296,6 @@ export class DebeziumJsonSerializer {
       scaled(ev.ts_ms, '000') +
       ',"ts_ns":' +
       scaled(ev.ts_ms, '000000') +
-      ',"transaction":' +
-      (t ? `{"id":${writeString(t.id)},"total_order":${t.total_order},"data_collection_order":${t.data_collection_order}}` : 'null') +
       '}'
     );
   }

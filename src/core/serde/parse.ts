@@ -10,7 +10,7 @@
  * - `int64` become `bigint` in row images (before/after/key), whatever their size, so a column has
  *   one JS type; metadata (source, ts_*, transaction) keeps the number-or-bigint rule;
  * - `bytes` become `Buffer` (from base64);
- * - `float32`/`float64` turn "NaN", "Infinity", "-Infinity" back into numbers.
+ * - `float`/`double` (and the `float32`/`float64` of older schemas) turn "NaN", "Infinity", "-Infinity" back into numbers.
  * Without any schema, bytes stay base64 strings and floats' "NaN" stays a string: JSON alone cannot
  * tell them from text.
  */
@@ -175,6 +175,8 @@ export function applySchema(v: Value, schema: FieldSchema | undefined, exactInt6
       return exactInt64 && typeof v === 'number' ? BigInt(v) : v;
     case 'bytes':
       return typeof v === 'string' ? Buffer.from(v, 'base64') : v;
+    case 'float':
+    case 'double':
     case 'float32':
     case 'float64':
       return v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v;
