@@ -2,18 +2,20 @@
  * Seed 000's pipeline under fire: `sluice run examples/banking/pipeline.yaml` (MariaDB binlog →
  * MongoDB operational layer → analytics) is killed with SIGKILL again and again — the first time
  * during the snapshot — while the banking workload keeps writing to MariaDB. After a final run has
- * caught up, every ODL collection must hold exactly MySQL's rows (ids and money to the cent) and
- * both analytics collections must equal a from-scratch recomputation: nothing lost, nothing
- * doubled, no derived document left stale by a batch replayed after a crash.
+ * caught up, every ODL collection must hold exactly MySQL's rows, every mapped field equal to its
+ * column, and both analytics collections must equal what SQL over MySQL says: nothing lost,
+ * nothing doubled, no derived document left stale by a batch replayed after a crash. The check is
+ * then shown to fail on a tampered text, decimal and timestamp field and a stale analytics field.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { MongoClient } from 'mongodb';
+import { Decimal128, MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
 import { openMongoStores } from '../../src/sinks/document/mongodb.ts';
 import { bankingConnectionUrl, createSchema, generate, startWorkload } from '../../examples/banking/generate.ts';
+import { formatScaled, toScaled } from '../../examples/banking/money.ts';
 import { checkAnalytics, checkOdl } from '../../examples/banking/verify.ts';
 import { startPipelineProcess, stopProcess } from '../helpers/child.ts';
 import { tempDir, waitUntil } from '../helpers/pipeline.ts';
@@ -22,7 +24,7 @@ const KILLS = 6;
 const MONGO = process.env.MONGO_URL_TEST ?? 'mongodb://127.0.0.1:27017';
 
 describe('banking pipeline: kill -9 under a live workload', () => {
-  it(`ODL equals MySQL and the analytics equal a recomputation after ${KILLS} kills`, async () => {
+  it(`ODL equals MySQL and the analytics equal SQL over MySQL after ${KILLS} kills`, async () => {
     const tmp = tempDir();
     const conn = await mysql.createConnection({ uri: bankingConnectionUrl() });
     const mongo = new MongoClient(MONGO);
@@ -72,8 +74,25 @@ describe('banking pipeline: kill -9 under a live workload', () => {
         await stopProcess(child);
         const odl = await checkOdl(conn, stores.data);
         assert.ok(odl.ok, odl.lines.join('\n'));
-        const ana = await checkAnalytics(stores.data, stores.derived!);
+        const ana = await checkAnalytics(conn, stores.derived!);
         assert.ok(ana.ok, ana.lines.join('\n'));
+
+        // The check fails on a lost change of any mapped field, whatever its type, and on a stale analytics field.
+        const odlDb = mongo.db('odl_crash1');
+        await odlDb.collection('customers').updateOne({ _id: 3 as never }, { $set: { 'address.city': 'Nowhere' } });
+        const account = (await odlDb.collection('accounts').findOne({ _id: 2 as never }))!;
+        const cents = toScaled(String(account.financial_info.balance))! + 1n;
+        await odlDb.collection('accounts').updateOne({ _id: 2 as never }, { $set: { 'financial_info.balance': Decimal128.fromString(formatScaled(cents)) } });
+        await odlDb.collection('transactions').updateOne({ _id: 5 as never }, { $set: { 'metadata.updated_at': new Date(0) } });
+        const tampered = await checkOdl(conn, stores.data);
+        assert.equal(tampered.ok, false);
+        for (const [t, field] of [['customers', 'address.city'], ['accounts', 'financial_info.balance'], ['transactions', 'metadata.updated_at']])
+          assert.match(tampered.lines.join('\n'), new RegExp(`✘ ${t}: .*different: ${field.replace('.', '\\.')} ×1`), tampered.lines.join('\n'));
+        const risk = (await mongo.db('odl_crash2').collection('customer_analytics').findOne({ _id: 4 as never }))!.risk_profile.default_risk;
+        await mongo.db('odl_crash2').collection('customer_analytics').updateOne({ _id: 4 as never }, { $set: { 'risk_profile.default_risk': risk === 'LOW' ? 'HIGH' : 'LOW' } });
+        const stale = await checkAnalytics(conn, stores.derived!);
+        assert.equal(stale.ok, false);
+        assert.match(stale.lines.join('\n'), /✘ customer_analytics: .*1 different \(4 risk_profile\.default_risk: MySQL says/, stale.lines.join('\n'));
       } finally {
         await stores.close();
       }

@@ -34,6 +34,23 @@ function shortName(name: string): string {
 /** Rows per statement: the JSON of thousands of documents in one parameter. */
 const CHUNK_BYTES = 8 << 20;
 
+/** The last query queued on each client: calls run one after another, as one connection requires. */
+const tails = new WeakMap<pg.Client, Promise<unknown>>();
+
+/**
+ * Runs a query after those already queued on the client. A store may be called concurrently (the
+ * demo's lag probes and dashboard read while the sink writes elsewhere); pg's own queue for
+ * overlapping calls is deprecated and goes away in pg 9.
+ */
+function serialQuery(client: pg.Client, text: string | pg.QueryArrayConfig | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult> {
+  const run = (): Promise<pg.QueryResult> => (typeof text === 'string' ? client.query(text, values) : client.query(text as pg.QueryConfig));
+  const prev = tails.get(client);
+  const next = prev ? prev.then(run, run) : run();
+  const tail = next.catch(() => undefined);
+  tails.set(client, tail);
+  return next;
+}
+
 export class PgJsonStore implements DocumentStore {
   private readonly ensured = new Set<string>();
 
@@ -41,6 +58,10 @@ export class PgJsonStore implements DocumentStore {
     private readonly client: pg.Client,
     readonly schema: string,
   ) {}
+
+  private query(text: string | pg.QueryArrayConfig | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult> {
+    return serialQuery(this.client, text, values);
+  }
 
   private table(collection: string): string {
     return `${qi(this.schema)}.${qi(collection)}`;
@@ -50,16 +71,16 @@ export class PgJsonStore implements DocumentStore {
     const key = name + '\u0000' + JSON.stringify(indexes);
     if (this.ensured.has(key)) return;
     const t = this.table(name);
-    await this.client.query(`CREATE SCHEMA IF NOT EXISTS ${qi(this.schema)}`);
-    await this.client.query(`CREATE TABLE IF NOT EXISTS ${t} (_id text PRIMARY KEY, doc jsonb NOT NULL)`);
-    const cols = await this.client.query(`SELECT a.attname FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`, [t]);
+    await this.query(`CREATE SCHEMA IF NOT EXISTS ${qi(this.schema)}`);
+    await this.query(`CREATE TABLE IF NOT EXISTS ${t} (_id text PRIMARY KEY, doc jsonb NOT NULL)`);
+    const cols = await this.query(`SELECT a.attname FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`, [t]);
     const have = new Set(cols.rows.map((r) => r.attname as string));
     if (!have.has('_id') || !have.has('doc')) {
       throw sinkError('SINK_SCHEMA_INCOMPATIBLE', `table ${t} exists but is not a document table (_id text, doc jsonb): it has ${[...have].join(', ')}. Give the document sink another schema (or collection / offsetsTable name)`);
     }
     for (const fields of indexes) {
       const name2 = shortName(`${name}_${fields.join('_').replace(/\./g, '_')}_idx`);
-      await this.client.query(`CREATE INDEX IF NOT EXISTS ${qi(name2)} ON ${t} (${fields.map(pathExpr).join(', ')})`);
+      await this.query(`CREATE INDEX IF NOT EXISTS ${qi(name2)} ON ${t} (${fields.map(pathExpr).join(', ')})`);
     }
     this.ensured.add(key);
   }
@@ -71,7 +92,7 @@ export class PgJsonStore implements DocumentStore {
     let chunk = '';
     const flush = async () => {
       if (!chunk) return;
-      await this.client.query(
+      await this.query(
         `INSERT INTO ${this.table(collection)} (_id, doc) SELECT e->>0, e->1 FROM jsonb_array_elements($1::jsonb) AS e
          ON CONFLICT (_id) DO UPDATE SET doc = EXCLUDED.doc`,
         ['[' + chunk + ']'],
@@ -87,11 +108,11 @@ export class PgJsonStore implements DocumentStore {
 
   async deleteIds(collection: string, ids: (string | number)[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.client.query(`DELETE FROM ${this.table(collection)} WHERE _id = ANY($1::text[])`, [ids.map(String)]);
+    await this.query(`DELETE FROM ${this.table(collection)} WHERE _id = ANY($1::text[])`, [ids.map(String)]);
   }
 
   async deleteAll(collection: string): Promise<void> {
-    await this.client.query(`TRUNCATE ${this.table(collection)}`);
+    await this.query(`TRUNCATE ${this.table(collection)}`);
   }
 
   private where(filter: Filter): { sql: string; values: unknown[] } {
@@ -115,27 +136,27 @@ export class PgJsonStore implements DocumentStore {
   async find(collection: string, filter: Filter): Promise<Doc[]> {
     if (!(await this.exists(collection))) return [];
     const w = this.where(filter);
-    const r = await this.client.query({ text: `SELECT doc::text FROM ${this.table(collection)}${w.sql} ORDER BY _id`, values: w.values, rowMode: 'array' });
+    const r = await this.query({ text: `SELECT doc::text FROM ${this.table(collection)}${w.sql} ORDER BY _id`, values: w.values, rowMode: 'array' });
     return r.rows.map((row) => fromJsonText(row[0] as string) as Doc);
   }
 
   async findOne(collection: string, filter: Filter): Promise<Doc | null> {
     if (!(await this.exists(collection))) return null;
     const w = this.where(filter);
-    const r = await this.client.query({ text: `SELECT doc::text FROM ${this.table(collection)}${w.sql} LIMIT 1`, values: w.values, rowMode: 'array' });
+    const r = await this.query({ text: `SELECT doc::text FROM ${this.table(collection)}${w.sql} LIMIT 1`, values: w.values, rowMode: 'array' });
     return r.rows.length ? (fromJsonText(r.rows[0][0] as string) as Doc) : null;
   }
 
   async count(collection: string): Promise<number> {
     if (!(await this.exists(collection))) return 0;
-    const r = await this.client.query(`SELECT count(*)::int8 AS n FROM ${this.table(collection)}`);
+    const r = await this.query(`SELECT count(*)::int8 AS n FROM ${this.table(collection)}`);
     return Number(r.rows[0].n);
   }
 
   /** Reading a collection never written is an empty result, as in MongoDB. */
   private async exists(collection: string): Promise<boolean> {
     for (const k of this.ensured) if (k.startsWith(collection + '\u0000')) return true;
-    const r = await this.client.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [this.table(collection)]);
+    const r = await this.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [this.table(collection)]);
     return r.rows[0].ok as boolean;
   }
 
@@ -194,13 +215,13 @@ export async function openPgJsonStores(o: PgJsonStoresOptions): Promise<Document
     parallelism: 1,
     connectionError: () => lost,
     async atomically<T>(fn: () => Promise<T>): Promise<T> {
-      await client.query('BEGIN');
+      await serialQuery(client, 'BEGIN');
       try {
         const out = await fn();
-        await client.query('COMMIT');
+        await serialQuery(client, 'COMMIT');
         return out;
       } catch (e) {
-        await client.query('ROLLBACK').catch(() => {});
+        await serialQuery(client, 'ROLLBACK').catch(() => {});
         throw e;
       }
     },
