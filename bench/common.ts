@@ -1,5 +1,10 @@
-/** Measuring helpers shared by the benchmarks. */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+/**
+ * Measuring helpers shared by the benchmarks: the pipeline drained in a process of its own (so its
+ * peak memory is the pipeline's, not the benchmark's), rounds in alternating order, and figures
+ * reported as the median with the spread of all rounds.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PipelineConfig } from '../src/config/types.ts';
 import { runPipeline } from '../src/engine/runner.ts';
@@ -43,4 +48,62 @@ export async function drainSeconds(cfg: PipelineConfig, records: number): Promis
     },
   });
   return Number(end - s0) / 1e9;
+}
+
+/** Runs the pipeline once until its first commit (a source records its starting position), in this process. */
+export async function startOnce(cfg: PipelineConfig): Promise<void> {
+  const ac = new AbortController();
+  await runPipeline(cfg, { signal: ac.signal, onCommit: () => ac.abort() });
+}
+
+export interface Drained {
+  seconds: number;
+  /** Peak resident set of the pipeline's process over its whole life, MiB. */
+  peakRssMiB: number;
+  /** Its resident set once the code was loaded, before the pipeline started, MiB. */
+  loadedRssMiB: number;
+}
+
+/**
+ * Drains `records` records with the pipeline of `configPath` in a child process of its own, as
+ * `sluice run` would run it (Node with the TypeScript sources through tsx), and returns the time
+ * from the pipeline's start to its last needed commit and the child's peak RSS.
+ */
+export async function drainInChild(configPath: string, records: number): Promise<Drained> {
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./drain-child.ts', import.meta.url).pathname, configPath, String(records)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  if (code !== 0) throw new Error(`the pipeline's drain exited ${code}`);
+  return JSON.parse(out) as Drained;
+}
+
+/** Writes a pipeline config for a child to read; returns its path. */
+export function writeConfig(dir: string, yaml: string): string {
+  const path = join(dir, 'pipeline.yaml');
+  writeFileSync(path, yaml);
+  return path;
+}
+
+/** The order of the tools in round `r`: as given in even rounds, reversed in odd ones. */
+export function orderFor<T>(r: number, tools: T[]): T[] {
+  return r % 2 === 0 ? [...tools] : [...tools].reverse();
+}
+
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+export function spread(xs: number[]): Spread {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return { median: s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2, min: s[0], max: s[s.length - 1] };
+}
+
+/** `median (min – max)` with `digits` decimals and thousands separators. */
+export function showSpread(x: Spread, digits = 0): string {
+  const f = (v: number) => v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  return `${f(x.median)} (${f(x.min)} – ${f(x.max)})`;
 }

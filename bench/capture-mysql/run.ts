@@ -2,10 +2,12 @@
  * bench/capture-mysql: drains the same binlog backlog with `mariadb-binlog --read-from-remote-server`
  * (the reference, run twice: `--raw`, which only copies the binlog to a file, and decoding rows to
  * text with `--verbose --base64-output=DECODE-ROWS`) and with Sluice (decoding, converting,
- * serializing to Debezium JSON and committing to the durable embedded log), and prints rows/s,
- * MB/s and peak RSS for each.
+ * serializing to Debezium JSON and committing to the durable embedded log, in a process of its
+ * own), round after round in alternating order, and prints rows/s, MB/s and peak RSS of each as
+ * the median and range. Each round's pipeline has its own name, state and log, and starts at the
+ * binlog position recorded before the backlog was written.
  *
- *   node --import tsx bench/capture-mysql/run.ts [--rows 1000000] [--workload small|mixed|both]
+ *   node --import tsx bench/capture-mysql/run.ts [--rows 1000000] [--workload small|mixed|both] [--rounds 3]
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,15 +16,19 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
 import { parseConfig } from '../../src/config/index.ts';
-import { dirBytes, drainSeconds, peakRssOf } from '../common.ts';
-import { runPipeline } from '../../src/engine/runner.ts';
+import { dirBytes, drainInChild, orderFor, peakRssOf, showSpread, spread, startOnce, writeConfig } from '../common.ts';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, workload: { type: 'string', default: 'both' } } });
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, workload: { type: 'string', default: 'both' }, rounds: { type: 'string', default: '3' } } });
 const ROWS = Number(values.rows);
+const ROUNDS = Number(values.rounds);
 const DB = 'sluice_bench';
 const conn = { host: '127.0.0.1', port: 3306, user: 'root' };
+const RAW = 'mariadb-binlog --raw';
+const DECODE = 'mariadb-binlog -v decode';
+const SLUICE = 'sluice → durable log';
+const TOOLS = [RAW, DECODE, SLUICE];
 
-interface Result { workload: string; tool: string; rows: number; seconds: number; perSec: number; mbPerSec: number; rssMiB: number }
+interface Run { workload: string; tool: string; round: number; order: number; rows: number; seconds: number; perSec: number; mbPerSec: number; rssMiB: number; loadedRssMiB?: number }
 
 /** Generates the backlog; returns the row changes it produced and the log records (deletes add a tombstone). */
 async function generate(db: mysql.Connection, workload: string): Promise<{ rows: number; records: number }> {
@@ -53,12 +59,11 @@ async function generate(db: mysql.Connection, workload: string): Promise<{ rows:
   return { rows, records: rows + deletes };
 }
 
-/** mariadb-binlog from the server, from `start` to `stop` in one file; returns seconds, bytes written, peak RSS. */
-async function reference(args: string[], out: string): Promise<{ seconds: number; bytes: number; rss: number }> {
+/** mariadb-binlog from the server, from `start` to `stop` in one file; returns seconds and peak RSS. */
+async function reference(args: string[], out: string): Promise<{ seconds: number; rss: number }> {
   const t0 = process.hrtime.bigint();
   const child = spawn('mariadb-binlog', args, { stdio: ['ignore', 'pipe', 'inherit'], cwd: out });
-  const file = join(out, 'decoded.txt');
-  const sink = createWriteStream(file);
+  const sink = createWriteStream(join(out, 'decoded.txt'));
   const closed = new Promise<void>((r) => sink.once('close', () => r()));
   child.stdout!.pipe(sink);
   let done = false;
@@ -68,10 +73,10 @@ async function reference(args: string[], out: string): Promise<{ seconds: number
   done = true;
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (code !== 0) throw new Error(`mariadb-binlog ${args.join(' ')} exited ${code}`);
-  return { seconds, bytes: dirBytes(out), rss: await rssP };
+  return { seconds, rss: await rssP };
 }
 
-async function benchWorkload(workload: string): Promise<Result[]> {
+async function benchWorkload(workload: string): Promise<Run[]> {
   const admin = await mysql.createConnection({ ...conn, multipleStatements: true });
   await admin.query(`DROP DATABASE IF EXISTS ${DB}; CREATE DATABASE ${DB}`);
   const db = await mysql.createConnection({ ...conn, database: DB });
@@ -79,63 +84,75 @@ async function benchWorkload(workload: string): Promise<Result[]> {
   else await db.query(`CREATE TABLE mixed (id INT PRIMARY KEY, qty BIGINT, amount DECIMAL(12,2), note TEXT, at DATETIME(6), doc JSON, ref CHAR(36), flag BOOLEAN, raw VARBINARY(16), day DATE, tier ENUM('basic','gold'))`);
   const work = join(tmpdir(), `sluice-bench-mysql-${workload}-${process.pid}`);
   rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  const cfg = parseConfig(
-    `name: benchm_${workload}\nsource:\n  type: mysql\n  connection: mysql://root@127.0.0.1:3306/${DB}\n  tables: [${DB}.${workload}]\n  snapshot: never\n  heartbeatIntervalMs: 0\nstate:\n  dir: ${work}/state\nlog:\n  dir: ${work}/log\nlogging:\n  level: warn\n`,
-    'bench.yaml',
-    process.env,
-  );
   // A fresh binlog file holds the whole backlog (max_binlog_size is far above it).
   await admin.query('FLUSH BINARY LOGS');
   const [[start]] = (await admin.query('SHOW MASTER STATUS')) as any;
-  // Sluice records its starting position (the end of the binlog now), then stops.
-  {
-    const ac = new AbortController();
-    await runPipeline(cfg, { signal: ac.signal, onCommit: () => ac.abort() });
+  // Each round's pipeline records its starting position (the end of the binlog now), then stops.
+  const rounds: { configPath: string; logDir: string }[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const dir = join(work, `round${r}`);
+    mkdirSync(dir, { recursive: true });
+    const yaml = `name: benchm_${workload}_r${r}\nsource:\n  type: mysql\n  connection: mysql://root@127.0.0.1:3306/${DB}\n  tables: [${DB}.${workload}]\n  snapshot: never\n  heartbeatIntervalMs: 0\nstate:\n  dir: ${dir}/state\nlog:\n  dir: ${dir}/log\nlogging:\n  level: warn\n`;
+    await startOnce(parseConfig(yaml, 'bench.yaml', process.env));
+    rounds.push({ configPath: writeConfig(dir, yaml), logDir: join(dir, 'log') });
   }
   const t0 = Date.now();
   const { rows, records } = await generate(db, workload);
   const [[end]] = (await admin.query('SHOW MASTER STATUS')) as any;
   if (end.File !== start.File) throw new Error(`the backlog spans binlog files ${start.File}..${end.File}: raise max_binlog_size or lower --rows`);
   const binlogBytes = end.Position - start.Position;
-  process.stderr.write(`[bench] ${workload}: ${rows} row changes in ${((Date.now() - t0) / 1000).toFixed(1)} s, ${(binlogBytes / 1e6).toFixed(0)} MB of binlog (${start.File} ${start.Position}..${end.Position})\n`);
+  process.stderr.write(`[bench] ${workload}: ${rows} row changes in ${((Date.now() - t0) / 1000).toFixed(1)} s, ${(binlogBytes / 1e6).toFixed(0)} MB of binlog (${start.File} ${start.Position}..${end.Position}); ${ROUNDS} rounds\n`);
 
-  const results: Result[] = [];
   const common = ['--read-from-remote-server', '-h', '127.0.0.1', '-P', '3306', '-u', 'root', `--start-position=${start.Position}`, `--stop-position=${end.Position}`];
-  for (const [tool, args] of [
+  const args: Record<string, string[]> = {
     // --raw ignores --stop-position and copies to the end of the file, which is the backlog's end.
-    ['mariadb-binlog --raw', [...common.filter((a) => !a.startsWith('--stop-position')), '--raw', '--result-file=' + join(work, 'raw-'), start.File]],
-    ['mariadb-binlog -v decode', [...common, '--verbose', '--base64-output=DECODE-ROWS', start.File]],
-  ] as [string, string[]][]) {
-    const out = join(work, tool.replace(/\W+/g, '_'));
-    mkdirSync(out, { recursive: true });
-    const r = await reference(args, out);
-    results.push({ workload, tool, rows, seconds: r.seconds, perSec: rows / r.seconds, mbPerSec: binlogBytes / r.seconds / 1e6, rssMiB: r.rss });
-    rmSync(out, { recursive: true, force: true });
+    [RAW]: [...common.filter((a) => !a.startsWith('--stop-position')), '--raw', '--result-file=raw-', start.File],
+    [DECODE]: [...common, '--verbose', '--base64-output=DECODE-ROWS', start.File],
+  };
+  const runs: Run[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [order, tool] of orderFor(r, TOOLS).entries()) {
+      if (tool === SLUICE) {
+        const x = await drainInChild(rounds[r].configPath, records);
+        const logBytes = dirBytes(rounds[r].logDir);
+        rmSync(rounds[r].logDir, { recursive: true, force: true });
+        runs.push({ workload, tool, round: r, order, rows, seconds: x.seconds, perSec: rows / x.seconds, mbPerSec: binlogBytes / x.seconds / 1e6, rssMiB: x.peakRssMiB, loadedRssMiB: x.loadedRssMiB });
+        process.stderr.write(`[bench] ${workload} round ${r + 1}: sluice wrote ${(logBytes / 1e6).toFixed(0)} MB of Debezium JSON\n`);
+      } else {
+        const out = join(work, tool.replace(/\W+/g, '_'));
+        mkdirSync(out, { recursive: true });
+        const x = await reference(args[tool], out);
+        rmSync(out, { recursive: true, force: true });
+        runs.push({ workload, tool, round: r, order, rows, seconds: x.seconds, perSec: rows / x.seconds, mbPerSec: binlogBytes / x.seconds / 1e6, rssMiB: x.rss });
+      }
+      const last = runs[runs.length - 1];
+      process.stderr.write(`[bench] ${workload} round ${r + 1}: ${tool} ${Math.round(last.perSec)} rows/s, peak RSS ${last.rssMiB.toFixed(0)} MiB\n`);
+    }
   }
-
-  // Sluice: until every change is committed to the log.
-  const sSecs = await drainSeconds(cfg, records);
-  const logBytes = dirBytes(join(work, 'log'));
-  results.push({ workload, tool: 'sluice → durable log', rows, seconds: sSecs, perSec: rows / sSecs, mbPerSec: binlogBytes / sSecs / 1e6, rssMiB: process.resourceUsage().maxRSS / 1024 });
-  process.stderr.write(`[bench] ${workload}: sluice wrote ${(logBytes / 1e6).toFixed(0)} MB of Debezium JSON (${(logBytes / sSecs / 1e6).toFixed(1)} MB/s)\n`);
   await db.end();
   await admin.query(`DROP DATABASE IF EXISTS ${DB}`);
   await admin.end();
   rmSync(work, { recursive: true, force: true });
-  return results;
+  return runs;
 }
 
 const workloads = values.workload === 'both' ? ['small', 'mixed'] : [values.workload!];
-const results: Result[] = [];
-for (const w of workloads) results.push(...(await benchWorkload(w)));
-const pad = (s: string | number, n: number) => String(s).padStart(n);
-console.log(`\ncapture-mysql (${ROWS} row changes per workload, ${process.platform} ${cpus().length} cores; MB/s = binlog bytes drained per second; sluice RSS is the bench process's)`);
-console.log(`${'workload'.padEnd(9)}${'tool'.padEnd(27)}${pad('rows', 9)}${pad('seconds', 9)}${pad('rows/s', 10)}${pad('MB/s', 7)}${pad('peak RSS MiB', 14)}`);
-for (const r of results) console.log(`${r.workload.padEnd(9)}${r.tool.padEnd(27)}${pad(r.rows, 9)}${pad(r.seconds.toFixed(2), 9)}${pad(Math.round(r.perSec), 10)}${pad(r.mbPerSec.toFixed(1), 7)}${pad(r.rssMiB.toFixed(0), 14)}`);
+const runs: Run[] = [];
+for (const w of workloads) runs.push(...(await benchWorkload(w)));
+console.log(`\ncapture-mysql: ${ROWS} row changes per workload, ${ROUNDS} rounds in alternating order, ${process.platform} ${cpus().length} cores, Node ${process.version}`);
+console.log('median (min – max) over the rounds; MB/s = binlog bytes drained per second; RSS = peak of the tool\'s own process');
 for (const w of workloads) {
-  const [raw, dec, s] = results.filter((r) => r.workload === w);
-  console.log(`${w}: sluice / mariadb-binlog --raw = ${(s.perSec / raw.perSec).toFixed(2)}×, sluice / mariadb-binlog -v decode = ${(s.perSec / dec.perSec).toFixed(2)}×`);
+  for (const tool of TOOLS) {
+    const xs = runs.filter((r) => r.workload === w && r.tool === tool);
+    const loaded = xs[0].loadedRssMiB === undefined ? '' : `, ${showSpread(spread(xs.map((x) => x.loadedRssMiB!)))} MiB of it once loaded`;
+    console.log(`${w.padEnd(6)} ${tool.padEnd(25)} ${showSpread(spread(xs.map((x) => x.perSec))).padStart(38)} rows/s  ${showSpread(spread(xs.map((x) => x.mbPerSec)), 1).padStart(22)} MB/s  peak RSS ${showSpread(spread(xs.map((x) => x.rssMiB)))} MiB${loaded}`);
+  }
+  const ratio = (ref: string) =>
+    showSpread(spread([...new Set(runs.map((r) => r.round))].map((r) => {
+      const [a, s] = [ref, SLUICE].map((t) => runs.find((x) => x.workload === w && x.round === r && x.tool === t)!);
+      return s.perSec / a.perSec;
+    })), 2);
+  console.log(`${w}: sluice / ${RAW} = ${ratio(RAW)}×, sluice / ${DECODE} = ${ratio(DECODE)}× (pair by pair, per round)`);
 }
 mkdirSync('bench/capture-mysql/out', { recursive: true });
-writeFileSync('bench/capture-mysql/out/results.json', JSON.stringify(results, null, 2));
+writeFileSync('bench/capture-mysql/out/results.json', JSON.stringify(runs, null, 2));

@@ -1,25 +1,31 @@
 /**
  * bench/capture-postgres: drains the same WAL backlog with pg_recvlogical (the reference, writing
  * pgoutput to a file) and with Sluice (decoding, converting, serializing to Debezium JSON and
- * committing to the durable embedded log), and prints changes/s, MB/s and peak RSS for both.
+ * committing to the durable embedded log, in a process of its own), round after round in
+ * alternating order, and prints changes/s, MB/s and peak RSS of each as the median and range.
  *
- *   node --import tsx bench/capture-postgres/run.ts [--rows 1000000] [--workload small|mixed|both]
+ * Every round has its own pair of slots, all created before the backlog is written, so each
+ * round drains exactly the same WAL.
+ *
+ *   node --import tsx bench/capture-postgres/run.ts [--rows 1000000] [--workload small|mixed|both] [--rounds 3]
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { parseConfig } from '../../src/config/index.ts';
-import { dirBytes, drainSeconds, peakRssOf } from '../common.ts';
 import type { PostgresSourceConfig } from '../../src/config/types.ts';
-import { runPipeline } from '../../src/engine/runner.ts';
+import { dirBytes, drainInChild, orderFor, peakRssOf, showSpread, spread, startOnce, writeConfig } from '../common.ts';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, workload: { type: 'string', default: 'both' } } });
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, workload: { type: 'string', default: 'both' }, rounds: { type: 'string', default: '3' } } });
 const ROWS = Number(values.rows);
+const ROUNDS = Number(values.rounds);
 const DB = 'sluice_bench';
 const conn = { host: '127.0.0.1', port: 5432, user: 'postgres' };
+const REF = 'pg_recvlogical → file';
+const SLUICE = 'sluice → durable log';
 
 async function client(database: string): Promise<pg.Client> {
   const c = new pg.Client({ ...conn, database });
@@ -27,7 +33,7 @@ async function client(database: string): Promise<pg.Client> {
   return c;
 }
 
-interface Result { workload: string; tool: string; changes: number; seconds: number; perSec: number; mbPerSec: number; rssMiB: number }
+interface Run { workload: string; tool: string; round: number; order: number; changes: number; seconds: number; perSec: number; mbPerSec: number; rssMiB: number; loadedRssMiB?: number }
 
 async function resetDb(): Promise<void> {
   const a = await client('postgres');
@@ -65,71 +71,92 @@ async function generate(db: pg.Client, workload: string): Promise<{ changes: num
   return { changes, records: changes + deletes };
 }
 
-async function benchWorkload(workload: string): Promise<Result[]> {
+async function recvlogical(slot: string, endLsn: string, publication: string, outFile: string): Promise<{ seconds: number; rss: number }> {
+  const t0 = process.hrtime.bigint();
+  const child = spawn('pg_recvlogical', ['-h', '127.0.0.1', '-U', 'postgres', '-d', DB, '--slot', slot, '--start', '-E', endLsn, '--no-loop', '-f', outFile, '-o', 'proto_version=1', '-o', `publication_names=${publication}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  let done = false;
+  const rssP = peakRssOf(child.pid!, () => done);
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  done = true;
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (code !== 0) throw new Error(`pg_recvlogical exited ${code}`);
+  return { seconds, rss: await rssP };
+}
+
+async function benchWorkload(workload: string): Promise<Run[]> {
   await resetDb();
   const db = await client(DB);
   if (workload === 'small') await db.query(`CREATE TABLE small (id int PRIMARY KEY, v int, name text)`);
   else await db.query(`CREATE TABLE mixed (id int8 PRIMARY KEY, qty int8, amount numeric(12,2), note text, at timestamptz, doc jsonb, ref uuid, flag bool, raw bytea, day date, tags text[])`);
   const work = join(tmpdir(), `sluice-bench-${workload}-${process.pid}`);
   rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  const cfg = parseConfig(
-    `name: bench_${workload}\nsource:\n  type: postgres\n  connection: postgres://postgres@127.0.0.1:5432/${DB}\n  tables: [public.${workload}]\n  snapshot: never\n  heartbeatIntervalMs: 0\nstate:\n  dir: ${work}/state\nlog:\n  dir: ${work}/log\nlogging:\n  level: warn\n`,
-    'bench.yaml',
-    process.env,
-  );
-  // Sluice creates its slot (and records its position), then stops; the reference slot next to it.
-  {
-    const ac = new AbortController();
-    const run = runPipeline(cfg, { signal: ac.signal, onCommit: () => ac.abort() });
-    await run;
+  // One pipeline (its own name, slot, state and log) and one reference slot per round, all
+  // positioned before the backlog exists.
+  const rounds: { configPath: string; logDir: string; refSlot: string; publication: string }[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const dir = join(work, `round${r}`);
+    mkdirSync(dir, { recursive: true });
+    const yaml = `name: bench_${workload}_r${r}\nsource:\n  type: postgres\n  connection: postgres://postgres@127.0.0.1:5432/${DB}\n  tables: [public.${workload}]\n  snapshot: never\n  heartbeatIntervalMs: 0\nstate:\n  dir: ${dir}/state\nlog:\n  dir: ${dir}/log\nlogging:\n  level: warn\n`;
+    const cfg = parseConfig(yaml, 'bench.yaml', process.env);
+    await startOnce(cfg);
+    await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [`bench_ref_r${r}`]);
+    rounds.push({ configPath: writeConfig(dir, yaml), logDir: join(dir, 'log'), refSlot: `bench_ref_r${r}`, publication: (cfg.source as PostgresSourceConfig).publication });
   }
-  await db.query(`SELECT pg_create_logical_replication_slot('bench_ref', 'pgoutput')`);
   process.stderr.write(`[bench] ${workload}: generating ${ROWS} changes of backlog…\n`);
   const t0 = Date.now();
   const { changes, records } = await generate(db, workload);
   const endLsn = (await db.query(`SELECT pg_current_wal_lsn()::text AS l`)).rows[0].l;
-  process.stderr.write(`[bench] ${workload}: ${changes} changes in ${((Date.now() - t0) / 1000).toFixed(1)} s, WAL end ${endLsn}\n`);
+  process.stderr.write(`[bench] ${workload}: ${changes} changes in ${((Date.now() - t0) / 1000).toFixed(1)} s, WAL end ${endLsn}; ${ROUNDS} rounds\n`);
 
-  // Reference: pg_recvlogical writing pgoutput to a file (fsync at the end).
-  const outFile = join(work, 'pg_recvlogical.out');
-  const r0 = process.hrtime.bigint();
-  const child = spawn('pg_recvlogical', ['-h', '127.0.0.1', '-U', 'postgres', '-d', DB, '--slot', 'bench_ref', '--start', '-E', endLsn, '--no-loop', '-f', outFile, '-o', 'proto_version=1', '-o', `publication_names=${(cfg.source as PostgresSourceConfig).publication}`], { stdio: ['ignore', 'ignore', 'inherit'] });
-  let done = false;
-  const rssP = peakRssOf(child.pid!, () => done);
-  const code = await new Promise<number | null>((r) => child.once('exit', r));
-  done = true;
-  const refSecs = Number(process.hrtime.bigint() - r0) / 1e9;
-  if (code !== 0) throw new Error(`pg_recvlogical exited ${code}`);
-  const pgoutputBytes = statSync(outFile).size;
-  const ref: Result = { workload, tool: 'pg_recvlogical → file', changes, seconds: refSecs, perSec: changes / refSecs, mbPerSec: pgoutputBytes / refSecs / 1e6, rssMiB: await rssP };
-
-  // Sluice: until every change is committed to the log.
-  const rssBefore = process.resourceUsage().maxRSS / 1024;
-  const sSecs = await drainSeconds(cfg, records);
-  const rssAfter = process.resourceUsage().maxRSS / 1024;
-  const logBytes = dirBytes(join(work, 'log'));
-  const sluice: Result = { workload, tool: 'sluice → durable log', changes, seconds: sSecs, perSec: changes / sSecs, mbPerSec: pgoutputBytes / sSecs / 1e6, rssMiB: rssAfter };
-  process.stderr.write(`[bench] ${workload}: sluice wrote ${(logBytes / 1e6).toFixed(0)} MB of Debezium JSON (${(logBytes / sSecs / 1e6).toFixed(1)} MB/s); bench process RSS before the run ${rssBefore.toFixed(0)} MiB\n`);
+  const runs: Run[] = [];
+  let pgoutputBytes = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    const round = rounds[r];
+    for (const [order, tool] of orderFor(r, [REF, SLUICE]).entries()) {
+      if (tool === REF) {
+        const outFile = join(work, `round${r}`, 'pg_recvlogical.out');
+        const x = await recvlogical(round.refSlot, endLsn, round.publication, outFile);
+        pgoutputBytes = statSync(outFile).size;
+        rmSync(outFile);
+        runs.push({ workload, tool, round: r, order, changes, seconds: x.seconds, perSec: changes / x.seconds, mbPerSec: 0, rssMiB: x.rss });
+      } else {
+        const x = await drainInChild(round.configPath, records);
+        const logBytes = dirBytes(round.logDir);
+        rmSync(round.logDir, { recursive: true, force: true });
+        runs.push({ workload, tool, round: r, order, changes, seconds: x.seconds, perSec: changes / x.seconds, mbPerSec: 0, rssMiB: x.peakRssMiB, loadedRssMiB: x.loadedRssMiB });
+        process.stderr.write(`[bench] ${workload} round ${r + 1}: sluice wrote ${(logBytes / 1e6).toFixed(0)} MB of Debezium JSON\n`);
+      }
+      const last = runs[runs.length - 1];
+      process.stderr.write(`[bench] ${workload} round ${r + 1}: ${tool} ${Math.round(last.perSec)} changes/s, peak RSS ${last.rssMiB.toFixed(0)} MiB\n`);
+    }
+  }
+  // MB/s: pgoutput bytes (pg_recvlogical's output) drained per second, for both tools.
+  for (const x of runs) x.mbPerSec = pgoutputBytes / x.seconds / 1e6;
   await db.end();
   const a = await client('postgres');
   await a.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [DB]);
   await a.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
   await a.end();
   rmSync(work, { recursive: true, force: true });
-  return [ref, sluice];
+  return runs;
 }
 
 const workloads = values.workload === 'both' ? ['small', 'mixed'] : [values.workload!];
-const results: Result[] = [];
-for (const w of workloads) results.push(...(await benchWorkload(w)));
-const pad = (s: string | number, n: number) => String(s).padStart(n);
-console.log(`\ncapture-postgres (${ROWS} changes per workload, ${process.platform} ${(await import('node:os')).cpus().length} cores; MB/s = pgoutput bytes drained per second)`);
-console.log(`${'workload'.padEnd(9)}${'tool'.padEnd(24)}${pad('changes', 9)}${pad('seconds', 9)}${pad('changes/s', 11)}${pad('MB/s', 7)}${pad('peak RSS MiB', 14)}`);
-for (const r of results) console.log(`${r.workload.padEnd(9)}${r.tool.padEnd(24)}${pad(r.changes, 9)}${pad(r.seconds.toFixed(2), 9)}${pad(Math.round(r.perSec), 11)}${pad(r.mbPerSec.toFixed(1), 7)}${pad(r.rssMiB.toFixed(0), 14)}`);
+const runs: Run[] = [];
+for (const w of workloads) runs.push(...(await benchWorkload(w)));
+console.log(`\ncapture-postgres: ${ROWS} changes per workload, ${ROUNDS} rounds in alternating order, ${process.platform} ${cpus().length} cores, Node ${process.version}`);
+console.log(`median (min – max) over the rounds; MB/s = pgoutput bytes drained per second; RSS = peak of the tool's own process`);
 for (const w of workloads) {
-  const [ref, s] = results.filter((r) => r.workload === w);
-  console.log(`${w}: sluice / pg_recvlogical = ${(s.perSec / ref.perSec).toFixed(2)}×`);
+  for (const tool of [REF, SLUICE]) {
+    const xs = runs.filter((r) => r.workload === w && r.tool === tool);
+    const loaded = xs[0].loadedRssMiB === undefined ? '' : `, ${showSpread(spread(xs.map((x) => x.loadedRssMiB!)))} MiB of it once loaded`;
+    console.log(`${w.padEnd(6)} ${tool.padEnd(22)} ${showSpread(spread(xs.map((x) => x.perSec))).padStart(34)} changes/s  ${showSpread(spread(xs.map((x) => x.mbPerSec)), 1).padStart(20)} MB/s  peak RSS ${showSpread(spread(xs.map((x) => x.rssMiB)))} MiB${loaded}`);
+  }
+  const ratios = [...new Set(runs.map((r) => r.round))].map((r) => {
+    const [ref, s] = [REF, SLUICE].map((t) => runs.find((x) => x.workload === w && x.round === r && x.tool === t)!);
+    return s.perSec / ref.perSec;
+  });
+  console.log(`${w}: sluice / pg_recvlogical = ${showSpread(spread(ratios), 2)}× (pair by pair, per round)`);
 }
 mkdirSync('bench/capture-postgres/out', { recursive: true });
-writeFileSync('bench/capture-postgres/out/results.json', JSON.stringify(results, null, 2));
+writeFileSync('bench/capture-postgres/out/results.json', JSON.stringify(runs, null, 2));

@@ -8,7 +8,10 @@
  * price numeric(12,2), updated timestamptz, note text. A sink's figure is changes applied per
  * second, end to end: reading the log, batching, the target's upsert, the offsets commit.
  *
- *   node --import tsx bench/sink-apply/run.ts [--rows 200000] [--sinks postgres,mysql,duckdb]
+ * Each round runs every sink and its reference, in alternating order; figures are the median and
+ * range of the rounds, the ratio is taken pair by pair within each round.
+ *
+ *   node --import tsx bench/sink-apply/run.ts [--rows 200000] [--sinks postgres,mysql,duckdb] [--rounds 3]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,9 +29,11 @@ import { postgresDebezium } from '../../src/sources/postgres/debezium.ts';
 import { SCHEMA_HEADER, schemaRecordOf, schemaTopicOf } from '../../src/core/schemas.ts';
 import { embeddedLogAt, openLog } from '../../src/log/open.ts';
 import { sinkTaskFor } from '../../src/engine/runner.ts';
+import { orderFor, showSpread, spread } from '../common.ts';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '200000' }, sinks: { type: 'string', default: 'postgres,mysql,duckdb' }, batch: { type: 'string' } } });
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '200000' }, sinks: { type: 'string', default: 'postgres,mysql,duckdb' }, batch: { type: 'string' }, rounds: { type: 'string', default: '3' } } });
 const ROWS = Number(values.rows);
+const ROUNDS = Number(values.rounds);
 const SINKS = values.sinks!.split(',');
 const dir = join(tmpdir(), 'sluice-bench-sink');
 rmSync(dir, { recursive: true, force: true });
@@ -125,7 +130,6 @@ async function runSink(type: string, logDir: string, target: { pgDb: string; myD
   return { seconds, changes };
 }
 
-const results: { sink: string; changes: number; seconds: number; ref: string; refRows: number; refSeconds: number }[] = [];
 const logDir = join(dir, 'log');
 process.stderr.write(`filling the log with ${ROWS} creates + ${ROWS} updates…\n`);
 await fillLog(logDir);
@@ -133,59 +137,79 @@ const csv = csvFile();
 const admin = new pg.Client({ host: '127.0.0.1', user: 'postgres', database: 'postgres' });
 await admin.connect();
 const my = await mysql.createConnection({ host: '127.0.0.1', user: 'root', multipleStatements: true });
-for (const s of SINKS) {
-  const pgDb = 'sluice_bench_sink';
-  const myDb = 'sluice_bench_sink';
-  const duck = join(dir, `w-${s}.duckdb`);
+const pgDb = 'sluice_bench_sink';
+const myDb = 'sluice_bench_sink';
+
+/** Fresh target databases for one run. */
+async function freshTargets(): Promise<void> {
   await admin.query(`DROP DATABASE IF EXISTS ${pgDb} WITH (FORCE)`);
   await admin.query(`CREATE DATABASE ${pgDb}`);
-  await my.query(`DROP DATABASE IF EXISTS ${myDb}`);
-  process.stderr.write(`${s}: applying…\n`);
-  const r = await runSink(s, logDir, { pgDb, myDb, duck });
-  process.stderr.write(`${s}: reference bulk load…\n`);
-  let ref: string;
-  let refSeconds: number;
+  await my.query(`DROP DATABASE IF EXISTS ${myDb}; CREATE DATABASE ${myDb}`);
+}
+
+const REFERENCE: Record<string, string> = {
+  postgres: 'psql \\copy (CSV) into a table with the same primary key',
+  mysql: 'LOAD DATA LOCAL INFILE into a table with the same primary key',
+  duckdb: 'read_csv into a table with the same primary key',
+};
+
+/** The reference bulk load of the same rows into the same kind of target; seconds. */
+async function reference(s: string, round: number): Promise<number> {
+  await freshTargets();
   if (s === 'postgres') {
-    ref = 'psql \\copy (CSV) into a table with the same primary key';
     const c = new pg.Client({ host: '127.0.0.1', user: 'postgres', database: pgDb });
     await c.connect();
     await c.query(`CREATE TABLE ref (id bigint PRIMARY KEY, name text, qty int, price numeric(12,2), updated timestamptz, note text)`);
     await c.end();
-    refSeconds = await timeIt(async () => {
+    return timeIt(async () => {
       execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', pgDb, '-q', '-c', `\\copy ref FROM '${csv}' WITH (FORMAT csv)`]);
     });
-  } else if (s === 'mysql') {
-    ref = 'LOAD DATA LOCAL INFILE into a table with the same primary key';
+  }
+  if (s === 'mysql') {
     await my.query(`USE ${myDb}; CREATE TABLE ref (id BIGINT PRIMARY KEY, name LONGTEXT, qty INT, price DECIMAL(12,2), updated DATETIME(6), note LONGTEXT)`);
-    refSeconds = await timeIt(async () => {
+    return timeIt(async () => {
       execFileSync('mariadb', ['-uroot', '-h127.0.0.1', '--local-infile=1', myDb, '-e', `LOAD DATA LOCAL INFILE '${csv}' INTO TABLE ref FIELDS TERMINATED BY ','`]);
     });
-  } else {
-    ref = 'read_csv into a table with the same primary key';
-    const inst = await DuckDBInstance.create(join(dir, 'ref.duckdb'));
-    const c = await inst.connect();
-    await c.run(`CREATE TABLE ref (id BIGINT PRIMARY KEY, name VARCHAR, qty INTEGER, price DECIMAL(12,2), updated TIMESTAMPTZ, note VARCHAR)`);
-    refSeconds = await timeIt(async () => {
-      await c.run(`INSERT INTO ref SELECT * FROM read_csv('${csv}', header = false, columns = {id: 'BIGINT', name: 'VARCHAR', qty: 'INTEGER', price: 'DECIMAL(12,2)', updated: 'TIMESTAMPTZ', note: 'VARCHAR'})`);
-    });
-    c.closeSync();
-    inst.closeSync();
   }
-  results.push({ sink: s, changes: r.changes, seconds: r.seconds, ref, refRows: ROWS, refSeconds });
+  const inst = await DuckDBInstance.create(join(dir, `ref-${round}.duckdb`));
+  const c = await inst.connect();
+  await c.run(`CREATE TABLE ref (id BIGINT PRIMARY KEY, name VARCHAR, qty INTEGER, price DECIMAL(12,2), updated TIMESTAMPTZ, note VARCHAR)`);
+  const seconds = await timeIt(async () => {
+    await c.run(`INSERT INTO ref SELECT * FROM read_csv('${csv}', header = false, columns = {id: 'BIGINT', name: 'VARCHAR', qty: 'INTEGER', price: 'DECIMAL(12,2)', updated: 'TIMESTAMPTZ', note: 'VARCHAR'})`);
+  });
+  c.closeSync();
+  inst.closeSync();
+  return seconds;
 }
-await admin.query(`DROP DATABASE IF EXISTS sluice_bench_sink WITH (FORCE)`);
+
+// Each round runs, per sink, the sink and its reference; the order alternates between rounds.
+const runs: { sink: string; round: number; perSec: number; refPerSec: number }[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  for (const s of SINKS) {
+    let perSec = 0;
+    let refPerSec = 0;
+    for (const which of orderFor(r, ['sluice', 'reference'])) {
+      if (which === 'sluice') {
+        await freshTargets();
+        const x = await runSink(s, logDir, { pgDb, myDb, duck: join(dir, `w-${s}-${r}.duckdb`) });
+        perSec = x.changes / x.seconds;
+      } else refPerSec = ROWS / (await reference(s, r));
+    }
+    process.stderr.write(`round ${r + 1}: ${s} ${Math.round(perSec)} changes/s, reference ${Math.round(refPerSec)} rows/s\n`);
+    runs.push({ sink: s, round: r, perSec, refPerSec });
+  }
+}
+await admin.query(`DROP DATABASE IF EXISTS ${pgDb} WITH (FORCE)`);
 await admin.end();
-await my.query(`DROP DATABASE IF EXISTS sluice_bench_sink`);
+await my.query(`DROP DATABASE IF EXISTS ${myDb}`);
 await my.end();
 if (!process.env.SLUICE_BENCH_KEEP) rmSync(dir, { recursive: true, force: true });
 
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-console.log(`\nsink-apply: ${ROWS} creates then ${ROWS} updates of the same keys (6 columns), ${2 * ROWS} changes per sink\n`);
-console.log('| sink | Sluice: changes/s applied | reference (same run) | reference rows/s | ratio |');
+console.log(`\nsink-apply: ${ROWS} creates then ${ROWS} updates of the same keys (6 columns), ${2 * ROWS} changes per sink; ${ROUNDS} rounds in alternating order, median (min – max)\n`);
+console.log('| sink | Sluice: changes/s applied | reference (same run) | reference rows/s | ratio (pair by pair) |');
 console.log('| --- | ---: | --- | ---: | ---: |');
-for (const r of results) {
-  const perSec = r.changes / r.seconds;
-  const refPerSec = r.refRows / r.refSeconds;
-  console.log(`| ${r.sink} | **${fmt(perSec)}** (${r.changes} in ${r.seconds.toFixed(2)} s) | ${r.ref} | ${fmt(refPerSec)} | ${(perSec / refPerSec).toFixed(2)}× |`);
+for (const s of SINKS) {
+  const xs = runs.filter((x) => x.sink === s);
+  console.log(`| ${s} | **${showSpread(spread(xs.map((x) => x.perSec)))}** | ${REFERENCE[s]} | ${showSpread(spread(xs.map((x) => x.refPerSec)))} | ${showSpread(spread(xs.map((x) => x.perSec / x.refPerSec)), 2)}× |`);
 }
 process.exit(0);

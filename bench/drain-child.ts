@@ -1,0 +1,14 @@
+/**
+ * The pipeline of a benchmark in a process of its own: drains `records` records into its log and
+ * prints the seconds, its peak RSS and its RSS once loaded, as JSON on stdout.
+ *
+ *   node --import tsx bench/drain-child.ts <pipeline.yaml> <records>
+ */
+import { loadConfig } from '../src/config/index.ts';
+import { drainSeconds } from './common.ts';
+
+const [path, records] = process.argv.slice(2);
+const cfg = await loadConfig(path);
+const loadedRssMiB = process.memoryUsage().rss / 1048576;
+const seconds = await drainSeconds(cfg, Number(records));
+process.stdout.write(JSON.stringify({ seconds, peakRssMiB: process.resourceUsage().maxRSS / 1024, loadedRssMiB }));
