@@ -3,6 +3,7 @@
  * Exit codes: 0 ok, 1 error (message on stderr as `error [CODE]: …`), 2 usage error.
  */
 import { SluiceError } from '../core/errors.ts';
+import { redact } from '../core/logger.ts';
 import { SLUICE_VERSION } from '../core/version.ts';
 import { UsageError, type Command } from './command.ts';
 import { runCommand } from './run.ts';
@@ -78,10 +79,10 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (e instanceof SluiceError) {
-      process.stderr.write(`error [${e.code}]: ${e.message}\n`);
+      process.stderr.write(`error [${e.code}]: ${redact(e.message)}\n`);
       return 1;
     }
-    process.stderr.write(`error: ${(e as Error).stack ?? e}\n`);
+    process.stderr.write(`error: ${redact(String((e as Error).stack ?? e))}\n`);
     return 1;
   }
 }

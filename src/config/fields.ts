@@ -191,6 +191,7 @@ export function variantOf(f: Field<any>, v: any): Field<any> | undefined {
 const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1e3, KIB: 1024, MB: 1e6, MIB: 1 << 20, GB: 1e9, GIB: 1 << 30 };
 const DURATION_UNITS: Record<string, number> = { MS: 1, S: 1000, M: 60_000, H: 3_600_000, D: 86_400_000 };
 const SIZE_HINT = 'must be a size such as 1048576 or "64MiB"';
+const DURATION_PATTERN = '^\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)?$';
 const DURATION_HINT = 'must be a duration such as 500, "500ms" or "10s"';
 
 function unitField(units: Record<string, number>, defUnit: string, pattern: string, hint: string, type: string, o: Opts): Field<number, 'required'> {
@@ -219,6 +220,32 @@ export interface ConnectionConfig {
   user: string;
   password?: string;
   database: string;
+  /** How long connecting (TCP, TLS, authentication) may take; absent: DEFAULT_CONNECT_TIMEOUT_MS. */
+  connectTimeoutMs?: number;
+  /** How long one statement may wait for its answer; absent: DEFAULT_STATEMENT_TIMEOUT_MS. */
+  statementTimeoutMs?: number;
+}
+
+/** A server that accepts TCP but does not complete the handshake in this long is hung or unreachable. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** The longest a statement may go unanswered before its connection is given up (and retried). */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 300_000;
+
+/** A connection's connect and statement timeouts, with the defaults filled in. */
+export function timeoutsOf(c: { connectTimeoutMs?: number; statementTimeoutMs?: number }): { connectMs: number; statementMs: number } {
+  return { connectMs: c.connectTimeoutMs || DEFAULT_CONNECT_TIMEOUT_MS, statementMs: c.statementTimeoutMs || DEFAULT_STATEMENT_TIMEOUT_MS };
+}
+
+/** The timeout keys a connection takes, as mapping keys and as URL parameters (`?statementTimeout=10m`). */
+const TIMEOUT_KEYS = { connectTimeout: 'connectTimeoutMs', statementTimeout: 'statementTimeoutMs' } as const;
+
+function parseDuration(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isInteger(v) && v > 0 ? v : undefined;
+  if (typeof v !== 'string') return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i.exec(v.trim());
+  if (!m) return undefined;
+  const ms = Math.round(Number(m[1]) * DURATION_UNITS[(m[2] || 'ms').toUpperCase()]);
+  return ms > 0 ? ms : undefined;
 }
 
 /**
@@ -247,18 +274,36 @@ export function connection<const D extends boolean>(o: {
       user: { type: 'string' },
       password: { type: 'string', description: 'Use ${VAR} rather than writing it into the file.' },
       database: { type: 'string' },
+      connectTimeout: { anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: DURATION_PATTERN }], description: `How long connecting may take (default ${DEFAULT_CONNECT_TIMEOUT_MS / 1000}s).` },
+      statementTimeout: { anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: DURATION_PATTERN }], description: `How long one statement may go unanswered (default ${DEFAULT_STATEMENT_TIMEOUT_MS / 60_000}m).` },
     },
   };
-  const hint = `must be a URL ${o.example} or a mapping with host, port, user, password, database`;
+  const hint = `must be a URL ${o.example} or a mapping with host, port, user, password, database, connectTimeout, statementTimeout`;
   const s = withDesc({ anyOf: [{ type: 'string', pattern, description: o.example }, mapping], 'x-hint': hint }, o.description);
   const normalize = (v: any) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      // Timeouts written with units (`10s`) become milliseconds; a bad one is reported here.
+      const out = { ...v };
+      for (const k of Object.keys(TIMEOUT_KEYS)) {
+        if (!(k in out) || typeof out[k] !== 'string') continue;
+        const ms = parseDuration(out[k]);
+        if (ms === undefined) return { value: v, error: `${k}: ${DURATION_HINT} (got ${JSON.stringify(out[k])})` };
+        out[k] = ms;
+      }
+      return { value: out };
+    }
     if (typeof v !== 'string' || !new RegExp(pattern).test(v)) return { value: v };
     const masked = maskUrl(v);
+    let u: URL;
     try {
-      const u = new URL(v);
-      if (u.pathname.length <= 1 && o.database) return { value: v, error: `the URL names no database: write ${masked.replace(/\/?$/, '/<database>')}` };
+      u = new URL(v);
     } catch {
       return { value: v, error: `not a valid URL (got ${JSON.stringify(masked)}); write ${o.example}, percent-encoding special characters in the password` };
+    }
+    if (u.pathname.length <= 1 && o.database) return { value: v, error: `the URL names no database: write ${masked.replace(/\/?(\?.*)?$/, '/<database>$1')}` };
+    for (const k of Object.keys(TIMEOUT_KEYS)) {
+      const p = u.searchParams.get(k);
+      if (p !== null && parseDuration(p) === undefined) return { value: v, error: `URL parameter ${k}: ${DURATION_HINT} (got ${JSON.stringify(p)})` };
     }
     return { value: v };
   };
@@ -266,23 +311,37 @@ export function connection<const D extends boolean>(o: {
     if (typeof v === 'string') {
       const u = new URL(v);
       const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
-      return {
+      const out: Record<string, unknown> = {
         host: decodeURIComponent(u.hostname) || '127.0.0.1',
         port: u.port ? Number(u.port) : o.defaultPort,
         user: decodeURIComponent(u.username) || o.defaultUser,
         password: u.password ? decodeURIComponent(u.password) : undefined,
         database: database || (o.database ? o.defaultUser : undefined),
       };
+      for (const [k, key] of Object.entries(TIMEOUT_KEYS)) {
+        const p = u.searchParams.get(k);
+        if (p !== null) out[key] = parseDuration(p);
+      }
+      return out;
     }
-    return { host: '127.0.0.1', port: o.defaultPort, user: o.defaultUser, ...v };
+    const { connectTimeout, statementTimeout, ...rest } = v;
+    const out: Record<string, unknown> = { host: '127.0.0.1', port: o.defaultPort, user: o.defaultUser, ...rest };
+    if (connectTimeout !== undefined) out.connectTimeoutMs = parseDuration(connectTimeout);
+    if (statementTimeout !== undefined) out.statementTimeoutMs = parseDuration(statementTimeout);
+    return out;
   };
   return new Field('required', s, { description: o.description, type: 'URL or mapping' }, resolve as any, undefined, normalize);
 }
 
-/** The URL with its password replaced by `***`. */
-export function maskUrl(url: string): string {
-  return url.replace(/(\/\/[^:@/]*:)[^@/]*@/, '$1***@');
+/**
+ * Text with the password of every URL in it replaced by `***`: `scheme://user:password@host`,
+ * also when the URL is malformed (`postgres//user:password@host`, a password holding `/` or `@`).
+ */
+export function maskUrl(text: string): string {
+  return text.replace(URL_CREDENTIALS, '$1***@');
 }
+// `password` itself is the placeholder of the examples in messages, not a password.
+const URL_CREDENTIALS = /([A-Za-z][A-Za-z0-9+.-]*:?\/\/?[^\s:@/"'`]*:)(?!password@)[^\s"'`]*@/g;
 
 // ---------- walking ----------
 

@@ -7,8 +7,9 @@ import { readFile } from 'node:fs/promises';
 import AjvModule from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { coreError, type SluiceError } from '../core/errors.ts';
+import { addSecret, redact } from '../core/logger.ts';
 import { processorSpec, sinkSpec, sourceSpec } from '../registry/index.ts';
-import { fieldAt, normalizeTree, type JsonSchema } from './fields.ts';
+import { fieldAt, maskUrl, normalizeTree, type JsonSchema } from './fields.ts';
 import { PIPELINE, type PipelineConfig } from './pipeline.ts';
 
 export type { PipelineConfig } from './pipeline.ts';
@@ -39,6 +40,21 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
 }
 
 export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessEnv = process.env): PipelineConfig {
+  // Passwords met on the way (written, substituted or inside URLs) are masked in every message
+  // of this config, and in every later log line of the process (core/logger.ts).
+  const secrets = new Set<string>();
+  try {
+    return parse(text, fileName, env, secrets);
+  } catch (e) {
+    const err = e as SluiceError;
+    if (err?.code === 'CONFIG_INVALID') err.message = scrub(err.message, secrets);
+    throw err;
+  } finally {
+    for (const s of secrets) addSecret(s);
+  }
+}
+
+function parse(text: string, fileName: string, env: NodeJS.ProcessEnv, secrets: Set<string>): PipelineConfig {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
   const problems: Problem[] = [];
@@ -48,7 +64,8 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
   };
   for (const e of doc.errors) problems.push({ ...at(e.pos[0]), path: '', message: `YAML syntax: ${e.message.split('\n')[0]}` });
   if (problems.length) throw configError(fileName, problems);
-  interpolate(doc.contents as Node, [], env, (node, path, msg) => problems.push({ ...at(node.range?.[0] ?? 0), path: path.join('.'), message: msg }), doc.toJS());
+  interpolate(doc.contents as Node, [], env, (node, path, msg) => problems.push({ ...at(node.range?.[0] ?? 0), path: path.join('.'), message: msg }), doc.toJS(), secrets);
+  collectSecrets(doc.toJS(), [], secrets);
   if (problems.length) throw configError(fileName, problems);
   const raw = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw configError(fileName, [{ line: 1, col: 1, path: '', message: 'the config must be a mapping (key: value lines)' }]);
@@ -245,30 +262,103 @@ function levenshtein(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
+const REFERENCE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
 /**
  * Replaces `${VAR}`, `${VAR:-default}` and `$${` in string scalars (values, not keys). Env vars
  * are strings; where the schema wants an integer or a boolean (`port: ${PGPORT:-5432}`), the
- * substituted text is read as one, so the variable works quoted or not.
+ * substituted text is read as one, so the variable works quoted or not. Inside a connection URL
+ * written with its scheme (`postgres://${PGUSER}:${PGPASSWORD}@${PGHOST}/${PGDATABASE}`), a value
+ * substituted into the user, password, path or parameters is percent-encoded, so that a password
+ * holding `@ : /` stays the password; the host and port are substituted as they are, and so is a
+ * variable holding the whole URL (`${DATABASE_URL}`, which must be encoded already). Values
+ * substituted as passwords are added to `secrets`.
  */
-function interpolate(node: Node | null, path: string[], env: NodeJS.ProcessEnv, fail: (n: Node, path: string[], msg: string) => void, root: unknown): void {
+function interpolate(node: Node | null, path: string[], env: NodeJS.ProcessEnv, fail: (n: Node, path: string[], msg: string) => void, root: unknown, secrets: Set<string>): void {
   if (!node) return;
   if (isMap(node)) {
-    for (const it of node.items) interpolate(it.value as Node, [...path, isScalar(it.key) ? String(it.key.value) : '?'], env, fail, root);
-  } else if (isSeq(node)) node.items.forEach((it, i) => interpolate(it as Node, [...path, String(i)], env, fail, root));
+    for (const it of node.items) interpolate(it.value as Node, [...path, isScalar(it.key) ? String(it.key.value) : '?'], env, fail, root, secrets);
+  } else if (isSeq(node)) node.items.forEach((it, i) => interpolate(it as Node, [...path, String(i)], env, fail, root, secrets));
   else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('$')) {
     let replaced = false;
-    const out = node.value.replace(/\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (m, name: string, def: string | undefined) => {
+    const schema = fieldAt(PIPELINE, path, root)?.schema ?? schemaAt(path, root);
+    const part = isUrlSchema(schema) ? urlPartAt(node.value) : null;
+    const secretKey = /(^|_)pass(word)?$|secret|token/i.test(path[path.length - 1] ?? '');
+    const out = node.value.replace(REFERENCE, (m: string, name: string, def: string | undefined, offset: number) => {
       if (m === '$${') return '${';
       replaced = true;
       const v = env[name];
       // Shell semantics: ${VAR} takes any set value (even empty); ${VAR:-d} also replaces an empty one.
-      if (v !== undefined && (def === undefined || v !== '')) return v;
-      if (def !== undefined) return def;
-      fail(node, path, `environment variable ${name} is not set (set it, or write \${${name}:-default} for a default)`);
-      return '';
+      let value: string;
+      if (v !== undefined && (def === undefined || v !== '')) value = v;
+      else if (def !== undefined) value = def;
+      else {
+        fail(node, path, `environment variable ${name} is not set (set it, or write \${${name}:-default} for a default)`);
+        return '';
+      }
+      const where = part?.(offset);
+      if (where === 'password' || secretKey) secrets.add(value);
+      return where && where !== 'host' ? encodeURIComponent(value) : value;
     });
-    node.value = replaced ? coerce(out, fieldAt(PIPELINE, path, root)?.schema ?? schemaAt(path, root)) : out;
+    node.value = replaced ? coerce(out, schema) : out;
   }
+}
+
+/** Whether a field's value is a URL with a fixed scheme (a connection, a MongoDB URL). */
+function isUrlSchema(schema: JsonSchema | undefined): boolean {
+  return [schema, ...(schema?.anyOf ?? [])].some((s: any) => typeof s?.pattern === 'string' && s.pattern.endsWith('://'));
+}
+
+/**
+ * For a URL template that starts with its scheme, which part of the URL each character offset is
+ * in, judged by the template's own characters (what a variable holds cannot move the boundaries):
+ * `user`, `password`, `host` (host and port) or `rest` (path, parameters). Null when the template
+ * does not start with a scheme (the variable is the URL, or its start).
+ */
+function urlPartAt(template: string): ((offset: number) => 'user' | 'password' | 'host' | 'rest') | null {
+  const skeleton = template.replace(REFERENCE, (m) => 'x'.repeat(m.length));
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(skeleton);
+  if (!scheme) return null;
+  const authStart = scheme[0].length;
+  const rest = skeleton.slice(authStart).search(/[/?#]/);
+  const authEnd = rest < 0 ? skeleton.length : authStart + rest;
+  const at = skeleton.lastIndexOf('@', authEnd - 1);
+  const userEnd = at >= authStart ? at : authStart;
+  const colon = skeleton.indexOf(':', authStart);
+  return (offset) => {
+    if (offset < userEnd) return colon >= 0 && colon < userEnd && offset > colon ? 'password' : 'user';
+    if (offset < authEnd) return 'host';
+    return 'rest';
+  };
+}
+
+/** Passwords in a config as written (after interpolation): `password` values and those inside URLs. */
+function collectSecrets(v: unknown, path: string[], secrets: Set<string>): void {
+  if (Array.isArray(v)) v.forEach((x, i) => collectSecrets(x, [...path, String(i)], secrets));
+  else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) collectSecrets(x, [...path, k], secrets);
+  else if (typeof v === 'number' || typeof v === 'boolean') {
+    if (/(^|_)pass(word)?$|secret|token/i.test(path[path.length - 1] ?? '')) secrets.add(String(v));
+  } else if (typeof v === 'string') {
+    if (/(^|_)pass(word)?$|secret|token/i.test(path[path.length - 1] ?? '')) secrets.add(v);
+    for (const m of v.matchAll(/[A-Za-z][A-Za-z0-9+.-]*:?\/\/?[^\s:@/"'`]*:([^\s"'`]*)@/g)) {
+      secrets.add(m[1]);
+      try {
+        secrets.add(decodeURIComponent(m[1]));
+      } catch {
+        // not percent-encoded
+      }
+    }
+  }
+}
+
+/** A message with the passwords of the config (and of any URL in it) replaced by `***`. */
+function scrub(message: string, secrets: Set<string>): string {
+  let out = maskUrl(message);
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) {
+    if (s.length < 3) continue;
+    for (const form of new Set([s, encodeURIComponent(s), JSON.stringify(s).slice(1, -1)])) out = out.split(form).join('***');
+  }
+  return redact(out);
 }
 
 function coerce(v: string, schema: any): string | number | boolean {

@@ -1,8 +1,33 @@
 /**
  * Structured logging: human-readable lines or one JSON object per line (`logging.format: json`,
- * `--log-format json`), always to stderr so stdout stays for data (sluice tail).
+ * `--log-format json`), always to stderr so stdout stays for data (sluice tail). Passwords are
+ * masked in every line (`redact`).
  */
 export type Level = 'debug' | 'info' | 'warn' | 'error';
+
+/** Passwords this process knows (from its config): masked wherever they would appear in a log line. */
+const SECRETS = new Set<string>();
+let secretForms: string[] = [];
+const URL_CREDENTIALS = /([A-Za-z][A-Za-z0-9+.-]*:?\/\/?[^\s:@/"'`\\]*:)(?!password@)[^\s"'`\\]*@/g;
+
+/** Registers a password (as written and as it appears percent-encoded or inside JSON) to be masked. */
+export function addSecret(secret: string): void {
+  if (secret.length < 3 || SECRETS.has(secret)) return;
+  SECRETS.add(secret);
+  const forms = new Set(secretForms);
+  for (const s of SECRETS) for (const f of [s, encodeURIComponent(s), JSON.stringify(s).slice(1, -1)]) forms.add(f);
+  secretForms = [...forms].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Text with every registered password, and the password of any `scheme://user:password@` in it,
+ * replaced by `***`: for log lines, error messages and status.
+ */
+export function redact(text: string): string {
+  let out = text.includes('@') ? text.replace(URL_CREDENTIALS, '$1***@') : text;
+  for (const f of secretForms) if (out.includes(f)) out = out.split(f).join('***');
+  return out;
+}
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface Logger {
@@ -22,7 +47,7 @@ export function createLogger(opts: { level?: Level; format?: 'text' | 'json'; st
     if (RANK[level] < min) return;
     const all = { ...base, ...fields };
     if (json) {
-      stream.write(JSON.stringify({ ts: new Date().toISOString(), level, msg, ...all }, replacer) + '\n');
+      stream.write(redact(JSON.stringify({ ts: new Date().toISOString(), level, msg, ...all }, replacer)) + '\n');
     } else {
       const kv = Object.entries(all)
         .map(([k, v]) => {
@@ -30,7 +55,7 @@ export function createLogger(opts: { level?: Level; format?: 'text' | 'json'; st
           return `${k}=${typeof x === 'string' ? (/[\s"=]/.test(x) || x === '' ? JSON.stringify(x) : x) : JSON.stringify(x, replacer)}`;
         })
         .join(' ');
-      stream.write(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${msg}${kv ? ' ' + kv : ''}\n`);
+      stream.write(redact(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${msg}${kv ? ' ' + kv : ''}`) + '\n');
     }
   };
   return {

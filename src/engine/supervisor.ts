@@ -5,7 +5,7 @@
  * ends the task as failed, with its coded error kept for /status and `sluice status`.
  */
 import { isRetriable } from '../core/errors.ts';
-import type { Logger } from '../core/logger.ts';
+import { redact, type Logger } from '../core/logger.ts';
 
 export type TaskState = 'starting' | 'running' | 'retrying' | 'failed' | 'stopped' | 'done';
 
@@ -64,7 +64,8 @@ export async function supervise(opts: SuperviseOptions, attempt: (a: Attempt) =>
         return 'stopped';
       }
       const err = e as { code?: string; message?: string };
-      const te: TaskError = { code: err.code ?? 'FAILED', message: err.message ?? String(e), at: new Date().toISOString() };
+      // Status and /status show this message: no password in it, whatever a driver put there.
+      const te: TaskError = { code: err.code ?? 'FAILED', message: redact(err.message ?? String(e)), at: new Date().toISOString() };
       failures = progressed ? 1 : failures + 1;
       const limit = (e as { maxRetries?: number }).maxRetries;
       const retry = isRetriable(e) && !(limit !== undefined && failures > limit) && !opts.giveUpAfter?.(e, failures);
