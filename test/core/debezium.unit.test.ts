@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import type { ChangeEvent, ColumnInfo, FieldSchema, Row, SourceInfo, TableSchema, TransactionInfo } from '../../src/core/event.ts';
 import { DebeziumJsonSerializer, type TransactionMetadataEvent } from '../../src/core/serde/debezium.ts';
 import { postgresDebezium } from '../../src/sources/postgres/debezium.ts';
-import { mysqlDebezium } from '../../src/sources/mysql/debezium.ts';
+import { connectorName, mysqlDebezium } from '../../src/sources/mysql/debezium.ts';
 import { parseJson, parseKey, parseValue } from '../../src/core/serde/parse.ts';
 import { writeValue } from '../../src/core/serde/json.ts';
 import { SLUICE_VERSION } from '../../src/core/version.ts';
@@ -264,5 +264,14 @@ describe('Debezium JSON values and schema parts', () => {
       ['version:string', 'connector:string', 'name:string', 'ts_ms:int64', 'snapshot:string?', 'db:string', 'sequence:string?', 'ts_us:int64?', 'ts_ns:int64?', 'table:string?', 'server_id:int64', 'gtid:string?', 'file:string', 'pos:int64', 'row:int32', 'thread:int64?', 'query:string?'],
     );
     assert.equal(v.schema.name, 'mysql-server-1.inventory.customers.Envelope');
+    // MariaDB's events (Debezium 3's MariaDB connector): connector `mariadb`, its own Source schema name, the same fields.
+    const m = JSON.parse(mysqlSer.valueString({ ...ev, source: { ...ev.source, connector: 'mariadb' } }));
+    assert.equal(m.payload.source.connector, 'mariadb');
+    const mSchema = m.schema.fields.find((f: { field: string }) => f.field === 'source');
+    assert.equal(mSchema.name, 'io.debezium.connector.mariadb.Source');
+    assert.deepEqual(mSchema.fields, srcSchema.fields);
+    assert.equal(connectorName({ mariadbConnector: 'mariadb' }, true), 'mariadb');
+    assert.equal(connectorName({ mariadbConnector: 'mysql' }, true), 'mysql');
+    assert.equal(connectorName({ mariadbConnector: 'mariadb' }, false), 'mysql', 'a MySQL server is always mysql');
   });
 });

@@ -59,7 +59,7 @@ source:
     user: ${MYSQL_USER}
     database: ${db}
   heartbeatIntervalMs: 1000
-${sourceExtra.split('\n').filter(Boolean).map((l) => '  ' + l).join('\n')}
+${/^skippedOperations:/m.test(sourceExtra) ? '' : '  skippedOperations: []  # truncates too (Debezium skips them by default)\n'}${sourceExtra.split('\n').filter(Boolean).map((l) => '  ' + l).join('\n')}
 state:
   dir: ${join(dir, 'state')}
 log:

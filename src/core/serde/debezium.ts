@@ -27,6 +27,8 @@ export interface DebeziumSourceInfo {
   connector: string;
   /** The `source` block's Connect schema, in Debezium's field order. */
   sourceSchema: FieldSchema;
+  /** The schema for events whose `source.connector` is `connector`, when it depends on it (MariaDB's). */
+  schemaFor?(connector: string): FieldSchema;
   /** The per-table constant part of the block after the common fields (PostgreSQL: `,"schema":…,"table":…,"txId":`). */
   tablePart(s: SourceInfo): string;
   /** The rest of the block after `tablePart`, as JSON text without the closing brace. */
@@ -258,7 +260,7 @@ export class DebeziumJsonSerializer {
     const c = this.tableCache(ev);
     const payload = this.payload(ev, c);
     if (!this.opts.schemas) return payload;
-    if (c.valueSchema === undefined) c.valueSchema = fieldSchemaJson(envelopeSchema(ev.table, ev.topic, this.opts.source.sourceSchema));
+    if (c.valueSchema === undefined) c.valueSchema = fieldSchemaJson(envelopeSchema(ev.table, ev.topic, this.opts.source.schemaFor?.(c.connector) ?? this.opts.source.sourceSchema));
     return `{"schema":${c.valueSchema},"payload":${payload}}`;
   }
 

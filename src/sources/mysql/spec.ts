@@ -1,5 +1,5 @@
 /** The MySQL/MariaDB source's spec: its config keys, factory, status and Debezium `source` block. */
-import { connection, integer, object, oneOf, type Infer, type ResolveContext } from '../../config/fields.ts';
+import { connection, integer, list, object, oneOf, type Infer, type ResolveContext } from '../../config/fields.ts';
 import { pipelineName } from '../../config/common.ts';
 import { defineSource } from '../../registry/spec.ts';
 import { sourceCommonFields } from '../common/config.ts';
@@ -31,6 +31,13 @@ const config = object({
     topics: 'Topics are `<topicPrefix>.<database>.<table>`.',
   }),
   serverId: integer({ min: 1, max: 4294967295, description: "The replica server id this pipeline uses; must differ from every other replica of the server." }).default(defaultServerId, 'derived from `name` (5400–6399)'),
+  skippedOperations: list(oneOf(['c', 'u', 'd', 't'] as const), {
+    uniqueItems: true,
+    description: "Operations not written to the log, as Debezium's `skipped.operations`: `c` inserts, `u` updates, `d` deletes, `t` truncates. Debezium skips truncates by default, so does Sluice; `[]` writes every operation.",
+  }).default(['t'], '`[t]`'),
+  mariadbConnector: oneOf(['mariadb', 'mysql'] as const, {
+    description: "`source.connector` (and the `source` block's schema name) of events read from a MariaDB server: `mariadb` as Debezium 3's MariaDB connector writes it (`io.debezium.connector.mariadb.Source`), `mysql` as Debezium's MySQL connector (and Debezium 2) does. Events from a MySQL server always say `mysql`.",
+  }).default('mariadb'),
   gtid: oneOf(['auto', 'off'] as const, { description: '`auto`: resume by GTID set when the server has GTIDs (survives a failover to a replica with the same history), else by file and position. `off`: always by file and position.' }).default('auto'),
 });
 

@@ -94,8 +94,8 @@ export function schemaOf(s: ColumnSpec): FieldSchema {
     case MY.INT24: return named('int32', opt);
     case MY.LONG: return named(s.unsigned ? 'int64' : 'int32', opt);
     case MY.LONGLONG: return named('int64', opt);
-    case MY.FLOAT: return named('float32', opt);
-    case MY.DOUBLE: return named('float64', opt);
+    case MY.FLOAT: return named('float', opt);
+    case MY.DOUBLE: return named('double', opt);
     case MY.NEWDECIMAL: return named('string', opt);
     case MY.YEAR: return named('int32', opt, 'io.debezium.time.Year');
     // Zero dates ('0000-00-00', allowed by a permissive sql_mode even in NOT NULL columns) become
@@ -296,11 +296,18 @@ function textDatetime(micros: boolean): TextConv {
 }
 
 // TIMESTAMP text is in the session time zone: textValue assumes the snapshot connection ran
-// SET time_zone = '+00:00', so the text is already UTC and only needs its ISO spelling.
+// SET time_zone = '+00:00', so the text is already UTC and only needs its ISO spelling. Debezium's
+// snapshot writes the fraction without its trailing zeros (`…:05.1Z`, `…:05Z`), where its binlog
+// reader, like ours (binlog/values.ts), writes the column's fsp digits.
 function textTimestamp(raw: string | Buffer): Value {
   const s = ascii(raw);
   if (s.startsWith('0000-00-00')) return null;
-  return s.slice(0, 10) + 'T' + s.slice(11) + 'Z';
+  let end = s.length;
+  if (end > 19 && s.charCodeAt(19) === 46) {
+    while (s.charCodeAt(end - 1) === 48) end--;
+    if (end === 20) end = 19;
+  }
+  return s.slice(0, 10) + 'T' + s.slice(11, end) + 'Z';
 }
 
 function textTime(raw: string | Buffer): Value {

@@ -283,13 +283,16 @@ describe('MySQL/MariaDB binlog client and decoder', () => {
   it('gives the same values as the snapshot path (textValue of the rows read back)', () => {
     const rows = changes(events);
     const cols = rows[0].map.columns;
-    const written = rows[0].rows.map((r) => asObject(cols, r.after!));
+    // As Debezium's: a TIMESTAMP read by the snapshot drops its fraction's trailing zeros, the
+    // binlog's has the column's fsp digits (test/debezium/mysql.test.ts compares with Debezium).
+    const asSnapshot = (o: Record<string, unknown>) => ({ ...o, c_ts6: typeof o.c_ts6 === 'string' ? o.c_ts6.replace(/\.?0+Z$/, 'Z') : o.c_ts6 });
+    const written = rows[0].rows.map((r) => asSnapshot(asObject(cols, r.after!)));
     assert.equal(snapInserted.rows.length, 4);
     for (let i = 0; i < 4; i++) {
       for (const name of COLS) assert.deepStrictEqual(snapInserted.rows[i][name], written[i][name], `row ${written[i].id} column ${name}: snapshot vs binlog`);
     }
     const updated = snapUpdated.rows.find((r) => r.id === 1)!;
-    assert.deepStrictEqual(updated, asObject(cols, rows[1].rows[0].after!));
+    assert.deepStrictEqual(updated, asSnapshot(asObject(cols, rows[1].rows[0].after!)));
   });
 
   it('builds the same columns (type names, schemas) from the table map as from information_schema', () => {
@@ -308,7 +311,7 @@ describe('MySQL/MariaDB binlog client and decoder', () => {
     assert.deepEqual(byName.c_small_u.schema, { type: 'int32', optional: true });
     assert.deepEqual(byName.c_int_u.schema, { type: 'int64', optional: true });
     assert.deepEqual(byName.c_big_u.schema, { type: 'int64', optional: true });
-    assert.deepEqual(byName.c_float.schema, { type: 'float32', optional: true });
+    assert.deepEqual(byName.c_float.schema, { type: 'float', optional: true });
     assert.deepEqual(byName.c_dec.schema, { type: 'string', optional: true });
     assert.deepEqual(byName.c_date.schema, { type: 'int32', optional: true, name: 'io.debezium.time.Date', version: 1 });
     assert.deepEqual(byName.c_dt3.schema, { type: 'int64', optional: true, name: 'io.debezium.time.Timestamp', version: 1 });
