@@ -91,7 +91,7 @@ describe('pipeline config', () => {
   it('points into a connection mapping and at unparseable URLs without echoing the password', () => {
     assert.match(
       bad('name: x\nsource:\n  type: postgres\n  connection:\n    database: d\n    hots: db\n    port: 5432x\n'),
-      /\n {2}p\.yaml:6:5: source\.connection\.hots: unknown key \(did you mean 'host'\?\); allowed: host, port, user, password, database\n {2}p\.yaml:7:11: source\.connection\.port: must be an integer \(got "5432x"\)$/,
+      /\n {2}p\.yaml:6:5: source\.connection\.hots: unknown key \(did you mean 'host'\?\); allowed: host, port, user, password, database, connectTimeout, statementTimeout\n {2}p\.yaml:7:11: source\.connection\.port: must be an integer \(got "5432x"\)$/,
     );
     const m = bad('name: x\nsource:\n  type: postgres\n  connection: postgres://u:hunter2@db:99999/shop\n');
     assert.match(m, /p\.yaml:4:15: source\.connection: not a valid URL \(got "postgres:\/\/u:\*\*\*@db:99999\/shop"\)/);
@@ -103,7 +103,7 @@ describe('pipeline config', () => {
     const m = bad('name: x\nsource:\n  type: postgres\n  connection: {database: d}\n  tabels: [a.b]\nbatch:\n  maxRecord: 10\nlogging: {level: loud}\nserver: {port: 99999}\nsource2: 1\n');
     const lines = m.split('\n').slice(2).map((l) => l.trim());
     assert.deepEqual(lines, [
-      "p.yaml:5:3: source.tabels: unknown key (did you mean 'tables'?); allowed: type, connection, slot, publication, createPublication, tables, snapshot, snapshotFetchSize, heartbeatIntervalMs, topicPrefix, transactionMetadata, protocol, streaming, binary, statusIntervalMs",
+      "p.yaml:5:3: source.tabels: unknown key (did you mean 'tables'?); allowed: type, connection, slot, publication, createPublication, tables, snapshot, snapshotFetchSize, heartbeatIntervalMs, topicPrefix, transactionMetadata, protocol, streaming, binary, intervalHandling, statusIntervalMs, heartbeatActionQuery, skippedOperations",
       "p.yaml:7:3: batch.maxRecord: unknown key (did you mean 'maxRecords'?); allowed: maxRecords, maxBytes, maxDelayMs",
       'p.yaml:8:18: logging.level: must be one of "debug", "info", "warn" or "error" (got "loud")',
       'p.yaml:9:16: server.port: must be <= 65535 (got 99999)',
@@ -144,6 +144,9 @@ describe('pipeline config', () => {
         snapshotFetchSize: 10000,
         heartbeatIntervalMs: 0,
         statusIntervalMs: 500,
+        intervalHandling: 'string',
+        heartbeatActionQuery: '',
+        skippedOperations: ['t'],
         topicPrefix: 'Shop-EU.1',
         transactionMetadata: false,
         createPublication: true,
@@ -202,13 +205,15 @@ describe('pipeline config', () => {
     const s = c.source as MysqlSourceConfig;
     assert.deepEqual(s.connection, { host: 'db', port: 3307, user: 'repl', password: 'p@ss', database: undefined });
     assert.equal(s.gtid, 'auto');
+    assert.deepEqual(s.skippedOperations, ['t'], "truncates skipped, as Debezium's skipped.operations default");
+    assert.equal(s.mariadbConnector, 'mariadb');
     assert.equal(s.snapshot, 'initial');
     assert.equal(s.topicPrefix, 'bank');
     assert.ok(s.serverId >= 5400 && s.serverId < 6400, `server id ${s.serverId}`);
     assert.equal((parseConfig('name: bank\nsource:\n  type: mysql\n  connection: {database: x}\n', 'p.yaml', {}).source as MysqlSourceConfig).serverId, s.serverId, 'the server id is stable per pipeline name');
     const lines = bad('name: b\nsource:\n  type: mysql\n  connection: mysql://root@h/db\n  slot: s1\n  gtid: of\n  serverId: 0\n').split('\n').slice(2).map((l) => l.trim());
     assert.deepEqual(lines, [
-      "p.yaml:5:3: source.slot: unknown key; allowed: type, connection, tables, snapshot, snapshotFetchSize, heartbeatIntervalMs, topicPrefix, transactionMetadata, serverId, gtid",
+      "p.yaml:5:3: source.slot: unknown key; allowed: type, connection, tables, snapshot, snapshotFetchSize, heartbeatIntervalMs, topicPrefix, transactionMetadata, serverId, skippedOperations, mariadbConnector, gtid",
       'p.yaml:6:9: source.gtid: must be "auto" or "off" (got "of"; did you mean "off"?)',
       'p.yaml:7:13: source.serverId: must be >= 1 (got 0)',
     ]);

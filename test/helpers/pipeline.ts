@@ -27,7 +27,7 @@ source:
     database: ${db}
   heartbeatIntervalMs: 500
   statusIntervalMs: 500
-${/^slot:/m.test(sourceExtra) ? '' : `  slot: ${name.toLowerCase().replace(/[^a-z0-9_]/g, '_')}_${db.slice(-8)}\n`}${sourceExtra.split('\n').filter(Boolean).map((l) => '  ' + l).join('\n')}
+${/^skippedOperations:/m.test(sourceExtra) ? '' : '  skippedOperations: []  # truncates too (Debezium skips them by default)\n'}${/^slot:/m.test(sourceExtra) ? '' : `  slot: ${name.toLowerCase().replace(/[^a-z0-9_]/g, '_')}_${db.slice(-8)}\n`}${sourceExtra.split('\n').filter(Boolean).map((l) => '  ' + l).join('\n')}
 state:
   dir: ${join(dir, 'state')}
 log:

@@ -3,6 +3,12 @@
  * reaches us through the slot like any change, so even when the captured tables are idle (or all
  * traffic is in other databases) we have a fresh position to confirm and the server can recycle
  * WAL instead of retaining it for the slot.
+ *
+ * A logical message reaches every logical slot of the database: other consumers (a Debezium
+ * connector turns them into message events) see Sluice's heartbeats. With `heartbeatActionQuery`
+ * the heartbeat runs that SQL instead (Debezium's `heartbeat.action.query`, typically an upsert
+ * into a heartbeat table): its WAL reaches only the slots that capture the table, and the stream
+ * confirms the positions the server's keepalives report while nothing is pending (stream.ts).
  */
 import type pg from 'pg';
 import type { Logger } from '../../core/logger.ts';
@@ -16,6 +22,8 @@ export class Heartbeat {
     private readonly client: pg.Client,
     private readonly intervalMs: number,
     private readonly log: Logger,
+    /** SQL to run instead of the logical message; empty: the message. */
+    private readonly actionQuery = '',
   ) {}
 
   start(): void {
@@ -28,7 +36,8 @@ export class Heartbeat {
     if (this.busy) return;
     this.busy = true;
     try {
-      await this.client.query(`SELECT pg_logical_emit_message(false, $1, $2)`, [HEARTBEAT_PREFIX, String(Date.now())]);
+      if (this.actionQuery) await this.client.query(this.actionQuery);
+      else await this.client.query(`SELECT pg_logical_emit_message(false, $1, $2)`, [HEARTBEAT_PREFIX, String(Date.now())]);
     } catch (e) {
       this.log.warn('heartbeat failed', { error: (e as Error).message });
     } finally {
