@@ -3,6 +3,7 @@ import { defineErrors } from '../core/errors.ts';
 
 export const LOG_ERRORS = defineErrors('Log', {
   LOG_LOCKED: { retriable: false, meaning: 'another process has the log open for writing (stop it, or give this pipeline its own log)' },
+  LOG_DIR: { retriable: false, meaning: 'the log directory cannot be created (a path that cannot exist, no permission, a read-only file system); the message names the reason' },
   LOG_MISSING: { retriable: false, meaning: 'there is no log at that path or address' },
   LOG_READ_ONLY: { retriable: false, meaning: 'a write through a log handle opened read-only' },
   LOG_TOPIC_MISSING: { retriable: false, meaning: 'no topic of that name' },

@@ -139,11 +139,13 @@ describe('embedded log: files on disk', () => {
     assert.equal((await log.openProducer('p')).checkpoint, 'ten');
     assert.deepEqual((await readAllOf(log, 't')).map((r) => r.value!.toString()), Array.from({ length: 10 }, (_, i) => `r${i}`));
     await log.close();
-    // A corrupt byte inside committed data is reported, not returned.
+    // A corrupt byte inside committed data is reported, not returned: when the log is opened for
+    // writing (its active segment is checked) and when it is read.
     const fd = openSync(seg, 'r+');
     writeSync(fd, Buffer.from('X'), 0, 1, 40);
     closeSync(fd);
-    log = await openEmbeddedLog({ dir: t.dir });
+    await assert.rejects(openEmbeddedLog({ dir: t.dir }), (e: Error & { code?: string }) => e.code === 'LOG_CORRUPT' && /checksum mismatch/.test(e.message));
+    log = await openEmbeddedLog({ dir: t.dir, readOnly: true });
     await assert.rejects(log.read('t', 0, 0), (e: Error & { code?: string }) => e.code === 'LOG_CORRUPT' && /checksum mismatch/.test(e.message));
     await log.close();
     // Truncated below the committed end: the journal says more was committed than is there.

@@ -103,6 +103,20 @@ export function readBatchHeader(b: Buffer, pos: number): BatchHeader | null {
   };
 }
 
+/**
+ * The number of records a batch payload holds, by walking their length prefixes; -1 when the
+ * lengths do not end exactly at the end of the payload.
+ */
+export function countRecords(payload: Buffer): number {
+  let p = 0;
+  let n = 0;
+  while (p + 4 <= payload.length) {
+    p += 4 + payload.readUInt32BE(p);
+    n++;
+  }
+  return p === payload.length ? n : -1;
+}
+
 let lastHeaderText = '';
 let lastHeaders: Readonly<Record<string, string>> = {};
 

@@ -3,16 +3,17 @@
  * multi-partition commits through a journal, recovery that truncates whatever was not committed.
  * See docs/log.md for the format and guarantees.
  */
-import { closeSync, constants, existsSync, fdatasync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fdatasync, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { partitionFor } from '../partitioner.ts';
 import type { AppendRecord, Consumer, Log, LogCapabilities, PartitionOffsets, Producer, ReadResult, StoredRecord, TopicConfig, TopicInfo } from '../types.ts';
 import { ReadConsumer } from '../consumer.ts';
-import { BATCH_HEADER, BatchEncoder, decodeRecords, readBatchHeader } from './format.ts';
+import { BATCH_HEADER, BatchEncoder, countRecords, decodeRecords, readBatchHeader } from './format.ts';
 import { crc32 } from '../../core/crc32.ts';
 import { JournalWriter, partKey, readJournal, type JournalState, type PartEnd } from './journal.ts';
 import { logError } from '../errors.ts';
+import { makeDirsSync } from '../../core/dirs.ts';
 
 const fdatasyncP = promisify(fdatasync);
 const FLUSH_BYTES = 1 << 20;
@@ -69,6 +70,7 @@ export class EmbeddedLog implements Log {
   private journalRead = { validEnd: 0, size: 0, ino: 0 };
   private readonly producers = new Map<string, EmbeddedProducer>();
   private readonly readFds = new Map<string, number>();
+  private readonly closedSizes = new Map<string, number>();
   private waiters: { topic: string; partition: number; offset: number; resolve: () => void }[] = [];
   private retentionTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -86,15 +88,32 @@ export class EmbeddedLog implements Log {
     if (this.readOnly) {
       if (!existsSync(this.dir)) throw logError('LOG_MISSING', `no log at ${this.dir}: run the pipeline first, or pass the right --log-dir / --config`);
     } else {
-      mkdirSync(join(this.dir, 'topics'), { recursive: true });
-      mkdirSync(join(this.dir, 'groups'), { recursive: true });
+      try {
+        makeDirsSync(join(this.dir, 'topics'));
+        makeDirsSync(join(this.dir, 'groups'));
+      } catch (e) {
+        throw logError('LOG_DIR', `cannot create the log directory ${this.dir}: ${(e as Error).message}. Set log.dir to a directory this process can create and write`, { cause: e });
+      }
       this.lock();
     }
-    this.journalRead = readJournal(this.journalPath, this.state);
-    this.loadTopics();
+    try {
+      this.journalRead = readJournal(this.journalPath, this.state);
+      this.loadTopics();
+      if (!this.readOnly) {
+        this.journal = new JournalWriter(this.journalPath, this.journalRead.validEnd);
+        for (const t of this.topics.values()) for (const p of t.parts) this.recoverPart(p, true);
+      }
+    } catch (e) {
+      // A damaged log is not left locked by this process.
+      this.journal?.close();
+      this.journal = null;
+      if (!this.readOnly) {
+        rmSync(join(this.dir, 'LOCK'), { force: true });
+        OPEN_FOR_WRITE.delete(resolve(this.dir));
+      }
+      throw e;
+    }
     if (!this.readOnly) {
-      this.journal = new JournalWriter(this.journalPath, this.journalRead.validEnd);
-      for (const t of this.topics.values()) for (const p of t.parts) this.recoverPart(p);
       if (retentionCheckMs > 0) {
         this.retentionTimer = setInterval(() => void this.enforceRetention().catch(() => {}), retentionCheckMs);
         this.retentionTimer.unref();
@@ -140,7 +159,7 @@ export class EmbeddedLog implements Log {
 
   private loadPart(topic: string, partition: number): Part {
     const dir = join(this.dir, 'topics', topic, String(partition));
-    mkdirSync(dir, { recursive: true });
+    makeDirsSync(dir);
     const segments = readdirSync(dir)
       .filter((f) => f.endsWith('.seg'))
       .map((f) => Number(f.slice(0, -4)))
@@ -150,8 +169,13 @@ export class EmbeddedLog implements Log {
     return { topic, partition, dir, segments, committedEnd: end, committedSeg: seg, committedPos: pos, writeEnd: end, writeSeg: seg, writePos: pos, fd: null, enc: new BatchEncoder(), owner: null, readCache: null };
   }
 
-  /** Truncates a partition to its committed end: drops torn and uncommitted data. */
-  private recoverPart(p: Part): void {
+  /**
+   * Truncates a partition to its committed end: drops torn and uncommitted data. With `verify`
+   * (on open), also reads the committed part of the active segment, the one written last, and
+   * checks every batch in it (header, offsets, checksum): damage there is reported now, before
+   * anything is appended after it.
+   */
+  private recoverPart(p: Part, verify = false): void {
     for (const base of p.segments.filter((b) => b > p.committedSeg)) rmSync(join(p.dir, segName(base)));
     p.segments = p.segments.filter((b) => b <= p.committedSeg);
     const path = join(p.dir, segName(p.committedSeg));
@@ -166,7 +190,11 @@ export class EmbeddedLog implements Log {
         ftruncateSync(fd, p.committedPos);
         fsyncSync(fd);
       }
-      closeSync(fd);
+      try {
+        if (verify) verifySegment(fd, path, p);
+      } finally {
+        closeSync(fd);
+      }
     } else if (p.committedEnd > 0 && p.committedPos > 0) {
       throw logError('LOG_CORRUPT', `log segment ${path} is missing but the journal says it holds committed records up to offset ${p.committedEnd}. The log directory was damaged; restore it or start a new one.`);
     }
@@ -217,7 +245,7 @@ export class EmbeddedLog implements Log {
     if (config.compaction) throw logError('LOG_COMPACTION_UNSUPPORTED', `topic ${name}: compaction is not supported by the embedded log yet; use retention, or leave compaction off`);
     if (!Number.isInteger(config.partitions) || config.partitions < 1) throw logError('LOG_TOPIC_CONFIG', `topic ${name}: partitions must be a positive integer`);
     const tdir = join(this.dir, 'topics', name);
-    mkdirSync(tdir, { recursive: true });
+    makeDirsSync(tdir);
     const info: TopicInfo = { name, ...config };
     const tmp = join(tdir, 'topic.json.tmp');
     writeFileSync(tmp, JSON.stringify(info));
@@ -384,10 +412,19 @@ export class EmbeddedLog implements Log {
   // ---------- reading ----------
 
   private dropReadFd(path: string): void {
+    this.closedSizes.delete(path);
     const fd = this.readFds.get(path);
     if (fd === undefined) return;
     closeSync(fd);
     this.readFds.delete(path);
+  }
+
+  /** The size of a closed segment (it no longer changes), looked up once. */
+  private closedSize(p: Part, seg: number, fd: number): number {
+    const path = join(p.dir, segName(seg));
+    let size = this.closedSizes.get(path);
+    if (size === undefined) this.closedSizes.set(path, (size = fstatSync(fd).size));
+    return size;
   }
 
   private readFd(p: Part, seg: number): number {
@@ -433,34 +470,53 @@ export class EmbeddedLog implements Log {
     const out: StoredRecord[] = [];
     let bytes = 0;
     const head = Buffer.allocUnsafe(BATCH_HEADER);
+    // The offset the batch at `pos` must start with: batches follow each other without gaps, and
+    // a segment's first batch starts at the offset it is named by. Anything else is damage, which
+    // is reported, never stepped over (a reader must not skip committed records): what was read
+    // before it is returned, and the read that starts at it fails.
+    let expected = pos === 0 ? seg : c!.offset;
+    const stop = (err: Error): true => {
+      if (out.length) return true;
+      throw err;
+    };
     for (;;) {
-      const limit = seg === p.committedSeg ? p.committedPos : Infinity;
-      if (pos >= limit) break;
+      const closed = seg !== p.committedSeg;
       const fd = this.readFd(p, seg);
-      const n = readSync(fd, head, 0, BATCH_HEADER, pos);
-      const h = n === BATCH_HEADER ? readBatchHeader(head, 0) : null;
-      if (!h) {
-        // End of this segment: continue in the next one.
-        if (si + 1 >= p.segments.length || seg >= p.committedSeg) break;
+      const limit = closed ? this.closedSize(p, seg, fd) : p.committedPos;
+      if (pos >= limit && !closed) break;
+      const path = join(p.dir, segName(seg));
+      if (pos >= limit) {
+        // The end of a closed segment: the next one must continue where it stopped.
+        const nextSeg = p.segments[si + 1];
+        if (nextSeg === undefined || seg > p.committedSeg) break;
+        if (nextSeg !== expected && stop(damaged(path, pos, topic, partition, expected, `the segment ends at offset ${expected} but the next one starts at ${nextSeg}`))) break;
         si++;
-        seg = p.segments[si];
+        seg = nextSeg;
         pos = 0;
         continue;
       }
-      const next = pos + BATCH_HEADER + h.payloadLength;
-      if (h.baseOffset + h.count <= offset) {
+      const n = readSync(fd, head, 0, BATCH_HEADER, pos);
+      const h = n === BATCH_HEADER ? readBatchHeader(head, 0) : null;
+      if (!h && stop(damaged(path, pos, topic, partition, expected, n < BATCH_HEADER ? `a batch header is cut short (${n} of ${BATCH_HEADER} bytes)` : 'no batch header where one must start (bad magic)'))) break;
+      if (h!.baseOffset !== expected && stop(damaged(path, pos, topic, partition, expected, `the batch header says offset ${h!.baseOffset}, but the batch before it ends at ${expected}`))) break;
+      const next = pos + BATCH_HEADER + h!.payloadLength;
+      if ((next > limit || h!.count === 0) && stop(damaged(path, pos, topic, partition, expected, h!.count === 0 ? 'a batch header counts no records' : `a batch runs past the ${closed ? 'end of the file' : `committed end (byte ${limit})`}`))) break;
+      if (h!.baseOffset + h!.count <= offset) {
+        expected = h!.baseOffset + h!.count;
         pos = next;
         continue;
       }
-      const payload = Buffer.allocUnsafe(h.payloadLength);
-      readSync(fd, payload, 0, h.payloadLength, pos + BATCH_HEADER);
-      if (crc32(payload) !== h.crc) throw logError('LOG_CORRUPT', `checksum mismatch in ${join(p.dir, segName(seg))} at byte ${pos}: the segment is damaged`);
+      const payload = Buffer.allocUnsafe(h!.payloadLength);
+      readSync(fd, payload, 0, h!.payloadLength, pos + BATCH_HEADER);
+      if (crc32(payload) !== h!.crc && stop(damaged(path, pos, topic, partition, expected, 'checksum mismatch'))) break;
+      if (countRecords(payload) !== h!.count && stop(damaged(path, pos, topic, partition, expected, `the batch header counts ${h!.count} records, its payload holds another number`))) break;
       const before = out.length;
-      bytes += decodeRecords(payload, h.baseOffset, topic, partition, offset, out, maxBytes - bytes);
+      bytes += decodeRecords(payload, h!.baseOffset, topic, partition, offset, out, maxBytes - bytes);
       const lastOff = out.length > before ? out[out.length - 1].offset : offset - 1;
-      if (lastOff === h.baseOffset + h.count - 1) {
+      if (lastOff === h!.baseOffset + h!.count - 1) {
         p.readCache = { offset: lastOff + 1, seg, pos: next };
         offset = lastOff + 1;
+        expected = offset;
         pos = next;
       } else break;
       if (bytes >= maxBytes) break;
@@ -500,7 +556,7 @@ export class EmbeddedLog implements Log {
 
   async commitOffsets(group: string, offsets: { topic: string; partition: number; offset: number }[]): Promise<void> {
     const path = this.groupPath(group);
-    mkdirSync(join(this.dir, 'groups'), { recursive: true });
+    makeDirsSync(join(this.dir, 'groups'));
     const cur: Record<string, Record<string, number>> = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {};
     for (const o of offsets) (cur[o.topic] ??= {})[String(o.partition)] = o.offset;
     const tmp = `${path}.${process.pid}.tmp`;
@@ -661,6 +717,42 @@ export class EmbeddedProducer implements Producer {
     this.log.producerClosed(this.id);
   }
 }
+
+/** Checks every batch of a partition's active segment up to its committed end (see recoverPart). */
+function verifySegment(fd: number, path: string, p: Part): void {
+  const head = Buffer.allocUnsafe(BATCH_HEADER);
+  let pos = 0;
+  let expected = p.committedSeg;
+  while (pos < p.committedPos) {
+    const n = readSync(fd, head, 0, BATCH_HEADER, pos);
+    const h = n === BATCH_HEADER ? readBatchHeader(head, 0) : null;
+    if (!h) throw damaged(path, pos, p.topic, p.partition, expected, n < BATCH_HEADER ? 'a batch header is cut short' : 'no batch header where one must start (bad magic)', true);
+    if (h.baseOffset !== expected) throw damaged(path, pos, p.topic, p.partition, expected, `the batch header says offset ${h.baseOffset}, but the batch before it ends at ${expected}`, true);
+    const next = pos + BATCH_HEADER + h.payloadLength;
+    if (next > p.committedPos || h.count === 0) throw damaged(path, pos, p.topic, p.partition, expected, h.count === 0 ? 'a batch header counts no records' : `a batch runs past the committed end (byte ${p.committedPos})`, true);
+    const payload = Buffer.allocUnsafe(h.payloadLength);
+    if (readSync(fd, payload, 0, h.payloadLength, pos + BATCH_HEADER) !== h.payloadLength) throw damaged(path, pos, p.topic, p.partition, expected, 'the file ends inside a batch', true);
+    if (crc32(payload) !== h.crc) throw damaged(path, pos, p.topic, p.partition, expected, 'checksum mismatch', true);
+    if (countRecords(payload) !== h.count) throw damaged(path, pos, p.topic, p.partition, expected, `the batch header counts ${h.count} records, its payload holds another number`, true);
+    expected += h.count;
+    pos = next;
+  }
+  if (expected !== p.committedEnd) throw damaged(path, pos, p.topic, p.partition, expected, `the segment's batches end at offset ${expected}, the journal says ${p.committedEnd} were committed`, true);
+}
+
+/**
+ * LOG_CORRUPT for damage found in a committed segment: where, what, which records cannot be read,
+ * and what to do. Nothing at or after the damaged batch is returned.
+ */
+function damaged(path: string, pos: number, topic: string, partition: number, offset: number, what: string, opening = false): Error {
+  const effect = opening
+    ? 'the log is not opened for writing, so nothing is appended after the damage'
+    : 'nothing at or past it is returned (a sink or processor that reaches it stops there, applying nothing past it)';
+  return logError('LOG_CORRUPT', `log segment ${path} is damaged at byte ${pos} (${what}): the records of ${topic}/${partition} from offset ${offset} on cannot be read, and ${effect}. ${RECOVERY}`);
+}
+
+/** What to do about a damaged log. */
+const RECOVERY = 'Restore the log directory from a backup taken after those records were written (a source refuses a copy older than its replication position), or start over: stop the pipeline, move the log directory away, empty the sinks\' targets (their stored offsets refer to this log) and run again, which takes a new snapshot';
 
 export async function openEmbeddedLog(opts: EmbeddedLogOptions): Promise<EmbeddedLog> {
   const log = new EmbeddedLog(opts);

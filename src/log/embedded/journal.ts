@@ -7,6 +7,7 @@
  */
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, writeSync, ftruncateSync } from 'node:fs';
 import { crc32 } from '../../core/crc32.ts';
+import { logError } from '../errors.ts';
 
 export type PartEnd = [topic: string, partition: number, end: number, segment: number, position: number];
 
@@ -63,15 +64,24 @@ export function readJournal(path: string, state: JournalState, from = 0): { vali
       got += n;
     }
     let p = 0;
-    while (p + 8 <= got) {
-      const len = buf.readUInt32BE(p);
-      if (p + 8 + len > got) break;
-      if (crc32(buf, p + 8, p + 8 + len) !== buf.readUInt32BE(p + 4)) break;
-      let rec: JournalRecord;
-      try {
-        rec = JSON.parse(buf.toString('utf8', p + 8, p + 8 + len));
-      } catch {
-        break;
+    while (p < got) {
+      const len = p + 8 <= got ? buf.readUInt32BE(p) : Infinity;
+      let rec: JournalRecord | null = null;
+      if (p + 8 + len <= got && crc32(buf, p + 8, p + 8 + len) === buf.readUInt32BE(p + 4)) {
+        try {
+          rec = JSON.parse(buf.toString('utf8', p + 8, p + 8 + len));
+        } catch {
+          rec = null;
+        }
+      }
+      if (!rec) {
+        // A bad last record is a commit that never completed (cut off on open). A bad record
+        // followed by a good one is damage: cutting it off would drop the commits after it.
+        if (!validRecordAfter(buf, p + 1, got)) break;
+        throw logError(
+          'LOG_CORRUPT',
+          `the commit journal ${path} is damaged at byte ${from + p} (a record fails its checksum, and later commits follow it): the log cannot tell what was committed. Restore the log directory from a backup, or start over: stop the pipeline, move the log directory away, empty the sinks' targets (their stored offsets refer to this log) and run again, which takes a new snapshot`,
+        );
       }
       applyRecord(state, rec);
       p += 8 + len;
@@ -80,6 +90,26 @@ export function readJournal(path: string, state: JournalState, from = 0): { vali
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Whether a whole record with a good checksum starts anywhere at or after `from` (records are
+ * JSON objects, so only places whose body starts with `{` are checked): then a bad record before
+ * it is damage, not the torn end of a commit that never completed.
+ */
+function validRecordAfter(buf: Buffer, from: number, end: number): boolean {
+  for (let q = from; q + 9 <= end; q++) {
+    if (buf[q + 8] !== 0x7b) continue;
+    const len = buf.readUInt32BE(q);
+    if (len < 2 || q + 8 + len > end || crc32(buf, q + 8, q + 8 + len) !== buf.readUInt32BE(q + 4)) continue;
+    try {
+      JSON.parse(buf.toString('utf8', q + 8, q + 8 + len));
+      return true;
+    } catch {
+      // not a record after all
+    }
+  }
+  return false;
 }
 
 export class JournalWriter {
