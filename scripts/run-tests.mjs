@@ -31,9 +31,10 @@ function walk(dir) {
 
 const slash = (p) => p.split(sep).join('/');
 
-/** Module specifiers a file imports: static, re-exported and dynamic with a literal. */
+/** Module specifiers a file imports at run time: static, re-exported and dynamic with a literal. */
 function imports(file) {
-  const text = readFileSync(file, 'utf8');
+  // Type-only imports load nothing at run time.
+  const text = readFileSync(file, 'utf8').replace(/\b(?:import|export)\s+type\s[^;]*?\bfrom\s*(['"])[^'"\n]+\1/g, '');
   return [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)(['"])([^'"\n]+)\1/g)].map((m) => m[2]);
 }
 

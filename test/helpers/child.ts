@@ -15,7 +15,7 @@ export function startPipelineProcess(cfgPath: string, args: string[] = [], nodeA
   let err = '';
   child.stderr!.on('data', (d) => {
     err += d.toString();
-    if (err.length > 100_000) err = err.slice(-50_000);
+    if (err.length > 8_000_000) err = err.slice(-4_000_000);
   });
   return Object.assign(child, { stderrText: () => err });
 }

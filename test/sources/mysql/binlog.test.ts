@@ -285,7 +285,7 @@ describe('MySQL/MariaDB binlog client and decoder', () => {
     const cols = rows[0].map.columns;
     // As Debezium's: a TIMESTAMP read by the snapshot drops its fraction's trailing zeros, the
     // binlog's has the column's fsp digits (test/debezium/mysql.test.ts compares with Debezium).
-    const asSnapshot = (o: Record<string, unknown>) => ({ ...o, c_ts6: typeof o.c_ts6 === 'string' ? o.c_ts6.replace(/\.?0+Z$/, 'Z') : o.c_ts6 });
+    const asSnapshot = (o: Record<string, unknown>): Record<string, unknown> => ({ ...o, c_ts6: typeof o.c_ts6 === 'string' ? o.c_ts6.replace(/\.?0+Z$/, 'Z') : o.c_ts6 });
     const written = rows[0].rows.map((r) => asSnapshot(asObject(cols, r.after!)));
     assert.equal(snapInserted.rows.length, 4);
     for (let i = 0; i < 4; i++) {

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { assertHistories, assertTransactions, WorkloadRecord } from './helpers/history.ts';
-import type { ReadRecord } from './helpers/pipeline.ts';
+import { assertHistories, assertTransactions, WorkloadRecord } from './history.ts';
+import type { ReadRecord } from './pipeline.ts';
 
 const T = 'p.public.hot';
 let offset = 0;
