@@ -10,8 +10,8 @@ export const statusCommand: Command = {
   usage: `usage: sluice status (--config <pipeline.yaml> | --log-dir <dir>) [--state-dir <dir>] [--json]
 
 Shows each topic's partitions with their start/end offsets, consumer groups and their lag,
-the pipeline's last status (state, source position, snapshot progress, processors, sinks;
-from status.json in the pipeline's state.dir), and with --config what the source database
+the pipeline's last status (state, source position, snapshot progress, processors, sinks and
+the tables they hold; from status.json in the pipeline's state.dir), and with --config what the source database
 says: for PostgreSQL the replication slot (active, confirmed position, WAL it retains), for
 MySQL/MariaDB the binlog end and oldest kept file, and whether the file the pipeline would
 resume from was purged.
@@ -79,7 +79,11 @@ example:
         // How far behind the log's end each sink's committed offsets are.
         let behind = 0;
         for (const t of report.topics) for (const part of t.partitions) if (`${t.name}/${part.partition}` in (k.offsets ?? {})) behind += part.end - k.offsets[`${t.name}/${part.partition}`];
-        lines.push(`  sink ${k.name} (${k.type}): ${k.state}, ${k.applied} changes applied this run, ${behind} records behind the log${k.lagMs !== null ? `, lag ${k.lagMs} ms` : ''}${k.error ? `; error ${k.error.code}: ${k.error.message}` : ''}`);
+        const held = k.held ?? [];
+        const extra = `${held.length ? `, ${held.length} table${held.length > 1 ? 's' : ''} held` : ''}${k.deadLettered ? `, ${k.deadLettered} changes dead-lettered this run` : ''}`;
+        lines.push(`  sink ${k.name} (${k.type}): ${k.state}, ${k.applied} changes applied this run, ${behind} records behind the log${k.lagMs !== null ? `, lag ${k.lagMs} ms` : ''}${extra}${k.error ? `; error ${k.error.code}: ${k.error.message}` : ''}`);
+        // A held table stays where its target refused a change until the pipeline restarts.
+        for (const h of held) lines.push(`    held ${h.table} (${h.topic}) at partition ${h.partition} offset ${h.offset}: error ${h.error.code}: ${h.error.message}`);
       }
     }
     if (server) lines.push(server.line);

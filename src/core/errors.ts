@@ -69,7 +69,7 @@ export const CORE_ERRORS = defineErrors('Configuration and engine', {
   SERDE_BAD_JSON: { retriable: false, meaning: 'a log record is not valid JSON: it was not written by a Debezium-compatible serializer' },
   ENGINE_GRAPH: { retriable: false, meaning: 'the pipeline graph is inconsistent (a sink or processor reads a topic of the wrong kind, two components write one topic)' },
   DRIVER_MISSING: { retriable: false, meaning: 'a connector\'s driver package (an optional dependency) is not installed; the message names the package to install' },
-  ENGINE_TASK_FAILED: { retriable: false, meaning: 'a sink or processor stopped with an error before it took everything a finished source wrote; the message carries its own code' },
+  ENGINE_TASK_FAILED: { retriable: false, meaning: 'a sink or processor stopped with an error (or a sink holds a table, `onError: skip_table`) before it took everything a finished source wrote; the message carries its own code' },
   ENGINE_LOG_CAPABILITY: { retriable: false, meaning: 'the configured log backend lacks a capability the pipeline needs (e.g. atomic commits for a processor); the message names it' },
 });
 export const coreError = CORE_ERRORS.error;

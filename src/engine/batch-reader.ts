@@ -8,7 +8,12 @@
  *   partition of the topic has reached it, and only as the first thing of that topic in a batch:
  *   changes before it (in any partition) are applied by an earlier batch, changes after it by this
  *   or a later one.
+ *
+ * A record that is not a change event (no `op`, no schema) fails the read, unless the reader was
+ * made to reject such records (a sink with an `onError` policy): then it ends its partition's part
+ * of the batch, which carries it in `rejected` for the sink task to dead-letter or hold.
  */
+import { isRetriable } from '../core/errors.ts';
 import { SCHEMA_HEADER, type SchemaRecord } from '../core/schemas.ts';
 import type { SchemaStore } from './schema-topic.ts';
 import type { Log, StoredRecord } from '../log/types.ts';
@@ -34,6 +39,20 @@ interface PartState {
   readNext: number;
 }
 
+/** A record the reader could not read as a change (not a change event, a schema the log lacks). */
+export interface RejectedRecord {
+  record: StoredRecord;
+  error: unknown;
+}
+
+/** A batch as the reader hands it to the sink task: what the sink applies, and what only the task needs. */
+export interface ReadBatch extends SinkBatch {
+  /** Records rejected (see the class); each one's partition stands just before it in `offsets`. */
+  rejected: RejectedRecord[];
+  /** Per topic truncated in the batch: the positions just past the truncate in each of its partitions. */
+  truncated: Map<string, OffsetPosition[]>;
+}
+
 const OP_MARK = Buffer.from('"op":"');
 
 /**
@@ -49,9 +68,11 @@ export function opOf(value: Buffer): ChangeOp {
 export class BatchReader {
   private readonly parts = new Map<string, PartState[]>();
 
+  /** @param reject whether records that are not change events are handed back (`rejected`) instead of failing the read */
   constructor(
     private readonly log: Log,
     private readonly schemas: SchemaStore,
+    private readonly reject = false,
   ) {}
 
   /** Adds a topic's partitions, starting at the stored offsets (0 where none). */
@@ -63,6 +84,11 @@ export class BatchReader {
       list.push({ topic, partition: p, next, buf: [], i: 0, readNext: next });
     }
     this.parts.set(topic, list);
+  }
+
+  /** Stops reading `topic` (a held table): later batches leave it out. */
+  removeTopic(topic: string): void {
+    this.parts.delete(topic);
   }
 
   /** `topic/partition` → next offset handed out (applied, once the batch that reached it was). */
@@ -109,12 +135,14 @@ export class BatchReader {
   }
 
   /**
-   * The next batch, or null when nothing arrived within `idleMs`. Does not move the read positions
-   * for good: call `advance(batch)` after the batch is applied, or `rewind()` to read it again.
+   * The next batch, or null when nothing arrived within `idleMs`. Moves the read positions past
+   * what it returns; after a batch that was not applied, `rewind()` to the stored offsets.
    */
-  async next(limits: BatchLimits, idleMs: number, signal?: AbortSignal): Promise<SinkBatch | null> {
+  async next(limits: BatchLimits, idleMs: number, signal?: AbortSignal): Promise<ReadBatch | null> {
     const records: SinkRecord[] = [];
     const truncates = new Map<string, SinkRecord>();
+    const truncated = new Map<string, OffsetPosition[]>();
+    const rejected: RejectedRecord[] = [];
     const seenTopic = new Set<string>();
     const moved = new Map<PartState, number>();
     let bytes = 0;
@@ -130,7 +158,7 @@ export class BatchReader {
       for (const [topic, list] of this.parts) {
         for (const ps of list) {
           let taken = 0;
-          while (records.length < limits.maxRecords && bytes < limits.maxBytes && taken < share) {
+          while (records.length < limits.maxRecords && bytes < limits.maxBytes && taken < share && rejected.length === 0) {
             const r = await this.fill(ps);
             if (!r) {
               if (this.skipGap(ps, moved)) progressed = true;
@@ -144,27 +172,36 @@ export class BatchReader {
               progressed = true;
               continue;
             }
-            const op = opOf(r.value);
-            if (op === 't') {
-              if (seenTopic.has(topic) || truncates.has(topic)) break;
-              // Every partition must stand at its copy of the truncate.
-              let all = true;
-              for (const other of list) {
-                const h = await this.fill(other);
-                if (!h || h.value === null || h.key !== null || opOf(h.value) !== 't') all = false;
+            let op: ChangeOp;
+            let rec: SinkRecord;
+            try {
+              op = opOf(r.value);
+              if (op === 't') {
+                if (seenTopic.has(topic) || truncates.has(topic)) break;
+                // Every partition must stand at its copy of the truncate (a rejected record elsewhere is met in its turn).
+                let all = true;
+                for (const other of list) {
+                  const h = await this.fill(other);
+                  if (!h || h.value === null || h.key !== null || !isTruncate(h.value, this.reject)) all = false;
+                }
+                if (!all) break;
+                truncates.set(topic, await this.toSinkRecord(r, op));
+                for (const other of list) {
+                  const h = other.buf[other.i];
+                  other.i++;
+                  other.next = h.offset + 1;
+                  moved.set(other, other.next);
+                }
+                truncated.set(topic, list.map((other) => ({ topic, partition: other.partition, next: other.next })));
+                progressed = true;
+                continue;
               }
-              if (!all) break;
-              truncates.set(topic, await this.toSinkRecord(r, op));
-              for (const other of list) {
-                const h = other.buf[other.i];
-                other.i++;
-                other.next = h.offset + 1;
-                moved.set(other, other.next);
-              }
-              progressed = true;
-              continue;
+              rec = this.toSinkRecordSync(r, op) ?? (await this.toSinkRecord(r, op));
+            } catch (e) {
+              if (!this.reject || isRetriable(e)) throw e;
+              rejected.push({ record: r, error: e });
+              break;
             }
-            const rec = this.toSinkRecordSync(r, op) ?? (await this.toSinkRecord(r, op));
             records.push(rec);
             seenTopic.add(topic);
             bytes += r.value.length + (r.key?.length ?? 0);
@@ -179,7 +216,8 @@ export class BatchReader {
       }
       share = Infinity;
       const full = records.length >= limits.maxRecords || bytes >= limits.maxBytes;
-      if (full || signal?.aborted) break;
+      // A rejected record ends the batch: the sink task handles it once what came before is applied.
+      if (full || signal?.aborted || rejected.length) break;
       if (records.length > 0 || truncates.size > 0) {
         const left = limits.maxDelayMs - (Date.now() - (firstAt || start));
         if (left <= 0) break;
@@ -191,9 +229,9 @@ export class BatchReader {
       if (left <= 0) break;
       if (!progressed) await this.wait(Math.min(left, 250), signal);
     }
-    if (moved.size === 0) return null;
+    if (moved.size === 0 && rejected.length === 0) return null;
     const offsets: OffsetPosition[] = [...moved].map(([ps, next]) => ({ topic: ps.topic, partition: ps.partition, next }));
-    return { tables: buildTables(records, truncates), offsets, records: records.length + truncates.size, bytes };
+    return { tables: buildTables(records, truncates), offsets, records: records.length + truncates.size, bytes, rejected, truncated };
   }
 
   /** Forgets read-ahead and moves back to `offsets` (after a failed apply). */
@@ -223,6 +261,16 @@ export class BatchReader {
     }
     const schema = this.schemas.peek(id) ?? (await this.schemas.get(id));
     return { topic: r.topic, partition: r.partition, offset: r.offset, key: r.key ? r.key.toString('utf8') : null, value: r.value!.toString('utf8'), op, schema };
+  }
+}
+
+/** Whether a record is a truncate; a record that is no change event is not one (when rejecting: it is met in its turn). */
+function isTruncate(value: Buffer, reject: boolean): boolean {
+  try {
+    return opOf(value) === 't';
+  } catch (e) {
+    if (reject) return false;
+    throw e;
   }
 }
 

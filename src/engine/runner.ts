@@ -81,6 +81,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
         schemaTopic,
         logger: logger.child({ component: 'sink' }),
         registry,
+        topicDefaults,
         onApplied: opts.onSinkApplied,
       }),
   );
@@ -122,6 +123,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
         metrics: registry,
         status: pipelineStatus,
         problems: () => [...sinks, ...processors].filter((w) => w.state === 'failed').map((w) => `${w instanceof SinkTask ? 'sink' : 'processor'} ${w.status().name} failed: ${w.lastError?.message ?? ''}`),
+        held: () => sinks.flatMap((w) => w.heldTableList.map((h) => `sink ${w.cfg.name} holds ${h.table}: [${h.error.code}] ${h.error.message}`)),
         logger,
       });
     }
@@ -172,6 +174,11 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
     if (ended === 'done' && failed) {
       const e = failed.lastError!;
       throw coreError('ENGINE_TASK_FAILED', `${failed instanceof SinkTask ? 'sink' : 'processor'} ${failed.status().name} stopped before it took everything the source wrote: [${e.code}] ${e.message}`);
+    }
+    const holding = sinks.find((w) => w.heldTableList.length > 0);
+    if (ended === 'done' && holding) {
+      const h = holding.heldTableList.map((x) => `${x.table} at ${x.topic}/${x.partition}@${x.offset}: [${x.error.code}] ${x.error.message}`).join('; ');
+      throw coreError('ENGINE_TASK_FAILED', `sink ${holding.cfg.name} holds tables its target refused changes of, so it did not take everything the source wrote: ${h}. Fix the cause and run the pipeline again; the sink retries them first`);
     }
   } catch (e) {
     tasksAbort.abort();

@@ -4,19 +4,23 @@
  * exactly where the target stands. Transient failures (lost connection, deadlock, a locked DuckDB
  * file) reconnect and resume from those offsets (the supervisor's backoff). A permanent failure (an
  * incompatible schema change, bad data the target refuses) stops this sink with its error in the
- * log, /status and metrics; the target keeps the last applied batch, and the rest of the pipeline
- * goes on.
+ * log, /status and metrics (`onError: stop`, the default); the target keeps the last applied batch,
+ * and the rest of the pipeline goes on. With `onError: skip_table` or `dlq` the sink finds the change
+ * the target refuses and holds its table or dead-letters the change, and goes on (sink-policy.ts).
  */
+import { isRetriable } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { ComponentMetrics, Counter, type Registry } from '../core/metrics.ts';
-import type { Log } from '../log/types.ts';
+import { ComponentMetrics, Counter, Gauge, type Registry } from '../core/metrics.ts';
+import { SCHEMA_HEADER } from '../core/schemas.ts';
+import type { Log, TopicConfig } from '../log/types.ts';
 import type { SinkBaseConfig, SinkSpec } from '../registry/spec.ts';
 import { sinkError } from '../sinks/errors.ts';
 import type { Sink, SinkBatch } from '../sinks/types.ts';
-import { BatchReader } from './batch-reader.ts';
+import { BatchReader, type ReadBatch, type RejectedRecord } from './batch-reader.ts';
 import { SchemaStore } from './schema-topic.ts';
+import { DeadLetters, isolate, offsetsOnly, type OnError, type PolicyHost, type Refusal } from './sink-policy.ts';
 import { supervise, type TaskError, type TaskState } from './supervisor.ts';
-import { topicPattern, type Reader } from './topology.ts';
+import { dlqTopicOf, topicPattern, type Reader } from './topology.ts';
 
 /** `schema.table` patterns with `*` wildcards. */
 export function tableMatcher(patterns: string[]): (schemaTable: string) => boolean {
@@ -37,8 +41,25 @@ export interface SinkTaskOptions {
   schemaTopic: string;
   logger: Logger;
   registry: Registry;
+  /** Settings of the topics the pipeline creates (the dead-letter topic's retention). */
+  topicDefaults?: TopicConfig;
   onApplied?: (sink: string, batch: SinkBatch) => void;
 }
+
+/** A table a sink holds (`onError: skip_table`): the target refused one of its changes. */
+export interface HeldTable {
+  /** `schema.table` of the source table. */
+  table: string;
+  topic: string;
+  /** Where the refused change is in the log. */
+  partition: number;
+  offset: number;
+  error: TaskError;
+  /** partition → next offset of the topic the target holds: where the table resumes on restart. */
+  offsets: Record<string, number>;
+}
+
+type Offsets = Map<string, Map<number, number>>;
 
 export class SinkTask {
   state: TaskState = 'starting';
@@ -47,8 +68,14 @@ export class SinkTask {
   batches = 0;
   /** Source commit time of the newest applied change (ms). */
   lastSourceTs = 0;
+  /** Changes written to the dead-letter topic this run. */
+  deadLettered = 0;
+  /** Tables held, by topic, until the pipeline restarts (across reconnects too). */
+  private readonly held = new Map<string, HeldTable>();
   private readonly metrics: ComponentMetrics;
   private readonly retries: Counter;
+  private readonly heldTables: Gauge;
+  private readonly deadLetters: Counter;
   private readonly matches: (t: string) => boolean;
   /** `topic/partition` → next offset, as applied to the target. */
   private readonly appliedPos = new Map<string, number>();
@@ -58,6 +85,17 @@ export class SinkTask {
     const labels = { pipeline: o.pipeline, component: 'sink', sink: o.cfg.name };
     this.metrics = new ComponentMetrics(o.registry, labels);
     this.retries = o.registry.register(new Counter('sluice_sink_retries_total', 'Times a sink reconnected after a transient failure', labels));
+    this.heldTables = o.registry.register(new Gauge('sluice_sink_held_tables', 'Tables a sink holds because its target refused one of their changes (onError: skip_table)', labels));
+    this.deadLetters = o.registry.register(new Counter('sluice_sink_dead_letters_total', 'Changes a sink wrote to the dead-letter topic because its target refused them (onError: dlq)', labels));
+  }
+
+  private get policy(): OnError {
+    return this.o.cfg.onError ?? 'stop';
+  }
+
+  /** The tables the sink holds (`onError: skip_table`). */
+  get heldTableList(): HeldTable[] {
+    return [...this.held.values()];
   }
 
   get cfg(): SinkBaseConfig & { type: string } {
@@ -75,6 +113,9 @@ export class SinkTask {
       /** `topic/partition` → next log offset to apply, as committed in the target. */
       offsets: Object.fromEntries(this.appliedPos),
       error: this.lastError,
+      onError: this.policy,
+      held: this.heldTableList,
+      deadLettered: this.deadLettered,
     };
   }
 
@@ -85,15 +126,15 @@ export class SinkTask {
     return this.matches(topic.startsWith(pre) ? topic.slice(pre.length) : topic);
   }
 
-  /** Resolves once the sink has applied everything the log held when called (or has failed). */
+  /** Resolves once the sink has applied everything the log held when called, held tables aside (or has failed). */
   async caughtUp(signal?: AbortSignal): Promise<void> {
-    const target = new Map<string, number>();
+    const target: [string, string, number][] = [];
     for (const t of await this.o.log.listTopics()) {
       if (!this.wants(t.name)) continue;
-      for (const o of await this.o.log.offsets(t.name)) if (o.end > 0) target.set(`${t.name}/${o.partition}`, o.end);
+      for (const o of await this.o.log.offsets(t.name)) if (o.end > 0) target.push([t.name, `${t.name}/${o.partition}`, o.end]);
     }
     while (!signal?.aborted && this.state !== 'failed' && this.state !== 'stopped') {
-      if ([...target].every(([k, end]) => (this.appliedPos.get(k) ?? 0) >= end)) return;
+      if (target.every(([topic, k, end]) => this.held.has(topic) || (this.appliedPos.get(k) ?? 0) >= end)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -102,7 +143,7 @@ export class SinkTask {
   private async discover(reader: BatchReader, offsets: Map<string, Map<number, number>>): Promise<void> {
     const { log, cfg } = this.o;
     for (const t of await log.listTopics()) {
-      if (!this.wants(t.name) || reader.topics.includes(t.name)) continue;
+      if (!this.wants(t.name) || reader.topics.includes(t.name) || this.held.has(t.name)) continue;
       const stored = offsets.get(t.name);
       for (const o of await log.offsets(t.name)) {
         const at = stored?.get(o.partition) ?? 0;
@@ -147,19 +188,30 @@ export class SinkTask {
 
   private async attempt(signal: AbortSignal, schemas: SchemaStore, attempt: { progressed(): void; running(): void }): Promise<void> {
     const { cfg, logger } = this.o;
+    const policy = this.policy;
     let sink: Sink | null = null;
+    let dead: DeadLetters | null = null;
     try {
       sink = await this.o.spec.create(cfg, { pipeline: this.o.pipeline, logger, id: `${this.o.pipeline}/${cfg.name}` });
       const offsets = await sink.open();
-      const reader = new BatchReader(this.o.log, schemas);
+      dead = await this.openDeadLetters(sink, offsets);
+      const reader = new BatchReader(this.o.log, schemas, policy !== 'stop');
       for (const [topic, m] of offsets) for (const [p, next] of m) this.appliedPos.set(`${topic}/${p}`, next);
+      const target = sink;
+      const host: PolicyHost = {
+        commit: async (b) => {
+          await target.apply(b);
+          this.noteApplied(b, offsets);
+        },
+        refused: (r) => this.refused(r, target, dead, offsets),
+      };
       await this.discover(reader, offsets);
       attempt.running();
       logger.info('sink started', { sink: cfg.name, type: cfg.type, topics: reader.topics.length });
       let lastDiscover = Date.now();
       // The next batch is read while the target applies the current one (its database works in
       // another process or thread); topics are discovered only between reads.
-      let pending: Promise<SinkBatch | null> | null = null;
+      let pending: Promise<ReadBatch | null> | null = null;
       while (!signal.aborted) {
         if (!pending) {
           if (Date.now() - lastDiscover > 1000) {
@@ -177,28 +229,115 @@ export class SinkTask {
         }
         const started = process.hrtime.bigint();
         this.metrics.eventsIn.inc(batch.records);
-        await sink.apply(batch);
-        for (const o of batch.offsets) {
-          let m = offsets.get(o.topic);
-          if (!m) offsets.set(o.topic, (m = new Map()));
-          m.set(o.partition, o.next);
-          this.appliedPos.set(`${o.topic}/${o.partition}`, o.next);
+        let isolated = false;
+        try {
+          await sink.apply(batch);
+        } catch (e) {
+          if (policy === 'stop' || isRetriable(e)) throw e;
+          await isolate(batch, e, host);
+          isolated = true;
+        }
+        if (!isolated) this.noteApplied(batch, offsets);
+        for (const r of batch.rejected) if (!this.held.has(r.record.topic)) await this.refused(this.rejection(r), sink, dead, offsets);
+        if (isolated || batch.rejected.length) {
+          // The read-ahead went on from the end of the batch: read again from what the target holds,
+          // without the held tables.
+          await pending?.catch(() => null);
+          pending = null;
+          for (const t of this.held.keys()) reader.removeTopic(t);
+          reader.rewind(offsets);
         }
         this.metrics.batchLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-        this.metrics.eventsOut.inc(batch.records);
-        this.applied += batch.records;
-        this.batches++;
-        const ts = newestSourceTs(batch);
-        if (ts) {
-          this.lastSourceTs = ts;
-          this.metrics.lagMs.set(Math.max(0, Date.now() - ts));
-        }
         attempt.progressed();
-        this.o.onApplied?.(cfg.name, batch);
       }
     } finally {
+      await dead?.close().catch(() => {});
       await sink?.close().catch(() => {});
     }
+  }
+
+  /** Counts a batch the target committed, and the offsets it now holds. */
+  private noteApplied(batch: SinkBatch, offsets: Offsets): void {
+    for (const o of batch.offsets) {
+      let m = offsets.get(o.topic);
+      if (!m) offsets.set(o.topic, (m = new Map()));
+      m.set(o.partition, o.next);
+      this.appliedPos.set(`${o.topic}/${o.partition}`, o.next);
+    }
+    this.metrics.eventsOut.inc(batch.records);
+    this.applied += batch.records;
+    this.batches++;
+    const ts = newestSourceTs(batch);
+    if (ts) {
+      this.lastSourceTs = ts;
+      this.metrics.lagMs.set(Math.max(0, Date.now() - ts));
+    }
+    this.o.onApplied?.(this.o.cfg.name, batch);
+  }
+
+  /**
+   * The sink's dead-letter producer with `onError: dlq`. Whatever the policy, when the log has a
+   * dead-letter topic, first moves the target past a record dead-lettered just before the last
+   * stop (see sink-policy.ts), so that it is never applied.
+   */
+  private async openDeadLetters(sink: Sink, offsets: Offsets): Promise<DeadLetters | null> {
+    const { log, cfg, logger } = this.o;
+    const topic = dlqTopicOf(this.o.pipeline);
+    const dlq = this.policy === 'dlq';
+    if (!dlq && !(await log.topicInfo(topic))) return null;
+    const dead = await DeadLetters.open(log, { pipeline: this.o.pipeline, sink: cfg.name, topic, topicDefaults: this.o.topicDefaults, create: dlq });
+    try {
+      const past = await dead.pendingPast(offsets);
+      if (past.length) {
+        await sink.apply(offsetsOnly(past));
+        for (const o of past) (offsets.get(o.topic) ?? offsets.set(o.topic, new Map()).get(o.topic)!).set(o.partition, o.next);
+        logger.info('sink moved past records it dead-lettered before its last stop', { sink: cfg.name, positions: past.map((o) => `${o.topic}/${o.partition}@${o.next}`) });
+      }
+    } catch (e) {
+      await dead.close().catch(() => {});
+      throw e;
+    }
+    if (dlq) return dead;
+    await dead.close();
+    return null;
+  }
+
+  /** A record the reader could not read as a change, as a refusal of its own. */
+  private rejection(r: RejectedRecord): Refusal {
+    const rec = r.record;
+    const pre = this.o.prefix + '.';
+    const past = [{ topic: rec.topic, partition: rec.partition, next: rec.offset + 1 }];
+    return {
+      table: rec.topic.startsWith(pre) ? rec.topic.slice(pre.length) : rec.topic,
+      topic: rec.topic,
+      record: { topic: rec.topic, partition: rec.partition, offset: rec.offset, key: rec.key, value: rec.value, schemaId: rec.headers?.[SCHEMA_HEADER] },
+      positions: past,
+      past,
+      error: r.error,
+    };
+  }
+
+  /** A change the target refuses alone: dead-letters it and goes on (true), or holds its table (false). */
+  private async refused(r: Refusal, sink: Sink, dead: DeadLetters | null, offsets: Offsets): Promise<boolean> {
+    const { cfg, logger } = this.o;
+    const err = r.error as { code?: string; message?: string } | null;
+    const error: TaskError = { code: err?.code ?? 'FAILED', message: err?.message ?? String(r.error), at: new Date().toISOString() };
+    const where = { sink: cfg.name, table: r.table, topic: r.topic, partition: r.record.partition, offset: r.record.offset, code: error.code, error: error.message };
+    this.metrics.error('sink');
+    if (dead) {
+      await dead.write(r);
+      const past = offsetsOnly(r.past);
+      await sink.apply(past);
+      this.noteApplied(past, offsets);
+      this.deadLettered++;
+      this.deadLetters.inc();
+      logger.warn('sink dead-lettered a change its target refused; the table goes on past it', { ...where, dlq: dead.topic });
+      return true;
+    }
+    this.held.set(r.topic, { table: r.table, topic: r.topic, partition: r.record.partition, offset: r.record.offset, error, offsets: Object.fromEntries(offsets.get(r.topic) ?? []) });
+    this.heldTables.set(this.held.size);
+    logger.error('sink holds a table: its target refused a change, the other tables go on. Fix the cause and restart the pipeline to retry the table', where);
+    return false;
   }
 }
 

@@ -2,8 +2,9 @@
  * `status.json` in the pipeline's state directory: what `sluice status` shows of a running (or
  * stopped) pipeline, rewritten every second and on every state change.
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { makeDirs } from '../core/dirs.ts';
 
 export const statusFile = (stateDir: string): string => join(stateDir, 'status.json');
 
@@ -17,7 +18,8 @@ export class StatusWriter {
   ) {}
 
   async write(state: string): Promise<void> {
-    await mkdir(this.stateDir, { recursive: true });
+    // Not mkdir's recursive mode, which never returns for some paths (/proc/x/…).
+    await makeDirs(this.stateDir);
     const path = statusFile(this.stateDir);
     // A file of its own per write: the periodic refresh and a final write may overlap.
     const tmp = `${path}.${process.pid}.${++this.writes}.tmp`;

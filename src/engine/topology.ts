@@ -22,6 +22,9 @@ export function outputPattern(template: string): RegExp {
   return new RegExp('^' + template.split(/\{(?:topic|schema|table)\}/).map((x) => x.replace(/[.+?^${}()|[\]\\*]/g, '\\$&')).join('.+') + '$');
 }
 
+/** The dead-letter topic of a pipeline's sinks (`onError: dlq`). */
+export const dlqTopicOf = (pipeline: string): string => `${pipeline}.dlq`;
+
 export interface Reader {
   /** `sink <name>` or `processor <name>`, for messages. */
   what: string;
@@ -32,7 +35,7 @@ export interface Reader {
 export interface Topology {
   /** The source's topic prefix. */
   prefix: string;
-  /** Topics the log holds for the pipeline's own bookkeeping (schemas, transaction metadata). */
+  /** Topics the log holds for the pipeline's own bookkeeping (schemas, transaction metadata, dead letters). */
   internal: Set<string>;
   /** Whether a topic is one of the source's change topics. */
   isSourceTopic(topic: string): boolean;
@@ -44,7 +47,7 @@ export interface Topology {
 export function planTopology(cfg: PipelineConfig): Topology {
   const src = sourceSpec(cfg.source.type);
   const prefix = src.topicPrefix(cfg.source);
-  const internal = new Set([schemaTopicOf(prefix), `${prefix}.transaction`]);
+  const internal = new Set([schemaTopicOf(prefix), `${prefix}.transaction`, dlqTopicOf(cfg.name)]);
   const outputs = cfg.processors.map((p) => ({ name: p.name, re: outputPattern(p.output), format: processorSpec(p.type).output }));
   const isOutput = (t: string) => outputs.some((o) => o.re.test(t));
   const isSourceTopic = (t: string) => t.startsWith(prefix + '.') && !internal.has(t) && !isOutput(t);

@@ -84,6 +84,8 @@ export interface SinkBaseConfig {
   tables: string[];
   offsetsTable: string;
   batch: { maxRecords: number; maxBytes: number; maxDelayMs: number };
+  /** What a change the target refuses for good does (engine/sink-policy.ts). */
+  onError: 'stop' | 'skip_table' | 'dlq';
 }
 
 export interface SinkContext {

@@ -1,6 +1,6 @@
 /**
- * The pipeline's HTTP endpoint: GET /health (200 while running), /metrics (Prometheus text),
- * /status (JSON: source position, snapshot progress, queue).
+ * The pipeline's HTTP endpoint: GET /health (200 while running; `degraded` while a sink holds a
+ * table), /metrics (Prometheus text), /status (JSON: source position, snapshot progress, queue).
  */
 import { createServer } from 'node:http';
 import type { Logger } from '../core/logger.ts';
@@ -10,6 +10,8 @@ export interface ServerDeps {
   status(): unknown;
   /** Problems that make /health answer 503 (e.g. a failed sink); empty: healthy. */
   problems?(): string[];
+  /** Tables sinks hold (`onError: skip_table`): /health still answers 200, with status `degraded`. */
+  held?(): string[];
   logger: Logger;
 }
 
@@ -22,7 +24,9 @@ export async function startServer(cfg: { host: string; port: number }, deps: Ser
     }
     if (url === '/health') {
       const problems = deps.problems?.() ?? [];
-      if (problems.length) res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'failing', problems }));
+      const held = deps.held?.() ?? [];
+      if (problems.length) res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'failing', problems, ...(held.length ? { held } : {}) }));
+      else if (held.length) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'degraded', held }));
       else res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
     } else if (url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(deps.metrics.render());

@@ -16,6 +16,10 @@ export function sinkBaseFields(batch: ReturnType<typeof sinkBatch>) {
     tables: list(string({ minLength: 1 }), { description: 'Source tables to apply, as `schema.table` patterns (`*` matches any run of characters). Empty: all.', type: 'list of `schema.table` patterns' }).default([]),
     offsetsTable: string({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Table (collection) in the target holding the consumed log offsets, written with the data.' }).default('sluice_offsets'),
     batch: batch.describe('Bounds of one target transaction.').default({}, 'the defaults below'),
+    onError: oneOf(['stop', 'skip_table', 'dlq'] as const, {
+      description:
+        "What a change the target refuses for good (a constraint, a value it cannot take, an incompatible schema) does. `stop`: the sink stops at the batch. `skip_table`: that table is held at the refused change (shown by `sluice status`; a restart retries it) and every other table goes on. `dlq`: the refused change goes to the log topic `<pipeline>.dlq` with its reason, and its table goes on past it. See docs/connectors/sinks.md.",
+    }).default('stop'),
   };
 }
 

@@ -29,7 +29,15 @@ export class OffsetsStore {
     const d = this.d;
     const p = d.qi('partition');
     const [t, i, b] = [text, int4, int8].map((c) => d.columnType(c, ''));
-    await session.run(`CREATE TABLE IF NOT EXISTS ${this.table} (sink ${t} NOT NULL, topic ${t} NOT NULL, ${p} ${i} NOT NULL, next_offset ${b} NOT NULL, updated_at ${d.offsetsUpdatedAt}, PRIMARY KEY (sink, topic, ${p}))${d.tableOptions}`);
+    const create = `CREATE TABLE IF NOT EXISTS ${this.table} (sink ${t} NOT NULL, topic ${t} NOT NULL, ${p} ${i} NOT NULL, next_offset ${b} NOT NULL, updated_at ${d.offsetsUpdatedAt}, PRIMARY KEY (sink, topic, ${p}))${d.tableOptions}`;
+    try {
+      await session.run(create);
+    } catch {
+      // Two sinks opening on one database at once: PostgreSQL's IF NOT EXISTS does not see the
+      // other's uncommitted table and fails on its type's name (42710). Once that one committed,
+      // the statement finds the table; any other failure repeats and is thrown.
+      await session.run(create);
+    }
     return offsetsFromRows(await session.rows(`SELECT topic, ${p}, next_offset FROM ${this.table} WHERE sink = ${d.param(1)}`, [this.sink]));
   }
 
