@@ -3,13 +3,21 @@ import { loadConfig } from '../config/index.ts';
 import { createLogger, type Level } from '../core/logger.ts';
 import { UsageError, type Command } from './command.ts';
 
+/**
+ * How long a stop may take before the process exits anyway: a connection to a hung server (or a
+ * statement it never answers) must not keep a stopped pipeline alive. Exiting mid-way loses
+ * nothing: every task resumes from its last durable commit.
+ */
+export const STOP_DEADLINE_MS = 10_000;
+
 export const runCommand: Command = {
   summary: 'run a pipeline (snapshot, then stream changes) until stopped',
   usage: `usage: sluice run <pipeline.yaml> [--log-format text|json] [--log-level debug|info|warn|error]
 
 Runs the pipeline: creates the publication and replication slot if needed, snapshots
 existing rows (source.snapshot), then streams changes into the log. Ctrl-C (SIGINT) or
-SIGTERM stops it cleanly; after a crash it resumes from its last durable checkpoint.
+SIGTERM stops it cleanly (the process exits within ${STOP_DEADLINE_MS / 1000} s even when a server hangs; a
+second signal exits at once); after a crash it resumes from its last durable checkpoint.
 
 options:
   --log-format   text (default) or json: one JSON object per line on stderr
@@ -30,14 +38,21 @@ example:
     if (lvl) cfg.logging.level = lvl as Level;
     const logger = createLogger({ level: cfg.logging.level, format: cfg.logging.format });
     const { runPipeline } = await import('../engine/runner.ts');
-    // First signal: graceful stop (commit what is pending, close the slot connection). A second
-    // one while stopping means the operator wants out now; the next start resumes from the last
-    // durable checkpoint, so nothing is lost either way.
+    // First signal: graceful stop (commit what is pending, close the slot connection), for at
+    // most STOP_DEADLINE_MS. A second one while stopping means the operator wants out now; the
+    // next start resumes from the last durable checkpoint, so nothing is lost either way.
     const ac = new AbortController();
+    let stopped = false;
     const onSignal = (sig: NodeJS.Signals) => {
       if (!ac.signal.aborted) {
         logger.info('stopping', { signal: sig, hint: 'send the signal again to exit immediately' });
         ac.abort();
+        setTimeout(() => {
+          // Stopped cleanly but a connection to a hung server is still open: exit all the same.
+          if (stopped) process.exit(0);
+          logger.warn(`the pipeline did not stop within ${STOP_DEADLINE_MS / 1000} s (a server is not answering): exiting; the next run resumes from the last durable checkpoint`, { signal: sig });
+          process.exit(1);
+        }, STOP_DEADLINE_MS).unref();
       } else {
         logger.warn('exiting without a clean stop', { signal: sig });
         process.exit(130);
@@ -47,6 +62,7 @@ example:
     process.on('SIGTERM', onSignal);
     try {
       await runPipeline(cfg, { logger, signal: ac.signal });
+      stopped = true;
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -7,7 +7,8 @@
  * stays flat) and resumed when it asks for more.
  */
 import pg from 'pg';
-import type { PostgresConnectionConfig } from '../../config/fields.ts';
+import { timeoutsOf, type PostgresConnectionConfig } from '../../config/fields.ts';
+import { SluiceError } from '../../core/errors.ts';
 import { formatLsn } from '../../core/lsn.ts';
 import { pgError } from './errors.ts';
 
@@ -30,6 +31,7 @@ export interface ReplicationHandlers {
 }
 
 export function pgClientConfig(c: PostgresConnectionConfig, replication: boolean): pg.ClientConfig {
+  const t = timeoutsOf(c);
   return {
     host: c.host,
     port: c.port,
@@ -42,6 +44,15 @@ export function pgClientConfig(c: PostgresConnectionConfig, replication: boolean
     ...(replication ? { replication: 'database' } : {}),
     // Raw text values: our own type converters turn them into exact values.
     types: { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig,
+    // A server that accepts TCP but never answers must fail the connect, not hang it; a dead peer
+    // is noticed by TCP keepalives. Every statement of a normal connection has a deadline (the
+    // server cancels it too); the replication connection's START_REPLICATION runs for as long as
+    // the stream does, so its statements are timed one by one (`withDeadline`) and the stream by
+    // its liveness check.
+    connectionTimeoutMillis: t.connectMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    ...(replication ? {} : { query_timeout: t.statementMs, statement_timeout: t.statementMs }),
   } as pg.ClientConfig;
 }
 
@@ -50,19 +61,71 @@ export async function connect(c: PostgresConnectionConfig, replication: boolean)
   // A connection lost while idle is reported by the next query that uses it; without a listener
   // the 'error' event would crash the process.
   client.on('error', () => {});
+  const started = Date.now();
+  const { connectMs } = timeoutsOf(c);
   try {
     await client.connect();
   } catch (e) {
     const err = e as Error & { code?: string };
+    if (/timeout expired|connection timeout/i.test(err.message) || Date.now() - started >= connectMs) {
+      throw pgError('PG_TIMEOUT', `PostgreSQL at ${c.host}:${c.port} did not complete a connection within ${connectMs / 1000} s (it accepts TCP but does not answer: a hung server, or not a PostgreSQL port). Check source.connection; retrying meanwhile (connectTimeout sets the limit).`, { cause: e });
+    }
     const hint = /replication/.test(err.message)
       ? ' The server refused a replication connection: add `host replication <user> <addr> <method>` to pg_hba.conf and grant the user REPLICATION (ALTER ROLE <user> REPLICATION).'
       : '';
     throw pgError('PG_CONNECT', `cannot connect to PostgreSQL at ${c.host}:${c.port} database ${c.database} as ${c.user}: ${err.message}.${hint}`, {
-      retriable: err.code === 'ECONNREFUSED' || err.code === '57P03',
+      retriable: ['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', '57P03'].includes(err.code ?? ''),
       cause: e,
     });
   }
   return client;
+}
+
+/**
+ * Ends a client without waiting on a server that does not answer: after a second the socket is
+ * destroyed (pg's end() waits for the server to close its side).
+ */
+export async function closeClient(client: pg.Client | null | undefined): Promise<void> {
+  if (!client) return;
+  let timer: NodeJS.Timeout | undefined;
+  const ended = await Promise.race([client.end().then(() => true, () => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 1000)))]);
+  clearTimeout(timer);
+  if (!ended) (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
+/**
+ * Runs one statement of the replication connection (which has no client-side statement timeout)
+ * with a deadline: past it, the connection is destroyed and PG_TIMEOUT (retriable) says what was
+ * waited for.
+ */
+export async function withDeadline<T>(client: pg.Client, c: PostgresConnectionConfig, what: string, run: Promise<T>): Promise<T> {
+  const { statementMs } = timeoutsOf(c);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+      reject(pgError('PG_TIMEOUT', `PostgreSQL at ${c.host}:${c.port} did not finish ${what} within ${statementMs / 1000} s; retrying (statementTimeout of source.connection sets the limit)`));
+    }, statementMs);
+  });
+  try {
+    return await Promise.race([run, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A statement that ran out of time (pg's client-side deadline, or the server's statement_timeout)
+ * as PG_TIMEOUT, which is retriable: the server is hung or overloaded, or a lock is held for long.
+ */
+export function translateTimeout(e: unknown, c: PostgresConnectionConfig): unknown {
+  if (e instanceof SluiceError) return e;
+  const err = e as { message?: string; code?: string };
+  if (err?.message === 'Query read timeout' || err?.code === '57014') {
+    const { statementMs } = timeoutsOf(c);
+    return pgError('PG_TIMEOUT', `a statement to PostgreSQL at ${c.host}:${c.port} got no answer within ${statementMs / 1000} s (${err.message}): the server is hung or overloaded, or a lock is held that long; retrying (statementTimeout of source.connection sets the limit)`, { cause: e });
+  }
+  return e;
 }
 
 /** Encodes a Standby Status Update ('r'). */
@@ -81,9 +144,46 @@ export class ReplicationStream {
   private readonly client: pg.Client;
   private paused = false;
   private ended = false;
+  /** When the server last sent anything (data or keepalive), while the socket was being read. */
+  private heardAt = Date.now();
+  private lastStatus: [bigint, bigint, bigint] = [0n, 0n, 0n];
+  private liveness: NodeJS.Timeout | null = null;
 
   constructor(client: pg.Client) {
     this.client = client;
+  }
+
+  /**
+   * Fails the stream (PG_TIMEOUT, retriable) when the server sends nothing for `ms` while we read:
+   * after half of it, a status update asks the server to answer at once, which a live server
+   * does with a keepalive.
+   */
+  private watch(ms: number, where: string, onError: (e: Error) => void): void {
+    this.heardAt = Date.now();
+    let pinged = false;
+    this.liveness = setInterval(() => {
+      if (this.ended) return this.unwatch();
+      if (this.paused) {
+        this.heardAt = Date.now();
+        return;
+      }
+      const quiet = Date.now() - this.heardAt;
+      if (quiet >= ms) {
+        this.unwatch();
+        this.ended = true;
+        this.conn.stream.destroy();
+        onError(pgError('PG_TIMEOUT', `the replication stream from ${where} was silent for ${Math.round(quiet / 1000)} s, also after asking the server to answer: the server or the network is hung; reconnecting (statementTimeout of source.connection sets the limit)`));
+      } else if (quiet >= ms / 2 && !pinged) {
+        pinged = true;
+        this.sendStatus(...this.lastStatus, true);
+      } else if (quiet < ms / 2) pinged = false;
+    }, Math.max(50, Math.min(5000, ms / 8)));
+    this.liveness.unref();
+  }
+
+  private unwatch(): void {
+    if (this.liveness) clearInterval(this.liveness);
+    this.liveness = null;
   }
 
   private get conn(): any {
@@ -94,7 +194,7 @@ export class ReplicationStream {
    * Starts logical replication from `startLsn` with the given plugin options. Resolves once the
    * server switched to CopyBoth mode; data then flows to `handlers`.
    */
-  start(slot: string, startLsn: bigint, options: Record<string, string>, handlers: ReplicationHandlers): Promise<void> {
+  start(slot: string, startLsn: bigint, options: Record<string, string>, handlers: ReplicationHandlers, liveness?: { ms: number; where: string }): Promise<void> {
     const opts = Object.entries(options)
       .map(([k, v]) => `"${k}" '${v.replace(/'/g, "''")}'`)
       .join(', ');
@@ -104,9 +204,11 @@ export class ReplicationStream {
       let started = false;
       conn.once('replicationStart', () => {
         started = true;
+        if (liveness) this.watch(liveness.ms, liveness.where, (e) => handlers.onError(e));
         resolve();
       });
       conn.on('copyData', (msg: { chunk: Buffer }) => {
+        this.heardAt = Date.now();
         const b = msg.chunk;
         const kind = b[0];
         if (kind === 0x77) {
@@ -121,10 +223,12 @@ export class ReplicationStream {
       this.client.query(sql).then(
         () => {
           this.ended = true;
+          this.unwatch();
           handlers.onEnd();
         },
         (err: Error) => {
           this.ended = true;
+          this.unwatch();
           if (!started) reject(translateStartError(err, slot));
           else handlers.onError(err);
         },
@@ -138,6 +242,7 @@ export class ReplicationStream {
 
   sendStatus(write: bigint, flush: bigint, apply: bigint, reply = false): void {
     if (this.ended) return;
+    this.lastStatus = [write, flush, apply];
     this.conn.sendCopyFromChunk(statusUpdate(write, flush, apply, reply));
   }
 
@@ -151,6 +256,7 @@ export class ReplicationStream {
   resume(): void {
     if (this.paused) {
       this.paused = false;
+      this.heardAt = Date.now();
       this.conn.stream.resume();
     }
   }
@@ -161,6 +267,7 @@ export class ReplicationStream {
 
   /** Ends CopyBoth politely, then closes the connection. */
   async stop(): Promise<void> {
+    this.unwatch();
     if (!this.ended) {
       try {
         this.conn.endCopyFrom();
@@ -169,7 +276,7 @@ export class ReplicationStream {
       }
     }
     this.resume();
-    await Promise.race([this.client.end().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+    await closeClient(this.client);
   }
 }
 
