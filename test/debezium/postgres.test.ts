@@ -192,4 +192,31 @@ describe('PostgreSQL events against Debezium', () => {
     const plain = compareEvents(dflt, await readLog(cfgDefault.log.dir, PREFIX), DIFFERENCES, true);
     assert.ok(withSchema.compared > 20 && plain.compared > 20, `compared ${withSchema.compared} and ${plain.compared} records`);
   });
+
+  it('with heartbeatActionQuery, an idle slot moves on though the heartbeats reach no slot (a table outside the publication)', async () => {
+    await db.client.query(`CREATE TABLE idle (id int PRIMARY KEY); CREATE TABLE elsewhere (x text)`);
+    const hb = `heartbeatIntervalMs: 200\nheartbeatActionQuery: "INSERT INTO sluice_heartbeat VALUES (2, now()) ON CONFLICT (id) DO UPDATE SET ts = now()"\nsnapshot: never`;
+    const cfg = parseConfig(sluiceYaml('hbq', db.name, join(tmp.dir, 'hbq'), hb, '').replace(`tables: [${TABLES.join(', ')}]`, 'tables: [public.idle]'), 'h.yaml', process.env);
+    const ac = new AbortController();
+    let failed: unknown = null;
+    const run = runPipeline(cfg, { signal: ac.signal, logger: quietLogger() }).catch((e) => (failed = e));
+    try {
+      const slot = cfg.source.type === 'postgres' ? cfg.source.slot : '';
+      await waitUntil('the slot active', async () => (await db.client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active`, [slot])).rowCount === 1);
+      // WAL that no publication of the slot covers: without confirming keepalive positions, the slot would stay behind it.
+      await db.client.query(`INSERT INTO elsewhere SELECT repeat('x', 100) FROM generate_series(1, 2000)`);
+      const target = (await db.client.query(`SELECT pg_current_wal_lsn()::text AS l`)).rows[0].l;
+      await waitUntil('confirmed_flush_lsn past the WAL written', async () => {
+        if (failed) throw failed;
+        const r = await db.client.query(`SELECT confirmed_flush_lsn >= $1::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $2`, [target, slot]);
+        return r.rows[0]?.ok === true;
+      }, 30_000);
+      await waitUntil('the action query ran', async () => (await db.client.query(`SELECT 1 FROM sluice_heartbeat WHERE id = 2`)).rowCount === 1, 10_000);
+      assert.equal((await readLog(cfg.log.dir, PREFIX)).length, 0, 'and wrote no event');
+    } finally {
+      ac.abort();
+      await run;
+    }
+    if (failed) throw failed;
+  });
 });

@@ -30,6 +30,8 @@ export interface Targets {
   /** Rows of `table` in `target` as canonical text, sorted. */
   rows(target: Target, table: string, cols: [string, ColKind][], where?: string): Promise<string[][]>;
   count(target: Target, sql: string): Promise<number>;
+  /** Rows of any query in `target`, as the driver returns them (MySQL: `"` quotes become backticks, unless `raw`). */
+  query(target: Target, sql: string, raw?: boolean): Promise<unknown[][]>;
   drop(): Promise<void>;
 }
 
@@ -44,14 +46,15 @@ export async function freshTargets(dir: string): Promise<Targets> {
   for (const o of old as { n: string }[]) if (isStale(o.n)) await my.query(`DROP DATABASE IF EXISTS \`${o.n}\``);
   await my.query(`SET time_zone = '+00:00'`);
   const duckPath = join(dir, 'warehouse.duckdb');
-  const read = async (target: Target, sql: string): Promise<unknown[][]> => {
+  const read = async (target: Target, sql: string, raw = false): Promise<unknown[][]> => {
     if (target === 'postgres') return (await pgt.client.query({ text: sql, rowMode: 'array' })).rows;
     if (target === 'mysql') {
       await my.query(`USE \`${mysqlDb}\``); // created by the sink
-      return (await my.query({ sql: sql.replace(/"/g, '`'), rowsAsArray: true }))[0] as unknown[][];
+      return (await my.query({ sql: raw ? sql : sql.replace(/"/g, '`'), rowsAsArray: true }))[0] as unknown[][];
     }
     const conn = await (await DuckDBInstance.fromCache(duckPath)).connect();
     try {
+      await conn.run(`SET TimeZone = 'UTC'`);
       return (await conn.runAndReadAll(sql)).getRows() as unknown[][];
     } finally {
       conn.closeSync();
@@ -87,6 +90,7 @@ ${ex}
       const r = await read(target, sql);
       return Number(r[0][0]);
     },
+    query: read,
     async drop() {
       await my.query(`DROP DATABASE IF EXISTS \`${mysqlDb}\``).catch(() => {});
       await my.end();

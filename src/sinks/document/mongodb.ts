@@ -12,6 +12,7 @@ import { Binary, Decimal128, Long, MongoClient, ObjectId, type AnyBulkWriteOpera
 import type { DocumentStores } from './stores.ts';
 import { Decimal, type Doc, type DocValue, type DocumentStore, type Filter } from './types.ts';
 import { sinkError } from '../errors.ts';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS } from '../../config/fields.ts';
 
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
@@ -118,8 +119,17 @@ export class MongoStore implements DocumentStore {
   }
 }
 
+/**
+ * Deadlines unless the URL sets its own: finding and connecting to the server (a server that
+ * accepts TCP but never answers fails the open), and each operation's socket inactivity.
+ */
 function client(url: string): MongoClient {
-  return new MongoClient(url, { useBigInt64: true, ignoreUndefined: true, serverSelectionTimeoutMS: 10_000, appName: 'sluice' });
+  const given = new Set([...url.matchAll(/[?&]([A-Za-z]+)=/g)].map((m) => m[1].toLowerCase()));
+  const deadlines: Record<string, number> = {};
+  if (!given.has('serverselectiontimeoutms')) deadlines.serverSelectionTimeoutMS = DEFAULT_CONNECT_TIMEOUT_MS;
+  if (!given.has('connecttimeoutms')) deadlines.connectTimeoutMS = DEFAULT_CONNECT_TIMEOUT_MS;
+  if (!given.has('sockettimeoutms')) deadlines.socketTimeoutMS = DEFAULT_STATEMENT_TIMEOUT_MS;
+  return new MongoClient(url, { useBigInt64: true, ignoreUndefined: true, appName: 'sluice', ...deadlines });
 }
 
 export interface MongoStoresOptions {
@@ -131,14 +141,21 @@ export interface MongoStoresOptions {
 /** The data store and the derived one (sharing the client when the URL is the same). */
 export async function openMongoStores(o: MongoStoresOptions): Promise<DocumentStores> {
   const main = client(o.url);
-  await main.connect();
+  // A client that failed to connect keeps monitoring its servers (and the process alive): close it.
+  await main.connect().catch(async (e) => {
+    await main.close().catch(() => {});
+    throw e;
+  });
   let other: MongoClient | null = null;
   let derived: MongoStore | null = null;
   try {
     if (o.derive) {
       if (o.derive.url !== o.url) {
         other = client(o.derive.url);
-        await other.connect();
+        await other.connect().catch(async (e) => {
+          await other?.close().catch(() => {});
+          throw e;
+        });
       }
       derived = new MongoStore((other ?? main).db(o.derive.database));
     }

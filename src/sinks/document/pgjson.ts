@@ -12,6 +12,7 @@ import { fromJsonText, toJsonText } from './json.ts';
 import type { DocumentStores } from './stores.ts';
 import type { Doc, DocumentStore, Filter } from './types.ts';
 import { sinkError } from '../errors.ts';
+import { closeWithin, pgDeadlineOptions, withStatementDeadline } from '../timeouts.ts';
 
 const qi = (s: string): string => '"' + s.replace(/"/g, '""') + '"';
 const ql = (s: string): string => "'" + s.replace(/'/g, "''") + "'";
@@ -165,12 +166,15 @@ export class PgJsonStore implements DocumentStore {
   }
 }
 
+const destroyPg = (c: pg.Client, why?: Error): void => (c as unknown as { connection: { stream: { destroy(e?: Error): void } } }).connection.stream.destroy(why);
+
 const sameDatabase = (a: PostgresConnectionConfig, b: PostgresConnectionConfig): boolean =>
   a.host === b.host && a.port === b.port && a.user === b.user && a.database === b.database;
 
 async function connect(c: PostgresConnectionConfig, name: string, onError: (e: Error) => void): Promise<pg.Client> {
-  const client = new pg.Client({ host: c.host, port: c.port, user: c.user, password: c.password, database: c.database, application_name: `sluice sink ${name}` });
+  const client = new pg.Client({ host: c.host, port: c.port, user: c.user, password: c.password, database: c.database, application_name: `sluice sink ${name}`, ...pgDeadlineOptions(c) });
   client.on('error', onError);
+  withStatementDeadline(client, c, 'PostgreSQL', (why) => destroyPg(client, why));
   await client.connect();
   await client.query(`SET TimeZone = 'UTC'`);
   return client;
@@ -226,8 +230,8 @@ export async function openPgJsonStores(o: PgJsonStoresOptions): Promise<Document
       }
     },
     async close() {
-      await client.end().catch(() => {});
-      await other?.end().catch(() => {});
+      await closeWithin(() => client.end(), () => destroyPg(client));
+      if (other) await closeWithin(() => other!.end(), () => destroyPg(other!));
     },
   };
 }

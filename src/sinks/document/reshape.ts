@@ -20,6 +20,7 @@ import { parseJson } from '../../core/serde/parse.ts';
 import { render, templateColumns, type Compiled } from './template.ts';
 import { Decimal, type Doc, type DocValue } from './types.ts';
 import { documentError } from './errors.ts';
+import { infinityOf, Refused, unrepresentable } from '../sql/values.ts';
 
 export type Converter = (v: Value) => DocValue;
 
@@ -31,6 +32,16 @@ function int64(v: Value): DocValue {
 }
 
 const num = (v: Value): number => (typeof v === 'bigint' ? Number(v) : Number(v));
+
+const hasNonFinite = (v: DocValue): boolean => (typeof v === 'number' ? !Number.isFinite(v) : Array.isArray(v) ? v.some(hasNonFinite) : false);
+
+/** A Date of `ms`, or `Refused` when a Date cannot hold it (±infinity markers, years past ±275760). */
+function dateOf(ms: number, v: Value, infinite: boolean): Date {
+  if (infinite) throw new Refused('a document date has no infinity');
+  const d = new Date(ms);
+  if (Number.isNaN(d.getTime())) throw new Refused(`a document date holds the years 271821 BC to 275760 AD (${typeof v === 'bigint' ? v.toString() : String(v)} is outside)`);
+  return d;
+}
 
 function timeOfDay(signed: bigint): string {
   // MySQL's TIME is a duration: negative, or past 24 h (`-838:59:59`).
@@ -72,11 +83,11 @@ export function converterOf(s: FieldSchema, sourceType = ''): Converter {
 function baseConverter(s: FieldSchema, sourceType: string): Converter {
   switch (s.name) {
     case 'io.debezium.time.Date':
-      return (v) => new Date(num(v) * DAY_MS);
+      return (v) => dateOf(num(v) * DAY_MS, v, infinityOf('date', v) !== null);
     case 'io.debezium.time.Timestamp':
-      return (v) => new Date(num(v));
+      return (v) => dateOf(num(v), v, false);
     case 'io.debezium.time.MicroTimestamp':
-      return (v) => new Date(Math.floor(num(v) / 1000));
+      return (v) => dateOf(Math.floor(num(v) / 1000), v, infinityOf('timestamp', v) !== null);
     case 'io.debezium.time.NanoTimestamp':
       return (v) => new Date(Number(BigInt(v as number | bigint) / 1_000_000n));
     case 'io.debezium.time.ZonedTimestamp':
@@ -105,6 +116,8 @@ function baseConverter(s: FieldSchema, sourceType: string): Converter {
   switch (s.type) {
     case 'int64':
       return int64;
+    case 'float':
+    case 'double':
     case 'float32':
     case 'float64':
       return (v) => (typeof v === 'string' ? Number(v) : (v as number));
@@ -115,7 +128,9 @@ function baseConverter(s: FieldSchema, sourceType: string): Converter {
       return (v) => (typeof v === 'string' ? v : String(v));
     case 'array': {
       const item = converterOf(s.items ?? { type: 'string', optional: true }, sourceType.replace(/\[\]$/, ''));
-      return (v) => (Array.isArray(v) ? v.map(item) : (v as DocValue));
+      // Any number of dimensions (a PostgreSQL array's schema gives the element, not the depth).
+      const each = (v: Value): DocValue => (Array.isArray(v) ? v.map(each) : item(v));
+      return (v) => (Array.isArray(v) ? v.map(each) : (v as DocValue));
     }
     case 'struct': {
       const fields = (s.fields ?? []).map((f) => [f.field!, converterOf(f)] as const);
@@ -141,6 +156,8 @@ export class TableShape {
   constructor(
     readonly schema: SchemaRecord,
     private readonly template: Compiled | null,
+    /** The sink's name and target, for errors naming a value the documents cannot hold. */
+    private readonly sink: { name: string; label: string; json?: boolean } = { name: '', label: 'a document' },
   ) {
     this.table = `${schema.schema}.${schema.table}`;
     this.converters = schema.columns.map((c: SchemaColumn) => [c.name, converterOf(c.connect, c.sourceType)]);
@@ -155,7 +172,18 @@ export class TableShape {
   /** A row image with every value converted. */
   convert(row: Row): Doc {
     const out: Doc = {};
-    for (const [name, c] of this.converters) if (name in row) out[name] = c(row[name]);
+    for (const [name, c] of this.converters) {
+      if (!(name in row)) continue;
+      try {
+        const v = c(row[name]);
+        // JSON has no NaN or infinity (MongoDB's doubles do): JSONB would get null.
+        if (this.sink.json && hasNonFinite(v)) throw new Refused('JSON has no NaN or infinity');
+        out[name] = v;
+      } catch (e) {
+        if (e instanceof Refused) throw unrepresentable(this.sink.name, this.sink.label, this.schema, name, row[name], e.why);
+        throw e;
+      }
+    }
     for (const k of Object.keys(row)) if (!(k in out)) out[k] = int64(row[k]) as DocValue;
     return out;
   }

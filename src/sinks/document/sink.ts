@@ -131,7 +131,7 @@ export class DocumentSink implements Sink {
   private shape(s: SchemaRecord, target = this.target(s)): TableShape {
     let shape = this.shapes.get(s.id);
     if (!shape) {
-      shape = new TableShape(s, target.template);
+      shape = new TableShape(s, target.template, { name: this.cfg.name, label: this.cfg.type === 'mongodb' ? 'MongoDB' : 'PostgreSQL JSONB', json: this.cfg.type !== 'mongodb' });
       const missing = shape.missingColumns();
       if (missing.length) {
         const e = target.entry!;

@@ -31,6 +31,8 @@ export function duckType(kind: Kind): string {
     case 'uuid':
       return 'UUID';
     case 'interval_us':
+    case 'interval':
+      // Months, days and microseconds apart, as PostgreSQL's interval: ISO intervals fit exactly.
       return 'INTERVAL';
     case 'array':
       return duckType(kind.of) + '[]';

@@ -15,16 +15,24 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { mkdir } from 'node:fs/promises';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { DuckdbSinkConfig } from './spec.ts';
 import type { Logger } from '../../core/logger.ts';
 import { targetColumns, targetName, type Kind, type TargetColumn } from '../sql/columns.ts';
 import { checkKeyless } from '../sql/records.ts';
+import { inTable } from '../sql/driver-errors.ts';
 import { SqlSink } from '../sql/sink.ts';
 import type { SinkBatch, SinkRecord, TableBatch } from '../types.ts';
 import { sinkError } from '../errors.ts';
+import type { Row, Value } from '../../core/event.ts';
+import { parseJson } from '../../core/serde/parse.ts';
+import { unrepresentable } from '../sql/values.ts';
 import { duckdbDialect as dialect, duckType } from './dialect.ts';
+import { makeDirs } from '../../core/dirs.ts';
+import { SluiceError } from '../../core/errors.ts';
+
+/** How long opening the DuckDB file may take. */
+const DUCKDB_OPEN_MS = 60_000;
 
 const { qi, ql } = dialect;
 /** The change table's own columns, before the source's. */
@@ -50,6 +58,13 @@ function jsonType(kind: Kind): string {
   }
 }
 
+/** ISO 8601 intervals as sources write them (`P1Y2M3DT4H5M6.5S`), field by field. */
+const ISO_INTERVAL = "'^P(-?\\d+)Y(-?\\d+)M(-?\\d+)DT(-?\\d+)H(-?\\d+)M(-?\\d+(?:\\.\\d+)?)S$'";
+
+/**
+ * SQL turning field `x` (as `jsonType` read it) into a value of `kind`, exactly: the ±infinity
+ * markers of dates and timestamps, `24:00:00`, ISO's signed years, intervals field by field.
+ */
 function conv(kind: Kind, x: string): string {
   switch (kind.k) {
     case 'float':
@@ -59,15 +74,20 @@ function conv(kind: Kind, x: string): string {
     case 'bytes':
       return `from_base64(${x})`;
     case 'date':
-      return `(DATE '1970-01-01' + ${x})`;
+      return `CASE ${x} WHEN 2147483647 THEN DATE 'infinity' WHEN -2147483648 THEN DATE '-infinity' ELSE DATE '1970-01-01' + ${x} END`;
     case 'time_us':
-      return `(TIME '00:00:00' + to_microseconds(${x}))`;
+      return `CASE ${x} WHEN 86400000000 THEN TIME '24:00:00' ELSE TIME '00:00:00' + to_microseconds(${x}) END`;
     case 'timestamp_us':
-      return `make_timestamp(${x})`;
+      return `CASE ${x} WHEN 9223372036854775807 THEN TIMESTAMP 'infinity' WHEN -9223372036854775808 THEN TIMESTAMP '-infinity' ELSE make_timestamp(${x}) END`;
     case 'timestamp_ms':
       return `make_timestamp(${x} * 1000)`;
     case 'timestamptz':
-      return `${x}::TIMESTAMPTZ`;
+      // `+010000-…` → `10000-…` (DuckDB reads `-000099-…` and `0000-…` as ISO's years before 1 already).
+      return `(CASE WHEN left(${x}, 1) = '+' THEN ltrim(substr(${x}, 2), '0') ELSE ${x} END)::TIMESTAMPTZ`;
+    case 'interval': {
+      const f = (i: number) => `regexp_extract(${x}, ${ISO_INTERVAL}, ${i})`;
+      return `CASE WHEN ${x} IS NOT NULL THEN to_months(${f(1)}::BIGINT * 12 + ${f(2)}::BIGINT) + to_days(${f(3)}::BIGINT) + to_microseconds(${f(4)}::BIGINT * 3600000000 + ${f(5)}::BIGINT * 60000000 + (${f(6)}::DECIMAL(38,6) * 1000000)::BIGINT) END`;
+    }
     case 'json':
       return `${x}::JSON`;
     case 'uuid':
@@ -93,15 +113,29 @@ export class DuckdbSink extends SqlSink<DuckdbSinkConfig> {
   async open(): Promise<Map<string, Map<number, number>>> {
     const { DuckDBInstance } = await import('@duckdb/node-api');
     const path = resolve(this.cfg.path);
-    await mkdir(dirname(path), { recursive: true });
+    try {
+      // Not mkdir's recursive mode: it never returns for some paths (/proc/x/…).
+      await makeDirs(dirname(path));
+    } catch (e) {
+      throw sinkError('SINK_TARGET_PATH', `sink ${this.cfg.name}: cannot create the directory of DuckDB file ${path}: ${(e as Error).message}. Set the sink's path to a file in a directory this process can create and write`, { cause: e });
+    }
+    let timer: NodeJS.Timeout | undefined;
     try {
       // One instance per file per process (DuckDB allows one writer): a restarted sink, or a
-      // reader in the same process, shares it.
-      this.instance = await DuckDBInstance.fromCache(path);
+      // reader in the same process, shares it. Opening replays the file's write-ahead log, which
+      // takes long only on a hung file system.
+      this.instance = await Promise.race([
+        DuckDBInstance.fromCache(path),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(sinkError('SINK_TARGET_BUSY', `sink ${this.cfg.name}: DuckDB did not open ${path} within ${DUCKDB_OPEN_MS / 1000} s (a hung or very slow file system); retrying`)), DUCKDB_OPEN_MS))),
+      ]);
     } catch (e) {
+      if (e instanceof SluiceError) throw e;
       const msg = (e as Error).message;
       if (/lock/i.test(msg)) throw sinkError('SINK_TARGET_BUSY', `DuckDB file ${path} is open in another process (${msg.split('\n')[0]}); close that process (DuckDB allows one writer), the sink retries meanwhile`, { cause: e });
+      if (/cannot open|No such file|Permission denied|Read-only|IO Error/i.test(msg)) throw sinkError('SINK_TARGET_PATH', `sink ${this.cfg.name}: DuckDB cannot open ${path}: ${msg.split('\n')[0]}. Set the sink's path to a file this process can create and write`, { cause: e });
       throw e;
+    } finally {
+      clearTimeout(timer);
     }
     const conn = (this.conn = await this.instance.connect());
     type Values = Parameters<DuckDBConnection['run']>[1];
@@ -130,7 +164,7 @@ export class DuckdbSink extends SqlSink<DuckdbSinkConfig> {
     const c = this.conn!;
     await this.transact(batch, async () => {
       let i = 0;
-      for (const t of batch.tables) await this.applyTable(c, t, join(this.scratch, `batch-${i++}.ndjson`));
+      for (const t of batch.tables) await this.applyTable(c, t, join(this.scratch, `batch-${i++}.ndjson`)).catch((e) => Promise.reject(inTable(e, t)));
     });
   }
 
@@ -149,13 +183,14 @@ export class DuckdbSink extends SqlSink<DuckdbSinkConfig> {
     // Union of the batch's schemas (newest type wins): records of an older schema read NULL for newer columns.
     const cols = new Map<string, TargetColumn>();
     for (const s of t.schemas) for (const col of targetColumns(s, this.cfg)) if (!col.meta) cols.set(col.name, col);
-    await this.writeBatch(file, t);
+    checkDimensions(this.cfg.name, t, [...cols.values()]);
+    const longest = await this.writeBatch(file, t);
     const struct = `STRUCT(${[...cols.values()].map((col) => `${qi(col.name)} ${jsonType(col.kind)}`).join(', ')})`;
     const keyCols = [...cols.values()].filter((col) => t.schema.keyColumns.includes(col.name));
     const keyStruct = keyCols.length ? `STRUCT(${keyCols.map((col) => `${qi(col.name)} ${jsonType(col.kind)}`).join(', ')})` : 'VARCHAR';
     await c.run(
       `CREATE OR REPLACE TEMP TABLE sluice_batch AS SELECT p, o, u, k, v.op AS op, v.source.ts_ms AS ts, coalesce(v."after", v."before") AS img
-       FROM read_ndjson(${ql(file)}, columns = {p: 'BIGINT', o: 'BIGINT', u: 'TINYINT', k: ${ql(keyStruct)}, v: ${ql(`STRUCT(op VARCHAR, "before" ${struct}, "after" ${struct}, source STRUCT(ts_ms BIGINT))`)}})`,
+       FROM read_ndjson(${ql(file)}, maximum_object_size = ${Math.max(16 << 20, longest + 1024)}, columns = {p: 'BIGINT', o: 'BIGINT', u: 'TINYINT', k: ${ql(keyStruct)}, v: ${ql(`STRUCT(op VARCHAR, "before" ${struct}, "after" ${struct}, source STRUCT(ts_ms BIGINT))`)}})`,
     );
     const colList = [...cols.values()];
     const val = (col: TargetColumn, from: string) => `${conv(col.kind, `${from}.${qi(col.name)}`)}`;
@@ -186,17 +221,25 @@ export class DuckdbSink extends SqlSink<DuckdbSinkConfig> {
     if (t.keyless.length) await c.run(`INSERT INTO ${cur.name} (${insertCols}) SELECT ${insertVals} FROM sluice_batch WHERE u = 1`);
   }
 
-  /** One line per change: `{"p":…,"o":…,"u":…,"k":…,"v":…}`; u = 1 final upsert, 2 final delete, 0 superseded. */
-  private async writeBatch(file: string, t: TableBatch): Promise<void> {
+  /**
+   * One line per change: `{"p":…,"o":…,"u":…,"k":…,"v":…}`; u = 1 final upsert, 2 final delete, 0
+   * superseded. Returns the longest line's length (the JSON reader's object size limit must exceed it).
+   */
+  private async writeBatch(file: string, t: TableBatch): Promise<number> {
     const fate = new Map<SinkRecord, number>();
     for (const r of t.upserts) fate.set(r, 1);
     for (const r of t.deletes) fate.set(r, 2);
     for (const r of t.keyless) fate.set(r, 1);
     const fh = await openFile(file, 'w');
+    let longest = 0;
     try {
       let chunk = '';
       for (const r of t.changes) {
-        chunk += `{"p":${r.partition},"o":${r.offset},"u":${fate.get(r) ?? 0},"k":${r.key ?? 'null'},"v":${r.value}}\n`;
+        const line = `{"p":${r.partition},"o":${r.offset},"u":${fate.get(r) ?? 0},"k":${r.key ?? 'null'},"v":${r.value}}\n`;
+        // Bytes, not characters: the reader measures UTF-8.
+        const size = line.length > longest / 3 ? Buffer.byteLength(line) : line.length;
+        if (size > longest) longest = size;
+        chunk += line;
         if (chunk.length > 1 << 20) {
           await fh.write(chunk);
           chunk = '';
@@ -206,9 +249,81 @@ export class DuckdbSink extends SqlSink<DuckdbSinkConfig> {
     } finally {
       await fh.close();
     }
+    return longest;
+  }
+
+  /** A batch DuckDB refused: the value it could not take, named, when a check finds it. */
+  protected override diagnose(batch: SinkBatch): Error | null {
+    for (const t of batch.tables) {
+      const cols = new Map<string, TargetColumn>();
+      for (const s of t.schemas) for (const col of targetColumns(s, this.cfg)) if (!col.meta) cols.set(col.name, col);
+      for (const r of t.changes) {
+        const env = parseJson(r.value) as { after?: Row | null; before?: Row | null };
+        const img = env.after ?? env.before ?? {};
+        for (const [name, col] of cols) {
+          const why = img[name] == null ? null : duckRefusal(col.kind, img[name]);
+          if (why) return unrepresentable(this.cfg.name, 'DuckDB', r.schema, name, img[name], why);
+        }
+      }
+    }
+    return null;
   }
 }
 
 function changeId(r: SinkRecord): number {
   return r.partition * 2 ** 40 + r.offset;
+}
+
+/** Why DuckDB's column for `kind` cannot hold `v` exactly, or null (values its SQL conversion fails on). */
+function duckRefusal(kind: Kind, v: Value): string | null {
+  switch (kind.k) {
+    case 'decimal': {
+      if (duckType(kind) === 'VARCHAR') return null;
+      const m = /^[-+]?(\d*)(?:\.(\d*))?$/.exec(String(v));
+      if (!m) return `DuckDB's DECIMAL has no ${String(v)}`;
+      const p = kind.precision ?? 18;
+      const s = kind.scale ?? 0;
+      if (m[1].replace(/^0+/, '').length > p - s || (m[2] ?? '').replace(/0+$/, '').length > s) return `the column is DECIMAL(${p},${s})`;
+      return null;
+    }
+    case 'timestamptz': {
+      const y = /^([+-]?\d+)-/.exec(String(v));
+      return y && (Number(y[1]) > 294246 || Number(y[1]) < -290307) ? "DuckDB's TIMESTAMPTZ holds the years 290308 BC to 294246 AD" : null;
+    }
+    case 'array':
+      return Array.isArray(v) ? (v.map((x) => (x == null ? null : duckRefusal(kind.of, x))).find((x) => x) ?? null) : null;
+    default:
+      return null;
+  }
+}
+
+/** The nesting depth of a kind (`text[]` 1) and of a value. */
+const kindDepth = (k: Kind): number => (k.k === 'array' ? 1 + kindDepth(k.of) : 0);
+function valueDepth(v: Value): number {
+  if (!Array.isArray(v)) return 0;
+  let d = 0;
+  for (const x of v) if (x !== null) d = Math.max(d, valueDepth(x));
+  return 1 + d;
+}
+
+/**
+ * Refuses arrays with more dimensions than their DuckDB list column: the JSON reader would turn the
+ * inner arrays into their JSON text without a word. (A PostgreSQL array type has any number of
+ * dimensions; the list column has the one the schema gives.)
+ */
+function checkDimensions(sink: string, t: TableBatch, cols: TargetColumn[]): void {
+  const arrays = cols.filter((c) => c.kind.k === 'array');
+  if (!arrays.length) return;
+  for (const r of t.changes) {
+    const env = parseJson(r.value) as { after?: Row | null; before?: Row | null };
+    for (const img of [env.after, env.before]) {
+      if (!img) continue;
+      for (const c of arrays) {
+        const v = img[c.name];
+        if (v == null) continue;
+        const depth = kindDepth(c.kind);
+        if (valueDepth(v) > depth) throw unrepresentable(sink, 'DuckDB', r.schema, c.name, v, `the column is a list of ${depth} dimension${depth > 1 ? 's' : ''} (${duckType(c.kind)}) and the value has ${valueDepth(v)}`);
+      }
+    }
+  }
 }

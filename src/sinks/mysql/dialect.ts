@@ -8,6 +8,7 @@ const ql = (s: string): string => "'" + s.replace(/\\/g, '\\\\').replace(/'/g, "
 
 /** The column type of a kind; `key`: the column is (part of) the primary key, which needs a bounded length. */
 export function mysqlType(kind: Kind, key: boolean): string {
+  // (Decimal and key lengths here are what mysqlValue checks values against.)
   switch (kind.k) {
     case 'bool':
       return 'TINYINT(1)';
@@ -38,6 +39,9 @@ export function mysqlType(kind: Kind, key: boolean): string {
       return 'CHAR(36)';
     case 'interval_us':
       return kind.clock ? 'TIME(6)' : 'BIGINT';
+    case 'interval':
+      // ISO 8601 text (`P1Y2M3DT4H5M6.5S`): MySQL has no interval type, and text keeps it exact.
+      return 'VARCHAR(80)';
     case 'array':
       return 'JSON';
   }

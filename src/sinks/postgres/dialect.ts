@@ -36,6 +36,7 @@ function pgTypeOf(kind: Kind): string {
     case 'uuid':
       return 'uuid';
     case 'interval_us':
+    case 'interval':
       return 'interval';
     case 'array':
       return pgTypeOf(kind.of) + '[]';
@@ -44,10 +45,14 @@ function pgTypeOf(kind: Kind): string {
 
 /** The column type: a PostgreSQL source's own type where it is a built-in one, else the kind's. */
 export function pgColumnType(col: TargetColumn, connector: string): string {
-  const base = col.sourceType.replace(/\[\]$/, '');
-  if (connector === 'postgresql' && SAME_TYPES.test(base) && !/^bit/.test(base)) return col.sourceType;
+  const base = col.sourceType.replace(/(\[\])+$/, '');
+  if (connector === 'postgresql' && SAME_TYPES.test(base)) return col.sourceType;
+  // varbit travels as its text ('10101'), so the column keeps its type; bit(n) travels as bytes.
+  if (connector === 'postgresql' && /^bit varying\b/.test(base) && elementKind(col.kind).k === 'string') return col.sourceType;
   return pgTypeOf(col.kind);
 }
+
+const elementKind = (k: Kind): Kind => (k.k === 'array' ? elementKind(k.of) : k);
 
 /** The family of a type as format_type() prints it. */
 function family(formatType: string): Family {
@@ -100,7 +105,8 @@ export const postgresDialect: SqlDialect = {
   refusal(e): Refusal | null {
     const err = e as { code?: unknown; message?: string };
     if (err.code === '42P10') return { code: 'SINK_NO_KEY', detail: String(err.message) };
-    if (typeof err.code === 'string' && /^(22|23|42)/.test(err.code)) return { code: 'SINK_REJECTED', detail: `${err.message} (SQLSTATE ${err.code})` };
+    // Data exceptions, constraint violations, syntax/definition errors, program limits (54: 1600 columns).
+    if (typeof err.code === 'string' && /^(22|23|42|54)/.test(err.code)) return { code: 'SINK_REJECTED', detail: `${err.message} (SQLSTATE ${err.code})` };
     return null;
   },
   wording: {

@@ -9,37 +9,45 @@ import pg from 'pg';
 import type { PostgresSinkConfig } from './spec.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { SchemaRecord } from '../../core/schemas.ts';
-import type { Row } from '../../core/event.ts';
+import type { Row, Value } from '../../core/event.ts';
 import { parseJson } from '../../core/serde/parse.ts';
 import { writeValue } from '../../core/serde/json.ts';
 import { targetColumns, targetName, type Kind, type TargetColumn } from '../sql/columns.ts';
-import { batchError, type LostConnection } from '../sql/driver-errors.ts';
+import { batchError, inTable, type LostConnection } from '../sql/driver-errors.ts';
 import { isRetriable } from '../../core/errors.ts';
 import { afterText, checkKeyless, sourceTs } from '../sql/records.ts';
+import { clockText, pgDateText, pgTimestampText, pgZonedText } from '../sql/values.ts';
 import { SqlSink } from '../sql/sink.ts';
 import type { TargetTable } from '../sql/tables.ts';
 import { bySchema, type SinkBatch, type SinkRecord, type TableBatch } from '../types.ts';
 import { postgresDialect as dialect } from './dialect.ts';
+import { closeWithin, connectFailure, pgDeadlineOptions, withStatementDeadline } from '../timeouts.ts';
 
 const { qi, ql } = dialect;
 
-/** SQL turning the JSON text `t` (or JSON value `j`, for arrays) into a value of `kind`. */
-function conv(kind: Kind, t: string, j: string): string {
+/**
+ * SQL turning the JSON text `t` of a value into a value of `kind`, exactly: integer arithmetic on
+ * microseconds (an int8 times an interval would go through a double and round past 2^53), the
+ * ±infinity markers of dates and timestamps, `24:00:00`, ISO years before 1 and after 9999.
+ * Arrays arrive as PostgreSQL array literals (`arrayLiteral`), any number of dimensions.
+ */
+function conv(kind: Kind, t: string): string {
   switch (kind.k) {
     case 'bytes':
       return `decode(${t}, 'base64')`;
     case 'date':
-      return `(DATE '1970-01-01' + (${t})::int4)`;
+      return `CASE ${t} WHEN '2147483647' THEN DATE 'infinity' WHEN '-2147483648' THEN DATE '-infinity' ELSE DATE '1970-01-01' + (${t})::int4 END`;
     case 'time_us':
-      return `(TIME '00:00' + (${t})::int8 * INTERVAL '1 microsecond')`;
+      return `CASE ${t} WHEN '86400000000' THEN TIME '24:00:00' ELSE TIME '00:00' + (${t})::int8 * INTERVAL '1 microsecond' END`;
     case 'timestamp_us':
-      return `(TIMESTAMP '1970-01-01' + (${t})::int8 * INTERVAL '1 microsecond')`;
+      return `CASE ${t} WHEN '9223372036854775807' THEN TIMESTAMP 'infinity' WHEN '-9223372036854775808' THEN TIMESTAMP '-infinity' ELSE TIMESTAMP '1970-01-01' + (${t} || ' us')::interval END`;
     case 'timestamp_ms':
-      return `(TIMESTAMP '1970-01-01' + (${t})::int8 * INTERVAL '1 millisecond')`;
+      return `(TIMESTAMP '1970-01-01' + (${t} || ' ms')::interval)`;
+    case 'timestamptz':
+      // ISO's signed and zero years (`+010000-…`, `-000099-…`, `0000-…`) in PostgreSQL's spelling (values.ts pgZonedText).
+      return `CASE WHEN left(${t}, 1) = '+' THEN ltrim(substr(${t}, 2), '0') WHEN (left(${t}, 1) = '-' AND ${t} <> '-infinity') OR left(${t}, 5) = '0000-' THEN lpad((1 + CASE WHEN left(${t}, 1) = '-' THEN substr(${t}, 2, strpos(substr(${t}, 2), '-') - 1)::int ELSE 0 END)::text, 4, '0') || substr(${t}, strpos(substr(${t}, 2), '-') + 1) || ' BC' ELSE ${t} END`;
     case 'interval_us':
-      return `((${t})::int8 * INTERVAL '1 microsecond')`;
-    case 'array':
-      return `CASE WHEN jsonb_typeof(${j}) = 'array' THEN ARRAY(SELECT ${conv(kind.of, 'x.e', 'to_jsonb(x.e)')} FROM jsonb_array_elements_text(${j}) WITH ORDINALITY AS x(e, n) ORDER BY x.n) END`;
+      return `(${t} || ' us')::interval`;
     default:
       return t;
   }
@@ -55,7 +63,8 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
 
   async open(): Promise<Map<string, Map<number, number>>> {
     const c = this.cfg.connection;
-    const client = new pg.Client({ host: c.host, port: c.port, user: c.user, password: c.password, database: c.database, application_name: `sluice sink ${this.cfg.name}` });
+    const client = new pg.Client({ host: c.host, port: c.port, user: c.user, password: c.password, database: c.database, application_name: `sluice sink ${this.cfg.name}`, ...pgDeadlineOptions(c) });
+    withStatementDeadline(client, c, 'PostgreSQL', (why) => (client as unknown as { connection: { stream: { destroy(e?: Error): void } } }).connection.stream.destroy(why));
     // A dropped connection surfaces as the next query's failure; keep its cause for the message.
     client.on('error', (e) => {
       this.connectionError ??= e;
@@ -71,6 +80,8 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${qi(this.cfg.schema)}`);
       return await this.offsets.open(this.session);
     } catch (e) {
+      const unreachable = connectFailure(e, c, 'PostgreSQL');
+      if (unreachable) throw unreachable;
       // A connection refused or dropped while opening is retried like one lost mid-batch.
       if (!isRetriable(e)) throw e;
       throw batchError(dialect, e, { address: `${c.host}:${c.port}/${c.database}`, error: this.connectionError ?? (e as Error) });
@@ -78,7 +89,8 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
   }
 
   async close(): Promise<void> {
-    await this.client?.end().catch(() => {});
+    const client = this.client;
+    if (client) await closeWithin(() => client.end(), () => (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy());
     this.client = null;
     this.session = null;
   }
@@ -87,7 +99,7 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
   async apply(batch: SinkBatch): Promise<void> {
     const c = this.client!;
     await this.transact(batch, async () => {
-      for (const t of batch.tables) await this.applyTable(c, t);
+      for (const t of batch.tables) await this.applyTable(c, t).catch((e) => Promise.reject(inTable(e, t)));
     });
   }
 
@@ -121,7 +133,7 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
       case 'deleted':
         return 'false';
     }
-    return `(${conv(col.kind, u, `${u}::jsonb`)})::${type}`;
+    return `(${conv(col.kind, u)})::${type}`;
   }
 
   private async upsert(c: pg.Client, st: TargetTable, records: SinkRecord[], byKey: boolean): Promise<void> {
@@ -131,13 +143,15 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
       const data = cols.filter((col) => !col.meta);
       const meta = cols.some((col) => col.meta === 'op' || col.meta === 'source_ts_ms');
       const exprs = cols.map((col) => this.colExpr(st, col, s, `u.${qi(col.name)}`));
-      const from = `json_to_recordset($1::json) AS u(${[...data.map((col) => `${qi(col.name)} text`), '"__sluice_op" text', '"__sluice_ts" text'].join(', ')})`;
+      // The op and commit time only when a column takes them: a record of 1600 columns is PostgreSQL's limit.
+      const from = `json_to_recordset($1::json) AS u(${[...data.map((col) => `${qi(col.name)} text`), ...(meta ? ['"__sluice_op" text', '"__sluice_ts" text'] : [])].join(', ')})`;
       const keys = s.keyColumns;
       const updates = cols.filter((col) => !keys.includes(col.name)).map((col) => `${qi(col.name)} = EXCLUDED.${qi(col.name)}`);
       let sql = `INSERT INTO ${st.name} (${cols.map((x) => qi(x.name)).join(', ')}) SELECT ${exprs.join(', ')} FROM ${from}`;
       if (byKey && keys.length) sql += ` ON CONFLICT (${keys.map(qi).join(', ')}) DO ${updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'}`;
+      const arrays = arrayColumns(data);
       let rows = '[';
-      for (let i = 0; i < recs.length; i++) rows += (i ? ',' : '') + rowJson(recs[i], meta);
+      for (let i = 0; i < recs.length; i++) rows += (i ? ',' : '') + rowJson(recs[i], meta, arrays);
       await c.query(sql, [rows + ']']);
     }
   }
@@ -147,8 +161,9 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
     const keyCols = targetColumns(s, this.cfg).filter((x) => s.keyColumns.includes(x.name));
     const from = `json_to_recordset($1::json) AS u(${keyCols.map((col) => `${qi(col.name)} text`).join(', ')})`;
     const exprs = keyCols.map((col) => this.colExpr(st, col, s, `u.${qi(col.name)}`));
+    const arrays = arrayColumns(keyCols);
     let keys = '[';
-    for (let i = 0; i < records.length; i++) keys += (i ? ',' : '') + records[i].key;
+    for (let i = 0; i < records.length; i++) keys += (i ? ',' : '') + (arrays.length ? withArrayLiterals(parseJson(records[i].key!) as Row, arrays) : records[i].key);
     keys += ']';
     if (this.cfg.deletes === 'soft') {
       const flag = qi(this.cfg.softDeleteColumn);
@@ -171,10 +186,80 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
  * PostgreSQL reads the rows with json_to_recordset: one parse of small objects, no client-side
  * work per value (jsonb parsing of whole envelopes capped this sink at ~90k rows/s).
  */
-export function rowJson(r: SinkRecord, meta: boolean): string {
+export function rowJson(r: SinkRecord, meta: boolean, arrays: ArrayColumn[] = []): string {
   const v = r.value;
-  const row = afterText(v) ?? writeValue(((parseJson(v) as { after?: Row }).after ?? null) as Row | null);
+  let row = afterText(v) ?? writeValue(((parseJson(v) as { after?: Row }).after ?? null) as Row | null);
+  if (arrays.length && row !== 'null') row = withArrayLiterals(parseJson(row) as Row, arrays);
   if (!meta || row === 'null') return row;
   const head = `{"__sluice_op":"${r.op}","__sluice_ts":${sourceTs(v) ?? 'null'}`;
   return row === '{}' ? head + '}' : head + ',' + row.slice(1);
+}
+
+// ---------- arrays ----------
+
+/** An array column and the kind of its elements. */
+export interface ArrayColumn {
+  name: string;
+  element: Kind;
+}
+
+/** The array columns among `cols` (once per statement). */
+function arrayColumns(cols: TargetColumn[]): ArrayColumn[] {
+  const out: ArrayColumn[] = [];
+  for (const c of cols) {
+    if (c.kind.k !== 'array') continue;
+    let k: Kind = c.kind;
+    while (k.k === 'array') k = k.of;
+    out.push({ name: c.name, element: k });
+  }
+  return out;
+}
+
+/**
+ * A row as JSON with its array values as PostgreSQL array literals (`{{a,"b,c"},{NULL,d}}`), which
+ * the column's type reads whatever the number of dimensions. (A JSON array cannot be cast to a
+ * PostgreSQL array, and element conversion in SQL works for one dimension only.)
+ */
+function withArrayLiterals(row: Row, arrays: ArrayColumn[]): string {
+  for (const a of arrays) {
+    const v = row[a.name];
+    if (Array.isArray(v)) row[a.name] = arrayLiteral(v, a.element);
+  }
+  return writeValue(row);
+}
+
+function arrayLiteral(v: Value[], element: Kind): string {
+  let s = '{';
+  for (let i = 0; i < v.length; i++) {
+    if (i) s += ',';
+    const x = v[i];
+    if (x === null) s += 'NULL';
+    else if (Array.isArray(x)) s += arrayLiteral(x, element);
+    else s += '"' + elementText(element, x).replace(/[\\"]/g, '\\$&') + '"';
+  }
+  return s + '}';
+}
+
+/** A value of `kind` as PostgreSQL's input text (what `conv` computes in SQL for a column). */
+function elementText(kind: Kind, v: Value): string {
+  switch (kind.k) {
+    case 'bool':
+      return v ? 't' : 'f';
+    case 'bytes':
+      return '\\x' + Buffer.from(String(v), 'base64').toString('hex');
+    case 'date':
+      return pgDateText(Number(v));
+    case 'time_us':
+      return clockText(Number(v));
+    case 'timestamp_us':
+      return pgTimestampText(v);
+    case 'timestamp_ms':
+      return pgTimestampText(BigInt(v as number | bigint) * 1000n);
+    case 'timestamptz':
+      return pgZonedText(String(v));
+    case 'interval_us':
+      return `${v} us`;
+    default:
+      return typeof v === 'object' ? writeValue(v) : String(v);
+  }
 }

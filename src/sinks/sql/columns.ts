@@ -25,6 +25,8 @@ export type Kind =
   | { k: 'uuid' }
   /** `clock`: a MySQL TIME, a signed duration within ±838:59:59 (MySQL targets keep it a TIME). */
   | { k: 'interval_us'; clock?: boolean }
+  /** io.debezium.time.Interval: ISO 8601 `P1Y2M3DT4H5M6.5S`, years, months, days and time apart. */
+  | { k: 'interval' }
   | { k: 'array'; of: Kind };
 
 export interface TargetColumn {
@@ -59,6 +61,8 @@ export function kindOf(schema: FieldSchema, sourceType = '', connector = ''): Ki
       return { k: 'uuid' };
     case 'io.debezium.time.MicroDuration':
       return { k: 'interval_us' };
+    case 'io.debezium.time.Interval':
+      return { k: 'interval' };
   }
   switch (schema.type) {
     case 'boolean':
@@ -72,8 +76,10 @@ export function kindOf(schema: FieldSchema, sourceType = '', connector = ''): Ki
     case 'int64':
       // MySQL's BIGINT UNSIGNED goes past int64 (values up to 2^64-1 travel exact): an exact decimal.
       return /^bigint\b.*\bunsigned\b/i.test(sourceType) ? { k: 'decimal', precision: 20, scale: 0 } : { k: 'int', bytes: 8 };
+    case 'float':
     case 'float32':
       return { k: 'float', bytes: 4 };
+    case 'double':
     case 'float64':
       return { k: 'float', bytes: 8 };
     case 'bytes':
@@ -117,7 +123,8 @@ export function targetColumns(schema: SchemaRecord, cfg: SinkCommonConfig): Targ
 
 /** `{schema}`/`{table}` in a name template. */
 export function targetName(template: string, schema: SchemaRecord): string {
-  return template.replace(/\{schema\}/g, schema.schema).replace(/\{table\}/g, schema.table);
+  // A function replacer: a `$&` in a name is the name's own text, not a replacement pattern.
+  return template.replace(/\{schema\}/g, () => schema.schema).replace(/\{table\}/g, () => schema.table);
 }
 
 /**
@@ -143,6 +150,8 @@ export function compatible(kind: Kind, target: { family: string; bytes?: number 
       return f === 'timestamp' || f === 'timestamptz';
     case 'interval_us':
       return f === 'interval_us' || (kind.clock === true && f === 'time_us');
+    case 'interval':
+      return f === 'interval_us';
     default:
       return f === kind.k || (kind.k === 'array' && f === 'array');
   }

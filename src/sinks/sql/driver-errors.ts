@@ -26,3 +26,15 @@ export function batchError(d: SqlDialect, e: unknown, lost?: LostConnection | nu
   if (r) return sinkError('SINK_REJECTED', `${d.label} refused the batch: ${r.detail}; nothing of this batch was applied. Fix the target (or the source data) and restart`, { cause: e });
   return e;
 }
+
+/** A driver error thrown while applying the changes of `t`, its message naming the source table (a target's words rarely do). */
+export function inTable(e: unknown, t: { schema: { schema: string; table: string } }): unknown {
+  if (e instanceof Error && !(e instanceof SluiceError) && !e.message.startsWith('table ')) {
+    const where = `table ${t.schema.schema}.${t.schema.table}: `;
+    e.message = where + e.message;
+    // mysql2 keeps the server's words apart as well.
+    const m = e as { sqlMessage?: string };
+    if (typeof m.sqlMessage === 'string') m.sqlMessage = where + m.sqlMessage;
+  }
+  return e;
+}

@@ -7,6 +7,7 @@ import type { SinkCommonConfig } from '../config.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Sink, SinkBatch } from '../types.ts';
 import type { SqlDialect, SqlSession } from './dialect.ts';
+import { SluiceError } from '../../core/errors.ts';
 import { batchError, type LostConnection } from './driver-errors.ts';
 import { OffsetsStore } from './offsets.ts';
 import { TargetTables } from './tables.ts';
@@ -37,6 +38,14 @@ export abstract class SqlSink<C extends SinkCommonConfig> implements Sink {
   abstract apply(batch: SinkBatch): Promise<void>;
   abstract close(): Promise<void>;
 
+  /**
+   * For a batch the target refused: the coded error naming the value it could not take, when the
+   * sink can find it (a refusal names no column), else null.
+   */
+  protected diagnose(_batch: SinkBatch): Error | null {
+    return null;
+  }
+
   /** The dropped connection, when the driver reported one: a failed batch is then `SINK_CONNECTION_LOST`. */
   protected lostConnection(): LostConnection | null {
     return null;
@@ -58,7 +67,17 @@ export abstract class SqlSink<C extends SinkCommonConfig> implements Sink {
     } catch (e) {
       await s.run('ROLLBACK').catch(() => {});
       this.tables.clear();
-      throw batchError(this.dialect, e, this.lostConnection());
+      const lost = this.lostConnection();
+      if (!lost && !(e instanceof SluiceError) && this.dialect.refusal(e)) {
+        let found: Error | null = null;
+        try {
+          found = this.diagnose(batch);
+        } catch {
+          // The refusal stands as it is.
+        }
+        if (found) throw found;
+      }
+      throw batchError(this.dialect, e, lost);
     }
   }
 }

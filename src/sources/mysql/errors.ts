@@ -19,6 +19,8 @@ export const MYSQL_ERRORS = defineErrors('MySQL/MariaDB source', {
   MYSQL_BINLOG_INCIDENT: { retriable: false, meaning: 'the server wrote an INCIDENT event (changes may be missing from the binlog): check its error log, re-snapshot' },
   MYSQL_CONNECTION_LOST: { retriable: true, meaning: 'the binlog connection broke; the pipeline resumes from its last durable checkpoint' },
   MYSQL_SNAPSHOT_TRUNCATED: { retriable: false, meaning: 'a table was truncated while its interrupted snapshot waited to be resumed: its snapshot cannot be completed exactly' },
+  MYSQL_TIMEOUT: { retriable: true, meaning: 'the server did not complete a connection, answer a statement or keep the binlog stream alive in time (`connectTimeout`, `statementTimeout` of the connection, heartbeats): it is hung, unreachable or overloaded, or a lock is held that long' },
+  MYSQL_DATABASE_MISSING: { retriable: false, meaning: 'the database `source.connection` names does not exist (or the user cannot see it)' },
   MYSQL_CHECKPOINT: { retriable: false, meaning: 'the log holds a checkpoint this source cannot read (written by another source type, or damaged)' },
 });
 export const mysqlError = MYSQL_ERRORS.error;

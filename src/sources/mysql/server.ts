@@ -8,7 +8,9 @@ import type { MysqlSourceConfig } from './spec.ts';
 import type { BinlogColumn } from './binlog/types.ts';
 import { columnFromInformationSchema } from './types.ts';
 import { mysqlError } from './errors.ts';
-import { coreError } from '../../core/errors.ts';
+import { coreError, SluiceError } from '../../core/errors.ts';
+import { timeoutsOf } from '../../config/fields.ts';
+import { parseTableName, tableKey } from '../common/names.ts';
 
 export type Conn = mysql.Connection;
 
@@ -17,27 +19,68 @@ export interface ServerInfo {
   mariadb: boolean;
 }
 
+/**
+ * A connection for queries. Connecting (TCP, handshake, authentication) has the connection's
+ * connectTimeout; every query made through it has its statementTimeout (a snapshot's streamed
+ * read uses the underlying connection and runs as long as the table takes).
+ */
 export async function connectAdmin(c: MysqlSourceConfig['connection']): Promise<Conn> {
+  const t = timeoutsOf(c);
   try {
     const conn = await mysql.createConnection({
       host: c.host,
       port: c.port,
       user: c.user,
       password: c.password,
-      connectTimeout: 10_000,
+      connectTimeout: t.connectMs,
+      enableKeepAlive: true,
       timezone: 'Z',
       dateStrings: true,
       supportBigNumbers: true,
       bigNumberStrings: true,
       multipleStatements: false,
     });
+    conn.on('error', () => {}); // a lost connection is reported by the next query
+    const query = conn.query.bind(conn) as (o: object, v?: unknown) => Promise<unknown>;
+    (conn as { query: unknown }).query = (sql: string | object, values?: unknown) => query(typeof sql === 'string' ? { sql, timeout: t.statementMs } : { timeout: t.statementMs, ...sql }, values);
     // Every snapshot value is read as UTC text (TIMESTAMP columns convert to the session zone).
     await conn.query("SET time_zone = '+00:00'");
     return conn;
   } catch (e) {
     const err = e as { code?: string; message?: string };
+    if (err.code === 'ETIMEDOUT' || err.code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
+      throw mysqlError('MYSQL_TIMEOUT', `MySQL/MariaDB at ${c.host}:${c.port} did not complete a connection within ${t.connectMs / 1000} s (it accepts TCP but does not answer: a hung server, or not a MySQL port). Check source.connection; retrying meanwhile (connectTimeout sets the limit).`, { cause: e });
+    }
     const retriable = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'PROTOCOL_CONNECTION_LOST', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN'].includes(err.code ?? '');
     throw mysqlError('MYSQL_CONNECT', `cannot connect to MySQL/MariaDB at ${c.host}:${c.port} as ${c.user}: ${err.message}${retriable ? '' : '. Check source.connection (user, password) and that the user may connect from this host.'}`, { retriable, cause: e });
+  }
+}
+
+/** Ends a connection without waiting on a server that does not answer (destroyed after a second). */
+export async function closeConn(conn: { end(): Promise<void>; destroy(): void } | null | undefined): Promise<void> {
+  if (!conn) return;
+  let timer: NodeJS.Timeout | undefined;
+  const ended = await Promise.race([conn.end().then(() => true, () => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 1000)))]);
+  clearTimeout(timer);
+  if (!ended) conn.destroy();
+}
+
+/** A query that ran out of time (mysql2's deadline) as MYSQL_TIMEOUT, which is retriable. */
+export function translateTimeout(e: unknown, c: MysqlSourceConfig['connection']): unknown {
+  if (e instanceof SluiceError) return e;
+  const err = e as { code?: string; message?: string };
+  if (err?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
+    return mysqlError('MYSQL_TIMEOUT', `a statement to MySQL/MariaDB at ${c.host}:${c.port} got no answer within ${timeoutsOf(c).statementMs / 1000} s: the server is hung or overloaded, or a lock is held that long; retrying (statementTimeout of source.connection sets the limit)`, { cause: e });
+  }
+  return e;
+}
+
+/** The configured database must exist: else nothing would ever be captured, silently. */
+export async function checkDatabase(conn: Conn, database: string | undefined): Promise<void> {
+  if (!database) return;
+  const [rows] = await conn.query('SELECT SCHEMA_NAME AS d FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [database]);
+  if ((rows as unknown[]).length === 0) {
+    throw mysqlError('MYSQL_DATABASE_MISSING', `source.connection names database ${JSON.stringify(database)}, which the server does not have (or this user cannot see): create it, correct the name, or leave the database out to capture every database (source.tables then names database.table)`);
   }
 }
 
@@ -89,33 +132,41 @@ const SYSTEM_DBS = new Set(['mysql', 'information_schema', 'performance_schema',
 /** Which `database.table` names are captured: the configured ones, or every table of the default database (or of every user database). */
 export function tableFilter(cfg: MysqlSourceConfig): (database: string, table: string) => boolean {
   if (cfg.tables.length) {
-    const set = new Set(cfg.tables.map((t) => t.toLowerCase()));
-    return (d, t) => set.has(`${d}.${t}`.toLowerCase());
+    const set = new Set(configuredTables(cfg).map(([d, t]) => `${d}\u0000${t}`.toLowerCase()));
+    return (d, t) => set.has(`${d}\u0000${t}`.toLowerCase());
   }
   const db = cfg.connection.database;
   return db ? (d) => d === db : (d) => !SYSTEM_DBS.has(d.toLowerCase());
 }
 
+/**
+ * `source.tables` as [database, table] pairs: `database.table` or `table` (of the connection's
+ * database), a name holding a dot or starting with a quote written in backticks or double quotes
+ * (sources/common/names.ts).
+ */
+function configuredTables(cfg: MysqlSourceConfig): [string, string][] {
+  return cfg.tables.map((t) => {
+    const n = parseTableName(t, '`"');
+    if (!n) throw coreError('CONFIG_INVALID', `source.tables: "${t}" is not a table name; write database.table, with a name holding a dot or quote in backticks (\`\` for a backtick): shop.\`Order Items\`, shop.\`dot.ted\``);
+    if (n.schema !== null) return [n.schema, n.table];
+    if (!cfg.connection.database) throw coreError('CONFIG_INVALID', `source.tables: "${t}" names no database; write database.table`);
+    return [cfg.connection.database, n.table];
+  });
+}
+
 /** The captured tables with their columns; a configured table that does not exist is an error naming it. */
 export async function capturedTables(conn: Conn, cfg: MysqlSourceConfig): Promise<CapturedTable[]> {
-  const names = cfg.tables.map((t) => {
-    const i = t.indexOf('.');
-    if (i <= 0) {
-      if (!cfg.connection.database) throw coreError('CONFIG_INVALID', `source.tables: "${t}" names no database; write database.table`);
-      return [cfg.connection.database, t];
-    }
-    return [t.slice(0, i), t.slice(i + 1)];
-  });
+  const names = configuredTables(cfg);
   const [trows] = await conn.query(
     `SELECT TABLE_SCHEMA AS d, TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME`,
   );
   const all = (trows as { d: string; t: string }[]).map((r) => [r.d, r.t]);
   let chosen: string[][];
   if (names.length) {
-    const have = new Set(all.map(([d, t]) => `${d}.${t}`.toLowerCase()));
-    const missing = names.filter(([d, t]) => !have.has(`${d}.${t}`.toLowerCase()));
+    const have = new Set(all.map(([d, t]) => `${d}\u0000${t}`.toLowerCase()));
+    const missing = names.filter(([d, t]) => !have.has(`${d}\u0000${t}`.toLowerCase()));
     if (missing.length) {
-      throw mysqlError('MYSQL_TABLE_MISSING', `source.tables names ${missing.map((m) => m.join('.')).join(', ')}, which the server does not have (or this user cannot see): create ${missing.length > 1 ? 'them' : 'it'} or fix the list`);
+      throw mysqlError('MYSQL_TABLE_MISSING', `source.tables names ${missing.map(([d, t]) => tableKey(d, t)).join(', ')}, which the server does not have (or this user cannot see): create ${missing.length > 1 ? 'them' : 'it'} or fix the list`);
     }
     chosen = all.filter(([d, t]) => names.some(([a, b]) => a.toLowerCase() === d.toLowerCase() && b.toLowerCase() === t.toLowerCase()));
   } else {

@@ -17,6 +17,7 @@ import type { SourceInfo, Value } from '../../core/event.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
 import { SnapshotTable, type SnapshotHooks } from '../common/snapshot.ts';
 import { resumeAfter, type TableSnapshot } from '../common/ranges.ts';
+import { tableKey, tableTopic } from '../common/names.ts';
 import { mysqlDebezium } from './debezium.ts';
 import { mysqlKeyColumns, mysqlOrderExpression } from './keys.ts';
 import type { BinlogPos } from './position.ts';
@@ -56,6 +57,8 @@ export interface SnapshotOptions extends SnapshotHooks {
   /** The checkpoint's per-table state, updated in place. */
   state: Record<string, TableSnapshot<BinlogPos>>;
   cfg: MysqlSourceConfig;
+  /** `source.connector` of the events (`mysql`, or `mariadb` for a MariaDB server: mysql/debezium.ts). */
+  connector?: string;
   schemas: TableSchemas;
 }
 
@@ -69,8 +72,8 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
   try {
     for (let ti = 0; ti < o.tables.length && !o.isStopped(); ti++) {
       const { database, table } = o.tables[ti];
-      const name = `${database}.${table}`;
-      const topic = `${cfg.topicPrefix}.${database}.${table}`;
+      const name = tableKey(database, table);
+      const topic = tableTopic(cfg.topicPrefix, database, table);
       await o.sink.declareTopic(topic);
       // Columns as the snapshot transaction sees them (an ALTER since the listing shows here too).
       const columns = await tableColumns(conn, database, table);
@@ -120,7 +123,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
         }
         const source: SourceInfo = {
           version: SLUICE_VERSION,
-          connector: mysqlDebezium.connector,
+          connector: o.connector ?? mysqlDebezium.connector,
           name: cfg.topicPrefix,
           ts_ms: now,
           snapshot: t.nextMarker(),

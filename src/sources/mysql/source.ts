@@ -15,12 +15,15 @@ import type { MysqlSourceConfig } from './spec.ts';
 import { BinlogClient } from './binlog/client.ts';
 import type { BinlogEvent, StartPosition } from './binlog/types.ts';
 import { decodeCheckpoint, encodeCheckpoint, formatPos, type MysqlCheckpoint } from './position.ts';
-import { binlogFiles, capturedTables, checkServer, connectAdmin, currentPosition, tableFilter, type Conn, type ServerInfo } from './server.ts';
+import { binlogFiles, capturedTables, checkDatabase, checkServer, closeConn, connectAdmin, currentPosition, tableFilter, translateTimeout, type Conn, type ServerInfo } from './server.ts';
+import { timeoutsOf } from '../../config/fields.ts';
 import { beginSnapshot, runSnapshot } from './snapshot.ts';
 import type { SnapshotTable } from '../common/snapshot.ts';
 import { BinlogStreamer } from './stream.ts';
+import { connectorName } from './debezium.ts';
 import { TableSchemas } from './tables.ts';
 import { mysqlError } from './errors.ts';
+import { tableKey } from '../common/names.ts';
 
 /** How often an idle stream commits its advancing binlog position. */
 const IDLE_POSITION_COMMIT_MS = 10_000;
@@ -38,6 +41,8 @@ export class MysqlSource implements Source {
   /** The table the snapshot is reading (its range must be current in every checkpoint). */
   private snapshotTable: SnapshotTable<unknown> | null = null;
   private readonly schemas = new TableSchemas();
+  /** `source.connector` of the events: `mysql`, or `mariadb` for a MariaDB server (mariadbConnector). */
+  private connector = 'mysql';
 
   private readonly log: SourceContext['logger'];
   private readonly metrics: ComponentMetrics;
@@ -89,7 +94,16 @@ export class MysqlSource implements Source {
     try {
       this.admin = await connectAdmin(src.connection);
       const info = await checkServer(this.admin);
+      this.connector = connectorName(this.cfg, info.mariadb);
+      await checkDatabase(this.admin, src.connection.database);
+      const [sums] = await this.admin.query('SELECT @@global.binlog_checksum AS c');
+      if (String((sums as { c: string }[])[0]?.c ?? 'NONE').toUpperCase() !== 'CRC32') {
+        this.log.warn('the server writes binlog events without checksums (binlog_checksum is not CRC32): a damaged event cannot be told from a good one. Set binlog_checksum = CRC32 in the server configuration');
+      }
       const tables = await capturedTables(this.admin, src);
+      for (const t of tables) {
+        if (t.keyColumns.length === 0) this.log.warn(`captured table ${t.database}.${t.table} has no primary key: its change events carry no key, so table sinks can insert its rows but not apply updates or deletes (SINK_NO_KEY). Add a primary key to capture it fully`, { table: `${t.database}.${t.table}` });
+      }
       // Known shapes for statements that carry no table map (a TRUNCATE before any row change).
       for (const t of tables) this.schemas.intern(t.database, t.table, t.columns, t.keyColumns);
       if (tables.length === 0) this.log.warn('no table matches source.tables yet: streaming, tables created later are captured', { database: src.connection.database ?? '(all)' });
@@ -115,16 +129,18 @@ export class MysqlSource implements Source {
           return;
         }
       }
-      await this.admin.end().catch(() => {});
+      await closeConn(this.admin);
       this.admin = null;
       await this.stream(sink, info, ckpt);
+    } catch (e) {
+      throw translateTimeout(e, src.connection);
     } finally {
       await this.close();
     }
   }
 
   private async snapshot(sink: EventSink, info: ServerInfo, tables: Awaited<ReturnType<typeof capturedTables>>, ckpt: MysqlCheckpoint): Promise<void> {
-    const remaining = tables.filter((t) => ckpt.tables[`${t.database}.${t.table}`]?.status !== 'done');
+    const remaining = tables.filter((t) => ckpt.tables[tableKey(t.database, t.table)]?.status !== 'done');
     if (remaining.length === 0) return;
     this.snapConn = await connectAdmin(this.cfg.connection);
     const point = await beginSnapshot(this.snapConn, info);
@@ -137,6 +153,7 @@ export class MysqlSource implements Source {
     }
     this.log.info(resumed ? 'snapshot: resuming with the tables not yet in the log' : 'snapshot: starting', { tables: remaining.length, position: formatPos(point), gtid: point.gtid });
     await runSnapshot({
+      connector: this.connector,
       conn: this.snapConn,
       point,
       tables: remaining,
@@ -157,7 +174,7 @@ export class MysqlSource implements Source {
         this.snapshotTable = t;
       },
     });
-    await this.snapConn.end().catch(() => {});
+    await closeConn(this.snapConn);
     this.snapConn = null;
   }
 
@@ -175,16 +192,18 @@ export class MysqlSource implements Source {
           );
         }
       } finally {
-        await admin.end().catch(() => {});
+        await closeConn(admin);
       }
     }
     const start: StartPosition = useGtid ? { gtidSet: ckpt.gtid } : { file: ckpt.file, pos: ckpt.pos };
-    this.streamer = new BinlogStreamer({ cfg: this.cfg, sink, schemas: this.schemas, log: this.log, metrics: this.metrics, captured: tableFilter(src), checkpoint: ckpt, resetHint: this.ctx.resetHint });
+    this.streamer = new BinlogStreamer({ connector: this.connector, cfg: this.cfg, sink, schemas: this.schemas, log: this.log, metrics: this.metrics, captured: tableFilter(src), checkpoint: ckpt, resetHint: this.ctx.resetHint });
     this.client = await BinlogClient.connect({
       host: src.connection.host,
       port: src.connection.port,
       user: src.connection.user,
       password: src.connection.password,
+      connectTimeoutMs: timeoutsOf(src.connection).connectMs,
+      statementTimeoutMs: timeoutsOf(src.connection).statementMs,
       serverId: src.serverId,
       start,
       heartbeatMs: src.heartbeatIntervalMs,
@@ -234,8 +253,8 @@ export class MysqlSource implements Source {
 
   private async close(): Promise<void> {
     await this.client?.close().catch(() => {});
-    await this.snapConn?.end().catch(() => {});
-    await this.admin?.end().catch(() => {});
+    await closeConn(this.snapConn);
+    await closeConn(this.admin);
     this.snapConn = null;
     this.admin = null;
   }

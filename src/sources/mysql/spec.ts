@@ -23,12 +23,12 @@ const config = object({
     description: '`mysql://user:password@host:port[/database]` (`mariadb://` too), or a mapping of host (`127.0.0.1`), port (`3306`), user (`root`), password, database. The database is optional: tables named without one are looked up there, and with `tables` empty every table of it is captured (without it: every table of every user database).',
   }),
   ...sourceCommonFields({
-    tables: '`database.table` names to capture; empty: every table of `connection.database`. A listed table the server does not have stops the pipeline with `MYSQL_TABLE_MISSING`.',
+    tables: '`database.table` names to capture (a name with a dot or quote in backticks: ``shop.`dot.ted` ``, [topics.md](topics.md)); empty: every table of `connection.database`. A listed table the server does not have stops the pipeline with `MYSQL_TABLE_MISSING`.',
     tablesType: 'list of `database.table`',
     snapshot: ' (from the current end of the binlog)',
     snapshotFetchSize: 'Rows buffered from the server at a time during the snapshot.',
     heartbeat: 'Heartbeat period asked of the server, so that a broken connection is noticed while the binlog is idle.',
-    topics: 'Topics are `<topicPrefix>.<database>.<table>`.',
+    topics: 'Topics are `<topicPrefix>.<database>.<table>`, names escaped as [topics.md](topics.md) says.',
   }),
   serverId: integer({ min: 1, max: 4294967295, description: "The replica server id this pipeline uses; must differ from every other replica of the server." }).default(defaultServerId, 'derived from `name` (5400–6399)'),
   skippedOperations: list(oneOf(['c', 'u', 'd', 't'] as const), {

@@ -15,6 +15,7 @@ import { xaKey } from './binlog/decoder.ts';
 import type { BinlogColumn } from './binlog/types.ts';
 import { changeParts, TransactionMeta } from '../common/events.ts';
 import { keyComparator } from '../common/keys.ts';
+import { tableKey, tableTopic } from '../common/names.ts';
 import { SnapshotFilter } from '../common/ranges.ts';
 import { mysqlDebezium } from './debezium.ts';
 import { mysqlKeyColumns } from './keys.ts';
@@ -56,6 +57,8 @@ export interface StreamOptions {
   checkpoint: MysqlCheckpoint;
   /** How to start over (for messages). */
   resetHint: string;
+  /** `source.connector` of the events (`mysql`, or `mariadb` for a MariaDB server: mysql/debezium.ts). */
+  connector?: string;
 }
 
 export class BinlogStreamer {
@@ -76,7 +79,12 @@ export class BinlogStreamer {
   private readonly prefix: string;
   lastEventTs = 0;
 
+  private readonly skipped: Set<ChangeEvent['op']>;
+  private readonly connector: string;
+
   constructor(private readonly o: StreamOptions) {
+    this.skipped = new Set(o.cfg.skippedOperations);
+    this.connector = o.connector ?? mysqlDebezium.connector;
     const c = o.checkpoint;
     this.file = c.file;
     this.pos = c.pos;
@@ -222,7 +230,7 @@ export class BinlogStreamer {
       const table = second ?? first;
       if (!this.o.captured(db, table)) return;
       // A truncate the table's later snapshot already reflects, or one it cannot be placed in.
-      const f = this.snapshotFilters.get(`${db}.${table}`);
+      const f = this.snapshotFilters.get(tableKey(db, table));
       const at = { file: this.file, pos: h.nextPos > 0 ? h.nextPos - h.eventSize : this.pos };
       const cov = f ? f.truncate(at) : 'streamed';
       if (cov === 'covered') return;
@@ -284,7 +292,7 @@ export class BinlogStreamer {
     if (!this.o.captured(map.database, map.table)) return;
     if (!this.tx) this.beginTx(ev.header, null, false);
     const tx = this.tx!;
-    const name = `${map.database}.${map.table}`;
+    const name = tableKey(map.database, map.table);
     const at: BinlogPos = { file: this.file, pos: ev.header.nextPos > 0 ? ev.header.nextPos - ev.header.eventSize : this.pos };
     // Rows this table's snapshot may already hold (decided per row, by its key's range).
     let filter = this.snapshotFilters.get(name) ?? null;
@@ -328,13 +336,15 @@ export class BinlogStreamer {
 
   /** Where a table's events go (names built once per table, not per row). */
   private target(db: string, table: string): Target {
-    const key = `${db}.${table}`;
+    const key = tableKey(db, table);
     let t = this.targets.get(key);
-    if (!t) this.targets.set(key, (t = { db, table, name: key, topic: `${this.prefix}.${key}` }));
+    if (!t) this.targets.set(key, (t = { db, table, name: key, topic: tableTopic(this.prefix, db, table) }));
     return t;
   }
 
   private emit(tx: OpenTx, h: EventHeader, schema: TableSchema, to: Target, op: ChangeEvent['op'], before: Row | null, after: Row | null, row: number, at?: BinlogPos, key: Row | null = null): void {
+    // Debezium's skipped.operations: neither written nor counted.
+    if (this.skipped.has(op)) return;
     const index = tx.events++;
     // Transaction metadata counts every event of the transaction, the ones already durable too.
     const transaction: TransactionInfo | null = tx.meta ? tx.meta.next(to.name) : null;
@@ -344,7 +354,7 @@ export class BinlogStreamer {
     tx.began = true;
     const source: SourceInfo = {
       version: SLUICE_VERSION,
-      connector: mysqlDebezium.connector,
+      connector: this.connector,
       name: this.prefix,
       ts_ms: h.timestamp * 1000,
       snapshot: 'false',

@@ -14,11 +14,13 @@ export const PG_ERRORS = defineErrors('PostgreSQL source', {
   PG_PUBLICATION_CREATE: { retriable: false, meaning: 'the publication could not be created or altered (rights)' },
   PG_UNSUPPORTED_TYPE: { retriable: false, meaning: 'a captured column of a type Sluice cannot read (see the type mapping)' },
   PG_BINARY_UNSUPPORTED_TYPE: { retriable: false, meaning: 'with `binary: true`, a column type whose binary form Sluice cannot decode' },
-  PG_BAD_VALUE: { retriable: false, meaning: 'a value the server sent that does not parse as its type' },
+  PG_BAD_VALUE: { retriable: false, meaning: 'a value the server sent that does not parse as its type, or that its change-event field cannot hold (a timestamp past 294247 AD); the message names table, column and value' },
   PG_PROTOCOL: { retriable: false, meaning: 'a malformed pgoutput message' },
   PG_STREAM: { retriable: true, meaning: 'the replication connection broke' },
   PG_STREAM_ENDED: { retriable: true, meaning: 'the server ended the replication stream (shutdown, slot dropped)' },
   PG_CHECKPOINT: { retriable: false, meaning: 'the log holds a checkpoint this source cannot read (written by another source type, or damaged)' },
+  PG_TIMEOUT: { retriable: true, meaning: 'the server did not complete a connection, answer a statement or keep the replication stream alive in time (`connectTimeout`, `statementTimeout` of the connection): it is hung, unreachable or overloaded, or a lock is held that long' },
+  PG_LOG_BEHIND_SLOT: { retriable: false, meaning: 'the replication slot was confirmed past the log\'s checkpoint: the log directory is an older copy (restored from a backup) and the changes in between are lost to it; put back the newest log or start over' },
   PG_SNAPSHOT_TRUNCATED: { retriable: false, meaning: 'a table was truncated while its interrupted snapshot waited to be resumed: its snapshot cannot be completed exactly' },
 });
 export const pgError = PG_ERRORS.error;

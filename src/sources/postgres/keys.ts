@@ -33,7 +33,9 @@ export function pgKeyColumns(table: TableSchema): PgKeyColumn[] | null {
     if (!c) return null;
     const s = c.schema;
     const base = { name, index, typeName: c.typeName, collate: 'no' as const };
-    if (s.type === 'int8' || s.type === 'int16' || s.type === 'int32' || s.type === 'int64' || s.type === 'float32' || s.type === 'float64') out.push({ ...base, order: 'number' });
+    // Microseconds counting a month as 30.4375 days do not order intervals as PostgreSQL does (30).
+    if (s.name === 'io.debezium.time.MicroDuration') return null;
+    if (s.type === 'int8' || s.type === 'int16' || s.type === 'int32' || s.type === 'int64' || s.type === 'float' || s.type === 'double') out.push({ ...base, order: 'number' });
     else if (s.type === 'boolean') out.push({ ...base, order: 'bool' });
     else if (s.type === 'bytes' && !s.name) out.push({ ...base, order: 'bytes' });
     else if (s.name === 'io.debezium.time.ZonedTimestamp') out.push({ ...base, order: 'instant' });

@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { parseLsn } from '../../core/lsn.ts';
 import { coreError } from '../../core/errors.ts';
 import { pgError } from './errors.ts';
+import { parseTableName } from '../common/names.ts';
 import type { PostgresConnectionConfig } from '../../config/fields.ts';
 
 export interface SlotInfo {
@@ -27,14 +28,15 @@ export function quoteIdent(name: string): string {
   return '"' + name.replace(/"/g, '""') + '"';
 }
 
-/** `schema.table` → quoted `"schema"."table"`; a bare name means schema public. */
+/**
+ * A `source.tables` entry → schema, table and the quoted `"schema"."table"`; a bare name means
+ * schema public. Names with a dot or quote are written in double quotes (sources/common/names.ts).
+ */
 export function qualifiedName(spec: string): { schema: string; table: string; sql: string } {
-  const m = /^(?:("(?:[^"]|"")+"|[^."]+)\.)?("(?:[^"]|"")+"|[^."]+)$/.exec(spec);
-  if (!m) throw coreError('CONFIG_INVALID', `source.tables: "${spec}" is not a table name; write schema.table, e.g. public.customers`);
-  const unq = (s: string) => (s.startsWith('"') ? s.slice(1, -1).replace(/""/g, '"') : s);
-  const schema = m[1] ? unq(m[1]) : 'public';
-  const table = unq(m[2]);
-  return { schema, table, sql: `${quoteIdent(schema)}.${quoteIdent(table)}` };
+  const n = parseTableName(spec);
+  if (!n) throw coreError('CONFIG_INVALID', `source.tables: "${spec}" is not a table name; write schema.table, e.g. public.customers, with a name holding a dot or quote in double quotes ("" for a quote): public."Order Items", public."dot.ted"`);
+  const schema = n.schema ?? 'public';
+  return { schema, table: n.table, sql: `${quoteIdent(schema)}.${quoteIdent(n.table)}` };
 }
 
 export async function checkServer(client: pg.Client): Promise<{ version: number }> {
@@ -95,6 +97,23 @@ export async function ensurePublication(client: pg.Client, publication: string, 
   }
 }
 
+/**
+ * Tables of the publication without a primary key, with their replica identity (`d` default:
+ * none without a key, `n` nothing, `f` full, `i` a unique index).
+ */
+export async function keylessTables(client: pg.Client, publication: string): Promise<{ schema: string; table: string; replicaIdentity: string }[]> {
+  const r = await client.query(
+    `SELECT pt.schemaname AS schema, pt.tablename AS table, c.relreplident::text AS ident
+       FROM pg_publication_tables pt
+       JOIN pg_namespace n ON n.nspname = pt.schemaname
+       JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
+      WHERE pt.pubname = $1 AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+      ORDER BY 1, 2`,
+    [publication],
+  );
+  return r.rows.map((x: any) => ({ schema: x.schema, table: x.table, replicaIdentity: String(x.ident) }));
+}
+
 /** Tables the publication currently covers, as schema/table pairs, in a stable order. */
 export async function publishedTables(client: pg.Client, publication: string): Promise<{ schema: string; table: string }[]> {
   const r = await client.query(`SELECT schemaname AS schema, tablename AS table FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2`, [publication]);
@@ -126,7 +145,7 @@ export async function dropSlot(client: pg.Client, slot: string): Promise<void> {
  * does not hide the log's state: the reason is reported in place of the slot.
  */
 export async function slotStatus(conn: PostgresConnectionConfig, slot: string): Promise<Record<string, unknown> & { name: string; error?: string; exists?: boolean }> {
-  const { connect } = await import('./replication.ts');
+  const { closeClient, connect } = await import('./replication.ts');
   let c: pg.Client;
   try {
     c = await connect(conn, false);
@@ -143,6 +162,6 @@ export async function slotStatus(conn: PostgresConnectionConfig, slot: string): 
   } catch (e) {
     return { name: slot, error: (e as Error).message };
   } finally {
-    await c.end().catch(() => {});
+    await closeClient(c);
   }
 }

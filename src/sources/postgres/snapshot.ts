@@ -13,6 +13,7 @@ import type pg from 'pg';
 import type { ChangeEvent } from '../../core/event.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
 import { keyOf } from '../common/keys.ts';
+import { tableKey, tableTopic } from '../common/names.ts';
 import { resumeAfter, type TableSnapshot } from '../common/ranges.ts';
 import { SnapshotTable, type SnapshotHooks } from '../common/snapshot.ts';
 import { postgresDebezium } from './debezium.ts';
@@ -37,18 +38,25 @@ const BINARY_COLLATIONS = new Set(['C', 'POSIX', 'ucs_basic']);
 
 export async function runSnapshot(o: SnapshotOptions): Promise<void> {
   const { client, cfg } = o;
-  const catalog = new TypeCatalog(client);
+  const catalog = new TypeCatalog(client, false, cfg.intervalHandling);
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   let current: SnapshotTable<bigint> | null = null;
   try {
     await client.query(`SET TRANSACTION SNAPSHOT '${o.snapshotName.replace(/'/g, "''")}'`);
+    // Debezium's snapshot rows name the snapshot's transaction, its WAL position (the slot's
+    // consistent point) as lsn and in sequence, and the time the snapshot began (µs).
+    const snapTxId = Number((await client.query(`SELECT txid_current()::text AS x`)).rows[0].x);
+    const snapUs = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+    const snapMs = Math.floor(snapUs / 1000);
+    const snapLsn = Number(o.at);
+    const snapSequence = `[null,"${o.at}"]`;
     const dbCollate = String((await client.query(`SELECT datcollate FROM pg_database WHERE datname = current_database()`)).rows[0]?.datcollate ?? '');
     const started = Date.now();
     let totalRows = 0;
     for (let ti = 0; ti < o.tables.length && !o.isStopped(); ti++) {
       const { schema, table } = o.tables[ti];
-      const name = `${schema}.${table}`;
-      const topic = `${cfg.topicPrefix}.${schema}.${table}`;
+      const name = tableKey(schema, table);
+      const topic = tableTopic(cfg.topicPrefix, schema, table);
       await o.sink.declareTopic(topic);
       const rel = await catalog.tableSchemaByName(schema, table);
       const qualified = `${quoteIdent(schema)}.${quoteIdent(table)}`;
@@ -87,7 +95,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
             key,
             before: null,
             after,
-            source: { version: SLUICE_VERSION, connector, name: cfg.topicPrefix, ts_ms: now, snapshot: t.nextMarker(), db, sequence: null, schema, table, txId: null, lsn: null, xmin: null },
+            source: { version: SLUICE_VERSION, connector, name: cfg.topicPrefix, ts_ms: snapMs, snapshot: t.nextMarker(), db, sequence: snapSequence, ts_us: snapUs, schema, table, txId: snapTxId, lsn: snapLsn, xmin: null },
             op: 'r',
             ts_ms: now,
             table: rel.table,

@@ -16,10 +16,12 @@ import type { SourceContext } from '../../registry/spec.ts';
 import type { PostgresSourceConfig } from './spec.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { decodeCheckpoint, encodeCheckpoint, type SourceCheckpoint } from './position.ts';
-import { connect, ReplicationStream, type XLogData } from './replication.ts';
-import { checkServer, createSlot, dropSlot, ensurePublication, publishedTables, slotInfo } from './slot.ts';
+import { closeClient, connect, ReplicationStream, translateTimeout, withDeadline, type XLogData } from './replication.ts';
+import { checkServer, createSlot, dropSlot, ensurePublication, keylessTables, publishedTables, slotInfo } from './slot.ts';
+import { timeoutsOf } from '../../config/fields.ts';
 import { runSnapshot } from './snapshot.ts';
 import type { SnapshotTable } from '../common/snapshot.ts';
+import { tableKey } from '../common/names.ts';
 import { StreamDecoder } from './stream.ts';
 import { coreError } from '../../core/errors.ts';
 import { pgError } from './errors.ts';
@@ -114,6 +116,7 @@ export class PostgresSource implements Source {
       if (src.protocol === 2 && this.serverVersion < 140000) throw coreError('CONFIG_INVALID', `source.protocol: 2 needs PostgreSQL 14 or newer (server is ${this.serverVersion}); use protocol: 1`);
       if (src.binary && this.serverVersion < 140000) throw coreError('CONFIG_INVALID', `source.binary needs PostgreSQL 14 or newer; set binary: false`);
       await ensurePublication(this.admin, src.publication, src.tables, src.createPublication);
+      await this.warnKeyless();
       let ckpt = checkpointText ? decodeCheckpoint(checkpointText) : null;
       const slot = await slotInfo(this.admin, src.slot);
       if (slot.exists && slot.database !== src.connection.database) {
@@ -125,6 +128,15 @@ export class PostgresSource implements Source {
       if (ckpt && !slot.exists) {
         throw pgError('PG_SLOT_MISSING', `replication slot "${src.slot}" is gone but the log holds a checkpoint at ${formatLsn(ckpt.ack)}: changes made since then may be lost. To start over with a new snapshot, ${this.ctx.resetHint} and run again.`);
       }
+      if (ckpt && slot.confirmedFlushLsn !== null && slot.confirmedFlushLsn > ckpt.ack) {
+        // The slot was confirmed past the log's checkpoint: this log is an older copy than the
+        // one the slot was advanced from (a restored backup). The server no longer has the
+        // changes in between for this slot; streaming would silently skip them.
+        throw pgError(
+          'PG_LOG_BEHIND_SLOT',
+          `the log's checkpoint is at ${formatLsn(ckpt.ack)} but replication slot "${src.slot}" was already confirmed up to ${formatLsn(slot.confirmedFlushLsn)}: this log directory is older than the one the pipeline last ran with (restored from a backup?), and the changes committed between those positions are in neither. Put back the newest copy of the log directory if you have it; otherwise start over with a new snapshot: ${this.ctx.resetHint}, and run again (the slot is dropped and re-created; sinks refuse with SINK_OFFSETS_AHEAD until their targets are emptied).`,
+        );
+      }
       this.replication = await connect(src.connection, true);
       if (!ckpt) {
         if (slot.exists) {
@@ -132,7 +144,7 @@ export class PostgresSource implements Source {
           await dropSlot(this.admin, src.slot);
         }
         const snap = src.snapshot !== 'never';
-        const created = await createSlot(this.replication, src.slot, { exportSnapshot: snap, serverVersion: this.serverVersion });
+        const created = await withDeadline(this.replication, src.connection, `creating replication slot "${src.slot}" (it waits for transactions open on the server to end)`, createSlot(this.replication, src.slot, { exportSnapshot: snap, serverVersion: this.serverVersion }));
         this.log.info('created replication slot', { slot: src.slot, consistentPoint: formatLsn(created.consistentPoint) });
         ckpt = { phase: snap ? 'snapshot' : 'stream', consistentPoint: created.consistentPoint, lsn: created.consistentPoint, seq: 0, done: true, ack: created.consistentPoint, tables: {} };
         this.ckpt = ckpt;
@@ -148,11 +160,11 @@ export class PostgresSource implements Source {
           // (already in that snapshot) are skipped when streaming from the main slot.
           const tmpConn = await connect(src.connection, true);
           try {
-            const tmp = await createSlot(tmpConn, `${src.slot}_snap_${process.pid}`.slice(0, 63), { exportSnapshot: true, temporary: true, serverVersion: this.serverVersion });
+            const tmp = await withDeadline(tmpConn, src.connection, 'creating a temporary slot to resume the snapshot (it waits for transactions open on the server to end)', createSlot(tmpConn, `${src.slot}_snap_${process.pid}`.slice(0, 63), { exportSnapshot: true, temporary: true, serverVersion: this.serverVersion }));
             this.log.info('resuming snapshot', { done: Object.values(ckpt.tables).filter((t) => t.status === 'done').length, snapshotAt: formatLsn(tmp.consistentPoint) });
             await this.snapshot(sink, tmp.snapshotName!, tmp.consistentPoint);
           } finally {
-            await tmpConn.end().catch(() => {});
+            await closeClient(tmpConn);
           }
         }
       }
@@ -162,12 +174,30 @@ export class PostgresSource implements Source {
         return;
       }
       await this.streamChanges(sink);
+    } catch (e) {
+      throw translateTimeout(e, src.connection);
     } finally {
       this.heartbeat?.stop();
       await this.stream?.stop().catch(() => {});
       this.decoder?.close();
-      if (!this.stream) await this.replication?.end().catch(() => {});
-      await this.admin?.end().catch(() => {});
+      if (!this.stream) await closeClient(this.replication);
+      await closeClient(this.admin);
+    }
+  }
+
+  /**
+   * Warns about captured tables without a primary key: their events carry no key (sinks cannot
+   * apply their updates and deletes), and unless the table has a replica identity PostgreSQL
+   * refuses UPDATE and DELETE on it once it is in the publication.
+   */
+  private async warnKeyless(): Promise<void> {
+    for (const t of await keylessTables(this.admin!, this.cfg.publication)) {
+      const name = `${t.schema}.${t.table}`;
+      if (t.replicaIdentity === 'f' || t.replicaIdentity === 'i') {
+        this.log.warn(`captured table ${name} has no primary key: its change events carry no key, so table sinks can insert its rows but not apply updates or deletes (SINK_NO_KEY). Add a primary key to capture it fully`, { table: name, replicaIdentity: t.replicaIdentity === 'f' ? 'full' : 'index' });
+      } else {
+        this.log.warn(`captured table ${name} has no primary key and no replica identity: PostgreSQL refuses UPDATE and DELETE on it while it is in publication "${this.cfg.publication}" (applications fail with "cannot update table … because it does not have a replica identity"). Add a primary key, or run ALTER TABLE ${name} REPLICA IDENTITY FULL`, { table: name });
+      }
     }
   }
 
@@ -178,7 +208,7 @@ export class PostgresSource implements Source {
    */
   private async snapshot(sink: EventSink, snapshotName: string, snapshotLsn: bigint): Promise<void> {
     const ckpt = this.ckpt!;
-    const tables = (await publishedTables(this.admin!, this.cfg.publication)).filter((t) => ckpt.tables[`${t.schema}.${t.table}`]?.status !== 'done');
+    const tables = (await publishedTables(this.admin!, this.cfg.publication)).filter((t) => ckpt.tables[tableKey(t.schema, t.table)]?.status !== 'done');
     const reader = await connect(this.cfg.connection, false);
     try {
       await runSnapshot({
@@ -203,7 +233,7 @@ export class PostgresSource implements Source {
         metrics: this.metrics,
       });
     } finally {
-      await reader.end().catch(() => {});
+      await closeClient(reader);
     }
     if (this.stopped) return;
     ckpt.phase = 'stream';
@@ -247,7 +277,12 @@ export class PostgresSource implements Source {
         if (this.wake) this.wake();
       },
       onKeepalive: (walEnd, reply) => {
-        if (walEnd > this.received && this.queueBytes === 0 && !this.decoder!.inTransaction) this.received = walEnd;
+        const idle = this.queueBytes === 0 && !this.decoder!.inTransaction;
+        if (walEnd > this.received && idle) this.received = walEnd;
+        // With an action query the heartbeats' WAL may not reach this slot (a table outside the
+        // publication: pgoutput sends no empty transactions), so a keepalive's position, with
+        // nothing received and not yet handled, is what can be confirmed.
+        if (idle && src.heartbeatActionQuery && this.decoder!.openStreamedTransactions === 0) this.decoder!.advanceIdle(walEnd);
         if (reply) this.sendStatus(false);
       },
       onError: (err) => {
@@ -258,9 +293,9 @@ export class PostgresSource implements Source {
         this.ended = true;
         this.wake?.();
       },
-    });
+    }, { ms: timeoutsOf(src.connection).statementMs, where: `${src.connection.host}:${src.connection.port}` });
     this.log.info('streaming changes', { slot: src.slot, from: formatLsn(ckpt.ack), protocol: src.protocol, streaming: options.streaming === 'on' });
-    this.heartbeat = new Heartbeat(this.admin!, src.heartbeatIntervalMs, this.log);
+    this.heartbeat = new Heartbeat(this.admin!, src.heartbeatIntervalMs, this.log, src.heartbeatActionQuery);
     this.heartbeat.start();
     const idleWait = Math.max(5, Math.min(this.ctx.batch.maxDelayMs, 100));
     while (!this.stopped) {

@@ -1,5 +1,5 @@
 /** The PostgreSQL source's spec: its config keys, factory, status and Debezium `source` block. */
-import { boolean, connection, duration, object, oneOf, string, type Infer, type ResolveContext } from '../../config/fields.ts';
+import { boolean, connection, duration, list, object, oneOf, string, type Infer, type ResolveContext } from '../../config/fields.ts';
 import { pipelineName } from '../../config/common.ts';
 import { defineSource } from '../../registry/spec.ts';
 import { sourceCommonFields } from '../common/config.ts';
@@ -21,17 +21,28 @@ const config = object({
   publication: string({ minLength: 1, description: 'Publication the slot reads.' }).default((ctx) => String(ctx.root?.source?.slot ?? defaultSlot(ctx)), 'the slot name'),
   createPublication: boolean({ description: 'Create the publication when missing and keep its table list in step with `tables`. `false`: the publication must exist.' }).default(true),
   ...sourceCommonFields({
-    tables: '`schema.table` names to capture; empty means every table in the database.',
+    tables: '`schema.table` names to capture (a name with a dot or quote in double quotes: `public."dot.ted"`, [topics.md](topics.md)); empty means every table in the database.',
     tablesType: 'list of `schema.table`',
     snapshot: '',
     snapshotFetchSize: 'Rows per cursor fetch during the snapshot.',
     heartbeat: 'Heartbeat messages written to the WAL (`pg_logical_emit_message`) so that an idle database does not retain WAL for the slot.',
-    topics: 'Topics are `<topicPrefix>.<schema>.<table>`.',
+    topics: 'Topics are `<topicPrefix>.<schema>.<table>`, names escaped as [topics.md](topics.md) says.',
   }),
   protocol: oneOf([1, 2] as const, { description: 'pgoutput protocol version; 2 needs PostgreSQL 14+.' }).default(1),
   streaming: boolean({ description: 'With protocol 2: receive large transactions while in progress (spilled to disk until commit).' }).default(false),
   binary: boolean({ description: 'Ask pgoutput for binary column values (PostgreSQL 14+).' }).default(false),
+  intervalHandling: oneOf(['string', 'numeric'] as const, {
+    description: "How `interval` values are written, as Debezium's `interval.handling.mode`: `string`, ISO 8601 (`P1Y2M3DT4H5M6.5S`, `io.debezium.time.Interval`), exact; `numeric`, microseconds (`io.debezium.time.MicroDuration`), a month counted as 30.4375 days and a day as 24 hours, so a sink gets `730:30:00` for `1 mon`. Debezium's default is `numeric`; Sluice's is the exact one.",
+  }).default('string'),
   statusIntervalMs: duration({ description: 'Standby status updates sent to the server.' }).default(10_000),
+  heartbeatActionQuery: string({
+    description:
+      "SQL run at each heartbeat instead of writing the logical message (Debezium's `heartbeat.action.query`), e.g. an upsert into a heartbeat table: `INSERT INTO sluice_heartbeat (id, ts) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET ts = now()`. The logical messages reach every logical slot of the database, a Debezium connector's too (as message events); the query's writes reach only slots that capture its table. Empty: the logical message.",
+  }).default(''),
+  skippedOperations: list(oneOf(['c', 'u', 'd', 't'] as const), {
+    uniqueItems: true,
+    description: "Operations not written to the log, as Debezium's `skipped.operations`: `c` inserts, `u` updates, `d` deletes, `t` truncates. Debezium skips truncates by default, so does Sluice; `[]` writes every operation.",
+  }).default(['t'], '`[t]`'),
 });
 
 export type PostgresSourceConfig = { type: 'postgres' } & Infer<typeof config>;

@@ -14,6 +14,7 @@ import { decodeMessage, TypeCatalog, type PgOutputMessage, type RelationMessage,
 import { durablePrefix, type SourceCheckpoint } from './position.ts';
 import { changeParts, TransactionMeta } from '../common/events.ts';
 import { keyComparator } from '../common/keys.ts';
+import { tableKey, tableTopic } from '../common/names.ts';
 import { SnapshotFilter } from '../common/ranges.ts';
 import { postgresDebezium } from './debezium.ts';
 import { pgError } from './errors.ts';
@@ -36,6 +37,8 @@ interface TxnState {
   xid: number;
   finalLsn: bigint;
   commitTimeMs: number;
+  /** The commit time in microseconds since the epoch (source.ts_us). */
+  commitTimeUs: number;
   /** Events of this transaction seen so far (including skipped ones). */
   seq: number;
   /** Leading events already durable in the log from an earlier run. */
@@ -62,7 +65,10 @@ export class StreamDecoder {
   private readonly resumeFrom: SourceCheckpoint;
   private readonly spill: SpillStore;
   private lastCommitLsn: bigint;
-  /** `["<last commit lsn>","` — the constant start of Debezium's sequence field within a transaction. */
+  /**
+   * `["<end LSN of the last commit>","` — the constant start of Debezium's sequence field within a
+   * transaction; `[null,"` until the stream has seen a commit (right after the snapshot), as Debezium.
+   */
   private sequencePrefix: string;
   private ack: bigint;
   private inStream = false;
@@ -75,13 +81,17 @@ export class StreamDecoder {
   private readonly prefix: string;
   private readonly db: string;
   private readonly txMeta: boolean;
+  /** Operations not written (Debezium's skipped.operations): not counted either. */
+  private readonly skipped: Set<Op>;
 
   constructor(private readonly o: StreamDecoderOptions) {
-    this.catalog = new TypeCatalog(o.admin, o.cfg.binary);
+    this.catalog = new TypeCatalog(o.admin, o.cfg.binary, o.cfg.intervalHandling);
     this.resumeFrom = { ...o.checkpoint };
     this.spill = new SpillStore(o.spillDir);
     this.lastCommitLsn = o.checkpoint.lsn;
-    this.sequencePrefix = `["${o.checkpoint.lsn}","`;
+    // Fresh from the snapshot (no commit streamed yet) Debezium has no last commit; after a
+    // restart its offset's last commit is what the checkpoint confirms.
+    this.sequencePrefix = o.checkpoint.lsn === o.checkpoint.consistentPoint ? '[null,"' : `["${o.checkpoint.ack}","`;
     this.ack = o.checkpoint.ack;
     this.posLsn = o.checkpoint.lsn;
     this.posSeq = o.checkpoint.seq;
@@ -89,6 +99,7 @@ export class StreamDecoder {
     this.prefix = o.cfg.topicPrefix;
     this.db = o.cfg.connection.database;
     this.txMeta = o.cfg.transactionMetadata;
+    this.skipped = new Set(o.cfg.skippedOperations);
   }
 
   get inTransaction(): boolean {
@@ -173,10 +184,12 @@ export class StreamDecoder {
   }
 
   private beginTxn(xid: number, finalLsn: bigint, commitTime: bigint): void {
+    const commitTimeUs = Number(commitTime) + PG_EPOCH_MS * 1000;
     this.txn = {
       xid,
       finalLsn,
-      commitTimeMs: Number(commitTime / 1000n) + PG_EPOCH_MS,
+      commitTimeMs: Math.floor(commitTimeUs / 1000),
+      commitTimeUs,
       seq: 0,
       skip: durablePrefix(this.resumeFrom, finalLsn),
       meta: new TransactionMeta(`${xid}:${finalLsn}`),
@@ -213,9 +226,14 @@ export class StreamDecoder {
       this.posDone = true;
     }
     this.lastCommitLsn = t.finalLsn;
-    this.sequencePrefix = `["${t.finalLsn}","`;
+    this.sequencePrefix = `["${endLsn}","`;
     if (endLsn > this.ack) this.ack = endLsn;
     this.o.metrics.lagMs.set(Date.now() - t.commitTimeMs);
+  }
+
+  /** A keepalive's position while nothing is received and not yet handled: confirmable once what came before is durable. */
+  advanceIdle(lsn: bigint): void {
+    if (!this.txn && !this.inStream) this.advanceOutsideTxn(lsn);
   }
 
   private advanceOutsideTxn(lsn: bigint): void {
@@ -243,8 +261,8 @@ export class StreamDecoder {
 
   private async onRelation(rel: RelationMessage): Promise<void> {
     const schema = await this.catalog.relationSchema(rel);
-    const name = `${rel.namespace}.${rel.name}`;
-    const topic = `${this.prefix}.${rel.namespace}.${rel.name}`;
+    const name = tableKey(rel.namespace, rel.name);
+    const topic = tableTopic(this.prefix, rel.namespace, rel.name);
     await this.o.sink.declareTopic(topic);
     const snap = this.o.checkpoint.tables[name];
     const prev = this.relations.get(rel.relationId);
@@ -286,6 +304,8 @@ export class StreamDecoder {
     }
     // Transaction metadata counts every event the log holds for the transaction, including the
     // ones written before a restart and skipped now.
+    // One id for the whole transaction, `<xid>:<commit LSN>` (Debezium names each event, BEGIN and
+    // END by its own LSN, so they cannot be grouped by it: docs/events.md).
     if (this.txMeta) this.txBlock = t.meta.next(rel.name);
     if (t.seq <= t.skip) return false;
     this.advance(t);
@@ -307,6 +327,7 @@ export class StreamDecoder {
       connector: postgresDebezium.connector,
       name: this.prefix,
       ts_ms: t.commitTimeMs,
+      ts_us: t.commitTimeUs,
       snapshot: 'false',
       db: this.db,
       sequence: `${this.sequencePrefix}${lsn}"]`,
@@ -348,6 +369,7 @@ export class StreamDecoder {
     // A key change is a delete of the old key and a create of the new one, each counted (and
     // filtered by the snapshot's key ranges) on its own.
     for (const p of changeParts(table, op, before, after)) {
+      if (this.skipped.has(p.op)) continue;
       if (!this.admit(rel, p.key)) continue;
       source ??= this.source(rel, lsn);
       this.o.sink.append({ topic: rel.topic, key: p.key, before: p.before, after: p.after, source, op: p.op, ts_ms: Date.now(), transaction: this.txInfo(), table });
@@ -357,6 +379,7 @@ export class StreamDecoder {
 
   private onTruncate(msg: Extract<PgOutputMessage, { type: 'truncate' }>, lsn: bigint): undefined {
     if (!this.txn) throw new Error('pgoutput protocol error: truncate outside a transaction');
+    if (this.skipped.has('t')) return undefined;
     for (const id of msg.relationIds) {
       const rel = this.relation(id);
       if (!this.admit(rel, 'truncate')) continue;

@@ -132,8 +132,14 @@ export function encodeMysqlGtidSet(set: string): Buffer {
   return out;
 }
 
-function query(conn: mysql.Connection, sql: string, values: unknown[] = []): Promise<Record<string, unknown>[]> {
-  return new Promise((resolve, reject) => conn.query(sql, values, (err, rows) => (err ? reject(err) : resolve(rows as Record<string, unknown>[]))));
+/** The connection's deadlines: connecting, and each set-up statement (defaults as for every connection). */
+export interface BinlogTimeouts {
+  connectTimeoutMs?: number;
+  statementTimeoutMs?: number;
+}
+
+function queryWithin(conn: mysql.Connection, sql: string, values: unknown[], timeout: number): Promise<Record<string, unknown>[]> {
+  return new Promise((resolve, reject) => conn.query({ sql, values, timeout }, (err: Error | null, rows: unknown) => (err ? reject(err) : resolve(rows as Record<string, unknown>[]))));
 }
 
 export class BinlogClient {
@@ -155,6 +161,9 @@ export class BinlogClient {
   private closed = false;
   private waiters: (() => void)[] = [];
   private firstPacket: (() => void) | null = null;
+  /** When the server last sent an event (heartbeats included) while the socket was read. */
+  private heardAt = Date.now();
+  private liveness: NodeJS.Timeout | null = null;
 
   private constructor(conn: mysql.Connection, mariadb: boolean, serverVersion: string, decoder: BinlogDecoder, maxQueue: number) {
     this.conn = conn;
@@ -181,8 +190,11 @@ export class BinlogClient {
    * the server has answered (its first event); a start position the server no longer has rejects
    * with MYSQL_BINLOG_GONE.
    */
-  static async connect(opts: BinlogConnectionOptions): Promise<BinlogClient> {
-    const conn = mysql.createConnection({ host: opts.host, port: opts.port, user: opts.user, password: opts.password, connectTimeout: 10_000, multipleStatements: false });
+  static async connect(opts: BinlogConnectionOptions & BinlogTimeouts): Promise<BinlogClient> {
+    const connectMs = opts.connectTimeoutMs ?? 10_000;
+    const statementMs = opts.statementTimeoutMs ?? 300_000;
+    const query = (conn: mysql.Connection, sql: string, values: unknown[] = []) => queryWithin(conn, sql, values, statementMs);
+    const conn = mysql.createConnection({ host: opts.host, port: opts.port, user: opts.user, password: opts.password, connectTimeout: connectMs, enableKeepAlive: true, multipleStatements: false });
     // Until the dump runs, errors reach the queries below; a connection-level 'error' must not crash.
     conn.on('error', () => {});
     let client: BinlogClient;
@@ -218,7 +230,10 @@ export class BinlogClient {
     } catch (e) {
       conn.destroy();
       if (e instanceof SluiceError) throw e;
-      const err = e as { message?: string };
+      const err = e as { message?: string; code?: string };
+      if (err.code === 'ETIMEDOUT' || err.code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
+        throw mysqlError('MYSQL_TIMEOUT', `MySQL/MariaDB at ${opts.host}:${opts.port} did not ${err.code === 'ETIMEDOUT' ? `complete a connection within ${connectMs / 1000} s (it accepts TCP but does not answer: a hung server, or not a MySQL port)` : `answer a statement within ${statementMs / 1000} s`}; retrying (connectTimeout/statementTimeout of source.connection set the limits)`, { cause: e });
+      }
       throw mysqlError('MYSQL_CONNECT', `cannot start reading the binlog of ${opts.host}:${opts.port} as ${opts.user}: ${err.message}${isRetriable(e) ? '' : '. Check the connection settings and that the user has the REPLICATION SLAVE and REPLICATION CLIENT privileges.'}`, { retriable: isRetriable(e), cause: e });
     }
     await client.startDump(opts);
@@ -239,10 +254,38 @@ export class BinlogClient {
       this.conn.destroy();
       throw err;
     }
+    if (opts.heartbeatMs && opts.heartbeatMs > 0) this.watch(opts.heartbeatMs * 3 + 5000, opts);
+  }
+
+  /**
+   * The server sends a heartbeat every heartbeatMs while it has nothing else: silence for `ms`
+   * while we read means the connection or the server is hung (TCP may not notice for hours).
+   */
+  private watch(ms: number, opts: BinlogConnectionOptions): void {
+    this.heardAt = Date.now();
+    this.liveness = setInterval(() => {
+      if (this.closed || this.error) return this.unwatch();
+      if (this.paused) {
+        this.heardAt = Date.now();
+        return;
+      }
+      const quiet = Date.now() - this.heardAt;
+      if (quiet < ms) return;
+      this.unwatch();
+      this.fail(mysqlError('MYSQL_TIMEOUT', `the binlog stream from ${opts.host}:${opts.port} was silent for ${Math.round(quiet / 1000)} s although the server was asked for a heartbeat every ${opts.heartbeatMs! / 1000} s: the server or the network is hung; reconnecting from the last committed position`));
+      this.signal();
+    }, Math.max(100, Math.min(5000, ms / 8)));
+    this.liveness.unref();
+  }
+
+  private unwatch(): void {
+    if (this.liveness) clearInterval(this.liveness);
+    this.liveness = null;
   }
 
   private onEvent(b: Buffer, start: number, end: number): void {
     if (this.closed) return;
+    this.heardAt = Date.now();
     // mysql2 reuses its packet and read buffers: keep a copy.
     const ev = Buffer.allocUnsafe(end - start);
     b.copy(ev, 0, start, end);
@@ -299,6 +342,7 @@ export class BinlogClient {
     this.queued -= raw.length;
     if (this.paused && this.queued < this.maxQueue / 2) {
       this.paused = false;
+      this.heardAt = Date.now();
       this.raw.stream.resume();
     }
     return raw;
@@ -356,6 +400,7 @@ export class BinlogClient {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.unwatch();
     this.queue = [];
     this.head = 0;
     this.queued = 0;

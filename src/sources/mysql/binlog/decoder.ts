@@ -70,7 +70,11 @@ export class BinlogDecoder {
     return `${this.file || '(unknown file)'}:${pos ?? '?'}`;
   }
 
-  /** One event (its whole bytes). Null for events Sluice has no use for; unknown types are skipped. */
+  /**
+   * One event (its whole bytes). Null for events Sluice has no use for; unknown types are skipped.
+   * A malformed event is a coded error (MYSQL_BINLOG_CORRUPT), never a RangeError: a field that
+   * runs past the end of the event is reported as such.
+   */
   decode(b: Buffer): BinlogEvent | null {
     if (b.length < HEADER_LEN) throw mysqlError('MYSQL_BINLOG_CORRUPT', `a binlog event in ${this.file} is ${b.length} bytes, shorter than an event header`);
     const header = readHeader(b);
@@ -78,6 +82,18 @@ export class BinlogDecoder {
     if (header.eventSize !== b.length) {
       throw mysqlError('MYSQL_CONNECTION_LOST', `the binlog event at ${this.where(header)} says it is ${header.eventSize} bytes but ${b.length} arrived: it was cut short in transit; reconnecting reads it again`);
     }
+    try {
+      return this.decodeEvent(b, header, type);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (e instanceof RangeError && (code === 'ERR_OUT_OF_RANGE' || code === 'ERR_BUFFER_OUT_OF_BOUNDS' || code === undefined)) {
+        throw mysqlError('MYSQL_BINLOG_CORRUPT', `the binlog event at ${this.where(header)} (type ${type}, ${b.length} bytes) is shorter than its fields say (${e.message}): it is malformed. Check the file with mysqlbinlog/mariadb-binlog on the server; nothing after this event was accepted.`, { cause: e });
+      }
+      throw e;
+    }
+  }
+
+  private decodeEvent(b: Buffer, header: EventHeader, type: number): BinlogEvent | null {
     if (type === EV.FORMAT_DESCRIPTION) return this.formatDescription(b, header);
     let end = b.length;
     if (this.checksum) {
@@ -159,17 +175,21 @@ export class BinlogDecoder {
     // Servers since MySQL 5.6.1 / MariaDB 5.3 end the event with the checksum algorithm (1 byte)
     // and a CRC32 of the event (4 bytes, present whatever the algorithm).
     const hasAlg = v >= 50601 || (mariadb && v >= 50300);
+    // Every server Sluice reads (MySQL 8.0.1+, MariaDB 10.5+: full row metadata) writes checksum-
+    // aware FORMAT_DESCRIPTION events; one that is not is damaged (or from a binlog Sluice cannot read).
+    if (!hasAlg) throw mysqlError('MYSQL_BINLOG_CORRUPT', `the FORMAT_DESCRIPTION event at ${this.where(header)} names server version ${JSON.stringify(serverVersion)}: Sluice reads binlogs of MySQL 8.0.1+ and MariaDB 10.5+, so the event is damaged or the binlog too old`);
     let end = b.length;
     let checksum = false;
     if (hasAlg) {
       const alg = b[b.length - 5];
+      if (alg !== 0 && alg !== 1) throw mysqlError('MYSQL_BINLOG_CORRUPT', `the FORMAT_DESCRIPTION event at ${this.where(header)} names checksum algorithm ${alg} (0 none or 1 CRC32 expected): it is damaged`);
       checksum = alg === 1;
       end = b.length - 5;
-      if (checksum) {
-        const want = b.readUInt32LE(b.length - 4);
-        const got = crc32(b, 0, b.length - 4) >>> 0;
-        if (want !== got) throw this.crcError(header, EV.FORMAT_DESCRIPTION, want, got);
-      }
+      // A checksum-aware server always checksums this event, also when the binlog's other
+      // events carry none: a damaged algorithm byte cannot switch the checks off unnoticed.
+      const want = b.readUInt32LE(b.length - 4);
+      const got = crc32(b, 0, b.length - 4) >>> 0;
+      if (want !== got) throw this.crcError(header, EV.FORMAT_DESCRIPTION, want, got);
     }
     const headerLen = b[p + 56];
     this.postHeader = Uint8Array.from(b.subarray(p + 57, end));

@@ -78,18 +78,30 @@ function readImage(b: Buffer, pos: number, end: number, plan: ColumnPlan[], pres
         out[i] = c.unsigned ? b.readBigUInt64LE(pos) : b.readBigInt64LE(pos);
         pos += 8;
         break;
-      case MY.FLOAT:
-        out[i] = float32Value(b.readFloatLE(pos));
+      case MY.FLOAT: {
+        // MySQL stores no NaN or infinity: such bits are a damaged event.
+        const v = b.readFloatLE(pos);
+        if (!Number.isFinite(v)) throw corrupt(where, `a FLOAT value ${v}`);
+        out[i] = float32Value(v);
         pos += 4;
         break;
-      case MY.DOUBLE:
-        out[i] = b.readDoubleLE(pos);
+      }
+      case MY.DOUBLE: {
+        const v = b.readDoubleLE(pos);
+        if (!Number.isFinite(v)) throw corrupt(where, `a DOUBLE value ${v}`);
+        out[i] = v;
         pos += 8;
         break;
-      case MY.NEWDECIMAL:
-        out[i] = readDecimal(b, pos, c.precision, c.scale);
+      }
+      case MY.NEWDECIMAL: {
+        const v = readDecimal(b, pos, c.precision, c.scale);
+        // A digit group above what its bytes may hold reads as too many digits: not what was stored.
+        const dot = c.scale > 0 ? v.length - c.scale - 1 : v.length;
+        if ((c.scale > 0 && v.charCodeAt(dot) !== 46) || dot - (v.charCodeAt(0) === 45 ? 1 : 0) > Math.max(1, c.precision - c.scale)) throw corrupt(where, `DECIMAL(${c.precision},${c.scale}) value ${v}`);
+        out[i] = v;
         pos += decimalSize(c.precision, c.scale);
         break;
+      }
       case MY.YEAR:
         out[i] = b[pos] === 0 ? 0 : 1900 + b[pos];
         pos += 1;
@@ -100,6 +112,7 @@ function readImage(b: Buffer, pos: number, end: number, plan: ColumnPlan[], pres
         const d = v & 31;
         const m = (v >> 5) & 15;
         const y = v >>> 9;
+        if (m > 12) throw corrupt(where, `a DATE with month ${m}`);
         out[i] = y === 0 || m === 0 || d === 0 ? null : daysFromCivil(y, m, d);
         break;
       }
@@ -115,9 +128,10 @@ function readImage(b: Buffer, pos: number, end: number, plan: ColumnPlan[], pres
         const day = ymd & 31;
         const year = (ym / 13) | 0;
         const month = ym - year * 13;
+        const h = hms >> 12, mi = (hms >> 6) & 63, s = hms & 63;
+        if (v < 0 || month > 12 || h > 23 || mi > 59 || s > 59 || micros > 999_999) throw corrupt(where, `a DATETIME ${year}-${month}-${day} ${h}:${mi}:${s}.${micros}`);
         if (year === 0 || month === 0 || day === 0) out[i] = null;
         else {
-          const h = hms >> 12, mi = (hms >> 6) & 63, s = hms & 63;
           out[i] = c.micros ? datetimeMicros(year, month, day, h, mi, s, micros) : datetimeMillis(year, month, day, h, mi, s, micros);
         }
         break;
@@ -126,6 +140,7 @@ function readImage(b: Buffer, pos: number, end: number, plan: ColumnPlan[], pres
         const sec = b.readUInt32BE(pos);
         const fb = FRAC_BYTES[c.meta];
         const micros = fb ? b.readUIntBE(pos + 4, fb) * FRAC_UNIT[c.meta] : 0;
+        if (micros > 999_999) throw corrupt(where, `a TIMESTAMP fraction of ${micros} µs`);
         pos += 4 + fb;
         // Second 0 is outside TIMESTAMP's range: it is the zero value '0000-00-00 00:00:00'.
         out[i] = sec === 0 ? null : zonedTimestamp(sec, micros, c.meta);
@@ -142,6 +157,7 @@ function readImage(b: Buffer, pos: number, end: number, plan: ColumnPlan[], pres
         if (neg) v = -v;
         const hms = Math.floor(v / unit);
         const frac = v - hms * unit;
+        if (((hms >> 6) & 63) > 59 || (hms & 63) > 59 || ((hms >> 12) & 0x3ff) > 838 || (fb && frac * FRAC_UNIT[c.meta] > 999_999)) throw corrupt(where, 'a TIME value out of its range');
         const t = (((hms >> 12) & 0x3ff) * 3600 + ((hms >> 6) & 63) * 60 + (hms & 63)) * 1_000_000 + (fb ? frac * FRAC_UNIT[c.meta] : 0);
         out[i] = neg ? -t : t;
         break;
@@ -201,7 +217,8 @@ function readImage(b: Buffer, pos: number, end: number, plan: ColumnPlan[], pres
       case MY.ENUM: {
         const idx = c.meta === 1 ? b[pos] : b.readUInt16LE(pos);
         pos += c.meta;
-        // Index 0 is the empty string MySQL stores for an invalid value.
+        // Index 0 is the empty string MySQL stores for an invalid value; one past the labels is damage.
+        if (idx > c.labels!.length && c.labels!.length > 0) throw corrupt(where, `ENUM index ${idx} of a column with ${c.labels!.length} labels`);
         out[i] = idx === 0 ? '' : (c.labels![idx - 1] ?? '');
         break;
       }
@@ -211,6 +228,7 @@ function readImage(b: Buffer, pos: number, end: number, plan: ColumnPlan[], pres
         for (let k = 0; k < labels.length; k++) {
           if (b[pos + (k >> 3)] & (1 << (k & 7))) s = s === '' ? labels[k] : s + ',' + labels[k];
         }
+        for (let k = labels.length; k < c.meta * 8; k++) if (labels.length > 0 && b[pos + (k >> 3)] & (1 << (k & 7))) throw corrupt(where, `a SET value has member ${k + 1} of a column with ${labels.length}`);
         pos += c.meta;
         out[i] = s;
         break;

@@ -5,28 +5,23 @@
  * BIT byte order, and decoding text in a column's character set.
  */
 
-const MS_PER_DAY = 86_400_000;
+import { civilFromDays, daysFromCivil, microsOf } from '../../../core/time.ts';
 
-/** Days since 1970-01-01 of a proleptic Gregorian date (month 1–12). Exact for every MySQL year. */
-export function daysFromCivil(y: number, m: number, d: number): number {
-  // Shift the year to start in March so the leap day is the year's last day.
-  if (m <= 2) y -= 1;
-  const era = Math.floor(y / 400);
-  const yoe = y - era * 400;
-  const mp = m > 2 ? m - 3 : m + 9;
-  const doy = Math.floor((153 * mp + 2) / 5) + d - 1;
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146_097 + doe - 719_468;
-}
+export { daysFromCivil };
+
+const MS_PER_DAY = 86_400_000;
 
 /** Milliseconds since the epoch of a DATETIME read as UTC. */
 export function datetimeMillis(y: number, mo: number, d: number, h: number, mi: number, s: number, micros: number): number {
   return daysFromCivil(y, mo, d) * MS_PER_DAY + ((h * 60 + mi) * 60 + s) * 1000 + Math.floor(micros / 1000);
 }
 
-/** Microseconds since the epoch of a DATETIME read as UTC (exact while below 2^53, i.e. until year 2255). */
-export function datetimeMicros(y: number, mo: number, d: number, h: number, mi: number, s: number, micros: number): number {
-  return (daysFromCivil(y, mo, d) * 86_400 + (h * 60 + mi) * 60 + s) * 1_000_000 + micros;
+/**
+ * Microseconds since the epoch of a DATETIME read as UTC: a number while exact (within 2^53, until
+ * 2255-06-05), a bigint beyond (`9999-12-31 23:59:59.999999` is 253402300799999999).
+ */
+export function datetimeMicros(y: number, mo: number, d: number, h: number, mi: number, s: number, micros: number): number | bigint {
+  return microsOf(daysFromCivil(y, mo, d) * 86_400 + (h * 60 + mi) * 60 + s, micros);
 }
 
 const p2 = (n: number): string => (n < 10 ? '0' + n : String(n));
@@ -58,16 +53,7 @@ export function zonedTimestamp(seconds: number, micros: number, fsp: number): st
 function secondsText(seconds: number): string {
   const days = Math.floor(seconds / 86_400);
   let rem = seconds - days * 86_400;
-  // Civil date from days (inverse of daysFromCivil).
-  const z = days + 719_468;
-  const era = Math.floor(z / 146_097);
-  const doe = z - era * 146_097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  const [y, m, d] = civilFromDays(days);
   const h = Math.floor(rem / 3600);
   rem -= h * 3600;
   const mi = Math.floor(rem / 60);

@@ -4,12 +4,20 @@
  * Sessions must use DateStyle=ISO, TimeZone=UTC, IntervalStyle=postgres (see replication.ts).
  */
 import type { Value } from '../../../core/event.ts';
+import { civilFromDays, daysFromCivil, INT64_MAX, INT64_MIN, microsOf } from '../../../core/time.ts';
 
 export type TextConverter = (text: string) => Value;
 export type BinaryConverter = (b: Buffer) => Value;
 
 const MS_PER_DAY = 86_400_000;
-const DAYS_PER_MONTH_AVG = 365.25 / 12;
+
+/**
+ * `timestamp 'infinity'` / `'-infinity'` as io.debezium.time.MicroTimestamp: int64's extremes, which
+ * no finite timestamp takes (those from 294247 AD on are beyond an int64 of microseconds since
+ * 1970 and stop the pipeline instead, see `finiteMicros`).
+ */
+export const TIMESTAMP_INFINITY = INT64_MAX;
+export const TIMESTAMP_MINUS_INFINITY = INT64_MIN;
 
 export const textToString: TextConverter = (s) => s;
 export const textToBool: TextConverter = (s) => s === 't' || s === 'true';
@@ -34,25 +42,44 @@ function unescapeBytea(s: string): Buffer {
   return Buffer.from(out);
 }
 
-/** `YYYY-MM-DD[ BC]` → days since 1970-01-01; ±infinity → int32 max/min. */
+/**
+ * `YYYY-MM-DD[ BC]` → days since 1970-01-01, exact for every date PostgreSQL holds (4713 BC …
+ * 5874897 AD); ±infinity → int32 max/min, which no date takes.
+ */
 export const textToDate: TextConverter = (s) => {
+  if (s.length === 10 && s.charCodeAt(4) === 45) return daysFromCivil(digits(s, 0, 4), digits(s, 5, 7), digits(s, 8, 10));
   if (s === 'infinity') return 2147483647;
   if (s === '-infinity') return -2147483648;
   const bc = s.endsWith(' BC');
   const m = /^(\d+)-(\d\d)-(\d\d)/.exec(s)!;
   let y = Number(m[1]);
   if (bc) y = 1 - y;
-  return Math.round(utc(y, Number(m[2]) - 1, Number(m[3])) / MS_PER_DAY);
+  return daysFromCivil(y, Number(m[2]), Number(m[3]));
 };
 
+/** The number written by the decimal digits s[a..b). */
+function digits(s: string, a: number, b: number): number {
+  let v = 0;
+  for (let i = a; i < b; i++) v = v * 10 + (s.charCodeAt(i) - 48);
+  return v;
+}
+
+/** Milliseconds since the epoch (whole seconds) of a UTC date-time, month 0-based; any year. */
 function utc(y: number, mo: number, d: number, h = 0, mi = 0, sec = 0): number {
-  const t = Date.UTC(y, mo, d, h, mi, sec);
-  if (y >= 0 && y < 100) {
-    const dt = new Date(t);
-    dt.setUTCFullYear(y);
-    return dt.getTime();
+  return (daysFromCivil(y, mo + 1, d) * 86_400 + h * 3600 + mi * 60 + sec) * 1000;
+}
+
+/** Whole seconds since the epoch of a UTC date-time, month 1-based; any year. */
+function utcSeconds(y: number, mo: number, d: number, h: number, mi: number, sec: number): number {
+  return daysFromCivil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec;
+}
+
+/** Microseconds that an int64 holds, or an error naming the value (the caller adds the column). */
+function finiteMicros(us: number | bigint, text: string): number | bigint {
+  if (typeof us === 'bigint' && (us >= INT64_MAX || us <= INT64_MIN)) {
+    throw new Error(`${JSON.stringify(text)} is beyond what an int64 of microseconds since 1970 holds (up to 294247-01-10)`);
   }
-  return t;
+  return us;
 }
 
 function fractionMicros(f: string | undefined): number {
@@ -62,29 +89,38 @@ function fractionMicros(f: string | undefined): number {
 
 const TS_RE = /^(\d+)-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:([+-])(\d\d)(?::?(\d\d))?(?::(\d\d))?)?( BC)?$/;
 
-/** timestamp without time zone → microseconds since epoch (io.debezium.time.MicroTimestamp). */
+/**
+ * timestamp without time zone → microseconds since epoch (io.debezium.time.MicroTimestamp): a
+ * number while exact, a bigint beyond 2^53 (from 2255-06-05 on); ±infinity → int64 max/min.
+ */
 export const textToMicroTimestamp: TextConverter = (s) => {
-  if (s === 'infinity') return Number.MAX_SAFE_INTEGER;
-  if (s === '-infinity') return Number.MIN_SAFE_INTEGER;
+  // Fast path, the common shape: `YYYY-MM-DD HH:MM:SS[.f…]`, years 1000–9999 (exact as a number).
+  const n = s.length;
+  if (n >= 19 && n <= 26 && s.charCodeAt(4) === 45 && s.charCodeAt(10) === 32 && s.charCodeAt(13) === 58 && (n === 19 || s.charCodeAt(19) === 46) && s.charCodeAt(0) !== 48 && s.charCodeAt(n - 1) <= 57) {
+    const y = digits(s, 0, 4);
+    let us = 0;
+    for (let i = 20; i < 26; i++) us = us * 10 + (i < n ? s.charCodeAt(i) - 48 : 0);
+    const secs = daysFromCivil(y, digits(s, 5, 7), digits(s, 8, 10)) * 86_400 + digits(s, 11, 13) * 3600 + digits(s, 14, 16) * 60 + digits(s, 17, 19);
+    if (y < 2255) return secs * 1e6 + us;
+    return microsOf(secs, us);
+  }
+  if (s === 'infinity') return TIMESTAMP_INFINITY;
+  if (s === '-infinity') return TIMESTAMP_MINUS_INFINITY;
   const m = TS_RE.exec(s);
   if (!m) throw new Error(`cannot parse timestamp ${JSON.stringify(s)}`);
   let y = Number(m[1]);
   if (m[12]) y = 1 - y;
-  return utc(y, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])) * 1000 + fractionMicros(m[7]);
+  return finiteMicros(microsOf(utcSeconds(y, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])), fractionMicros(m[7])), s);
 };
 
-/** timestamptz → ISO-8601 UTC string with the fraction's trailing zeros trimmed (io.debezium.time.ZonedTimestamp). */
+/** timestamptz → ISO-8601 UTC string with six fraction digits, as Debezium writes it (io.debezium.time.ZonedTimestamp). */
 export const textToZonedTimestamp: TextConverter = (s) => {
   if (s === 'infinity' || s === '-infinity') return s;
   // Fast path: our sessions use TimeZone=UTC, so the text is `YYYY-MM-DD HH:MM:SS[.ffffff]+00`.
   const n = s.length;
-  if (n >= 22 && s.charCodeAt(4) === 45 && s.charCodeAt(10) === 32 && s.charCodeAt(n - 3) === 43 && s.charCodeAt(n - 2) === 48 && s.charCodeAt(n - 1) === 48) {
-    let end = n - 3;
-    if (s.charCodeAt(19) === 46) {
-      while (s.charCodeAt(end - 1) === 48) end--;
-      if (end === 20) end = 19;
-    }
-    return s.slice(0, 10) + 'T' + s.slice(11, end) + 'Z';
+  if (n >= 22 && n <= 29 && s.charCodeAt(4) === 45 && s.charCodeAt(10) === 32 && s.charCodeAt(n - 3) === 43 && s.charCodeAt(n - 2) === 48 && s.charCodeAt(n - 1) === 48) {
+    // PostgreSQL trims the fraction's trailing zeros (and a zero fraction); Debezium writes six digits.
+    return s.slice(0, 10) + 'T' + s.slice(11, 19) + (n === 22 ? '.000000' : s.slice(19, n - 3) + '000000'.slice(n - 23)) + 'Z';
   }
   const m = TS_RE.exec(s);
   if (!m) throw new Error(`cannot parse timestamptz ${JSON.stringify(s)}`);
@@ -103,13 +139,16 @@ function p2(n: number): string {
 }
 
 export function isoUtc(ms: number, micros: number): string {
-  const d = new Date(ms);
-  const y = d.getUTCFullYear();
+  // Calendar arithmetic rather than a Date: exact for every year PostgreSQL holds.
+  const secs = Math.floor(ms / 1000);
+  const days = Math.floor(secs / 86_400);
+  const sod = secs - days * 86_400;
+  const [y, mo, d] = civilFromDays(days);
   const ys = y >= 0 && y <= 9999 ? String(y).padStart(4, '0') : (y < 0 ? '-' : '+') + String(Math.abs(y)).padStart(6, '0');
   const p = p2;
-  let frac = '';
-  if (micros) frac = '.' + String(micros).padStart(6, '0').replace(/0+$/, '');
-  return `${ys}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}T${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}${frac}Z`;
+  // Six fraction digits, as Debezium's ZonedTimestamp (`2024-01-02T03:04:05.100000Z`, `….000000Z`).
+  const frac = '.' + String(micros).padStart(6, '0');
+  return `${ys}-${p(mo)}-${p(d)}T${p(Math.floor(sod / 3600))}:${p(Math.floor(sod / 60) % 60)}:${p(sod % 60)}${frac}Z`;
 }
 
 /** time → microseconds since midnight (io.debezium.time.MicroTime). */
@@ -131,30 +170,68 @@ export const textToZonedTime: TextConverter = (s) => {
   return `${p(Math.floor(secs / 3600))}:${p(Math.floor(secs / 60) % 60)}:${p(secs % 60)}${frac}Z`;
 };
 
-/** interval (IntervalStyle postgres) → microseconds, months as 30.4375 days (io.debezium.time.MicroDuration). */
-export const textToMicroDuration: TextConverter = (s) => {
-  let years = 0,
-    months = 0,
-    days = 0,
-    micros = 0;
-  const re = /(-?\d+) (year|mon|day)s?/g;
+/** An interval's fields as PostgreSQL prints them (IntervalStyle postgres): `1 year 2 mons -3 days -04:05:06.5`. */
+interface IntervalParts {
+  years: string;
+  months: string;
+  days: string;
+  /** The time part: sign, hours (any number of digits), minutes, seconds, fraction digits. */
+  neg: boolean;
+  hours: string;
+  minutes: string;
+  seconds: string;
+  fraction: string;
+}
+
+function intervalParts(s: string): IntervalParts {
+  const p: IntervalParts = { years: '0', months: '0', days: '0', neg: false, hours: '0', minutes: '0', seconds: '0', fraction: '' };
+  const re = /([-+]?\d+) (year|mon|day)s?/g;
   let m: RegExpExecArray | null;
   while ((m = re.exec(s))) {
-    const n = Number(m[1]);
-    if (m[2] === 'year') years += n;
-    else if (m[2] === 'mon') months += n;
-    else days += n;
+    const n = String(BigInt(m[1]));
+    if (m[2] === 'year') p.years = n;
+    else if (m[2] === 'mon') p.months = n;
+    else p.days = n;
   }
-  const t = /(-)?(\d+):(\d\d):(\d\d)(?:\.(\d+))?/.exec(s);
+  const t = /([-+])?(\d+):(\d\d):(\d\d)(?:\.(\d+))?/.exec(s);
   if (t) {
-    const v = (Number(t[2]) * 3600 + Number(t[3]) * 60 + Number(t[4])) * 1_000_000 + fractionMicros(t[5]);
-    micros += t[1] ? -v : v;
+    p.neg = t[1] === '-';
+    p.hours = String(BigInt(t[2]));
+    p.minutes = String(Number(t[3]));
+    p.seconds = String(Number(t[4]));
+    p.fraction = (t[5] ?? '').replace(/0+$/, '');
   }
-  const totalDays = years * 365.25 + months * DAYS_PER_MONTH_AVG + days;
-  return Math.round(totalDays * 86_400_000_000) + micros;
+  return p;
+}
+
+/**
+ * interval (IntervalStyle postgres) → ISO 8601 `P1Y2M3DT4H5M6.5S` (io.debezium.time.Interval, as
+ * Debezium's `interval.handling.mode=string`): years, months, days and time kept apart, exactly as
+ * PostgreSQL holds them, whatever their size. Every field is written; the time's sign goes on each
+ * of its non-zero fields (`PT-4H-5M-6.5S`).
+ */
+export const textToIsoInterval: TextConverter = (s) => {
+  const p = intervalParts(s);
+  const sign = (v: string) => (p.neg && v !== '0' ? '-' + v : v);
+  const secs = p.fraction ? `${p.seconds}.${p.fraction}` : p.seconds;
+  return `P${p.years}Y${p.months}M${p.days}DT${sign(p.hours)}H${sign(p.minutes)}M${p.neg && secs !== '0' ? '-' + secs : secs}S`;
 };
 
-/** bit(n)/varbit text ('0101') → bytes, most significant bit first, left-padded to whole bytes. */
+/**
+ * interval → microseconds (io.debezium.time.MicroDuration, `intervalHandling: numeric`): a month
+ * counted as 30.4375 days and a day as 24 hours, as Debezium does, computed exactly; a number
+ * while exact, a bigint beyond 2^53; beyond int64 an error naming the value.
+ */
+export const textToMicroDuration: TextConverter = (s) => {
+  const p = intervalParts(s);
+  const months = BigInt(p.years) * 12n + BigInt(p.months);
+  const time = (BigInt(p.hours) * 3600n + BigInt(p.minutes) * 60n + BigInt(p.seconds)) * 1_000_000n + BigInt(fractionMicros(p.fraction));
+  const us = (months * 2_629_800n + BigInt(p.days) * 86_400n) * 1_000_000n + (p.neg ? -time : time);
+  if (us > INT64_MAX || us < INT64_MIN) throw new Error(`interval ${JSON.stringify(s)} is beyond what an int64 of microseconds holds; set source.intervalHandling: string`);
+  return us >= -BigInt(Number.MAX_SAFE_INTEGER) && us <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(us) : us;
+};
+
+/** bit(n) text ('0101') → bytes, most significant bit first, left-padded to whole bytes. */
 export const textToBits: TextConverter = (s) => {
   const nbytes = Math.ceil(s.length / 8);
   const out = Buffer.alloc(nbytes);
@@ -230,9 +307,22 @@ export const binDate: BinaryConverter = (b) => {
   if (d === -0x80000000) return -2147483648;
   return d + PG_EPOCH_MS / MS_PER_DAY;
 };
-export const binMicroTimestamp: BinaryConverter = (b) => Number(b.readBigInt64BE(0)) + PG_EPOCH_MS * 1000;
+/** As textToMicroTimestamp: exact (a bigint beyond 2^53), ±infinity (PostgreSQL's own int64 extremes) → int64 max/min. */
+export const binMicroTimestamp: BinaryConverter = (b) => {
+  const hi = b.readInt32BE(0);
+  // Within ±2^52.8 µs of 2000-01-01 the sum stays below 2^53: plain numbers.
+  if (hi > -0x1c0000 && hi < 0x1c0000) return hi * 4_294_967_296 + b.readUInt32BE(4) + PG_EPOCH_MS * 1000;
+  const v = b.readBigInt64BE(0);
+  if (v === INT64_MAX || v === INT64_MIN) return v;
+  const us = v + BigInt(PG_EPOCH_MS) * 1000n;
+  if (us >= INT64_MAX) throw new Error(`timestamp ${us} µs since 1970 is beyond what an int64 holds (up to 294247-01-10)`);
+  return us;
+};
 export const binZonedTimestamp: BinaryConverter = (b) => {
-  const us = b.readBigInt64BE(0) + BigInt(PG_EPOCH_MS) * 1000n;
+  const raw = b.readBigInt64BE(0);
+  if (raw === INT64_MAX) return 'infinity';
+  if (raw === INT64_MIN) return '-infinity';
+  const us = raw + BigInt(PG_EPOCH_MS) * 1000n;
   let secs = us / 1_000_000n;
   if (us < 0n && secs * 1_000_000n !== us) secs -= 1n;
   return isoUtc(Number(secs) * 1000, Number(us - secs * 1_000_000n));

@@ -50,8 +50,8 @@ const BUILTIN: Record<number, ColumnMapping> = {
   114: { schema: S('string', 'io.debezium.data.Json'), text: c.textToString, binary: c.binText },
   142: { schema: S('string', 'io.debezium.data.Xml'), text: c.textToString },
   650: { schema: S('string'), text: c.textToString },
-  700: { schema: S('float32'), text: c.textToFloat, binary: c.binFloat4 },
-  701: { schema: S('float64'), text: c.textToFloat, binary: c.binFloat8 },
+  700: { schema: S('float'), text: c.textToFloat, binary: c.binFloat4 },
+  701: { schema: S('double'), text: c.textToFloat, binary: c.binFloat8 },
   774: { schema: S('string'), text: c.textToString },
   790: { schema: S('string'), text: c.textToString },
   829: { schema: S('string'), text: c.textToString },
@@ -62,9 +62,9 @@ const BUILTIN: Record<number, ColumnMapping> = {
   1083: { schema: S('int64', 'io.debezium.time.MicroTime'), text: c.textToMicroTime, binary: c.binMicroTime },
   1114: { schema: S('int64', 'io.debezium.time.MicroTimestamp'), text: c.textToMicroTimestamp, binary: c.binMicroTimestamp },
   1184: { schema: S('string', 'io.debezium.time.ZonedTimestamp'), text: c.textToZonedTimestamp, binary: c.binZonedTimestamp },
-  1186: { schema: S('int64', 'io.debezium.time.MicroDuration'), text: c.textToMicroDuration },
   1266: { schema: S('string', 'io.debezium.time.ZonedTime'), text: c.textToZonedTime },
-  1562: { schema: S('bytes', 'io.debezium.data.Bits'), text: c.textToBits },
+  // varbit as its text ('10101'): bytes would lose the length (leading zero bits) of each value.
+  1562: { schema: S('string'), text: c.textToString },
   1700: { schema: S('string'), text: c.textToString, binary: c.binNumeric },
   2950: { schema: S('string', 'io.debezium.data.Uuid'), text: c.textToString, binary: c.binUuid },
   3802: { schema: S('string', 'io.debezium.data.Json'), text: c.textToString, binary: c.binJsonb },
@@ -72,6 +72,12 @@ const BUILTIN: Record<number, ColumnMapping> = {
 
 /** Type categories whose text output is a faithful string value. */
 const STRING_CATEGORIES = new Set(['S', 'G', 'R', 'I', 'T', 'D', 'N', 'C', 'B']);
+
+/** timestamptz(p), p < 6: Debezium writes p fraction digits (none for 0) where timestamptz writes six. */
+const ZONED_TIMESTAMP_P: ColumnMapping[] = [0, 1, 2, 3, 4, 5].map((p) => {
+  const cut = (v: Value): Value => (typeof v === 'string' && v.endsWith('Z') && v.charCodeAt(v.length - 8) === 46 ? (p === 0 ? v.slice(0, -8) : v.slice(0, p - 7)) + 'Z' : v);
+  return { schema: S('string', 'io.debezium.time.ZonedTimestamp'), text: (s: string) => cut(c.textToZonedTimestamp(s)), binary: (b: Buffer) => cut(c.binZonedTimestamp(b)) };
+});
 
 export interface RelationSchema {
   relationId: number;
@@ -84,12 +90,26 @@ export interface RelationSchema {
   decodeTextRow(values: (string | null)[]): Row;
 }
 
+/** How interval values are written (`source.intervalHandling`). */
+export type IntervalHandling = 'string' | 'numeric';
+
+const INTERVAL: Record<IntervalHandling, ColumnMapping> = {
+  // ISO 8601, exact: years, months, days and time apart (Debezium's interval.handling.mode=string).
+  string: { schema: S('string', 'io.debezium.time.Interval'), text: c.textToIsoInterval },
+  // Microseconds, a month as 30.4375 days (Debezium's default, numeric).
+  numeric: { schema: S('int64', 'io.debezium.time.MicroDuration'), text: c.textToMicroDuration },
+};
+
 export class TypeCatalog {
   private readonly types = new Map<number, TypeRow>();
-  constructor(private readonly client: pg.Client, private readonly binary = false) {}
+  constructor(
+    private readonly client: pg.Client,
+    private readonly binary = false,
+    private readonly intervals: IntervalHandling = 'string',
+  ) {}
 
   private async loadTypes(oids: number[]): Promise<void> {
-    let missing = oids.filter((o) => !BUILTIN[o] && !this.types.has(o));
+    let missing = oids.filter((o) => !BUILTIN[o] && o !== 1186 && !this.types.has(o));
     while (missing.length > 0) {
       const r = await this.client.query(
         `SELECT t.oid::int AS oid, t.typname, n.nspname, t.typtype, t.typcategory, t.typelem::int AS typelem, t.typbasetype::int AS typbasetype, t.typdelim,
@@ -100,7 +120,7 @@ export class TypeCatalog {
       for (const row of r.rows as TypeRow[]) this.types.set(Number(row.oid), { ...row, oid: Number(row.oid), typelem: Number(row.typelem), typbasetype: Number(row.typbasetype) });
       const next = new Set<number>();
       for (const row of r.rows as TypeRow[]) {
-        for (const dep of [Number(row.typelem), Number(row.typbasetype)]) if (dep && !BUILTIN[dep] && !this.types.has(dep)) next.add(dep);
+        for (const dep of [Number(row.typelem), Number(row.typbasetype)]) if (dep && !BUILTIN[dep] && dep !== 1186 && !this.types.has(dep)) next.add(dep);
       }
       missing = [...next];
     }
@@ -108,10 +128,12 @@ export class TypeCatalog {
 
   /** The mapping for a type OID, or an error naming the column. */
   mapping(oid: number, typmod: number, where: string): ColumnMapping {
+    if (oid === 1184 && typmod >= 0 && typmod < 6) return ZONED_TIMESTAMP_P[typmod];
     if (oid === 1560) {
       // bit(n): bit(1) is a boolean, longer ones bytes.
       return typmod === 1 ? { schema: S('boolean'), text: c.textToBit1 } : { schema: S('bytes', 'io.debezium.data.Bits', { length: String(typmod) }), text: c.textToBits };
     }
+    if (oid === 1186) return INTERVAL[this.intervals];
     const b = BUILTIN[oid];
     if (b) return b;
     const t = this.types.get(oid);
@@ -134,11 +156,14 @@ export class TypeCatalog {
     await this.loadTypes(rel.columns.map((col) => col.typeOid));
     const meta = await this.client.query(
       `SELECT a.attname, a.attnotnull, format_type(a.atttypid, a.atttypmod) AS typename,
-              COALESCE((SELECT a.attnum = ANY(i.indkey) FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary), false) AS pk
+              (SELECT array_position(i.indkey::int2[], a.attnum) FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary) AS pkpos,
+              (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) AS def
          FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped`,
       [rel.relationId],
     );
-    const byName = new Map<string, { attnotnull: boolean; typename: string; pk: boolean }>(meta.rows.map((r: any) => [r.attname, { attnotnull: r.attnotnull === true || r.attnotnull === 't', typename: r.typename, pk: r.pk === true || r.pk === 't' }]));
+    const byName = new Map<string, { attnotnull: boolean; typename: string; pk: boolean; pkpos: number; def: string | null }>(
+      meta.rows.map((r: any) => [r.attname, { attnotnull: r.attnotnull === true || r.attnotnull === 't', typename: r.typename, pk: r.pkpos != null, pkpos: Number(r.pkpos ?? 0), def: r.def ?? null }]),
+    );
     const hasPk = [...byName.values()].some((m) => m.pk);
     const columns: ColumnInfo[] = [];
     const text: c.TextConverter[] = [];
@@ -150,14 +175,21 @@ export class TypeCatalog {
       const optional = !(info?.attnotnull ?? false);
       // The event key is the primary key; without one, the replica identity index (not FULL).
       const key = hasPk ? info?.pk === true : rel.replicaIdentity !== 'f' && col.key;
-      columns.push({ name: col.name, typeOid: col.typeOid, typeName: info?.typename ?? String(col.typeOid), typeModifier: col.typeModifier, key, optional, schema: { ...m.schema, optional } as FieldSchema });
+      const schema = { ...m.schema, optional } as FieldSchema;
+      // The column default, as Debezium gives it in the Connect schema (literal defaults only).
+      const def = info?.def ? defaultValue(info.def, m.text) : undefined;
+      if (def !== undefined) schema.default = def;
+      columns.push({ name: col.name, typeOid: col.typeOid, typeName: info?.typename ?? String(col.typeOid), typeModifier: col.typeModifier, key, optional, schema });
       text.push(m.text);
       if (this.binary && !m.binary) {
         throw pgError('PG_BINARY_UNSUPPORTED_TYPE', `column ${where} has type ${info?.typename ?? col.typeOid}, which Sluice cannot read in binary mode. Set source.binary: false.`);
       }
       bin.push(m.binary);
     }
-    const table: TableSchema = { schema: rel.namespace, table: rel.name, columns, keyColumns: columns.filter((x) => x.key).map((x) => x.name) };
+    // Key columns in key order (a composite primary key's declared order), as Debezium's key.
+    const keyed = columns.filter((x) => x.key);
+    if (hasPk) keyed.sort((a, b) => byName.get(a.name)!.pkpos - byName.get(b.name)!.pkpos);
+    const table: TableSchema = { schema: rel.namespace, table: rel.name, columns, keyColumns: keyed.map((x) => x.name) };
     return makeRelationSchema(rel.relationId, table, text, bin);
   }
 
@@ -187,6 +219,57 @@ export class TypeCatalog {
   }
 }
 
+/**
+ * The value of a column default that is a literal (`'x'::text`, `42`, `(-1)`, `true`,
+ * `'2024-01-01'::date`), read with the column's converter; undefined for anything else (functions,
+ * sequences, NULL, expressions), which Debezium leaves out of the schema too.
+ */
+export function defaultValue(expr: string, text: c.TextConverter): Value | undefined {
+  let lit: string | null = null;
+  const quoted = /^'((?:[^']|'')*)'(?:::[\w\s".]+(?:\(\d+(?:,\d+)?\))?(?:\[\])?)?$/.exec(expr);
+  if (quoted) lit = quoted[1].replace(/''/g, "'");
+  else {
+    const num = /^\(?(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)\)?(?:::[\w\s]+)?$/.exec(expr);
+    if (num) lit = num[1];
+    else if (expr === 'true' || expr === 'false') lit = expr;
+  }
+  if (lit === null) return undefined;
+  try {
+    const v = text(lit);
+    return typeof v === 'number' && !Number.isFinite(v) ? undefined : v;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What Debezium puts in `before` for a column PostgreSQL did not send (a delete's or key change's
+ * old row under the default replica identity carries only the key): null, but for a NOT NULL
+ * column (Connect allows no null there) its default, else the zero of its type.
+ */
+function missingValue(col: ColumnInfo): Value {
+  const s = col.schema;
+  if (s.optional) return null;
+  if (s.default !== undefined && s.default !== null) return s.default as Value;
+  switch (s.type) {
+    case 'boolean':
+      return false;
+    case 'string':
+      return '';
+    case 'bytes':
+      return Buffer.alloc(0);
+    case 'array':
+      return [];
+    case 'int64':
+      return col.typeOid === 20 ? 0n : 0;
+    case 'struct':
+    case 'map':
+      return null;
+    default:
+      return 0;
+  }
+}
+
 function unsupported(where: string, type: string): SluiceError {
   return pgError(
     'PG_UNSUPPORTED_TYPE',
@@ -194,9 +277,20 @@ function unsupported(where: string, type: string): SluiceError {
   );
 }
 
+/** PG_BAD_VALUE naming the table, column and value, with what to do. */
+function badValue(table: TableSchema, i: number, e: unknown): SluiceError {
+  const col = table.columns[i];
+  return pgError(
+    'PG_BAD_VALUE',
+    `cannot read the value of column ${col.name} (${col.typeName}) of table ${table.schema}.${table.table}: ${(e as Error).message}. Change or remove that value in the source, or exclude the table from source.tables (or capture a generated column holding the value as text: ALTER TABLE … ADD COLUMN ${col.name}_text text GENERATED ALWAYS AS (${col.name}::text) STORED), then restart`,
+  );
+}
+
 function makeRelationSchema(relationId: number, table: TableSchema, text: c.TextConverter[], bin: (c.BinaryConverter | undefined)[]): RelationSchema {
   const names = table.columns.map((x) => x.name);
   const keyIdx = table.columns.map((x, i) => (x.key ? i : -1)).filter((i) => i >= 0);
+  const isKey = table.columns.map((x) => x.key);
+  const missing = table.columns.map(missingValue);
   const n = names.length;
   const convert = (i: number, t: TupleData): Value => {
     const k = t.cols[i * 3];
@@ -205,10 +299,16 @@ function makeRelationSchema(relationId: number, table: TableSchema, text: c.Text
       try {
         return text[i](t.buf.toString('utf8', start, start + t.cols[i * 3 + 2]));
       } catch (e) {
-        throw pgError('PG_BAD_VALUE', `cannot read value of ${table.schema}.${table.table}.${names[i]} (${table.columns[i].typeName}): ${(e as Error).message}`);
+        throw badValue(table, i, e);
       }
     }
-    if (k === 0x62) return bin[i]!(t.buf.subarray(t.cols[i * 3 + 1], t.cols[i * 3 + 1] + t.cols[i * 3 + 2]));
+    if (k === 0x62) {
+      try {
+        return bin[i]!(t.buf.subarray(t.cols[i * 3 + 1], t.cols[i * 3 + 1] + t.cols[i * 3 + 2]));
+      } catch (e) {
+        throw badValue(table, i, e);
+      }
+    }
     if (k === 0x75) return UNAVAILABLE_VALUE;
     return null;
   };
@@ -218,7 +318,8 @@ function makeRelationSchema(relationId: number, table: TableSchema, text: c.Text
     decodeTuple(t: TupleData, keyOnly = false): Row {
       const row: Row = {};
       if (keyOnly && keyIdx.length > 0) {
-        for (const i of keyIdx) row[names[i]] = convert(i, t);
+        // The old key: every column, the others filled as Debezium fills them.
+        for (let i = 0; i < n; i++) row[names[i]] = isKey[i] ? convert(i, t) : missing[i];
         return row;
       }
       const m = Math.min(n, t.n);
@@ -237,7 +338,7 @@ function makeRelationSchema(relationId: number, table: TableSchema, text: c.Text
           try {
             row[names[i]] = text[i](v);
           } catch (e) {
-            throw pgError('PG_BAD_VALUE', `cannot read value of ${table.schema}.${table.table}.${names[i]} (${table.columns[i].typeName}): ${(e as Error).message}`);
+            throw badValue(table, i, e);
           }
         }
       }
