@@ -46,6 +46,12 @@ export interface TopicConfig {
   retentionBytes?: number;
   /** Keep only the latest record per key (state topics). */
   compaction?: boolean;
+  /**
+   * With compaction: how long a tombstone (a null value), once it is the latest record of its key
+   * in a closed segment, stays readable before compaction removes it (Kafka's delete.retention.ms).
+   * Default 24 h.
+   */
+  tombstoneRetentionMs?: number;
 }
 
 export interface TopicInfo extends TopicConfig {
@@ -77,7 +83,10 @@ export interface LogCapabilities {
   maxCommitRecords: number | null;
   /** Topics may be compacted (latest record per key). */
   compaction: boolean;
-  /** Offsets are consecutive; false when transaction markers or removed records leave gaps. */
+  /**
+   * Offsets are consecutive; false when transaction markers or removed records leave gaps. Either
+   * way, compaction leaves gaps in a compacted topic: readers follow `next`.
+   */
   denseOffsets: boolean;
   /** Other processes may read (sluice tail/status) while one writes. */
   concurrentReaders: boolean;

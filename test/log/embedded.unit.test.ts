@@ -236,3 +236,75 @@ describe('embedded log: files on disk', () => {
     t.remove();
   });
 });
+
+describe('embedded log: compaction', () => {
+  const kv = (k: string, v: string | null) => ({ key: k, value: v, timestamp: 1700000000000 });
+
+  it('keeps the latest record of each key at its offset, removes what later records replace and old tombstones, in the writer, a reader and after reopening', async () => {
+    const t = tempDir();
+    let log = await openEmbeddedLog({ dir: t.dir, segmentBytes: 1024, retentionCheckMs: 0 });
+    await log.createTopic('state', { partitions: 1, compaction: true, tombstoneRetentionMs: 60_000 });
+    const { producer } = await log.openProducer('p');
+    // The truth, kept by the test: every record written, and the latest offset of each key.
+    const written: { offset: number; key: string; value: string | null }[] = [];
+    let offset = 0;
+    const put = (k: string, v: string | null) => {
+      producer.append('state', kv(k, v));
+      written.push({ offset: offset++, key: k, value: v });
+    };
+    for (let round = 0; round < 30; round++) {
+      for (let k = 0; k < 8; k++) put(`k${k}`, `k${k}=${round}:${'s'.repeat(60)}`);
+      if (round === 5) put('gone', 'soon deleted');
+      if (round === 6) put('gone', null);
+      await producer.commit(`r${round}`);
+    }
+    const latest = new Map(written.map((w) => [w.key, w]));
+    const reader = await openEmbeddedLog({ dir: t.dir, readOnly: true });
+    assert.equal((await readAllOf(reader, 'state')).length, written.length, 'all records before compaction');
+    const bytesBefore = segments(t.dir, 'state', 0).reduce((n, f) => n + statSync(f).size, 0);
+    await log.enforceRetention();
+    const bytesAfter = segments(t.dir, 'state', 0).reduce((n, f) => n + statSync(f).size, 0);
+    assert.ok(bytesAfter < bytesBefore / 2, `compaction shrank the segments (${bytesBefore} → ${bytesAfter} bytes)`);
+
+    const check = async (l: EmbeddedLog, what: string, tombstone: boolean) => {
+      const got = await readAllOf(l, 'state');
+      for (let i = 1; i < got.length; i++) assert.ok(got[i].offset > got[i - 1].offset, `${what}: offsets increase`);
+      const byOffset = new Map(written.map((w) => [w.offset, w]));
+      for (const r of got) {
+        const w = byOffset.get(r.offset);
+        assert.ok(w && w.key === r.key?.toString() && w.value === (r.value === null ? null : r.value.toString()), `${what}: record at ${r.offset} is the one written there`);
+      }
+      for (const [k, w] of latest) {
+        const found = got.find((r) => r.offset === w.offset);
+        if (k === 'gone' && !tombstone) assert.equal(found, undefined, `${what}: the old tombstone is removed`);
+        else assert.ok(found, `${what}: the latest record of ${k} (offset ${w.offset}) is there`);
+      }
+      assert.ok(got.length < written.length / 2, `${what}: replaced records are gone (${got.length} of ${written.length} remain)`);
+      assert.equal(got.filter((r) => r.key?.toString() === 'gone' && r.value !== null).length, 0, `${what}: the deleted key's value is gone`);
+      // A consumer steps over the gaps from any offset, also one compaction removed.
+      const c = l.openConsumer();
+      c.assign('state', 0, 1);
+      const polled: StoredRecord[] = [];
+      for (let i = 0; i < 100 && c.position('state', 0) < (await l.offsets('state'))[0].end; i++) polled.push(...(await c.poll({ maxWaitMs: 10 })));
+      assert.deepEqual(polled.map((r) => r.offset), got.filter((r) => r.offset >= 1).map((r) => r.offset), `${what}: a consumer from offset 1 reads the survivors`);
+      await c.close();
+    };
+    // The tombstone is younger than its retention: it stays, so readers see the delete.
+    await check(log, 'writer', true);
+    await check(reader, 'reader', true);
+    // Once its segment is older than tombstoneRetentionMs, the tombstone goes too.
+    await (log as unknown as { compact(p: unknown, ms: number, now: number): Promise<boolean> }).compact((log as any).part('state', 0), 60_000, Date.now() + 3_600_000);
+    await check(log, 'writer, tombstones expired', false);
+    // More commits after compaction continue at the committed end; reopening verifies and reads it all.
+    for (let k = 0; k < 8; k++) put(`k${k}`, `k${k}=final`);
+    await producer.commit('final');
+    for (const w of written.slice(-8)) latest.set(w.key, w);
+    await log.close();
+    log = await openEmbeddedLog({ dir: t.dir, segmentBytes: 1024, retentionCheckMs: 0 });
+    await check(log, 'reopened', false);
+    assert.equal((await log.offsets('state'))[0].end, offset, 'the end is where the writes ended');
+    await reader.close();
+    await log.close();
+    t.remove();
+  });
+});

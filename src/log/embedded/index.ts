@@ -54,11 +54,16 @@ interface Topic {
 }
 
 const segName = (base: number) => `${String(base).padStart(20, '0')}.seg`;
+/** How long a compacted topic keeps a tombstone by default (Kafka's delete.retention.ms). */
+const TOMBSTONE_RETENTION_MS = 24 * 3600_000;
 
 export class EmbeddedLog implements Log {
   readonly backend = 'embedded';
-  /** One process writes; commits of any size span partitions through the journal; offsets are dense. */
-  readonly capabilities: LogCapabilities = { atomicMultiPartition: true, maxCommitBytes: null, maxCommitRecords: null, compaction: false, denseOffsets: true, concurrentReaders: true };
+  /**
+   * One process writes; commits of any size span partitions through the journal; offsets are
+   * dense, but in compacted topics, whose closed segments compaction rewrites (`compact`).
+   */
+  readonly capabilities: LogCapabilities = { atomicMultiPartition: true, maxCommitBytes: null, maxCommitRecords: null, compaction: true, denseOffsets: true, concurrentReaders: true };
   readonly dir: string;
   readonly segmentBytes: number;
   readonly readOnly: boolean;
@@ -231,7 +236,27 @@ export class EmbeddedLog implements Log {
         // Segments retention removed: their records are gone for this reader too.
         const gone = before.filter((b) => !p.segments.includes(b));
         for (const b of gone) this.dropReadFd(join(p.dir, segName(b)));
-        if (gone.length) p.readCache = null;
+        let replaced = false;
+        if (t.info.compaction) {
+          // Segments compaction rewrote (a new file under the same name): read the new one, and
+          // let the old one's space go.
+          for (const b of p.segments) {
+            const path = join(p.dir, segName(b));
+            const fd = this.readFds.get(path);
+            if (fd === undefined || b >= p.committedSeg) continue;
+            let ino = -1;
+            try {
+              ino = statSync(path).ino;
+            } catch {
+              // Removed meanwhile: the next refresh drops it.
+            }
+            if (ino !== fstatSync(fd).ino) {
+              this.dropReadFd(path);
+              replaced = true;
+            }
+          }
+        }
+        if (gone.length || replaced) p.readCache = null;
       }
     }
   }
@@ -242,7 +267,6 @@ export class EmbeddedLog implements Log {
     if (this.readOnly) throw logError('LOG_READ_ONLY', 'this log handle is read-only');
     if (!TOPIC_RE.test(name) || name === '.' || name === '..') throw logError('LOG_TOPIC_NAME', `topic name ${JSON.stringify(name)} is not valid: use letters, digits, '.', '_' and '-' (at most 249), other than '.' and '..'`);
     if (this.topics.has(name)) throw logError('LOG_TOPIC_EXISTS', `topic ${name} already exists`);
-    if (config.compaction) throw logError('LOG_COMPACTION_UNSUPPORTED', `topic ${name}: compaction is not supported by the embedded log yet; use retention, or leave compaction off`);
     if (!Number.isInteger(config.partitions) || config.partitions < 1) throw logError('LOG_TOPIC_CONFIG', `topic ${name}: partitions must be a positive integer`);
     const tdir = join(this.dir, 'topics', name);
     makeDirsSync(tdir);
@@ -439,7 +463,10 @@ export class EmbeddedLog implements Log {
 
   async read(topic: string, partition: number, offset: number, maxBytes = 1 << 20): Promise<ReadResult> {
     const records = await this.readRecords(topic, partition, offset, maxBytes);
-    return { records, next: records.length ? records[records.length - 1].offset + 1 : offset };
+    if (records.length) return { records, next: records[records.length - 1].offset + 1 };
+    // Nothing from `offset` to the committed end: in a compacted topic that may be a gap (records
+    // compaction removed), which the next read must not start in again.
+    return { records, next: Math.max(offset, this.part(topic, partition).committedEnd) };
   }
 
   openConsumer(): Consumer {
@@ -475,6 +502,10 @@ export class EmbeddedLog implements Log {
     // is reported, never stepped over (a reader must not skip committed records): what was read
     // before it is returned, and the read that starts at it fails.
     let expected = pos === 0 ? seg : c!.offset;
+    // In a compacted topic a batch may start past where the one before it ended (compaction
+    // removed the records between), never before it.
+    const gaps = this.topic(topic).info.compaction === true;
+    const misplaced = (at: number) => (gaps ? at < expected : at !== expected);
     const stop = (err: Error): true => {
       if (out.length) return true;
       throw err;
@@ -489,7 +520,7 @@ export class EmbeddedLog implements Log {
         // The end of a closed segment: the next one must continue where it stopped.
         const nextSeg = p.segments[si + 1];
         if (nextSeg === undefined || seg > p.committedSeg) break;
-        if (nextSeg !== expected && stop(damaged(path, pos, topic, partition, expected, `the segment ends at offset ${expected} but the next one starts at ${nextSeg}`))) break;
+        if (misplaced(nextSeg) && stop(damaged(path, pos, topic, partition, expected, `the segment ends at offset ${expected} but the next one starts at ${nextSeg}`))) break;
         si++;
         seg = nextSeg;
         pos = 0;
@@ -498,7 +529,7 @@ export class EmbeddedLog implements Log {
       const n = readSync(fd, head, 0, BATCH_HEADER, pos);
       const h = n === BATCH_HEADER ? readBatchHeader(head, 0) : null;
       if (!h && stop(damaged(path, pos, topic, partition, expected, n < BATCH_HEADER ? `a batch header is cut short (${n} of ${BATCH_HEADER} bytes)` : 'no batch header where one must start (bad magic)'))) break;
-      if (h!.baseOffset !== expected && stop(damaged(path, pos, topic, partition, expected, `the batch header says offset ${h!.baseOffset}, but the batch before it ends at ${expected}`))) break;
+      if (misplaced(h!.baseOffset) && stop(damaged(path, pos, topic, partition, expected, `the batch header says offset ${h!.baseOffset}, but the batch before it ends at ${expected}`))) break;
       const next = pos + BATCH_HEADER + h!.payloadLength;
       if ((next > limit || h!.count === 0) && stop(damaged(path, pos, topic, partition, expected, h!.count === 0 ? 'a batch header counts no records' : `a batch runs past the ${closed ? 'end of the file' : `committed end (byte ${limit})`}`))) break;
       if (h!.baseOffset + h!.count <= offset) {
@@ -592,6 +623,7 @@ export class EmbeddedLog implements Log {
     const now = Date.now();
     let removed = false;
     for (const t of this.topics.values()) {
+      if (t.info.compaction) for (const p of t.parts) if (await this.compact(p, t.info.tombstoneRetentionMs ?? TOMBSTONE_RETENTION_MS, now)) removed = true;
       const { retentionMs, retentionBytes } = t.info;
       if (retentionMs === undefined && retentionBytes === undefined) continue;
       for (const p of t.parts) {
@@ -615,6 +647,64 @@ export class EmbeddedLog implements Log {
     }
     // An empty journal record tells read-only handles (which follow the journal) to look again.
     if (removed) this.journal!.append({ parts: [] });
+  }
+
+  /**
+   * Compacts a partition of a compacted topic: each closed segment (never the one being written
+   * or holding the committed end) is rewritten without the records a later record of the same key
+   * replaces, and without tombstones (null values) that are their key's latest record and whose
+   * segment closed more than `tombstoneMs` ago. Records keep their offsets: a record survives as
+   * a batch of its own, so batches skip the removed offsets (the read path allows that in
+   * compacted topics only). The new file replaces the old one by rename, so a crash leaves either
+   * whole (a leftover `.compacting` file is ignored, and overwritten by the next compaction); readers in other
+   * processes keep the old file open and read it to its end. Records without a key are kept.
+   * Returns whether a segment was rewritten.
+   */
+  private async compact(p: Part, tombstoneMs: number, now: number): Promise<boolean> {
+    const closed = p.segments.filter((b) => b < p.committedSeg && b < p.writeSeg);
+    if (!closed.length) return false;
+    // The latest offset of every key, over all committed records of the partition.
+    const latest = new Map<string, number>();
+    const all: StoredRecord[] = [];
+    for (let at = p.segments[0]; at < p.committedEnd; ) {
+      const rs = await this.readRecords(p.topic, p.partition, at, 8 << 20);
+      if (!rs.length) break;
+      for (const r of rs) if (r.key !== null) latest.set(r.key.toString('latin1'), r.offset);
+      all.push(...rs.filter((r) => r.offset < p.committedSeg));
+      at = rs[rs.length - 1].offset + 1;
+    }
+    let rewritten = false;
+    for (let i = 0; i < closed.length; i++) {
+      const base = closed[i];
+      const end = closed[i + 1] ?? p.committedSeg;
+      const path = join(p.dir, segName(base));
+      const oldTombstones = statSync(path).mtimeMs < now - tombstoneMs;
+      const inSeg = all.filter((r) => r.offset >= base && r.offset < end);
+      const keep = inSeg.filter((r) => r.key === null || (latest.get(r.key.toString('latin1')) === r.offset && !(r.value === null && oldTombstones)));
+      if (keep.length === inSeg.length) continue;
+      const tmp = `${path}.compacting`;
+      const fd = openSync(tmp, 'w');
+      try {
+        const enc = new BatchEncoder();
+        for (const r of keep) {
+          enc.reset(r.offset);
+          enc.add(r);
+          const b = enc.seal();
+          writeSync(fd, b, 0, b.length);
+        }
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      this.dropReadFd(path);
+      renameSync(tmp, path);
+      rewritten = true;
+    }
+    if (rewritten) {
+      this.fsyncDir(p.dir);
+      p.readCache = null;
+    }
+    return rewritten;
   }
 
   /**
