@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     const g = await generate(conn, { customers: Number(values.customers), seed: Number(values.seed) });
     generated = g;
     say(`banking database: ${g.customers} customers, ${g.accounts} accounts, ${g.transactions} transactions, ${g.agreements} agreements (seed ${values.seed})`);
-    rmSync(resolve(cfg.log.dir), { recursive: true, force: true });
+    if (cfg.log.backend === 'embedded') rmSync(resolve(cfg.log.dir), { recursive: true, force: true });
     await resetDocuments(sink);
   } else await createSchema(conn);
 

@@ -4,6 +4,11 @@ import { parseConfig } from '../../src/config/index.ts';
 import type { MysqlSourceConfig, PipelineConfig, PostgresSourceConfig } from '../../src/config/types.ts';
 
 const pgsrc = (c: PipelineConfig): PostgresSourceConfig => c.source as PostgresSourceConfig;
+/** The embedded log's settings of a config (the default backend). */
+const embedded = (c: PipelineConfig) => {
+  assert.equal(c.log.backend, 'embedded');
+  return c.log as Extract<PipelineConfig['log'], { backend: 'embedded' }>;
+};
 
 const bad = (yaml: string, env: NodeJS.ProcessEnv = {}) => {
   try {
@@ -24,7 +29,7 @@ describe('pipeline config', () => {
     assert.equal(pgsrc(c).protocol, 1);
     assert.equal(pgsrc(c).snapshot, 'initial');
     assert.deepEqual(pgsrc(c).tables, []);
-    assert.equal(c.log.dir, './data/shop/log');
+    assert.equal(embedded(c).dir, './data/shop/log');
     assert.equal(c.log.partitions, 3);
     assert.deepEqual(c.batch, { maxRecords: 5000, maxBytes: 4 << 20, maxDelayMs: 20 });
     assert.equal(c.serialization.schemas, false);
@@ -39,8 +44,8 @@ describe('pipeline config', () => {
     );
     assert.deepEqual(pgsrc(c).connection, { host: 'db.local', port: 6543, user: 'u', password: 's3cr:t', database: 'app' });
     assert.equal(pgsrc(c).heartbeatIntervalMs, 2000);
-    assert.equal(c.log.segmentBytes, 8 << 20);
-    assert.equal(c.log.dir, '${literal}');
+    assert.equal(embedded(c).segmentBytes, 8 << 20);
+    assert.equal(embedded(c).dir, '${literal}');
     assert.equal(pgsrc(c).slot, 'sluice_a_b_c');
   });
 
@@ -153,7 +158,7 @@ describe('pipeline config', () => {
       },
     );
     assert.deepEqual(c.logging, { level: 'info', format: 'text' });
-    assert.equal(c.log.segmentBytes, 64 * 2 ** 20);
+    assert.equal(embedded(c).segmentBytes, 64 * 2 ** 20);
   });
 
   it('loadConfig reads a file and names it in errors; exportJsonSchema describes every key', async () => {

@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/index.ts';
 import { runPipeline } from '../../src/engine/runner.ts';
 import { isStreaming, mysqlAdmin, quietLogger } from '../helpers/mysql.ts';
-import { tempDir, waitUntil } from '../helpers/pipeline.ts';
+import { tempDir, waitUntil, logDirOf } from '../helpers/pipeline.ts';
 import { MYSQL_HOST, MYSQL_PORT, MYSQL_USER } from '../helpers/targets.ts';
 import { both, compareEvents, readLog, startDebezium, type Difference, type Peer } from './harness.ts';
 
@@ -174,7 +174,7 @@ describe('MySQL-source events (MariaDB) against Debezium', () => {
       await conn.query(`INSERT INTO stop VALUES (1)`);
       await Promise.all([dbzAll.done, dbzDefault.done]);
       for (const c of [cfgAll, cfgDefault]) {
-        await waitUntil('Sluice wrote the stop row', () => check(async () => (await readLog(c.log.dir, `${PREFIX}.${name}.stop`)).length > 0), 60_000);
+        await waitUntil('Sluice wrote the stop row', () => check(async () => (await readLog(logDirOf(c), `${PREFIX}.${name}.stop`)).length > 0), 60_000);
       }
     } finally {
       ac.abort();
@@ -186,8 +186,8 @@ describe('MySQL-source events (MariaDB) against Debezium', () => {
     const dflt = dbzDefault.records();
     assert.ok(all.some((r) => r.valuePlain?.includes('"op":"t"')), 'Debezium wrote a truncate when told not to skip it');
     assert.ok(!dflt.some((r) => r.valuePlain?.includes('"op":"t"')), "Debezium's default skips truncates");
-    const withSchema = compareEvents(all, await readLog(cfgAll.log.dir, PREFIX), DIFFERENCES, false);
-    const dfltLog = await readLog(cfgDefault.log.dir, PREFIX);
+    const withSchema = compareEvents(all, await readLog(logDirOf(cfgAll), PREFIX), DIFFERENCES, false);
+    const dfltLog = await readLog(logDirOf(cfgDefault), PREFIX);
     assert.ok(dfltLog.every((r) => r.value === null || r.value.includes('"connector":"mariadb"')), 'by default MariaDB events say connector mariadb, as Debezium 3 does');
     const mariadbName: Difference = { why: "Debezium 3's MariaDB connector says `mariadb` (Sluice's default on MariaDB); the peer here is its MySQL connector", sluice: both(/"connector":"mariadb"/g, '"connector":"mysql"') };
     const plain = compareEvents(dflt, dfltLog, [...DIFFERENCES, mariadbName], true);

@@ -11,7 +11,7 @@ import { parseConfig } from '../../src/config/index.ts';
 import { runPipeline } from '../../src/engine/runner.ts';
 import { freshDatabase, PG_HOST, PG_PORT, PG_USER } from '../helpers/pg.ts';
 import { quietLogger, isStreaming } from '../helpers/mysql.ts';
-import { tempDir, waitUntil } from '../helpers/pipeline.ts';
+import { tempDir, waitUntil, logDirOf } from '../helpers/pipeline.ts';
 import { both, compareEvents, readLog, startDebezium, type Difference, type Peer } from './harness.ts';
 
 const PREFIX = 'dbzpg';
@@ -173,7 +173,7 @@ describe('PostgreSQL events against Debezium', () => {
       await db.client.query(`INSERT INTO stop VALUES (1)`);
       await Promise.all([dbzAll.done, dbzDefault.done]);
       for (const c of [cfgAll, cfgDefault]) {
-        await waitUntil('Sluice wrote the stop row', () => check(async () => (await readLog(c.log.dir, `${PREFIX}.public.stop`)).length > 0), 60_000);
+        await waitUntil('Sluice wrote the stop row', () => check(async () => (await readLog(logDirOf(c), `${PREFIX}.public.stop`)).length > 0), 60_000);
       }
       const hbRow = await db.client.query(`SELECT count(*)::int AS n FROM sluice_heartbeat`);
       assert.equal(hbRow.rows[0].n, 1, 'the heartbeat action query ran');
@@ -188,8 +188,8 @@ describe('PostgreSQL events against Debezium', () => {
     assert.ok(all.some((r) => r.valuePlain?.includes('"op":"t"')), 'Debezium wrote a truncate when told not to skip it');
     assert.ok(!dflt.some((r) => r.valuePlain?.includes('"op":"t"')), "Debezium's default skips truncates");
     assert.ok(!all.some((r) => r.topic.endsWith('.message')), "Debezium's slot saw no logical message of Sluice's heartbeats");
-    const withSchema = compareEvents(all, await readLog(cfgAll.log.dir, PREFIX), DIFFERENCES, false);
-    const plain = compareEvents(dflt, await readLog(cfgDefault.log.dir, PREFIX), DIFFERENCES, true);
+    const withSchema = compareEvents(all, await readLog(logDirOf(cfgAll), PREFIX), DIFFERENCES, false);
+    const plain = compareEvents(dflt, await readLog(logDirOf(cfgDefault), PREFIX), DIFFERENCES, true);
     assert.ok(withSchema.compared > 20 && plain.compared > 20, `compared ${withSchema.compared} and ${plain.compared} records`);
   });
 
@@ -212,7 +212,7 @@ describe('PostgreSQL events against Debezium', () => {
         return r.rows[0]?.ok === true;
       }, 30_000);
       await waitUntil('the action query ran', async () => (await db.client.query(`SELECT 1 FROM sluice_heartbeat WHERE id = 2`)).rowCount === 1, 10_000);
-      assert.equal((await readLog(cfg.log.dir, PREFIX)).length, 0, 'and wrote no event');
+      assert.equal((await readLog(logDirOf(cfg), PREFIX)).length, 0, 'and wrote no event');
     } finally {
       ac.abort();
       await run;

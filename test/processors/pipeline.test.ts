@@ -113,12 +113,12 @@ describe('unwrap processor in a MySQL pipeline', () => {
     const ac = new AbortController();
     const run = runPipeline(cfg, { signal: ac.signal, logger: quietLogger() });
     try {
-      await waitUntil('the snapshot row unwrapped', async () => (await readAll(cfg.log.dir, 'flat.')).length > 0, 60_000);
+      await waitUntil('the snapshot row unwrapped', async () => (await readAll(cfg.log, 'flat.')).length > 0, 60_000);
     } finally {
       ac.abort();
       await run;
     }
-    const [rec] = await readAll(cfg.log.dir, 'flat.');
+    const [rec] = await readAll(cfg.log, 'flat.');
     assert.equal(rec.topic, `flat.${f.name}.orders`);
     assert.deepEqual(rec.value, { id: 1, amount: '9.99', __table: `${f.name}.orders`, __op: 'r' });
   });

@@ -15,7 +15,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { startPipelineProcess, stopProcess } from '../helpers/child.ts';
 import { assertHistories, assertTransactions, WorkloadRecord } from '../helpers/history.ts';
-import { countRecords, readAll, waitUntil } from '../helpers/pipeline.ts';
+import { countRecords, readAll, waitUntil, type ReadRecord } from '../helpers/pipeline.ts';
+import type { LogConfig } from '../../src/config/types.ts';
+import { embeddedLogAt } from '../../src/log/open.ts';
 
 /** What the suite needs of a source. */
 export interface SourceHarness {
@@ -23,6 +25,10 @@ export interface SourceHarness {
   name: string;
   /** Registers the suite's database fixture: tables `big (id, v, pad)` with ids 1..bigRows at v = 1, and `hot (id, v, note)` with ids 1..200. */
   database(bigRows: number): SourceDatabase;
+  /** Kill-and-restart cycles (default SLUICE_CRASH_CYCLES or 8). */
+  cycles?: number;
+  /** Further checks once the log is complete, given what the suite read from it. */
+  verify?(db: SourceDatabase, records: ReadRecord[]): Promise<void>;
 }
 
 export interface SourceDatabase {
@@ -36,21 +42,24 @@ export interface SourceDatabase {
   yaml(name: string, source: string, top: string): string;
   /** The topic of `table` for pipeline `name`. */
   topic(name: string, table: 'big' | 'hot'): string;
+  /** The log the pipeline writes, as `yaml` configures it; default the embedded log in `dir()/log`. */
+  log?(): LogConfig;
 }
 
-const CYCLES = Number(process.env.SLUICE_CRASH_CYCLES ?? 8);
+const DEFAULT_CYCLES = Number(process.env.SLUICE_CRASH_CYCLES ?? 8);
 
 const kill9 = (child: ChildProcess) => stopProcess(child, 'SIGKILL');
 
 export function sourceConformance(h: SourceHarness): void {
   describe(`${h.name} source conformance: kill -9`, () => {
     const BIG = 300_000;
+    const CYCLES = h.cycles ?? DEFAULT_CYCLES;
     const db = h.database(BIG);
 
     it(`loses and repeats nothing across ${CYCLES} kills during the snapshot and streaming, under a workload`, async () => {
       const cfgPath = join(db.dir(), 'pipeline.yaml');
       writeFileSync(cfgPath, db.yaml('crash', 'transactionMetadata: true', 'batch:\n  maxRecords: 500\n  maxDelayMs: 5'));
-      const logDir = join(db.dir(), 'log');
+      const logDir = db.log?.() ?? embeddedLogAt(join(db.dir(), 'log'));
       const bigTopic = db.topic('crash', 'big');
       const hotTopic = db.topic('crash', 'hot');
 
@@ -154,6 +163,7 @@ export function sourceConformance(h: SourceHarness): void {
       // Every transaction committed while the source streamed is in the log whole, with its
       // BEGIN and END counting its events, through the kills.
       assertTransactions(recs, 'crash.transaction', work, streamingSince, (t) => (t === 'big' ? bigTopic : hotTopic));
+      await h.verify?.(db, recs);
     });
   });
 }

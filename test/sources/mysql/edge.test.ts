@@ -47,32 +47,32 @@ describe('mysql source: awkward binlogs', () => {
     const run = runPipeline(cfg, { signal: ac.signal, logger: quiet() });
     const topic = `e1.${f.name}.big`;
     // Stop as soon as the first chunks are committed: well inside the table.
-    await waitUntil('the first chunks of big in the log', async () => (await countRecords(cfg.log.dir, topic)) > 0);
+    await waitUntil('the first chunks of big in the log', async () => (await countRecords(cfg.log, topic)) > 0);
     ac.abort();
     await run;
-    const first = await readAll(cfg.log.dir, topic);
+    const first = await readAll(cfg.log, topic);
     const k = first.length;
     assert.ok(k > 0 && k < n - 10, `the stop came mid-table (${k} of ${n} rows in the log)`);
     assert.deepEqual(first.map((r) => r.key.id).sort((a, b) => a - b), Array.from({ length: k }, (_, i) => i + 1), 'chunks hold a prefix of the table in key order');
     for (const sql of changesAcrossTheBoundary('big', k, n)) await f.q(sql);
     // The last change made while stopped creates key -7: once it is in, everything before it is.
-    await runUntil(cfg, 'the rest of the table and the changes', async () => (await readAll(cfg.log.dir, topic)).some((r) => r.key?.id === -7));
+    await runUntil(cfg, 'the rest of the table and the changes', async () => (await readAll(cfg.log, topic)).some((r) => r.key?.id === -7));
     const table = new Map<number, number>(((await f.q('SELECT id, v FROM big')) as any[]).map((r: any) => [r.id, r.v]));
-    assertResumedSnapshot(await readAll(cfg.log.dir, topic), k, n, table);
+    assertResumedSnapshot(await readAll(cfg.log, topic), k, n, table);
   });
 
   it('composite keys keep the primary key order in snapshot and stream; TRUNCATE after a restart and behind a comment is captured', async () => {
     const cfg = mysqlPipelineConfig('e2', f.name, f.tmp.dir + '/e2', `tables: [${f.name}.ck]`);
     const topic = `e2.${f.name}.ck`;
-    await runUntil(cfg, 'snapshot and an update', async () => (await readAll(cfg.log.dir, topic)).some((r) => r.value?.op === 'u'), () => f.q(`UPDATE ck SET v = 1 WHERE a = 1 AND b = 2`));
-    const recs = await readAll(cfg.log.dir, topic);
+    await runUntil(cfg, 'snapshot and an update', async () => (await readAll(cfg.log, topic)).some((r) => r.value?.op === 'u'), () => f.q(`UPDATE ck SET v = 1 WHERE a = 1 AND b = 2`));
+    const recs = await readAll(cfg.log, topic);
     const snap = recs.find((r) => r.value?.op === 'r' && r.key.a === 1)!;
     const upd = recs.find((r) => r.value?.op === 'u')!;
     assert.deepEqual(Object.keys(snap.key), ['b', 'a'], 'key in PRIMARY KEY (b, a) order');
     assert.deepEqual(Object.keys(upd.key), ['b', 'a']);
     assert.equal(snap.partition, upd.partition, 'the same row lands in the same partition from snapshot and stream');
     // A restart, then a TRUNCATE before any row change of the table (no table map seen yet).
-    await runUntil(cfg, 'the truncate', async () => (await readAll(cfg.log.dir, topic)).filter((r) => r.value?.op === 't').length === 3, () => f.q(`/* maintenance */ TRUNCATE TABLE ck`));
+    await runUntil(cfg, 'the truncate', async () => (await readAll(cfg.log, topic)).filter((r) => r.value?.op === 't').length === 3, () => f.q(`/* maintenance */ TRUNCATE TABLE ck`));
   });
 
   it('XA: a committed XA transaction is captured; rolling one back after PREPARE stops with MYSQL_XA_ROLLBACK', async () => {
@@ -84,7 +84,7 @@ describe('mysql source: awkward binlogs', () => {
         cfg,
         async () => {
           await c.query(`XA START 'ok1'; INSERT INTO xat VALUES (1); XA END 'ok1'; XA PREPARE 'ok1'; XA COMMIT 'ok1'`);
-          await waitUntil('the committed XA transaction in the log', async () => (await readAll(cfg.log.dir, `e3.${f.name}.xat`)).some((r) => r.key?.id === 1));
+          await waitUntil('the committed XA transaction in the log', async () => (await readAll(cfg.log, `e3.${f.name}.xat`)).some((r) => r.key?.id === 1));
           await c.query(`XA START 'bad1'; INSERT INTO xat VALUES (2); XA END 'bad1'; XA PREPARE 'bad1'; XA ROLLBACK 'bad1'`);
         },
         'MYSQL_XA_ROLLBACK',
@@ -95,7 +95,7 @@ describe('mysql source: awkward binlogs', () => {
     }
     // The committed one is in the log; the rolled-back one may be too (it was prepared), which is
     // exactly why the pipeline stopped and says to re-snapshot.
-    const ids = (await readAll(cfg.log.dir, `e3.${f.name}.xat`)).filter((r) => r.value).map((r) => r.key.id);
+    const ids = (await readAll(cfg.log, `e3.${f.name}.xat`)).filter((r) => r.value).map((r) => r.key.id);
     assert.equal(ids[0], 1);
     assert.ok(ids.every((id) => id === 1 || id === 2), `unexpected rows ${ids}`);
     // Restarting does not pass over it silently.
@@ -141,7 +141,7 @@ describe('mysql source: awkward binlogs', () => {
       await runUntil(
         cfg,
         'all 300 rows',
-        async () => (await readAll(cfg.log.dir, topic)).length >= 300,
+        async () => (await readAll(cfg.log, topic)).length >= 300,
         async () => {
           for (let round = 0; round < 3; round++) {
             for (let i = 0; i < 100; i++) await f.q(`INSERT INTO flaky VALUES (?, ?)`, [round * 100 + i, round]);
@@ -159,7 +159,7 @@ describe('mysql source: awkward binlogs', () => {
     } finally {
       await killer.end();
     }
-    const recs = await readAll(cfg.log.dir, topic);
+    const recs = await readAll(cfg.log, topic);
     assert.equal(recs.length, 300, 'each row exactly once');
     assert.equal(new Set(recs.map((r) => r.key.id)).size, 300);
   });

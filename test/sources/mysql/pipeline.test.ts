@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import { runPipeline } from '../../../src/engine/runner.ts';
 import { embeddedLogAt, openLog } from '../../../src/log/open.ts';
 import { mysqlPipelineConfig, mysqlPipelineYaml, quietLogger, runUntil, useMysqlDatabase } from '../../helpers/mysql.ts';
-import { readAll, waitUntil } from '../../helpers/pipeline.ts';
+import { readAll, waitUntil, logDirOf } from '../../helpers/pipeline.ts';
 
 async function rawValue(logDir: string, topic: string, partition: number, offset: number): Promise<string> {
   const log = await openLog(embeddedLogAt(logDir), { readOnly: true });
@@ -43,7 +43,7 @@ describe('mysql source → embedded log', () => {
   it('snapshots, streams every kind of change, and resumes after a stop (by GTID) with nothing lost or repeated', async () => {
     const tables = `tables: [${f.name}.customers, ${f.name}.order_lines, ${f.name}.nokey]\ntransactionMetadata: true`;
     const cfg = mysqlPipelineConfig('m1', f.name, f.tmp.dir, tables);
-    const logDir = cfg.log.dir;
+    const logDir = logDirOf(cfg);
     const count = async (pred: (r: any) => boolean) => (await readAll(logDir, 'm1.')).filter(pred).length;
     await runUntil(cfg, 'snapshot of 330 rows then streamed changes', async () => (await count((r) => r.value?.op === 't')) >= 3, async () => {
       await waitUntil('snapshot', async () => (await count((r) => r.value?.op === 'r')) === 330);
@@ -132,7 +132,7 @@ describe('mysql source → embedded log', () => {
   it('resumes by file and position (gtid: off), and rows before and after an ALTER TABLE keep their own columns', async () => {
     await f.q(`CREATE TABLE evolving (id INT PRIMARY KEY, a VARCHAR(10))`);
     const cfg = mysqlPipelineConfig('m2', f.name, f.tmp.dir + '/m2', `tables: [${f.name}.evolving]\ngtid: off\nsnapshot: never`);
-    const logDir = cfg.log.dir;
+    const logDir = logDirOf(cfg);
     const evs = async () => (await readAll(logDir, 'm2.')).filter((r) => r.value);
     await runUntil(cfg, 'first row', async () => (await evs()).length === 1, async () => {
       await waitUntil('the pipeline started', async () => existsSync(cfg.state.dir + '/status.json'));

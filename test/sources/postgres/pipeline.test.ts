@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { createLogger } from '../../../src/core/logger.ts';
 import { runPipeline } from '../../../src/engine/runner.ts';
 import { adminClient } from '../../helpers/pg.ts';
-import { countRecords, pipelineConfig, readAll, tempDir, useDatabase, waitUntil } from '../../helpers/pipeline.ts';
+import { countRecords, pipelineConfig, readAll, tempDir, useDatabase, waitUntil, logDirOf } from '../../helpers/pipeline.ts';
 import { assertResumedSnapshot, changesAcrossTheBoundary } from '../../helpers/snapshot-resume.ts';
 
 describe('postgres source → embedded log', () => {
@@ -25,7 +25,7 @@ describe('postgres source → embedded log', () => {
     const cfg = pipelineConfig('t1', f.db.name, f.tmp.dir);
     const ac = new AbortController();
     const run = runPipeline(cfg, { signal: ac.signal });
-    const logDir = cfg.log.dir;
+    const logDir = logDirOf(cfg);
     try {
     await waitUntil('snapshot of 700 rows', async () => (await readAll(logDir, 't1.')).filter((r) => r.value?.op === 'r').length === 700);
 
@@ -107,8 +107,8 @@ describe('postgres source → embedded log', () => {
       await f.db.client.query(`BEGIN; INSERT INTO evolving VALUES (2, 'after', 8); UPDATE evolving SET a = 'x' WHERE id = 1; COMMIT`);
       await f.db.client.query(`ALTER TABLE evolving DROP COLUMN a`);
       await f.db.client.query(`INSERT INTO evolving VALUES (3, 9)`);
-      await waitUntil('three inserts', async () => (await readAll(cfg.log.dir, 'ddl.public.evolving')).filter((r) => r.value?.op === 'c').length === 3);
-      const recs = (await readAll(cfg.log.dir, 'ddl.public.evolving')).map((r) => r.value);
+      await waitUntil('three inserts', async () => (await readAll(cfg.log, 'ddl.public.evolving')).filter((r) => r.value?.op === 'c').length === 3);
+      const recs = (await readAll(cfg.log, 'ddl.public.evolving')).map((r) => r.value);
       const byId = (id: number, op: string) => recs.find((v) => v.op === op && v.after.id === id);
       assert.deepEqual(byId(1, 'c').after, { id: 1, a: 'before' });
       assert.deepEqual(byId(2, 'c').after, { id: 2, a: 'after', b: 8 });
@@ -122,7 +122,7 @@ describe('postgres source → embedded log', () => {
       assert.equal(t1u.data_collection_order, 2);
       assert.match(t2.id, /^\d+:\d+$/);
       // BEGIN and END records on the transaction topic, END counting the events per table.
-      const txs = (await readAll(cfg.log.dir, 'ddl.transaction')).map((r) => r.value);
+      const txs = (await readAll(cfg.log, 'ddl.transaction')).map((r) => r.value);
       const mine = txs.filter((v) => v.id === t2.id);
       assert.deepEqual(mine.map((v) => v.status), ['BEGIN', 'END']);
       assert.equal(mine[1].event_count, 2);
@@ -151,8 +151,8 @@ describe('postgres source → embedded log', () => {
         await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sluice' AND datname = $1`, [f.db.name]);
         for (let i = 0; i < 50; i++) await f.db.client.query(`INSERT INTO flaky VALUES ($1, $1)`, [++id]);
       }
-      await waitUntil('all 300 rows', async () => (await readAll(cfg.log.dir, 'flaky.public.flaky')).length >= 300, 60_000);
-      const ids = (await readAll(cfg.log.dir, 'flaky.public.flaky')).map((r) => r.key.id).sort((a: number, b: number) => a - b);
+      await waitUntil('all 300 rows', async () => (await readAll(cfg.log, 'flaky.public.flaky')).length >= 300, 60_000);
+      const ids = (await readAll(cfg.log, 'flaky.public.flaky')).map((r) => r.key.id).sort((a: number, b: number) => a - b);
       assert.deepEqual(ids, Array.from({ length: 300 }, (_, i) => i + 1), 'every row exactly once');
     } finally {
       await admin.end();
@@ -197,10 +197,10 @@ describe('postgres source → embedded log', () => {
       const ac = new AbortController();
       const run = runPipeline(cfg, { signal: ac.signal, logger: createLogger({ level: 'error' }) });
       // Stop as soon as the first chunks are committed: well inside the table.
-      await waitUntil('the first chunks of snapbig in the log', async () => (await countRecords(cfg.log.dir, topic)) > 0);
+      await waitUntil('the first chunks of snapbig in the log', async () => (await countRecords(cfg.log, topic)) > 0);
       ac.abort();
       await run;
-      const first = await readAll(cfg.log.dir, topic);
+      const first = await readAll(cfg.log, topic);
       const k = first.length;
       assert.ok(k > 0 && k < n - 10, `the stop came mid-table (${k} of ${n} rows in the log)`);
       // Chunks hold a prefix of the table in key order.
@@ -211,13 +211,13 @@ describe('postgres source → embedded log', () => {
       try {
         // The last change made while stopped creates key -7: once it is in, everything before it is.
         await waitUntil('the rest of the table read', async () => JSON.parse(readFileSync(join(cfg.state.dir, 'status.json'), 'utf8')).source?.phase === 'stream', 120_000);
-        await waitUntil('the changes streamed', async () => (await readAll(cfg.log.dir, topic)).some((r) => r.key?.id === -7), 60_000);
+        await waitUntil('the changes streamed', async () => (await readAll(cfg.log, topic)).some((r) => r.key?.id === -7), 60_000);
       } finally {
         ac2.abort();
         await run2;
       }
       const table = new Map<number, number>((await f.db.client.query('SELECT id, v FROM snapbig')).rows.map((r: any) => [r.id, r.v]));
-      assertResumedSnapshot(await readAll(cfg.log.dir, topic), k, n, table);
+      assertResumedSnapshot(await readAll(cfg.log, topic), k, n, table);
     } finally {
       tmp6.remove();
       await f.db.client.query(`DROP TABLE snapbig`);

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runPipeline } from '../../../src/engine/runner.ts';
-import { pipelineConfig, readAll, tempDir, useDatabase, waitUntil } from '../../helpers/pipeline.ts';
+import { pipelineConfig, readAll, tempDir, useDatabase, waitUntil, logDirOf } from '../../helpers/pipeline.ts';
 
 const ROW = `(
   1, true, 32767, 2147483647, 9223372036854775807, -9223372036854775808,
@@ -94,15 +94,15 @@ describe('postgres types → events', () => {
     const ac = new AbortController();
     const run = runPipeline(cfg, { signal: ac.signal });
     try {
-      await waitUntil('snapshot', async () => (await readAll(cfg.log.dir, 'types.public.all_types')).length === 1);
+      await waitUntil('snapshot', async () => (await readAll(cfg.log, 'types.public.all_types')).length === 1);
       await f.db.client.query(`INSERT INTO all_types VALUES ${ROW.replace('1, true', '2, true')}`);
       await f.db.client.query(`INSERT INTO nulls VALUES (2)`);
-      await waitUntil('streamed rows', async () => (await readAll(cfg.log.dir, 'types.public.')).length === 4);
+      await waitUntil('streamed rows', async () => (await readAll(cfg.log, 'types.public.')).length === 4);
     } finally {
       ac.abort();
       await run;
     }
-    const recs = await readAll(cfg.log.dir, 'types.public.all_types');
+    const recs = await readAll(cfg.log, 'types.public.all_types');
     const snap = recs.find((r) => r.value.op === 'r')!.value.after;
     const live = recs.find((r) => r.value.op === 'c')!.value.after;
     // int8 extremes must be exact in the raw JSON; JSON.parse would round them.
@@ -112,12 +112,12 @@ describe('postgres types → events', () => {
         assert.deepEqual(v[k], want, `${k}: got ${JSON.stringify(v[k])}, want ${JSON.stringify(want)}`);
       }
     }
-    const raw = await rawValues(cfg.log.dir);
+    const raw = await rawValues(logDirOf(cfg));
     for (const text of raw) {
       assert.match(text, /"c_int8_max":9223372036854775807[,}]/);
       assert.match(text, /"c_int8_min":-9223372036854775808[,}]/);
     }
-    const n = await readAll(cfg.log.dir, 'types.public.nulls');
+    const n = await readAll(cfg.log, 'types.public.nulls');
     for (const r of n) assert.deepEqual(r.value.after, { id: r.value.after.id, a: null, b: null, c: null, d: null, e: null, f: null, g: null });
   });
 
@@ -130,17 +130,17 @@ describe('postgres types → events', () => {
     try {
       await waitUntil('slot', async () => (await f.db.client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'bin_slot_t' AND active`)).rowCount === 1);
       await f.db.client.query(`INSERT INTO bin_types VALUES (1, true, -5, 9007199254740993, -0.25, -123456789.000000001, 0.001, 'héllo', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"k": [1]}', '\\x0001', '1969-12-31', '1969-12-31 23:59:59.999999', '2024-02-29 13:14:15.000001+00')`);
-      await waitUntil('row', async () => (await readAll(cfg.log.dir, 'bin.public.bin_types')).length === 1);
+      await waitUntil('row', async () => (await readAll(cfg.log, 'bin.public.bin_types')).length === 1);
     } finally {
       ac.abort();
       await run;
     }
-    const [r] = await readAll(cfg.log.dir, 'bin.public.bin_types');
+    const [r] = await readAll(cfg.log, 'bin.public.bin_types');
     assert.deepEqual({ ...r.value.after, i8: undefined }, {
       id: 1, b: true, i2: -5, i8: undefined, f8: -0.25, n: '-123456789.000000001', n2: '0.001', t: 'héllo', u: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
       j: '{"k": [1]}', by: Buffer.from([0, 1]).toString('base64'), d: -1, ts: -1, tz: '2024-02-29T13:14:15.000001Z',
     });
-    assert.match((await rawValues(cfg.log.dir, 'bin.public.bin_types'))[0], /"i8":9007199254740993[,}]/);
+    assert.match((await rawValues(logDirOf(cfg), 'bin.public.bin_types'))[0], /"i8":9007199254740993[,}]/);
     tmp2.remove();
   });
 
@@ -154,14 +154,14 @@ describe('postgres types → events', () => {
     const ac = new AbortController();
     const run = runPipeline(cfg, { signal: ac.signal });
     try {
-      await waitUntil('snapshot', async () => (await readAll(cfg.log.dir, 'toast.public.')).length === 2);
+      await waitUntil('snapshot', async () => (await readAll(cfg.log, 'toast.public.')).length === 2);
       await f.db.client.query(`UPDATE toasty SET n = 1; UPDATE toasty_full SET n = 1`);
-      await waitUntil('updates', async () => (await readAll(cfg.log.dir, 'toast.public.')).filter((r) => r.value?.op === 'u').length === 2);
+      await waitUntil('updates', async () => (await readAll(cfg.log, 'toast.public.')).filter((r) => r.value?.op === 'u').length === 2);
     } finally {
       ac.abort();
       await run;
     }
-    const ups = (await readAll(cfg.log.dir, 'toast.public.')).filter((r) => r.value?.op === 'u');
+    const ups = (await readAll(cfg.log, 'toast.public.')).filter((r) => r.value?.op === 'u');
     const plain = ups.find((r) => r.topic === 'toast.public.toasty')!.value;
     const full = ups.find((r) => r.topic === 'toast.public.toasty_full')!.value;
     assert.equal(plain.after.n, 1);
