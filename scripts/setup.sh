@@ -89,3 +89,24 @@ bash "$(dirname "$0")/mongo-server.sh" start || { log "the MongoDB-compatible te
 
 # Debezium's own connectors (jars cached with Maven, the peer program compiled) for test/debezium/.
 bash "$(dirname "$0")/debezium.sh" prepare || { log "Debezium's connectors for the fidelity test could not be fetched; see the output above"; exit 1; }
+
+# NATS with JetStream (127.0.0.1:4222) for the nats log backend's tests: this machine's service,
+# started the way its image starts it when it is not running. Checked through JetStream's API (a
+# $JS.API.INFO request, answered only when JetStream is on), not just the port, and with bash alone
+# (this runs before npm ci).
+nats_js_up() {
+  timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/4222 || exit 1
+    printf "CONNECT {\"verbose\":false}\r\nSUB _INBOX.sluice_setup 1\r\nPUB \$JS.API.INFO _INBOX.sluice_setup 0\r\n\r\n" >&3
+    while IFS= read -r -t 3 line <&3; do
+      case "$line" in *account_info_response*) case "$line" in *\"error\"*) exit 1 ;; *) exit 0 ;; esac ;; esac
+    done
+    exit 1' 2>/dev/null
+}
+if ! nats_js_up; then
+  log "starting nats-server with JetStream"
+  mkdir -p /var/lib/nats-server
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+  for _ in $(seq 1 40); do nats_js_up && break; sleep 0.5; done
+fi
+nats_js_up || { log "NATS with JetStream is not answering on 127.0.0.1:4222; see /var/log/nats-server.log"; exit 1; }
+log "NATS $(/usr/sbin/nats-server --version | awk '{print $2}') with JetStream ready on 127.0.0.1:4222"

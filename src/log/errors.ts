@@ -18,5 +18,12 @@ export const LOG_ERRORS = defineErrors('Log', {
   LOG_PRODUCER_CLOSED: { retriable: false, meaning: 'a write through a producer that was closed' },
   LOG_PARTITION_BUSY: { retriable: false, meaning: 'another producer has uncommitted records in the partition' },
   LOG_COMMIT_TOO_LARGE: { retriable: false, meaning: 'one commit exceeds what the backend can hold atomically (its maximum commit size)' },
+  LOG_PRODUCER_FENCED: { retriable: false, meaning: 'another producer opened with the same id took over (Kafka fenced this one); its uncommitted records are dropped and it is closed' },
+  // NATS JetStream backend (src/log/nats/).
+  LOG_NATS_UNREACHABLE: { retriable: true, meaning: 'the NATS servers cannot be reached (connection refused, unknown host, no answer within log.connectTimeout) or the connection was lost; the message names the servers' },
+  LOG_NATS_TIMEOUT: { retriable: true, meaning: 'a JetStream request or publish got no answer within log.requestTimeout (a server overloaded, restarting, or a stream without quorum)' },
+  LOG_NATS_AUTH: { retriable: false, meaning: 'the NATS server refused the configured credentials, or a permission the log needs (its subjects, $JS.API, $KV)' },
+  LOG_NATS_NO_JETSTREAM: { retriable: false, meaning: 'the NATS server (or the account) runs without JetStream, or is older than 2.9' },
+  LOG_NATS_ERROR: { retriable: 'depends', meaning: 'JetStream refused a request (out of storage, a stream configured differently, …); the message carries the server\'s words, and whether a retry can help follows them' },
 });
 export const logError = LOG_ERRORS.error;

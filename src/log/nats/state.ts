@@ -1,0 +1,67 @@
+/**
+ * What the NATS log keeps in its KV bucket (see names.ts for the keys), and the rules readers
+ * apply with it. The bucket is the log's commit record: a commit is the one KV update that
+ * clears a producer's intent and stores its checkpoint (producer.ts), so it is atomic across every
+ * partition the commit wrote, whatever JetStream does with the records themselves.
+ */
+import type { TopicInfo } from '../types.ts';
+
+/** `t.<topic id>`: a topic's settings, as TopicInfo. */
+export type TopicEntry = TopicInfo;
+
+/**
+ * A commit a producer has started: the records it publishes may only land at or after `parts`'
+ * offsets (each partition stream's end when the intent was stored). While it stands, readers stop
+ * at those offsets, so they never see the commit's records, nor anything stored after them,
+ * before the commit's update clears it.
+ */
+export interface Intent {
+  epoch: number;
+  commit: number;
+  /** When it was stored (ms, the writer's clock; for people: writers time intents out by their own clocks). */
+  at: number;
+  /** Partition stream name → the first offset the commit's records may take there. */
+  parts: Record<string, number>;
+}
+
+/** `p.x<producer id>`: one transactional producer. */
+export interface ProducerEntry {
+  /** Bumped by every openProducer: an update made with an older revision fails (fencing). */
+  epoch: number;
+  /** The number of the last commit this id completed (0: none); the next one takes commit + 1. */
+  commit: number;
+  checkpoint: string | null;
+  intent: Intent | null;
+  /**
+   * Commits that were started and never completed (their producer died or was fenced). Their
+   * records were deleted when the intent was aborted; the entry stays for a day so that records a
+   * fenced producer was still publishing (it learns of the fence only at its next update) are
+   * skipped by readers too.
+   */
+  aborted: { epoch: number; commit: number; at: number }[];
+}
+
+/** Keep aborted commits this long and at most this many (see ProducerEntry.aborted). */
+export const ABORTED_KEEP_MS = 24 * 3600_000;
+export const ABORTED_KEEP = 32;
+
+/** The header naming the commit a record belongs to: `<producer key> <epoch> <commit>`. */
+export const TXN_HEADER = 'Sluice-Txn';
+
+export const txnOf = (producerKey: string, epoch: number, commit: number): string => `${producerKey} ${epoch} ${commit}`;
+
+export function parseTxn(v: string | undefined): { producerKey: string; epoch: number; commit: number } | null {
+  if (!v) return null;
+  const [producerKey, e, c] = v.split(' ');
+  const epoch = Number(e);
+  const commit = Number(c);
+  if (!producerKey || !Number.isInteger(epoch) || !Number.isInteger(commit)) return null;
+  return { producerKey, epoch, commit };
+}
+
+export function parseProducer(v: Uint8Array): ProducerEntry {
+  const e = JSON.parse(Buffer.from(v).toString('utf8')) as Partial<ProducerEntry>;
+  return { epoch: e.epoch ?? 0, commit: e.commit ?? 0, checkpoint: e.checkpoint ?? null, intent: e.intent ?? null, aborted: e.aborted ?? [] };
+}
+
+export const encodeJson = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v), 'utf8');

@@ -1,0 +1,25 @@
+// A child process for the nats log's tests (test/log/nats.test.ts): it commits `base` records to
+// topic `t` (3 partitions) as producer `w` with checkpoint `base`, then appends `big` records of
+// `size` bytes (values `big-<i>`) over the partitions, prints `committing` and commits them with
+// checkpoint `big`, printing `committed` when done. The test kills it with SIGKILL mid-commit.
+//   nats-child.ts <log config JSON> <argument JSON>
+import type { LogConfig } from '../../src/config/types.ts';
+import { openLog } from '../../src/log/open.ts';
+
+const cfg = JSON.parse(process.argv[2]) as LogConfig;
+const arg = JSON.parse(process.argv[3] ?? '{}') as { base: number; big: number; size: number };
+const say = (line: string) => process.stdout.write(line + '\n');
+
+const log = await openLog(cfg);
+await log.ensureTopic('t', { partitions: 3 });
+const { producer, checkpoint } = await log.openProducer('w');
+if (checkpoint === null) {
+  for (let i = 0; i < arg.base; i++) producer.append('t', { key: null, value: `base-${i}`, timestamp: Date.now() }, i % 3);
+  await producer.commit('base');
+}
+const pad = 'x'.repeat(arg.size);
+for (let i = 0; i < arg.big; i++) producer.append('t', { key: null, value: `big-${i}:${pad}`, timestamp: Date.now() }, i % 3);
+say('committing');
+await producer.commit('big');
+say('committed');
+setInterval(() => {}, 1000);

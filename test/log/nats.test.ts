@@ -1,0 +1,223 @@
+/**
+ * The nats log's own tests (the conformance suite is nats.conformance.test.ts), against the NATS
+ * server scripts/setup.sh starts: a writer killed with SIGKILL in the middle of publishing a commit
+ * (readers never see part of it, later commits of other producers in its partitions wait behind
+ * it, reopening the producer aborts it, and writing the records again leaves each once); a fenced
+ * producer that goes on publishing (none of it is ever visible); a dead writer's commit aborted by
+ * another writer after log.commitTimeout; errors for servers that are not there or do not answer.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer, type Server, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import type { LogConfig } from '../../src/config/types.ts';
+import { Names } from '../../src/log/nats/names.ts';
+import { openLog } from '../../src/log/open.ts';
+import type { Log, StoredRecord } from '../../src/log/types.ts';
+import { Child } from './conformance.ts';
+import { natsAdmin, natsConfig, removeNamespace, requireNats, uniqueNamespace } from './nats-helpers.ts';
+
+const CHILD = fileURLToPath(new URL('./nats-child.ts', import.meta.url));
+const BASE = 30;
+const BIG = 6000;
+const SIZE = 2000;
+
+before(requireNats);
+
+/** Every committed record of a partition, following `next` from its start to its end. */
+async function readPartition(log: Log, topic: string, partition: number): Promise<StoredRecord[]> {
+  const o = (await log.offsets(topic))[partition];
+  const out: StoredRecord[] = [];
+  for (let pos = o.start; pos < o.end; ) {
+    const r = await log.read(topic, partition, pos);
+    assert.ok(r.next > pos);
+    out.push(...r.records);
+    pos = r.next;
+  }
+  return out;
+}
+
+const valuesOf = async (log: Log, topic: string, partition: number) => (await readPartition(log, topic, partition)).map((r) => r.value!.toString().split(':')[0]);
+
+/** Messages the partition streams of topic `t` hold, committed or not, as JetStream counts them. */
+async function rawMessages(ns: string): Promise<number> {
+  const a = await natsAdmin();
+  try {
+    const names = new Names(ns);
+    let n = 0;
+    for (let p = 0; p < 3; p++) n += (await a.jsm.streams.info(names.stream('t', p))).state.messages;
+    return n;
+  } finally {
+    await a.close();
+  }
+}
+
+/** Until `cond` holds (checked every 10 ms), at most `ms`. */
+async function until(cond: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    assert.ok(Date.now() < deadline, `${what} within ${ms} ms`);
+    await sleep(10);
+  }
+}
+
+/** Starts test/log/nats-child.ts on `cfg` and kills it (SIGKILL) while its big commit is being published. */
+async function killMidCommit(ns: string, cfg: LogConfig): Promise<number> {
+  const child = new Child(spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(cfg), JSON.stringify({ base: BASE, big: BIG, size: SIZE })], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  try {
+    await child.line(/^committing$/, 60_000);
+    await until(async () => (await rawMessages(ns)) > BASE + 300, 30_000, 'the big commit started publishing');
+  } finally {
+    await child.kill('SIGKILL');
+  }
+  assert.ok(!child.lines.includes('committed'), 'the commit completed before the kill: make it bigger');
+  const raw = await rawMessages(ns);
+  assert.ok(raw > BASE && raw < BASE + BIG, `the streams hold part of the commit (${raw} messages)`);
+  return raw;
+}
+
+const sorted = (xs: string[]) => [...xs].sort();
+const baseOf = (p: number) => Array.from({ length: BASE }, (_, i) => i).filter((i) => i % 3 === p).map((i) => `base-${i}`);
+
+describe('nats log', () => {
+  const namespaces: string[] = [];
+  const logs: Log[] = [];
+  const fresh = (tag: string, extra: Record<string, unknown> = {}) => {
+    const ns = uniqueNamespace(tag);
+    namespaces.push(ns);
+    return { ns, cfg: natsConfig({ namespace: ns, ...extra }) };
+  };
+  const open = async (cfg: LogConfig, readOnly = false) => {
+    const l = await openLog(cfg, { readOnly });
+    logs.push(l);
+    return l;
+  };
+  after(async () => {
+    for (const l of logs) await l.close().catch(() => {});
+    for (const ns of namespaces) await removeNamespace(ns);
+  });
+
+  it('a writer killed (SIGKILL) mid-commit: no reader sees part of it, later commits in its partitions wait behind it, reopening aborts it, writing it again leaves each record once', async () => {
+    const { ns, cfg } = fresh('kill');
+    await killMidCommit(ns, cfg);
+    const reader = await open(cfg, true);
+    assert.deepEqual((await reader.offsets('t')).map((o) => o.end), [10, 10, 10], 'the committed ends are those of the first commit');
+    for (let p = 0; p < 3; p++) assert.deepEqual(await valuesOf(reader, 't', p), baseOf(p), `t/${p} shows the first commit only`);
+
+    // Another producer commits into a partition of the dead commit: its record is stored after
+    // the dead commit's, so it waits until that commit is decided (never reordered before it).
+    const writer = await open(cfg);
+    const q = (await writer.openProducer('q')).producer;
+    q.append('t', { key: null, value: 'from-q', timestamp: Date.now() }, 0);
+    await q.commit('q1');
+    assert.deepEqual((await reader.offsets('t')).map((o) => o.end), [10, 10, 10], 'nothing after the dead commit is visible yet');
+
+    // Opening the producer again aborts its unfinished commit: its records are deleted.
+    const { producer, checkpoint } = await writer.openProducer('w');
+    assert.equal(checkpoint, 'base');
+    assert.equal(await rawMessages(ns), BASE + 1, 'the dead commit\'s records are deleted');
+    assert.deepEqual(await valuesOf(reader, 't', 0), [...baseOf(0), 'from-q']);
+    assert.deepEqual(await valuesOf(reader, 't', 1), baseOf(1));
+
+    // The writer resumes from its checkpoint and writes the same records again: each is there once.
+    const pad = 'x'.repeat(SIZE);
+    for (let i = 0; i < BIG; i++) producer.append('t', { key: null, value: `big-${i}:${pad}`, timestamp: Date.now() }, i % 3);
+    await producer.commit('big');
+    const all = [...(await valuesOf(reader, 't', 0)), ...(await valuesOf(reader, 't', 1)), ...(await valuesOf(reader, 't', 2))];
+    assert.deepEqual(sorted(all), sorted([...baseOf(0), ...baseOf(1), ...baseOf(2), 'from-q', ...Array.from({ length: BIG }, (_, i) => `big-${i}`)]));
+    assert.equal(await rawMessages(ns), BASE + 1 + BIG);
+  });
+
+  it('a fenced producer that goes on publishing: none of its commit is ever visible, also what it published after the fence', async () => {
+    const { ns, cfg } = fresh('zombie');
+    const a = await open(cfg);
+    const b = await open(cfg);
+    await a.ensureTopic('t', { partitions: 3 });
+    const zombie = (await a.openProducer('z')).producer;
+    const pad = 'z'.repeat(SIZE);
+    for (let i = 0; i < BIG; i++) zombie.append('t', { key: null, value: `zombie-${i}:${pad}`, timestamp: Date.now() }, i % 3);
+    const committing = zombie.commit('zombie').then(
+      () => null,
+      (e: { code?: string }) => e,
+    );
+    await until(async () => (await rawMessages(ns)) > 300, 30_000, 'the zombie started publishing');
+    const { producer, checkpoint } = await b.openProducer('z');
+    assert.equal(checkpoint, null);
+    const atFence = await rawMessages(ns);
+    const res = await committing;
+    assert.equal(res?.code, 'LOG_PRODUCER_FENCED', 'the fenced producer\'s commit fails');
+    const stragglers = await rawMessages(ns);
+    producer.append('t', { key: null, value: 'from-b', timestamp: Date.now() }, 0);
+    await producer.commit('b1');
+    const reader = await open(cfg, true);
+    const seen = [...(await valuesOf(reader, 't', 0)), ...(await valuesOf(reader, 't', 1)), ...(await valuesOf(reader, 't', 2))];
+    assert.deepEqual(seen, ['from-b'], `only the new producer's commit is visible (the zombie had ${atFence} messages stored at the fence, ${stragglers} after its commit failed)`);
+  });
+
+  it('a dead writer\'s commit is aborted by another writer after log.commitTimeout, so its partitions go on', async () => {
+    const { ns, cfg } = fresh('timeout', { commitTimeout: 1000 });
+    await killMidCommit(ns, cfg);
+    const writer = await open(cfg);
+    const q = (await writer.openProducer('q')).producer;
+    q.append('t', { key: null, value: 'from-q', timestamp: Date.now() }, 1);
+    await q.commit('q1');
+    const reader = await open(cfg, true);
+    assert.deepEqual((await reader.offsets('t')).map((o) => o.end), [10, 10, 10]);
+    await sleep(1200);
+    await writer.enforceRetention();
+    assert.equal(await rawMessages(ns), BASE + 1, 'the dead commit\'s records are deleted');
+    assert.deepEqual(await valuesOf(reader, 't', 1), [...baseOf(1), 'from-q']);
+    assert.equal((await writer.openProducer('w')).checkpoint, 'base');
+  });
+
+  describe('servers that are not there', () => {
+    let hung: Server;
+    let hungPort: number;
+    const sockets = new Set<Socket>();
+    before(async () => {
+      // Accepts connections and never says a word (a hung server, or something else on the port).
+      hung = createServer((s) => sockets.add(s));
+      await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+      hungPort = (hung.address() as { port: number }).port;
+    });
+    after(async () => {
+      const open = sockets.size;
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => hung.close(() => r()));
+      assert.equal([...sockets].filter((s) => !s.destroyed).length, 0, `${open} connections to the hung server`);
+    });
+
+    const unreachable = (server: RegExp) => (e: unknown) => {
+      const err = e as { code?: string; message: string; retriable?: boolean };
+      assert.equal(err.code, 'LOG_NATS_UNREACHABLE', String(e));
+      assert.equal(err.retriable, true);
+      assert.match(err.message, server);
+      return true;
+    };
+
+    it('a refused connection is LOG_NATS_UNREACHABLE naming the servers, retriable, with passwords masked', async () => {
+      const t = Date.now();
+      await assert.rejects(openLog(natsConfig({ namespace: 'nowhere', servers: ['nats://127.0.0.1:1'], connectTimeout: 2000 })), unreachable(/nats:\/\/127\.0\.0\.1:1\b/));
+      await assert.rejects(openLog(natsConfig({ namespace: 'nowhere', servers: ['nats://alice:s3cret@127.0.0.1:1'], connectTimeout: 2000 })), (e: unknown) => {
+        unreachable(/alice:\*\*\*@127\.0\.0\.1:1/)(e);
+        assert.doesNotMatch((e as Error).message, /s3cret/);
+        return true;
+      });
+      assert.ok(Date.now() - t < 15_000, `took ${Date.now() - t} ms`);
+    });
+
+    it('an unknown host and a server that never answers are LOG_NATS_UNREACHABLE within the connect timeout', async () => {
+      await assert.rejects(openLog(natsConfig({ namespace: 'nowhere', servers: ['nats://no-such-host.invalid:4222'], connectTimeout: 2000 })), unreachable(/no-such-host\.invalid/));
+      const t = Date.now();
+      await assert.rejects(openLog(natsConfig({ namespace: 'nowhere', servers: [`nats://127.0.0.1:${hungPort}`], connectTimeout: 1000 })), unreachable(new RegExp(`127\\.0\\.0\\.1:${hungPort}`)));
+      assert.ok(Date.now() - t < 10_000, `a hung server held the open for ${Date.now() - t} ms`);
+    });
+
+    it('a read-only open of a namespace nobody wrote is LOG_MISSING', async () => {
+      const { cfg } = fresh('missing');
+      await assert.rejects(openLog(cfg, { readOnly: true }), (e: { code?: string; message: string }) => e.code === 'LOG_MISSING' && /namespace/.test(e.message));
+    });
+  });
+});
