@@ -4,6 +4,7 @@
  * validation, config types, `sluice schema`, docs/config.md and docs/errors.md all follow from it.
  */
 import { embeddedLog } from './log/embedded/spec.ts';
+import { kafkaLog } from './log/kafka/spec.ts';
 import { natsLog } from './log/nats/spec.ts';
 import { unwrapProcessor } from './processors/unwrap/spec.ts';
 import { duckdbSink } from './sinks/duckdb/spec.ts';
@@ -15,5 +16,5 @@ import { postgresSource } from './sources/postgres/spec.ts';
 
 export const SOURCES = [postgresSource, mysqlSource] as const;
 export const SINKS = [postgresSink, mysqlSink, duckdbSink, mongodbSink, postgresJsonbSink] as const;
-export const LOGS = [embeddedLog, natsLog] as const;
+export const LOGS = [embeddedLog, kafkaLog, natsLog] as const;
 export const PROCESSORS = [unwrapProcessor] as const;

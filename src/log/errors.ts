@@ -19,6 +19,11 @@ export const LOG_ERRORS = defineErrors('Log', {
   LOG_PARTITION_BUSY: { retriable: false, meaning: 'another producer has uncommitted records in the partition' },
   LOG_COMMIT_TOO_LARGE: { retriable: false, meaning: 'one commit exceeds what the backend can hold atomically (its maximum commit size)' },
   LOG_PRODUCER_FENCED: { retriable: false, meaning: 'another producer opened with the same id took over (Kafka fenced this one); its uncommitted records are dropped and it is closed' },
+  LOG_RECORD_TOO_LARGE: { retriable: false, meaning: 'a single record is larger than the topic accepts (Kafka: the topic\'s max.message.bytes)' },
+  // Kafka backend (src/log/kafka/).
+  LOG_KAFKA_UNREACHABLE: { retriable: true, meaning: 'no Kafka broker can be reached (connection refused, unknown host, no answer within log.connectTimeout); the message names the brokers' },
+  LOG_KAFKA_AUTH: { retriable: false, meaning: 'the Kafka brokers refused the configured credentials or permissions (log.sasl, log.ssl, ACLs)' },
+  LOG_KAFKA_ERROR: { retriable: 'depends', meaning: 'a Kafka broker answered with an error; the message carries it, and whether a retry can help follows what Kafka says' },
   // NATS JetStream backend (src/log/nats/).
   LOG_NATS_UNREACHABLE: { retriable: true, meaning: 'the NATS servers cannot be reached (connection refused, unknown host, no answer within log.connectTimeout) or the connection was lost; the message names the servers' },
   LOG_NATS_TIMEOUT: { retriable: true, meaning: 'a JetStream request or publish got no answer within log.requestTimeout (a server overloaded, restarting, or a stream without quorum)' },
