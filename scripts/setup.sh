@@ -90,6 +90,10 @@ bash "$(dirname "$0")/mongo-server.sh" start || { log "the MongoDB-compatible te
 # Debezium's own connectors (jars cached with Maven, the peer program compiled) for test/debezium/.
 bash "$(dirname "$0")/debezium.sh" prepare || { log "Debezium's connectors for the fidelity test could not be fetched; see the output above"; exit 1; }
 
+# Apache Kafka (KRaft, one node, 127.0.0.1:9092; jars from Maven Central, cached) for the kafka log
+# backend's tests.
+bash "$(dirname "$0")/kafka-server.sh" start || { log "Kafka did not start; see the output above"; exit 1; }
+
 # NATS with JetStream (127.0.0.1:4222) for the nats log backend's tests: this machine's service,
 # started the way its image starts it when it is not running. Checked through JetStream's API (a
 # $JS.API.INFO request, answered only when JetStream is on), not just the port, and with bash alone
