@@ -145,6 +145,49 @@ describe('kafka log', () => {
     assert.deepEqual(lines.sort(), want.slice(0, 3).flat().sort(), 'Kafka\'s read_committed reader sees the commit only');
   });
 
+  it('records already sent into the open transaction are dropped by abort and by close; a commit after them holds only its own', async () => {
+    const { prefix, config } = fresh('abort');
+    const log = await open(config);
+    await log.createTopic('t', { partitions: 2 });
+    let { producer } = await log.openProducer('p');
+    const pad = 'a'.repeat(64 * 1024);
+    // More than the producer buffers, over both partitions: sent before the abort.
+    for (let i = 0; i < 40; i++) producer.append('t', { key: null, value: `aborted-${i}:${pad}`, timestamp: Date.now() }, i % 2);
+    await sleep(500);
+    await producer.abort();
+    producer.append('t', { key: null, value: 'kept', timestamp: Date.now() }, 0);
+    await producer.commit('one');
+    assert.deepEqual([await committed(log, 't', 0), await committed(log, 't', 1)], [['kept'], []]);
+    for (let i = 0; i < 40; i++) producer.append('t', { key: null, value: `closed-${i}:${pad}`, timestamp: Date.now() }, i % 2);
+    await sleep(500);
+    await producer.close();
+    for (const p of [0, 1]) {
+      const ends = await hwAndLso(`${prefix}t`, p);
+      assert.equal(ends.lso, ends.hw, `t/${p}: no transaction is left open`);
+      assert.ok(ends.hw > 21, `t/${p}: the dropped records had reached Kafka (high watermark ${ends.hw})`);
+    }
+    ({ producer } = await log.openProducer('p'));
+    producer.append('t', { key: null, value: 'later', timestamp: Date.now() }, 1);
+    await producer.commit('two');
+    assert.deepEqual([await committed(log, 't', 0), await committed(log, 't', 1)], [['kept'], ['later']]);
+  });
+
+  it('a record larger than the topic accepts fails its commit with LOG_RECORD_TOO_LARGE, leaving nothing of it, and the id can be opened again', async () => {
+    const { config } = fresh('large');
+    const log = await open({ ...config, maxMessageBytes: 1 << 20 } as LogConfig);
+    await log.createTopic('t', { partitions: 1 });
+    const { producer } = await log.openProducer('p');
+    producer.append('t', { key: null, value: 'small', timestamp: Date.now() });
+    producer.append('t', { key: null, value: Buffer.alloc(2 << 20, 1), timestamp: Date.now() });
+    await assert.rejects(producer.commit('one'), (e: any) => e.code === 'LOG_RECORD_TOO_LARGE' && /max\.message\.bytes/.test(e.message));
+    assert.throws(() => producer.append('t', { key: null, value: 'x', timestamp: Date.now() }), (e: any) => e.code === 'LOG_PRODUCER_CLOSED');
+    const again = await log.openProducer('p');
+    assert.equal(again.checkpoint, null);
+    again.producer.append('t', { key: null, value: 'after', timestamp: Date.now() });
+    await again.producer.commit('two');
+    assert.deepEqual(await committed(log, 't'), ['after']);
+  });
+
   it('a checkpoint committed behind another producer\'s open transaction in the checkpoint topic is found', async () => {
     const { prefix, config } = fresh('ckpt');
     const log = await open(config);
