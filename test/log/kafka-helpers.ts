@@ -82,7 +82,7 @@ export async function consoleConsume(topic: string, isolation: 'read_committed' 
     '--group', group,
     '--from-beginning',
     '--isolation-level', isolation,
-    '--timeout-ms', '4000',
+    '--timeout-ms', '8000',
     '--formatter-property', 'print.key=true',
     '--formatter-property', 'key.separator=\t',
   ]);
