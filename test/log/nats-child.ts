@@ -1,7 +1,8 @@
 // A child process for the nats log's tests (test/log/nats.test.ts): it commits `base` records to
 // topic `t` (3 partitions) as producer `w` with checkpoint `base`, then appends `big` records of
 // `size` bytes (values `big-<i>`) over the partitions, prints `committing` and commits them with
-// checkpoint `big`, printing `committed` when done. The test kills it with SIGKILL mid-commit.
+// checkpoint `big`, printing `committed` when done, or `failed <code>` (a fenced commit). The
+// test kills it with SIGKILL mid-commit, or takes its producer over while it publishes.
 //   nats-child.ts <log config JSON> <argument JSON>
 import type { LogConfig } from '../../src/config/types.ts';
 import { openLog } from '../../src/log/open.ts';
@@ -20,6 +21,10 @@ if (checkpoint === null) {
 const pad = 'x'.repeat(arg.size);
 for (let i = 0; i < arg.big; i++) producer.append('t', { key: null, value: `big-${i}:${pad}`, timestamp: Date.now() }, i % 3);
 say('committing');
-await producer.commit('big');
-say('committed');
+try {
+  await producer.commit('big');
+  say('committed');
+} catch (e) {
+  say(`failed ${(e as { code?: string }).code}`);
+}
 setInterval(() => {}, 1000);

@@ -21,9 +21,10 @@ import type { Consumer, Log, LogCapabilities, PartitionOffsets, Producer, ReadRe
 import type { SluiceError } from '../../core/errors.ts';
 import { JS_ERR, jsErrCode, NatsClient, type NatsClientOptions, type NatsModule } from './client.ts';
 import { decodeMessage, type InMessage } from './codec.ts';
+import { Cursors, CURSOR_MIN } from './cursor.ts';
 import { Names, validTopicName } from './names.ts';
 import { NatsProducer } from './producer.ts';
-import { ABORTED_KEEP, ABORTED_KEEP_MS, encodeJson, parseProducer, parseTxn, type Intent, type ProducerEntry, type TopicEntry } from './state.ts';
+import { encodeJson, parseProducer, parseTxn, type Intent, type ProducerEntry, type TopicEntry } from './state.ts';
 import { LogView } from './view.ts';
 
 export interface NatsLogOptions extends NatsClientOptions {
@@ -59,10 +60,13 @@ export class NatsLog implements Log {
   /** Per partition stream: the highest committed end this handle has seen (ends never move back). */
   private readonly endCache = new Map<string, number>();
   private readonly producers = new Set<NatsProducer>();
+  /** Deletions of aborted commits' records under way. */
+  private readonly background = new Set<Promise<void>>();
   private batch: { streams: Set<string>; done: Promise<Map<string, PartState>> } | null = null;
   private retentionTimer: NodeJS.Timeout | null = null;
   /** Average bytes per record read, to size read-ahead. */
   private avgRecord = 1024;
+  private readonly cursors: Cursors;
   private closed = false;
 
   private constructor(
@@ -74,6 +78,7 @@ export class NatsLog implements Log {
     this.names = new Names(o.namespace);
     this.readOnly = o.readOnly ?? false;
     this.maxCommitBytes = o.maxCommitBytes;
+    this.cursors = new Cursors(client);
     this.capabilities = { atomicMultiPartition: true, maxCommitBytes: o.maxCommitBytes, maxCommitRecords: null, compaction: false, denseOffsets: false, concurrentReaders: true };
   }
 
@@ -324,7 +329,7 @@ export class NatsLog implements Log {
         const r = await this.abortIntent(key, { fence: true, rev: cur.revision });
         if (r) return r;
       } else {
-        const entry: ProducerEntry = { epoch: 1, commit: 0, checkpoint: null, intent: null, aborted: [] };
+        const entry: ProducerEntry = { epoch: 1, commit: 0, checkpoint: null, intent: null };
         try {
           const rev = await this.client.call('creating a producer', () => (cur ? this.kv.update(key, encodeJson(entry), cur.revision) : this.kv.create(key, encodeJson(entry))));
           this.view.apply(key, encodeJson(entry), rev);
@@ -339,39 +344,41 @@ export class NatsLog implements Log {
   }
 
   /**
-   * Aborts a producer's unfinished commit: lists it as aborted (keeping the intent, so readers
-   * still stop there), deletes its records, then clears the intent. With `fence`, also starts a
-   * new epoch. With `rev`, acts only while the entry is at that revision; with `intent`, only while
-   * that commit is the one in flight. Returns the entry and revision reached, or null when the
-   * entry changed under it.
+   * Aborts a producer's unfinished commit. First a compare-and-set update (with `fence`, a new
+   * epoch) that keeps the intent, so the old producer can no longer complete it and readers still
+   * stop there; then a key marking the commit aborted (readers skip its records); then an update
+   * clearing the intent. The commit's records are deleted afterwards, in the background: until
+   * then, and for records a fenced producer still publishes, the mark hides them. With `rev`, acts
+   * only while the entry is at that revision; with `intent`, only while that commit is the one in
+   * flight. Returns the entry and revision reached, or null when the entry changed under it.
    */
   async abortIntent(key: string, o: { fence: boolean; rev?: number; intent?: { epoch: number; commit: number } }): Promise<{ entry: ProducerEntry; rev: number } | null> {
-    let rev: number;
-    let entry: ProducerEntry;
-    if (o.rev !== undefined) {
-      const cur = await this.client.call('reading a producer', () => this.kv.get(key));
-      if (!cur || cur.operation !== 'PUT' || cur.revision !== o.rev) return null;
-      [entry, rev] = [parseProducer(cur.value), cur.revision];
-    } else {
-      const cur = await this.client.call('reading a producer', () => this.kv.get(key));
-      if (!cur || cur.operation !== 'PUT') return null;
-      [entry, rev] = [parseProducer(cur.value), cur.revision];
-    }
+    const cur = await this.client.call('reading a producer', () => this.kv.get(key));
+    if (!cur || cur.operation !== 'PUT' || (o.rev !== undefined && cur.revision !== o.rev)) return null;
+    let [entry, rev] = [parseProducer(cur.value), cur.revision];
     const intent = entry.intent;
     if (o.intent && !(intent && intent.epoch === o.intent.epoch && intent.commit === o.intent.commit)) return null;
     if (!intent && !o.fence) return { entry, rev };
-    let next: ProducerEntry = { ...entry, epoch: o.fence ? entry.epoch + 1 : entry.epoch, aborted: this.pruneAborted(intent ? [...entry.aborted, { epoch: intent.epoch, commit: intent.commit, at: Date.now() }] : entry.aborted) };
-    const r1 = await this.cas(key, next, rev);
-    if (r1 === null) return null;
-    rev = r1;
-    if (intent) {
-      await this.deleteRecordsOf(key, intent);
-      next = { ...next, intent: null };
-      const r2 = await this.cas(key, next, rev);
-      if (r2 === null) return null;
-      rev = r2;
+    if (o.fence) {
+      entry = { ...entry, epoch: entry.epoch + 1 };
+      const r = await this.cas(key, entry, rev);
+      if (r === null) return null;
+      rev = r;
     }
-    return { entry: next, rev };
+    if (intent) {
+      const aborted = this.names.abortedKey(key, intent.epoch, intent.commit);
+      const value = encodeJson({ at: Date.now(), parts: intent.parts });
+      const ar = await this.client.call('marking a commit aborted', () => this.kv.put(aborted, value));
+      this.view.apply(aborted, value, ar);
+      entry = { ...entry, intent: null };
+      const r = await this.cas(key, entry, rev);
+      if (r === null) return null;
+      rev = r;
+      const deleting = this.deleteRecordsOf(key, intent).catch(() => {});
+      this.background.add(deleting);
+      void deleting.finally(() => this.background.delete(deleting));
+    }
+    return { entry, rev };
   }
 
   /** A compare-and-set update of a producer entry; null when the entry is at another revision. */
@@ -401,23 +408,19 @@ export class NatsLog implements Log {
       if (!info) continue;
       const last = info.state.last_seq;
       const window = 64;
-      for (let seq = Math.max(start + 1, info.state.first_seq); seq <= last; seq += window) {
+      for (let seq = Math.max(start + 1, info.state.first_seq); seq <= last && !this.closed; seq += window) {
         const seqs = Array.from({ length: Math.min(window, last - seq + 1) }, (_, i) => seq + i);
         await Promise.all(
           seqs.map(async (s) => {
             const m = await this.client.getMessage(stream, s);
             const txn = m ? parseTxn(m.header?.has('Sluice-Txn') ? m.header.get('Sluice-Txn') : undefined) : null;
-            if (txn && txn.producerKey === key && txn.epoch === intent.epoch && txn.commit === intent.commit) await this.client.deleteMessage(stream, s);
+            // Not the stream's first message: deleting that would move the partition's start, and
+            // a reader there would be told its offset went to retention. It stays, skipped.
+            if (txn && txn.producerKey === key && txn.epoch === intent.epoch && txn.commit === intent.commit && s !== info.state.first_seq) await this.client.deleteMessage(stream, s);
           }),
         );
       }
     }
-  }
-
-  /** @internal Aborted commits worth keeping (see ProducerEntry.aborted). */
-  pruneAborted(list: ProducerEntry['aborted']): ProducerEntry['aborted'] {
-    const now = Date.now();
-    return list.filter((a) => now - a.at < ABORTED_KEEP_MS).slice(-ABORTED_KEEP);
   }
 
   /** @internal */ producerClosed(p: NatsProducer): void {
@@ -441,12 +444,26 @@ export class NatsLog implements Log {
     const records: StoredRecord[] = [];
     let bytes = 0;
     let pos = offset;
-    const fetched = new Map<number, InMessage | null>();
+    // Messages by sequence (null: none there): what a cursor kept from the read before, then
+    // batches from the cursor, then single gets for whatever it did not cover.
+    const cursor = this.cursors.take(stream, offset + 1);
+    const fetched = cursor?.buffer ?? new Map<number, InMessage | null>();
+    let consumer = cursor;
     const fetch = async (from: number, n: number): Promise<void> => {
+      if (!fetched.has(from) && n >= CURSOR_MIN) {
+        consumer ??= await this.cursors.open(stream, from).catch(() => undefined);
+        if (consumer && consumer.next === from) await this.cursors.fill(consumer, fetched, n, end);
+        else consumer = undefined;
+      }
       const seqs: number[] = [];
       for (let s = from; s < from + n; s++) if (!fetched.has(s)) seqs.push(s);
       const msgs = await Promise.all(seqs.map((s) => this.client.getMessage(stream, s)));
       seqs.forEach((s, i) => fetched.set(s, msgs[i] ? decodeMessage(msgs[i]!) : null));
+    };
+    // The cursor, with what it fetched past the records returned, waits for the read at `next`.
+    const keep = (next: number): ReadResult => {
+      if (consumer) this.cursors.put(stream, consumer, next + 1, fetched);
+      return { records, next };
     };
     while (pos < end && (records.length === 0 || bytes < maxBytes)) {
       const n = Math.min(end - pos, Math.max(1, Math.min(128, Math.ceil((maxBytes - bytes) / this.avgRecord))));
@@ -466,14 +483,11 @@ export class NatsLog implements Log {
         const size = (m.key?.length ?? 0) + (value?.length ?? 0);
         bytes += size;
         this.avgRecord = Math.max(16, Math.round(this.avgRecord * 0.9 + size * 0.1));
-        if (bytes >= maxBytes) {
-          pos = o + 1;
-          return { records, next: pos };
-        }
+        if (bytes >= maxBytes) return keep(o + 1);
       }
       pos += n;
     }
-    return { records, next: pos };
+    return keep(pos);
   }
 
   /**
@@ -628,6 +642,8 @@ export class NatsLog implements Log {
     this.closed = true;
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     for (const p of [...this.producers]) await p.close().catch(() => {});
+    await Promise.all(this.background);
+    await this.cursors.close();
     await this.view.close();
     await this.client.close();
   }

@@ -7,6 +7,8 @@
  *   keys    t.<topic id>                       a topic's settings (its name, partitions, retention)
  *           p.x<base64url(producer id)>        a producer's epoch, checkpoint, commit in flight
  *           g.x<base64url(group)>.<topic id>   a consumer group's offsets of one topic
+ *           a.x<base64url(producer id)>.<epoch>.<commit>   a commit that was aborted (its records,
+ *                                      where any are left, are skipped by readers)
  *
  * A topic id is the topic name made safe for subjects and stream names (which allow no `.`) plus a
  * hash of the exact name, so `a.b` and `a_b` never share a stream, and names up to Kafka's 249
@@ -55,6 +57,11 @@ export class Names {
 
   producerKey(id: string): string {
     return `p.x${b64(id)}`;
+  }
+
+  /** The key marking a producer's commit as aborted (`producerKey` is `p.x…`). */
+  abortedKey(producerKey: string, epoch: number, commit: number): string {
+    return `a.${producerKey.slice(2)}.${epoch}.${commit}`;
   }
 
   groupKey(group: string, topic: string): string {

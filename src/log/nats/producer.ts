@@ -12,11 +12,15 @@
  *                the commit's records, in every partition, become visible in that one update.
  *
  * A producer that dies between 1 and 3 leaves its intent, which keeps readers of those partitions
- * waiting (never showing half a commit) until the id is opened again, or until log.commitTimeout
- * passes and another writer aborts it: the records of the commit are deleted, the commit is listed
- * as aborted (so records a fenced producer still publishes are skipped) and the intent cleared.
- * Fencing is the same compare-and-set: openProducer bumps the epoch, after which every update of
- * the old producer fails (LOG_PRODUCER_FENCED) before it publishes anything more.
+ * waiting (never showing half a commit) until the id is opened again, or until another writer has
+ * seen it stand for log.commitTimeout and aborts it: the commit is marked aborted (readers skip its
+ * records, also ones a fenced producer publishes later), the intent cleared, the records deleted in
+ * the background. Fencing is the same compare-and-set: openProducer bumps the epoch, after which
+ * every update of the old producer fails (LOG_PRODUCER_FENCED) before it publishes anything more.
+ *
+ * Records carry no Nats-Msg-Id: deduplication would only help a publish retried after a lost
+ * acknowledgement, and a commit whose publish fails fails whole instead (the producer is closed;
+ * opening it again aborts what it left), so the server's duplicate map would cost memory for nothing.
  */
 import type { AppendRecord, Producer } from '../types.ts';
 import { partitionFor } from '../partitioner.ts';
@@ -27,7 +31,7 @@ import { txnOf, type ProducerEntry } from './state.ts';
 import type { NatsLog } from './index.ts';
 
 /** Publishes in flight at once. */
-const PUBLISH_WINDOW = 256;
+const PUBLISH_WINDOW = 4096;
 
 export class NatsProducer implements Producer {
   private pending: OutRecord[] = [];
@@ -115,7 +119,7 @@ export class NatsProducer implements Producer {
         await this.update({ ...this.entry, intent: { epoch: this.entry.epoch, commit, at: Date.now(), parts } });
         ends = await this.publish(batch, txnOf(this.key, this.entry.epoch, commit));
       }
-      await this.update({ ...this.entry, commit, checkpoint, intent: null, aborted: this.log.pruneAborted(this.entry.aborted) });
+      await this.update({ ...this.entry, commit, checkpoint, intent: null });
       if (ends) for (const [s, end] of ends) this.known.set(s, end);
     } catch (e) {
       const err = e as SluiceError;
@@ -134,37 +138,83 @@ export class NatsProducer implements Producer {
     this.entry = next;
   }
 
-  /** Publishes the records in order, at most PUBLISH_WINDOW unacknowledged; returns each stream's new end. */
+  /**
+   * Publishes the records in order, at most PUBLISH_WINDOW unacknowledged, and returns each
+   * stream's new end. Acknowledgements come to one subscription of this commit (reply subjects
+   * `<inbox>.<n>`) under one deadline, rather than a request (with its own timer) per message.
+   */
   private async publish(batch: OutRecord[], txn: string): Promise<Map<string, number>> {
     const { client } = this.log;
+    const { nc } = client;
     const ends = new Map<string, number>();
-    const inflight: Promise<void>[] = [];
+    const inbox = client.nats.createInbox();
+    const streamOf: string[] = [];
+    const what: string[] = [];
+    let sent = 0;
+    let acked = 0;
     let failed: unknown = null;
-    const timeout = client.o.requestTimeoutMs;
-    for (let i = 0; i < batch.length && failed === null; i++) {
-      const r = batch[i];
-      const stream = this.log.streamOf(r.topic, r.partition);
-      const subject = this.log.subjectOf(r.topic, r.partition);
-      for (const m of encodeRecord(client.nats, r, txn, i, client.maxPayload)) {
-        if (inflight.length >= PUBLISH_WINDOW) await inflight.shift();
-        if (failed !== null) break;
-        // request() writes the message out before it returns, so messages reach the server (and
-        // each partition stream) in the order they are published here.
-        const p = client.nc
-          .request(subject, m.data, { timeout, headers: m.headers })
-          .then((reply) => {
-            const ack = JSON.parse(Buffer.from(reply.data).toString('utf8')) as { seq?: number; stream?: string; error?: { code: number; err_code: number; description: string } };
+    let wake: (() => void) | null = null;
+    const signal = () => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    const sub = nc.subscribe(`${inbox}.*`, {
+      callback: (err, msg) => {
+        if (err) failed ??= client.error(err, 'publishing');
+        else {
+          const n = Number(msg.subject.slice(inbox.length + 1));
+          try {
+            const ack = JSON.parse(Buffer.from(msg.data).toString('utf8')) as { seq?: number; stream?: string; error?: { code: number; err_code: number; description: string } };
             if (ack.error || ack.seq === undefined) throw Object.assign(new Error(ack.error?.description ?? 'no sequence in the acknowledgement'), { api_error: ack.error });
-            if (ack.stream !== stream) throw new Error(`subject ${subject} is stored in stream ${ack.stream}, not ${stream}: another stream of this server takes the log's subjects`);
+            const stream = streamOf[n];
+            if (ack.stream !== stream) throw new Error(`${what[n]} was stored in stream ${ack.stream}, not ${stream}: another stream of this server takes the log's subjects`);
             if (ack.seq > (ends.get(stream) ?? 0)) ends.set(stream, ack.seq);
-          })
-          .catch((e) => {
-            failed ??= client.error(e, `publishing to ${r.topic}/${r.partition}`);
-          });
-        inflight.push(p);
+          } catch (e) {
+            // A message JetStream does not take (no stream for the subject: 503 no responders).
+            const status = msg.headers?.code;
+            failed ??= client.error(status === 503 ? Object.assign(new Error(`no stream takes ${what[n]}`), { code: '503' }) : e, `publishing to ${what[n]}`);
+          }
+          acked++;
+          lastAck = Date.now();
+        }
+        signal();
+      },
+    });
+    // The deadline is for progress: log.requestTimeout without a single acknowledgement.
+    let lastAck = Date.now();
+    const waitFor = async (cond: () => boolean): Promise<void> => {
+      while (!cond() && failed === null) {
+        const left = lastAck + client.o.requestTimeoutMs - Date.now();
+        if (left <= 0) {
+          failed = client.error(Object.assign(new Error('timeout'), { code: 'TIMEOUT' }), `publishing a commit of ${batch.length} records (${acked} of ${sent} messages acknowledged)`);
+          break;
+        }
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, Math.min(left, 1000));
+          wake = () => (clearTimeout(t), resolve());
+        });
       }
+    };
+    try {
+      for (let i = 0; i < batch.length && failed === null; i++) {
+        const r = batch[i];
+        const stream = this.log.streamOf(r.topic, r.partition);
+        const subject = this.log.subjectOf(r.topic, r.partition);
+        for (const m of encodeRecord(client.nats, r, txn, i, client.maxPayload)) {
+          if (sent - acked >= PUBLISH_WINDOW) await waitFor(() => sent - acked < PUBLISH_WINDOW);
+          if (failed !== null) break;
+          streamOf.push(stream);
+          what.push(`${r.topic}/${r.partition}`);
+          // Written out in call order: messages reach each partition stream in the order published.
+          nc.publish(subject, m.data, { reply: `${inbox}.${sent}`, headers: m.headers });
+          sent++;
+        }
+      }
+      await waitFor(() => acked >= sent);
+    } finally {
+      sub.unsubscribe();
     }
-    await Promise.all(inflight);
     if (failed !== null) throw failed;
     return ends;
   }

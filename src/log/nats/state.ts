@@ -32,18 +32,7 @@ export interface ProducerEntry {
   commit: number;
   checkpoint: string | null;
   intent: Intent | null;
-  /**
-   * Commits that were started and never completed (their producer died or was fenced). Their
-   * records were deleted when the intent was aborted; the entry stays for a day so that records a
-   * fenced producer was still publishing (it learns of the fence only at its next update) are
-   * skipped by readers too.
-   */
-  aborted: { epoch: number; commit: number; at: number }[];
 }
-
-/** Keep aborted commits this long and at most this many (see ProducerEntry.aborted). */
-export const ABORTED_KEEP_MS = 24 * 3600_000;
-export const ABORTED_KEEP = 32;
 
 /** The header naming the commit a record belongs to: `<producer key> <epoch> <commit>`. */
 export const TXN_HEADER = 'Sluice-Txn';
@@ -61,7 +50,7 @@ export function parseTxn(v: string | undefined): { producerKey: string; epoch: n
 
 export function parseProducer(v: Uint8Array): ProducerEntry {
   const e = JSON.parse(Buffer.from(v).toString('utf8')) as Partial<ProducerEntry>;
-  return { epoch: e.epoch ?? 0, commit: e.commit ?? 0, checkpoint: e.checkpoint ?? null, intent: e.intent ?? null, aborted: e.aborted ?? [] };
+  return { epoch: e.epoch ?? 0, commit: e.commit ?? 0, checkpoint: e.checkpoint ?? null, intent: e.intent ?? null };
 }
 
 export const encodeJson = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v), 'utf8');

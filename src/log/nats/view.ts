@@ -19,6 +19,8 @@ export class LogView {
   readonly producers = new Map<string, { entry: ProducerEntry; rev: number }>();
   /** Keys of consumer groups' offsets (`g.…`). */
   readonly groupKeys = new Set<string>();
+  /** Aborted commits (`a.…` keys) as `<producer key> <epoch> <commit>`. */
+  private readonly aborted = new Set<string>();
   /** The highest bucket revision the watch delivered. */
   private rev = 0;
   private watch: QueuedIterator<KvEntry> | null = null;
@@ -64,6 +66,13 @@ export class LogView {
       if (cur && cur.rev >= rev) return;
       if (value === null) this.topics.delete(key);
       else this.topics.set(key, { entry: JSON.parse(Buffer.from(value).toString('utf8')) as TopicEntry, rev });
+    } else if (key.startsWith('a.')) {
+      const m = /^a\.(x[A-Za-z0-9_-]*)\.(\d+)\.(\d+)$/.exec(key);
+      if (m) {
+        const id = `p.${m[1]} ${m[2]} ${m[3]}`;
+        if (value === null) this.aborted.delete(id);
+        else this.aborted.add(id);
+      }
     } else if (key.startsWith('g.')) {
       if (value === null) this.groupKeys.delete(key);
       else this.groupKeys.add(key);
@@ -143,8 +152,7 @@ export class LogView {
 
   /** Whether records of this commit are to be skipped (it was aborted). */
   isAborted(producerKey: string, epoch: number, commit: number): boolean {
-    const p = this.producers.get(producerKey)?.entry;
-    return !!p?.aborted.some((a) => a.epoch === epoch && a.commit === commit);
+    return this.aborted.has(`${producerKey} ${epoch} ${commit}`);
   }
 
   async close(): Promise<void> {
