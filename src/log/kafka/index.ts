@@ -360,13 +360,37 @@ export class KafkaLog implements Log {
       });
     } catch (e) {
       const type = kafkaType(e);
+      // On a cluster of several brokers, kafkajs's waitForLeaders asks a broker for the new topic's
+      // metadata before the controller has propagated it there; that broker answers
+      // UNKNOWN_TOPIC_OR_PARTITION, which kafkajs does not retry (only LEADER_NOT_AVAILABLE). The
+      // topic was created (CreateTopics itself never answers that): wait for it below. Seen with
+      // the 3-node cluster of test/peers/kafka-cluster.test.ts; a single broker is its own controller.
+      if (type === 'UNKNOWN_TOPIC_OR_PARTITION') {
+        await this.waitForLeaders(kname);
+        return;
+      }
       const text = (e as { errors?: { message?: string }[] }).errors?.[0]?.message ?? (e as Error).message;
       if (type === 'INVALID_TOPIC_EXCEPTION') throw logError('LOG_TOPIC_NAME', `Kafka refused the topic name ${kname}: ${text}`, { cause: e });
       if (type && /^(INVALID_PARTITIONS|INVALID_REPLICATION_FACTOR|INVALID_CONFIG|POLICY_VIOLATION|INVALID_REPLICA_ASSIGNMENT)$/.test(type)) throw logError('LOG_TOPIC_CONFIG', `Kafka refused topic ${kname} (${partitions} partitions, replication ${replicationFactor}, ${JSON.stringify(configs)}): ${type}: ${text}`, { cause: e });
       this.fail(e, `creating topic ${kname}`);
     }
     if (!created) throw logError('LOG_TOPIC_EXISTS', `topic ${kname} already exists`);
-    await this.metaOf(kname, true);
+    await this.waitForLeaders(kname);
+  }
+
+  /**
+   * Until the metadata shows topic `kname` with a leader for every partition (within
+   * requestTimeout): the broker kafkajs asks for metadata may learn of a topic just created a
+   * moment after the controller (see create).
+   */
+  private async waitForLeaders(kname: string): Promise<void> {
+    const deadline = Date.now() + this.cfg.requestTimeout;
+    for (;;) {
+      const m = await this.metaOf(kname, true);
+      if (m && m.leaders.length === m.partitions && m.leaders.every((l) => l >= 0)) return;
+      if (Date.now() >= deadline) throw logError('LOG_KAFKA_ERROR', `topic ${kname} was created but its partitions have no leaders after ${this.cfg.requestTimeout} ms`, { retriable: true });
+      await sleep(100);
+    }
   }
 
   /** log.replicationFactor, or the brokers' default.replication.factor (CreateTopics v3, the newest kafkajs speaks, cannot ask for the default with -1). */
@@ -392,9 +416,15 @@ export class KafkaLog implements Log {
     } catch (e) {
       if ((e as SluiceError).code !== 'LOG_TOPIC_EXISTS') throw e;
     }
-    const info = await this.topicInfo(name);
-    if (!info) throw this.missing(name);
-    return info;
+    // Another broker than the one that saw it created may not know the topic yet for a moment
+    // (a cluster of several brokers; see create): look again for a while before calling it missing.
+    const deadline = Date.now() + this.cfg.requestTimeout;
+    for (;;) {
+      const info = await this.topicInfo(name);
+      if (info) return info;
+      if (Date.now() >= deadline) throw this.missing(name);
+      await sleep(100);
+    }
   }
 
   async listTopics(): Promise<TopicInfo[]> {
@@ -469,7 +499,9 @@ export class KafkaLog implements Log {
     await producer.open();
     this.producers.add(producer);
     try {
-      return { producer, checkpoint: await this.readCheckpoint(id) };
+      const checkpoint = await this.readCheckpoint(id);
+      producer.lastCommitted = checkpoint;
+      return { producer, checkpoint };
     } catch (e) {
       await producer.close();
       throw e;
@@ -518,6 +550,11 @@ export class KafkaLog implements Log {
    * marker follows. This producer's own earlier transactions are all decided by now: opening it
    * aborted any that was open.
    */
+  /** @internal The checkpoint of producer `id`'s newest committed transaction, for a producer deciding an interrupted commit. */
+  checkpointOf(id: string): Promise<string | null> {
+    return this.readCheckpoint(id);
+  }
+
   private async readCheckpoint(id: string): Promise<string | null> {
     const kname = this.checkpointTopic;
     const part = [{ kname, partition: 0 }];

@@ -21,7 +21,7 @@
  *   the checkpoint `openProducer` returns.
  */
 import type { Message, Producer as KjsProducer, Transaction } from 'kafkajs';
-import type { SluiceError } from '../../core/errors.ts';
+import { isRetriable, type SluiceError } from '../../core/errors.ts';
 import { logError } from '../errors.ts';
 import type { AppendRecord, Producer } from '../types.ts';
 import { kafkaError, TS_HEADER } from './client.ts';
@@ -64,7 +64,15 @@ export class KafkaProducer implements Producer {
   private kp!: KjsProducer;
   private txn: Transaction | null = null;
   private closed = false;
-  private failure: { error: SluiceError; reported: boolean } | null = null;
+  private closing = false;
+  /**
+   * The first failure since the producer was last (re)opened. `recoverable`: Kafka said it may pass
+   * (a broker or the transaction coordinator down, leaders moving), so the producer opens itself
+   * again in place instead of staying closed (see recover).
+   */
+  private failure: { error: SluiceError; reported: boolean; recoverable: boolean } | null = null;
+  /** @internal The checkpoint of the last commit known durable (set by openProducer, then by commits). */
+  lastCommitted: string | null = null;
 
   constructor(
     private readonly log: KafkaLog,
@@ -128,7 +136,15 @@ export class KafkaProducer implements Producer {
   }
 
   private async commitBatch(b: Batch, checkpoint: string): Promise<void> {
-    if (this.failure) throw this.report();
+    if (this.failure) {
+      // A send of this batch failed: its transaction is lost (opening again aborts it), the
+      // commit fails; the producer is usable again if it could be reopened.
+      const f = this.failure;
+      if (f.recoverable && !this.closing) await this.recover();
+      f.reported = true;
+      throw f.error;
+    }
+    let committing = false;
     try {
       const ckpt: Pending = {
         kname: this.log.checkpointKname,
@@ -136,12 +152,50 @@ export class KafkaProducer implements Producer {
         bytes: Buffer.byteLength(this.id) + Buffer.byteLength(checkpoint),
       };
       await this.send(b, [...b.unsent, ckpt]);
+      committing = true;
       await this.txn!.commit();
       this.txn = null;
     } catch (e) {
       this.fail(e);
+      const f = this.failure!;
+      if (f.recoverable && !this.closing) {
+        // Why: with one broker of a cluster killed, a commit fails with a connection error and
+        // the engine retries its source with this same producer (test/peers/kafka-cluster.test.ts);
+        // a producer that stayed closed failed that retry with LOG_PRODUCER_CLOSED and `sluice
+        // run` exited. So the producer opens itself again (InitProducerId: Kafka completes this
+        // transaction if the coordinator got its commit, aborts it otherwise) and reads its
+        // checkpoint back to learn which: committed, the commit resolves; aborted, it fails
+        // retriably and the writer resumes from its previous checkpoint, as it would after an
+        // abort. Undecidable (reopening kept failing, or the checkpoint is the previous one
+        // again), it stays closed as before: the outcome is found when the id is opened again.
+        const reopened = await this.recover();
+        if (reopened && committing && checkpoint !== this.lastCommitted) {
+          let now: string | null | undefined;
+          try {
+            now = await this.log.checkpointOf(this.id);
+          } catch {
+            now = undefined;
+          }
+          if (now === checkpoint) {
+            this.lastCommitted = checkpoint;
+            b.ends.delete(partKey(this.log.checkpointKname, 0));
+            await this.log.waitVisible(b.ends);
+            return;
+          }
+          if (now === this.lastCommitted) {
+            f.reported = true;
+            throw f.error;
+          }
+        } else if (reopened && !committing) {
+          f.reported = true;
+          throw f.error;
+        }
+        f.recoverable = false;
+        this.failure = f;
+      }
       throw this.report();
     }
+    this.lastCommitted = checkpoint;
     b.ends.delete(partKey(this.log.checkpointKname, 0));
     await this.log.waitVisible(b.ends);
   }
@@ -163,12 +217,34 @@ export class KafkaProducer implements Producer {
         const k = partKey(r.kname, r.message.partition);
         counts.set(k, (counts.get(k) ?? 0) + 1);
       }
-      const res = await this.txn.sendBatch({
-        acks: -1,
-        timeout: this.log.cfg.requestTimeout,
-        compression: this.log.kafkajs.CompressionTypes.None,
-        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-      });
+      // One request per partition, so one broker per sendBatch. Why: kafkajs's sendMessages sends
+      // a multi-broker batch as one request per leader and, when one of them fails retriably (a
+      // broker that does not know a just-created topic yet, a leader moving), refreshes the
+      // metadata and sends again to the brokers it has no response from, keyed by broker object,
+      // which the refresh may replace: partitions already written go out again with new
+      // sequence numbers, and Kafka keeps both copies in the transaction. On the 3-node cluster
+      // of test/peers/kafka-cluster.test.ts that put hundreds of changes twice into the topics.
+      // A failed single-partition request is resent with the same sequence, which the partition
+      // (its leader, old or new) deduplicates.
+      const res = [];
+      for (const [topic, messages] of byTopic) {
+        const byPartition = new Map<number, Message[]>();
+        for (const m of messages as (Message & { partition: number })[]) {
+          const list = byPartition.get(m.partition);
+          if (list) list.push(m);
+          else byPartition.set(m.partition, [m]);
+        }
+        for (const part of byPartition.values()) {
+          res.push(
+            ...(await this.txn.sendBatch({
+              acks: -1,
+              timeout: this.log.cfg.requestTimeout,
+              compression: this.log.kafkajs.CompressionTypes.None,
+              topicMessages: [{ topic, messages: part }],
+            })),
+          );
+        }
+      }
       for (const r of res) {
         const k = partKey(r.topicName, r.partition);
         const last = Number(r.baseOffset) + (counts.get(k) ?? 1) - 1;
@@ -186,6 +262,9 @@ export class KafkaProducer implements Producer {
     this.pendingRecords = 0;
     // After the commits in flight: only what was appended since the last commit call is dropped.
     const done = this.chain.then(async () => {
+      // A send failed and Kafka may get over it: open again (which aborts the transaction), so the
+      // writer's retry can use this producer.
+      if (this.failure?.recoverable && !this.closing) await this.recover();
       if (!b.inKafka || this.failure || !this.txn) return;
       try {
         await this.txn.abort();
@@ -200,6 +279,7 @@ export class KafkaProducer implements Producer {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.closing = true;
     await this.abort();
     this.closed = true;
     this.log.producerClosed(this);
@@ -214,7 +294,8 @@ export class KafkaProducer implements Producer {
 
   private report(): SluiceError {
     const f = this.failure!;
-    if (!f.reported) {
+    // Recoverable: the next abort opens the producer again; until then each use fails retriably.
+    if (!f.reported || f.recoverable) {
       f.reported = true;
       return f.error;
     }
@@ -224,10 +305,35 @@ export class KafkaProducer implements Producer {
   /** Records the first failure; the transaction is aborted if Kafka still lets this producer (a fenced one it does not). */
   private fail(e: unknown): void {
     if (this.failure) return;
-    this.failure = { error: kafkaError(e, `producer ${this.id}`, this.log.cfg.brokers), reported: false };
+    const error = kafkaError(e, `producer ${this.id}`, this.log.cfg.brokers);
+    const recoverable = error.code === 'LOG_KAFKA_UNREACHABLE' || (error.code === 'LOG_KAFKA_ERROR' && isRetriable(error));
+    this.failure = { error, reported: false, recoverable };
     const txn = this.txn;
     this.txn = null;
     if (txn?.isActive()) this.chain = this.chain.then(() => txn.abort()).catch(() => {});
+  }
+
+  /**
+   * Opens the producer again in place after a recoverable failure (a new kafkajs producer of the
+   * same transactional id: InitProducerId decides the transaction left open), retrying for up to
+   * log.transactionTimeout while the coordinator moves to another broker. True when it is open
+   * and the failure cleared; false when it could not be (still unreachable, or fenced).
+   */
+  private async recover(): Promise<boolean> {
+    const deadline = Date.now() + this.log.cfg.transactionTimeout;
+    void this.kp.disconnect().catch(() => {});
+    this.txn = null;
+    for (;;) {
+      try {
+        await this.open();
+        this.failure = null;
+        return true;
+      } catch (e) {
+        const code = (e as SluiceError).code;
+        if (this.closing || Date.now() >= deadline || !(code === 'LOG_KAFKA_UNREACHABLE' || isRetriable(e))) return false;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
   }
 }
 
