@@ -8,7 +8,7 @@
  * /health, /metrics and /status when `server` is configured.
  */
 import type { PipelineConfig } from '../config/types.ts';
-import { coreError } from '../core/errors.ts';
+import { coreError, isRetriable } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { ComponentMetrics, Registry } from '../core/metrics.ts';
 import { schemaTopicOf } from '../core/schemas.ts';
@@ -58,12 +58,35 @@ export function sinkTaskFor(cfg: PipelineConfig, sinkName: string, log: Log, o: 
   return new SinkTask({ spec: sinkSpec(s.type), cfg: s, pipeline: cfg.name, log, reader: topology.sinks.get(s.name)!, prefix: topology.prefix, schemaTopic: schemaTopicOf(topology.prefix), logger: o.logger, registry: o.registry ?? new Registry(), onApplied: o.onApplied });
 }
 
+/**
+ * Opens the pipeline's log, retrying while the failure is retriable (brokers or servers not up
+ * yet, a network blip) with a growing pause (1 s doubling to 30 s), each attempt logged with its
+ * code; a stop signal ends the wait with the last error. Anything else (a bad setting, refused
+ * credentials, a log another process holds) fails at once.
+ */
+async function openLogRetrying(open: () => Promise<Log>, logger: Logger, signal?: AbortSignal): Promise<Log> {
+  for (let attempt = 1, pause = 1000; ; attempt++, pause = Math.min(pause * 2, 30_000)) {
+    try {
+      return await open();
+    } catch (e) {
+      if (!isRetriable(e) || signal?.aborted) throw e;
+      const err = e as { code?: string; message?: string };
+      logger.warn('cannot open the log; retrying', { code: err.code, error: err.message, attempt, retryInMs: pause });
+      const stopped = await new Promise<boolean>((resolve) => {
+        const t = setTimeout(() => resolve(false), pause);
+        signal?.addEventListener('abort', () => (clearTimeout(t), resolve(true)), { once: true });
+      });
+      if (stopped) throw e;
+    }
+  }
+}
+
 export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): Promise<void> {
   const logger = (opts.logger ?? createLogger({ level: cfg.logging.level, format: cfg.logging.format })).child({ pipeline: cfg.name });
   const topology = planTopology(cfg);
   const src = sourceSpec(cfg.source.type);
   const logBackend = logSpec(cfg.log.backend);
-  const log = await logBackend.open(cfg.log, {});
+  const log = await openLogRetrying(() => logBackend.open(cfg.log, {}), logger, opts.signal);
   const registry = new Registry();
   const sourceMetrics = new ComponentMetrics(registry, { pipeline: cfg.name, component: 'source' });
   const topicDefaults = logBackend.topicDefaults(cfg.log);
