@@ -6,6 +6,8 @@
 //                                                 files that need no service, several at a time
 //
 // Filters select files whose path contains one of them: `npm test -- log`.
+// test/peers/ is the heavy lane (`npm run test:peers`: a 3-node Kafka cluster, broker faults): it
+// runs only when a filter names it, never with plain `npm test`.
 //
 // A `.unit.test.ts` file promises to need no server (no PostgreSQL, MariaDB, MongoDB, Kafka, Java):
 // disk, child processes and in-process libraries only. The unit lane holds it to that by
@@ -59,12 +61,14 @@ function serviceChain(file, seen = new Set()) {
   return null;
 }
 
+const PEERS = 'test/peers/';
 const args = process.argv.slice(2);
 const unit = args.includes('--unit');
 const filters = args.filter((a) => a !== '--unit');
 const files = walk('test')
   .filter((f) => !unit || f.endsWith('.unit.test.ts'))
-  .filter((f) => filters.length === 0 || filters.some((s) => slash(f).includes(s)));
+  .filter((f) => (filters.length === 0 ? !slash(f).startsWith(PEERS) : filters.some((s) => slash(f).includes(s))))
+  .filter((f) => !slash(f).startsWith(PEERS) || filters.some((s) => s.includes('peers')));
 if (files.length === 0) {
   console.error(`no ${unit ? 'unit test' : 'test'} files match ${filters.join(' ')}`);
   process.exit(1);
