@@ -15,6 +15,7 @@
  */
 import { isRetriable } from '../core/errors.ts';
 import { SCHEMA_HEADER, type SchemaRecord } from '../core/schemas.ts';
+import { connectJson, isConnectJson } from '../core/serde/connect-json.ts';
 import type { SchemaStore } from './schema-topic.ts';
 import type { Log, StoredRecord } from '../log/types.ts';
 import type { ChangeOp, OffsetPosition, SinkBatch, SinkRecord, TableBatch } from '../sinks/types.ts';
@@ -249,6 +250,8 @@ export class BatchReader {
   /** The record when its schema is already known (the common case), without a promise. */
   private toSinkRecordSync(r: StoredRecord, op: ChangeOp): SinkRecord | undefined {
     const id = r.headers?.[SCHEMA_HEADER];
+    // No schema header: Kafka Connect's JsonConverter output (Debezium's connectors) carries its schema inline.
+    if (!id && isConnectJson(r.value!)) return { topic: r.topic, partition: r.partition, offset: r.offset, op, ...connectJson.decode(r.topic, r.key, r.value!, `${r.topic}/${r.partition}@${r.offset}`) };
     const schema = id ? this.schemas.peek(id) : undefined;
     if (!schema) return undefined;
     return { topic: r.topic, partition: r.partition, offset: r.offset, key: r.key ? r.key.toString('utf8') : null, value: r.value!.toString('utf8'), op, schema };
@@ -256,8 +259,9 @@ export class BatchReader {
 
   private async toSinkRecord(r: StoredRecord, op: ChangeOp): Promise<SinkRecord> {
     const id = r.headers?.[SCHEMA_HEADER];
+    if (!id && isConnectJson(r.value!)) return { topic: r.topic, partition: r.partition, offset: r.offset, op, ...connectJson.decode(r.topic, r.key, r.value!, `${r.topic}/${r.partition}@${r.offset}`) };
     if (!id) {
-      throw sinkError('SINK_BAD_RECORD', `record ${r.topic}/${r.partition}@${r.offset} has no schema header: it was not written by a Sluice source (or by one older than sinks); point the sink at a log written by \`sluice run\``);
+      throw sinkError('SINK_BAD_RECORD', `record ${r.topic}/${r.partition}@${r.offset} has no schema header: it was not written by a Sluice source (or by one older than sinks), nor by Kafka Connect's JsonConverter with schemas.enable=true; point the sink at a log written by \`sluice run\` or at Debezium topics with schemas`);
     }
     const schema = this.schemas.peek(id) ?? (await this.schemas.get(id));
     return { topic: r.topic, partition: r.partition, offset: r.offset, key: r.key ? r.key.toString('utf8') : null, value: r.value!.toString('utf8'), op, schema };
