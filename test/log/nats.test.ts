@@ -4,7 +4,9 @@
  * (readers never see part of it, later commits of other producers in its partitions wait behind
  * it, reopening the producer aborts it, and writing the records again leaves each once); a fenced
  * producer that goes on publishing (none of it is ever visible); a dead writer's commit aborted by
- * another writer after log.commitTimeout; errors for servers that are not there or do not answer.
+ * another writer after log.commitTimeout; compaction (never the latest committed value of a key
+ * while a newer commit of it is in flight or after it is aborted, a writer killed while compacting,
+ * tombstones); errors for servers that are not there or do not answer.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -41,13 +43,13 @@ async function readPartition(log: Log, topic: string, partition: number): Promis
 
 const valuesOf = async (log: Log, topic: string, partition: number) => (await readPartition(log, topic, partition)).map((r) => r.value!.toString().split(':')[0]);
 
-/** Messages the partition streams of topic `t` hold, committed or not, as JetStream counts them. */
-async function rawMessages(ns: string): Promise<number> {
+/** Messages the partition streams of a topic (`t`, 3 partitions) hold, committed or not, as JetStream counts them. */
+async function rawMessages(ns: string, topic = 't', partitions = 3): Promise<number> {
   const a = await natsAdmin();
   try {
     const names = new Names(ns);
     let n = 0;
-    for (let p = 0; p < 3; p++) n += (await a.jsm.streams.info(names.stream('t', p))).state.messages;
+    for (let p = 0; p < partitions; p++) n += (await a.jsm.streams.info(names.stream(topic, p))).state.messages;
     return n;
   } finally {
     await a.close();
@@ -64,17 +66,18 @@ async function until(cond: () => Promise<boolean>, ms: number, what: string): Pr
 }
 
 /** Starts test/log/nats-child.ts on `cfg` and kills it (SIGKILL) while its big commit is being published. */
-async function killMidCommit(ns: string, cfg: LogConfig): Promise<number> {
-  const child = new Child(spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(cfg), JSON.stringify({ base: BASE, big: BIG, size: SIZE })], { stdio: ['ignore', 'pipe', 'pipe'] }));
+async function killMidCommit(ns: string, cfg: LogConfig, compact = false): Promise<number> {
+  const child = new Child(spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(cfg), JSON.stringify({ base: BASE, big: BIG, size: SIZE, compact })], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const base = compact ? 2 * BASE : BASE;
   try {
     await child.line(/^committing$/, 60_000);
-    await until(async () => (await rawMessages(ns)) > BASE + 300, 30_000, 'the big commit started publishing');
+    await until(async () => (await rawMessages(ns)) > base + 300, 30_000, 'the big commit started publishing');
   } finally {
     await child.kill('SIGKILL');
   }
   assert.ok(!child.lines.includes('committed'), 'the commit completed before the kill: make it bigger');
   const raw = await rawMessages(ns);
-  assert.ok(raw > BASE && raw < BASE + BIG, `the streams hold part of the commit (${raw} messages)`);
+  assert.ok(raw > base && raw < base + BIG, `the streams hold part of the commit (${raw} messages)`);
   return raw;
 }
 
@@ -167,6 +170,140 @@ describe('nats log', () => {
     assert.deepEqual(await valuesOf(reader, 't', 1), [...baseOf(1), 'from-q']);
     await until(async () => (await rawMessages(ns)) === BASE + 1, 60_000, 'the dead commit\'s records deleted');
     assert.equal((await writer.openProducer('w')).checkpoint, 'base');
+  });
+
+  describe('compaction', () => {
+    it('never removes the latest committed value of a key while a newer commit of it is in flight, nor after that commit is aborted', async () => {
+      const { ns, cfg } = fresh('cflight');
+      // The child commits old-<i>, then base-<i> for keys key-<i>, then dies publishing a commit
+      // with a newer value of every key: its intent stands, its records are stored.
+      const raw = await killMidCommit(ns, cfg, true);
+      const writer = await open(cfg);
+      const reader = await open(cfg, true);
+      // Each partition's first message (old-0, old-1, old-2) stays, though base-<p> replaces it.
+      const expected = (p: number) => [`old-${p}`, ...baseOf(p)];
+      await writer.enforceRetention();
+      for (let p = 0; p < 3; p++) assert.deepEqual(await valuesOf(reader, 't', p), expected(p), `t/${p} after compaction with the commit in flight`);
+      assert.equal(await rawMessages(ns), raw - (BASE - 3), 'the replaced old values are deleted, nothing at or after the committed end');
+      assert.deepEqual((await reader.offsets('t')).map((o) => o.start), [0, 0, 0]);
+
+      // The commit is aborted (the producer reopened): its values never replace the committed ones.
+      const { producer, checkpoint } = await writer.openProducer('w');
+      assert.equal(checkpoint, 'base');
+      await writer.enforceRetention();
+      for (let p = 0; p < 3; p++) assert.deepEqual(await valuesOf(reader, 't', p), expected(p), `t/${p} after compaction right after the abort`);
+      await until(async () => (await rawMessages(ns)) === BASE + 3, 60_000, 'the aborted commit\'s records deleted');
+      await writer.enforceRetention();
+      for (let p = 0; p < 3; p++) assert.deepEqual(await valuesOf(reader, 't', p), expected(p), `t/${p} once the aborted records are gone`);
+
+      // A committed newer value does replace it.
+      producer.append('t', { key: 'key-3', value: 'new-3', timestamp: Date.now() }, 0);
+      await producer.commit('new');
+      await writer.enforceRetention();
+      assert.deepEqual(await valuesOf(reader, 't', 0), [...expected(0).filter((v) => v !== 'base-3'), 'new-3']);
+      assert.deepEqual((await reader.offsets('t')).map((o) => o.start), [0, 0, 0], 'compaction never moves a partition\'s start');
+    });
+
+    it('a writer killed (SIGKILL) while compacting leaves a consistent topic: every key\'s latest value, older ones in order, split values whole; the next run finishes the job', async () => {
+      const { ns, cfg } = fresh('cclean');
+      const keys = 3000;
+      const rounds = 4;
+      const bigValue = (round: number) => `r${round}-big:` + 'b'.repeat(2_500_000);
+      const w = await open(cfg);
+      await w.ensureTopic('c', { partitions: 1, compaction: true });
+      const { producer } = await w.openProducer('c');
+      producer.append('c', { key: null, value: 'hello', timestamp: Date.now() }, 0);
+      for (let round = 0; round < rounds; round++) {
+        // A value of 2.5 MB is stored as 3 messages (chunks).
+        producer.append('c', { key: 'big', value: bigValue(round), timestamp: Date.now() }, 0);
+        for (let k = 0; k < keys; k++) producer.append('c', { key: `key-${k}`, value: `r${round}-key-${k}`, timestamp: Date.now() }, 0);
+        await producer.commit(`r${round}`);
+      }
+      const reader = await open(cfg, true);
+      const before = await readPartition(reader, 'c', 0);
+      const written = new Map(before.map((r) => [r.offset, r.value!.toString()]));
+      const total = await rawMessages(ns, 'c', 1);
+      assert.equal(total, 1 + rounds * (3 + keys));
+      const ends = await reader.offsets('c');
+
+      const child = new Child(spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(cfg), JSON.stringify({ clean: true })], { stdio: ['ignore', 'pipe', 'pipe'] }));
+      try {
+        await child.line(/^cleaning$/, 60_000);
+        await until(async () => (await rawMessages(ns, 'c', 1)) < total - 300, 60_000, 'the child started deleting');
+      } finally {
+        await child.kill('SIGKILL');
+      }
+      assert.ok(!child.lines.includes('cleaned'), 'the compaction completed before the kill: make the topic bigger');
+      const left = await rawMessages(ns, 'c', 1);
+      assert.ok(left > 1 + 3 + keys, `the kill left part of the work (${left} messages)`);
+
+      const check = async () => {
+        assert.deepEqual(await reader.offsets('c'), ends, 'start and end are where they were');
+        const after = await readPartition(reader, 'c', 0);
+        const lastRound = new Map<string, number>();
+        for (const r of after) {
+          const v = r.value!.toString();
+          assert.equal(written.get(r.offset), v, `offset ${r.offset} holds what was written there`);
+          if (r.key === null) continue;
+          const round = Number(/^r(\d+)-/.exec(v)![1]);
+          const k = r.key.toString();
+          assert.ok((lastRound.get(k) ?? -1) < round, `${k}: values in the order written`);
+          lastRound.set(k, round);
+        }
+        assert.equal(after[0].value!.toString(), 'hello', 'records without a key are kept');
+        assert.equal(lastRound.size, keys + 1);
+        for (const [k, round] of lastRound) assert.equal(round, rounds - 1, `${k} keeps its latest value`);
+        return after;
+      };
+      await check();
+      // A new writer's run (a full scan) finishes: each key once, chunks of split values included.
+      await w.enforceRetention();
+      const after = await check();
+      assert.equal(after.length, 1 + 1 + keys);
+      assert.equal(await rawMessages(ns, 'c', 1), 1 + 3 + keys, 'nothing left of replaced records (nor of their chunks)');
+      assert.equal(after[1].value!.toString(), bigValue(rounds - 1));
+    });
+
+    it('tombstones stay readable for tombstoneRetentionMs, then go; records without a key stay; runs are incremental', async () => {
+      const { ns, cfg } = fresh('ctomb');
+      const w = await open(cfg);
+      await w.createTopic('s', { partitions: 1, compaction: true, tombstoneRetentionMs: 1500 });
+      assert.deepEqual(await w.topicInfo('s'), { name: 's', partitions: 1, compaction: true, tombstoneRetentionMs: 1500 });
+      await assert.rejects(w.createTopic('bad', { partitions: 1, compaction: true, tombstoneRetentionMs: -1 }), (e: { code?: string }) => e.code === 'LOG_TOPIC_CONFIG');
+      const { producer } = await w.openProducer('p');
+      const put = (key: string | null, value: string | null) => producer.append('s', { key, value, timestamp: Date.now() }, 0);
+      put('first', 'first');
+      put('a', 'a1');
+      put('b', 'b1');
+      put(null, 'keyless');
+      put('a', null);
+      await producer.commit('1');
+      const reader = await open(cfg, true);
+      const view = async () => (await readPartition(reader, 's', 0)).map((r) => `${r.key?.toString() ?? '-'}=${r.value?.toString() ?? 'null'}`);
+      await w.enforceRetention();
+      assert.deepEqual(await view(), ['first=first', 'b=b1', '-=keyless', 'a=null'], 'a1 replaced by its tombstone, which stays for now');
+      const end = (await reader.offsets('s'))[0].end;
+      assert.deepEqual((w as unknown as { compactionMemory(t: string, p: number): unknown }).compactionMemory('s', 0), { scanned: end, keys: 3 });
+      put('b', 'b2');
+      await producer.commit('2');
+      await w.enforceRetention();
+      assert.deepEqual(await view(), ['first=first', '-=keyless', 'a=null', 'b=b2']);
+      await sleep(1600);
+      await w.enforceRetention();
+      assert.deepEqual(await view(), ['first=first', '-=keyless', 'b=b2'], 'the aged tombstone is gone');
+      assert.equal(await rawMessages(ns, 's', 1), 3);
+      // Another writer (nothing remembered: a full scan) agrees, and a tombstone that is a
+      // partition's first message stays (deleting it would move the start).
+      const w2 = await open(cfg);
+      await w2.enforceRetention();
+      assert.deepEqual(await view(), ['first=first', '-=keyless', 'b=b2']);
+      put('first', null);
+      await producer.commit('3');
+      await sleep(1600);
+      await w2.enforceRetention();
+      assert.deepEqual(await view(), ['first=first', '-=keyless', 'b=b2'], 'the tombstone went once aged; the first message stays');
+      assert.equal((await reader.offsets('s'))[0].start, 0);
+    });
   });
 
   describe('servers that are not there', () => {

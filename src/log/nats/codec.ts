@@ -68,6 +68,8 @@ export interface InMessage {
   key: Buffer | null;
   value: Buffer | null;
   timestamp: number;
+  /** When the server stored the message (ms since the epoch). */
+  stored: number;
   headers?: Record<string, string>;
   /** For a chunked value: which record of its commit, which chunk, of how many (the record's headers are on the last). */
   part?: { record: number; index: number; count: number };
@@ -91,6 +93,7 @@ export function decodeMessage(m: StoredMsg): InMessage {
     key: key === undefined ? null : Buffer.from(key.slice(1), 'base64'),
     value: get('Sluice-Null') !== undefined ? null : Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength),
     timestamp: ts === undefined ? m.time.getTime() : Number(ts),
+    stored: m.time.getTime(),
     part,
   };
   if (hs) out.headers = JSON.parse(Buffer.from(hs, 'base64').toString('utf8')) as Record<string, string>;

@@ -10,9 +10,11 @@
  *   (producer.ts, view.ts);
  * - offsets have gaps where aborted commits' records were deleted, and where a large value took
  *   several messages (codec.ts): denseOffsets is false;
- * - no compaction: JetStream 2.9's only form of it (a per-subject message limit) drops a key's
- *   older record the moment a newer one is stored, committed or not, so a commit that is then
- *   aborted would take the key's committed value with it.
+ * - compaction is the log's own cleaner (compactor.ts), run by enforceRetention: it deletes, with
+ *   JetStream's per-message delete, records a later committed record of their key replaces, looking
+ *   only below the committed end. (JetStream 2.9's own form of it, a per-subject message limit,
+ *   drops a key's older record the moment a newer one is stored, committed or not, so a commit that
+ *   is then aborted would take the key's committed value with it.)
  */
 import type { KV, StreamInfo } from 'nats';
 import { ReadConsumer } from '../consumer.ts';
@@ -21,6 +23,7 @@ import type { Consumer, Log, LogCapabilities, PartitionOffsets, Producer, ReadRe
 import type { SluiceError } from '../../core/errors.ts';
 import { JS_ERR, jsErrCode, NatsClient, type NatsClientOptions, type NatsModule } from './client.ts';
 import { decodeMessage, type InMessage } from './codec.ts';
+import { Compactor } from './compactor.ts';
 import { Cursors, CURSOR_MIN } from './cursor.ts';
 import { Names, validTopicName } from './names.ts';
 import { NatsProducer } from './producer.ts';
@@ -38,6 +41,8 @@ export interface NatsLogOptions extends NatsClientOptions {
   readOnly?: boolean;
   /** How often a writing handle applies time retention and aborts stale intents (0: never by itself). */
   retentionCheckMs?: number;
+  /** Keys the compaction cleaner remembers per partition (compactor.ts; default 200,000). */
+  compactionMaxKeys?: number;
 }
 
 /** A partition stream's state as a reader may use it. */
@@ -50,6 +55,8 @@ interface PartState {
 }
 
 const NANOS_PER_MS = 1_000_000;
+/** How long a compacted topic keeps a tombstone by default (Kafka's delete.retention.ms, as the embedded log). */
+const TOMBSTONE_RETENTION_MS = 24 * 3600_000;
 
 export class NatsLog implements Log {
   readonly backend = 'nats';
@@ -67,6 +74,9 @@ export class NatsLog implements Log {
   /** Average bytes per record read, to size read-ahead. */
   private avgRecord = 1024;
   private readonly cursors: Cursors;
+  private readonly compactor: Compactor;
+  /** The compaction run under way (runs one at a time). */
+  private cleaning: Promise<void> = Promise.resolve();
   private closed = false;
 
   private constructor(
@@ -79,7 +89,8 @@ export class NatsLog implements Log {
     this.readOnly = o.readOnly ?? false;
     this.maxCommitBytes = o.maxCommitBytes;
     this.cursors = new Cursors(client);
-    this.capabilities = { atomicMultiPartition: true, maxCommitBytes: o.maxCommitBytes, maxCommitRecords: null, compaction: false, denseOffsets: false, concurrentReaders: true };
+    this.compactor = new Compactor(client, { maxKeys: o.compactionMaxKeys, isAborted: (k, e, c) => view.isAborted(k, e, c) });
+    this.capabilities = { atomicMultiPartition: true, maxCommitBytes: o.maxCommitBytes, maxCommitRecords: null, compaction: true, denseOffsets: false, concurrentReaders: true };
   }
 
   static async open(nats: NatsModule, o: NatsLogOptions): Promise<NatsLog> {
@@ -155,16 +166,19 @@ export class NatsLog implements Log {
   async createTopic(name: string, config: TopicConfig): Promise<void> {
     if (this.readOnly) throw logError('LOG_READ_ONLY', 'this log handle is read-only');
     this.checkName(name);
-    if (config.compaction) throw logError('LOG_COMPACTION_UNSUPPORTED', `topic ${name}: the nats log does not compact (JetStream 2.9 can only drop a key's older record as soon as a newer one is stored, before its commit completes, which an aborted commit would turn into a lost value); use retention, or the embedded log`);
     if (!Number.isInteger(config.partitions) || config.partitions < 1 || config.partitions > 4096) throw logError('LOG_TOPIC_CONFIG', `topic ${name}: partitions must be an integer from 1 to 4096, not ${config.partitions}`);
     for (const k of ['retentionMs', 'retentionBytes'] as const) {
       const v = config[k];
       if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw logError('LOG_TOPIC_CONFIG', `topic ${name}: ${k} must be a positive integer, not ${v}`);
     }
+    const tomb = config.tombstoneRetentionMs;
+    if (tomb !== undefined && (!Number.isInteger(tomb) || tomb < 0)) throw logError('LOG_TOPIC_CONFIG', `topic ${name}: tombstoneRetentionMs must be an integer of 0 or more, not ${tomb}`);
     if (await this.topicOrNull(name)) throw logError('LOG_TOPIC_EXISTS', `topic ${name} already exists`);
     const entry: TopicEntry = { name, partitions: config.partitions };
     if (config.retentionMs !== undefined) entry.retentionMs = config.retentionMs;
     if (config.retentionBytes !== undefined) entry.retentionBytes = config.retentionBytes;
+    if (config.compaction) entry.compaction = true;
+    if (config.compaction && tomb !== undefined) entry.tombstoneRetentionMs = tomb;
     // The streams first, the entry last: a topic is listed once all its partitions exist (a
     // creation cut short leaves streams that the next attempt takes over).
     await Promise.all(Array.from({ length: config.partitions }, (_, p) => this.ensureStream(name, p)));
@@ -577,16 +591,18 @@ export class NatsLog implements Log {
   // ---------- retention ----------
 
   /**
-   * Retention (by time and by bytes, per partition), and aborting commits whose producer has left
-   * them unfinished for log.commitTimeout. Never removes a partition's last committed record, nor
-   * anything after it (a commit in flight).
+   * Retention (by time and by bytes, per partition), aborting commits whose producer has left
+   * them unfinished for log.commitTimeout, and compaction of compacted topics (compactor.ts).
+   * Never removes a partition's last committed record, nor anything after it (a commit in flight);
+   * compaction never removes a key's latest committed record (but an aged tombstone).
    */
   async enforceRetention(): Promise<void> {
     if (this.readOnly || this.closed) return;
     await this.view.sync();
     for (const i of this.view.staleIntents(this.o.commitTimeoutMs)) await this.abortIntent(i.key, { fence: true, intent: { epoch: i.epoch, commit: i.commit } });
     const now = Date.now();
-    for (const { entry: t } of [...this.view.topics.values()]) {
+    const topics = [...this.view.topics.values()].map((t) => t.entry);
+    for (const t of topics) {
       if (t.retentionMs === undefined && t.retentionBytes === undefined) continue;
       for (let p = 0; p < t.partitions; p++) {
         const stream = this.streamOf(t.name, p);
@@ -594,6 +610,35 @@ export class NatsLog implements Log {
         if (t.retentionBytes !== undefined) await this.trim(stream, t.retentionBytes);
       }
     }
+    const compacted = topics.filter((t) => t.compaction);
+    if (!compacted.length) return;
+    // One run at a time (the periodic one and a caller's): a call returns after a run of its own.
+    const run = this.cleaning.then(() => this.compact(compacted, now));
+    this.cleaning = run.catch(() => {});
+    await run;
+  }
+
+  /** Compacts every partition of the topics; the first failure is thrown once all were tried. */
+  private async compact(topics: TopicEntry[], now: number): Promise<void> {
+    let failure: unknown = null;
+    for (const t of topics) {
+      for (let p = 0; p < t.partitions && !this.closed; p++) {
+        const stream = this.streamOf(t.name, p);
+        try {
+          // The committed end, as readers see it: nothing of a commit in flight, nor after it.
+          const st = await this.partState(stream);
+          await this.compactor.clean(stream, st, t.tombstoneRetentionMs ?? TOMBSTONE_RETENTION_MS, now, () => this.closed);
+        } catch (e) {
+          failure ??= e;
+        }
+      }
+    }
+    if (failure !== null) throw failure;
+  }
+
+  /** @internal For tests: what the compaction cleaner remembers of a partition. */
+  compactionMemory(topic: string, partition: number): { scanned: number; keys: number } | null {
+    return this.compactor.memory(this.streamOf(topic, partition));
   }
 
   /** Removes a partition's records stored before `cutoff`, except its last committed record. */
@@ -642,6 +687,7 @@ export class NatsLog implements Log {
     this.closed = true;
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     for (const p of [...this.producers]) await p.close().catch(() => {});
+    await this.cleaning;
     await Promise.all(this.background);
     await this.cursors.close();
     await this.view.close();
