@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.ts';
 import { createLogger, type Level } from '../core/logger.ts';
+import { ROLES, type Role } from '../engine/roles.ts';
 import { UsageError, type Command } from './command.ts';
 
 /**
@@ -12,7 +13,7 @@ export const STOP_DEADLINE_MS = 10_000;
 
 export const runCommand: Command = {
   summary: 'run a pipeline (snapshot, then stream changes) until stopped',
-  usage: `usage: sluice run <pipeline.yaml> [--log-format text|json] [--log-level debug|info|warn|error]
+  usage: `usage: sluice run <pipeline.yaml> [--only source|processors|sinks[,…]] [--log-format text|json] [--log-level debug|info|warn|error]
 
 Runs the pipeline: creates the publication and replication slot if needed, snapshots
 existing rows (source.snapshot), then streams changes into the log. Ctrl-C (SIGINT) or
@@ -20,20 +21,34 @@ SIGTERM stops it cleanly (the process exits within ${STOP_DEADLINE_MS / 1000} s 
 second signal exits at once); after a crash it resumes from its last durable checkpoint.
 
 options:
+  --only         run only these parts of the pipeline, comma-separated: source,
+                 processors, sinks. With the kafka log, each sink is a consumer group
+                 (<pipeline>.<sink>): start \`--only sinks\` on more machines and they share
+                 the topics' partitions, each applying its own exactly once
   --log-format   text (default) or json: one JSON object per line on stderr
   --log-level    overrides logging.level
 
-example:
+examples:
   sluice run examples/postgres-to-log.yaml --log-format json
+  sluice run pipeline.yaml --only source          # capture into the log here
+  sluice run pipeline.yaml --only sinks           # apply the log, on any number of machines
 `,
   async run(args) {
-    const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { 'log-format': { type: 'string' }, 'log-level': { type: 'string' } } });
+    const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { 'log-format': { type: 'string' }, 'log-level': { type: 'string' }, only: { type: 'string' } } });
     if (positionals.length !== 1) throw new UsageError('expected exactly one config file');
     const fmt = values['log-format'];
     const lvl = values['log-level'];
     if (fmt !== undefined && fmt !== 'text' && fmt !== 'json') throw new UsageError(`--log-format must be text or json, not ${fmt}`);
     if (lvl !== undefined && !['debug', 'info', 'warn', 'error'].includes(lvl)) throw new UsageError(`--log-level must be debug, info, warn or error, not ${lvl}`);
+    let only: Set<Role> | undefined;
+    if (values.only !== undefined) {
+      const parts = values.only.split(',').map((x) => x.trim());
+      const bad = parts.filter((x) => !(ROLES as readonly string[]).includes(x));
+      if (bad.length || !parts.length) throw new UsageError(`--only takes ${ROLES.join(', ')} (comma-separated), not ${JSON.stringify(bad.join(',') || values.only)}`);
+      only = new Set(parts as Role[]);
+    }
     const cfg = await loadConfig(positionals[0]);
+    if (only?.has('source') && !cfg.source) throw new UsageError(`--only source: ${positionals[0]} has no source`);
     if (fmt) cfg.logging.format = fmt;
     if (lvl) cfg.logging.level = lvl as Level;
     const logger = createLogger({ level: cfg.logging.level, format: cfg.logging.format });
@@ -61,7 +76,7 @@ example:
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
-      await runPipeline(cfg, { logger, signal: ac.signal });
+      await runPipeline(cfg, { logger, signal: ac.signal, only });
       stopped = true;
     } finally {
       process.off('SIGINT', onSignal);

@@ -54,9 +54,9 @@ example:
       }
     }
     const lines: string[] = [`log ${at.where}`];
-    const spec = at.cfg ? sourceSpec(at.cfg.source.type) : report.pipeline?.source?.type ? sourceSpec(report.pipeline.source.type) : null;
+    const spec = at.cfg?.source ? sourceSpec(at.cfg.source.type) : report.pipeline?.source?.type ? sourceSpec(report.pipeline.source.type) : null;
     let server: { key: string; value: Record<string, unknown>; line: string } | null = null;
-    if (at.cfg && spec?.serverStatus) {
+    if (at.cfg?.source && spec?.serverStatus) {
       server = await spec.serverStatus(at.cfg.source, report.pipeline?.source ?? null);
       report[server.key] = server.value;
     }

@@ -21,7 +21,7 @@ example:
     if (positionals.length !== 1) throw new UsageError('expected exactly one config file');
     const cfg = await loadConfig(positionals[0]);
     planTopology(cfg);
-    const parts = [`pipeline ${cfg.name}`, sourceSpec(cfg.source.type).describe(cfg.source), logSpec(cfg.log.backend).describe(cfg.log)];
+    const parts = [`pipeline ${cfg.name}`, cfg.source ? sourceSpec(cfg.source.type).describe(cfg.source) : 'no source', logSpec(cfg.log.backend).describe(cfg.log)];
     if (cfg.sinks.length) parts.push(`sinks ${cfg.sinks.map((k) => `${k.name} → ${sinkSpec(k.type).describe(k)}`).join(', ')}`);
     let out = `OK: ${positionals[0]} (${parts.join(', ')})\n`;
     for (const p of cfg.processors) out += `  ${processorSpec(p.type).describe(p)}\n`;

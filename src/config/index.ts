@@ -114,7 +114,7 @@ function parse(text: string, fileName: string, env: NodeJS.ProcessEnv, secrets: 
 
 /** Checks across components and each component's own checks (its spec's `check`). */
 function checkPipeline(raw: any, ctx: { fileName: string; pos(p: string[]): { line: number; col: number }; fail(p: string[], m: string): void }): void {
-  sourceSpec(raw.source.type).check?.(raw.source, ['source'], ctx);
+  if (raw.source) sourceSpec(raw.source.type).check?.(raw.source, ['source'], ctx);
   const unique = (list: any[], what: string, key: string, why: string) => {
     const seen = new Set<string>();
     list.forEach((x, i) => {
@@ -139,6 +139,16 @@ function checkPipeline(raw: any, ctx: { fileName: string; pos(p: string[]): { li
     }
   });
   processors.forEach((p, i) => processorSpec(p.type).check?.(p, ['processors', String(i)], ctx));
+  // Without a source there are no change topics to default to: each reader names what it reads.
+  if (!raw.source) {
+    sinks.forEach((s, i) => {
+      if (!s.topics?.length) ctx.fail(['sinks', String(i)], `sink ${JSON.stringify(s.name)} reads the source's change topics by default, but the pipeline has no source: list the topics it applies (\`topics: ['dbserver1.inventory.*']\`), or add a source`);
+    });
+    processors.forEach((p, i) => {
+      if (!p.inputs?.length) ctx.fail(['processors', String(i)], `processor ${JSON.stringify(p.name)} reads the source's change topics by default, but the pipeline has no source: list its \`inputs\`, or add a source`);
+    });
+    if (!sinks.length && !processors.length) ctx.fail([], 'the pipeline has neither a source nor processors or sinks: it would do nothing; add a `source` (and the `sinks` to apply it to)');
+  }
 }
 
 /** A sink's resolved config without its type (for checks that need its defaults). */

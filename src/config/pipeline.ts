@@ -14,7 +14,10 @@ function variants<const S extends readonly { type: string; config: Field<any, an
 
 export const PIPELINE = object({
   name: string({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Identifies the pipeline: default slot, topic prefix, producer ids and checkpoints. Renaming a pipeline starts it from scratch.', hint: 'letters, digits, _ . -' }),
-  source: tagged(variants(SOURCES), { tagDescription: 'Source connector.', description: 'Where changes are captured.' }),
+  source: tagged(variants(SOURCES), {
+    tagDescription: 'Source connector.',
+    description: "Where changes are captured. Without it the pipeline captures nothing and runs its processors and sinks over topics already in the log (written by another pipeline, or by Debezium through Kafka Connect); each sink then names its `topics`, each processor its `inputs`.",
+  }).optional('none: processors and sinks only'),
   log: tagged(variants(LOGS), { tag: 'backend', defaultVariant: 'embedded', tagDescription: 'Where the log lives.', description: 'The durable log between the source and everything else.' }).default({ backend: 'embedded' }, 'embedded, in `./data/<name>/log`'),
   batch: batchField({ maxRecords: 5000, maxBytes: 4 << 20, maxDelayMs: 20 }).describe('Bounds of one log commit of the source: whichever comes first.').default({}, 'the defaults below'),
   processors: list(tagged(variants(PROCESSORS), { tagDescription: 'Processor.' }), { description: 'Steps that read topics and write topics, each exactly once ([processing.md](processing.md)).' }).default([]),

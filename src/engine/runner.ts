@@ -22,6 +22,7 @@ import { SinkTask } from './sink-task.ts';
 import { SourceTask, type CommitInfo } from './source-task.ts';
 import { StatusWriter } from './status.ts';
 import type { TaskError, TaskState } from './supervisor.ts';
+import type { Role } from './roles.ts';
 import { planTopology } from './topology.ts';
 
 export interface RunOptions {
@@ -31,6 +32,17 @@ export interface RunOptions {
   onSinkApplied?: (sink: string, batch: SinkBatch) => void;
   /** Called after every durable commit of the source (tests and benchmarks use it). */
   onCommit?: (info: CommitInfo) => void;
+  /**
+   * Runs only these parts of the pipeline (`sluice run --only`): e.g. the sinks on more machines
+   * than the source, as members of one consumer group per sink where the log has groups.
+   */
+  only?: ReadonlySet<Role>;
+}
+
+
+/** `schema.table` of a change event's `source` block when the pipeline has no source connector (PostgreSQL's `schema`, MySQL's `db`). */
+function tableOfAnySource(source: Record<string, unknown>): { schema: string; table: string } {
+  return { schema: String(source.schema ?? source.db ?? ''), table: String(source.table ?? '') };
 }
 
 /**
@@ -84,7 +96,8 @@ async function openLogRetrying(open: () => Promise<Log>, logger: Logger, signal?
 export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): Promise<void> {
   const logger = (opts.logger ?? createLogger({ level: cfg.logging.level, format: cfg.logging.format })).child({ pipeline: cfg.name });
   const topology = planTopology(cfg);
-  const src = sourceSpec(cfg.source.type);
+  const runs_ = (r: Role) => !opts.only || opts.only.has(r);
+  const src = cfg.source && runs_('source') ? sourceSpec(cfg.source.type) : null;
   const logBackend = logSpec(cfg.log.backend);
   const log = await openLogRetrying(() => logBackend.open(cfg.log, {}), logger, opts.signal);
   const registry = new Registry();
@@ -92,7 +105,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
   const topicDefaults = logBackend.topicDefaults(cfg.log);
   const schemaTopic = schemaTopicOf(topology.prefix);
   const batch = commitBounds(cfg.batch, log);
-  const sinks = cfg.sinks.map(
+  const sinks = (runs_('sinks') ? cfg.sinks : []).map(
     (s) =>
       new SinkTask({
         spec: sinkSpec(s.type),
@@ -108,7 +121,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
         onApplied: opts.onSinkApplied,
       }),
   );
-  const processors = cfg.processors.map(
+  const processors = (runs_('processors') ? cfg.processors : []).map(
     (p) =>
       new ProcessorTask({
         spec: processorSpec(p.type),
@@ -116,7 +129,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
         pipeline: cfg.name,
         log,
         reader: topology.processors.get(p.name)!,
-        context: { pipeline: cfg.name, logger: logger.child({ component: 'processor', processor: p.name }), tableOf: src.debezium.tableOf },
+        context: { pipeline: cfg.name, logger: logger.child({ component: 'processor', processor: p.name }), tableOf: cfg.source ? sourceSpec(cfg.source.type).debezium.tableOf : tableOfAnySource },
         topicDefaults,
         batch,
         logger: logger.child({ component: 'processor' }),
@@ -128,7 +141,8 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
   const pipelineStatus = () => ({
     pipeline: cfg.name,
     pid: process.pid,
-    source: sourceTask?.source ? { type: cfg.source.type, ...sourceTask.source.status(), task: sourceState.state, error: sourceState.error } : null,
+    source: sourceTask?.source && cfg.source ? { type: cfg.source.type, ...sourceTask.source.status(), task: sourceState.state, error: sourceState.error } : null,
+    only: opts.only ? [...opts.only] : undefined,
     processors: processors.map((p) => p.status()),
     sinks: sinks.map((w) => w.status()),
   });
@@ -139,8 +153,6 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
   const signal = opts.signal ?? new AbortController().signal;
   try {
     await log.ensureTopic(schemaTopic, { partitions: 1 });
-    const serializer = new DebeziumJsonSerializer({ schemas: cfg.serialization.schemas, source: src.debezium, serverName: topology.prefix });
-    if (cfg.source.transactionMetadata) await log.ensureTopic(serializer.transactionTopic, { ...topicDefaults, partitions: 1 });
     if (cfg.server) {
       server = await startServer(cfg.server, {
         metrics: registry,
@@ -154,34 +166,44 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
     await status.write('starting');
     status.every(1000, 'running');
     runs = [...processors.map((p) => p.run(tasksAbort.signal)), ...sinks.map((w) => w.run(tasksAbort.signal))].map((p) => p.catch((e) => logger.error('task crashed', { error: (e as Error).message })));
-    sourceTask = new SourceTask({
-      spec: src,
-      cfg: cfg.source,
-      log,
-      serializer,
-      context: {
-        pipeline: cfg.name,
-        logger: logger.child({ component: 'source' }),
-        metrics: sourceMetrics,
-        stateDir: cfg.state.dir,
-        batch,
-        maxQueueBytes: cfg.maxQueueBytes,
-        resetHint: logBackend.resetHint(cfg.log),
-      },
-      sink: {
-        connector: src.debezium.connector,
-        schemaTopic,
-        topicDefaults,
-        batch,
-        bulk: commitBounds(BULK, log),
-        onCommit: opts.onCommit,
-        maxCommit: log.capabilities.maxCommitBytes !== null || log.capabilities.maxCommitRecords !== null ? { bytes: log.capabilities.maxCommitBytes, records: log.capabilities.maxCommitRecords } : undefined,
-      },
-      logger,
-      signal,
-      onState: (state, error) => (sourceState = { state, error }),
-    });
-    const ended = await sourceTask.run();
+    let ended: 'done' | 'stopped' = 'stopped';
+    const source = cfg.source;
+    if (src && source) {
+      const serializer = new DebeziumJsonSerializer({ schemas: cfg.serialization.schemas, source: src.debezium, serverName: topology.prefix });
+      if (source.transactionMetadata) await log.ensureTopic(serializer.transactionTopic, { ...topicDefaults, partitions: 1 });
+      sourceTask = new SourceTask({
+        spec: src,
+        cfg: source,
+        log,
+        serializer,
+        context: {
+          pipeline: cfg.name,
+          logger: logger.child({ component: 'source' }),
+          metrics: sourceMetrics,
+          stateDir: cfg.state.dir,
+          batch,
+          maxQueueBytes: cfg.maxQueueBytes,
+          resetHint: logBackend.resetHint(cfg.log),
+        },
+        sink: {
+          connector: src.debezium.connector,
+          schemaTopic,
+          topicDefaults,
+          batch,
+          bulk: commitBounds(BULK, log),
+          onCommit: opts.onCommit,
+          maxCommit: log.capabilities.maxCommitBytes !== null || log.capabilities.maxCommitRecords !== null ? { bytes: log.capabilities.maxCommitBytes, records: log.capabilities.maxCommitRecords } : undefined,
+        },
+        logger,
+        signal,
+        onState: (state, error) => (sourceState = { state, error }),
+      });
+      ended = await sourceTask.run();
+    } else {
+      // No source here (none configured, or --only without it): the other parts run until stopped.
+      logger.info('running without the source', { processors: processors.length, sinks: sinks.length });
+      await new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener('abort', () => r(), { once: true })));
+    }
     if (ended === 'done' && (processors.length || sinks.length)) {
       // The source finished by itself (initial_only): let processors, then sinks, take the rest of the log.
       logger.info('source finished; waiting for processors and sinks to take the rest of the log');
@@ -192,7 +214,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
     tasksAbort.abort();
     await Promise.all(runs);
     await status.write('stopped');
-    logger.info('pipeline stopped', { committed: sourceTask.committed });
+    logger.info('pipeline stopped', { committed: sourceTask?.committed ?? 0 });
     const failed = [...processors, ...sinks].find((t) => t.state === 'failed');
     if (ended === 'done' && failed) {
       const e = failed.lastError!;

@@ -45,12 +45,12 @@ export interface Topology {
 }
 
 export function planTopology(cfg: PipelineConfig): Topology {
-  const src = sourceSpec(cfg.source.type);
-  const prefix = src.topicPrefix(cfg.source);
+  // Without a source the pipeline's own topics (schemas, dead letters) take the pipeline's name.
+  const prefix = cfg.source ? sourceSpec(cfg.source.type).topicPrefix(cfg.source) : cfg.name;
   const internal = new Set([schemaTopicOf(prefix), `${prefix}.transaction`, dlqTopicOf(cfg.name)]);
   const outputs = cfg.processors.map((p) => ({ name: p.name, re: outputPattern(p.output), format: processorSpec(p.type).output }));
   const isOutput = (t: string) => outputs.some((o) => o.re.test(t));
-  const isSourceTopic = (t: string) => t.startsWith(prefix + '.') && !internal.has(t) && !isOutput(t);
+  const isSourceTopic = (t: string) => !!cfg.source && t.startsWith(prefix + '.') && !internal.has(t) && !isOutput(t);
   const reader = (what: string, patterns: string[]): Reader => {
     const res = patterns.map(topicPattern);
     return { what, reads: (t) => !internal.has(t) && (res.length ? res.some((r) => r.test(t)) : isSourceTopic(t)) };

@@ -56,6 +56,9 @@ describe('sluice CLI', () => {
     const fmt = sluice('run', 'x.yaml', '--log-format', 'xml');
     assert.equal(fmt.code, 2);
     assert.match(fmt.err, /^sluice run: --log-format must be text or json, not xml\n/);
+    const only = sluice('run', 'x.yaml', '--only', 'sinks,workers');
+    assert.equal(only.code, 2);
+    assert.match(only.err, /^sluice run: --only takes source, processors, sinks \(comma-separated\), not "workers"\n/);
     const two = sluice('validate', 'a.yaml', 'b.yaml');
     assert.equal(two.code, 2);
     assert.match(two.err, /expected exactly one config file/);
@@ -87,7 +90,7 @@ describe('sluice CLI', () => {
     assert.equal(r.code, 0);
     const schema = JSON.parse(r.out);
     assert.equal(schema.title, 'Sluice pipeline');
-    assert.deepEqual(schema.required, ['name', 'source']);
+    assert.deepEqual(schema.required, ['name']); // a pipeline without a source runs its sinks over named topics
     // Each source type has its own keys: the postgres branch has slot, the mysql branch serverId.
     const branch = (t: string) => schema.properties.source.allOf.find((b: any) => b.if.properties.type.const === t).then.properties;
     assert.ok(branch('postgres').tables && branch('postgres').slot);

@@ -75,7 +75,7 @@ describe('pipeline config', () => {
     assert.match(bad('name: x\n\tsource: 1\n'), /\n {2}p\.yaml:2:1: YAML syntax: Tabs are not allowed as indentation$/);
     assert.match(bad('name: x\nsource:\n  type: "postgres\n'), /\n {2}p\.yaml:4:1: YAML syntax: Missing closing "quote$/);
     assert.match(bad('name: x\nname: y\nsource: {}\n'), /\n {2}p\.yaml:2:1: YAML syntax: Map keys must be unique$/);
-    assert.match(bad('name: x\n'), /p\.yaml:1:1: missing required key 'source'/);
+    assert.match(bad('name: x\n'), /p\.yaml:1:1: the pipeline has neither a source nor processors or sinks: it would do nothing; add a `source`/);
   });
 
   it('reads interpolated numbers and booleans where the schema wants them; an empty ${VAR} is a value', () => {
@@ -90,7 +90,7 @@ describe('pipeline config', () => {
     // A literal quoted number stays what the user wrote, and is reported.
     assert.match(bad('name: x\nsource:\n  type: postgres\n  connection: {database: d, port: "5432"}\n'), /p\.yaml:4:35: source\.connection\.port: must be an integer \(got "5432"\)/);
     // An interpolated password that looks like a number stays a string.
-    assert.equal(parseConfig('name: x\nsource:\n  type: postgres\n  connection: {database: d, password: "${PW}"}\n', 'p.yaml', { PW: '1234' }).source.connection.password, '1234');
+    assert.equal(parseConfig('name: x\nsource:\n  type: postgres\n  connection: {database: d, password: "${PW}"}\n', 'p.yaml', { PW: '1234' }).source!.connection.password, '1234');
   });
 
   it('points into a connection mapping and at unparseable URLs without echoing the password', () => {
@@ -170,7 +170,7 @@ describe('pipeline config', () => {
     try {
       const f = join(dir, 'pipeline.yaml');
       writeFileSync(f, 'name: x\nsource:\n  type: postgres\n  connection:\n    database: ${DB}\n');
-      assert.equal((await loadConfig(f, { DB: 'shop' })).source.connection.database, 'shop');
+      assert.equal((await loadConfig(f, { DB: 'shop' })).source!.connection.database, 'shop');
       await assert.rejects(loadConfig(f, {}), (e: Error & { code: string }) => e.code === 'CONFIG_INVALID' && e.message.includes(`${f}:5:15: source.connection.database: environment variable DB is not set`));
       await assert.rejects(loadConfig(join(dir, 'missing.yaml')), /cannot read config .*missing\.yaml/);
     } finally {
@@ -204,9 +204,19 @@ describe('pipeline config', () => {
     assert.match(dup, /p\.yaml:5:\d+: sinks\.1\.name: another sink is already named "a"/);
   });
 
+  it('a pipeline without a source runs sinks over named topics; a sink without topics there is refused at its line', () => {
+    const ok = parseConfig("name: apply\nlog: { backend: kafka }\nsinks:\n  - name: pg\n    type: postgres\n    topics: ['dbserver1.inventory.*']\n    connection: { database: t }\n", 'p.yaml', {});
+    assert.equal(ok.source, undefined);
+    assert.deepEqual(ok.sinks[0].topics, ['dbserver1.inventory.*']);
+    const msg = bad('name: apply\nsinks:\n  - name: pg\n    type: postgres\n    connection: { database: t }\n');
+    assert.match(msg, /^CONFIG_INVALID/);
+    assert.match(msg, /p\.yaml:3:\d+: sinks\.0: sink "pg" reads the source's change topics by default, but the pipeline has no source: list the topics it applies/);
+    assert.match(bad('name: idle\n'), /neither a source nor processors or sinks/);
+  });
+
   it('mysql source: defaults, a URL without a database, and errors that name its own keys', () => {
     const c = parseConfig('name: bank\nsource:\n  type: mysql\n  connection: mysql://repl:${PW}@db:3307\n  tables: [banking.customers]\n', 'p.yaml', { PW: 'p@ss' });
-    assert.equal(c.source.type, 'mysql');
+    assert.equal(c.source?.type, 'mysql');
     const s = c.source as MysqlSourceConfig;
     assert.deepEqual(s.connection, { host: 'db', port: 3307, user: 'repl', password: 'p@ss', database: undefined });
     assert.equal(s.gtid, 'auto');

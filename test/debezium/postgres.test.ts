@@ -201,7 +201,7 @@ describe('PostgreSQL events against Debezium', () => {
     let failed: unknown = null;
     const run = runPipeline(cfg, { signal: ac.signal, logger: quietLogger() }).catch((e) => (failed = e));
     try {
-      const slot = cfg.source.type === 'postgres' ? cfg.source.slot : '';
+      const slot = cfg.source?.type === 'postgres' ? cfg.source.slot : '';
       await waitUntil('the slot active', async () => (await db.client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active`, [slot])).rowCount === 1);
       // WAL that no publication of the slot covers: without confirming keepalive positions, the slot would stay behind it.
       await db.client.query(`INSERT INTO elsewhere SELECT repeat('x', 100) FROM generate_series(1, 2000)`);

@@ -83,7 +83,7 @@ describe('a restored older log directory: PostgreSQL', () => {
     const logDir = join(f.tmp.dir, 'log');
     const backup = join(f.tmp.dir, 'log-backup');
     const newest = join(f.tmp.dir, 'log-newest');
-    const slot = cfg.source.type === 'postgres' ? cfg.source.slot : '';
+    const slot = cfg.source?.type === 'postgres' ? cfg.source.slot : '';
     const confirmed = async () => (await f.db.client.query(`SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0]?.l as string | undefined;
     await runUntil(cfg, 'the snapshot and 5 inserts in the log', async () => {
       if ((await dataEvents(logDir, 'restored.')).length === 20) await f.db.client.query(`INSERT INTO t SELECT g, 'w' || g FROM generate_series(21, 25) g`);
