@@ -76,11 +76,15 @@ export class BatchReader {
     private readonly reject = false,
   ) {}
 
-  /** Adds a topic's partitions, starting at the stored offsets (0 where none). */
-  addTopic(topic: string, partitions: number, stored: Map<number, number> | undefined): void {
+  /**
+   * Adds a topic's partitions (`only` these, when the sink shares the topic with other members of
+   * its consumer group), starting at the stored offsets (0 where none).
+   */
+  addTopic(topic: string, partitions: number, stored: Map<number, number> | undefined, only?: readonly number[]): void {
     if (this.parts.has(topic)) return;
     const list: PartState[] = [];
     for (let p = 0; p < partitions; p++) {
+      if (only && !only.includes(p)) continue;
       const next = stored?.get(p) ?? 0;
       list.push({ topic, partition: p, next, buf: [], i: 0, readNext: next });
     }

@@ -12,7 +12,7 @@ import { isRetriable } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { ComponentMetrics, Counter, Gauge, type Registry } from '../core/metrics.ts';
 import { SCHEMA_HEADER } from '../core/schemas.ts';
-import type { Log, TopicConfig } from '../log/types.ts';
+import type { GroupGeneration, GroupMember, Log, TopicConfig } from '../log/types.ts';
 import type { SinkBaseConfig, SinkSpec } from '../registry/spec.ts';
 import { sinkError } from '../sinks/errors.ts';
 import type { Sink, SinkBatch } from '../sinks/types.ts';
@@ -112,6 +112,7 @@ export class SinkTask {
       lagMs: this.lastSourceTs ? Math.max(0, Date.now() - this.lastSourceTs) : null,
       /** `topic/partition` → next log offset to apply, as committed in the target. */
       offsets: Object.fromEntries(this.appliedPos),
+      group: this.groupName ? { name: this.groupName, generation: this.generation?.generation ?? null, member: this.generation?.memberId ?? null, partitions: this.generation?.assignment.map((a) => `${a.topic}/${a.partition}`) ?? [] } : undefined,
       error: this.lastError,
       onError: this.policy,
       held: this.heldTableList,
@@ -126,26 +127,45 @@ export class SinkTask {
     return this.matches(topic.startsWith(pre) ? topic.slice(pre.length) : topic);
   }
 
+  /** Whether this worker applies `topic/partition` now: all of them, unless it shares them with its group. */
+  private owns(topic: string, partition: number): boolean {
+    return !this.generation || this.generation.assignment.some((a) => a.topic === topic && a.partition === partition);
+  }
+
   /** Resolves once the sink has applied everything the log held when called, held tables aside (or has failed). */
   async caughtUp(signal?: AbortSignal): Promise<void> {
-    const target: [string, string, number][] = [];
+    const target: [string, number, number][] = [];
     for (const t of await this.o.log.listTopics()) {
       if (!this.wants(t.name)) continue;
-      for (const o of await this.o.log.offsets(t.name)) if (o.end > 0) target.push([t.name, `${t.name}/${o.partition}`, o.end]);
+      for (const o of await this.o.log.offsets(t.name)) if (o.end > 0) target.push([t.name, o.partition, o.end]);
     }
     while (!signal?.aborted && this.state !== 'failed' && this.state !== 'stopped') {
-      if (target.every(([topic, k, end]) => this.held.has(topic) || (this.appliedPos.get(k) ?? 0) >= end)) return;
+      // In a group, the partitions other members apply are theirs to catch up.
+      if (target.every(([topic, p, end]) => this.held.has(topic) || !this.owns(topic, p) || (this.appliedPos.get(`${topic}/${p}`) ?? 0) >= end)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
   }
 
-  /** Adds the sink's topics that appeared since the last look, checking the stored offsets against the log. */
-  private async discover(reader: BatchReader, offsets: Map<string, Map<number, number>>): Promise<void> {
+  /** The sink's topics in the log now, held tables aside. */
+  private async wantedTopics(): Promise<{ name: string; partitions: number }[]> {
+    return (await this.o.log.listTopics()).filter((t) => this.wants(t.name) && !this.held.has(t.name));
+  }
+
+  /**
+   * Adds the sink's topics that appeared since the last look (their partitions this worker owns),
+   * checking the stored offsets against the log. Returns false when a topic appeared that the
+   * worker's group does not know yet: it must join again to share it.
+   */
+  private async discover(reader: BatchReader, offsets: Map<string, Map<number, number>>, joined: Set<string> | null): Promise<boolean> {
     const { log, cfg } = this.o;
-    for (const t of await log.listTopics()) {
-      if (!this.wants(t.name) || reader.topics.includes(t.name) || this.held.has(t.name)) continue;
+    for (const t of await this.wantedTopics()) {
+      if (reader.topics.includes(t.name)) continue;
+      if (joined && !joined.has(t.name)) return false;
+      const only = this.generation ? this.generation.assignment.filter((a) => a.topic === t.name).map((a) => a.partition) : undefined;
+      if (only && only.length === 0) continue;
       const stored = offsets.get(t.name);
       for (const o of await log.offsets(t.name)) {
+        if (!this.owns(t.name, o.partition)) continue;
         const at = stored?.get(o.partition) ?? 0;
         if (at > o.end) {
           throw sinkError('SINK_OFFSETS_AHEAD', `sink ${cfg.name}: the target says ${t.name}/${o.partition} was applied up to offset ${at}, but the log ends at ${o.end}: the log was recreated after the target was filled. Empty the target tables and delete the sink's rows from its ${cfg.offsetsTable} table to re-apply from the start`);
@@ -154,13 +174,17 @@ export class SinkTask {
           throw sinkError('SINK_OFFSET_OUT_OF_RANGE', `sink ${cfg.name}: ${t.name}/${o.partition} must resume at offset ${at}, but retention already deleted the log up to ${o.start}; changes were lost for this target. Raise log retention, then re-snapshot the source into a fresh log and target`);
         }
       }
-      reader.addTopic(t.name, t.partitions, stored);
+      reader.addTopic(t.name, t.partitions, stored, only);
     }
+    return true;
   }
 
   async run(signal: AbortSignal): Promise<void> {
     const { log, cfg, logger } = this.o;
     const schemas = new SchemaStore(log, this.o.schemaTopic);
+    // With a log that has consumer groups, the sink is a member of its own group: every process
+    // running it (sluice run --only sinks, on any machine) shares the topics' partitions.
+    const member = log.capabilities.groupMembership && log.joinGroup ? log.joinGroup(`sink.${this.o.pipeline}.${cfg.name}`) : null;
     try {
       await supervise(
         {
@@ -177,26 +201,50 @@ export class SinkTask {
             if (retry) this.retries.inc();
           },
         },
-        (attempt) => this.attempt(signal, schemas, attempt),
+        async (attempt) => {
+          // A rebalance (or a topic the group does not know yet) ends a session; the next one
+          // joins again and re-reads the offsets of the partitions it then owns from the target.
+          while (!signal.aborted && (await this.session(signal, schemas, attempt, member)));
+        },
       );
     } catch {
       logger.error('sink stopped: fix the cause and restart the pipeline; the target holds every batch applied so far', { sink: cfg.name, code: this.lastError?.code, error: this.lastError?.message });
       return;
+    } finally {
+      await member?.leave();
     }
     this.state = 'stopped';
   }
 
-  private async attempt(signal: AbortSignal, schemas: SchemaStore, attempt: { progressed(): void; running(): void }): Promise<void> {
+  /** This worker's generation of its sink's group (null: no group, it applies every partition). */
+  private generation: GroupGeneration | null = null;
+  private groupName: string | null = null;
+
+  /** Applies batches until stopped (false) or until the group needs this worker to join again (true). */
+  private async session(signal: AbortSignal, schemas: SchemaStore, attempt: { progressed(): void; running(): void }, member: GroupMember | null): Promise<boolean> {
     const { cfg, logger } = this.o;
     const policy = this.policy;
     let sink: Sink | null = null;
     let dead: DeadLetters | null = null;
     try {
+      let joined: Set<string> | null = null;
+      if (member) {
+        const topics = (await this.wantedTopics()).map((t) => t.name);
+        this.generation = null;
+        this.groupName = member.name;
+        const gen = await member.join(topics, signal);
+        if (signal.aborted) return false;
+        this.generation = gen;
+        joined = new Set(topics);
+        logger.info('sink joined its consumer group', { sink: cfg.name, group: member.name, generation: gen.generation, members: gen.members, partitions: gen.assignment.map((a) => `${a.topic}/${a.partition}`) });
+      }
+      const revoked = this.generation?.revoked;
       sink = await this.o.spec.create(cfg, { pipeline: this.o.pipeline, logger, id: `${this.o.pipeline}/${cfg.name}` });
       const offsets = await sink.open();
       dead = await this.openDeadLetters(sink, offsets);
       const reader = new BatchReader(this.o.log, schemas, policy !== 'stop');
-      for (const [topic, m] of offsets) for (const [p, next] of m) this.appliedPos.set(`${topic}/${p}`, next);
+      this.appliedPos.clear();
+      for (const [topic, m] of offsets) for (const [p, next] of m) if (this.owns(topic, p)) this.appliedPos.set(`${topic}/${p}`, next);
       const target = sink;
       const host: PolicyHost = {
         commit: async (b) => {
@@ -205,7 +253,7 @@ export class SinkTask {
         },
         refused: (r) => this.refused(r, target, dead, offsets),
       };
-      await this.discover(reader, offsets);
+      if (!(await this.discover(reader, offsets, joined))) return true;
       attempt.running();
       logger.info('sink started', { sink: cfg.name, type: cfg.type, topics: reader.topics.length });
       let lastDiscover = Date.now();
@@ -213,18 +261,29 @@ export class SinkTask {
       // another process or thread); topics are discovered only between reads.
       let pending: Promise<ReadBatch | null> | null = null;
       while (!signal.aborted) {
+        if (revoked?.aborted) {
+          logger.info('sink group rebalances: joining again', { sink: cfg.name, group: member?.name });
+          await pending?.catch(() => null);
+          return true;
+        }
         if (!pending) {
           if (Date.now() - lastDiscover > 1000) {
-            await this.discover(reader, offsets);
+            if (!(await this.discover(reader, offsets, joined))) return true;
             lastDiscover = Date.now();
           }
-          pending = reader.next(cfg.batch, 500, signal);
+          pending = reader.next(cfg.batch, 500, revoked ? AbortSignal.any([signal, revoked]) : signal);
         }
         const batch = await pending;
         pending = null;
         if (!batch) continue;
+        // Partitions revoked while the batch was read go to another member: not applied here
+        // (read again from what the target holds, if this member keeps them).
+        if (revoked?.aborted || (member && !member.live)) {
+          reader.rewind(offsets);
+          continue;
+        }
         if (Date.now() - lastDiscover <= 1000) {
-          pending = reader.next(cfg.batch, 500, signal);
+          pending = reader.next(cfg.batch, 500, revoked ? AbortSignal.any([signal, revoked]) : signal);
           pending.catch(() => {}); // a failure surfaces when awaited
         }
         const started = process.hrtime.bigint();
@@ -250,6 +309,7 @@ export class SinkTask {
         this.metrics.batchLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
         attempt.progressed();
       }
+      return false;
     } finally {
       await dead?.close().catch(() => {});
       await sink?.close().catch(() => {});

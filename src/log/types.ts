@@ -90,6 +90,40 @@ export interface LogCapabilities {
   denseOffsets: boolean;
   /** Other processes may read (sluice tail/status) while one writes. */
   concurrentReaders: boolean;
+  /** Consumer groups with membership (`joinGroup`): processes share a topic's partitions. */
+  groupMembership?: boolean;
+}
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+/** One generation of a group: this member's partitions until `revoked` aborts. */
+export interface GroupGeneration {
+  generation: number;
+  memberId: string;
+  /** Members in this generation, when the backend tells (the leader knows). */
+  members?: number;
+  assignment: TopicPartition[];
+  /**
+   * Aborts when the group rebalances (a member came, left, died or changed topics) or this member
+   * lost its session: stop reading the partitions (finish the commit in flight), then `join` again.
+   */
+  revoked: AbortSignal;
+}
+
+/**
+ * Membership of a consumer group whose members share the partitions of their topics. Only who reads
+ * what: readers keep their offsets where they commit their output (a sink: its target).
+ */
+export interface GroupMember {
+  readonly name: string;
+  /** Joins (or rejoins, also with other topics) and resolves with this member's partitions once the group settled. */
+  join(topics: string[], signal?: AbortSignal): Promise<GroupGeneration>;
+  /** Heartbeats are answered: this member's generation is current as far as it knows. */
+  readonly live: boolean;
+  leave(): Promise<void>;
 }
 
 /**
@@ -155,6 +189,8 @@ export interface Log {
   commitOffsets(group: string, offsets: { topic: string; partition: number; offset: number }[]): Promise<void>;
   committedOffsets(group: string, topic: string): Promise<Map<number, number>>;
   listGroups(): Promise<string[]>;
+  /** A member of consumer group `group` (backends with `capabilities.groupMembership`). */
+  joinGroup?(group: string): GroupMember;
   /** Applies retention (and compaction, where declared) now; also runs periodically while open. */
   enforceRetention(): Promise<void>;
   close(): Promise<void>;

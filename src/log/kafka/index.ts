@@ -19,7 +19,7 @@ import { SluiceError } from '../../core/errors.ts';
 import { ReadConsumer } from '../consumer.ts';
 import { logError } from '../errors.ts';
 import { partitionFor } from '../partitioner.ts';
-import type { Consumer, Log, LogCapabilities, PartitionOffsets, Producer, ReadResult, StoredRecord, TopicConfig, TopicInfo } from '../types.ts';
+import type { Consumer, GroupMember, Log, LogCapabilities, PartitionOffsets, Producer, ReadResult, StoredRecord, TopicConfig, TopicInfo } from '../types.ts';
 import {
   batchEnd,
   committedRecords,
@@ -39,6 +39,7 @@ import {
   type KCluster,
 } from './client.ts';
 import { KafkaProducer } from './producer.ts';
+import { KafkaGroupMember } from './group.ts';
 import type { KafkaLogSettings } from './spec.ts';
 import { EndWatcher, partKey, type WaitedPartition } from './watcher.ts';
 
@@ -72,7 +73,7 @@ export class KafkaLog implements Log {
    * duration is bounded, by transactionTimeout); compaction is the brokers' log cleaner; offsets
    * have gaps (markers, aborted records); any number of processes read while one writes.
    */
-  readonly capabilities: LogCapabilities = { atomicMultiPartition: true, maxCommitBytes: null, maxCommitRecords: null, compaction: true, denseOffsets: false, concurrentReaders: true };
+  readonly capabilities: LogCapabilities = { atomicMultiPartition: true, maxCommitBytes: null, maxCommitRecords: null, compaction: true, denseOffsets: false, concurrentReaders: true, groupMembership: true };
   readonly readOnly: boolean;
   /** @internal */ kafka!: Kafka;
   /** @internal */ kafkajs!: Awaited<ReturnType<typeof loadKafkajs>>;
@@ -670,6 +671,21 @@ export class KafkaLog implements Log {
     });
     for (const t of res.responses) for (const p of t.partitions) if (Number(p.offset) >= 0) out.set(p.partition, Number(p.offset));
     return out;
+  }
+
+  /** A member of a consumer group with membership (the sinks' scale-out; group.ts). */
+  joinGroup(group: string): GroupMember {
+    return new KafkaGroupMember(
+      this.kafkajs,
+      this.cluster,
+      this.groupId(group),
+      group,
+      this.cfg.brokers,
+      { sessionTimeoutMs: this.cfg.groupSessionTimeout, rebalanceTimeoutMs: this.cfg.groupRebalanceTimeout, heartbeatMs: Math.max(200, Math.floor(this.cfg.groupSessionTimeout / 5)) },
+      (t) => this.kname(t),
+      (kn) => (kn.startsWith(this.cfg.topicPrefix) ? kn.slice(this.cfg.topicPrefix.length) : null),
+      async (t) => (await this.metaOf(this.kname(t), true))?.partitions ?? null,
+    );
   }
 
   async listGroups(): Promise<string[]> {

@@ -18,6 +18,8 @@ const config = object({
   transactionTimeout: duration({ description: 'How long a commit may stay open before the broker aborts it (capped by the brokers\' `transaction.max.timeout.ms`, 15 minutes by default). A writer that dies mid-commit holds back read_committed readers of its partitions this long, unless it is restarted sooner.' }).default(60_000, '`60s`'),
   connectTimeout: duration({ description: 'How long connecting to a broker (TCP, TLS, SASL) may take.' }).default(10_000, '`10s`'),
   requestTimeout: duration({ description: 'How long one request may go unanswered.' }).default(30_000, '`30s`'),
+  groupSessionTimeout: duration({ description: "How long a sink worker of a consumer group (`sluice run --only sinks` on several machines) may go without a heartbeat before the group gives its partitions to the others (Kafka's session.timeout.ms; within the brokers' group.min/max.session.timeout.ms)." }).default(10_000, '`10s`'),
+  groupRebalanceTimeout: duration({ description: 'How long a rebalance waits for every member to finish the batch it is applying and rejoin; a member slower than this is dropped from the group.' }).default(60_000, '`60s`'),
   ssl: object({
     enabled: boolean({ description: 'Connect with TLS.' }).default(false),
     ca: string({ type: 'path', description: 'PEM file of the certificate authorities to trust.' }).optional('the system CAs'),
