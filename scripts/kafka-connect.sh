@@ -11,7 +11,7 @@
 #   scripts/kafka-connect.sh versions      the Kafka and Debezium versions it runs
 # The jars are fetched with Maven into a cache outside the repository (SLUICE_CACHE, default
 # ~/.cache/sluice/connect/<kafka version>-<debezium version>): lib/ holds the worker (connect-runtime,
-# connect-json, log4j 2), plugins/<name>/ one directory per connector with its own dependencies (each
+# connect-json, log4j 2 behind the SLF4J 1.7 API that Maven resolves for it), plugins/<name>/ one directory per connector with its own dependencies (each
 # plugin gets its own class loader, as in a Connect installation; connect-api and kafka-clients are
 # "provided" by the worker and not copied). Idempotent: a complete fetch of the same poms is kept.
 # KAFKA_VERSION (4.4.0), DEBEZIUM_VERSION (3.4.1.Final; the source connectors),
@@ -55,12 +55,18 @@ copy_deps() { # dir, pom text, what: Maven copies the runtime dependencies of th
 fetch() {
   local a
   # The worker: the runtime (Jetty, Jersey, the standalone herder), the JSON converter, and log4j 2
-  # behind the SLF4J 2 API the runtime logs through.
+  # behind the SLF4J 1.7 API that Maven resolves for the runtime (a binding for SLF4J 2 stays silent).
   copy_deps "$CACHE/lib" "$(pom connect-worker-runtime \
-    "$(dep org.apache.kafka connect-runtime "$KAFKA_VERSION")$(dep org.apache.kafka connect-json "$KAFKA_VERSION")$(dep org.apache.logging.log4j log4j-slf4j2-impl 2.25.5)")" \
+    "$(dep org.apache.kafka connect-runtime "$KAFKA_VERSION")$(dep org.apache.kafka connect-json "$KAFKA_VERSION")$(dep org.apache.logging.log4j log4j-slf4j-impl 2.25.5)")" \
     "Kafka Connect $KAFKA_VERSION (connect-runtime, connect-json)"
-  for a in debezium-connector-jdbc:$DEBEZIUM_JDBC_VERSION debezium-connector-postgres:$DEBEZIUM_VERSION debezium-connector-mysql:$DEBEZIUM_VERSION; do
-    copy_deps "$CACHE/plugins/${a%%:*}" "$(pom "${a%%:*}-plugin" "$(dep io.debezium "${a%%:*}" "${a#*:}")")" "io.debezium:$a"
+  # The JDBC sink's Hibernate registers every Jackson module a ServiceLoader finds, the worker's
+  # Blackbird module too, which is "not a subtype" of a Module from the plugin's own (older) Jackson:
+  # the plugin gets no Jackson of its own and uses the worker's.
+  copy_deps "$CACHE/plugins/debezium-connector-jdbc" "$(pom debezium-connector-jdbc-plugin \
+    "$(dep io.debezium debezium-connector-jdbc "$DEBEZIUM_JDBC_VERSION" | sed 's|</version>|</version><exclusions><exclusion><groupId>com.fasterxml.jackson.core</groupId><artifactId>*</artifactId></exclusion></exclusions>|')")" \
+    "io.debezium:debezium-connector-jdbc:$DEBEZIUM_JDBC_VERSION"
+  for a in debezium-connector-postgres debezium-connector-mysql; do
+    copy_deps "$CACHE/plugins/$a" "$(pom "$a-plugin" "$(dep io.debezium "$a" "$DEBEZIUM_VERSION")")" "io.debezium:$a:$DEBEZIUM_VERSION"
   done
 }
 
