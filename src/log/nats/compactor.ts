@@ -31,9 +31,11 @@
  * chunks a crash left behind are gaps to readers, and a later full scan deletes them.
  */
 import { createHash } from 'node:crypto';
-import type { JsMsg, StoredMsg } from 'nats';
+import type { StoredMsg } from 'nats';
+import { logError } from '../errors.ts';
 import type { NatsClient } from './client.ts';
 import { decodeMessage, type InMessage } from './codec.ts';
+import { fetchBatch } from './cursor.ts';
 
 /** Per partition stream: what the cleaner remembers between runs. */
 interface PartMemory {
@@ -186,19 +188,22 @@ export class Compactor {
     return deleted;
   }
 
-  /** The messages of `stream` from `from` to `end`, in batches, from an ephemeral consumer (removed after). */
+  /**
+   * The messages of `stream` from `from` to `end`, in batches, from an ephemeral consumer (removed
+   * after); a batch that stalls (cursor.ts, fetchBatch) goes on with a new consumer after it.
+   */
   private async *scan(stream: string, from: number, end: number): AsyncGenerator<InMessage[]> {
     const { client } = this;
-    const info = await client.call(`compacting ${stream}`, () =>
-      client.jsm.consumers.add(stream, { ack_policy: 'none' as never, deliver_policy: 'by_start_sequence' as never, opt_start_seq: from, inactive_threshold: IDLE_NANOS, mem_storage: true, num_replicas: 1 }),
-    );
-    const js = client.nc.jetstream({ timeout: client.o.requestTimeoutMs });
+    const what = `compacting ${stream}`;
+    const open = (at: number) =>
+      client.call(what, () => client.jsm.consumers.add(stream, { ack_policy: 'none' as never, deliver_policy: 'by_start_sequence' as never, opt_start_seq: at, inactive_threshold: IDLE_NANOS, mem_storage: true, num_replicas: 1 }));
+    const drop = (name: string) => client.call(what, () => client.jsm.consumers.delete(stream, name)).catch(() => {});
+    let consumer = (await open(from)).name;
+    let next = from;
+    let stalls = 0;
     try {
       for (;;) {
-        const msgs: JsMsg[] = [];
-        await client.call(`compacting ${stream}`, async () => {
-          for await (const m of js.fetch(stream, info.name, { batch: BATCH, no_wait: true })) msgs.push(m);
-        });
+        const { msgs, stalled } = await fetchBatch(client, stream, consumer, BATCH);
         const out: InMessage[] = [];
         let past = false;
         for (const m of msgs) {
@@ -207,12 +212,21 @@ export class Compactor {
             break;
           }
           out.push(decodeMessage({ seq: m.seq, subject: m.subject, header: m.headers!, data: m.data, time: new Date(Math.floor(m.info.timestampNanos / NANOS_PER_MS)) } as unknown as StoredMsg));
+          next = m.seq + 1;
         }
         if (out.length) yield out;
-        if (past || msgs.length === 0 || out[out.length - 1]?.seq === end) return;
+        if (past || next > end) return;
+        if (stalled) {
+          if (!msgs.length && ++stalls >= 3) throw logError('LOG_NATS_TIMEOUT', `${what}: the NATS server at ${client.servers} delivered nothing from sequence ${next} in 3 attempts`);
+          await drop(consumer);
+          consumer = (await open(next)).name;
+          continue;
+        }
+        stalls = 0;
+        if (!msgs.length) return;
       }
     } finally {
-      await client.call(`compacting ${stream}`, () => client.jsm.consumers.delete(stream, info.name)).catch(() => {});
+      await drop(consumer);
     }
   }
 }

@@ -13,6 +13,44 @@ import type { JsMsg, StoredMsg } from 'nats';
 import type { NatsClient } from './client.ts';
 import { decodeMessage, type InMessage } from './codec.ts';
 
+/** A batch that delivers nothing for this long has stalled (see `fetchBatch`). */
+const STALL_MS = 2000;
+
+/**
+ * Up to `n` messages from a pull consumer (no_wait). nats.js ends such a batch at the message that
+ * says nothing is pending; when messages are stored while the batch is delivered (a writer
+ * publishing, the server still taking a killed writer's publishes), the last one delivered may say
+ * some are, and the batch would wait for ones the server never sends. So a batch with no message
+ * for STALL_MS ends there, `stalled`: messages the server may still send for it are lost to this
+ * caller, so the consumer must not be used again (start another one after the last message).
+ */
+export async function fetchBatch(client: NatsClient, stream: string, consumer: string, n: number): Promise<{ msgs: JsMsg[]; stalled: boolean }> {
+  const js = client.nc.jetstream({ timeout: client.o.requestTimeoutMs });
+  const msgs: JsMsg[] = [];
+  let stalled = false;
+  let timer: NodeJS.Timeout | undefined;
+  await client.call(`reading ${stream}`, async () => {
+    const it = js.fetch(stream, consumer, { batch: n, no_wait: true });
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        stalled = true;
+        it.stop();
+      }, STALL_MS);
+    };
+    arm();
+    try {
+      for await (const m of it) {
+        msgs.push(m);
+        arm();
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  });
+  return { msgs, stalled };
+}
+
 /** Reads of fewer messages than this get them one by one. */
 export const CURSOR_MIN = 16;
 const IDLE_NANOS = 60_000 * 1_000_000;
@@ -56,12 +94,10 @@ export class Cursors {
 
   /** Fetches up to `n` messages into `fetched`; sequences it delivered past are gaps (null). */
   async fill(c: Cursor, fetched: Map<number, InMessage | null>, n: number, end: number): Promise<void> {
-    const js = this.client.nc.jetstream({ timeout: this.client.o.requestTimeoutMs });
-    const msgs: JsMsg[] = [];
+    let msgs: JsMsg[];
+    let stalled: boolean;
     try {
-      await this.client.call(`reading ${c.stream}`, async () => {
-        for await (const m of js.fetch(c.stream, c.name, { batch: n, no_wait: true })) msgs.push(m);
-      });
+      ({ msgs, stalled } = await fetchBatch(this.client, c.stream, c.name, n));
     } catch {
       c.next = -1;
       return;
@@ -76,6 +112,8 @@ export class Cursors {
       fetched.set(m.seq, decodeMessage({ seq: m.seq, subject: m.subject, header: m.headers!, data: m.data, time: new Date(Math.floor(m.info.timestampNanos / 1_000_000)) } as unknown as StoredMsg));
       c.next = m.seq + 1;
     }
+    // What the consumer delivers after a stall is not seen here: it must not go on.
+    if (stalled) c.next = -1;
   }
 
   /** Parks a cursor for the read that continues at `expect`, with what it fetched from there on. */
