@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { LogConfig } from '../../src/config/types.ts';
+import * as nats from 'nats';
+import { openNatsLog } from '../../src/log/nats/index.ts';
 import { Names } from '../../src/log/nats/names.ts';
 import { openLog } from '../../src/log/open.ts';
 import type { Log, StoredRecord } from '../../src/log/types.ts';
@@ -303,6 +305,27 @@ describe('nats log', () => {
       await w2.enforceRetention();
       assert.deepEqual(await view(), ['first=first', '-=keyless', 'b=b2'], 'the tombstone went once aged; the first message stays');
       assert.equal((await reader.offsets('s'))[0].start, 0);
+    });
+
+    it('remembers at most compactionMaxKeys keys per partition: a forgotten key keeps its older records, never loses its latest', async () => {
+      const { ns, cfg } = fresh('ckeys');
+      const o = cfg as unknown as { servers: string[]; namespace: string };
+      const w = await openNatsLog(nats, { servers: o.servers, namespace: o.namespace, replicas: 1, defaultPartitions: 1, maxCommitBytes: 8 << 20, commitTimeoutMs: 120_000, connectTimeoutMs: 5000, requestTimeoutMs: 10_000, retentionCheckMs: 0, compactionMaxKeys: 10 });
+      logs.push(w);
+      await w.createTopic('k', { partitions: 1, compaction: true });
+      const { producer } = await w.openProducer('p');
+      producer.append('k', { key: null, value: 'first', timestamp: Date.now() }, 0);
+      // 30 keys written once, then again: the 10 remembered after the first round are forgotten
+      // while the second round goes through the first 20, so nothing is deleted, safely.
+      for (const round of [1, 2]) for (let k = 0; k < 30; k++) producer.append('k', { key: `key-${k}`, value: `r${round}-${k}`, timestamp: Date.now() }, 0);
+      // Then keys written twice in a row: remembered, so their first value goes.
+      for (let k = 0; k < 5; k++) for (const round of [1, 2]) producer.append('k', { key: `pair-${k}`, value: `r${round}-pair-${k}`, timestamp: Date.now() }, 0);
+      await producer.commit('1');
+      await w.enforceRetention();
+      assert.equal(w.compactionMemory('k', 0)!.keys, 10);
+      const values = (await readPartition(w, 'k', 0)).map((r) => r.value!.toString());
+      assert.deepEqual(values, ['first', ...[1, 2].flatMap((r) => Array.from({ length: 30 }, (_, k) => `r${r}-${k}`)), ...Array.from({ length: 5 }, (_, k) => `r2-pair-${k}`)]);
+      assert.equal(await rawMessages(ns, 'k', 1), 1 + 60 + 5);
     });
   });
 
