@@ -52,6 +52,22 @@ export interface ReadBatch extends SinkBatch {
   rejected: RejectedRecord[];
   /** Per topic truncated in the batch: the positions just past the truncate in each of its partitions. */
   truncated: Map<string, OffsetPosition[]>;
+  /**
+   * A truncate of a topic whose partitions the reader shares with other workers (addTopic's
+   * `only`): its own partitions stand at it, nothing past it is read, and the batch holds nothing
+   * else. The sink task decides with the other workers' offsets who applies it (sink-task.ts).
+   */
+  barrier?: TruncateBarrier;
+}
+
+export interface TruncateBarrier {
+  topic: string;
+  /** The truncate, as the sink applies it. */
+  record: SinkRecord;
+  /** Its bytes: the same record stands in every partition of the topic. */
+  value: Buffer;
+  /** The reader's partitions of the topic and the truncate's offset in each. */
+  at: { partition: number; offset: number }[];
 }
 
 const OP_MARK = Buffer.from('"op":"');
@@ -68,6 +84,8 @@ export function opOf(value: Buffer): ChangeOp {
 
 export class BatchReader {
   private readonly parts = new Map<string, PartState[]>();
+  /** Topics of which the reader has only some partitions (the others are other workers'). */
+  private readonly partial = new Set<string>();
 
   /** @param reject whether records that are not change events are handed back (`rejected`) instead of failing the read */
   constructor(
@@ -89,11 +107,13 @@ export class BatchReader {
       list.push({ topic, partition: p, next, buf: [], i: 0, readNext: next });
     }
     this.parts.set(topic, list);
+    if (list.length < partitions) this.partial.add(topic);
   }
 
   /** Stops reading `topic` (a held table): later batches leave it out. */
   removeTopic(topic: string): void {
     this.parts.delete(topic);
+    this.partial.delete(topic);
   }
 
   /** `topic/partition` → next offset handed out (applied, once the batch that reached it was). */
@@ -150,8 +170,11 @@ export class BatchReader {
     const rejected: RejectedRecord[] = [];
     const seenTopic = new Set<string>();
     const moved = new Map<PartState, number>();
+    let barrier: TruncateBarrier | undefined;
     let bytes = 0;
     let firstAt = 0;
+    /** A shared truncate ends the batch (see ReadBatch.barrier). */
+    let stop = false;
     const start = Date.now();
     let nparts = 0;
     for (const list of this.parts.values()) nparts += list.length;
@@ -163,7 +186,7 @@ export class BatchReader {
       for (const [topic, list] of this.parts) {
         for (const ps of list) {
           let taken = 0;
-          while (records.length < limits.maxRecords && bytes < limits.maxBytes && taken < share && rejected.length === 0) {
+          while (records.length < limits.maxRecords && bytes < limits.maxBytes && taken < share && rejected.length === 0 && !barrier) {
             const r = await this.fill(ps);
             if (!r) {
               if (this.skipGap(ps, moved)) progressed = true;
@@ -190,6 +213,13 @@ export class BatchReader {
                   if (!h || h.value === null || h.key !== null || !isTruncate(h.value, this.reject)) all = false;
                 }
                 if (!all) break;
+                if (this.partial.has(topic)) {
+                  // Other workers have the rest of the topic: the truncate comes alone (once what was read before it is applied).
+                  if (records.length === 0 && truncates.size === 0 && moved.size === 0) barrier = { topic, record: await this.toSinkRecord(r, op), value: r.value, at: list.map((o) => ({ partition: o.partition, offset: o.buf[o.i].offset })) };
+                  else barrier = undefined;
+                  stop = true;
+                  break;
+                }
                 truncates.set(topic, await this.toSinkRecord(r, op));
                 for (const other of list) {
                   const h = other.buf[other.i];
@@ -222,7 +252,7 @@ export class BatchReader {
       share = Infinity;
       const full = records.length >= limits.maxRecords || bytes >= limits.maxBytes;
       // A rejected record ends the batch: the sink task handles it once what came before is applied.
-      if (full || signal?.aborted || rejected.length) break;
+      if (full || signal?.aborted || rejected.length || stop) break;
       if (records.length > 0 || truncates.size > 0) {
         const left = limits.maxDelayMs - (Date.now() - (firstAt || start));
         if (left <= 0) break;
@@ -234,9 +264,9 @@ export class BatchReader {
       if (left <= 0) break;
       if (!progressed) await this.wait(Math.min(left, 250), signal);
     }
-    if (moved.size === 0 && rejected.length === 0) return null;
+    if (moved.size === 0 && rejected.length === 0 && !barrier) return null;
     const offsets: OffsetPosition[] = [...moved].map(([ps, next]) => ({ topic: ps.topic, partition: ps.partition, next }));
-    return { tables: buildTables(records, truncates), offsets, records: records.length + truncates.size, bytes, rejected, truncated };
+    return { tables: buildTables(records, truncates), offsets, records: records.length + truncates.size, bytes, rejected, truncated, barrier };
   }
 
   /** Forgets read-ahead and moves back to `offsets` (after a failed apply). */

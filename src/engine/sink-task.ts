@@ -16,7 +16,7 @@ import type { GroupGeneration, GroupMember, Log, TopicConfig } from '../log/type
 import type { SinkBaseConfig, SinkSpec } from '../registry/spec.ts';
 import { sinkError } from '../sinks/errors.ts';
 import type { Sink, SinkBatch } from '../sinks/types.ts';
-import { BatchReader, type ReadBatch, type RejectedRecord } from './batch-reader.ts';
+import { BatchReader, buildTables, type ReadBatch, type RejectedRecord, type TruncateBarrier } from './batch-reader.ts';
 import { SchemaStore } from './schema-topic.ts';
 import { DeadLetters, isolate, offsetsOnly, type OnError, type PolicyHost, type Refusal } from './sink-policy.ts';
 import { supervise, type TaskError, type TaskState } from './supervisor.ts';
@@ -286,6 +286,14 @@ export class SinkTask {
           pending = reader.next(cfg.batch, 500, revoked ? AbortSignal.any([signal, revoked]) : signal);
           pending.catch(() => {}); // a failure surfaces when awaited
         }
+        if (batch.barrier) {
+          await pending?.catch(() => null);
+          pending = null;
+          if (!(await this.passTruncate(batch.barrier, sink, offsets, revoked, signal))) continue; // revoked or stopping
+          reader.rewind(offsets);
+          attempt.progressed();
+          continue;
+        }
         const started = process.hrtime.bigint();
         this.metrics.eventsIn.inc(batch.records);
         let isolated = false;
@@ -314,6 +322,80 @@ export class SinkTask {
       await dead?.close().catch(() => {});
       await sink?.close().catch(() => {});
     }
+  }
+
+  /**
+   * A truncate of a topic whose partitions this worker shares with others of its group. The
+   * truncate stands in every partition; it must empty the table once, after every partition's
+   * changes before it and before any change after it. So each worker stops its partitions at the
+   * truncate, and the one that owns partition 0 applies it once the target's offsets show every
+   * other partition stopped there too; the others then see partition 0 past it and move their
+   * partitions past it without applying it again. Returns false when the group rebalanced or the
+   * sink stops meanwhile (the next session meets the truncate again, from the target's offsets).
+   */
+  private async passTruncate(b: TruncateBarrier, sink: Sink, offsets: Offsets, revoked: AbortSignal | undefined, signal: AbortSignal): Promise<boolean> {
+    const { log, cfg, logger } = this.o;
+    if (!sink.storedOffsets) throw sinkError('SINK_BAD_RECORD', `sink ${cfg.name}: ${b.topic} was truncated, and its partitions are shared by several workers, which a ${cfg.type} sink cannot coordinate; run one worker of this sink`);
+    const info = await log.topicInfo(b.topic);
+    const mine = new Set(b.at.map((a) => a.partition));
+    const others = Array.from({ length: info?.partitions ?? 0 }, (_, p) => p).filter((p) => !mine.has(p));
+    /** Where the truncate stands in each other partition, once found. */
+    const found = new Map<number, number>();
+    let waitingSince = Date.now();
+    while (!signal.aborted && !revoked?.aborted) {
+      const stored = (await sink.storedOffsets()).get(b.topic) ?? new Map<number, number>();
+      let passed = false;
+      let parked = 0;
+      for (const q of others) {
+        const at = stored.get(q) ?? 0;
+        let t = found.get(q);
+        if (t === undefined) {
+          const f = await this.findRecord(b.topic, q, at, b.value);
+          if (f === null) {
+            passed = true; // the truncate lies before the stored offset: another worker applied it
+            break;
+          }
+          if (f >= 0) found.set(q, (t = f));
+        }
+        if (t === undefined) continue;
+        if (at > t) {
+          passed = true;
+          break;
+        }
+        // Nothing to apply between the stored offset and the truncate: that partition waits at it.
+        if ((await this.findRecord(b.topic, q, at, null)) === t) parked++;
+      }
+      const past = b.at.map((a) => ({ topic: b.topic, partition: a.partition, next: a.offset + 1 }));
+      if (passed || (parked === others.length && mine.has(0))) {
+        const batch: SinkBatch = passed ? offsetsOnly(past) : { tables: buildTables([], new Map([[b.topic, b.record]])), offsets: past, records: 1, bytes: 0 };
+        await sink.apply(batch);
+        this.noteApplied(batch, offsets);
+        logger.info(passed ? 'sink moved its partitions past a truncate another worker applied' : 'sink applied a truncate of a topic its group shares', { sink: cfg.name, topic: b.topic, partitions: [...mine] });
+        return true;
+      }
+      if (Date.now() - waitingSince > 30_000) {
+        logger.warn('sink waits at a truncate for the other workers of its group to reach it', { sink: cfg.name, topic: b.topic, partitions: [...mine], waitingFor: others.filter((q) => (stored.get(q) ?? 0) !== found.get(q)) });
+        waitingSince = Date.now();
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return false;
+  }
+
+  /**
+   * The offset of the first record at or after `from` in `topic/partition` (with `value`: the first
+   * with those bytes; -1 when none so far). Null when a record with `value` is looked for and the
+   * partition holds none at or after `from`, nor any record at all there.
+   */
+  private async findRecord(topic: string, partition: number, from: number, value: Buffer | null): Promise<number | null> {
+    const end = (await this.o.log.offsets(topic)).find((o) => o.partition === partition)?.end ?? 0;
+    for (let at = from; at < end; ) {
+      const r = await this.o.log.read(topic, partition, at, 1 << 20);
+      for (const rec of r.records) if (value === null || (rec.value && rec.value.equals(value))) return rec.offset;
+      if (r.next <= at) break;
+      at = r.next;
+    }
+    return value === null ? -1 : null;
   }
 
   /** Counts a batch the target committed, and the offsets it now holds. */

@@ -61,6 +61,12 @@ export interface Sink {
   open(): Promise<Map<string, Map<number, number>>>;
   /** Applies the batch and stores its offsets in one target transaction. Must be idempotent. */
   apply(batch: SinkBatch): Promise<void>;
+  /**
+   * The offsets the target holds now, also those other workers of the sink's consumer group wrote
+   * (a truncate of a topic whose partitions are shared waits on them). Sinks whose target one
+   * process holds alone (a DuckDB file) need not have it.
+   */
+  storedOffsets?(): Promise<Map<string, Map<number, number>>>;
   close(): Promise<void>;
 }
 

@@ -6,7 +6,10 @@
  * and restarted. The target must end equal to the source (row count and checksum by SQL on both
  * sides), including an append-only table without a key, whose rows a repeated batch would double
  * and a lost one would miss. The workers' own log lines must show that the group really shared the
- * partitions (three members, each with some) and rebalanced after the kills.
+ * partitions (three members, each with some) and rebalanced after the kills. The workload also
+ * truncates the keyless table now and then: each worker stops its partitions at the truncate, and
+ * it is applied once, when all have reached it (a truncate applied early would lose the rows
+ * after it in other workers' partitions; one applied late would wipe rows the source keeps).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -47,13 +50,13 @@ describe('sinks scale out as a Kafka consumer group', () => {
   });
 
   /** The pipeline's config for one process, with its own state directory (status.json). */
-  function config(role: string): string {
-    const dir = join(tmp.dir, role);
+  function config(role: string, o = { name: 'scaleout', source: () => source.name, target: () => target.name, partitions: PARTITIONS }): string {
+    const dir = join(tmp.dir, `${o.name}-${role}`);
     mkdirSync(dir, { recursive: true });
-    const sinks = `sinks:\n  - name: pg\n    type: postgres\n    batch: { maxRecords: 500 }\n    connection: { host: ${PG_HOST}, port: ${PG_PORT}, user: ${PG_USER}, database: ${target.name} }\n`;
-    const yaml = pipelineYaml('scaleout', source.name, dir, '', sinks).replace(
+    const sinks = `sinks:\n  - name: pg\n    type: postgres\n    batch: { maxRecords: 500 }\n    connection: { host: ${PG_HOST}, port: ${PG_PORT}, user: ${PG_USER}, database: ${o.target()} }\n`;
+    const yaml = pipelineYaml(o.name, o.source(), dir, '', sinks).replace(
       /^log:\n(?: {2}.*\n)+/m,
-      `log:\n  backend: kafka\n  brokers: ['${BROKER}']\n  topicPrefix: '${PREFIX}'\n  partitions: ${PARTITIONS}\n  groupSessionTimeout: 6s\n`,
+      `log:\n  backend: kafka\n  brokers: ['${BROKER}']\n  topicPrefix: '${PREFIX}'\n  partitions: ${o.partitions}\n  groupSessionTimeout: 6s\n`,
     );
     const path = join(dir, 'pipeline.yaml');
     writeFileSync(path, yaml);
@@ -74,10 +77,18 @@ describe('sinks scale out as a Kafka consumer group', () => {
     await work.connect();
     let stop = false;
     let ops = 0;
+    /** Rounds ask for a TRUNCATE of the keyless table: a truncate of a topic whose partitions the workers share. */
+    let truncates = 0;
+    let truncateNow = false;
     const load = (async () => {
       let next = 2001;
       while (!stop) {
         await work.query('BEGIN');
+        if (truncateNow) {
+          await work.query('TRUNCATE evt');
+          truncateNow = false;
+          truncates++;
+        }
         for (let i = 0; i < 20; i++) {
           const r = Math.random();
           const id = 1 + Math.floor(Math.random() * (next - 1));
@@ -96,6 +107,7 @@ describe('sinks scale out as a Kafka consumer group', () => {
       const applied = async () => (await target.client.query(TABLE_SUM('evt')).catch(() => ({ rows: [{ s: '0:0' }] }))).rows[0].s;
       await waitUntil('the workers to apply the snapshot', async () => Number((await applied()).split(':')[0]) >= 2000, 120_000);
       for (let round = 0; round < ROUNDS; round++) {
+        if (round % 2 === 1) truncateNow = true;
         const spared = Math.floor(Math.random() * 3);
         const victims = [0, 1, 2].filter((i) => i !== spared);
         for (const i of victims) {
@@ -110,6 +122,7 @@ describe('sinks scale out as a Kafka consumer group', () => {
       stop = true;
       await load;
       assert.ok(ops > 2000, `the workload ran while the workers were killed (${ops} operations)`);
+      assert.ok(truncates >= 2, `the workload truncated the keyless table (${truncates} times)`);
       let last = '';
       await waitUntil(
         'the target equal to the source',
@@ -133,6 +146,8 @@ describe('sinks scale out as a Kafka consumer group', () => {
       await Promise.all([...workers, srcProc].map((w) => stopProcess(w)));
     }
 
+    const all = logs.join('\n');
+    assert.match(all, /sink applied a truncate of a topic its group shares/, 'a truncate met workers sharing its topic, and one applied it');
     // The group really shared the partitions and rebalanced: joins of three members in which
     // each member got part of the partitions, and at least one join per kill round.
     const joins = logs
@@ -147,5 +162,53 @@ describe('sinks scale out as a Kafka consumer group', () => {
     for (const j of joins) byGen.set(j.generation, [...(byGen.get(j.generation) ?? []), j.partitions]);
     const shared = [...byGen.values()].filter((g) => g.length === 3 && g.every((p) => p.length > 0 && p.length < 2 * PARTITIONS));
     assert.ok(shared.length > 0, `some generation had three members each applying part of the partitions: ${JSON.stringify([...byGen])}`);
+  });
+
+  it('a truncate of a topic two workers share is applied once, after both reached it', async () => {
+    const src = await freshDatabase('sluice_so2');
+    const tgt = await freshDatabase('sluice_so2t');
+    const procs: ReturnType<typeof startPipelineProcess>[] = [];
+    try {
+      await src.client.query('CREATE TABLE evt2 (id int NOT NULL, v int NOT NULL); INSERT INTO evt2 SELECT g, g FROM generate_series(1, 1000) g');
+      const o = { name: 'scaleout2', source: () => src.name, target: () => tgt.name, partitions: 2 };
+      procs.push(startPipelineProcess(config('source', o), ['--only', 'source']));
+      const [a, b] = ['a', 'b'].map((w) => startPipelineProcess(config(w, o), ['--only', 'sinks', '--log-level', 'info', '--log-format', 'json']));
+      procs.push(a, b);
+      const count = async () => Number((await tgt.client.query('SELECT count(*) AS n FROM evt2').catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n);
+      await waitUntil('the workers to apply the snapshot', async () => (await count()) === 1000, 120_000);
+      // Both workers in one generation, a partition each.
+      const joined = (w: typeof a) => w.stderrText().split('\n').filter((l) => l.includes('sink joined its consumer group')).map((l) => JSON.parse(l) as { generation: number; partitions: string[] });
+      await waitUntil('a generation of two workers with a partition each', async () => {
+        const [ja, jb] = [joined(a).at(-1), joined(b).at(-1)];
+        return !!ja && !!jb && ja.generation === jb.generation && ja.partitions.length === 1 && jb.partitions.length === 1;
+      }, 60_000);
+      // B stalls (shorter than its session: it stays in the group) while rows, a TRUNCATE and more
+      // rows go by: A reaches the truncate in its partition first. Applied there and then, it would
+      // leave B's rows from before the truncate to come after it; applied again by B, it would wipe
+      // A's rows from after it.
+      b.kill('SIGSTOP');
+      try {
+        await src.client.query('INSERT INTO evt2 SELECT g, g FROM generate_series(1001, 1500) g');
+        await src.client.query('TRUNCATE evt2');
+        await src.client.query('INSERT INTO evt2 SELECT g, -g FROM generate_series(2001, 2500) g');
+        await new Promise((r) => setTimeout(r, 4000));
+      } finally {
+        b.kill('SIGCONT');
+      }
+      let last = '';
+      await waitUntil('the target equal to the source', async () => {
+        const [x, y] = [(await src.client.query(TABLE_SUM('evt2'))).rows[0].s, (await tgt.client.query(TABLE_SUM('evt2'))).rows[0].s];
+        last = `source ${x}, target ${y}`;
+        return x === y;
+      }, 60_000).catch((e: Error) => {
+        throw new Error(`${e.message} (${last})\n${a.stderrText().slice(-1500)}\n---\n${b.stderrText().slice(-1500)}`);
+      });
+      assert.match(a.stderrText() + b.stderrText(), /sink applied a truncate of a topic its group shares/);
+      assert.match(a.stderrText() + b.stderrText(), /sink moved its partitions past a truncate another worker applied/);
+    } finally {
+      await Promise.all(procs.map((p) => stopProcess(p)));
+      await src.drop();
+      await tgt.drop();
+    }
   });
 });

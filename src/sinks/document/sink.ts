@@ -79,6 +79,11 @@ export class DocumentSink implements Sink {
     }
   }
 
+  async storedOffsets(): Promise<Map<string, Map<number, number>>> {
+    const rows = await this.stores!.data.find(this.cfg.offsetsTable, { sink: this.id });
+    return offsetsFromRows(rows.map((r) => [r.topic, r.partition, r.next]));
+  }
+
   async close(): Promise<void> {
     await this.stores?.close();
     this.stores = null;

@@ -41,6 +41,11 @@ export class OffsetsStore {
     return offsetsFromRows(await session.rows(`SELECT topic, ${p}, next_offset FROM ${this.table} WHERE sink = ${d.param(1)}`, [this.sink]));
   }
 
+  /** The sink's stored offsets as they are now (the table exists: `open` made it). */
+  async read(session: SqlSession): Promise<Map<string, Map<number, number>>> {
+    return offsetsFromRows(await session.rows(`SELECT topic, ${this.d.qi('partition')}, next_offset FROM ${this.table} WHERE sink = ${this.d.param(1)}`, [this.sink]));
+  }
+
   /** Stores a batch's offsets; run it inside the batch's transaction. */
   async write(session: SqlSession, offsets: OffsetPosition[]): Promise<void> {
     if (offsets.length === 0) return;

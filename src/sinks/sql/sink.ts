@@ -38,6 +38,10 @@ export abstract class SqlSink<C extends SinkCommonConfig> implements Sink {
   abstract apply(batch: SinkBatch): Promise<void>;
   abstract close(): Promise<void>;
 
+  storedOffsets(): Promise<Map<string, Map<number, number>>> {
+    return this.offsets.read(this.session!);
+  }
+
   /**
    * For a batch the target refused: the coded error naming the value it could not take, when the
    * sink can find it (a refusal names no column), else null.
