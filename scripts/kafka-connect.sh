@@ -14,10 +14,13 @@
 # connect-json, log4j 2 behind the SLF4J 1.7 API that Maven resolves for it), plugins/<name>/ one directory per connector with its own dependencies (each
 # plugin gets its own class loader, as in a Connect installation; connect-api and kafka-clients are
 # "provided" by the worker and not copied). Idempotent: a complete fetch of the same poms is kept.
-# KAFKA_VERSION (4.4.0), DEBEZIUM_VERSION (3.4.1.Final; the source connectors),
+# CONNECT_KAFKA_VERSION (4.1.1; the worker), DEBEZIUM_VERSION (3.4.1.Final; the source connectors),
 # DEBEZIUM_JDBC_VERSION (3.4.0.Final; the JDBC sink), CONNECT_HEAP (-Xmx512m), JAVA_HOME override.
 set -euo pipefail
-KAFKA_VERSION=${KAFKA_VERSION:-4.4.0}
+# The worker: Debezium 3.4's connectors are built on Kafka 4.1 and call org.apache.kafka.common.utils.Sanitizer,
+# which kafka-clients 4.4 no longer has (NoClassDefFoundError in every source task): 4.1.1 runs them,
+# against the 4.4.0 broker.
+KAFKA_VERSION=${CONNECT_KAFKA_VERSION:-4.1.1}
 DEBEZIUM_VERSION=${DEBEZIUM_VERSION:-3.4.1.Final}
 # The JDBC sink: 3.4.0.Final is the 3.4 release whose dependencies Maven Central serves here (3.4.1.Final
 # and 3.6.1.Final are not served; 3.4.3.Final and 3.6.0.Final lack a dependency: debezium-sink, hibernate-agroal).

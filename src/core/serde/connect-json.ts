@@ -149,8 +149,8 @@ function sourceTypeOf(f: FieldSchema, connector: string): string {
       const arr = t.startsWith('_');
       const base = arr ? t.slice(1) : t;
       let name = PG_TYPES[base.toUpperCase()] ?? base.toLowerCase();
-      // Lengths of 2147483647 are PostgreSQL's "no limit" (text, unbounded varchar, numeric without precision).
-      if (len && len !== '2147483647' && /^(character varying|character|numeric)$/.test(name)) name += name === 'numeric' ? `(${len},${scale ?? 0})` : `(${len})`;
+      // Lengths of 0 and 2147483647 are PostgreSQL's "no limit" (text, unbounded varchar, numeric without precision).
+      if (len && len !== '0' && len !== '2147483647' && /^(character varying|character|numeric)$/.test(name)) name += name === 'numeric' ? `(${len},${scale ?? 0})` : `(${len})`;
       return arr ? name + '[]' : name;
     }
     const name = t.toLowerCase();
