@@ -11,7 +11,6 @@ export const LOG_ERRORS = defineErrors('Log', {
   LOG_PARTITION_MISSING: { retriable: false, meaning: 'the topic has no partition of that number' },
   LOG_TOPIC_NAME: { retriable: false, meaning: 'a topic name the backend cannot hold' },
   LOG_TOPIC_CONFIG: { retriable: false, meaning: 'invalid topic settings (partitions, retention)' },
-  LOG_COMPACTION_UNSUPPORTED: { retriable: false, meaning: 'a compacted topic on a backend that cannot compact yet' },
   LOG_OFFSET_OUT_OF_RANGE: { retriable: false, meaning: 'the offset was removed by retention; the message names the earliest still there' },
   LOG_CORRUPT: { retriable: false, meaning: 'a checksum mismatch, or committed data missing on disk' },
   LOG_PRODUCER_BUSY: { retriable: false, meaning: 'a transactional producer of that id is open already' },
