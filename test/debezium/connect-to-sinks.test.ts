@@ -183,11 +183,13 @@ ${targets.sinksYaml(`topics: ['${PG_PREFIX}.*', '${MY_PREFIX}.*']`)}
       if (worker!.child.exitCode !== null) throw new Error(`Kafka Connect exited:\n${taskErrors(worker!.output())}`);
     };
     let last = '';
+    // DuckDB's file is locked while the sink holds it: it is compared once the sink has stopped.
+    let live: typeof TARGETS = TARGETS.filter((t) => t !== 'duckdb');
     const equal = async () => {
-      failIfDown();
+      if (live.length === TARGETS.length - 1) failIfDown();
       for (const [t, cols] of Object.entries(PG_TABLES)) {
         const want = checksum(await sourceRows(src.client, t, cols));
-        for (const target of TARGETS) {
+        for (const target of live) {
           const got = await targets.rows(target, t, cols).then(checksum, (e: Error) => e.message);
           if (JSON.stringify(got) !== JSON.stringify(want)) {
             last = `${target} ${t}: source ${JSON.stringify(want)}, target ${JSON.stringify(got)}`;
@@ -197,7 +199,7 @@ ${targets.sinksYaml(`topics: ['${PG_PREFIX}.*', '${MY_PREFIX}.*']`)}
       }
       for (const [t, cols] of Object.entries(MY_TABLES)) {
         const want = checksum(await mysqlRows(my, myDb, t, cols));
-        for (const target of TARGETS) {
+        for (const target of live) {
           const got = await targets.rows(target, t, cols).then(checksum, (e: Error) => e.message);
           if (JSON.stringify(got) !== JSON.stringify(want)) {
             last = `${target} ${t} (MariaDB source): source ${JSON.stringify(want)}, target ${JSON.stringify(got)}`;
@@ -205,6 +207,7 @@ ${targets.sinksYaml(`topics: ['${PG_PREFIX}.*', '${MY_PREFIX}.*']`)}
           }
         }
       }
+      if (live.includes('duckdb')) return true;
       const docs = await mongo.db(mongoDb).collection('items').countDocuments();
       const rows = Number((await src.client.query(`SELECT count(*) FROM items`)).rows[0].count);
       if (docs !== rows) {
@@ -231,6 +234,9 @@ ${targets.sinksYaml(`topics: ['${PG_PREFIX}.*', '${MY_PREFIX}.*']`)}
       await waitUntil('the stream in every target after the kills', equal, 120_000).catch((e) => {
         throw explain(e);
       });
+      await stopProcess(sluice);
+      live = TARGETS;
+      assert.ok(await equal(), `DuckDB equals the sources: ${last}`);
       const n = await targets.count('postgres', `SELECT count(*) FROM "events"`);
       assert.equal(n, 50 + 12 * 10, 'the keyless table holds each insert once');
     } finally {
