@@ -5,6 +5,7 @@ import type { LogConfig, PipelineConfig } from '../config/types.ts';
 import { logError } from '../log/errors.ts';
 import { embeddedLogAt, openLog } from '../log/open.ts';
 import type { Log } from '../log/types.ts';
+import { logSpec } from '../registry/index.ts';
 import { UsageError } from './command.ts';
 
 export interface Located {
@@ -27,8 +28,9 @@ export async function resolveLog(values: { config?: string; 'log-dir'?: string; 
   throw new UsageError('give the log with --config <pipeline.yaml> or --log-dir <dir>');
 }
 
+/** The log as messages name it: the embedded log's directory, else its backend and address (`kafka 10.0.0.5:9092 topics shop.*`). */
 function describeLog(log: LogConfig): string {
-  return (log as { dir?: string }).dir ?? log.backend;
+  return (log as { dir?: string }).dir ?? logSpec(log.backend).describe(log as never).replace(/^log /, '');
 }
 
 /** Opens the located log read-only; a missing embedded log directory says how to get one. */

@@ -14,7 +14,9 @@ the pipeline's last status (state, source position, snapshot progress, processor
 the tables they hold; from status.json in the pipeline's state.dir), and with --config what the source database
 says: for PostgreSQL the replication slot (active, confirmed position, WAL it retains), for
 MySQL/MariaDB the binlog end and oldest kept file, and whether the file the pipeline would
-resume from was purged.
+resume from was purged. On Kafka, each sink's consumer group, the partitions this worker applies,
+and its lag per partition (--json). When the log cannot be reached (brokers down), the rest is
+still shown, with the error, and the exit status is 1.
 
 options:
   --state-dir   where the pipeline keeps status.json (default: the config's state.dir)
@@ -26,24 +28,37 @@ example:
   async run(args) {
     const { values } = parseArgs({ args, options: { config: { type: 'string' }, 'log-dir': { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean' } } });
     const at = await resolveLog(values);
-    const log = await openReadOnly(at);
-    const report: Record<string, any> = { log: at.where, topics: [], groups: [] };
+    const report: Record<string, any> = { log: at.where, logReachable: false, topics: [], groups: [] };
+    let dense = true;
+    // A log that cannot be reached (brokers down) still leaves the pipeline's own status to show.
+    let log: Awaited<ReturnType<typeof openReadOnly>> | null = null;
     try {
-      for (const t of await log.listTopics()) {
-        const parts = await log.offsets(t.name);
-        report.topics.push({ name: t.name, partitions: parts, records: parts.reduce((s, p) => s + p.end - p.start, 0) });
+      log = await openReadOnly(at);
+      report.logReachable = true;
+      dense = log.capabilities.denseOffsets;
+    } catch (e) {
+      const err = e as { code?: string; message?: string };
+      if (err.code === 'LOG_MISSING' || !(at.cfg && at.stateDir && existsSync(statusFile(at.stateDir)))) throw e;
+      report.logError = { code: err.code, message: err.message };
+    }
+    try {
+      for (const t of log ? await log.listTopics() : []) {
+        const parts = await log!.offsets(t.name);
+        const span = parts.reduce((s, p) => s + p.end - p.start, 0);
+        // Kafka's and NATS's offsets have gaps (transaction markers, aborted records): a span, not a count.
+        report.topics.push({ name: t.name, partitions: parts, ...(dense ? { records: span } : { offsets: span }) });
       }
-      for (const g of await log.listGroups()) {
+      for (const g of log ? await log.listGroups() : []) {
         const lag: Record<string, number> = {};
         for (const t of report.topics) {
-          const c = await log.committedOffsets(g, t.name);
+          const c = await log!.committedOffsets(g, t.name);
           if (c.size === 0) continue;
           lag[t.name] = t.partitions.reduce((s: number, p: any) => s + (p.end - (c.get(p.partition) ?? p.start)), 0);
         }
         report.groups.push({ group: g, lag });
       }
     } finally {
-      await log.close();
+      await log?.close();
     }
     const path = at.stateDir ? statusFile(at.stateDir) : null;
     if (path && existsSync(path)) {
@@ -53,7 +68,7 @@ example:
         report.pipeline = { error: `unreadable ${path}: ${(e as Error).message}` };
       }
     }
-    const lines: string[] = [`log ${at.where}`];
+    const lines: string[] = [report.logError ? `log ${at.where}: cannot be read: [${report.logError.code}] ${report.logError.message}` : `log ${at.where}: reachable, ${report.topics.length} topics`];
     const spec = at.cfg?.source ? sourceSpec(at.cfg.source.type) : report.pipeline?.source?.type ? sourceSpec(report.pipeline.source.type) : null;
     let server: { key: string; value: Record<string, unknown>; line: string } | null = null;
     if (at.cfg?.source && spec?.serverStatus) {
@@ -62,7 +77,7 @@ example:
     }
     if (values.json) {
       process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-      return 0;
+      return report.logError ? 1 : 0;
     }
     if (report.pipeline) {
       const p = report.pipeline;
@@ -81,19 +96,20 @@ example:
         for (const t of report.topics) for (const part of t.partitions) if (`${t.name}/${part.partition}` in (k.offsets ?? {})) behind += part.end - k.offsets[`${t.name}/${part.partition}`];
         const held = k.held ?? [];
         const extra = `${held.length ? `, ${held.length} table${held.length > 1 ? 's' : ''} held` : ''}${k.deadLettered ? `, ${k.deadLettered} changes dead-lettered this run` : ''}`;
-        lines.push(`  sink ${k.name} (${k.type}): ${k.state}, ${k.applied} changes applied this run, ${behind} records behind the log${k.lagMs !== null ? `, lag ${k.lagMs} ms` : ''}${extra}${k.error ? `; error ${k.error.code}: ${k.error.message}` : ''}`);
+        lines.push(`  sink ${k.name} (${k.type}): ${k.state}, ${k.applied} changes applied this run, ${behind} ${dense ? 'records' : 'offsets'} behind the log${k.lagMs !== null ? `, lag ${k.lagMs} ms` : ''}${extra}${k.error ? `; error ${k.error.code}: ${k.error.message}` : ''}`);
+        if (k.group) lines.push(`    consumer group ${k.group.name}, generation ${k.group.generation ?? '(joining)'}: applies ${k.group.partitions.length ? k.group.partitions.join(' ') : 'no partitions'}`);
         // A held table stays where its target refused a change until the pipeline restarts.
         for (const h of held) lines.push(`    held ${h.table} (${h.topic}) at partition ${h.partition} offset ${h.offset}: error ${h.error.code}: ${h.error.message}`);
       }
     }
     if (server) lines.push(server.line);
     lines.push('topics:');
-    for (const t of report.topics) lines.push(`  ${t.name}  ${t.records} records  ${t.partitions.map((p: any) => `p${p.partition}=${p.start}..${p.end}`).join(' ')}`);
+    for (const t of report.topics) lines.push(`  ${t.name}  ${dense ? `${t.records} records` : `offsets ${t.offsets} (with gaps)`}  ${t.partitions.map((p: any) => `p${p.partition}=${p.start}..${p.end}`).join(' ')}`);
     if (report.groups.length) {
       lines.push('consumer groups:');
-      for (const g of report.groups) lines.push(`  ${g.group}  lag ${JSON.stringify(g.lag)}`);
+      for (const g of report.groups) lines.push(`  ${g.group}  ${Object.keys(g.lag).length ? `lag ${JSON.stringify(g.lag)}` : "no offsets in the log (a sink's group: they are in its target)"}`);
     }
     process.stdout.write(lines.join('\n') + '\n');
-    return 0;
+    return report.logError ? 1 : 0;
   },
 };

@@ -79,6 +79,11 @@ export class Registry {
     this.metrics.push(m);
     return m;
   }
+  /** Stops exporting `m` (a partition a sink no longer applies). */
+  unregister(m: Metric): void {
+    const i = this.metrics.indexOf(m);
+    if (i >= 0) this.metrics.splice(i, 1);
+  }
   render(): string {
     const byName = new Map<string, Metric[]>();
     for (const m of this.metrics) byName.set(m.name, [...(byName.get(m.name) ?? []), m]);

@@ -79,6 +79,10 @@ export class SinkTask {
   private readonly matches: (t: string) => boolean;
   /** `topic/partition` → next offset, as applied to the target. */
   private readonly appliedPos = new Map<string, number>();
+  /** `topic/partition` → the log's committed end, as last looked up (every second). */
+  private readonly ends = new Map<string, number>();
+  /** Per partition the sink applies: how many offsets the log holds past what the target holds. */
+  private readonly partitionLag = new Map<string, Gauge>();
 
   constructor(private readonly o: SinkTaskOptions) {
     this.matches = tableMatcher(o.cfg.tables);
@@ -112,6 +116,8 @@ export class SinkTask {
       lagMs: this.lastSourceTs ? Math.max(0, Date.now() - this.lastSourceTs) : null,
       /** `topic/partition` → next log offset to apply, as committed in the target. */
       offsets: Object.fromEntries(this.appliedPos),
+      /** `topic/partition` → log offsets past what the target holds (as of the last look, each second). */
+      partitionLag: Object.fromEntries([...this.ends].map(([k, end]) => [k, Math.max(0, end - (this.appliedPos.get(k) ?? 0))])),
       group: this.groupName ? { name: this.groupName, generation: this.generation?.generation ?? null, member: this.generation?.memberId ?? null, partitions: this.generation?.assignment.map((a) => `${a.topic}/${a.partition}`) ?? [] } : undefined,
       error: this.lastError,
       onError: this.policy,
@@ -149,6 +155,31 @@ export class SinkTask {
   /** The sink's topics in the log now, held tables aside. */
   private async wantedTopics(): Promise<{ name: string; partitions: number }[]> {
     return (await this.o.log.listTopics()).filter((t) => this.wants(t.name) && !this.held.has(t.name));
+  }
+
+  /** Looks up the log's end of each partition the sink applies, for its lag (status, /metrics). */
+  private async refreshLag(reader: BatchReader): Promise<void> {
+    const seen = new Set<string>();
+    for (const topic of reader.topics) {
+      for (const o of await this.o.log.offsets(topic)) {
+        const k = `${topic}/${o.partition}`;
+        if (!this.owns(topic, o.partition)) continue;
+        seen.add(k);
+        this.ends.set(k, o.end);
+        let g = this.partitionLag.get(k);
+        if (!g) {
+          const labels = { pipeline: this.o.pipeline, component: 'sink', sink: this.o.cfg.name, topic, partition: String(o.partition) };
+          this.partitionLag.set(k, (g = this.o.registry.register(new Gauge('sluice_sink_partition_lag', "Log offsets past what the sink's target holds, per partition the sink applies (Kafka's offsets include transaction markers)", labels))));
+        }
+        g.set(Math.max(0, o.end - (this.appliedPos.get(k) ?? 0)));
+      }
+    }
+    for (const [k, g] of this.partitionLag) {
+      if (seen.has(k)) continue;
+      this.o.registry.unregister(g);
+      this.partitionLag.delete(k);
+      this.ends.delete(k);
+    }
   }
 
   /**
@@ -269,6 +300,7 @@ export class SinkTask {
         if (!pending) {
           if (Date.now() - lastDiscover > 1000) {
             if (!(await this.discover(reader, offsets, joined))) return true;
+            await this.refreshLag(reader);
             lastDiscover = Date.now();
           }
           pending = reader.next(cfg.batch, 500, revoked ? AbortSignal.any([signal, revoked]) : signal);

@@ -54,7 +54,7 @@ describe('sluice status --config', () => {
 
       const text = sluice('status', '--config', cfgPath);
       assert.equal(text.code, 0, text.err);
-      assert.match(text.out, new RegExp(`^log ${logDir}\\npipeline st: running \\(pid 4242, updated ${updatedAt}; no update for \\d+s: is it still running\\?\\)\\n`));
+      assert.match(text.out, new RegExp(`^log ${logDir}: reachable, 1 topics\\npipeline st: running \\(pid 4242, updated ${updatedAt}; no update for \\d+s: is it still running\\?\\)\\n`));
       assert.match(text.out, /\n {2}source: phase stream, received 0\/10, confirmed 0\/10\n/);
       assert.match(text.out, new RegExp(`\\nslot ${slot}: inactive, confirmed ${rows[0].lsn.replace('/', '\\/')}, retains \\d+\\.\\d MiB of WAL\\n`));
       assert.match(text.out, /\ntopics:\n {2}st\.public\.t {2}1 records {2}p0=0\.\.1\n$/);

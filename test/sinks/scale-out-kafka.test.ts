@@ -13,7 +13,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -50,10 +51,10 @@ describe('sinks scale out as a Kafka consumer group', () => {
   });
 
   /** The pipeline's config for one process, with its own state directory (status.json). */
-  function config(role: string, o = { name: 'scaleout', source: () => source.name, target: () => target.name, partitions: PARTITIONS }): string {
+  function config(role: string, o: { name: string; source: () => string; target: () => string; partitions: number; server?: boolean } = { name: 'scaleout', source: () => source.name, target: () => target.name, partitions: PARTITIONS }): string {
     const dir = join(tmp.dir, `${o.name}-${role}`);
     mkdirSync(dir, { recursive: true });
-    const sinks = `sinks:\n  - name: pg\n    type: postgres\n    batch: { maxRecords: 500 }\n    connection: { host: ${PG_HOST}, port: ${PG_PORT}, user: ${PG_USER}, database: ${o.target()} }\n`;
+    const sinks = `sinks:\n  - name: pg\n    type: postgres\n    batch: { maxRecords: 500 }\n    connection: { host: ${PG_HOST}, port: ${PG_PORT}, user: ${PG_USER}, database: ${o.target()} }\n${o.server ? 'server:\n  port: 0\n' : ''}`;
     const yaml = pipelineYaml(o.name, o.source(), dir, '', sinks).replace(
       /^log:\n(?: {2}.*\n)+/m,
       `log:\n  backend: kafka\n  brokers: ['${BROKER}']\n  topicPrefix: '${PREFIX}'\n  partitions: ${o.partitions}\n  groupSessionTimeout: 6s\n`,
@@ -169,10 +170,11 @@ describe('sinks scale out as a Kafka consumer group', () => {
     const tgt = await freshDatabase('sluice_so2t');
     const procs: ReturnType<typeof startPipelineProcess>[] = [];
     try {
-      await src.client.query('CREATE TABLE evt2 (id int NOT NULL, v int NOT NULL); INSERT INTO evt2 SELECT g, g FROM generate_series(1, 1000) g');
+      // Keyed, so that its rows spread over both partitions (a keyless table's rows all go to partition 0).
+      await src.client.query('CREATE TABLE evt2 (id int PRIMARY KEY, v int NOT NULL); INSERT INTO evt2 SELECT g, g FROM generate_series(1, 1000) g');
       const o = { name: 'scaleout2', source: () => src.name, target: () => tgt.name, partitions: 2 };
       procs.push(startPipelineProcess(config('source', o), ['--only', 'source']));
-      const [a, b] = ['a', 'b'].map((w) => startPipelineProcess(config(w, o), ['--only', 'sinks', '--log-level', 'info', '--log-format', 'json']));
+      const [a, b] = ['a', 'b'].map((w) => startPipelineProcess(config(w, { ...o, server: w === 'a' }), ['--only', 'sinks', '--log-level', 'info', '--log-format', 'json']));
       procs.push(a, b);
       const count = async () => Number((await tgt.client.query('SELECT count(*) AS n FROM evt2').catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n);
       await waitUntil('the workers to apply the snapshot', async () => (await count()) === 1000, 120_000);
@@ -203,8 +205,34 @@ describe('sinks scale out as a Kafka consumer group', () => {
       }, 60_000).catch((e: Error) => {
         throw new Error(`${e.message} (${last})\n${a.stderrText().slice(-1500)}\n---\n${b.stderrText().slice(-1500)}`);
       });
-      assert.match(a.stderrText() + b.stderrText(), /sink applied a truncate of a topic its group shares/);
-      assert.match(a.stderrText() + b.stderrText(), /sink moved its partitions past a truncate another worker applied/);
+      await waitUntil('one worker to apply the truncate and the other to move past it', async () => {
+        const both = a.stderrText() + b.stderrText();
+        return /sink applied a truncate of a topic its group shares/.test(both) && /sink moved its partitions past a truncate another worker applied/.test(both);
+      }, 20_000);
+
+      // sluice status of a worker: its group, the partition it applies, lag per partition; the
+      // topics' offsets (Kafka's have gaps). With the brokers unreachable: the pipeline's own
+      // status all the same, the error, exit 1.
+      const cfgA = config('a', o);
+      const st = spawnSync(process.execPath, ['bin/sluice.js', 'status', '--config', cfgA], { encoding: 'utf8' });
+      assert.equal(st.status, 0, st.stderr);
+      assert.match(st.stdout, /^log kafka .*: reachable, \d+ topics/);
+      assert.match(st.stdout, /\n {4}consumer group sink\.scaleout2\.pg, generation \d+: applies scaleout2\.public\.evt2\/[01]\n/);
+      assert.match(st.stdout, /\n {2}scaleout2\.public\.evt2 {2}offsets \d+ \(with gaps\) {2}p0=0\.\.\d+ p1=0\.\.\d+/);
+      const js = JSON.parse(spawnSync(process.execPath, ['bin/sluice.js', 'status', '--config', cfgA, '--json'], { encoding: 'utf8' }).stdout);
+      const sinkA = js.pipeline.sinks[0];
+      assert.deepEqual(Object.keys(sinkA.partitionLag), sinkA.group.partitions, 'lag of the partition the worker applies');
+      // /metrics: the lag of that partition, and of no other.
+      const url = a.stderrText().split('\n').filter((l) => l.includes('http server listening')).map((l) => JSON.parse(l).url as string)[0];
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      const lags = [...metrics.matchAll(/^sluice_sink_partition_lag\{pipeline="scaleout2",component="sink",sink="pg",topic="([^"]+)",partition="(\d)"\} (\d+)$/gm)];
+      assert.deepEqual(lags.map((m) => `${m[1]}/${m[2]}`), sinkA.group.partitions, metrics);
+      assert.equal(lags[0][3], '0', 'caught up');
+      writeFileSync(cfgA, readFileSync(cfgA, 'utf8').replace(`brokers: ['${BROKER}']`, "brokers: ['127.0.0.1:1']\n  connectTimeout: 2s"));
+      const down = spawnSync(process.execPath, ['bin/sluice.js', 'status', '--config', cfgA], { encoding: 'utf8' });
+      assert.equal(down.status, 1, down.stdout + down.stderr);
+      assert.match(down.stdout, /^log kafka 127\.0\.0\.1:1.*: cannot be read: \[LOG_KAFKA_UNREACHABLE\] /);
+      assert.match(down.stdout, /\n {2}sink pg \(postgres\): running/);
     } finally {
       await Promise.all(procs.map((p) => stopProcess(p)));
       await src.drop();
