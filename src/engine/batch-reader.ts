@@ -76,9 +76,13 @@ const OP_MARK = Buffer.from('"op":"');
  * The op of a Debezium envelope without parsing it: `op` comes after every row field, and inside a
  * JSON string the sequence `"op":"` cannot occur unescaped, so its last occurrence is the field.
  */
-export function opOf(value: Buffer): ChangeOp {
+export function opOf(value: Buffer, where?: { topic: string; partition: number; offset: number }): ChangeOp {
   const at = value.lastIndexOf(OP_MARK);
-  if (at < 0) throw sinkError('SINK_BAD_RECORD', 'a log record has no "op" field: it is not a Debezium change event; point the sink at change topics only');
+  if (at < 0) {
+    // Where, not what: the record's bytes are someone's data.
+    const rec = where ? `record ${where.topic}/${where.partition}@${where.offset} (${value.length} bytes)` : 'a log record';
+    throw sinkError('SINK_BAD_RECORD', `${rec} has no "op" field: it is not a Debezium change event (written by something else?). Point the sink's topics at change topics only, or set onError: dlq to set such records aside`);
+  }
   return String.fromCharCode(value[at + OP_MARK.length]) as ChangeOp;
 }
 
@@ -203,7 +207,7 @@ export class BatchReader {
             let op: ChangeOp;
             let rec: SinkRecord;
             try {
-              op = opOf(r.value);
+              op = opOf(r.value, r);
               if (op === 't') {
                 if (seenTopic.has(topic) || truncates.has(topic)) break;
                 // Every partition must stand at its copy of the truncate (a rejected record elsewhere is met in its turn).
