@@ -192,6 +192,8 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
           batch,
           bulk: commitBounds(BULK, log),
           onCommit: opts.onCommit,
+        onFewPartitions: (topic, partitions, wanted) =>
+          logger.warn(`topic ${topic} exists with ${partitions} partition${partitions > 1 ? 's' : ''}, fewer than log.partitions (${wanted}): it is used as it is, so at most ${partitions} sink worker${partitions > 1 ? 's' : ''} share it. Partitions can only be added before the topic holds data (a key's changes must stay in one partition); otherwise recreate it`, { topic, partitions, wanted }),
           maxCommit: log.capabilities.maxCommitBytes !== null || log.capabilities.maxCommitRecords !== null ? { bytes: log.capabilities.maxCommitBytes, records: log.capabilities.maxCommitRecords } : undefined,
         },
         logger,

@@ -79,6 +79,8 @@ export class SinkTask {
   private readonly matches: (t: string) => boolean;
   /** `topic/partition` → next offset, as applied to the target. */
   private readonly appliedPos = new Map<string, number>();
+  /** Partitions of each topic the sink reads, as first seen (a topic that gains some stops the sink). */
+  private readonly partitionsOf = new Map<string, number>();
   /** `topic/partition` → the log's committed end, as last looked up (every second). */
   private readonly ends = new Map<string, number>();
   /** Per partition the sink applies: how many offsets the log holds past what the target holds. */
@@ -190,6 +192,11 @@ export class SinkTask {
   private async discover(reader: BatchReader, offsets: Map<string, Map<number, number>>, joined: Set<string> | null): Promise<boolean> {
     const { log, cfg } = this.o;
     for (const t of await this.wantedTopics()) {
+      const had = this.partitionsOf.get(t.name);
+      if (had !== undefined && had !== t.partitions) {
+        throw sinkError('SINK_TOPIC_PARTITIONS', `sink ${cfg.name}: topic ${t.name} had ${had} partition${had > 1 ? 's' : ''} and has ${t.partitions} now: someone added partitions, so a key's later changes go to another partition than its earlier ones and could be applied before them. The sink stops; recreate the topic with the partitions it needs (re-snapshot the source into a fresh log or topicPrefix) and fill the target again`);
+      }
+      this.partitionsOf.set(t.name, t.partitions);
       if (reader.topics.includes(t.name)) continue;
       if (joined && !joined.has(t.name)) return false;
       const only = this.generation ? this.generation.assignment.filter((a) => a.topic === t.name).map((a) => a.partition) : undefined;

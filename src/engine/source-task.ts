@@ -35,6 +35,8 @@ export interface LogSinkOptions {
   /** The most the log holds in one commit (its capabilities); absent: no limit. */
   maxCommit?: { bytes: number | null; records: number | null };
   onCommit?: (info: CommitInfo) => void;
+  /** Told about a change topic that exists with fewer partitions than the pipeline creates topics with. */
+  onFewPartitions?: (topic: string, partitions: number, wanted: number) => void;
 }
 
 /** The EventSink a source writes to: serializes events into the producer and commits them with the checkpoint. */
@@ -62,6 +64,7 @@ export class LogSink implements EventSink {
   async declareTopic(topic: string): Promise<void> {
     if (this.topics.has(topic)) return;
     const info = await this.log.ensureTopic(topic, this.o.topicDefaults);
+    if (info.partitions < this.o.topicDefaults.partitions) this.o.onFewPartitions?.(topic, info.partitions, this.o.topicDefaults.partitions);
     this.topics.set(topic, info.partitions);
   }
 

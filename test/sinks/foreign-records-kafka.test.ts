@@ -5,7 +5,9 @@
  * all, then by more changes. With `onError: stop` the sink stops at it with SINK_BAD_RECORD naming
  * where it is, and the target holds no change from after it; with `onError: dlq` the record goes to
  * the dead-letter topic with its reason and the changes after it are applied. The expected rows
- * are the `after` images Debezium wrote.
+ * are the `after` images Debezium wrote. A topic that gains partitions while a sink reads it (keys
+ * move to other partitions) stops the sink with SINK_TOPIC_PARTITIONS; a change topic that already
+ * exists with fewer partitions than `log.partitions` is used as it is, with a warning.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -15,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { startPipelineProcess, stopProcess } from '../helpers/child.ts';
 import { freshDatabase, PG_HOST, PG_PORT, PG_USER } from '../helpers/pg.ts';
-import { tempDir, waitUntil } from '../helpers/pipeline.ts';
+import { pipelineYaml, tempDir, waitUntil } from '../helpers/pipeline.ts';
 
 const BROKER = '127.0.0.1:9092';
 const PREFIX = `fr${randomBytes(3).toString('hex')}.`;
@@ -38,7 +40,7 @@ const create4 = (() => {
   return { key: JSON.stringify(k), value: JSON.stringify(v) };
 })();
 
-describe('a Kafka topic with records that are no change events', () => {
+describe('Kafka topics made or written by someone else', () => {
   const tmp = tempDir();
   let kafka: Kafka;
   before(async () => {
@@ -62,13 +64,13 @@ describe('a Kafka topic with records that are no change events', () => {
   });
   after(() => tmp.remove());
 
-  const run = async (onError: 'stop' | 'dlq') => {
+  const run = async (onError: 'stop' | 'dlq', topics = 'dbz.public.*', name: string = onError) => {
     const target = await freshDatabase(`sluice_fr${onError}`);
-    const dir = join(tmp.dir, onError);
-    const cfg = join(tmp.dir, `${onError}.yaml`);
+    const dir = join(tmp.dir, name);
+    const cfg = join(tmp.dir, `${name}.yaml`);
     writeFileSync(
       cfg,
-      `name: foreign_${onError}\nlog:\n  backend: kafka\n  brokers: ['${BROKER}']\n  topicPrefix: '${PREFIX}'\nstate:\n  dir: ${dir}\nlogging:\n  level: warn\nsinks:\n  - name: pg\n    type: postgres\n    onError: ${onError}\n    topics: ['dbz.public.*']\n    connection: { host: ${PG_HOST}, port: ${PG_PORT}, user: ${PG_USER}, database: ${target.name} }\n`,
+      `name: foreign_${name}\nlog:\n  backend: kafka\n  brokers: ['${BROKER}']\n  topicPrefix: '${PREFIX}'\nstate:\n  dir: ${dir}\nlogging:\n  level: warn\nsinks:\n  - name: pg\n    type: postgres\n    onError: ${onError}\n    topics: ['${topics}']\n    connection: { host: ${PG_HOST}, port: ${PG_PORT}, user: ${PG_USER}, database: ${target.name} }\n`,
     );
     const child = startPipelineProcess(cfg);
     const rows = async () => (await target.client.query('SELECT id, first_name FROM customers ORDER BY id').catch(() => ({ rows: [] }))).rows.map((r: { id: number; first_name: string }) => `${r.id}:${r.first_name}`);
@@ -116,6 +118,56 @@ describe('a Kafka topic with records that are no change events', () => {
     } finally {
       await stopProcess(child);
       await target.drop();
+    }
+  });
+
+  it('a topic that gains partitions while a sink reads it stops the sink with SINK_TOPIC_PARTITIONS', async () => {
+    const topic = `${PREFIX}grow.public.customers`;
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+      const producer = kafka.producer();
+      await producer.connect();
+      await producer.send({ topic, messages: customers.map((r) => ({ key: r.key, value: r.value })) });
+      await producer.disconnect();
+      const { target, child, rows, status } = await run('stop', 'grow.public.*', 'grow');
+      try {
+        await waitUntil('the changes applied', async () => (await rows()).join(',') === '2:Sally,3:George', 60_000);
+        await admin.createPartitions({ topicPartitions: [{ topic, count: 3 }] });
+        await waitUntil('the sink to stop', async () => status().sinks[0]?.state === 'failed', 60_000);
+        const e = status().sinks[0].error;
+        assert.equal(e.code, 'SINK_TOPIC_PARTITIONS');
+        assert.match(e.message, /topic grow\.public\.customers had 1 partition and has 3 now: someone added partitions/);
+      } finally {
+        await stopProcess(child);
+        await target.drop();
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
+  it('a change topic that exists with fewer partitions than log.partitions is used as it is, with a warning', async () => {
+    const db = await freshDatabase('sluice_frsrc');
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await db.client.query('CREATE TABLE narrow (id int PRIMARY KEY, v text); INSERT INTO narrow SELECT g, g::text FROM generate_series(1, 50) g');
+      await admin.createTopics({ topics: [{ topic: `${PREFIX}few.public.narrow`, numPartitions: 1 }], waitForLeaders: true });
+      const cfg = join(tmp.dir, 'few.yaml');
+      const yaml = pipelineYaml('few', db.name, join(tmp.dir, 'few'), 'snapshot: initial_only').replace(/^log:\n(?: {2}.*\n)+/m, `log:\n  backend: kafka\n  brokers: ['${BROKER}']\n  topicPrefix: '${PREFIX}'\n  partitions: 3\n`);
+      writeFileSync(cfg, yaml);
+      const child = startPipelineProcess(cfg);
+      const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+      assert.equal(code, 0, child.stderrText());
+      assert.match(child.stderrText(), /topic few\.public\.narrow exists with 1 partition, fewer than log\.partitions \(3\): it is used as it is, so at most 1 sink worker share/);
+      const offsets = await admin.fetchTopicOffsets(`${PREFIX}few.public.narrow`);
+      assert.equal(offsets.length, 1, 'the topic keeps its one partition');
+      assert.ok(Number(offsets[0].high) >= 50, `the snapshot is in it (${offsets[0].high})`);
+    } finally {
+      await admin.disconnect();
+      await db.drop();
     }
   });
 });
