@@ -10,13 +10,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { after, before } from 'node:test';
-import { parseConfig } from '../../src/config/index.ts';
-import { startPipelineProcess, stopProcess } from '../helpers/child.ts';
-import { freshDatabase, PG_HOST, PG_PORT, PG_USER } from '../helpers/pg.ts';
-import { pipelineYaml, useDatabase, waitUntil, type ReadRecord } from '../helpers/pipeline.ts';
+import type { ReadRecord } from '../helpers/pipeline.ts';
 import { sourceConformance } from './conformance.ts';
+import { postgresSuiteDatabase, sinkEqualsSource } from './postgres-harness.ts';
 
 const BROKER = '127.0.0.1:9092';
 /** Topics of this run start with it: the broker is shared with other tests and keeps its data. */
@@ -33,41 +29,10 @@ function consoleConsumer(topic: string): string[] {
   return r.stdout.split('\n').filter((l) => l.includes('\t'));
 }
 
-/** The sink's target database. */
-let target: Awaited<ReturnType<typeof freshDatabase>>;
-/** Row count and an order-independent checksum of a table's (id, v). */
-const TABLE_SUM = (t: string) => `SELECT count(*)::text || ':' || coalesce(sum(hashtext(id || ':' || v)::numeric), 0)::text AS s FROM ${t}`;
-
 sourceConformance({
   name: 'PostgreSQL → Kafka',
   cycles: 10,
-  database(big) {
-    const f = useDatabase(`
-      CREATE TABLE big (id int PRIMARY KEY, v int NOT NULL, pad text);
-      CREATE TABLE hot (id int PRIMARY KEY, v int NOT NULL, note text);
-      INSERT INTO big SELECT g, 1, repeat('p', 200) FROM generate_series(1, ${big}) g;
-      INSERT INTO hot SELECT g, 1, 'n' FROM generate_series(1, 200) g;
-    `);
-    before(async () => (target = await freshDatabase('sluice_t')));
-    after(async () => target?.drop());
-    const sinks = () => `sinks:\n  - name: pg\n    type: postgres\n    connection: { host: ${PG_HOST}, port: ${PG_PORT}, user: ${PG_USER}, database: ${target.name} }\n`;
-    const yaml = (name: string, source: string, top: string) =>
-      pipelineYaml(name, f.db.name, f.tmp.dir, `snapshotFetchSize: 2000\n${source}`, `${top}\n${target ? sinks() : ''}`).replace(
-        /^log:\n(?: {2}.*\n)+/m,
-        `log:\n  backend: kafka\n  brokers: ['${BROKER}']\n  topicPrefix: '${PREFIX}'\n  partitions: 3\n`,
-      );
-    return {
-      exec: (sql, params = []) => {
-        let n = 0;
-        return f.db.client.query(sql.replace(/\?/g, () => `$${++n}`), params);
-      },
-      versions: async (t) => new Map((await f.db.client.query(`SELECT id, v FROM ${t}`)).rows.map((r: any) => [r.id, r.v])),
-      dir: () => f.tmp.dir,
-      yaml,
-      topic: (name, t) => `${name}.public.${t}`,
-      log: () => parseConfig(yaml('crash', '', ''), 'test.yaml', process.env).log,
-    };
-  },
+  database: (big) => postgresSuiteDatabase(big, `backend: kafka\nbrokers: ['${BROKER}']\ntopicPrefix: '${PREFIX}'\npartitions: 3`),
   async verify(db, records: ReadRecord[]) {
     // What Kafka's own consumer reads of the hot table's topic is what the suite checked.
     const topic = db.topic('crash', 'hot');
@@ -79,24 +44,7 @@ sourceConformance({
     assert.ok(ours.length > 200, `the hot topic holds the workload's changes (${ours.length})`);
     assert.deepEqual([...theirs].sort(), [...ours].sort(), "Kafka's console consumer (read_committed) reads exactly the records Sluice's backend reads");
 
-    // The sink, killed with the pipeline ten times, read its topics from Kafka: once it caught
-    // up, its tables equal the source's.
-    const want = async (t: string) => (await (db as unknown as { exec(sql: string): Promise<{ rows: { s: string }[] }> }).exec(TABLE_SUM(t))).rows[0].s;
-    const child = startPipelineProcess(join(db.dir(), 'pipeline.yaml'));
-    try {
-      let last = '';
-      await waitUntil('the PostgreSQL sink equal to the source', async () => {
-        for (const t of ['hot', 'big']) {
-          const [a, b] = [await want(t), (await target.client.query(TABLE_SUM(t)).catch(() => ({ rows: [{ s: 'no table' }] }))).rows[0].s];
-          last = `${t}: source ${a}, sink ${b}`;
-          if (a !== b) return false;
-        }
-        return true;
-      }, 180_000).catch((e: Error) => {
-        throw new Error(`${e.message} (${last})\n${child.stderrText().slice(-3000)}`);
-      });
-    } finally {
-      await stopProcess(child);
-    }
+    // The sink, killed with the pipeline ten times, read its topics from Kafka.
+    await sinkEqualsSource(db, 180_000);
   },
 });
