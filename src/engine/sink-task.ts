@@ -333,6 +333,8 @@ export class SinkTask {
           attempt.progressed();
           continue;
         }
+        // Sharing the topics with other workers: the target checks that nobody else moved these partitions.
+        if (member) for (const o of batch.offsets) o.from = offsets.get(o.topic)?.get(o.partition) ?? 0;
         const started = process.hrtime.bigint();
         this.metrics.eventsIn.inc(batch.records);
         let isolated = false;

@@ -12,6 +12,7 @@ export const SINK_ERRORS = defineErrors('Sinks', {
   SINK_OFFSET_OUT_OF_RANGE: { retriable: false, meaning: 'retention removed log records the sink had not applied yet' },
   SINK_SCHEMA_MISSING: { retriable: false, meaning: 'a record names a schema the log\'s schema topic does not hold (a log not written by `sluice run`)' },
   SINK_TOPIC_PARTITIONS: { retriable: false, meaning: 'a topic the sink reads gained partitions while in use: keys now go to other partitions than their earlier changes, which could then be applied out of order' },
+  SINK_FENCED: { retriable: true, meaning: "another worker of the sink's consumer group applied a partition while this one was stalled or out of the group; its batch is not applied and it joins the group again" },
   SINK_BAD_RECORD: { retriable: false, meaning: 'a record that is not a change event (point the sink at change topics only)' },
   SINK_TARGET_PATH: { retriable: false, meaning: 'the sink\'s target file cannot be created or opened at its path (a directory that cannot exist, no permission, a read-only file system); the message names the path and the reason' },
   SINK_TARGET_BUSY: { retriable: true, meaning: 'the target is locked by another process (a DuckDB file open elsewhere)' },

@@ -45,6 +45,13 @@ export interface OffsetPosition {
   partition: number;
   /** The next offset to read (one past the last applied record). */
   next: number;
+  /**
+   * Where the writer believes the target stands in this partition before the batch. When given,
+   * the sink applies the batch only if the target's stored offset is exactly this, and otherwise
+   * fails it with SINK_FENCED (retriable): another worker of the sink's consumer group applied the
+   * partition meanwhile. Sinks whose target one process holds (DuckDB) need not check.
+   */
+  from?: number;
 }
 
 export interface SinkBatch {

@@ -84,6 +84,8 @@ export const duckdbDialect: SqlDialect = {
   }),
   tableOptions: '',
   offsetsUpdatedAt: 'TIMESTAMPTZ NOT NULL',
+  // A DuckDB file is held by one process: no other worker can write it.
+  offsetsLock: null,
   offsetsUpsert: (table, sink, offsets) => ({
     sql: `INSERT OR REPLACE INTO ${table} VALUES ${offsets.map((o) => `(${ql(sink)}, ${ql(o.topic)}, ${o.partition}, ${o.next}, now())`).join(', ')}`,
   }),

@@ -86,6 +86,7 @@ export const mysqlDialect: SqlDialect = {
   // Binary collation: keys differing only in case or accents stay distinct, as in the source.
   tableOptions: ' ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin',
   offsetsUpdatedAt: 'TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6)',
+  offsetsLock: ' FOR UPDATE',
   offsetsUpsert: (table, sink, offsets) => ({
     sql: `INSERT INTO ${table} (sink, topic, \`partition\`, next_offset) VALUES ? ON DUPLICATE KEY UPDATE next_offset = VALUES(next_offset)`,
     params: [offsets.map((o) => [sink, o.topic, o.partition, o.next])],

@@ -97,6 +97,7 @@ export const postgresDialect: SqlDialect = {
   }),
   tableOptions: '',
   offsetsUpdatedAt: 'timestamptz NOT NULL DEFAULT now()',
+  offsetsLock: ' FOR UPDATE',
   offsetsUpsert: (table, sink, offsets) => ({
     sql: `INSERT INTO ${table} (sink, topic, "partition", next_offset) SELECT $1, * FROM unnest($2::text[], $3::int[], $4::int8[])
            ON CONFLICT (sink, topic, "partition") DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()`,

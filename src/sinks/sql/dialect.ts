@@ -76,6 +76,8 @@ export interface SqlDialect {
   readonly tableOptions: string;
   /** The offsets table's `updated_at` column: type, default, and how it is kept current. */
   readonly offsetsUpdatedAt: string;
+  /** Appended to the read of the stored offsets that fences a batch (`OffsetPosition.from`): locks the rows until commit; null: the target has one writer and no check is made. */
+  readonly offsetsLock: string | null;
   /** Upserts `offsets` of sink `sink` into the offsets table `table`, keeping `updated_at` current. */
   offsetsUpsert(table: string, sink: string, offsets: OffsetPosition[]): Statement;
 

@@ -3,6 +3,7 @@
  * sink writes a batch's offsets in the batch's transaction, so the target holds exactly the data
  * those offsets say it holds; on open it reads them back and the worker resumes there.
  */
+import { sinkError } from '../errors.ts';
 import type { OffsetPosition } from '../types.ts';
 import { offsetsFromRows } from '../types.ts';
 import type { TargetColumn } from './columns.ts';
@@ -46,9 +47,24 @@ export class OffsetsStore {
     return offsetsFromRows(await session.rows(`SELECT topic, ${this.d.qi('partition')}, next_offset FROM ${this.table} WHERE sink = ${this.d.param(1)}`, [this.sink]));
   }
 
-  /** Stores a batch's offsets; run it inside the batch's transaction. */
+  /**
+   * Stores a batch's offsets; run it inside the batch's transaction. Offsets with `from` are
+   * checked first against the stored ones, read with a row lock held to the commit, so that of two
+   * workers applying one partition only the one that knows where it stands commits.
+   */
   async write(session: SqlSession, offsets: OffsetPosition[]): Promise<void> {
     if (offsets.length === 0) return;
+    if (this.d.offsetsLock !== null && offsets.some((o) => o.from !== undefined)) {
+      const p = this.d.qi('partition');
+      const stored = offsetsFromRows(await session.rows(`SELECT topic, ${p}, next_offset FROM ${this.table} WHERE sink = ${this.d.param(1)}${this.d.offsetsLock}`, [this.sink]));
+      for (const o of offsets) {
+        if (o.from === undefined) continue;
+        const have = stored.get(o.topic)?.get(o.partition) ?? 0;
+        if (have !== o.from) {
+          throw sinkError('SINK_FENCED', `${o.topic}/${o.partition}: the target holds it up to offset ${have}, not ${o.from} as this worker knew: another worker of the sink's group applied it meanwhile (this one was stalled or dropped from the group). The batch is not applied; the worker joins its group again`);
+        }
+      }
+    }
     const q = this.d.offsetsUpsert(this.table, this.sink, offsets);
     await session.run(q.sql, q.params);
   }
