@@ -15,7 +15,7 @@
  */
 import { isRetriable } from '../core/errors.ts';
 import { SCHEMA_HEADER, type SchemaRecord } from '../core/schemas.ts';
-import { connectJson, isConnectJson } from '../core/serde/connect-json.ts';
+import { connectJson, isConnectJson, payloadText } from '../core/serde/connect-json.ts';
 import type { SchemaStore } from './schema-topic.ts';
 import type { Log, StoredRecord } from '../log/types.ts';
 import type { ChangeOp, OffsetPosition, SinkBatch, SinkRecord, TableBatch } from '../sinks/types.ts';
@@ -292,7 +292,7 @@ export class BatchReader {
     if (!id && isConnectJson(r.value!)) return { topic: r.topic, partition: r.partition, offset: r.offset, op, ...connectJson.decode(r.topic, r.key, r.value!, `${r.topic}/${r.partition}@${r.offset}`) };
     const schema = id ? this.schemas.peek(id) : undefined;
     if (!schema) return undefined;
-    return { topic: r.topic, partition: r.partition, offset: r.offset, key: r.key ? r.key.toString('utf8') : null, value: r.value!.toString('utf8'), op, schema };
+    return sluiceRecord(r, op, schema);
   }
 
   private async toSinkRecord(r: StoredRecord, op: ChangeOp): Promise<SinkRecord> {
@@ -302,8 +302,19 @@ export class BatchReader {
       throw sinkError('SINK_BAD_RECORD', `record ${r.topic}/${r.partition}@${r.offset} has no schema header: it was not written by a Sluice source (or by one older than sinks), nor by Kafka Connect's JsonConverter with schemas.enable=true; point the sink at a log written by \`sluice run\` or at Debezium topics with schemas`);
     }
     const schema = this.schemas.peek(id) ?? (await this.schemas.get(id));
-    return { topic: r.topic, partition: r.partition, offset: r.offset, key: r.key ? r.key.toString('utf8') : null, value: r.value!.toString('utf8'), op, schema };
+    return sluiceRecord(r, op, schema);
   }
+}
+
+/**
+ * A record a Sluice source wrote. With `serialization.schemas` its key and value carry their
+ * Connect schema (`{"schema":…,"payload":…}`); the sinks take the schema from the schema topic and
+ * read the payloads, so they get the same key and envelope text either way.
+ */
+function sluiceRecord(r: StoredRecord, op: ChangeOp, schema: SchemaRecord): SinkRecord {
+  const value = r.value!.toString('utf8');
+  const key = r.key ? r.key.toString('utf8') : null;
+  return { topic: r.topic, partition: r.partition, offset: r.offset, key: key && payloadText(key), value: payloadText(value), op, schema };
 }
 
 /** Whether a record is a truncate; a record that is no change event is not one (when rejecting: it is met in its turn). */

@@ -118,6 +118,11 @@ export function objectMembers(s: string): Map<string, string> | null {
   }
 }
 
+/** The `payload` text of a JsonConverter record with schemas; the text itself when it is not one. */
+export function payloadText(text: string): string {
+  return text.startsWith('{"schema":') ? (splitRecord(text)?.payload ?? text) : text;
+}
+
 /** `schema` and `payload` texts of a JsonConverter record, or null if it is not `{schema, payload}`. */
 function splitRecord(text: string): { schema: string; payload: string } | null {
   const m = objectMembers(text);
