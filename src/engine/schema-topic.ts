@@ -4,7 +4,9 @@
  * the topic holds and why.
  */
 import type { Log } from '../log/types.ts';
-import type { SchemaRecord } from '../core/schemas.ts';
+import { schemaTopicOf, type SchemaRecord } from '../core/schemas.ts';
+
+const SCHEMA_TOPIC_SUFFIX = schemaTopicOf('');
 import { sinkError } from '../sinks/errors.ts';
 
 /**
@@ -34,29 +36,37 @@ export class SchemaLedger {
   }
 }
 
-/** The sink side: schema records by id, read from the schema topic and re-read on a miss. */
+/**
+ * The sink side: schema records by id, read from the pipeline's schema topic and re-read on a
+ * miss. A sink may read topics another pipeline wrote (a pipeline without a source, applying what
+ * a capture pipeline of another name wrote): an id its own schema topic lacks is looked up in every
+ * `*.__schemas` topic of the log.
+ */
 export class SchemaStore {
   private readonly byId = new Map<string, SchemaRecord>();
-  private next = 0;
+  /** Schema topic → the offset read up to. */
+  private readonly next = new Map<string, number>();
   constructor(private readonly log: Log, readonly topic: string) {}
 
   ids(): IterableIterator<string> {
     return this.byId.keys();
   }
 
-  async refresh(): Promise<void> {
-    if (!(await this.log.topicInfo(this.topic))) return;
+  async refresh(topic = this.topic): Promise<void> {
+    if (!(await this.log.topicInfo(topic))) return;
     for (;;) {
-      const { records, next } = await this.log.read(this.topic, 0, this.next, 1 << 20);
+      const at = this.next.get(topic) ?? 0;
+      const { records, next } = await this.log.read(topic, 0, at, 1 << 20);
       for (const r of records) {
         if (r.value) {
           const s = JSON.parse(r.value.toString('utf8')) as SchemaRecord;
+          // Orders one table's schemas, oldest first (all of a table's are in one topic).
           s.seq = r.offset;
-          this.byId.set(s.id, s);
+          if (!this.byId.has(s.id) || topic === this.topic) this.byId.set(s.id, s);
         }
       }
-      if (next === this.next) return;
-      this.next = next;
+      if (next === at) return;
+      this.next.set(topic, next);
     }
   }
 
@@ -71,7 +81,11 @@ export class SchemaStore {
     await this.refresh();
     s = this.byId.get(id);
     if (!s) {
-      throw sinkError('SINK_SCHEMA_MISSING', `schema ${id} is not in the log's ${this.topic} topic: the log was written by an older Sluice or the topic was deleted; re-snapshot the source into a fresh log`);
+      for (const t of await this.log.listTopics()) if (t.name !== this.topic && t.name.endsWith(SCHEMA_TOPIC_SUFFIX)) await this.refresh(t.name);
+      s = this.byId.get(id);
+    }
+    if (!s) {
+      throw sinkError('SINK_SCHEMA_MISSING', `schema ${id} is in neither the log's ${this.topic} topic nor another *.__schemas topic of the log: the log was written by an older Sluice or the topic was deleted; re-snapshot the source into a fresh log`);
     }
     return s;
   }

@@ -148,7 +148,7 @@ describe('Kafka topics made or written by someone else', () => {
     }
   });
 
-  it('a change topic that exists with fewer partitions than log.partitions is used as it is, with a warning', async () => {
+  it('a change topic that exists with fewer partitions than log.partitions is used as it is, with a warning; a source-less pipeline of another name applies it', async () => {
     const db = await freshDatabase('sluice_frsrc');
     const admin = kafka.admin();
     await admin.connect();
@@ -165,6 +165,25 @@ describe('Kafka topics made or written by someone else', () => {
       const offsets = await admin.fetchTopicOffsets(`${PREFIX}few.public.narrow`);
       assert.equal(offsets.length, 1, 'the topic keeps its one partition');
       assert.ok(Number(offsets[0].high) >= 50, `the snapshot is in it (${offsets[0].high})`);
+
+      // A pipeline of another name, without a source, applies those topics: it finds their
+      // schemas in the capture pipeline's schema topic (few.__schemas), not under its own name.
+      const tgt = await freshDatabase('sluice_frapply');
+      try {
+        const applier = join(tmp.dir, 'apply.yaml');
+        writeFileSync(applier, `name: applier\nlog:\n  backend: kafka\n  brokers: ['${BROKER}']\n  topicPrefix: '${PREFIX}'\nstate:\n  dir: ${join(tmp.dir, 'apply')}\nlogging:\n  level: warn\nsinks:\n  - name: pg\n    type: postgres\n    topics: ['few.public.*']\n    connection: { host: ${PG_HOST}, port: ${PG_PORT}, user: ${PG_USER}, database: ${tgt.name} }\n`);
+        const child = startPipelineProcess(applier);
+        try {
+          const sum = (c: typeof tgt.client) => c.query("SELECT count(*) || ':' || sum(hashtext(id || v)) AS s FROM narrow").then((r) => r.rows[0].s as string);
+          await waitUntil('the applier to copy the table', async () => (await sum(tgt.client).catch(() => '')) === (await sum(db.client)), 60_000).catch((e) => {
+            throw new Error(`${(e as Error).message}\n${child.stderrText().slice(-2000)}`);
+          });
+        } finally {
+          await stopProcess(child);
+        }
+      } finally {
+        await tgt.drop();
+      }
     } finally {
       await admin.disconnect();
       await db.drop();
