@@ -19,7 +19,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { parseConfig } from '../../src/config/index.ts';
 import { orderFor, peakRssOf, showSpread, spread, startOnce, writeConfig } from '../common.ts';
-import { generate } from './workload.ts';
+import { generate } from '../capture-postgres/workload.ts';
 
 const { values } = parseArgs({
   options: {

@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { parseConfig } from '../../src/config/index.ts';
 import type { PostgresSourceConfig } from '../../src/config/types.ts';
+import { generate } from './workload.ts';
 import { dirBytes, drainInChild, orderFor, peakRssOf, showSpread, spread, startOnce, writeConfig } from '../common.ts';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, workload: { type: 'string', default: 'both' }, rounds: { type: 'string', default: '3' } } });
@@ -41,34 +42,6 @@ async function resetDb(): Promise<void> {
   await a.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
   await a.query(`CREATE DATABASE ${DB}`);
   await a.end();
-}
-
-/** Generates the backlog; returns the number of change events it produced (deletes also give a tombstone record in the log). */
-async function generate(db: pg.Client, workload: string): Promise<{ changes: number; records: number }> {
-  if (workload === 'small') {
-    // 1000-row transactions of single-row inserts into a 3-column table.
-    for (let i = 0; i < ROWS; i += 1000) await db.query(`INSERT INTO small SELECT g, g % 1000, 'name-' || g FROM generate_series($1::int, $2::int) g`, [i + 1, Math.min(i + 1000, ROWS)]);
-    return { changes: ROWS, records: ROWS };
-  }
-  // mixed: transactions of 1..1000 rows; inserts, then updates of half, deletes of a tenth.
-  let changes = 0;
-  let deletes = 0;
-  let next = 1;
-  while (changes < ROWS) {
-    const k = Math.min(1 + Math.floor(Math.random() * 1000), Math.ceil((ROWS - changes) / 1.6));
-    await db.query('BEGIN');
-    await db.query(
-      `INSERT INTO mixed SELECT g, g * 7, (g % 100000)::numeric / 100, 'text ' || g, now(), jsonb_build_object('k', g, 'tags', jsonb_build_array('a', 'b')), gen_random_uuid(), g % 2 = 0, decode(lpad(to_hex(g), 8, '0'), 'hex'), current_date - (g % 365), ARRAY['x', g::text] FROM generate_series($1::int, $2::int) g`,
-      [next, next + k - 1],
-    );
-    const u = await db.query(`UPDATE mixed SET amount = amount + 1, note = note || '!' WHERE id BETWEEN $1 AND $2 AND id % 2 = 0`, [next, next + k - 1]);
-    const d = await db.query(`DELETE FROM mixed WHERE id BETWEEN $1 AND $2 AND id % 10 = 0`, [next, next + k - 1]);
-    await db.query('COMMIT');
-    changes += k + (u.rowCount ?? 0) + (d.rowCount ?? 0);
-    deletes += d.rowCount ?? 0;
-    next += k;
-  }
-  return { changes, records: changes + deletes };
 }
 
 async function recvlogical(slot: string, endLsn: string, publication: string, outFile: string): Promise<{ seconds: number; rss: number }> {
@@ -104,7 +77,7 @@ async function benchWorkload(workload: string): Promise<Run[]> {
   }
   process.stderr.write(`[bench] ${workload}: generating ${ROWS} changes of backlog…\n`);
   const t0 = Date.now();
-  const { changes, records } = await generate(db, workload);
+  const { changes, records } = await generate(db, workload, ROWS);
   const endLsn = (await db.query(`SELECT pg_current_wal_lsn()::text AS l`)).rows[0].l;
   process.stderr.write(`[bench] ${workload}: ${changes} changes in ${((Date.now() - t0) / 1000).toFixed(1)} s, WAL end ${endLsn}; ${ROUNDS} rounds\n`);
 

@@ -1,6 +1,8 @@
 /**
- * The backlog of bench/capture-postgres (the same two workloads, the same statements), written
- * once per workload; returns the change events and the records they give (a delete adds a tombstone).
+ * The WAL backlog of the PostgreSQL capture benchmarks (bench/capture-postgres, bench/capture-kafka):
+ * `small` (3-column inserts in 1000-row transactions) or `mixed` (11 columns of common types;
+ * transactions of 1..1000 inserts, then updates of half of them and deletes of a tenth). Returns
+ * the change events written and the log records they give (a delete adds a tombstone).
  */
 import type pg from 'pg';
 
