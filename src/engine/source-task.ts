@@ -189,8 +189,10 @@ export class SourceTask {
   /** Runs until the source finishes by itself ('done', e.g. `snapshot: initial_only`), is stopped, or fails permanently. */
   async run(): Promise<'done' | 'stopped'> {
     const { log, spec, cfg, logger, signal } = this.o;
-    const opened = await log.openProducer(`source:${this.o.context.pipeline}`);
-    const producer = opened.producer;
+    const producerId = `source:${this.o.context.pipeline}`;
+    const opened = await log.openProducer(producerId);
+    /** Null after a failed attempt of a Kafka-like log: the next attempt opens it again. */
+    let producer: Producer | null = opened.producer;
     let checkpoint = opened.checkpoint;
     const schemas = await SchemaLedger.load(log, this.o.sink.schemaTopic);
     const onAbort = () => void this.source?.stop();
@@ -207,9 +209,17 @@ export class SourceTask {
           resumeHint: 'the last durable checkpoint',
         },
         async (attempt) => {
+          if (!producer) {
+            // The log decides where the last attempt got to: opening fences what is left of the
+            // old producer and returns the checkpoint of its last durable commit.
+            const again = await log.openProducer(producerId);
+            producer = again.producer;
+            checkpoint = again.checkpoint;
+          }
+          const current = producer;
           const source = (this.source = await spec.create(cfg, this.o.context));
           if (signal.aborted) return;
-          const sink = new LogSink(log, producer, source, this.o.serializer, this.o.context.metrics, { ...this.o.sink, onCommit: (c) => (attempt.progressed(), this.o.sink.onCommit?.(c)) }, schemas);
+          const sink = new LogSink(log, current, source, this.o.serializer, this.o.context.metrics, { ...this.o.sink, onCommit: (c) => (attempt.progressed(), this.o.sink.onCommit?.(c)) }, schemas);
           attempt.running();
           try {
             await source.run(sink, checkpoint);
@@ -218,9 +228,18 @@ export class SourceTask {
           } catch (e) {
             await sink.settle();
             this.committed += sink.committedRecords;
-            await producer.abort();
             schemas.forget();
             checkpoint = sink.lastCheckpoint ?? checkpoint;
+            if (String((e as { code?: unknown })?.code ?? '').startsWith('LOG_')) {
+              // The log failed (brokers away): the producer may be closed with its last commit
+              // undecided, and its next use would fail with LOG_PRODUCER_CLOSED (which ended the
+              // run in the Kafka broker-fault test). The next attempt opens it again instead, and
+              // the log says which checkpoint stands.
+              await current.close().catch(() => {});
+              producer = null;
+            } else {
+              await current.abort();
+            }
             throw e;
           } finally {
             await source.stop().catch(() => {});
@@ -229,7 +248,7 @@ export class SourceTask {
       );
     } finally {
       signal.removeEventListener('abort', onAbort);
-      await producer.close().catch(() => {});
+      await producer?.close().catch(() => {});
     }
   }
 }
