@@ -21,9 +21,11 @@ export interface EventSink {
    * holds in one commit) and the source is at a committable point, without waiting for it: the
    * source keeps appending to the next batch meanwhile. Returns a promise only when a commit is
    * already in flight, which the caller awaits (one commit in flight, one batch filling). `bulk`
-   * (a snapshot): larger commits, where throughput matters more than latency.
+   * (a snapshot): larger commits, where throughput matters more than latency. `idle`: the source
+   * has nothing more to read right now; what is pending is then committed at once when no commit
+   * runs, or as soon as the running one ends (batches grow only while commits take time).
    */
-  maybeCommit(bulk?: boolean): Promise<void> | undefined;
+  maybeCommit(bulk?: boolean, idle?: boolean): Promise<void> | undefined;
   /** True when events were appended since the last commit. */
   readonly hasPending: boolean;
   /** Commits whatever is pending now and waits until it is durable (end of a snapshot table, shutdown). */

@@ -21,6 +21,15 @@ import type { Log, StoredRecord } from '../log/types.ts';
 import type { ChangeOp, OffsetPosition, SinkBatch, SinkRecord, TableBatch } from '../sinks/types.ts';
 import { sinkError } from '../sinks/errors.ts';
 
+/** How a sink worker paces its reads (adaptive batching). */
+export interface ReadPace {
+  /** The target's apply in flight (the batch before the one being read), or null when it is idle. */
+  busy(): Promise<unknown> | null;
+  /** Resolves when the sink should look at its topics again (one was created): an idle read ends. */
+  wake?: Promise<void>;
+  woken?(): boolean;
+}
+
 export interface BatchLimits {
   maxRecords: number;
   maxBytes: number;
@@ -77,13 +86,25 @@ const OP_MARK = Buffer.from('"op":"');
  * JSON string the sequence `"op":"` cannot occur unescaped, so its last occurrence is the field.
  */
 export function opOf(value: Buffer, where?: { topic: string; partition: number; offset: number }): ChangeOp {
-  const at = value.lastIndexOf(OP_MARK);
+  const at = lastOpMark(value);
   if (at < 0) {
     // Where, not what: the record's bytes are someone's data.
     const rec = where ? `record ${where.topic}/${where.partition}@${where.offset} (${value.length} bytes)` : 'a log record';
     throw sinkError('SINK_BAD_RECORD', `${rec} has no "op" field: it is not a Debezium change event (written by something else?). Point the sink's topics at change topics only, or set onError: dlq to set such records aside`);
   }
   return String.fromCharCode(value[at + OP_MARK.length]) as ChangeOp;
+}
+
+/** `value.lastIndexOf(OP_MARK)`, scanning back from the end in place: the field is near the end of an envelope. */
+function lastOpMark(value: Buffer): number {
+  const n = OP_MARK.length;
+  for (let i = value.length - n; i >= 0; i--) {
+    if (value[i] !== 0x22 || value[i + 1] !== 0x6f || value[i + 2] !== 0x70 || value[i + 3] !== 0x22) continue;
+    let j = 4;
+    while (j < n && value[i + j] === OP_MARK[j]) j++;
+    if (j === n) return i;
+  }
+  return -1;
 }
 
 export class BatchReader {
@@ -152,13 +173,13 @@ export class BatchReader {
   }
 
   /** Resolves when any partition may have new records, or after `ms`. */
-  private async wait(ms: number, signal?: AbortSignal): Promise<void> {
+  private async wait(ms: number, signal?: AbortSignal, wake?: Promise<void>): Promise<void> {
     if (signal?.aborted) return;
-    const waits: Promise<void>[] = [];
+    const waits: Promise<void>[] = wake ? [wake] : [];
     for (const list of this.parts.values()) for (const ps of list) waits.push(this.log.waitFor(ps.topic, ps.partition, ps.next, ms));
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<void>((r) => signal?.addEventListener('abort', (onAbort = () => r()), { once: true }));
-    if (waits.length === 0) waits.push(new Promise((r) => setTimeout(r, ms).unref()));
+    if (waits.length === (wake ? 1 : 0)) waits.push(new Promise((r) => setTimeout(r, ms).unref()));
     await Promise.race([...waits, aborted]);
     if (onAbort) signal?.removeEventListener('abort', onAbort);
   }
@@ -167,7 +188,7 @@ export class BatchReader {
    * The next batch, or null when nothing arrived within `idleMs`. Moves the read positions past
    * what it returns; after a batch that was not applied, `rewind()` to the stored offsets.
    */
-  async next(limits: BatchLimits, idleMs: number, signal?: AbortSignal): Promise<ReadBatch | null> {
+  async next(limits: BatchLimits, idleMs: number, signal?: AbortSignal, pace?: ReadPace): Promise<ReadBatch | null> {
     const records: SinkRecord[] = [];
     const truncates = new Map<string, SinkRecord>();
     const truncated = new Map<string, OffsetPosition[]>();
@@ -250,6 +271,8 @@ export class BatchReader {
             progressed = true;
             taken++;
             if (firstAt === 0) firstAt = Date.now();
+            // Read-ahead runs while the sink's target works on the batch before: let its answers in.
+            if ((records.length & 1023) === 0) await new Promise((resolve) => setImmediate(resolve));
           }
         }
       }
@@ -260,13 +283,22 @@ export class BatchReader {
       if (records.length > 0 || truncates.size > 0) {
         const left = limits.maxDelayMs - (Date.now() - (firstAt || start));
         if (left <= 0) break;
-        if (!progressed) await this.wait(left, signal);
+        if (!progressed) {
+          if (!pace) await this.wait(left, signal);
+          else {
+            // Adaptive: nothing more to read now. An idle target takes the batch at once; a busy
+            // one (the batch before this one applying) lets it grow until it is done.
+            const busy = pace.busy();
+            if (!busy) break;
+            await Promise.race([busy, this.wait(left, signal)]);
+          }
+        }
         continue;
       }
       if (moved.size > 0 && !progressed) break; // only tombstones: still worth storing the offsets
       const left = idleMs - (Date.now() - start);
-      if (left <= 0) break;
-      if (!progressed) await this.wait(Math.min(left, 250), signal);
+      if (left <= 0 || pace?.woken?.()) break;
+      if (!progressed) await this.wait(Math.min(left, 250), signal, pace?.wake);
     }
     if (moved.size === 0 && rejected.length === 0 && !barrier) return null;
     const offsets: OffsetPosition[] = [...moved].map(([ps, next]) => ({ topic: ps.topic, partition: ps.partition, next }));
@@ -306,15 +338,39 @@ export class BatchReader {
   }
 }
 
+const SCHEMAS_MARK = Buffer.from('{"schema":');
+
+/**
+ * A change a Sluice source wrote, its envelope decoded from UTF-8 only when a sink asks for the
+ * text (`value`): the sinks that load from bytes (`bytes`) never pay for it.
+ */
+class LoggedChange implements SinkRecord {
+  private text: string | undefined;
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: number,
+    readonly key: string | null,
+    readonly bytes: Buffer,
+    readonly op: ChangeOp,
+    readonly schema: SchemaRecord,
+  ) {}
+  get value(): string {
+    return (this.text ??= this.bytes.toString('utf8'));
+  }
+}
+
 /**
  * A record a Sluice source wrote. With `serialization.schemas` its key and value carry their
  * Connect schema (`{"schema":…,"payload":…}`); the sinks take the schema from the schema topic and
  * read the payloads, so they get the same key and envelope text either way.
  */
 function sluiceRecord(r: StoredRecord, op: ChangeOp, schema: SchemaRecord): SinkRecord {
-  const value = r.value!.toString('utf8');
-  const key = r.key ? r.key.toString('utf8') : null;
-  return { topic: r.topic, partition: r.partition, offset: r.offset, key: key && payloadText(key), value: payloadText(value), op, schema };
+  const v = r.value!;
+  const key = r.key ? payloadText(r.key.toString('utf8')) : null;
+  // Sluice's envelopes start `{"before":`; only `{"s…` may be a schema wrapper.
+  if (v[2] !== 0x73 || v.length < SCHEMAS_MARK.length || v.compare(SCHEMAS_MARK, 0, SCHEMAS_MARK.length, 0, SCHEMAS_MARK.length) !== 0) return new LoggedChange(r.topic, r.partition, r.offset, key, v, op, schema);
+  return { topic: r.topic, partition: r.partition, offset: r.offset, key, value: payloadText(v.toString('utf8')), op, schema };
 }
 
 /** Whether a record is a truncate; a record that is no change event is not one (when rejecting: it is met in its turn). */

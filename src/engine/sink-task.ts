@@ -264,6 +264,7 @@ export class SinkTask {
     const policy = this.policy;
     let sink: Sink | null = null;
     let dead: DeadLetters | null = null;
+    let unsubscribe: (() => void) | undefined;
     try {
       let joined: Set<string> | null = null;
       if (member) {
@@ -298,6 +299,32 @@ export class SinkTask {
       // The next batch is read while the target applies the current one (its database works in
       // another process or thread); topics are discovered only between reads.
       let pending: Promise<ReadBatch | null> | null = null;
+      const readSignal = revoked ? AbortSignal.any([signal, revoked]) : signal;
+      // Adaptive batching: a batch is handed over as soon as nothing more is there to read and the
+      // target is idle; while the target applies the batch before, the next one grows (up to the
+      // batch bounds). A topic created in this process (a new table) wakes an idle read at once.
+      let applying: Promise<unknown> | null = null;
+      let topicsChanged = false;
+      let wake: () => void = () => {};
+      unsubscribe = this.o.log.onTopicCreated?.(() => {
+        topicsChanged = true;
+        wake();
+      });
+      // The sink prepares what it can of a batch (its rows' encoding) as soon as it is read.
+      const readAhead = async (): Promise<ReadBatch | null> => {
+        const b = await reader.next(cfg.batch, 500, readSignal, { busy: () => applying, wake: new Promise<void>((r) => (wake = r)), woken: () => topicsChanged });
+        if (b && !b.barrier && b.records && target.prepare) await target.prepare(b);
+        return b;
+      };
+      /** Adds the topics that appeared and refreshes the lag; false: the group must be joined again. */
+      const rediscover = async (): Promise<boolean> => {
+        topicsChanged = false;
+        if (!(await this.discover(reader, offsets, joined))) return false;
+        await this.refreshLag(reader);
+        lastDiscover = Date.now();
+        return true;
+      };
+      const due = () => topicsChanged || Date.now() - lastDiscover > 1000;
       while (!signal.aborted) {
         if (revoked?.aborted) {
           logger.info('sink group rebalances: joining again', { sink: cfg.name, group: member?.name });
@@ -305,12 +332,8 @@ export class SinkTask {
           return true;
         }
         if (!pending) {
-          if (Date.now() - lastDiscover > 1000) {
-            if (!(await this.discover(reader, offsets, joined))) return true;
-            await this.refreshLag(reader);
-            lastDiscover = Date.now();
-          }
-          pending = reader.next(cfg.batch, 500, revoked ? AbortSignal.any([signal, revoked]) : signal);
+          if (due() && !(await rediscover())) return true;
+          pending = readAhead();
         }
         const batch = await pending;
         pending = null;
@@ -321,10 +344,11 @@ export class SinkTask {
           reader.rewind(offsets);
           continue;
         }
-        if (Date.now() - lastDiscover <= 1000) {
-          pending = reader.next(cfg.batch, 500, revoked ? AbortSignal.any([signal, revoked]) : signal);
-          pending.catch(() => {}); // a failure surfaces when awaited
-        }
+        // Topics change only between reads: a due look happens before the next read starts, so
+        // that read always overlaps this batch's apply.
+        if (due() && !(await rediscover())) return true;
+        pending = readAhead();
+        pending.catch(() => {}); // a failure surfaces when awaited
         if (batch.barrier) {
           await pending?.catch(() => null);
           pending = null;
@@ -339,12 +363,18 @@ export class SinkTask {
         this.metrics.eventsIn.inc(batch.records);
         let isolated = false;
         try {
-          await sink.apply(batch);
+          const run = sink.apply(batch);
+          applying = run.then(
+            () => {},
+            () => {},
+          );
+          await run;
         } catch (e) {
           if (policy === 'stop' || isRetriable(e)) throw e;
           await isolate(batch, e, host);
           isolated = true;
         }
+        applying = null;
         if (!isolated) this.noteApplied(batch, offsets);
         for (const r of batch.rejected) if (!this.held.has(r.record.topic)) await this.refused(this.rejection(r), sink, dead, offsets);
         if (isolated || batch.rejected.length) {
@@ -360,6 +390,7 @@ export class SinkTask {
       }
       return false;
     } finally {
+      unsubscribe?.();
       await dead?.close().catch(() => {});
       await sink?.close().catch(() => {});
     }

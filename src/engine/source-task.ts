@@ -47,6 +47,8 @@ export class LogSink implements EventSink {
   private firstPendingAt = 0;
   private inflight: Promise<void> | null = null;
   private failed: unknown = null;
+  /** The source said, at its last maybeCommit, that it has nothing more to read. */
+  private idle = false;
   /** The checkpoint of the last commit that completed (undefined: none by this sink). */
   lastCheckpoint: string | undefined;
   committedRecords = 0;
@@ -119,12 +121,15 @@ export class LogSink implements EventSink {
    * commit runs. With a commit already in flight, returns it so the caller waits (at most one
    * commit in flight and one batch filling).
    */
-  maybeCommit(bulk = false): Promise<void> | undefined {
+  maybeCommit(bulk = false, idle = false): Promise<void> | undefined {
     if (this.failed) throw this.failed;
+    this.idle = idle && !bulk;
     const p = this.producer;
     if (p.pendingRecords === 0) return undefined;
     const b = bulk ? this.o.bulk : this.o.batch;
-    const due = p.pendingRecords >= b.maxRecords || p.pendingBytes >= b.maxBytes || Date.now() - this.firstPendingAt >= b.maxDelayMs;
+    // Adaptive: a source with nothing more to read commits at once, unless a commit is running
+    // (then as soon as it ends, below); while the source reads on, the bounds decide.
+    const due = (this.idle && !this.inflight) || p.pendingRecords >= b.maxRecords || p.pendingBytes >= b.maxBytes || Date.now() - this.firstPendingAt >= b.maxDelayMs;
     if (!due || !this.source.canCommit()) return undefined;
     if (this.inflight) return this.inflight;
     this.inflight = this.commitNow()
@@ -133,6 +138,8 @@ export class LogSink implements EventSink {
       })
       .finally(() => {
         this.inflight = null;
+        // What arrived while it ran, with the source idle since: committed now, not at the next event or timer.
+        if (this.idle && !this.failed && this.producer.pendingRecords > 0) this.maybeCommit(false, true);
       });
     return undefined;
   }

@@ -171,6 +171,12 @@ export interface Log {
   /** Creates the topic when missing; returns its config. */
   ensureTopic(name: string, config: TopicConfig): Promise<TopicInfo>;
   listTopics(): Promise<TopicInfo[]>;
+  /**
+   * Calls `listener` with each topic created through this handle from now on (a source creating
+   * a table's topic, for the sinks of the same process to read it at once); returns the
+   * unsubscribe. Backends without it are looked at by polling `listTopics`.
+   */
+  onTopicCreated?(listener: (topic: string) => void): () => void;
   topicInfo(name: string): Promise<TopicInfo | null>;
   offsets(topic: string): Promise<PartitionOffsets[]>;
   /**

@@ -16,7 +16,12 @@ export interface SinkRecord {
   /** Key JSON (primary-key columns); null for truncates and keyless tables. */
   key: string | null;
   /** Value JSON: the change envelope. */
-  value: string;
+  readonly value: string;
+  /**
+   * The envelope's UTF-8 bytes (the same text as `value`), when the reader has them: a sink that
+   * works on bytes takes them and `value` is never decoded.
+   */
+  readonly bytes?: Buffer;
   op: ChangeOp;
   schema: SchemaRecord;
 }
@@ -68,6 +73,13 @@ export interface Sink {
   open(): Promise<Map<string, Map<number, number>>>;
   /** Applies the batch and stores its offsets in one target transaction. Must be idempotent. */
   apply(batch: SinkBatch): Promise<void>;
+  /**
+   * Work on a batch that was read ahead, done while the batch before it applies (its target works
+   * meanwhile): e.g. encoding its rows for a bulk load. Must not touch the target; the batch may
+   * never be applied (a rebalance, a failure before it), or be applied in parts (`onError`
+   * policies), so `apply` must work without it too.
+   */
+  prepare?(batch: SinkBatch): Promise<void>;
   /**
    * The offsets the target holds now, also those other workers of the sink's consumer group wrote
    * (a truncate of a topic whose partitions are shared waits on them). Sinks whose target one

@@ -120,7 +120,11 @@ export function countRecords(payload: Buffer): number {
 let lastHeaderText = '';
 let lastHeaders: Readonly<Record<string, string>> = {};
 
-/** Decodes the records of a verified batch payload. Records with equal headers share one frozen headers object. */
+/**
+ * Decodes the records of a verified batch payload. Keys and values are views of `payload` (the
+ * caller allocates it per read and never reuses it), so a record keeps its batch's bytes alive
+ * while it is held. Records with equal headers share one frozen headers object.
+ */
 export function decodeRecords(payload: Buffer, baseOffset: number, topic: string, partition: number, from: number, out: import('../types.ts').StoredRecord[], maxBytes: number): number {
   let p = 0;
   let off = baseOffset;
@@ -132,11 +136,11 @@ export function decodeRecords(payload: Buffer, baseOffset: number, topic: string
       let q = p + 12;
       const kl = payload.readInt32BE(q);
       q += 4;
-      const key = kl >= 0 ? Buffer.from(payload.subarray(q, q + kl)) : null;
+      const key = kl >= 0 ? payload.subarray(q, q + kl) : null;
       q += Math.max(kl, 0);
       const vl = payload.readInt32BE(q);
       q += 4;
-      const value = vl >= 0 ? Buffer.from(payload.subarray(q, q + vl)) : null;
+      const value = vl >= 0 ? payload.subarray(q, q + vl) : null;
       q += Math.max(vl, 0);
       const hl = payload.readInt32BE(q);
       q += 4;

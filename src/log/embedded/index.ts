@@ -45,7 +45,13 @@ interface Part {
   fd: number | null;
   enc: BatchEncoder;
   owner: EmbeddedProducer | null;
-  readCache: { offset: number; seg: number; pos: number } | null;
+  /**
+   * Where the last read stopped: offset `offset` lies in the batch at byte `pos` of segment `seg`,
+   * which starts at offset `base`, and `payload` (when set) holds that batch's verified records. A
+   * read that stops inside a batch (maxBytes) thus goes on without reading and checking the batch
+   * again.
+   */
+  readCache: { offset: number; seg: number; pos: number; base: number; payload: Buffer | null } | null;
 }
 
 interface Topic {
@@ -280,6 +286,14 @@ export class EmbeddedLog implements Log {
     this.fsyncDir(tdir);
     this.fsyncDir(join(this.dir, 'topics'));
     this.topics.set(name, { info, parts: Array.from({ length: config.partitions }, (_, i) => this.loadPart(name, i)) });
+    for (const l of this.topicListeners) l(name);
+  }
+
+  private readonly topicListeners = new Set<(topic: string) => void>();
+
+  onTopicCreated(listener: (topic: string) => void): () => void {
+    this.topicListeners.add(listener);
+    return () => this.topicListeners.delete(listener);
   }
 
   async ensureTopic(name: string, config: TopicConfig): Promise<TopicInfo> {
@@ -501,7 +515,7 @@ export class EmbeddedLog implements Log {
     // a segment's first batch starts at the offset it is named by. Anything else is damage, which
     // is reported, never stepped over (a reader must not skip committed records): what was read
     // before it is returned, and the read that starts at it fails.
-    let expected = pos === 0 ? seg : c!.offset;
+    let expected = pos === 0 ? seg : c!.base;
     // In a compacted topic a batch may start past where the one before it ended (compaction
     // removed the records between), never before it.
     const gaps = this.topic(topic).info.compaction === true;
@@ -537,19 +551,27 @@ export class EmbeddedLog implements Log {
         pos = next;
         continue;
       }
-      const payload = Buffer.allocUnsafe(h!.payloadLength);
-      readSync(fd, payload, 0, h!.payloadLength, pos + BATCH_HEADER);
-      if (crc32(payload) !== h!.crc && stop(damaged(path, pos, topic, partition, expected, 'checksum mismatch'))) break;
-      if (countRecords(payload) !== h!.count && stop(damaged(path, pos, topic, partition, expected, `the batch header counts ${h!.count} records, its payload holds another number`))) break;
+      let payload: Buffer;
+      if (c?.payload && c.seg === seg && c.pos === pos && c.base === h!.baseOffset) payload = c.payload;
+      else {
+        payload = Buffer.allocUnsafe(h!.payloadLength);
+        readSync(fd, payload, 0, h!.payloadLength, pos + BATCH_HEADER);
+        if (crc32(payload) !== h!.crc && stop(damaged(path, pos, topic, partition, expected, 'checksum mismatch'))) break;
+        if (countRecords(payload) !== h!.count && stop(damaged(path, pos, topic, partition, expected, `the batch header counts ${h!.count} records, its payload holds another number`))) break;
+      }
       const before = out.length;
       bytes += decodeRecords(payload, h!.baseOffset, topic, partition, offset, out, maxBytes - bytes);
       const lastOff = out.length > before ? out[out.length - 1].offset : offset - 1;
       if (lastOff === h!.baseOffset + h!.count - 1) {
-        p.readCache = { offset: lastOff + 1, seg, pos: next };
+        p.readCache = { offset: lastOff + 1, seg, pos: next, base: lastOff + 1, payload: null };
         offset = lastOff + 1;
         expected = offset;
         pos = next;
-      } else break;
+      } else {
+        // Stopped inside the batch: the next read goes on from its verified records.
+        p.readCache = { offset: lastOff + 1, seg, pos, base: h!.baseOffset, payload };
+        break;
+      }
       if (bytes >= maxBytes) break;
     }
     return out.filter((r) => r.offset < p.committedEnd);

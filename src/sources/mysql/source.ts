@@ -226,7 +226,7 @@ export class MysqlSource implements Source {
         clearTimeout(timer);
       } else ev = await next;
       if (ev === undefined) {
-        const p = sink.maybeCommit();
+        const p = sink.maybeCommit(false, true);
         if (p) await p;
         continue;
       }
@@ -239,7 +239,8 @@ export class MysqlSource implements Source {
       }
       this.streamer.handle(ev);
       this.metrics.queueBytes.value = this.client.bufferedBytes;
-      const p = sink.maybeCommit();
+      // Nothing more buffered from the server: the source is idle (an adaptive commit, see maybeCommit).
+      const p = sink.maybeCommit(false, this.client.bufferedBytes === 0);
       if (p) await p;
       // While the captured tables are quiet the binlog still moves on (heartbeats, other tables):
       // commit the position now and then, so a restart does not reach back to a purged file.

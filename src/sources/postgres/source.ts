@@ -304,7 +304,7 @@ export class PostgresSource implements Source {
       if (this.queueHead >= this.queue.length) {
         this.queue.length = 0;
         this.queueHead = 0;
-        const c = sink.maybeCommit();
+        const c = sink.maybeCommit(false, true);
         if (c) await c;
         else if (this.decoder.ackLsn > this.durableAck && !sink.hasPending) {
           // Only heartbeats/messages since the last commit: record the new position (a journal
