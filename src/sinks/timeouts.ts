@@ -19,25 +19,29 @@ export function pgDeadlineOptions(c: ConnectionConfig): { connectionTimeoutMilli
  * the statement fails with SINK_CONNECTION_LOST.
  */
 export function withStatementDeadline<C extends { query: (...args: any[]) => any }>(client: C, c: ConnectionConfig, what: string, destroy: (reason: Error) => void): C {
-  const { statementMs } = timeoutsOf(c);
   const query = client.query.bind(client);
   client.query = ((...args: unknown[]) => {
     const r = query(...args);
-    if (!(r instanceof Promise)) return r;
-    let late: Error | null = null;
-    const timer = setTimeout(() => {
-      late = sinkError('SINK_CONNECTION_LOST', `${what} at ${c.host}:${c.port}/${c.database} did not answer a statement within ${statementMs / 1000} s (the server is hung or overloaded, or a lock is held that long): the connection was given up; reconnecting (statementTimeout of the sink's connection sets the limit)`);
-      destroy(late);
-    }, statementMs);
-    return r.then(
-      (v) => (clearTimeout(timer), v),
-      (e) => {
-        clearTimeout(timer);
-        throw late ?? e;
-      },
-    );
+    return r instanceof Promise ? underDeadline(r, c, what, destroy) : r;
   }) as C['query'];
   return client;
+}
+
+/** A statement's promise under the connection's statementTimeout (see withStatementDeadline). */
+export function underDeadline<T>(r: Promise<T>, c: ConnectionConfig, what: string, destroy: (reason: Error) => void): Promise<T> {
+  const { statementMs } = timeoutsOf(c);
+  let late: Error | null = null;
+  const timer = setTimeout(() => {
+    late = sinkError('SINK_CONNECTION_LOST', `${what} at ${c.host}:${c.port}/${c.database} did not answer a statement within ${statementMs / 1000} s (the server is hung or overloaded, or a lock is held that long): the connection was given up; reconnecting (statementTimeout of the sink's connection sets the limit)`);
+    destroy(late);
+  }, statementMs);
+  return r.then(
+    (v) => (clearTimeout(timer), v),
+    (e) => {
+      clearTimeout(timer);
+      throw late ?? e;
+    },
+  );
 }
 
 /** Ends a connection without waiting more than a second on a server that does not answer. */

@@ -21,9 +21,19 @@ import { SqlSink } from '../sql/sink.ts';
 import type { TargetTable } from '../sql/tables.ts';
 import { bySchema, type SinkBatch, type SinkRecord, type TableBatch } from '../types.ts';
 import { postgresDialect as dialect } from './dialect.ts';
-import { closeWithin, connectFailure, pgDeadlineOptions, withStatementDeadline } from '../timeouts.ts';
+import { closeWithin, connectFailure, pgDeadlineOptions, underDeadline, withStatementDeadline } from '../timeouts.ts';
+import { ByteSink, copyIn, copyRow, type CopyLayout } from './copy.ts';
+
+/** Gives up a connection (a statement past its deadline). */
+const destroyStream = (client: pg.Client, why?: Error): void => (client as unknown as { connection: { stream: { destroy(e?: Error): void } } }).connection.stream.destroy(why);
 
 const { qi, ql } = dialect;
+
+/**
+ * Tables with more columns than this are upserted from JSON (upsertJson) instead of a staging
+ * table: a stored row of that many short text values can pass PostgreSQL's 8 kB row limit.
+ */
+const STAGE_COLUMNS = 100;
 
 /**
  * SQL turning the JSON text `t` of a value into a value of `kind`, exactly: integer arithmetic on
@@ -56,6 +66,13 @@ function conv(kind: Kind, t: string): string {
 export class PostgresSink extends SqlSink<PostgresSinkConfig> {
   private client: pg.Client | null = null;
   private connectionError: Error | null = null;
+  /** Staging tables of this connection, and those used in the open transaction (stage()). */
+  private readonly staged = new Set<string>();
+  private readonly stagedInTx = new Set<string>();
+  /** COPY rows made by prepare(), by the record list (TableBatch.upserts / keyless) and schema. */
+  private readonly prepared = new WeakMap<SinkRecord[], Map<SchemaRecord, Buffer>>();
+  /** The staging layout of each schema version. */
+  private readonly layouts = new WeakMap<SchemaRecord, CopyLayout>();
 
   constructor(cfg: PostgresSinkConfig, logger: Logger, id: string) {
     super(dialect, cfg, logger, id, `${qi(cfg.schema)}.${qi(cfg.offsetsTable)}`);
@@ -64,7 +81,7 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
   async open(): Promise<Map<string, Map<number, number>>> {
     const c = this.cfg.connection;
     const client = new pg.Client({ host: c.host, port: c.port, user: c.user, password: c.password, database: c.database, application_name: `sluice sink ${this.cfg.name}`, ...pgDeadlineOptions(c) });
-    withStatementDeadline(client, c, 'PostgreSQL', (why) => (client as unknown as { connection: { stream: { destroy(e?: Error): void } } }).connection.stream.destroy(why));
+    withStatementDeadline(client, c, 'PostgreSQL', (why) => destroyStream(client, why));
     // A dropped connection surfaces as the next query's failure; keep its cause for the message.
     client.on('error', (e) => {
       this.connectionError ??= e;
@@ -72,6 +89,7 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
     try {
       await client.connect();
       this.client = client;
+      this.staged.clear();
       this.session = {
         run: async (sql, params) => void (await client.query(sql, params)),
         rows: async (sql, params) => (await client.query({ text: sql, values: params, rowMode: 'array' })).rows,
@@ -98,8 +116,13 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
   /** One transaction: DDL, data and offsets. */
   async apply(batch: SinkBatch): Promise<void> {
     const c = this.client!;
+    this.stagedInTx.clear();
     await this.transact(batch, async () => {
       for (const t of batch.tables) await this.applyTable(c, t).catch((e) => Promise.reject(inTable(e, t)));
+    }).catch((e) => {
+      // The rollback undid staging tables created in it.
+      this.staged.clear();
+      throw e;
     });
   }
 
@@ -121,7 +144,8 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
   }
 
   /** SQL for column `col` from unnest column `u` (text). */
-  private colExpr(st: TargetTable, col: TargetColumn, s: SchemaRecord, u: string): string {
+  /** @param staged the value was staged by copyRow, which already spelled timestamptz years PostgreSQL's way */
+  private colExpr(st: TargetTable, col: TargetColumn, s: SchemaRecord, u: string, staged = false): string {
     const type = st.columns.get(col.name)!;
     switch (col.meta) {
       case 'op':
@@ -133,27 +157,109 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
       case 'deleted':
         return 'false';
     }
+    if (staged && col.kind.k === 'timestamptz') return `(${u})::${type}`;
     return `(${conv(col.kind, u)})::${type}`;
   }
 
+  /**
+   * Turns a batch read ahead into COPY rows while the batch before it applies (the server works on
+   * that one meanwhile): what `upsert` sends, per table and schema version. Touches no target.
+   */
+  async prepare(batch: SinkBatch): Promise<void> {
+    for (const t of batch.tables) {
+      for (const records of [t.keyless, t.upserts]) {
+        if (!records.length) continue;
+        const rows = new Map<SchemaRecord, Buffer>();
+        for (const [s, recs] of bySchema(records)) if (s.columns.length <= STAGE_COLUMNS) rows.set(s, await this.copyRows(s, recs, true));
+        this.prepared.set(records, rows);
+      }
+    }
+  }
+
+  /** The COPY text rows of `recs` (all of schema `s`), in the staging layout (see upsert). */
+  private async copyRows(s: SchemaRecord, recs: SinkRecord[], slices: boolean): Promise<Buffer> {
+    const data = targetColumns(s, this.cfg).filter((col) => !col.meta);
+    const layout = this.layoutOf(s, data);
+    const out = new ByteSink(Math.max(1 << 16, recs.length * 128));
+    const cells = new Int32Array(2 * data.length);
+    for (let i = 0; i < recs.length; i++) {
+      const r = recs[i];
+      copyRow(out, r.bytes ?? Buffer.from(r.value), r.op, layout, cells);
+      // Let the connection's answers in: the batch before this one is in flight.
+      if (slices && (i & 1023) === 1023) await new Promise((resolve) => setImmediate(resolve));
+    }
+    return out.view();
+  }
+
+  private layoutOf(s: SchemaRecord, data: TargetColumn[]): CopyLayout {
+    let l = this.layouts.get(s);
+    if (!l) {
+      const meta = targetColumns(s, this.cfg).some((col) => col.meta === 'op' || col.meta === 'source_ts_ms');
+      this.layouts.set(s, (l = { names: data.map((col) => col.name), rewrite: data.map(arrayRewrite), zoned: data.map((col) => col.kind.k === 'timestamptz'), meta }));
+    }
+    return l;
+  }
+
   private async upsert(c: pg.Client, st: TargetTable, records: SinkRecord[], byKey: boolean): Promise<void> {
+    const prepared = this.prepared.get(records);
     // One statement per schema version in the batch: its records have its columns.
     for (const [s, recs] of bySchema(records)) {
       const cols = targetColumns(s, this.cfg);
       const data = cols.filter((col) => !col.meta);
+      if (data.length > STAGE_COLUMNS) {
+        await this.upsertJson(c, st, s, recs, byKey);
+        continue;
+      }
       const meta = cols.some((col) => col.meta === 'op' || col.meta === 'source_ts_ms');
-      const exprs = cols.map((col) => this.colExpr(st, col, s, `u.${qi(col.name)}`));
-      // The op and commit time only when a column takes them: a record of 1600 columns is PostgreSQL's limit.
-      const from = `json_to_recordset($1::json) AS u(${[...data.map((col) => `${qi(col.name)} text`), ...(meta ? ['"__sluice_op" text', '"__sluice_ts" text'] : [])].join(', ')})`;
+      // Staged as text: c1…cN (the data columns in order), then the op and commit time when a column takes them.
+      const stage = await this.stage(c, data.length, meta);
+      const exprs = cols.map((col) => this.colExpr(st, col, s, `u.c${data.indexOf(col) + 1}`, true));
       const keys = s.keyColumns;
       const updates = cols.filter((col) => !keys.includes(col.name)).map((col) => `${qi(col.name)} = EXCLUDED.${qi(col.name)}`);
-      let sql = `INSERT INTO ${st.name} (${cols.map((x) => qi(x.name)).join(', ')}) SELECT ${exprs.join(', ')} FROM ${from}`;
+      let sql = `INSERT INTO ${st.name} (${cols.map((x) => qi(x.name)).join(', ')}) SELECT ${exprs.join(', ')} FROM ${stage} AS u`;
       if (byKey && keys.length) sql += ` ON CONFLICT (${keys.map(qi).join(', ')}) DO ${updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'}`;
-      const arrays = arrayColumns(data);
-      let rows = '[';
-      for (let i = 0; i < recs.length; i++) rows += (i ? ',' : '') + rowJson(recs[i], meta, arrays);
-      await c.query(sql, [rows + ']']);
+      const rows = prepared?.get(s) ?? (await this.copyRows(s, recs, false));
+      await underDeadline(copyIn(c, stage, rows), this.cfg.connection, 'PostgreSQL', (why) => destroyStream(c, why));
+      await c.query(sql);
     }
+  }
+
+  /**
+   * Rows of schema `s` as one JSON array read by json_to_recordset: for tables too wide to stage
+   * (a stored row of hundreds of text columns passes PostgreSQL's 8 kB row limit).
+   */
+  private async upsertJson(c: pg.Client, st: TargetTable, s: SchemaRecord, recs: SinkRecord[], byKey: boolean): Promise<void> {
+    const cols = targetColumns(s, this.cfg);
+    const data = cols.filter((col) => !col.meta);
+    const meta = cols.some((col) => col.meta === 'op' || col.meta === 'source_ts_ms');
+    const exprs = cols.map((col) => this.colExpr(st, col, s, `u.${qi(col.name)}`));
+    // The op and commit time only when a column takes them: a record of 1600 columns is PostgreSQL's limit.
+    const from = `json_to_recordset($1::json) AS u(${[...data.map((col) => `${qi(col.name)} text`), ...(meta ? ['"__sluice_op" text', '"__sluice_ts" text'] : [])].join(', ')})`;
+    const keys = s.keyColumns;
+    const updates = cols.filter((col) => !keys.includes(col.name)).map((col) => `${qi(col.name)} = EXCLUDED.${qi(col.name)}`);
+    let sql = `INSERT INTO ${st.name} (${cols.map((x) => qi(x.name)).join(', ')}) SELECT ${exprs.join(', ')} FROM ${from}`;
+    if (byKey && keys.length) sql += ` ON CONFLICT (${keys.map(qi).join(', ')}) DO ${updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'}`;
+    const arrays = arrayColumns(data);
+    let rows = '[';
+    for (let i = 0; i < recs.length; i++) rows += (i ? ',' : '') + rowJson(recs[i], meta, arrays);
+    await c.query(sql, [rows + ']']);
+  }
+
+  /**
+   * The session's staging table for rows of `n` text columns (and the op and commit time with
+   * `meta`), empty: created once per connection, emptied by every commit (ON COMMIT DELETE ROWS) and
+   * before a second use in the same transaction.
+   */
+  private async stage(c: pg.Client, n: number, meta: boolean): Promise<string> {
+    const name = `sluice_stage_${n}${meta ? '_m' : ''}`;
+    if (!this.staged.has(name)) {
+      const cols = Array.from({ length: n }, (_, i) => `c${i + 1} text`);
+      if (meta) cols.push('"__sluice_op" text', '"__sluice_ts" text');
+      await c.query(`CREATE TEMPORARY TABLE IF NOT EXISTS ${name} (${cols.join(', ')}) ON COMMIT DELETE ROWS`);
+      this.staged.add(name);
+    } else if (this.stagedInTx.has(name)) await c.query(`TRUNCATE ${name}`);
+    this.stagedInTx.add(name);
+    return name;
   }
 
   private async delete(c: pg.Client, st: TargetTable, records: SinkRecord[]): Promise<void> {
@@ -201,6 +307,15 @@ export function rowJson(r: SinkRecord, meta: boolean, arrays: ArrayColumn[] = []
 export interface ArrayColumn {
   name: string;
   element: Kind;
+}
+
+/** A staged array value: its PostgreSQL array literal (see withArrayLiterals); null for other columns. */
+function arrayRewrite(col: TargetColumn): ((v: unknown) => string) | null {
+  if (col.kind.k !== 'array') return null;
+  let k: Kind = col.kind;
+  while (k.k === 'array') k = k.of;
+  const element = k;
+  return (v) => (Array.isArray(v) ? arrayLiteral(v as Value[], element) : typeof v === 'string' ? v : writeValue(v as Value));
 }
 
 /** The array columns among `cols` (once per statement). */
