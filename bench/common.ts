@@ -4,7 +4,7 @@
  * reported as the median with the spread of all rounds.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PipelineConfig } from '../src/config/types.ts';
 import { runPipeline } from '../src/engine/runner.ts';
@@ -106,4 +106,27 @@ export function spread(xs: number[]): Spread {
 export function showSpread(x: Spread, digits = 0): string {
   const f = (v: number) => v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
   return `${f(x.median)} (${f(x.min)} – ${f(x.max)})`;
+}
+
+/** One line of `npm run bench:all`'s table: a benchmark's figure beside its same-run reference and its target. */
+export interface SummaryRow {
+  bench: string;
+  /** What was measured, e.g. `small: changes/s`. */
+  what: string;
+  figure: number;
+  /** The same-run reference's figure and name (absent where the target is absolute). */
+  reference?: { name: string; figure: number };
+  /** The figure's target, as the issue states it, e.g. `≥ 1.1× reference`. */
+  target: string;
+  met: boolean;
+}
+
+/**
+ * Hands a benchmark's results to `bench/all.ts` (which sets SLUICE_BENCH_SUMMARY to a file): one
+ * JSON line per row. Without it, nothing happens.
+ */
+export function summarize(rows: SummaryRow[]): void {
+  const file = process.env.SLUICE_BENCH_SUMMARY;
+  if (!file) return;
+  appendFileSync(file, rows.map((r) => JSON.stringify(r) + '\n').join(''));
 }

@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { parseConfig } from '../../src/config/index.ts';
-import { orderFor, peakRssOf, showSpread, spread, startOnce, writeConfig } from '../common.ts';
+import { orderFor, peakRssOf, showSpread, spread, startOnce, summarize, writeConfig } from '../common.ts';
 import { generate } from '../capture-postgres/workload.ts';
 
 const { values } = parseArgs({
@@ -505,6 +505,13 @@ for (const w of workloads) {
     return xs.length ? showSpread(spread(xs), 2) : 'n/a';
   };
   console.log(`${w}: capture, Sluice / Debezium throughput ${pair((s, d) => s.perSec / d.perSec)}× (from first record ${pair((s, d) => s.steadyPerSec / d.steadyPerSec)}×), memory ${pair((s, d) => s.rssMiB / d.rssMiB)}× (pair by pair)`);
+  const med = (tool: string, g: (x: Run) => number) => spread(runs.filter((x) => x.workload === w && x.tool === tool).map(g)).median;
+  const times = med(SLUICE_, (x) => x.perSec) / med(DBZ_, (x) => x.perSec);
+  const mem = med(SLUICE_, (x) => x.rssMiB) / med(DBZ_, (x) => x.rssMiB);
+  summarize([
+    { bench: 'capture-kafka', what: `${w}: changes/s into Kafka`, figure: med(SLUICE_, (x) => x.perSec), reference: { name: 'Debezium (Connect)', figure: med(DBZ_, (x) => x.perSec) }, target: '≥ 2× reference (issue 11)', met: times >= 2 },
+    { bench: 'capture-kafka', what: `${w}: peak RSS MiB`, figure: med(SLUICE_, (x) => x.rssMiB), reference: { name: 'Debezium (Connect)', figure: med(DBZ_, (x) => x.rssMiB) }, target: '≤ 0.25× reference (issue 11)', met: mem <= 0.25 },
+  ]);
   if (values.sink) {
     const k: [string, string] = [DBZ_SINK, SLUICE_SINK];
     console.log(`${w}: sink, Sluice / Debezium JDBC throughput ${pair((s, d) => s.perSec / d.perSec, k)}× (from first row ${pair((s, d) => s.steadyPerSec / d.steadyPerSec, k)}×), memory ${pair((s, d) => s.rssMiB / d.rssMiB, k)}× (pair by pair)`);

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
 import { parseConfig } from '../../src/config/index.ts';
-import { dirBytes, drainInChild, orderFor, peakRssOf, showSpread, spread, startOnce, writeConfig } from '../common.ts';
+import { dirBytes, drainInChild, orderFor, peakRssOf, showSpread, spread, startOnce, writeConfig, summarize } from '../common.ts';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, workload: { type: 'string', default: 'both' }, rounds: { type: 'string', default: '3' } } });
 const ROWS = Number(values.rows);
@@ -153,6 +153,10 @@ for (const w of workloads) {
       return s.perSec / a.perSec;
     })), 2);
   console.log(`${w}: sluice / ${RAW} = ${ratio(RAW)}×, sluice / ${DECODE} = ${ratio(DECODE)}× (pair by pair, per round)`);
+  const med = (tool: string, f: (x: Run) => number) => spread(runs.filter((r) => r.workload === w && r.tool === tool).map(f)).median;
+  const rows = med(SLUICE, (x) => x.perSec);
+  const want = w === 'mixed' ? 150_000 : 100_000;
+  summarize([{ bench: 'capture-mysql', what: `${w}: rows/s`, figure: rows, reference: { name: DECODE, figure: med(DECODE, (x) => x.perSec) }, target: `≥ ${want.toLocaleString('en-US')} rows/s`, met: rows >= want }]);
 }
 mkdirSync('bench/capture-mysql/out', { recursive: true });
 writeFileSync('bench/capture-mysql/out/results.json', JSON.stringify(runs, null, 2));

@@ -18,7 +18,7 @@ import pg from 'pg';
 import { parseConfig } from '../../src/config/index.ts';
 import type { PostgresSourceConfig } from '../../src/config/types.ts';
 import { generate } from './workload.ts';
-import { dirBytes, drainInChild, orderFor, peakRssOf, showSpread, spread, startOnce, writeConfig } from '../common.ts';
+import { dirBytes, drainInChild, orderFor, peakRssOf, showSpread, spread, startOnce, summarize, writeConfig } from '../common.ts';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, workload: { type: 'string', default: 'both' }, rounds: { type: 'string', default: '3' } } });
 const ROWS = Number(values.rows);
@@ -130,6 +130,14 @@ for (const w of workloads) {
     return s.perSec / ref.perSec;
   });
   console.log(`${w}: sluice / pg_recvlogical = ${showSpread(spread(ratios), 2)}× (pair by pair, per round)`);
+  const med = (tool: string, f: (x: Run) => number) => spread(runs.filter((r) => r.workload === w && r.tool === tool).map(f)).median;
+  const ratio = spread(ratios).median;
+  const want = w === 'small' ? 1.1 : 1.0;
+  const rss = med(SLUICE, (x) => x.rssMiB);
+  summarize([
+    { bench: 'capture-postgres', what: `${w}: changes/s`, figure: med(SLUICE, (x) => x.perSec), reference: { name: REF, figure: med(REF, (x) => x.perSec) }, target: `≥ ${want.toFixed(1)}× reference`, met: ratio >= want },
+    { bench: 'capture-postgres', what: `${w}: peak RSS MiB`, figure: rss, target: '≤ 128 MiB (issue 12; ≤ 256 at the least)', met: rss <= 128 },
+  ]);
 }
 mkdirSync('bench/capture-postgres/out', { recursive: true });
 writeFileSync('bench/capture-postgres/out/results.json', JSON.stringify(runs, null, 2));

@@ -23,73 +23,18 @@ import mysql from 'mysql2/promise';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { parseConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/core/logger.ts';
-import type { ChangeEvent, TableSchema } from '../../src/core/event.ts';
-import { DebeziumJsonSerializer } from '../../src/core/serde/debezium.ts';
-import { postgresDebezium } from '../../src/sources/postgres/debezium.ts';
-import { SCHEMA_HEADER, schemaRecordOf, schemaTopicOf } from '../../src/core/schemas.ts';
 import { embeddedLogAt, openLog } from '../../src/log/open.ts';
 import { sinkTaskFor } from '../../src/engine/runner.ts';
-import { orderFor, showSpread, spread } from '../common.ts';
+import { orderFor, showSpread, spread, summarize } from '../common.ts';
+import { fillLog, row } from './workload.ts';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '200000' }, sinks: { type: 'string', default: 'postgres,mysql,duckdb' }, batch: { type: 'string' }, rounds: { type: 'string', default: '3' } } });
 const ROWS = Number(values.rows);
 const ROUNDS = Number(values.rounds);
 const SINKS = values.sinks!.split(',');
-const dir = join(tmpdir(), 'sluice-bench-sink');
+const dir = join(tmpdir(), `sluice-bench-sink-${process.pid}`);
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
-const PREFIX = 'bench';
-const TOPIC = `${PREFIX}.public.items`;
-
-const str = (optional: boolean) => ({ type: 'string' as const, optional });
-const table: TableSchema = {
-  schema: 'public',
-  table: 'items',
-  keyColumns: ['id'],
-  columns: [
-    { name: 'id', typeOid: 20, typeName: 'bigint', typeModifier: -1, key: true, optional: false, schema: { type: 'int64', optional: false } },
-    { name: 'name', typeOid: 25, typeName: 'text', typeModifier: -1, key: false, optional: true, schema: str(true) },
-    { name: 'qty', typeOid: 23, typeName: 'integer', typeModifier: -1, key: false, optional: true, schema: { type: 'int32', optional: true } },
-    { name: 'price', typeOid: 1700, typeName: 'numeric(12,2)', typeModifier: -1, key: false, optional: true, schema: str(true) },
-    { name: 'updated', typeOid: 1184, typeName: 'timestamp with time zone', typeModifier: -1, key: false, optional: true, schema: { type: 'string', optional: true, name: 'io.debezium.time.ZonedTimestamp', version: 1 } },
-    { name: 'note', typeOid: 25, typeName: 'text', typeModifier: -1, key: false, optional: true, schema: str(true) },
-  ],
-};
-
-function row(i: number, pass: number) {
-  return { id: BigInt(i), name: `item ${i}`, qty: (i * 7 + pass) % 1000, price: `${(i % 100000) + pass}.${String(i % 100).padStart(2, '0')}`, updated: new Date(Date.UTC(2026, 0, 1) + i * 1000 + pass).toISOString().replace('Z', '000Z'), note: pass ? `updated note ${i}` : `note ${i}` };
-}
-
-async function fillLog(logDir: string): Promise<void> {
-  const log = await openLog(embeddedLogAt(logDir));
-  await log.ensureTopic(TOPIC, { partitions: 3 });
-  await log.ensureTopic(schemaTopicOf(PREFIX), { partitions: 1 });
-  const { producer } = await log.openProducer('bench');
-  const ser = new DebeziumJsonSerializer({ schemas: false, source: postgresDebezium, serverName: PREFIX });
-  const schema = schemaRecordOf('postgresql', TOPIC, table);
-  producer.append(schemaTopicOf(PREFIX), { key: schema.id, value: JSON.stringify(schema), timestamp: Date.now() });
-  const headers = { [SCHEMA_HEADER]: schema.id };
-  let n = 0;
-  for (const pass of [0, 1]) {
-    for (let i = 1; i <= ROWS; i++) {
-      const ev: ChangeEvent = {
-        topic: TOPIC,
-        key: { id: BigInt(i) },
-        before: null,
-        after: row(i, pass),
-        source: { version: '0', connector: 'postgresql', name: PREFIX, ts_ms: Date.now(), snapshot: 'false', db: 'bench', schema: 'public', table: 'items', txId: 1000 + n, lsn: 100_000 + n, sequence: null, xmin: null },
-        op: pass ? 'u' : 'c',
-        ts_ms: Date.now(),
-        table,
-      };
-      producer.append(TOPIC, { key: ser.keyString(ev), value: ser.valueString(ev), timestamp: ev.source.ts_ms, headers });
-      if (++n % 20_000 === 0) await producer.commit(String(n));
-    }
-  }
-  await producer.commit(String(n));
-  await producer.close();
-  await log.close();
-}
 
 function csvFile(): string {
   const f = join(dir, 'rows.csv');
@@ -132,7 +77,7 @@ async function runSink(type: string, logDir: string, target: { pgDb: string; myD
 
 const logDir = join(dir, 'log');
 process.stderr.write(`filling the log with ${ROWS} creates + ${ROWS} updates…\n`);
-await fillLog(logDir);
+await fillLog(logDir, ROWS);
 const csv = csvFile();
 const admin = new pg.Client({ host: '127.0.0.1', user: 'postgres', database: 'postgres' });
 await admin.connect();
@@ -146,6 +91,9 @@ async function freshTargets(): Promise<void> {
   await admin.query(`CREATE DATABASE ${pgDb}`);
   await my.query(`DROP DATABASE IF EXISTS ${myDb}; CREATE DATABASE ${myDb}`);
 }
+
+/** Issue 12's targets: changes/s, and the least ratio to the reference (0: none). */
+const TARGET: Record<string, [number, number]> = { postgres: [150_000, 0.5], mysql: [100_000, 0.4], duckdb: [500_000, 0] };
 
 const REFERENCE: Record<string, string> = {
   postgres: 'psql \\copy (CSV) into a table with the same primary key',
@@ -211,5 +159,9 @@ console.log('| --- | ---: | --- | ---: | ---: |');
 for (const s of SINKS) {
   const xs = runs.filter((x) => x.sink === s);
   console.log(`| ${s} | **${showSpread(spread(xs.map((x) => x.perSec)))}** | ${REFERENCE[s]} | ${showSpread(spread(xs.map((x) => x.refPerSec)))} | ${showSpread(spread(xs.map((x) => x.perSec / x.refPerSec)), 2)}× |`);
+  const figure = spread(xs.map((x) => x.perSec)).median;
+  const ratio = spread(xs.map((x) => x.perSec / x.refPerSec)).median;
+  const [rate, times] = TARGET[s];
+  summarize([{ bench: 'sink-apply', what: `${s}: changes/s`, figure, reference: { name: REFERENCE[s].split(' into')[0], figure: spread(xs.map((x) => x.refPerSec)).median }, target: `≥ ${rate.toLocaleString('en-US')}/s${times ? ` and ≥ ${times}× reference` : ''}`, met: figure >= rate && ratio >= times }]);
 }
 process.exit(0);
