@@ -159,7 +159,10 @@ describe('kafka log', () => {
     await producer.commit('one');
     assert.deepEqual([await committed(log, 't', 0), await committed(log, 't', 1)], [['kept'], []]);
     for (let i = 0; i < 40; i++) producer.append('t', { key: null, value: `closed-${i}:${pad}`, timestamp: Date.now() }, i % 2);
-    await sleep(500);
+    // Until the producer has sent them (the machine may be loaded: a fixed sleep was not always enough).
+    for (const until = Date.now() + 30_000; Date.now() < until; await sleep(100)) {
+      if ((await hwAndLso(`${prefix}t`, 0)).hw > 21 && (await hwAndLso(`${prefix}t`, 1)).hw > 21) break;
+    }
     await producer.close();
     for (const p of [0, 1]) {
       const ends = await hwAndLso(`${prefix}t`, p);
