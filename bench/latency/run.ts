@@ -18,7 +18,7 @@
  *
  * The last rate, `max`, commits as fast as one workload connection can (transactions of 200 rows).
  *
- *   node --import tsx bench/latency/run.ts [--rates 1000,5000,10000,20000,max] [--seconds 60] [--sources postgres,mysql]
+ *   node --import tsx bench/latency/run.ts [--rates 1000,5000,10000,20000,max] [--seconds 60] [--sources postgres,mysql] [--profile]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,7 +29,7 @@ import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { summarize } from '../common.ts';
 
-const { values } = parseArgs({ options: { rates: { type: 'string', default: '1000,5000,10000,20000,max' }, seconds: { type: 'string', default: '60' }, sources: { type: 'string', default: 'postgres,mysql' } } });
+const { values } = parseArgs({ options: { rates: { type: 'string', default: '1000,5000,10000,20000,max' }, seconds: { type: 'string', default: '60' }, sources: { type: 'string', default: 'postgres,mysql' }, profile: { type: 'boolean', default: false } } });
 const RATES = values.rates!.split(',');
 const SECONDS = Number(values.seconds);
 const SOURCES = values.sources!.split(',');
@@ -153,7 +153,24 @@ function peakRss(pid: number): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 }
 
+/** Drops the reference subscription (without reaching for its slot, dropped with the others). */
+async function dropSubscription(): Promise<void> {
+  const admin = await pgClient('postgres');
+  const { rows } = await admin.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [REF]);
+  await admin.end();
+  if (!rows.length) return;
+  const ref = await pgClient(REF);
+  const { rows: subs } = await ref.query(`SELECT 1 FROM pg_subscription WHERE subname = 'lat_ref'`);
+  if (subs.length) {
+    await ref.query(`ALTER SUBSCRIPTION lat_ref DISABLE`);
+    await ref.query(`ALTER SUBSCRIPTION lat_ref SET (slot_name = NONE)`);
+    await ref.query(`DROP SUBSCRIPTION lat_ref`);
+  }
+  await ref.end();
+}
+
 async function prepare(source: string): Promise<void> {
+  await dropSubscription();
   const admin = await pgClient('postgres');
   await admin.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'lat_%' AND NOT active`);
   for (const db of [DST, REF, ...(source === 'postgres' ? [SRC] : [])]) {
@@ -184,11 +201,7 @@ async function prepare(source: string): Promise<void> {
 }
 
 async function cleanup(): Promise<void> {
-  const ref = await pgClient(REF).catch(() => null);
-  if (ref) {
-    await ref.query(`DROP SUBSCRIPTION IF EXISTS lat_ref`).catch(() => {});
-    await ref.end();
-  }
+  await dropSubscription();
   const admin = await pgClient('postgres');
   await admin.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE (slot_name LIKE 'lat_%' OR database = $1) AND NOT active`, [SRC]);
   for (const db of [SRC, DST, REF]) await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
@@ -206,7 +219,9 @@ function startPipeline(source: string): ChildProcess {
   const yaml = `name: lat_${source}\nsource:\n${srcYaml}\nstate: { dir: ${dir}/${source}/state }\nlog: { dir: ${dir}/${source}/log }\nlogging: { level: warn }\nsinks:\n  - { name: pg, type: postgres, connection: postgres://postgres@127.0.0.1:5432/${DST} }\n`;
   const file = join(dir, `${source}.yaml`);
   writeFileSync(file, yaml);
-  return spawn(process.execPath, [new URL('../../bin/sluice.js', import.meta.url).pathname, 'run', file], { stdio: ['ignore', 'inherit', 'inherit'] });
+  // --profile: a CPU profile of the pipeline process, written when it stops (bench/latency/out/profile).
+  const prof = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${new URL('./out/profile', import.meta.url).pathname}`] : [];
+  return spawn(process.execPath, [...prof, new URL('../../bin/sluice.js', import.meta.url).pathname, 'run', file], { stdio: ['ignore', 'inherit', 'inherit'] });
 }
 
 interface Row {

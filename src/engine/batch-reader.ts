@@ -397,16 +397,29 @@ export function buildTables(records: SinkRecord[], truncates: Map<string, SinkRe
     return t;
   };
   for (const [topic, tr] of truncates) get(topic, tr.schema);
+  // Runs of records share a topic and schema (a partition's records come together): look up once per run.
+  let topic = '';
+  let t: TableBatch | undefined;
+  let keys: Map<string, SinkRecord> | undefined;
+  let schema: SchemaRecord | undefined;
   for (const r of records) {
-    const t = get(r.topic, r.schema);
-    if (t.schema.id !== r.schema.id && !t.schemas.some((s) => s.id === r.schema.id)) {
-      t.schemas.push(r.schema);
-      t.schemas.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
-      t.schema = t.schemas[t.schemas.length - 1];
+    if (r.topic !== topic || !t) {
+      topic = r.topic;
+      t = get(topic, r.schema);
+      keys = last.get(topic)!;
+      schema = undefined;
+    }
+    if (r.schema !== schema) {
+      schema = r.schema;
+      if (t.schema.id !== schema.id && !t.schemas.some((s) => s.id === schema!.id)) {
+        t.schemas.push(schema);
+        t.schemas.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+        t.schema = t.schemas[t.schemas.length - 1];
+      }
     }
     t.changes.push(r);
     if (r.key === null) t.keyless.push(r);
-    else last.get(r.topic)!.set(r.key, r);
+    else keys!.set(r.key, r);
   }
   for (const [topic, m] of last) {
     const t = byTopic.get(topic)!;
