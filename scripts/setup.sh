@@ -84,6 +84,17 @@ CNF
 fi
 log "MariaDB binlog: $(mariadb -uroot -h127.0.0.1 -N -e 'show master status' | cut -f1,2) (ROW, full metadata)"
 
+# The MySQL sink loads upserts with LOAD DATA LOCAL INFILE (without it, it falls back to slower
+# INSERT statements and warns). MariaDB allows it by default; a distribution's config may not.
+# The variable is dynamic: set now, and in my.cnf for the next start.
+LOCAL_MARK='# sluice: LOAD DATA LOCAL for the MySQL sink'
+if [ "$(mysql_var local_infile)" != 1 ]; then
+  log "mariadb: allowing LOAD DATA LOCAL INFILE (local_infile = ON)"
+  grep -qF "$LOCAL_MARK" "$MYCNF" || printf '\n%s\n[mariadbd]\nlocal_infile = ON\n' "$LOCAL_MARK" >> "$MYCNF"
+  mariadb -uroot -h127.0.0.1 -e 'SET GLOBAL local_infile = 1'
+  [ "$(mysql_var local_infile)" = 1 ] || { log "MariaDB refuses local_infile = ON; see $MYCNF"; exit 1; }
+fi
+
 # MongoDB wire protocol: mongo-java-server (in memory) for the document sink's tests, on 127.0.0.1:27017.
 bash "$(dirname "$0")/mongo-server.sh" start || { log "the MongoDB-compatible test server did not start; see the output above"; exit 1; }
 

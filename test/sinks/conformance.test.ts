@@ -183,12 +183,25 @@ describe('sink conformance (PostgreSQL, MariaDB, DuckDB)', () => {
       '1999-12-31 23:59:59.999999', '2024-02-29 07:44:15.123456+02', '{"a": [1, 2, {"b": null}], "z": "ü"}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{1,2,3}')`;
     const row2 = `(2, ${cols.slice(1).map(() => 'NULL').join(', ')})`;
     const row3 = `(3, -32768, -9223372036854775808, false, -0.000001, -1e-10, '', '', '\\x', '1969-07-20', '00:00:00', '1970-01-01 00:00:00', '1970-01-01 00:00:00+00', '[]', '00000000-0000-0000-0000-000000000000', '{}')`;
+    // What a bulk load's text format has to carry: tab, newline, CR, backslash, a value spelled
+    // like its NULL marker (\N) or the word NULL, 4-byte UTF-8, and bytes of every special value.
+    const row4 = `(4, 0, 0, true, 0, 0, E'tab\\there, newline\\nand crlf\\r\\n, backslash \\\\ and \\\\N, the word NULL, 🙂 and 𝄞', E'\\t\\\\N\\n', '\\x00090a0d5c4e22275cff', NULL, NULL,
+      NULL, NULL, '{"s": "tab\\t nl\\n bs\\\\ quote\\" 🙂", "n": "\\\\N"}', NULL, '{4,5}')`;
+    const row5 = `(5, NULL, NULL, NULL, NULL, NULL, E'\\\\N', 'NULL', '\\x5c', NULL, NULL, NULL, NULL, NULL, NULL, NULL)`;
+    // Rows enough for the bulk paths (MySQL loads a table's batch of 128 rows or more), every
+    // column set from g, some NULL.
+    const many = (from: number, to: number) => `INSERT INTO typed SELECT g, g % 65536 - 32768, g * -1000003, g % 3 = 0, g * 1.000001, g * 0.1,
+      'text ' || g || E'\\t' || repeat('é🙂', g % 4), CASE WHEN g % 5 <> 0 THEN 'v' || g END, decode(lpad(to_hex(g), 8, '0'), 'hex'), date '2000-01-01' + g,
+      time '00:00:00' + g * interval '1.000001 second', timestamp '2000-01-01' + g * interval '1 hour 0.000001 second',
+      timestamptz '2000-01-01 00:00:00+00' + g * interval '1 day 0.123456 second', jsonb_build_object('g', g, 's', E'tab\\t' || g), md5(g::text)::uuid, ARRAY[g, -g]
+      FROM generate_series(${from}, ${to}) g`;
     await c.query(`INSERT INTO typed VALUES ${row1}`); // snapshot
+    await c.query(many(100, 399));
     const run = start('conf2', db.name, tmp.dir, targets);
     try {
       const kinds = cols.map(([n, k]) => [n, k] as [string, ColKind]);
       await converge(c, targets, 'typed', kinds);
-      await c.query(`INSERT INTO typed VALUES ${row2}, ${row3}`); // streamed
+      await c.query(`BEGIN; INSERT INTO typed VALUES ${row2}, ${row3}, ${row4}, ${row5}; ${many(1000, 1299)}; COMMIT`); // streamed
       await c.query(`UPDATE typed SET c_big = 9223372036854775807, c_num = 99999999999999.999999, c_text = 'updated ✓' WHERE id = 1`);
       await converge(c, targets, 'typed', kinds);
     } finally {
