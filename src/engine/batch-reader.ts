@@ -135,6 +135,16 @@ export class BatchReader {
     if (list.length < partitions) this.partial.add(topic);
   }
 
+  /** A shared topic whose truncate the last batch stopped at: the next batch reads it first. */
+  private barrierFirst: string | null = null;
+
+  /** The topics in the order a batch reads them: the one with a truncate waiting first. */
+  private visitOrder(): Iterable<[string, PartState[]]> {
+    const first = this.barrierFirst === null ? undefined : this.parts.get(this.barrierFirst);
+    if (!first) return this.parts;
+    return [[this.barrierFirst!, first], ...[...this.parts].filter(([t]) => t !== this.barrierFirst)];
+  }
+
   /** Stops reading `topic` (a held table): later batches leave it out. */
   removeTopic(topic: string): void {
     this.parts.delete(topic);
@@ -208,7 +218,7 @@ export class BatchReader {
     let share = Math.max(1, Math.ceil(limits.maxRecords / Math.max(1, nparts)));
     for (;;) {
       let progressed = false;
-      for (const [topic, list] of this.parts) {
+      for (const [topic, list] of this.visitOrder()) {
         for (const ps of list) {
           let taken = 0;
           while (records.length < limits.maxRecords && bytes < limits.maxBytes && taken < share && rejected.length === 0 && !barrier) {
@@ -240,8 +250,15 @@ export class BatchReader {
                 if (!all) break;
                 if (this.partial.has(topic)) {
                   // Other workers have the rest of the topic: the truncate comes alone (once what was read before it is applied).
-                  if (records.length === 0 && truncates.size === 0 && moved.size === 0) barrier = { topic, record: await this.toSinkRecord(r, op), value: r.value, at: list.map((o) => ({ partition: o.partition, offset: o.buf[o.i].offset })) };
-                  else barrier = undefined;
+                  if (records.length === 0 && truncates.size === 0 && moved.size === 0) {
+                    barrier = { topic, record: await this.toSinkRecord(r, op), value: r.value, at: list.map((o) => ({ partition: o.partition, offset: o.buf[o.i].offset })) };
+                    this.barrierFirst = null;
+                  } else {
+                    // The next batch starts with this topic, so that the truncate comes alone
+                    // before other topics' new changes fill it again (they would, under load).
+                    barrier = undefined;
+                    this.barrierFirst = topic;
+                  }
                   stop = true;
                   break;
                 }
@@ -307,6 +324,7 @@ export class BatchReader {
 
   /** Forgets read-ahead and moves back to `offsets` (after a failed apply). */
   rewind(offsets: Map<string, Map<number, number>>): void {
+    this.barrierFirst = null;
     for (const [topic, list] of this.parts) {
       for (const ps of list) {
         ps.next = offsets.get(topic)?.get(ps.partition) ?? 0;
