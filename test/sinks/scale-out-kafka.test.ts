@@ -183,7 +183,10 @@ describe('sinks scale out as a Kafka consumer group', () => {
       await waitUntil('a generation of two workers with a partition each', async () => {
         const [ja, jb] = [joined(a).at(-1), joined(b).at(-1)];
         return !!ja && !!jb && ja.generation === jb.generation && ja.partitions.length === 1 && jb.partitions.length === 1;
-      }, 60_000);
+      }, 120_000).catch((e: Error) => {
+        // What each worker said (joins, rebalances, retries): this wait timed out in 2 of 5 runs after adaptive batching.
+        throw new Error(`${e.message}\n${a.stderrText().slice(-3000)}\n---\n${b.stderrText().slice(-3000)}`);
+      });
       // B stalls (shorter than its session: it stays in the group) while rows, a TRUNCATE and more
       // rows go by: A reaches the truncate in its partition first. Applied there and then, it would
       // leave B's rows from before the truncate to come after it; applied again by B, it would wipe
