@@ -88,7 +88,7 @@ export async function writeChanges(path: string, t: TableBatch, share = false): 
       const u = fate.get(r) ?? 0;
       const key = u === 2 ? r.key : null;
       // The envelope's bytes when the log reader kept them (it then never decodes `value`).
-      const env = (r as SinkRecord & { bytes?: Buffer }).bytes ?? Buffer.from(r.value);
+      const env = r.bytes ?? Buffer.from(r.value);
       // At most: the framing (numbers of up to 16 digits), the key's UTF-8 (3 bytes per UTF-16
       // unit), the envelope.
       const most = 96 + 3 * (key?.length ?? 4) + env.length;
