@@ -170,6 +170,55 @@ describe('DuckDB change table', () => {
     }
   });
 
+  it('a batch of new changes in which keys take several values: the change table holds every value, the current state the last', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-ct-'));
+    const duck = join(dir, 'w.duckdb');
+    const log = await openLog(embeddedLogAt(join(dir, 'log')));
+    try {
+      await log.ensureTopic(TOPIC, { partitions: 3 });
+      await log.ensureTopic(schemaTopicOf(PREFIX), { partitions: 1 });
+      // Keys 1..40 created, then each updated three times; keys divisible by 4 deleted and keys
+      // divisible by 8 created again and updated once more: within one batch, every key's earlier
+      // values are superseded by a later change of the same key.
+      const ids = Array.from({ length: 40 }, (_, i) => i + 1);
+      type C = [ChangeEvent['op'], number, number];
+      await append(log, [
+        ...ids.map((id): C => ['c', id, id]),
+        ...[1, 2, 3].flatMap((n) => ids.map((id): C => ['u', id, id * 10 + n])),
+        ...ids.filter((id) => id % 4 === 0).map((id): C => ['d', id, id * 10 + 3]),
+        ...ids.filter((id) => id % 8 === 0).flatMap((id): C[] => [['c', id, -id], ['u', id, -id - 1]]),
+      ]);
+      const cfg = parseConfig(`name: ct\nsource: { type: postgres, connection: { database: x } }\nsinks:\n  - { name: w, type: duckdb, path: ${duck} }\n`, 'ct.yaml', process.env).sinks[0];
+      const sink = await sinkSpec('duckdb').create(cfg, { pipeline: 'ct', logger: quiet, id: 'ct/w' });
+      assert.equal((await sink.open()).size, 0, 'a new sink: every change id of the batch is new to the change table');
+      const all = await batches(log, 1_000_000);
+      assert.equal(all.length, 1, 'every change in one batch');
+      await sink.apply(all[0]);
+      await sink.close();
+
+      // The truth: the log's own changes, parsed here.
+      const want = await truth(log);
+      assert.equal(want.size, 40 + 120 + 10 + 10);
+      const conn = await (await DuckDBInstance.fromCache(duck)).connect();
+      try {
+        const rows = (await conn.runAndReadAll('SELECT __change_id, __op, id, name, qty FROM items_changes ORDER BY __change_id')).getRows();
+        assert.equal(rows.length, want.size, 'one row per logged change, superseded ones included');
+        for (const [cid, op, id, name, qty] of rows) assert.deepEqual([op, String(id), name, qty === null ? null : Number(qty)], want.get(String(cid)), `change ${cid} holds its own values, not its key's last`);
+        // Key 5 went through 5, 51, 52, 53: each value once in the change table.
+        assert.deepEqual((await conn.runAndReadAll('SELECT qty FROM items_changes WHERE id = 5 ORDER BY qty')).getRows().map(([q]) => Number(q)), [5, 51, 52, 53]);
+        // The current state: keys not divisible by 4 at their third update, keys divisible by 8 at their last value, the rest gone.
+        const cur = (await conn.runAndReadAll('SELECT id, name, qty FROM items ORDER BY id')).getRows().map(([id, name, qty]) => [Number(id), name, Number(qty)]);
+        const expected = ids.filter((id) => id % 4 !== 0 || id % 8 === 0).map((id) => (id % 8 === 0 ? [id, `item ${id} "${-id - 1}"`, -id - 1] : [id, `item ${id} "${id * 10 + 3}"`, id * 10 + 3]));
+        assert.deepEqual(cur, expected);
+      } finally {
+        conn.closeSync();
+      }
+    } finally {
+      await log.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('converts superseded changes and delete images only for the change table: without one, their values cannot refuse the batch', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-ct-'));
     const log = await openLog(embeddedLogAt(join(dir, 'log')));
