@@ -4,7 +4,8 @@
  * transaction that imported an exported snapshot, so the rows are exactly the state at that
  * snapshot's point and the stream continues from there with no gap and no overlap.
  *
- * Tables are read in key order (keys.ts) and committed to the log in bounded chunks; the checkpoint
+ * Tables are read with `COPY (SELECT …) TO STDOUT` (copy-out.ts: the server streams the rows, no
+ * fetch round trips), in key order (keys.ts), and committed to the log in bounded chunks; the checkpoint
  * names each table's last committed key, so after a crash the rest of a table is read from a new
  * snapshot, after that key (sources/common/ranges.ts says how the stream then tells the two reads
  * apart). Progress (rows, rate, ETA) is logged every few seconds.
@@ -17,9 +18,10 @@ import { tableKey, tableTopic } from '../common/names.ts';
 import { resumeAfter, type TableSnapshot } from '../common/ranges.ts';
 import { SnapshotTable, type SnapshotHooks } from '../common/snapshot.ts';
 import { postgresDebezium } from './debezium.ts';
-import { orderExpression, pgKeyColumns } from './keys.ts';
+import { orderExpression, pgKeyColumns, type PgKeyColumn } from './keys.ts';
 import { TypeCatalog } from './pgoutput/index.ts';
 import { quoteIdent } from './slot.ts';
+import { copyRows } from './copy-out.ts';
 import type { PostgresSourceConfig } from './spec.ts';
 
 export interface SnapshotOptions extends SnapshotHooks {
@@ -31,6 +33,16 @@ export interface SnapshotOptions extends SnapshotHooks {
   /** The checkpoint's per-table state, updated in place. */
   state: Record<string, TableSnapshot<bigint>>;
   cfg: PostgresSourceConfig;
+}
+
+/**
+ * The condition "the key lies after `raw`" (the key's values as the snapshot read them, as text) in
+ * the order `exprs` sort by. COPY takes no parameters: the values go in as literals of the key's
+ * types.
+ */
+export function keyAfter(client: pg.Client, keys: PgKeyColumn[], exprs: string[], raw: readonly (string | Buffer | null)[]): string {
+  const literal = (v: string | Buffer | null) => (v === null ? 'NULL' : client.escapeLiteral(typeof v === 'string' ? v : `\\x${v.toString('hex')}`));
+  return `(${exprs.join(', ')}) > (${keys.map((k, i) => `${literal(raw[i])}::${k.collate === 'cast' ? 'text' : k.typeName}`).join(', ')})`;
 }
 
 /** Collations whose text order is the order of the UTF-8 bytes. */
@@ -66,7 +78,6 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       const state = (o.state[name] ??= { status: 'partial', rows: 0, ranges: [] });
       const t = (current = new SnapshotTable(o, name, est, ti, o.tables.length, state, o.at, keys && keys.map((k) => k.index)));
       let sql = `SELECT ${cols} FROM ${qualified}`;
-      const params: (string | Buffer | null)[] = [];
       if (keys) {
         const collations = new Map<string, string>(
           (await client.query(`SELECT a.attname, c.collname FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation WHERE a.attrelid = $1::regclass AND a.attnum > 0`, [qualified])).rows.map((r: any) => [r.attname, r.collname === 'default' ? dbCollate : r.collname]),
@@ -74,20 +85,18 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
         const exprs = keys.map((k) => orderExpression(k, BINARY_COLLATIONS.has(collations.get(k.name) ?? '')));
         const after = resumeAfter(state);
         if (after) {
-          sql += ` WHERE (${exprs.join(', ')}) > (${keys.map((k, i) => `$${i + 1}::${k.collate === 'cast' ? 'text' : k.typeName}`).join(', ')})`;
-          params.push(...after.raw);
+          sql += ` WHERE ${keyAfter(client, keys, exprs, after.raw)}`;
         }
         sql += ` ORDER BY ${exprs.join(', ')}`;
       }
-      await client.query({ text: `DECLARE sluice_snap NO SCROLL CURSOR FOR ${sql}`, values: params });
       const connector = postgresDebezium.connector;
       const db = cfg.connection.database;
-      for (;;) {
-        if (o.isStopped()) break;
-        const r = await client.query({ text: `FETCH ${cfg.snapshotFetchSize} FROM sluice_snap`, rowMode: 'array' });
-        if (r.rows.length === 0) break;
+      // A table without a key is copied as it lies; a keyed one in key order (a query).
+      const copy = keys ? `(${sql})` : `${qualified} (${cols})`;
+      read: for await (const rows of copyRows(client, copy, rel.table.columns.length, cfg.snapshotFetchSize)) {
         const now = Date.now();
-        for (const values of r.rows as (string | null)[][]) {
+        for (const values of rows) {
+          if (o.isStopped()) break read;
           const after = rel.decodeTextRow(values);
           const key = keyOf(rel.table, after);
           const ev: ChangeEvent = {
@@ -104,7 +113,6 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
           if (c) await c;
         }
       }
-      await client.query('CLOSE sluice_snap');
       if (o.isStopped()) break;
       await t.finish();
       totalRows += t.state.rows;

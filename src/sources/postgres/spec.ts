@@ -24,7 +24,7 @@ const config = object({
     tables: '`schema.table` names to capture (a name with a dot or quote in double quotes: `public."dot.ted"`, [topics.md](topics.md)); empty means every table in the database.',
     tablesType: 'list of `schema.table`',
     snapshot: '',
-    snapshotFetchSize: 'Rows per cursor fetch during the snapshot.',
+    snapshotFetchSize: 'Rows read ahead of the log during the snapshot: the COPY stream from the server pauses past them.',
     heartbeat: 'Heartbeat messages written to the WAL (`pg_logical_emit_message`) so that an idle database does not retain WAL for the slot.',
     topics: 'Topics are `<topicPrefix>.<schema>.<table>`, names escaped as [topics.md](topics.md) says.',
   }),
