@@ -104,15 +104,28 @@ async function batches(log: Log, max: number, offsets?: Map<string, Map<number, 
   return out;
 }
 
+/** A fresh embedded log with the items topic (3 partitions) and the schema topic, in a temp dir removed after `fn`. */
+async function withLog(fn: (log: Log, dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-ct-'));
+  const log = await openLog(embeddedLogAt(join(dir, 'log')));
+  try {
+    await log.ensureTopic(TOPIC, { partitions: 3 });
+    await log.ensureTopic(schemaTopicOf(PREFIX), { partitions: 1 });
+    await fn(log, dir);
+  } finally {
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The DuckDB sink's config writing to `duck`. */
+const duckSink = (duck: string, extra = '') => parseConfig(`name: ct\nsource: { type: postgres, connection: { database: x } }\nsinks:\n  - { name: w, type: duckdb, path: ${duck}${extra} }\n`, 'ct.yaml', process.env).sinks[0];
+
 describe('DuckDB change table', () => {
   it('holds each logged change once through restarts, batches applied twice and replays', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sluice-ct-'));
-    const duck = join(dir, 'w.duckdb');
-    const log = await openLog(embeddedLogAt(join(dir, 'log')));
-    try {
-      await log.ensureTopic(TOPIC, { partitions: 3 });
-      await log.ensureTopic(schemaTopicOf(PREFIX), { partitions: 1 });
-      const cfg = parseConfig(`name: ct\nsource: { type: postgres, connection: { database: x } }\nsinks:\n  - { name: w, type: duckdb, path: ${duck} }\n`, 'ct.yaml', process.env).sinks[0];
+    await withLog(async (log, dir) => {
+      const duck = join(dir, 'w.duckdb');
+      const cfg = duckSink(duck);
       const open = async (): Promise<[Sink, Map<string, Map<number, number>>]> => {
         const s = await sinkSpec('duckdb').create(cfg, { pipeline: 'ct', logger: quiet, id: 'ct/w' });
         return [s, await s.open()];
@@ -164,19 +177,12 @@ describe('DuckDB change table', () => {
       const cur = (await conn.runAndReadAll(`SELECT id, name, qty FROM items ORDER BY id`)).getRows().map(([id, name, qty]) => [String(id), name, Number(qty)]);
       assert.deepEqual(cur, [...last.values()].sort((a, b) => Number(a[0]) - Number(b[0])));
       conn.closeSync();
-    } finally {
-      await log.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('a batch of new changes in which keys take several values: the change table holds every value, the current state the last', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sluice-ct-'));
-    const duck = join(dir, 'w.duckdb');
-    const log = await openLog(embeddedLogAt(join(dir, 'log')));
-    try {
-      await log.ensureTopic(TOPIC, { partitions: 3 });
-      await log.ensureTopic(schemaTopicOf(PREFIX), { partitions: 1 });
+    await withLog(async (log, dir) => {
+      const duck = join(dir, 'w.duckdb');
       // Keys 1..40 created, then each updated three times; keys divisible by 4 deleted and keys
       // divisible by 8 created again and updated once more: within one batch, every key's earlier
       // values are superseded by a later change of the same key.
@@ -188,7 +194,7 @@ describe('DuckDB change table', () => {
         ...ids.filter((id) => id % 4 === 0).map((id): C => ['d', id, id * 10 + 3]),
         ...ids.filter((id) => id % 8 === 0).flatMap((id): C[] => [['c', id, -id], ['u', id, -id - 1]]),
       ]);
-      const cfg = parseConfig(`name: ct\nsource: { type: postgres, connection: { database: x } }\nsinks:\n  - { name: w, type: duckdb, path: ${duck} }\n`, 'ct.yaml', process.env).sinks[0];
+      const cfg = duckSink(duck);
       const sink = await sinkSpec('duckdb').create(cfg, { pipeline: 'ct', logger: quiet, id: 'ct/w' });
       assert.equal((await sink.open()).size, 0, 'a new sink: every change id of the batch is new to the change table');
       const all = await batches(log, 1_000_000);
@@ -213,16 +219,11 @@ describe('DuckDB change table', () => {
       } finally {
         conn.closeSync();
       }
-    } finally {
-      await log.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('converts superseded changes and delete images only for the change table: without one, their values cannot refuse the batch', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sluice-ct-'));
-    const log = await openLog(embeddedLogAt(join(dir, 'log')));
-    try {
+    await withLog(async (log, dir) => {
       const prices: TableSchema = {
         schema: 'public',
         table: 'prices',
@@ -234,7 +235,6 @@ describe('DuckDB change table', () => {
       };
       const topic = `${PREFIX}.public.prices`;
       await log.ensureTopic(topic, { partitions: 3 });
-      await log.ensureTopic(schemaTopicOf(PREFIX), { partitions: 1 });
       // Key 1's first value does not fit numeric(5,2), its last does; key 3's delete carries a
       // before image that does not fit (the log holds what it holds).
       await appendRows(log, prices, [
@@ -247,7 +247,7 @@ describe('DuckDB change table', () => {
       const [batch] = await batches(log, 1000, undefined, topic);
       for (const changeTableName of ['', '{table}_changes']) {
         const duck = join(dir, `w${changeTableName ? 'c' : ''}.duckdb`);
-        const cfg = parseConfig(`name: ct\nsource: { type: postgres, connection: { database: x } }\nsinks:\n  - { name: w, type: duckdb, path: ${duck}, changeTableName: '${changeTableName}' }\n`, 'ct.yaml', process.env).sinks[0];
+        const cfg = duckSink(duck, `, changeTableName: '${changeTableName}'`);
         const sink = await sinkSpec('duckdb').create(cfg, { pipeline: 'ct', logger: quiet, id: 'ct/w' });
         await sink.open();
         try {
@@ -263,9 +263,6 @@ describe('DuckDB change table', () => {
           await sink.close();
         }
       }
-    } finally {
-      await log.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
