@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
 import { freshDatabase } from '../helpers/pg.ts';
-import { ByteSink, copyIn, copyRow, type CopyLayout } from '../../src/sinks/postgres/copy.ts';
+import { ByteSink } from '../../src/core/bytes.ts';
+import { copyIn, copyRow, type CopyLayout } from '../../src/sinks/postgres/copy.ts';
 
 const HOSTILE = [
   '',

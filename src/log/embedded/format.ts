@@ -11,30 +11,25 @@ import type { AppendRecord } from '../types.ts';
 
 const maxLen = (v: Buffer | string | null) => (v === null ? 0 : typeof v === 'string' ? v.length * 3 : v.length);
 import { crc32 } from '../../core/crc32.ts';
+import { ByteSink } from '../../core/bytes.ts';
 
 export const BATCH_MAGIC = 0x534c4231; // 'SLB1'
 export const BATCH_HEADER = 24;
 
 /** Growing buffer that encodes records of one batch. */
-export class BatchEncoder {
-  buf: Buffer = Buffer.allocUnsafe(1 << 16);
-  len = BATCH_HEADER;
+export class BatchEncoder extends ByteSink {
   count = 0;
   baseOffset = 0;
+
+  constructor() {
+    super(1 << 16);
+    this.len = BATCH_HEADER;
+  }
 
   reset(baseOffset: number): void {
     this.len = BATCH_HEADER;
     this.count = 0;
     this.baseOffset = baseOffset;
-  }
-
-  private ensure(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.len + n) size *= 2;
-    const nb = Buffer.allocUnsafe(size);
-    this.buf.copy(nb, 0, 0, this.len);
-    this.buf = nb;
   }
 
   private lastHeaders: Record<string, string> | undefined;

@@ -22,7 +22,8 @@ import type { TargetTable } from '../sql/tables.ts';
 import { bySchema, type SinkBatch, type SinkRecord, type TableBatch } from '../types.ts';
 import { postgresDialect as dialect } from './dialect.ts';
 import { closeWithin, connectFailure, pgDeadlineOptions, underDeadline, withStatementDeadline } from '../timeouts.ts';
-import { ByteSink, copyIn, copyRow, type CopyLayout } from './copy.ts';
+import { ByteSink } from '../../core/bytes.ts';
+import { copyIn, copyRow, type CopyLayout } from './copy.ts';
 
 /** Gives up a connection (a statement past its deadline). */
 const destroyStream = (client: pg.Client, why?: Error): void => (client as unknown as { connection: { stream: { destroy(e?: Error): void } } }).connection.stream.destroy(why);
