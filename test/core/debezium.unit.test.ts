@@ -96,6 +96,23 @@ describe('Debezium JSON envelope against events Debezium wrote', () => {
     assert.deepEqual(Object.keys(v), ['before', 'after', 'source', 'transaction', 'op', 'ts_ms', 'ts_us', 'ts_ns']);
   });
 
+  it('events whose times repeat or change in any one part give the bytes a new serializer gives', () => {
+    // The serializer keeps the texts of the last times it wrote; a change in any of them (the source's
+    // ts_ms, ts_us, ts_ns; the event's ts_ms or op) must show, a repeat must not alter anything.
+    const warm = new DebeziumJsonSerializer({ ...opts, schemas: false });
+    const variants: ChangeEvent[] = [];
+    for (const e of events) {
+      variants.push(e, e, { ...e, ts_ms: e.ts_ms + 1 }, { ...e, op: e.op === 'c' ? 'u' : 'c' });
+      variants.push({ ...e, source: { ...e.source, ts_ms: e.source.ts_ms + 7 } });
+      variants.push({ ...e, source: { ...e.source, ts_us: e.source.ts_ms * 1000 + 123 } });
+      variants.push({ ...e, source: { ...e.source, ts_us: e.source.ts_ms * 1000 + 123, ts_ns: e.source.ts_ms * 1_000_000 + 123_456 } });
+      variants.push({ ...e, source: { ...e.source, snapshot: 'last_in_data_collection' } }, e);
+    }
+    for (const [i, e] of [...variants, ...variants.reverse()].entries()) {
+      assert.equal(warm.valueString(e), new DebeziumJsonSerializer({ ...opts, schemas: false }).valueString(e), `variant ${i}`);
+    }
+  });
+
   it('a delete is followed by its tombstone: the same key, a null value', () => {
     const i = recorded.findIndex((r) => r.topic === topic && r.valuePlain?.includes('"op":"d"'));
     const tomb = recorded[i + 1];

@@ -264,11 +264,34 @@ export class DebeziumJsonSerializer {
     return `{"schema":${c.valueSchema},"payload":${payload}}`;
   }
 
+  // The times of consecutive events mostly repeat (a transaction's commit time, the millisecond an
+  // event was handled in): the texts of the last ones are kept.
+  private srcMs = NaN;
+  private srcUs: SourceInfo['ts_us'] = undefined;
+  private srcNs: SourceInfo['ts_ns'] = undefined;
+  private srcMsText = '';
+  private srcUsNsText = '';
+  private evMs = NaN;
+  private evOp = '';
+  private evText = '';
+
   private payload(ev: ChangeEvent, c: TableCache): string {
     const s: SourceInfo = ev.source;
-    const tsUs = s.ts_us ?? null;
-    const srcUs = tsUs === null ? scaled(s.ts_ms, '000') : nullableInt(tsUs);
-    const srcNs = s.ts_ns != null ? nullableInt(s.ts_ns) : tsUs === null ? scaled(s.ts_ms, '000000') : scaled(tsUs, '000');
+    if (s.ts_ms !== this.srcMs || s.ts_us !== this.srcUs || s.ts_ns !== this.srcNs) {
+      const tsUs = s.ts_us ?? null;
+      const srcUs = tsUs === null ? scaled(s.ts_ms, '000') : nullableInt(tsUs);
+      const srcNs = s.ts_ns != null ? nullableInt(s.ts_ns) : tsUs === null ? scaled(s.ts_ms, '000000') : scaled(tsUs, '000');
+      this.srcMs = s.ts_ms;
+      this.srcUs = s.ts_us;
+      this.srcNs = s.ts_ns;
+      this.srcMsText = writeNumber(s.ts_ms);
+      this.srcUsNsText = ',"ts_us":' + srcUs + ',"ts_ns":' + srcNs;
+    }
+    if (ev.ts_ms !== this.evMs || ev.op !== this.evOp) {
+      this.evMs = ev.ts_ms;
+      this.evOp = ev.op;
+      this.evText = ',"op":"' + ev.op + '","ts_ms":' + writeNumber(ev.ts_ms) + ',"ts_us":' + scaled(ev.ts_ms, '000') + ',"ts_ns":' + scaled(ev.ts_ms, '000000') + '}';
+    }
     const t = ev.transaction;
     return (
       '{"before":' +
@@ -277,28 +300,17 @@ export class DebeziumJsonSerializer {
       writeRow(ev.after) +
       ',"source":' +
       c.head +
-      writeNumber(s.ts_ms) +
+      this.srcMsText +
       ',"snapshot":' +
-      (s.snapshot == null ? 'null' : writeString(s.snapshot)) +
+      (s.snapshot == null ? 'null' : (MARKER_TEXT.get(s.snapshot) ?? writeString(s.snapshot))) +
       c.dbPart +
       (s.sequence == null ? 'null' : writeString(s.sequence)) +
-      ',"ts_us":' +
-      srcUs +
-      ',"ts_ns":' +
-      srcNs +
+      this.srcUsNsText +
       c.tablePart +
       this.opts.source.tail(s) +
       '},"transaction":' +
       (t ? `{"id":${writeString(t.id)},"total_order":${t.total_order},"data_collection_order":${t.data_collection_order}}` : 'null') +
-      ',"op":"' +
-      ev.op +
-      '","ts_ms":' +
-      writeNumber(ev.ts_ms) +
-      ',"ts_us":' +
-      scaled(ev.ts_ms, '000') +
-      ',"ts_ns":' +
-      scaled(ev.ts_ms, '000000') +
-      '}'
+      this.evText
     );
   }
 
@@ -318,6 +330,9 @@ export class DebeziumJsonSerializer {
     return Buffer.from(this.opts.schemas ? `{"schema":${TX_VALUE_SCHEMA_JSON},"payload":${payload}}` : payload);
   }
 }
+
+/** The JSON text of each `source.snapshot` value Debezium defines. */
+const MARKER_TEXT = new Map(SNAPSHOT_ALLOWED.split(',').map((m) => [m, writeString(m)]));
 
 const TX_KEY_SCHEMA_JSON = fieldSchemaJson(TRANSACTION_KEY_SCHEMA);
 const TX_VALUE_SCHEMA_JSON = fieldSchemaJson(TRANSACTION_VALUE_SCHEMA);
