@@ -6,6 +6,8 @@
 import { spawn } from 'node:child_process';
 import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
 import type { PipelineConfig } from '../src/config/types.ts';
 import { runPipeline } from '../src/engine/runner.ts';
 
@@ -129,4 +131,20 @@ export function summarize(rows: SummaryRow[]): void {
   const file = process.env.SLUICE_BENCH_SUMMARY;
   if (!file) return;
   appendFileSync(file, rows.map((r) => JSON.stringify(r) + '\n').join(''));
+}
+
+/** The options of a benchmark sized in rows: `--rows`, `--workload`, `--rounds`, with its own defaults. */
+export function sizeOptions(defaults: { rows: string; workload: string; rounds?: string }): { rows: number; workload: string; rounds: number } {
+  const { values } = parseArgs({ options: { rows: { type: 'string', default: defaults.rows }, workload: { type: 'string', default: defaults.workload }, rounds: { type: 'string', default: defaults.rounds ?? '3' } } });
+  return { rows: Number(values.rows), workload: values.workload!, rounds: Number(values.rounds) };
+}
+
+/** The local PostgreSQL server the benchmarks use (trust authentication). */
+export const PG_CONN = { host: '127.0.0.1', port: 5432, user: 'postgres' };
+
+/** A connected client of the local PostgreSQL server to `database`. */
+export async function pgClient(database: string): Promise<pg.Client> {
+  const c = new pg.Client({ ...PG_CONN, database });
+  await c.connect();
+  return c;
 }

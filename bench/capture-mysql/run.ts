@@ -13,14 +13,11 @@ import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
 import { parseConfig } from '../../src/config/index.ts';
-import { dirBytes, drainInChild, orderFor, peakRssOf, showSpread, spread, startOnce, writeConfig, summarize } from '../common.ts';
+import { dirBytes, drainInChild, orderFor, peakRssOf, showSpread, spread, startOnce, writeConfig, summarize, sizeOptions } from '../common.ts';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, workload: { type: 'string', default: 'both' }, rounds: { type: 'string', default: '3' } } });
-const ROWS = Number(values.rows);
-const ROUNDS = Number(values.rounds);
+const { rows: ROWS, workload: WORKLOAD, rounds: ROUNDS } = sizeOptions({ rows: '1000000', workload: 'both' });
 const DB = 'sluice_bench';
 const conn = { host: '127.0.0.1', port: 3306, user: 'root' };
 const RAW = 'mariadb-binlog --raw';
@@ -136,7 +133,7 @@ async function benchWorkload(workload: string): Promise<Run[]> {
   return runs;
 }
 
-const workloads = values.workload === 'both' ? ['small', 'mixed'] : [values.workload!];
+const workloads = WORKLOAD === 'both' ? ['small', 'mixed'] : [WORKLOAD];
 const runs: Run[] = [];
 for (const w of workloads) runs.push(...(await benchWorkload(w)));
 console.log(`\ncapture-mysql: ${ROWS} row changes per workload, ${ROUNDS} rounds in alternating order, ${process.platform} ${cpus().length} cores, Node ${process.version}`);

@@ -13,31 +13,20 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { parseConfig } from '../../src/config/index.ts';
 import type { PostgresSourceConfig } from '../../src/config/types.ts';
 import { generate } from './workload.ts';
-import { dirBytes, drainInChild, orderFor, peakRssOf, showSpread, spread, startOnce, summarize, writeConfig } from '../common.ts';
+import { dirBytes, drainInChild, orderFor, peakRssOf, showSpread, spread, startOnce, summarize, writeConfig, sizeOptions, pgClient } from '../common.ts';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, workload: { type: 'string', default: 'both' }, rounds: { type: 'string', default: '3' } } });
-const ROWS = Number(values.rows);
-const ROUNDS = Number(values.rounds);
+const { rows: ROWS, workload: WORKLOAD, rounds: ROUNDS } = sizeOptions({ rows: '1000000', workload: 'both' });
 const DB = 'sluice_bench';
-const conn = { host: '127.0.0.1', port: 5432, user: 'postgres' };
 const REF = 'pg_recvlogical → file';
 const SLUICE = 'sluice → durable log';
-
-async function client(database: string): Promise<pg.Client> {
-  const c = new pg.Client({ ...conn, database });
-  await c.connect();
-  return c;
-}
 
 interface Run { workload: string; tool: string; round: number; order: number; changes: number; seconds: number; perSec: number; mbPerSec: number; rssMiB: number; loadedRssMiB?: number }
 
 async function resetDb(): Promise<void> {
-  const a = await client('postgres');
+  const a = await pgClient('postgres');
   await a.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [DB]);
   await a.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
   await a.query(`CREATE DATABASE ${DB}`);
@@ -58,7 +47,7 @@ async function recvlogical(slot: string, endLsn: string, publication: string, ou
 
 async function benchWorkload(workload: string): Promise<Run[]> {
   await resetDb();
-  const db = await client(DB);
+  const db = await pgClient(DB);
   if (workload === 'small') await db.query(`CREATE TABLE small (id int PRIMARY KEY, v int, name text)`);
   else await db.query(`CREATE TABLE mixed (id int8 PRIMARY KEY, qty int8, amount numeric(12,2), note text, at timestamptz, doc jsonb, ref uuid, flag bool, raw bytea, day date, tags text[])`);
   const work = join(tmpdir(), `sluice-bench-${workload}-${process.pid}`);
@@ -106,7 +95,7 @@ async function benchWorkload(workload: string): Promise<Run[]> {
   // MB/s: pgoutput bytes (pg_recvlogical's output) drained per second, for both tools.
   for (const x of runs) x.mbPerSec = pgoutputBytes / x.seconds / 1e6;
   await db.end();
-  const a = await client('postgres');
+  const a = await pgClient('postgres');
   await a.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [DB]);
   await a.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
   await a.end();
@@ -114,7 +103,7 @@ async function benchWorkload(workload: string): Promise<Run[]> {
   return runs;
 }
 
-const workloads = values.workload === 'both' ? ['small', 'mixed'] : [values.workload!];
+const workloads = WORKLOAD === 'both' ? ['small', 'mixed'] : [WORKLOAD];
 const runs: Run[] = [];
 for (const w of workloads) runs.push(...(await benchWorkload(w)));
 console.log(`\ncapture-postgres: ${ROWS} changes per workload, ${ROUNDS} rounds in alternating order, ${process.platform} ${cpus().length} cores, Node ${process.version}`);

@@ -13,28 +13,17 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { dirBytes, drainInChild, orderFor, peakRssOf, showSpread, spread, summarize, writeConfig } from '../common.ts';
+import { dirBytes, drainInChild, orderFor, peakRssOf, showSpread, spread, summarize, writeConfig, sizeOptions, pgClient, PG_CONN } from '../common.ts';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '5000000' }, workload: { type: 'string', default: 'small' }, rounds: { type: 'string', default: '3' } } });
-const ROWS = Number(values.rows);
-const ROUNDS = Number(values.rounds);
+const { rows: ROWS, workload: WORKLOAD, rounds: ROUNDS } = sizeOptions({ rows: '5000000', workload: 'small' });
 const DB = 'sluice_bench_snap';
-const conn = { host: '127.0.0.1', port: 5432, user: 'postgres' };
 const REF = 'COPY TO STDOUT (psql)';
 const SLUICE = 'sluice snapshot → log';
-
-async function client(database: string): Promise<pg.Client> {
-  const c = new pg.Client({ ...conn, database });
-  await c.connect();
-  return c;
-}
 
 interface Run { workload: string; tool: string; round: number; seconds: number; perSec: number; rssMiB: number; logBytes?: number }
 
 async function dropAll(): Promise<void> {
-  const a = await client('postgres');
+  const a = await pgClient('postgres');
   await a.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [DB]);
   await a.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
   await a.end();
@@ -51,7 +40,7 @@ const TABLES: Record<string, { ddl: string; fill: string }> = {
 /** psql's `COPY <table> TO STDOUT`, its output thrown away: the seconds and psql's peak RSS. */
 async function copyOut(table: string): Promise<{ seconds: number; rss: number }> {
   const t0 = process.hrtime.bigint();
-  const child = spawn('psql', ['-h', conn.host, '-U', conn.user, '-d', DB, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `COPY ${table} TO STDOUT`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn('psql', ['-h', PG_CONN.host, '-U', PG_CONN.user, '-d', DB, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `COPY ${table} TO STDOUT`], { stdio: ['ignore', 'ignore', 'inherit'] });
   let done = false;
   const rssP = peakRssOf(child.pid!, () => done);
   const code = await new Promise<number | null>((r) => child.once('exit', r));
@@ -63,10 +52,10 @@ async function copyOut(table: string): Promise<{ seconds: number; rss: number }>
 
 async function benchWorkload(workload: string): Promise<{ runs: Run[]; tableBytes: number }> {
   await dropAll();
-  const a = await client('postgres');
+  const a = await pgClient('postgres');
   await a.query(`CREATE DATABASE ${DB}`);
   await a.end();
-  const db = await client(DB);
+  const db = await pgClient(DB);
   const t = TABLES[workload];
   await db.query(t.ddl);
   process.stderr.write(`[bench] ${workload}: loading ${ROWS} rows…\n`);
@@ -106,7 +95,7 @@ async function benchWorkload(workload: string): Promise<{ runs: Run[]; tableByte
   return { runs, tableBytes };
 }
 
-const workloads = values.workload === 'both' ? ['small', 'mixed'] : [values.workload!];
+const workloads = WORKLOAD === 'both' ? ['small', 'mixed'] : [WORKLOAD];
 const all: Run[] = [];
 const sizes: Record<string, number> = {};
 for (const w of workloads) {
