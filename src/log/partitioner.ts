@@ -1,6 +1,7 @@
 /** Kafka-compatible default partitioner: murmur2(key) & 0x7fffffff mod partitions. */
-export function murmur2(data: Uint8Array): number {
-  const length = data.length;
+
+/** Kafka's murmur2 of the first `length` bytes of `data` (all of them by default). */
+export function murmur2(data: Uint8Array, length = data.length): number {
   const seed = 0x9747b28c;
   const m = 0x5bd1e995;
   const r = 24;
@@ -29,7 +30,15 @@ export function murmur2(data: Uint8Array): number {
   return h | 0;
 }
 
-export function partitionFor(key: Uint8Array | null, partitions: number): number {
+/** A key's UTF-8 bytes are written here to be hashed, rather than into a new buffer per key. */
+const scratch = Buffer.allocUnsafe(1024);
+
+/** The partition of `key` (a string counts as its UTF-8 bytes) among `partitions`, as Kafka's default partitioner picks it. */
+export function partitionFor(key: Uint8Array | string | null, partitions: number): number {
   if (partitions <= 1 || key === null) return 0;
-  return (murmur2(key) & 0x7fffffff) % partitions;
+  if (typeof key !== 'string') return (murmur2(key) & 0x7fffffff) % partitions;
+  // A write that stops for want of room leaves fewer than 4 bytes (one UTF-8 character) free.
+  const n = scratch.write(key, 0, 'utf8');
+  const h = n <= scratch.length - 4 ? murmur2(scratch, n) : murmur2(Buffer.from(key));
+  return (h & 0x7fffffff) % partitions;
 }

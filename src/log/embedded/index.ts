@@ -344,7 +344,7 @@ export class EmbeddedLog implements Log {
 
   /** @internal */ partForWrite(topic: string, key: Buffer | string | null, partition: number | undefined): Part {
     const t = this.topic(topic);
-    const idx = partition ?? partitionFor(typeof key === 'string' ? Buffer.from(key) : key, t.parts.length);
+    const idx = partition ?? partitionFor(key, t.parts.length);
     const p = t.parts[idx];
     if (!p) throw logError('LOG_PARTITION_MISSING', `topic ${topic} has partitions 0..${t.parts.length - 1}, not ${idx}`);
     return p;

@@ -192,7 +192,7 @@ export class KafkaLog implements Log {
     const kname = this.kname(topic);
     const m = TOPIC_RE.test(topic) ? this.meta.get(kname) : undefined;
     if (!m) throw logError('LOG_TOPIC_MISSING', `topic ${topic} does not exist in the kafka log (Kafka topic ${kname}); create it with ensureTopic before appending`);
-    const idx = partition ?? partitionFor(typeof key === 'string' ? Buffer.from(key) : key, m.partitions);
+    const idx = partition ?? partitionFor(key, m.partitions);
     if (!Number.isInteger(idx) || idx < 0 || idx >= m.partitions) throw logError('LOG_PARTITION_MISSING', `topic ${topic} has partitions 0..${m.partitions - 1}, not ${idx}`);
     return { kname, partition: idx };
   }
