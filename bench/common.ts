@@ -148,3 +148,16 @@ export async function pgClient(database: string): Promise<pg.Client> {
   await c.connect();
   return c;
 }
+
+/** Runs a reference tool to its end, its output thrown away: the seconds it took and its peak RSS (MiB). */
+export async function timedChild(cmd: string, args: string[]): Promise<{ seconds: number; rss: number }> {
+  const t0 = process.hrtime.bigint();
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  let done = false;
+  const rssP = peakRssOf(child.pid!, () => done);
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  done = true;
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (code !== 0) throw new Error(`${cmd} exited ${code}`);
+  return { seconds, rss: await rssP };
+}

@@ -9,14 +9,13 @@
  *
  *   node --import tsx bench/capture-postgres/run.ts [--rows 1000000] [--workload small|mixed|both] [--rounds 3]
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/index.ts';
 import type { PostgresSourceConfig } from '../../src/config/types.ts';
 import { generate } from './workload.ts';
-import { dirBytes, drainInChild, orderFor, peakRssOf, showSpread, spread, startOnce, summarize, writeConfig, sizeOptions, pgClient } from '../common.ts';
+import { dirBytes, drainInChild, orderFor, showSpread, spread, startOnce, summarize, writeConfig, sizeOptions, pgClient, timedChild } from '../common.ts';
 
 const { rows: ROWS, workload: WORKLOAD, rounds: ROUNDS } = sizeOptions({ rows: '1000000', workload: 'both' });
 const DB = 'sluice_bench';
@@ -33,16 +32,8 @@ async function resetDb(): Promise<void> {
   await a.end();
 }
 
-async function recvlogical(slot: string, endLsn: string, publication: string, outFile: string): Promise<{ seconds: number; rss: number }> {
-  const t0 = process.hrtime.bigint();
-  const child = spawn('pg_recvlogical', ['-h', '127.0.0.1', '-U', 'postgres', '-d', DB, '--slot', slot, '--start', '-E', endLsn, '--no-loop', '-f', outFile, '-o', 'proto_version=1', '-o', `publication_names=${publication}`], { stdio: ['ignore', 'ignore', 'inherit'] });
-  let done = false;
-  const rssP = peakRssOf(child.pid!, () => done);
-  const code = await new Promise<number | null>((r) => child.once('exit', r));
-  done = true;
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (code !== 0) throw new Error(`pg_recvlogical exited ${code}`);
-  return { seconds, rss: await rssP };
+function recvlogical(slot: string, endLsn: string, publication: string, outFile: string): Promise<{ seconds: number; rss: number }> {
+  return timedChild('pg_recvlogical', ['-h', '127.0.0.1', '-U', 'postgres', '-d', DB, '--slot', slot, '--start', '-E', endLsn, '--no-loop', '-f', outFile, '-o', 'proto_version=1', '-o', `publication_names=${publication}`]);
 }
 
 async function benchWorkload(workload: string): Promise<Run[]> {

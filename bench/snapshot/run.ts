@@ -9,11 +9,10 @@
  *
  *   node --import tsx bench/snapshot/run.ts [--rows 5000000] [--workload small|mixed|both] [--rounds 3]
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dirBytes, drainInChild, orderFor, peakRssOf, showSpread, spread, summarize, writeConfig, sizeOptions, pgClient, PG_CONN } from '../common.ts';
+import { dirBytes, drainInChild, orderFor, showSpread, spread, summarize, writeConfig, sizeOptions, pgClient, PG_CONN, timedChild } from '../common.ts';
 
 const { rows: ROWS, workload: WORKLOAD, rounds: ROUNDS } = sizeOptions({ rows: '5000000', workload: 'small' });
 const DB = 'sluice_bench_snap';
@@ -38,16 +37,8 @@ const TABLES: Record<string, { ddl: string; fill: string }> = {
 };
 
 /** psql's `COPY <table> TO STDOUT`, its output thrown away: the seconds and psql's peak RSS. */
-async function copyOut(table: string): Promise<{ seconds: number; rss: number }> {
-  const t0 = process.hrtime.bigint();
-  const child = spawn('psql', ['-h', PG_CONN.host, '-U', PG_CONN.user, '-d', DB, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `COPY ${table} TO STDOUT`], { stdio: ['ignore', 'ignore', 'inherit'] });
-  let done = false;
-  const rssP = peakRssOf(child.pid!, () => done);
-  const code = await new Promise<number | null>((r) => child.once('exit', r));
-  done = true;
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (code !== 0) throw new Error(`psql exited ${code}`);
-  return { seconds, rss: await rssP };
+function copyOut(table: string): Promise<{ seconds: number; rss: number }> {
+  return timedChild('psql', ['-h', PG_CONN.host, '-U', PG_CONN.user, '-d', DB, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `COPY ${table} TO STDOUT`]);
 }
 
 async function benchWorkload(workload: string): Promise<{ runs: Run[]; tableBytes: number }> {
