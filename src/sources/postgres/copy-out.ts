@@ -230,19 +230,22 @@ async function stopEarly(client: pg.Client, q: CopyOut): Promise<void> {
 async function cancel(client: pg.Client): Promise<void> {
   const c = client as unknown as { processID: number | null; secretKey: number | null; host: string; port: number };
   if (c.processID === null) return;
-  const { Connection } = pg as unknown as { Connection: new () => { connect(port: number | string, host?: string): void; cancel(pid: number, key: number): void; on(ev: string, f: (...a: unknown[]) => void): void; end(): void } };
+  const { Connection } = pg as unknown as { Connection: new () => { connect(port: number | string, host?: string): void; cancel(pid: number, key: number): void; on(ev: string, f: (...a: unknown[]) => void): void } };
   const con = new Connection();
+  const socket = (con as unknown as { stream?: { on(ev: string, f: () => void): void; destroy(): void } }).stream;
   await new Promise<void>((resolve) => {
+    // A server that never answers: the socket is let go after 5 s (the COPY's own end is awaited next).
     const timer = setTimeout(() => done(), 5000);
     const done = () => {
       clearTimeout(timer);
+      socket?.destroy();
       resolve();
     };
     con.on('connect', () => con.cancel(c.processID!, c.secretKey!));
     // The server closes the connection once it has passed the cancel on.
     con.on('end', done);
     con.on('error', done);
-    (con as unknown as { stream: { on(ev: string, f: () => void): void } }).stream?.on('close', done);
+    socket?.on('close', done);
     if (c.host && c.host.startsWith('/')) con.connect(`${c.host}/.s.PGSQL.${c.port}`);
     else con.connect(c.port, c.host);
   });
