@@ -12,6 +12,7 @@ export const LOG_ERRORS = defineErrors('Log', {
   LOG_TOPIC_NAME: { retriable: false, meaning: 'a topic name the backend cannot hold' },
   LOG_TOPIC_CONFIG: { retriable: false, meaning: 'invalid topic settings (partitions, retention)' },
   LOG_OFFSET_OUT_OF_RANGE: { retriable: false, meaning: 'the offset was removed by retention; the message names the earliest still there' },
+  LOG_CODEC_UNAVAILABLE: { retriable: false, meaning: 'the compression codec log.compression names (or that batches already in the log use) cannot be loaded on this platform; the message says what to install or set' },
   LOG_CORRUPT: { retriable: false, meaning: 'a checksum mismatch, or committed data missing on disk' },
   LOG_PRODUCER_BUSY: { retriable: false, meaning: 'a transactional producer of that id is open already' },
   LOG_PRODUCER_CLOSED: { retriable: false, meaning: 'a write through a producer that was closed' },

@@ -11,6 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
@@ -881,7 +882,9 @@ export function logConformance(h: LogHarness): void {
         await log.createTopic('keep', { partitions: 1 });
         const reader = caps.concurrentReaders ? await c.open({ readOnly: true }) : null;
         const { producer } = await log.openProducer('p');
-        const value = (i: number) => `value-${String(i).padStart(4, '0')}-${'x'.repeat(50)}`;
+        // Random filler, so the bytes a backend stores are about the bytes appended whether or not it compresses.
+        const fill = Array.from({ length: 200 }, () => randomBytes(38).toString('base64'));
+        const value = (i: number) => `value-${String(i).padStart(4, '0')}-${fill[i]}`;
         for (let commit = 0; commit < 4; commit++) {
           for (let i = commit * 50; i < commit * 50 + 50; i++) {
             producer.append('r', rec(value(i)));
@@ -923,14 +926,16 @@ export function logConformance(h: LogHarness): void {
         await log.createTopic('old', { partitions: 1, retentionMs: 200 });
         await log.createTopic('young', { partitions: 1, retentionMs: 3_600_000 });
         const { producer } = await log.openProducer('p');
+        // Random filler, so the stored bytes span several segments whether or not the backend compresses.
+        const fill = Array.from({ length: 100 }, () => randomBytes(38).toString('base64'));
         for (let i = 0; i < 100; i++) {
-          producer.append('old', { key: null, value: `old-${i}-${'o'.repeat(50)}`, timestamp: Date.now() });
+          producer.append('old', { key: null, value: `old-${i}-${fill[i]}`, timestamp: Date.now() });
           producer.append('young', { key: null, value: `young-${i}`, timestamp: Date.now() });
         }
         await producer.commit('one');
         const lastCommitted = (await readPartition(log, 'old', 0)).at(-1)!;
         // More records, written out (several segments' worth) but not committed.
-        for (let i = 0; i < 100; i++) producer.append('old', { key: null, value: `pending-${i}-${'p'.repeat(50)}`, timestamp: Date.now() });
+        for (let i = 0; i < 100; i++) producer.append('old', { key: null, value: `pending-${i}-${fill[i]}`, timestamp: Date.now() });
         await sleep(400);
         await log.enforceRetention();
         const [o] = await log.offsets('old');
@@ -939,7 +944,7 @@ export function logConformance(h: LogHarness): void {
         await producer.commit('two');
         const rest = await readPartition(log, 'old', 0);
         const pending = rest.filter((r) => str(r.value)!.startsWith('pending-'));
-        assert.deepEqual(values(pending), Array.from({ length: 100 }, (_, i) => `pending-${i}-${'p'.repeat(50)}`), 'records uncommitted while retention ran are all there once committed');
+        assert.deepEqual(values(pending), Array.from({ length: 100 }, (_, i) => `pending-${i}-${fill[i]}`), 'records uncommitted while retention ran are all there once committed');
         assert.equal(str(rest[0].value)!.startsWith('old-'), true);
         assert.equal((await log.offsets('young'))[0].start, 0, 'young records stay');
         assert.equal((await readPartition(log, 'young', 0)).length, 100);

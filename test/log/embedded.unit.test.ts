@@ -71,7 +71,7 @@ const openFilesUnder = (dir: string) =>
 describe('embedded log: files on disk', () => {
   it('rolls segment files at segmentBytes, each named by the offset of its first record', async () => {
     const t = tempDir();
-    const log = await openEmbeddedLog({ dir: t.dir, segmentBytes: 4096 });
+    const log = await openEmbeddedLog({ dir: t.dir, segmentBytes: 4096, compression: 'none' });
     await log.createTopic('t', { partitions: 1 });
     const { producer } = await log.openProducer('p');
     for (let i = 0; i < 2000; i++) producer.append('t', rec(`value${i}`));
@@ -97,7 +97,8 @@ describe('embedded log: files on disk', () => {
 
   it('a writer killed with kill -9 leaves batches past the committed end; reopening cuts exactly those off', async () => {
     const t = tempDir();
-    const config = { ...embeddedLogAt(t.dir), segmentBytes: 16 * 1024 } as LogConfig;
+    // Uncompressed, so the bytes written out are the bytes appended.
+    const config = { ...embeddedLogAt(t.dir), segmentBytes: 16 * 1024, compression: 'none' } as LogConfig;
     const child = startLogChild(config, 'hang', { committed: 30, uncommittedBytes: 256 * 1024 });
     try {
       await child.line(/^appended \d+$/);
@@ -218,7 +219,7 @@ describe('embedded log: files on disk', () => {
 
   it('retention closes the files it removes, in the writer and in readers, so their space is freed', async () => {
     const t = tempDir();
-    const log = await openEmbeddedLog({ dir: t.dir, segmentBytes: 1024, retentionCheckMs: 0 });
+    const log = await openEmbeddedLog({ dir: t.dir, segmentBytes: 1024, retentionCheckMs: 0, compression: 'none' });
     await log.createTopic('r', { partitions: 1, retentionBytes: 2048 });
     const { producer } = await log.openProducer('p');
     for (let i = 0; i < 200; i++) producer.append('r', rec(`value-${i}-${'x'.repeat(50)}`));

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -129,9 +129,9 @@ export const isCoded = (e: unknown): boolean => e instanceof SluiceError && e.co
     }
   });
 
-  it('without optional dependencies it starts, validates MongoDB and DuckDB sinks, and a run says which driver to install', async () => {
+  it('without optional dependencies it starts, validates MongoDB and DuckDB sinks, and a run says which driver to install (and which package log.compression: lz4 needs)', async () => {
     const lean = installInto(join(tmp.dir, 'lean'), tarball, '--omit=optional');
-    for (const pkg of ['mongodb', '@duckdb/node-api', 'tsx']) assert.ok(!existsSync(join(lean, 'node_modules', pkg)), `${pkg} must not be installed`);
+    for (const pkg of ['mongodb', '@duckdb/node-api', 'lz4-napi', 'tsx']) assert.ok(!existsSync(join(lean, 'node_modules', pkg)), `${pkg} must not be installed`);
     ok(sluice(lean, '--help'), 'sluice --help');
     const db = await freshDatabase();
     try {
@@ -153,6 +153,17 @@ export const isCoded = (e: unknown): boolean => e instanceof SluiceError && e.co
         assert.match(r.stderr, new RegExp(`DRIVER_MISSING.*needs the npm package ${esc}: run npm install ${esc}`), `sluice run with a ${sink} sink (exit ${r.status}): ${r.stderr}`);
         assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
       }
+      // The default compression (auto) fell back to Brotli, built into Node, for the log those runs wrote.
+      const segs = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? segs(join(d, e.name)) : e.name.endsWith('.seg') ? [join(d, e.name)] : []));
+      const magics = new Set(segs(join(lean, 'duckdb', 'log')).map((f) => readFileSync(f).toString('latin1', 0, 4)).filter(Boolean));
+      assert.ok(magics.has('SLBB') && !magics.has('SLB4'), `batch magics of the lean install's log: ${[...magics]}`);
+      // LZ4 asked for explicitly needs its optional package.
+      const lz4 = join(lean, 'lz4.yaml');
+      writeFileSync(lz4, pipelineYaml('lz4', db.name, join(lean, 'lz4'), 'snapshot: initial_only').replace('  partitions: 3\n', '  partitions: 3\n  compression: lz4\n'));
+      const r = run(process.execPath, [join(lean, 'node_modules/.bin/sluice'), 'run', lz4], lean, 30_000);
+      assert.notEqual(r.status, 0, 'the run fails');
+      assert.match(r.stderr, /LOG_CODEC_UNAVAILABLE.*log\.compression lz4 needs the npm package lz4-napi.*run npm install lz4-napi, or set log\.compression to brotli or none/, `sluice run with log.compression: lz4: ${r.stderr}`);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
     } finally {
       await db.drop();
     }

@@ -1,27 +1,98 @@
 /**
  * On-disk format of segment files. A segment is a sequence of batches; a batch holds consecutive
  * records of one partition written by one flush:
- *   batch header (24 bytes): magic 'SLB1' u32 | payload length u32 | crc32(payload) u32 |
+ *   batch header (24 bytes): magic u32 | stored payload length u32 | crc32(stored payload) u32 |
  *                            base offset (u64 as hi,lo u32) | record count u32
- *   payload: records, each: length u32 | timestamp f64 | key length i32 (-1 null) | key |
- *                           value length i32 (-1 null) | value | headers length i32 (-1 none) | headers JSON
+ *   records, each: length u32 | timestamp f64 | key length i32 (-1 null) | key |
+ *                  value length i32 (-1 null) | value | headers length i32 (-1 none) | headers JSON
+ * The magic names how the records are stored: 'SLB1' as they are, 'SLB4' as one LZ4 block with
+ * the records' length prepended (u32 little-endian), 'SLBB' as one Brotli stream. The checksum
+ * covers the stored bytes, so damage is found before anything is decompressed. Each batch says
+ * its own codec: a log whose compression setting changed holds both kinds, and reads them all.
  * A torn or corrupt batch (short, bad magic, bad crc) ends the valid part of the file.
  */
+import { createRequire } from 'node:module';
+import * as zlib from 'node:zlib';
 import type { AppendRecord } from '../types.ts';
-
-const maxLen = (v: Buffer | string | null) => (v === null ? 0 : typeof v === 'string' ? v.length * 3 : v.length);
 import { crc32 } from '../../core/crc32.ts';
 import { ByteSink } from '../../core/bytes.ts';
+import { logError } from '../errors.ts';
 
-export const BATCH_MAGIC = 0x534c4231; // 'SLB1'
+const maxLen = (v: Buffer | string | null) => (v === null ? 0 : typeof v === 'string' ? v.length * 3 : v.length);
+
 export const BATCH_HEADER = 24;
+
+/** How a batch is stored. */
+export const CODECS = ['lz4', 'brotli', 'none'] as const;
+export type Codec = (typeof CODECS)[number];
+/**
+ * The `log.compression` setting: a codec, or `auto` (the default): LZ4 where its optional package
+ * loads, Brotli (built into Node) where it does not.
+ */
+export const COMPRESSIONS = ['auto', ...CODECS] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+export const DEFAULT_COMPRESSION: Compression = 'auto';
+
+const MAGIC: Record<Codec, number> = { none: 0x534c4231 /* SLB1 */, lz4: 0x534c4234 /* SLB4 */, brotli: 0x534c4242 /* SLBB */ };
+const CODEC_OF = new Map<number, Codec>(Object.entries(MAGIC).map(([c, m]) => [m, c as Codec]));
+
+interface Lz4 { compressSync(b: Buffer): Buffer; uncompressSync(b: Buffer): Buffer }
+let lz4: Lz4 | null = null;
+function lz4Codec(): Lz4 {
+  if (lz4) return lz4;
+  try {
+    lz4 = createRequire(import.meta.url)('lz4-napi') as Lz4;
+  } catch (err) {
+    throw logError('LOG_CODEC_UNAVAILABLE', `log.compression lz4 needs the npm package lz4-napi (an optional dependency, with a native build for this platform), which did not load (${process.platform}-${process.arch}: ${(err as Error).message.split('\n')[0].slice(0, 200)}): run npm install lz4-napi, or set log.compression to brotli or none (both built into Node). A log that already holds LZ4 batches needs the package to be read`, { cause: err });
+  }
+  return lz4;
+}
+
+/**
+ * The codec a writer uses for `setting`, loaded now: a writer whose codec cannot load fails when it
+ * opens, not at its first commit.
+ */
+export function codecFor(setting: Compression): Codec {
+  if (setting === 'auto') {
+    try {
+      lz4Codec();
+      return 'lz4';
+    } catch {
+      return 'brotli';
+    }
+  }
+  if (setting === 'lz4') lz4Codec();
+  return setting;
+}
+
+const BROTLI_FAST = { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1 } };
+
+function compress(codec: Codec, raw: Buffer): Buffer {
+  return codec === 'lz4' ? lz4Codec().compressSync(raw) : zlib.brotliCompressSync(raw, BROTLI_FAST);
+}
+
+/**
+ * The records of a batch whose stored bytes passed their checksum: the bytes themselves, or what
+ * they decompress to. Throws a plain Error saying why when they do not decompress (the caller
+ * reports the damage where it knows the file and offset).
+ */
+export function batchRecords(codec: Codec, stored: Buffer): Buffer {
+  if (codec === 'none') return stored;
+  try {
+    return codec === 'lz4' ? lz4Codec().uncompressSync(stored) : zlib.brotliDecompressSync(stored);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'LOG_CODEC_UNAVAILABLE') throw err;
+    throw new Error(`its ${codec} data does not decompress: ${(err as Error).message}`, { cause: err });
+  }
+}
 
 /** Growing buffer that encodes records of one batch. */
 export class BatchEncoder extends ByteSink {
   count = 0;
   baseOffset = 0;
 
-  constructor() {
+  /** `codec`: how seal() stores the records (uncompressed whenever compressing would not shrink them). */
+  constructor(readonly codec: Codec = 'none') {
     super(1 << 16);
     this.len = BATCH_HEADER;
   }
@@ -67,20 +138,36 @@ export class BatchEncoder extends ByteSink {
     return p + 4 + n;
   }
 
-  /** Finishes the header and returns the batch bytes (a view of the internal buffer). */
+  /**
+   * Finishes the header, compressing the records when that makes them smaller, and returns the
+   * batch bytes (a view of the internal buffer, valid until the next reset).
+   */
   seal(): Buffer {
     const b = this.buf;
-    b.writeUInt32BE(BATCH_MAGIC, 0);
-    b.writeUInt32BE(this.len - BATCH_HEADER, 4);
-    b.writeUInt32BE(crc32(b, BATCH_HEADER, this.len), 8);
+    let end = this.len;
+    let magic = MAGIC.none;
+    if (this.codec !== 'none') {
+      const z = compress(this.codec, b.subarray(BATCH_HEADER, this.len));
+      if (z.length < this.len - BATCH_HEADER) {
+        // Smaller than what it replaces, so it fits in place.
+        z.copy(b, BATCH_HEADER);
+        end = BATCH_HEADER + z.length;
+        magic = MAGIC[this.codec];
+      }
+    }
+    b.writeUInt32BE(magic, 0);
+    b.writeUInt32BE(end - BATCH_HEADER, 4);
+    b.writeUInt32BE(crc32(b, BATCH_HEADER, end), 8);
     b.writeUInt32BE(Math.floor(this.baseOffset / 0x100000000), 12);
     b.writeUInt32BE(this.baseOffset >>> 0, 16);
     b.writeUInt32BE(this.count, 20);
-    return b.subarray(0, this.len);
+    return b.subarray(0, end);
   }
 }
 
 export interface BatchHeader {
+  codec: Codec;
+  /** Bytes stored after the header (compressed, when the codec is not `none`). */
   payloadLength: number;
   crc: number;
   baseOffset: number;
@@ -89,8 +176,10 @@ export interface BatchHeader {
 
 export function readBatchHeader(b: Buffer, pos: number): BatchHeader | null {
   if (pos + BATCH_HEADER > b.length) return null;
-  if (b.readUInt32BE(pos) !== BATCH_MAGIC) return null;
+  const codec = CODEC_OF.get(b.readUInt32BE(pos));
+  if (codec === undefined) return null;
   return {
+    codec,
     payloadLength: b.readUInt32BE(pos + 4),
     crc: b.readUInt32BE(pos + 8),
     baseOffset: b.readUInt32BE(pos + 12) * 0x100000000 + b.readUInt32BE(pos + 16),
@@ -99,7 +188,7 @@ export function readBatchHeader(b: Buffer, pos: number): BatchHeader | null {
 }
 
 /**
- * The number of records a batch payload holds, by walking their length prefixes; -1 when the
+ * The number of records a batch's (decompressed) records hold, by walking their length prefixes; -1 when the
  * lengths do not end exactly at the end of the payload.
  */
 export function countRecords(payload: Buffer): number {

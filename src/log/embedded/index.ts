@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { partitionFor } from '../partitioner.ts';
 import type { AppendRecord, Consumer, Log, LogCapabilities, PartitionOffsets, Producer, ReadResult, StoredRecord, TopicConfig, TopicInfo } from '../types.ts';
 import { ReadConsumer } from '../consumer.ts';
-import { BATCH_HEADER, BatchEncoder, countRecords, decodeRecords, readBatchHeader } from './format.ts';
+import { BATCH_HEADER, BatchEncoder, batchRecords, codecFor, countRecords, DEFAULT_COMPRESSION, decodeRecords, readBatchHeader, type Codec, type Compression } from './format.ts';
 import { crc32 } from '../../core/crc32.ts';
 import { JournalWriter, partKey, readJournal, type JournalState, type PartEnd } from './journal.ts';
 import { logError } from '../errors.ts';
@@ -28,6 +28,8 @@ export interface EmbeddedLogOptions {
   defaultPartitions?: number;
   retentionCheckMs?: number;
   readOnly?: boolean;
+  /** How new batches are stored (log.compression); batches already written keep theirs. */
+  compression?: Compression;
 }
 
 interface Part {
@@ -75,6 +77,8 @@ export class EmbeddedLog implements Log {
   readonly readOnly: boolean;
   /** Pending bytes of a partition written out as a batch before commit (bounds memory; lets segments roll). */
   readonly flushBytes: number;
+  /** The codec new batches are written with (`auto` resolved; `none` for read-only handles). */
+  readonly compression: Codec;
   private readonly topics = new Map<string, Topic>();
   private readonly state: JournalState = { producers: new Map(), parts: new Map() };
   private journal: JournalWriter | null = null;
@@ -91,6 +95,7 @@ export class EmbeddedLog implements Log {
     this.segmentBytes = opts.segmentBytes ?? 64 << 20;
     this.readOnly = opts.readOnly ?? false;
     this.flushBytes = Math.min(FLUSH_BYTES, this.segmentBytes);
+    this.compression = this.readOnly ? 'none' : codecFor(opts.compression ?? DEFAULT_COMPRESSION);
   }
 
   // ---------- open / recovery ----------
@@ -177,7 +182,7 @@ export class EmbeddedLog implements Log {
       .sort((a, b) => a - b);
     const pe = this.state.parts.get(partKey(topic, partition));
     const [end, seg, pos] = pe ? [pe[2], pe[3], pe[4]] : [0, 0, 0];
-    return { topic, partition, dir, segments, committedEnd: end, committedSeg: seg, committedPos: pos, writeEnd: end, writeSeg: seg, writePos: pos, fd: null, enc: new BatchEncoder(), owner: null, readCache: null };
+    return { topic, partition, dir, segments, committedEnd: end, committedSeg: seg, committedPos: pos, writeEnd: end, writeSeg: seg, writePos: pos, fd: null, enc: new BatchEncoder(this.compression), owner: null, readCache: null };
   }
 
   /**
@@ -554,9 +559,16 @@ export class EmbeddedLog implements Log {
       let payload: Buffer;
       if (c?.payload && c.seg === seg && c.pos === pos && c.base === h!.baseOffset) payload = c.payload;
       else {
-        payload = Buffer.allocUnsafe(h!.payloadLength);
-        readSync(fd, payload, 0, h!.payloadLength, pos + BATCH_HEADER);
-        if (crc32(payload) !== h!.crc && stop(damaged(path, pos, topic, partition, expected, 'checksum mismatch'))) break;
+        const stored = Buffer.allocUnsafe(h!.payloadLength);
+        readSync(fd, stored, 0, h!.payloadLength, pos + BATCH_HEADER);
+        if (crc32(stored) !== h!.crc && stop(damaged(path, pos, topic, partition, expected, 'checksum mismatch'))) break;
+        try {
+          payload = batchRecords(h!.codec, stored);
+        } catch (err) {
+          if ((err as { code?: string }).code === 'LOG_CODEC_UNAVAILABLE') throw err;
+          if (stop(damaged(path, pos, topic, partition, expected, (err as Error).message))) break;
+          throw err;
+        }
         if (countRecords(payload) !== h!.count && stop(damaged(path, pos, topic, partition, expected, `the batch header counts ${h!.count} records, its payload holds another number`))) break;
       }
       const before = out.length;
@@ -707,7 +719,7 @@ export class EmbeddedLog implements Log {
       const tmp = `${path}.compacting`;
       const fd = openSync(tmp, 'w');
       try {
-        const enc = new BatchEncoder();
+        const enc = new BatchEncoder(this.compression);
         for (const r of keep) {
           enc.reset(r.offset);
           enc.add(r);
@@ -842,9 +854,16 @@ function verifySegment(fd: number, path: string, p: Part): void {
     if (h.baseOffset !== expected) throw damaged(path, pos, p.topic, p.partition, expected, `the batch header says offset ${h.baseOffset}, but the batch before it ends at ${expected}`, true);
     const next = pos + BATCH_HEADER + h.payloadLength;
     if (next > p.committedPos || h.count === 0) throw damaged(path, pos, p.topic, p.partition, expected, h.count === 0 ? 'a batch header counts no records' : `a batch runs past the committed end (byte ${p.committedPos})`, true);
-    const payload = Buffer.allocUnsafe(h.payloadLength);
-    if (readSync(fd, payload, 0, h.payloadLength, pos + BATCH_HEADER) !== h.payloadLength) throw damaged(path, pos, p.topic, p.partition, expected, 'the file ends inside a batch', true);
-    if (crc32(payload) !== h.crc) throw damaged(path, pos, p.topic, p.partition, expected, 'checksum mismatch', true);
+    const stored = Buffer.allocUnsafe(h.payloadLength);
+    if (readSync(fd, stored, 0, h.payloadLength, pos + BATCH_HEADER) !== h.payloadLength) throw damaged(path, pos, p.topic, p.partition, expected, 'the file ends inside a batch', true);
+    if (crc32(stored) !== h.crc) throw damaged(path, pos, p.topic, p.partition, expected, 'checksum mismatch', true);
+    let payload: Buffer;
+    try {
+      payload = batchRecords(h.codec, stored);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'LOG_CODEC_UNAVAILABLE') throw err;
+      throw damaged(path, pos, p.topic, p.partition, expected, (err as Error).message, true);
+    }
     if (countRecords(payload) !== h.count) throw damaged(path, pos, p.topic, p.partition, expected, `the batch header counts ${h.count} records, its payload holds another number`, true);
     expected += h.count;
     pos = next;
