@@ -134,9 +134,9 @@ export function summarize(rows: SummaryRow[]): void {
 }
 
 /** The options of a benchmark sized in rows: `--rows`, `--workload`, `--rounds`, with its own defaults. */
-export function sizeOptions(defaults: { rows: string; workload: string; rounds?: string }): { rows: number; workload: string; rounds: number } {
-  const { values } = parseArgs({ options: { rows: { type: 'string', default: defaults.rows }, workload: { type: 'string', default: defaults.workload }, rounds: { type: 'string', default: defaults.rounds ?? '3' } } });
-  return { rows: Number(values.rows), workload: values.workload!, rounds: Number(values.rounds) };
+export function sizeOptions(defaults: { rows: string; workload: string; rounds?: string }): { rows: number; workload: string; rounds: number; compression: string | undefined } {
+  const { values } = parseArgs({ options: { rows: { type: 'string', default: defaults.rows }, workload: { type: 'string', default: defaults.workload }, rounds: { type: 'string', default: defaults.rounds ?? '3' }, compression: { type: 'string' } } });
+  return { rows: Number(values.rows), workload: values.workload!, rounds: Number(values.rounds), compression: values.compression };
 }
 
 /** The local PostgreSQL server the benchmarks use (trust authentication). */

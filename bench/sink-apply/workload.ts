@@ -9,6 +9,8 @@ import { DebeziumJsonSerializer } from '../../src/core/serde/debezium.ts';
 import { postgresDebezium } from '../../src/sources/postgres/debezium.ts';
 import { SCHEMA_HEADER, schemaRecordOf, schemaTopicOf } from '../../src/core/schemas.ts';
 import { embeddedLogAt, openLog } from '../../src/log/open.ts';
+import type { Codec } from '../../src/log/embedded/format.ts';
+import type { LogConfig } from '../../src/config/types.ts';
 
 export const PREFIX = 'bench';
 export const TOPIC = `${PREFIX}.public.items`;
@@ -32,8 +34,9 @@ export function row(i: number, pass: number) {
   return { id: BigInt(i), name: `item ${i}`, qty: (i * 7 + pass) % 1000, price: `${(i % 100000) + pass}.${String(i % 100).padStart(2, '0')}`, updated: new Date(Date.UTC(2026, 0, 1) + i * 1000 + pass).toISOString().replace('Z', '000Z'), note: pass ? `updated note ${i}` : `note ${i}` };
 }
 
-export async function fillLog(logDir: string, ROWS: number): Promise<void> {
-  const log = await openLog(embeddedLogAt(logDir));
+/** Writes the workload into a new embedded log at `logDir`, its batches stored as `compression` says (default: the log's default). */
+export async function fillLog(logDir: string, ROWS: number, compression?: Codec): Promise<void> {
+  const log = await openLog({ ...embeddedLogAt(logDir), ...(compression ? { compression } : {}) } as LogConfig);
   await log.ensureTopic(TOPIC, { partitions: 3 });
   await log.ensureTopic(schemaTopicOf(PREFIX), { partitions: 1 });
   const { producer } = await log.openProducer('bench');
