@@ -3,7 +3,7 @@
  * multi-partition commits through a journal, recovery that truncates whatever was not committed.
  * See docs/log.md for the format and guarantees.
  */
-import { closeSync, constants, existsSync, fdatasync, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, watch, type FSWatcher, fdatasync, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { partitionFor } from '../partitioner.ts';
@@ -594,9 +594,12 @@ export class EmbeddedLog implements Log {
     const p = this.part(topic, partition);
     if (p.committedEnd > offset) return;
     if (this.readOnly) {
+      // Another process writes: its commits append to the journal, which wakes this at once
+      // (inotify on the log directory, which also sees the journal replaced when it is
+      // compacted); a 50 ms poll stays as the fallback where such events do not arrive.
       const end = Date.now() + timeoutMs;
       while (Date.now() < end && !this.closed) {
-        await new Promise((r) => setTimeout(r, 50));
+        await this.journalChanged(Math.min(50, end - Date.now()));
         this.refresh();
         if (p.committedEnd > offset) return;
       }
@@ -610,6 +613,38 @@ export class EmbeddedLog implements Log {
         resolve();
       }, timeoutMs);
       this.waiters.push(w);
+    });
+  }
+
+  private watcher: FSWatcher | null | undefined;
+  private journalWaiters = new Set<() => void>();
+
+  /** Resolves when the journal changes, or after `ms` (read-only handles). */
+  private journalChanged(ms: number): Promise<void> {
+    if (this.watcher === undefined) {
+      try {
+        this.watcher = watch(this.dir, { persistent: false }, (_event, file) => {
+          if (file !== null && file !== 'commits.journal') return;
+          const ws = [...this.journalWaiters];
+          this.journalWaiters.clear();
+          for (const w of ws) w();
+        });
+        this.watcher.on('error', () => {
+          this.watcher?.close();
+          this.watcher = null;
+        });
+      } catch {
+        this.watcher = null; // no inotify (or no watch left): polling alone
+      }
+    }
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.journalWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.journalWaiters.add(done);
     });
   }
 
@@ -767,6 +802,8 @@ export class EmbeddedLog implements Log {
     this.journal?.close();
     for (const w of this.waiters) w.resolve();
     this.waiters = [];
+    this.watcher?.close();
+    for (const w of [...this.journalWaiters]) w();
     if (!this.readOnly) {
       rmSync(join(this.dir, 'LOCK'), { force: true });
       OPEN_FOR_WRITE.delete(resolve(this.dir));
