@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.test-data/', '.bench/'] },
+  { ignores: ['dist/', 'node_modules/', '.test-data/', '.bench/', 'bench/**/out/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

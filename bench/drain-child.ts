@@ -2,7 +2,7 @@
  * The pipeline of a benchmark in a process of its own: drains `records` records into its log and
  * prints the seconds, its peak RSS and its RSS once loaded, as JSON on stdout.
  *
- *   node --import tsx bench/drain-child.ts <pipeline.yaml> <records>
+ *   node bench/out/js/bench/drain-child.js <pipeline.yaml> <records>   (compiled by drainInChild; node --import tsx bench/drain-child.ts runs it from the sources)
  */
 import { loadConfig } from '../src/config/index.ts';
 import { drainSeconds } from './common.ts';
