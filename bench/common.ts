@@ -66,22 +66,24 @@ export interface Drained {
   loadedRssMiB: number;
 }
 
-let compiled: string | null = null;
+let compiled = false;
 
 /**
- * The pipeline child compiled to JavaScript (bench/tsconfig.child.json, into bench/out/js), once
- * per benchmark process: the child then runs as an installed package does, without tsx, whose
+ * A benchmark child (`drain-child.ts`, `sink-apply/child.ts`) compiled to JavaScript
+ * (bench/tsconfig.child.json, into bench/out/js), once per benchmark process; returns the path of
+ * `rel`'s compiled file. The child then runs as an installed package does, without tsx, whose
  * loader holds ~30–40 MiB of the process that are not the pipeline's.
  */
-function compiledChild(): string {
-  if (compiled) return compiled;
-  const tsc = new URL('../node_modules/typescript/bin/tsc', import.meta.url).pathname;
-  const r = spawnSync(process.execPath, [tsc, '-p', new URL('./tsconfig.child.json', import.meta.url).pathname], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`compiling the pipeline child failed (tsc exit ${r.status})`);
-  // The sources read their version from the package root, as in an installed package.
-  copyFileSync(new URL('../package.json', import.meta.url), new URL('./out/js/package.json', import.meta.url));
-  compiled = new URL('./out/js/bench/drain-child.js', import.meta.url).pathname;
-  return compiled;
+export function compiledChild(rel: string): string {
+  if (!compiled) {
+    const tsc = new URL('../node_modules/typescript/bin/tsc', import.meta.url).pathname;
+    const r = spawnSync(process.execPath, [tsc, '-p', new URL('./tsconfig.child.json', import.meta.url).pathname], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`compiling the benchmark children failed (tsc exit ${r.status})`);
+    // The sources read their version from the package root, as in an installed package.
+    copyFileSync(new URL('../package.json', import.meta.url), new URL('./out/js/package.json', import.meta.url));
+    compiled = true;
+  }
+  return new URL(`./out/js/bench/${rel.replace(/\.ts$/, '.js')}`, import.meta.url).pathname;
 }
 
 /**
@@ -90,7 +92,7 @@ function compiledChild(): string {
  * the pipeline's start to its last needed commit and the child's peak RSS.
  */
 export async function drainInChild(configPath: string, records: number): Promise<Drained> {
-  const child = spawn(process.execPath, [compiledChild(), configPath, String(records)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [compiledChild('drain-child.ts'), configPath, String(records)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   const code = await new Promise<number | null>((r) => child.once('exit', r));

@@ -9,11 +9,12 @@
  * second, end to end: reading the log, batching, the target's upsert, the offsets commit.
  *
  * Each round runs every sink and its reference, in alternating order; figures are the median and
- * range of the rounds, the ratio is taken pair by pair within each round.
+ * range of the rounds, the ratio is taken pair by pair within each round. Each sink runs in a
+ * process of its own (child.ts, compiled), so its peak RSS is the sink's own.
  *
  *   node --import tsx bench/sink-apply/run.ts [--rows 200000] [--sinks postgres,mysql,duckdb] [--rounds 3]
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,11 +22,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { parseConfig } from '../../src/config/index.ts';
-import { createLogger } from '../../src/core/logger.ts';
-import { embeddedLogAt, openLog } from '../../src/log/open.ts';
-import { sinkTaskFor } from '../../src/engine/runner.ts';
-import { orderFor, showSpread, spread, summarize } from '../common.ts';
+import { compiledChild, orderFor, showSpread, spread, summarize } from '../common.ts';
 import { fillLog, row } from './workload.ts';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '200000' }, sinks: { type: 'string', default: 'postgres,mysql,duckdb' }, batch: { type: 'string' }, rounds: { type: 'string', default: '3' } } });
@@ -53,26 +50,15 @@ async function timeIt(fn: () => Promise<void>): Promise<number> {
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
-async function runSink(type: string, logDir: string, target: { pgDb: string; myDb: string; duck: string }): Promise<{ seconds: number; changes: number }> {
-  const sinkYaml = type === 'postgres' ? `{ name: s, type: postgres, connection: { database: ${target.pgDb} } }` : type === 'mysql' ? `{ name: s, type: mysql, connection: { database: ${target.myDb} } }` : `{ name: s, type: duckdb, path: ${target.duck} }`;
-  const cfg = parseConfig(`name: bench\nsource: { type: postgres, connection: { database: x } }\nsinks:\n  - ${sinkYaml}\n`, 'bench.yaml', process.env);
-  if (values.batch) cfg.sinks[0].batch.maxRecords = Number(values.batch);
-  const log = await openLog(embeddedLogAt(logDir), { readOnly: true });
-  // The product's sink worker, as `sluice run` runs it (batching, read-ahead, retries), stopped
-  // once it has applied every change of the log.
-  const ac = new AbortController();
-  let changes = 0;
-  const worker = sinkTaskFor(cfg, 's', log, {
-    logger: createLogger({ level: 'warn' }),
-    onApplied: (_s, b) => {
-      changes += b.records;
-      if (changes >= 2 * ROWS) ac.abort();
-    },
-  });
-  const seconds = await timeIt(() => worker.run(ac.signal));
-  await log.close();
-  if (worker.state === 'failed') throw new Error(`${type} sink failed: ${worker.lastError?.message}`);
-  return { seconds, changes };
+/** One sink run in a child process of its own (sink-apply/child.ts): seconds, changes, its peak and loaded RSS. */
+async function runSink(type: string, logDir: string, target: { pgDb: string; myDb: string; duck: string }): Promise<{ seconds: number; changes: number; peakRssMiB: number; loadedRssMiB: number }> {
+  const args = [compiledChild('sink-apply/child.ts'), type, logDir, JSON.stringify(target), String(2 * ROWS), ...(values.batch ? [values.batch] : [])];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  if (code !== 0) throw new Error(`the ${type} sink exited ${code}`);
+  return JSON.parse(out);
 }
 
 const logDir = join(dir, 'log');
@@ -131,20 +117,24 @@ async function reference(s: string, round: number): Promise<number> {
 }
 
 // Each round runs, per sink, the sink and its reference; the order alternates between rounds.
-const runs: { sink: string; round: number; perSec: number; refPerSec: number }[] = [];
+const runs: { sink: string; round: number; perSec: number; refPerSec: number; rssMiB: number; loadedMiB: number }[] = [];
 for (let r = 0; r < ROUNDS; r++) {
   for (const s of SINKS) {
     let perSec = 0;
     let refPerSec = 0;
+    let rssMiB = 0;
+    let loadedMiB = 0;
     for (const which of orderFor(r, ['sluice', 'reference'])) {
       if (which === 'sluice') {
         await freshTargets();
         const x = await runSink(s, logDir, { pgDb, myDb, duck: join(dir, `w-${s}-${r}.duckdb`) });
         perSec = x.changes / x.seconds;
+        rssMiB = x.peakRssMiB;
+        loadedMiB = x.loadedRssMiB;
       } else refPerSec = ROWS / (await reference(s, r));
     }
-    process.stderr.write(`round ${r + 1}: ${s} ${Math.round(perSec)} changes/s, reference ${Math.round(refPerSec)} rows/s\n`);
-    runs.push({ sink: s, round: r, perSec, refPerSec });
+    process.stderr.write(`round ${r + 1}: ${s} ${Math.round(perSec)} changes/s (peak RSS ${Math.round(rssMiB)} MiB), reference ${Math.round(refPerSec)} rows/s\n`);
+    runs.push({ sink: s, round: r, perSec, refPerSec, rssMiB, loadedMiB });
   }
 }
 await admin.query(`DROP DATABASE IF EXISTS ${pgDb} WITH (FORCE)`);
@@ -154,14 +144,16 @@ await my.end();
 if (!process.env.SLUICE_BENCH_KEEP) rmSync(dir, { recursive: true, force: true });
 
 console.log(`\nsink-apply: ${ROWS} creates then ${ROWS} updates of the same keys (6 columns), ${2 * ROWS} changes per sink; ${ROUNDS} rounds in alternating order, median (min – max)\n`);
-console.log('| sink | Sluice: changes/s applied | reference (same run) | reference rows/s | ratio (pair by pair) |');
-console.log('| --- | ---: | --- | ---: | ---: |');
+console.log('| sink | Sluice: changes/s applied | reference (same run) | reference rows/s | ratio (pair by pair) | sink peak RSS (once loaded) |');
+console.log('| --- | ---: | --- | ---: | ---: | ---: |');
 for (const s of SINKS) {
   const xs = runs.filter((x) => x.sink === s);
-  console.log(`| ${s} | **${showSpread(spread(xs.map((x) => x.perSec)))}** | ${REFERENCE[s]} | ${showSpread(spread(xs.map((x) => x.refPerSec)))} | ${showSpread(spread(xs.map((x) => x.perSec / x.refPerSec)), 2)}× |`);
+  console.log(`| ${s} | **${showSpread(spread(xs.map((x) => x.perSec)))}** | ${REFERENCE[s]} | ${showSpread(spread(xs.map((x) => x.refPerSec)))} | ${showSpread(spread(xs.map((x) => x.perSec / x.refPerSec)), 2)}× | ${showSpread(spread(xs.map((x) => x.rssMiB)))} MiB (${showSpread(spread(xs.map((x) => x.loadedMiB)))}) |`);
   const figure = spread(xs.map((x) => x.perSec)).median;
   const ratio = spread(xs.map((x) => x.perSec / x.refPerSec)).median;
   const [rate, times] = TARGET[s];
   summarize([{ bench: 'sink-apply', what: `${s}: changes/s`, figure, reference: { name: REFERENCE[s].split(' into')[0], figure: spread(xs.map((x) => x.refPerSec)).median }, target: `≥ ${rate.toLocaleString('en-US')}/s${times ? ` and ≥ ${times}× reference` : ''}`, met: figure >= rate && ratio >= times }]);
+  const rss = spread(xs.map((x) => x.rssMiB)).median;
+  summarize([{ bench: 'sink-apply', what: `${s}: peak RSS MiB`, figure: rss, target: '≤ 128 MiB', met: rss <= 128 }]);
 }
 process.exit(0);
