@@ -113,6 +113,7 @@ for (const w of workloads) {
   const ratio = spread(ratios).median;
   summarize([
     { bench: 'snapshot', what: `${w}: rows/s`, figure: med(SLUICE), reference: { name: REF, figure: med(REF) }, target: '≥ 0.5× reference and ≥ 200k', met: ratio >= 0.5 && med(SLUICE) >= 200_000 },
+    { bench: 'snapshot', what: `${w}: log size / table size`, figure: logBytes / sizes[w], target: '≤ 1.5×', met: logBytes / sizes[w] <= 1.5 },
   ]);
 }
 mkdirSync('bench/snapshot/out', { recursive: true });
