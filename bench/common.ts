@@ -91,13 +91,18 @@ export function compiledChild(rel: string): string {
  * installed `sluice run` would run it (Node on the compiled JavaScript), and returns the time from
  * the pipeline's start to its last needed commit and the child's peak RSS.
  */
-export async function drainInChild(configPath: string, records: number): Promise<Drained> {
-  const child = spawn(process.execPath, [compiledChild('drain-child.ts'), configPath, String(records)], { stdio: ['ignore', 'pipe', 'inherit'] });
+export function drainInChild(configPath: string, records: number): Promise<Drained> {
+  return childResult<Drained>('drain-child.ts', [configPath, String(records)], "the pipeline's drain");
+}
+
+/** Runs the compiled benchmark child `rel` with `args` and returns the JSON it prints on stdout. */
+export async function childResult<T>(rel: string, args: string[], what: string): Promise<T> {
+  const child = spawn(process.execPath, [compiledChild(rel), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   const code = await new Promise<number | null>((r) => child.once('exit', r));
-  if (code !== 0) throw new Error(`the pipeline's drain exited ${code}`);
-  return JSON.parse(out) as Drained;
+  if (code !== 0) throw new Error(`${what} exited ${code}`);
+  return JSON.parse(out) as T;
 }
 
 /** Writes a pipeline config for a child to read; returns its path. */
@@ -153,10 +158,18 @@ export function summarize(rows: SummaryRow[]): void {
   appendFileSync(file, rows.map((r) => JSON.stringify(r) + '\n').join(''));
 }
 
-/** The options of a benchmark sized in rows: `--rows`, `--workload`, `--rounds`, with its own defaults. */
+/**
+ * The options of a benchmark sized in rows: `--rows`, `--workload`, `--rounds`, with its own
+ * defaults, and `--compression` (the pipeline log's `log.compression`; see `logCompressionYaml`).
+ */
 export function sizeOptions(defaults: { rows: string; workload: string; rounds?: string }): { rows: number; workload: string; rounds: number; compression: string | undefined } {
   const { values } = parseArgs({ options: { rows: { type: 'string', default: defaults.rows }, workload: { type: 'string', default: defaults.workload }, rounds: { type: 'string', default: defaults.rounds ?? '3' }, compression: { type: 'string' } } });
   return { rows: Number(values.rows), workload: values.workload!, rounds: Number(values.rounds), compression: values.compression };
+}
+
+/** The `compression:` line of a pipeline's `log:` section for `--compression`, or nothing. */
+export function logCompressionYaml(compression: string | undefined): string {
+  return compression ? `  compression: ${compression}\n` : '';
 }
 
 /** The local PostgreSQL server the benchmarks use (trust authentication). */

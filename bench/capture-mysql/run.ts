@@ -7,7 +7,7 @@
  * the median and range. Each round's pipeline has its own name, state and log, and starts at the
  * binlog position recorded before the backlog was written.
  *
- *   node --import tsx bench/capture-mysql/run.ts [--rows 1000000] [--workload small|mixed|both] [--rounds 3]
+ *   node --import tsx bench/capture-mysql/run.ts [--rows 1000000] [--workload small|mixed|both] [--rounds 3] [--compression auto|lz4|brotli|none]
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,9 +15,9 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { parseConfig } from '../../src/config/index.ts';
-import { dirBytes, drainInChild, orderFor, peakRssOf, showSpread, spread, startOnce, writeConfig, summarize, sizeOptions } from '../common.ts';
+import { dirBytes, drainInChild, orderFor, peakRssOf, showSpread, spread, startOnce, writeConfig, summarize, sizeOptions, logCompressionYaml } from '../common.ts';
 
-const { rows: ROWS, workload: WORKLOAD, rounds: ROUNDS } = sizeOptions({ rows: '1000000', workload: 'both' });
+const { rows: ROWS, workload: WORKLOAD, rounds: ROUNDS, compression: COMPRESSION } = sizeOptions({ rows: '1000000', workload: 'both' });
 const DB = 'sluice_bench';
 const conn = { host: '127.0.0.1', port: 3306, user: 'root' };
 const RAW = 'mariadb-binlog --raw';
@@ -89,7 +89,7 @@ async function benchWorkload(workload: string): Promise<Run[]> {
   for (let r = 0; r < ROUNDS; r++) {
     const dir = join(work, `round${r}`);
     mkdirSync(dir, { recursive: true });
-    const yaml = `name: benchm_${workload}_r${r}\nsource:\n  type: mysql\n  connection: mysql://root@127.0.0.1:3306/${DB}\n  tables: [${DB}.${workload}]\n  snapshot: never\n  heartbeatIntervalMs: 0\nstate:\n  dir: ${dir}/state\nlog:\n  dir: ${dir}/log\nlogging:\n  level: warn\n`;
+    const yaml = `name: benchm_${workload}_r${r}\nsource:\n  type: mysql\n  connection: mysql://root@127.0.0.1:3306/${DB}\n  tables: [${DB}.${workload}]\n  snapshot: never\n  heartbeatIntervalMs: 0\nstate:\n  dir: ${dir}/state\nlog:\n  dir: ${dir}/log\n${logCompressionYaml(COMPRESSION)}logging:\n  level: warn\n`;
     await startOnce(parseConfig(yaml, 'bench.yaml', process.env));
     rounds.push({ configPath: writeConfig(dir, yaml), logDir: join(dir, 'log') });
   }

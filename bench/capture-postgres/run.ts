@@ -7,7 +7,7 @@
  * Every round has its own pair of slots, all created before the backlog is written, so each
  * round drains exactly the same WAL.
  *
- *   node --import tsx bench/capture-postgres/run.ts [--rows 1000000] [--workload small|mixed|both] [--rounds 3]
+ *   node --import tsx bench/capture-postgres/run.ts [--rows 1000000] [--workload small|mixed|both] [--rounds 3] [--compression auto|lz4|brotli|none]
  */
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -15,9 +15,9 @@ import { join } from 'node:path';
 import { parseConfig } from '../../src/config/index.ts';
 import type { PostgresSourceConfig } from '../../src/config/types.ts';
 import { generate } from './workload.ts';
-import { dirBytes, drainInChild, orderFor, showSpread, spread, startOnce, summarize, writeConfig, sizeOptions, pgClient, timedChild } from '../common.ts';
+import { dirBytes, drainInChild, orderFor, showSpread, spread, startOnce, summarize, writeConfig, sizeOptions, pgClient, timedChild, logCompressionYaml } from '../common.ts';
 
-const { rows: ROWS, workload: WORKLOAD, rounds: ROUNDS } = sizeOptions({ rows: '1000000', workload: 'both' });
+const { rows: ROWS, workload: WORKLOAD, rounds: ROUNDS, compression: COMPRESSION } = sizeOptions({ rows: '1000000', workload: 'both' });
 const DB = 'sluice_bench';
 const REF = 'pg_recvlogical → file';
 const SLUICE = 'sluice → durable log';
@@ -49,7 +49,7 @@ async function benchWorkload(workload: string): Promise<Run[]> {
   for (let r = 0; r < ROUNDS; r++) {
     const dir = join(work, `round${r}`);
     mkdirSync(dir, { recursive: true });
-    const yaml = `name: bench_${workload}_r${r}\nsource:\n  type: postgres\n  connection: postgres://postgres@127.0.0.1:5432/${DB}\n  tables: [public.${workload}]\n  snapshot: never\n  heartbeatIntervalMs: 0\nstate:\n  dir: ${dir}/state\nlog:\n  dir: ${dir}/log\nlogging:\n  level: warn\n`;
+    const yaml = `name: bench_${workload}_r${r}\nsource:\n  type: postgres\n  connection: postgres://postgres@127.0.0.1:5432/${DB}\n  tables: [public.${workload}]\n  snapshot: never\n  heartbeatIntervalMs: 0\nstate:\n  dir: ${dir}/state\nlog:\n  dir: ${dir}/log\n${logCompressionYaml(COMPRESSION)}logging:\n  level: warn\n`;
     const cfg = parseConfig(yaml, 'bench.yaml', process.env);
     await startOnce(cfg);
     await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [`bench_ref_r${r}`]);

@@ -250,8 +250,8 @@ async function followLog(logDir: string, seen: Float64Array, stop: () => boolean
     }
     topic ??= (await log.listTopics()).map((t) => t.name).find((n) => n.endsWith('.lat'));
     if (!topic) {
+      // A read-only handle sees a new topic with the first commit that follows its creation.
       await new Promise((r) => setTimeout(r, 50));
-      log = (await log.close(), null);
       continue;
     }
     const at = (await log.offsets(topic)).map((o) => o.start);

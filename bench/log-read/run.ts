@@ -90,6 +90,7 @@ const ways: Record<string, () => Promise<number>> = {
           const end = pos + BATCH_HEADER + h.payloadLength;
           if (end > got) break;
           const records = batchRecords(h.codec, buf.subarray(pos + BATCH_HEADER, end));
+          if (typeof records === 'string') throw new Error(`${f} at byte ${at + pos}: ${records}`);
           for (let p = 0; p < records.length; p += 4 + records.readUInt32BE(p)) n++;
           pos = end;
         }

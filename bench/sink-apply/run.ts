@@ -14,7 +14,7 @@
  *
  *   node --import tsx bench/sink-apply/run.ts [--rows 200000] [--sinks postgres,mysql,duckdb] [--rounds 3]
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { compiledChild, orderFor, showSpread, spread, summarize } from '../common.ts';
+import { childResult, orderFor, showSpread, spread, summarize } from '../common.ts';
 import { fillLog, row } from './workload.ts';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '200000' }, sinks: { type: 'string', default: 'postgres,mysql,duckdb' }, batch: { type: 'string' }, rounds: { type: 'string', default: '3' } } });
@@ -52,13 +52,7 @@ async function timeIt(fn: () => Promise<void>): Promise<number> {
 
 /** One sink run in a child process of its own (sink-apply/child.ts): seconds, changes, its peak and loaded RSS. */
 async function runSink(type: string, logDir: string, target: { pgDb: string; myDb: string; duck: string }): Promise<{ seconds: number; changes: number; peakRssMiB: number; loadedRssMiB: number }> {
-  const args = [compiledChild('sink-apply/child.ts'), type, logDir, JSON.stringify(target), String(2 * ROWS), ...(values.batch ? [values.batch] : [])];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  const code = await new Promise<number | null>((r) => child.once('exit', r));
-  if (code !== 0) throw new Error(`the ${type} sink exited ${code}`);
-  return JSON.parse(out);
+  return childResult('sink-apply/child.ts', [type, logDir, JSON.stringify(target), String(2 * ROWS), ...(values.batch ? [values.batch] : [])], `the ${type} sink`);
 }
 
 const logDir = join(dir, 'log');

@@ -7,14 +7,14 @@
  * Workloads: `small` (id int, v int, name text) and `mixed` (the 11 columns of common types of
  * bench/capture-postgres). Each round is a new pipeline (its own slot, state and log).
  *
- *   node --import tsx bench/snapshot/run.ts [--rows 5000000] [--workload small|mixed|both] [--rounds 3] [--compression lz4|brotli|none]
+ *   node --import tsx bench/snapshot/run.ts [--rows 5000000] [--workload small|mixed|both] [--rounds 3] [--compression auto|lz4|brotli|none]
  *
- * `--compression` sets the log's `log.compression` (default: its default, lz4).
+ * `--compression` sets the pipeline log's `log.compression` (default: the log's default, `auto`).
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dirBytes, drainInChild, orderFor, showSpread, spread, summarize, writeConfig, sizeOptions, pgClient, PG_CONN, timedChild } from '../common.ts';
+import { dirBytes, drainInChild, orderFor, showSpread, spread, summarize, writeConfig, sizeOptions, pgClient, PG_CONN, timedChild, logCompressionYaml } from '../common.ts';
 
 const { rows: ROWS, workload: WORKLOAD, rounds: ROUNDS, compression: COMPRESSION } = sizeOptions({ rows: '5000000', workload: 'small' });
 const DB = 'sluice_bench_snap';
@@ -69,7 +69,7 @@ async function benchWorkload(workload: string): Promise<{ runs: Run[]; tableByte
         } else {
           const dir = join(work, `round${r}`);
           mkdirSync(dir, { recursive: true });
-          const yaml = `name: bsnap_${workload}_r${r}\nsource:\n  type: postgres\n  connection: postgres://postgres@127.0.0.1:5432/${DB}\n  tables: [public.${workload}]\n  snapshot: initial\n  heartbeatIntervalMs: 0\nstate:\n  dir: ${dir}/state\nlog:\n  dir: ${dir}/log\n${COMPRESSION ? `  compression: ${COMPRESSION}\n` : ''}logging:\n  level: warn\n`;
+          const yaml = `name: bsnap_${workload}_r${r}\nsource:\n  type: postgres\n  connection: postgres://postgres@127.0.0.1:5432/${DB}\n  tables: [public.${workload}]\n  snapshot: initial\n  heartbeatIntervalMs: 0\nstate:\n  dir: ${dir}/state\nlog:\n  dir: ${dir}/log\n${logCompressionYaml(COMPRESSION)}logging:\n  level: warn\n`;
           const x = await drainInChild(writeConfig(dir, yaml), ROWS);
           const logBytes = dirBytes(join(dir, 'log'));
           rmSync(dir, { recursive: true, force: true });

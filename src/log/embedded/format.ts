@@ -73,16 +73,16 @@ function compress(codec: Codec, raw: Buffer): Buffer {
 
 /**
  * The records of a batch whose stored bytes passed their checksum: the bytes themselves, or what
- * they decompress to. Throws a plain Error saying why when they do not decompress (the caller
- * reports the damage where it knows the file and offset).
+ * they decompress to; when they do not decompress, a string saying why, for the caller to report
+ * as damage where it knows the file and offset. A codec that cannot load throws LOG_CODEC_UNAVAILABLE.
  */
-export function batchRecords(codec: Codec, stored: Buffer): Buffer {
+export function batchRecords(codec: Codec, stored: Buffer): Buffer | string {
   if (codec === 'none') return stored;
+  const lz = codec === 'lz4' ? lz4Codec() : null;
   try {
-    return codec === 'lz4' ? lz4Codec().uncompressSync(stored) : zlib.brotliDecompressSync(stored);
+    return lz ? lz.uncompressSync(stored) : zlib.brotliDecompressSync(stored);
   } catch (err) {
-    if ((err as { code?: string }).code === 'LOG_CODEC_UNAVAILABLE') throw err;
-    throw new Error(`its ${codec} data does not decompress: ${(err as Error).message}`, { cause: err });
+    return `its ${codec} data does not decompress: ${(err as Error).message}`;
   }
 }
 
@@ -188,8 +188,8 @@ export function readBatchHeader(b: Buffer, pos: number): BatchHeader | null {
 }
 
 /**
- * The number of records a batch's (decompressed) records hold, by walking their length prefixes; -1 when the
- * lengths do not end exactly at the end of the payload.
+ * The number of records in a batch's (decompressed) payload, by walking their length prefixes; -1
+ * when the lengths do not end exactly at the end of the payload.
  */
 export function countRecords(payload: Buffer): number {
   let p = 0;

@@ -562,13 +562,9 @@ export class EmbeddedLog implements Log {
         const stored = Buffer.allocUnsafe(h!.payloadLength);
         readSync(fd, stored, 0, h!.payloadLength, pos + BATCH_HEADER);
         if (crc32(stored) !== h!.crc && stop(damaged(path, pos, topic, partition, expected, 'checksum mismatch'))) break;
-        try {
-          payload = batchRecords(h!.codec, stored);
-        } catch (err) {
-          if ((err as { code?: string }).code === 'LOG_CODEC_UNAVAILABLE') throw err;
-          if (stop(damaged(path, pos, topic, partition, expected, (err as Error).message))) break;
-          throw err;
-        }
+        const records = batchRecords(h!.codec, stored);
+        if (typeof records === 'string' && stop(damaged(path, pos, topic, partition, expected, records))) break;
+        payload = records as Buffer;
         if (countRecords(payload) !== h!.count && stop(damaged(path, pos, topic, partition, expected, `the batch header counts ${h!.count} records, its payload holds another number`))) break;
       }
       const before = out.length;
@@ -894,13 +890,8 @@ function verifySegment(fd: number, path: string, p: Part): void {
     const stored = Buffer.allocUnsafe(h.payloadLength);
     if (readSync(fd, stored, 0, h.payloadLength, pos + BATCH_HEADER) !== h.payloadLength) throw damaged(path, pos, p.topic, p.partition, expected, 'the file ends inside a batch', true);
     if (crc32(stored) !== h.crc) throw damaged(path, pos, p.topic, p.partition, expected, 'checksum mismatch', true);
-    let payload: Buffer;
-    try {
-      payload = batchRecords(h.codec, stored);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'LOG_CODEC_UNAVAILABLE') throw err;
-      throw damaged(path, pos, p.topic, p.partition, expected, (err as Error).message, true);
-    }
+    const payload = batchRecords(h.codec, stored);
+    if (typeof payload === 'string') throw damaged(path, pos, p.topic, p.partition, expected, payload, true);
     if (countRecords(payload) !== h.count) throw damaged(path, pos, p.topic, p.partition, expected, `the batch header counts ${h.count} records, its payload holds another number`, true);
     expected += h.count;
     pos = next;
