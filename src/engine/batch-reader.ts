@@ -97,12 +97,10 @@ export function opOf(value: Buffer, where?: { topic: string; partition: number; 
 
 /** `value.lastIndexOf(OP_MARK)`, scanning back from the end in place: the field is near the end of an envelope. */
 function lastOpMark(value: Buffer): number {
-  const n = OP_MARK.length;
-  for (let i = value.length - n; i >= 0; i--) {
-    if (value[i] !== 0x22 || value[i + 1] !== 0x6f || value[i + 2] !== 0x70 || value[i + 3] !== 0x22) continue;
-    let j = 4;
-    while (j < n && value[i + j] === OP_MARK[j]) j++;
-    if (j === n) return i;
+  // The rarest byte of `"op":"` ('p') first: most positions fail on one comparison.
+  for (let i = value.length - OP_MARK.length; i >= 0; i--) {
+    if (value[i + 2] !== 0x70) continue;
+    if (value[i + 1] === 0x6f && value[i] === 0x22 && value[i + 3] === 0x22 && value[i + 4] === 0x3a && value[i + 5] === 0x22) return i;
   }
   return -1;
 }
@@ -175,10 +173,10 @@ export class BatchReader {
    * A partition whose buffered records are all consumed moves on to where its last read ended:
    * past a gap in the offsets (a backend's transaction marker), which holds nothing to apply.
    */
-  private skipGap(ps: PartState, moved: Map<PartState, number>): boolean {
+  private skipGap(ps: PartState, moved: Set<PartState>): boolean {
     if (ps.i < ps.buf.length || ps.readNext <= ps.next) return false;
     ps.next = ps.readNext;
-    moved.set(ps, ps.next);
+    moved.add(ps);
     return true;
   }
 
@@ -204,7 +202,8 @@ export class BatchReader {
     const truncated = new Map<string, OffsetPosition[]>();
     const rejected: RejectedRecord[] = [];
     const seenTopic = new Set<string>();
-    const moved = new Map<PartState, number>();
+    /** Partitions whose position the batch moved (each one's `next` is where the batch leaves it). */
+    const moved = new Set<PartState>();
     let barrier: TruncateBarrier | undefined;
     let bytes = 0;
     let firstAt = 0;
@@ -222,7 +221,8 @@ export class BatchReader {
         for (const ps of list) {
           let taken = 0;
           while (records.length < limits.maxRecords && bytes < limits.maxBytes && taken < share && rejected.length === 0 && !barrier) {
-            const r = await this.fill(ps);
+            // Buffered records are taken without a promise; only an empty buffer reads the log.
+            const r = ps.i < ps.buf.length ? ps.buf[ps.i] : await this.fill(ps);
             if (!r) {
               if (this.skipGap(ps, moved)) progressed = true;
               break;
@@ -231,7 +231,7 @@ export class BatchReader {
               // A tombstone: its delete came just before it; nothing to apply.
               ps.i++;
               ps.next = r.offset + 1;
-              moved.set(ps, ps.next);
+              moved.add(ps);
               progressed = true;
               continue;
             }
@@ -267,7 +267,7 @@ export class BatchReader {
                   const h = other.buf[other.i];
                   other.i++;
                   other.next = h.offset + 1;
-                  moved.set(other, other.next);
+                  moved.add(other);
                 }
                 truncated.set(topic, list.map((other) => ({ topic, partition: other.partition, next: other.next })));
                 progressed = true;
@@ -280,14 +280,16 @@ export class BatchReader {
               break;
             }
             records.push(rec);
-            seenTopic.add(topic);
-            bytes += r.value.length + (r.key?.length ?? 0);
+            if (taken === 0) {
+              seenTopic.add(topic);
+              moved.add(ps);
+              progressed = true;
+              if (firstAt === 0) firstAt = Date.now();
+            }
+            bytes += r.value.length + (r.key === null ? 0 : r.key.length);
             ps.i++;
             ps.next = r.offset + 1;
-            moved.set(ps, ps.next);
-            progressed = true;
             taken++;
-            if (firstAt === 0) firstAt = Date.now();
             // Read-ahead runs while the sink's target works on the batch before: let its answers in.
             if ((records.length & 1023) === 0) await new Promise((resolve) => setImmediate(resolve));
           }
@@ -318,7 +320,7 @@ export class BatchReader {
       if (!progressed) await this.wait(Math.min(left, 250), signal, pace?.wake);
     }
     if (moved.size === 0 && rejected.length === 0 && !barrier) return null;
-    const offsets: OffsetPosition[] = [...moved].map(([ps, next]) => ({ topic: ps.topic, partition: ps.partition, next }));
+    const offsets: OffsetPosition[] = [...moved].map((ps) => ({ topic: ps.topic, partition: ps.partition, next: ps.next }));
     return { tables: buildTables(records, truncates), offsets, records: records.length + truncates.size, bytes, rejected, truncated, barrier };
   }
 

@@ -201,8 +201,20 @@ export function countRecords(payload: Buffer): number {
   return p === payload.length ? n : -1;
 }
 
-let lastHeaderText = '';
+/** The headers text last parsed, and its object (shared by every record that carries the same text). */
+let lastHeaderBytes = Buffer.alloc(0);
 let lastHeaders: Readonly<Record<string, string>> = {};
+
+const u32 = (b: Buffer, p: number) => b[p] * 0x1000000 + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
+const i32 = (b: Buffer, p: number) => (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3];
+
+/** Whether `b[from, from + len)` holds the bytes of `last` (compared in place: no string per record). */
+function sameBytes(b: Buffer, from: number, len: number, last: Buffer): boolean {
+  if (len !== last.length) return false;
+  // From the end: headers texts differ in their values (a schema id's hash), not their names.
+  for (let i = len - 1; i >= 0; i--) if (b[from + i] !== last[i]) return false;
+  return true;
+}
 
 /**
  * Decodes the records of a verified batch payload. Keys and values are views of `payload` (the
@@ -213,28 +225,28 @@ export function decodeRecords(payload: Buffer, baseOffset: number, topic: string
   let p = 0;
   let off = baseOffset;
   let bytes = 0;
-  while (p < payload.length) {
-    const size = payload.readUInt32BE(p);
+  const end = payload.length;
+  while (p < end) {
+    const size = u32(payload, p);
     if (off >= from) {
       const ts = payload.readDoubleBE(p + 4);
       let q = p + 12;
-      const kl = payload.readInt32BE(q);
+      const kl = i32(payload, q);
       q += 4;
       const key = kl >= 0 ? payload.subarray(q, q + kl) : null;
-      q += Math.max(kl, 0);
-      const vl = payload.readInt32BE(q);
+      if (kl > 0) q += kl;
+      const vl = i32(payload, q);
       q += 4;
       const value = vl >= 0 ? payload.subarray(q, q + vl) : null;
-      q += Math.max(vl, 0);
-      const hl = payload.readInt32BE(q);
+      if (vl > 0) q += vl;
+      const hl = i32(payload, q);
       q += 4;
       const rec: import('../types.ts').StoredRecord = { topic, partition, offset: off, key, value, timestamp: ts };
       if (hl >= 0) {
         // Consecutive records mostly carry the same headers (a schema id): parse each text once.
-        const text = payload.toString('latin1', q, q + hl);
-        if (text !== lastHeaderText) {
-          lastHeaderText = text;
+        if (!sameBytes(payload, q, hl, lastHeaderBytes)) {
           lastHeaders = Object.freeze(JSON.parse(payload.toString('utf8', q, q + hl)));
+          lastHeaderBytes = Buffer.from(payload.subarray(q, q + hl));
         }
         rec.headers = lastHeaders as Record<string, string>;
       }
