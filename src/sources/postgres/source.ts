@@ -46,6 +46,8 @@ export class PostgresSource implements Source {
   private queueBytes = 0;
   private received = 0n;
   private durableAck = 0n;
+  /** The ack position of the last checkpoint handed to a commit (durable or still in flight). */
+  private handedAck = 0n;
   private snapshotProgress: Record<string, unknown> | null = null;
   /** The table the snapshot is reading (its range must be current in every checkpoint). */
   private snapshotTable: SnapshotTable<unknown> | null = null;
@@ -70,6 +72,7 @@ export class PostgresSource implements Source {
   checkpoint(): string {
     this.snapshotTable?.sync();
     if (this.decoder) this.decoder.fillCheckpoint(this.ckpt!);
+    if (this.ckpt!.ack > this.handedAck) this.handedAck = this.ckpt!.ack;
     return encodeCheckpoint(this.ckpt!);
   }
 
@@ -306,9 +309,12 @@ export class PostgresSource implements Source {
         this.queueHead = 0;
         const c = sink.maybeCommit(false, true);
         if (c) await c;
-        else if (this.decoder.ackLsn > this.durableAck && !sink.hasPending) {
+        else if (this.decoder.ackLsn > this.handedAck && !sink.hasPending) {
           // Only heartbeats/messages since the last commit: record the new position (a journal
-          // entry, no records) so the slot can be confirmed past them.
+          // entry, no records) so the slot can be confirmed past them. A position that a commit
+          // already carries (one started just now, still in flight) needs no commit of its own:
+          // comparing with the durable position here made every commit of changes a pair, the
+          // second empty, waited for before the next change was read.
           await sink.commit();
         }
         if (Date.now() - this.lastStatusSent >= src.statusIntervalMs) this.sendStatus(false);

@@ -163,6 +163,51 @@ describe('postgres source → embedded log', () => {
     }
   });
 
+  it('commits a stream of small transactions as changes only: no position-only commit after each, and the slot still confirmed past the last', async () => {
+    const tmp3 = tempDir();
+    const cfg = pipelineConfig('pace', f.db.name, tmp3.dir, 'slot: sluice_pace_test\npublication: sluice_pace_pub\ntables: [public.orders]\nsnapshot: never');
+    const ac = new AbortController();
+    const run = runPipeline(cfg, { signal: ac.signal });
+    const admin = await adminClient();
+    const N = 60;
+    try {
+      await waitUntil('slot created', async () => (await admin.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'sluice_pace_test' AND active`)).rowCount === 1);
+      const before = (await readAll(logDirOf(cfg), 'pace.')).length;
+      // One change per transaction, each committed before the next: the source goes idle after
+      // every one, which is when a commit of the position alone used to follow each commit of changes.
+      for (let i = 0; i < N; i++) {
+        await f.db.client.query(`INSERT INTO orders (customer_id, note) VALUES (1, 'paced ${i}')`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const last = (await f.db.client.query(`SELECT pg_current_wal_insert_lsn()::text AS l`)).rows[0].l;
+      await waitUntil(`${N} changes in the log`, async () => (await readAll(logDirOf(cfg), 'pace.')).length - before === N);
+      await waitUntil('confirmed_flush_lsn past the last transaction', async () => {
+        const r = await admin.query(`SELECT confirmed_flush_lsn >= $1::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = 'sluice_pace_test'`, [last]);
+        return r.rows[0]?.ok === true;
+      }, 20_000);
+    } finally {
+      await admin.end();
+      ac.abort();
+      await run;
+    }
+    try {
+      // The journal's records (length u32 | crc32 u32 | JSON, see src/log/embedded/journal.ts): the source's commits.
+      const j = readFileSync(join(logDirOf(cfg), 'commits.journal'));
+      const commits: { parts: unknown[] }[] = [];
+      for (let p = 0; p + 8 <= j.length; p += 8 + j.readUInt32BE(p)) {
+        const r = JSON.parse(j.toString('utf8', p + 8, p + 8 + j.readUInt32BE(p)));
+        if (r.p === 'source:pace') commits.push(r);
+      }
+      const withChanges = commits.filter((c) => c.parts.length > 0).length;
+      const empty = commits.length - withChanges;
+      assert.ok(withChanges >= 1 && withChanges <= N, `${withChanges} commits carried the ${N} changes`);
+      // A few position-only commits are right (heartbeats, the start); one per transaction is the defect.
+      assert.ok(empty <= 5, `${empty} of the source's ${commits.length} commits carried no records (${withChanges} carried the ${N} changes)`);
+    } finally {
+      tmp3.remove();
+    }
+  });
+
   it('confirms heartbeat positions so an idle slot does not hold back WAL', async () => {
     const tmp2 = tempDir();
     const cfg = pipelineConfig('hb', f.db.name, tmp2.dir, 'slot: sluice_hb_test\npublication: sluice_hb_pub\ntables: [public.orders]\nsnapshot: never');
