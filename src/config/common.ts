@@ -10,7 +10,7 @@ export function batchField(d: { maxRecords: BatchDefault; maxBytes: BatchDefault
     {
       maxRecords: integer({ min: 1, description: 'Commit when this many records are pending…' }).default(d.maxRecords, texts.maxRecords),
       maxBytes: size({ description: '…or this many bytes…' }).default(d.maxBytes, texts.maxBytes ?? (typeof d.maxBytes === 'number' ? bytesText(d.maxBytes) : undefined)),
-      maxDelayMs: duration({ description: '…or this long after the first pending record, at most. Batching adapts: when there is nothing more to read and no commit (for a sink: no batch of its target) is running, the commit starts at once; batches grow only while the one before is in flight.' }).default(d.maxDelayMs, texts.maxDelayMs),
+      maxDelayMs: duration({ description: '…or this long after the first pending record, at most. Batching adapts: when there is nothing more to read and there is room for a commit (a source: fewer than two log commits running, the log syncs one beside the other; a sink: no batch of its target running), the commit starts at once; batches grow only while the commits before are in flight.' }).default(d.maxDelayMs, texts.maxDelayMs),
     },
     { description: 'Bounds of one commit.' },
   );

@@ -19,11 +19,12 @@ export interface EventSink {
   /**
    * Starts a commit of what was appended if one is due (records, bytes or age, within what the log
    * holds in one commit) and the source is at a committable point, without waiting for it: the
-   * source keeps appending to the next batch meanwhile. Returns a promise only when a commit is
-   * already in flight, which the caller awaits (one commit in flight, one batch filling). `bulk`
-   * (a snapshot): larger commits, where throughput matters more than latency. `idle`: the source
-   * has nothing more to read right now; what is pending is then committed at once when no commit
-   * runs, or as soon as the running one ends (batches grow only while commits take time).
+   * source keeps appending to the next batch meanwhile. Returns a promise only when as many
+   * commits as the engine allows are already in flight (two: the log syncs one's data while the
+   * other's journal record syncs), which the caller awaits. `bulk` (a snapshot): larger commits,
+   * where throughput matters more than latency. `idle`: the source has nothing more to read right
+   * now; what is pending is then committed at once when there is room for a commit, or as soon as
+   * one ends (batches grow only while commits take time).
    */
   maybeCommit(bulk?: boolean, idle?: boolean): Promise<void> | undefined;
   /** True when events were appended since the last commit. */

@@ -15,16 +15,30 @@ import { sinkError } from '../sinks/errors.ts';
  */
 export class SchemaLedger {
   readonly committed = new Set<string>();
+  /** Appended since the last commit started. */
   readonly pending = new Set<string>();
+  /** Handed to commits still in flight. */
+  private readonly sealed = new Set<string>();
   has(id: string): boolean {
-    return this.committed.has(id) || this.pending.has(id);
+    return this.committed.has(id) || this.pending.has(id) || this.sealed.has(id);
   }
-  promote(): void {
-    for (const id of this.pending) this.committed.add(id);
+  /** The ids a commit starting now carries: `promote` them once it is durable. */
+  seal(): string[] {
+    const ids = [...this.pending];
+    for (const id of ids) this.sealed.add(id);
     this.pending.clear();
+    return ids;
   }
+  promote(ids: readonly string[]): void {
+    for (const id of ids) {
+      this.sealed.delete(id);
+      this.committed.add(id);
+    }
+  }
+  /** After a failed attempt: what was not committed must be written again. */
   forget(): void {
     this.pending.clear();
+    this.sealed.clear();
   }
   /** Loads the ids already in the log's schema topic. */
   static async load(log: Log, topic: string): Promise<SchemaLedger> {

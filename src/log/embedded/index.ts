@@ -394,9 +394,16 @@ export class EmbeddedLog implements Log {
     return [...parts].map((p) => [p.topic, p.partition, p.writeEnd, p.writeSeg, p.writePos]);
   }
 
-  /** @internal Makes sealed parts durable and visible (after the producer's previous commit). */
-  async commitParts(producer: EmbeddedProducer, parts: Set<Part>, dirty: Set<number>, ends: PartEnd[], checkpoint: string): Promise<void> {
-    await Promise.all([...dirty].map((fd) => fdatasyncP(fd)));
+  /** @internal Makes the sealed data of a commit durable (its segment files' pending writes). */
+  syncData(dirty: Set<number>): Promise<unknown> {
+    return Promise.all([...dirty].map((fd) => fdatasyncP(fd)));
+  }
+
+  /**
+   * @internal Makes a commit whose data is durable (`syncData`) visible: its journal record,
+   * written once the producer's previous commit is in the journal, and synced.
+   */
+  async journalParts(producer: EmbeddedProducer, parts: Set<Part>, ends: PartEnd[], checkpoint: string): Promise<void> {
     const j = this.journal!;
     const fd = j.append({ p: producer.id, c: checkpoint, parts: ends });
     await fdatasyncP(fd);
@@ -810,8 +817,8 @@ export class EmbeddedLog implements Log {
 export class EmbeddedProducer implements Producer {
   private parts = new Set<Part>();
   private dirty = new Set<number>();
-  /** The last commit called, settled or not. */
-  private inflight: Promise<void> = Promise.resolve();
+  /** The last commit called, settled or not (rejected when it failed). */
+  private last: Promise<void> = Promise.resolve();
   pendingBytes = 0;
   pendingRecords = 0;
   private closed = false;
@@ -846,9 +853,22 @@ export class EmbeddedProducer implements Producer {
     this.pendingBytes = 0;
     this.pendingRecords = 0;
     const ends = this.log.sealParts(parts, dirty);
-    // Commits reach the journal in the order they were called, so a later one never lands first.
-    const done = this.inflight.then(() => this.log.commitParts(this, parts, dirty, ends, checkpoint));
-    this.inflight = done.catch(() => {});
+    // Pipelined: this commit's data is synced at once, beside the journal sync of the commit
+    // before it. Its journal record is written only once that data is durable and the previous
+    // record is in the journal, so a durable record still proves its data durable, and commits
+    // reach the journal in the order they were called. One that follows a failed commit fails too.
+    const synced = this.log.syncData(dirty);
+    const previous = this.last;
+    const done = (async () => {
+      try {
+        await previous;
+      } finally {
+        await synced;
+      }
+      await this.log.journalParts(this, parts, ends, checkpoint);
+    })();
+    this.last = done;
+    done.catch(() => {}); // reported to the caller below; a later commit sees it through `previous`
     await done;
   }
 
@@ -859,7 +879,9 @@ export class EmbeddedProducer implements Producer {
   async abort(): Promise<void> {
     // A commit in flight keeps its records: drop only what was appended after it, once it is done
     // (rolling back to the committed ends before would cut its data from under its fsync).
-    await this.inflight;
+    await this.last.catch(() => {});
+    // After an abort the producer starts afresh: a failed commit before it fails no later one.
+    this.last = Promise.resolve();
     this.log.abortParts(this.parts);
     this.parts.clear();
     this.dirty.clear();
