@@ -11,6 +11,7 @@ import type pg from 'pg';
 import { freshDatabase } from '../helpers/pg.ts';
 import { ByteSink } from '../../src/core/bytes.ts';
 import { copyIn, copyRow, type CopyLayout } from '../../src/sinks/postgres/copy.ts';
+import { copyRowsAsValues } from '../../src/sinks/postgres/sink.ts';
 
 const HOSTILE = [
   '',
@@ -63,6 +64,23 @@ describe('PostgreSQL sink: COPY rows from envelope bytes', () => {
       assert.equal(ts, i === 3 ? '1700000000123' : String(1700000000000 + i));
       assert.deepEqual([n, s, x, j, b, z], viaJson[i], `row ${i} as json_to_recordset reads it`);
     }
+  });
+
+  it("the same rows inline (a small batch's VALUES list of E'' literals) are what COPY reads from them", async () => {
+    const c = db.client;
+    const cols = '(n int, s text, j text, z text, "__sluice_op" text, "__sluice_ts" text)';
+    await c.query(`CREATE TABLE viacopy ${cols}; CREATE TABLE viavalues ${cols}`);
+    const layout: CopyLayout = { names: ['n', 's', 'j', 'z'], rewrite: [null, null, null, null], zoned: [false, false, false, false], meta: true };
+    const envelopes = HOSTILE.map((s, n) => JSON.stringify({ before: null, after: { n, s, j: { k: s, q: "it's" }, z: n % 2 ? null : `${s}'${s}` }, source: { ts_ms: 1700000000000 + n }, op: 'c' }));
+    const out = new ByteSink(16);
+    const cells = new Int32Array(2 * layout.names.length);
+    envelopes.forEach((e) => copyRow(out, Buffer.from(e), 'c', layout, cells));
+    await copyIn(c, 'viacopy', out.view());
+    await c.query(`INSERT INTO viavalues SELECT c1::int, c2, c3, c4, c5, c6 FROM (VALUES ${copyRowsAsValues(out.view())}) AS u(c1, c2, c3, c4, c5, c6)`);
+    const [a, b] = await Promise.all(['viacopy', 'viavalues'].map(async (t) => (await c.query({ text: `SELECT * FROM ${t} ORDER BY 1`, rowMode: 'array' })).rows));
+    assert.equal(a.length, HOSTILE.length);
+    assert.deepEqual(b, a);
+    assert.deepEqual(b.map((r) => r[1]), HOSTILE, 'and each string is the one written');
   });
 
   it('timestamptz with signed and zero ISO years is staged in the spelling PostgreSQL reads', async () => {

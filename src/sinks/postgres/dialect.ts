@@ -98,10 +98,10 @@ export const postgresDialect: SqlDialect = {
   tableOptions: '',
   offsetsUpdatedAt: 'timestamptz NOT NULL DEFAULT now()',
   offsetsLock: ' FOR UPDATE',
+  // Literals, no parameters: the sink sends it in one message with the batch's last statements and COMMIT.
   offsetsUpsert: (table, sink, offsets) => ({
-    sql: `INSERT INTO ${table} (sink, topic, "partition", next_offset) SELECT $1, * FROM unnest($2::text[], $3::int[], $4::int8[])
+    sql: `INSERT INTO ${table} (sink, topic, "partition", next_offset) VALUES ${offsets.map((o) => `(${ansiLiteral(sink)}, ${ansiLiteral(o.topic)}, ${Math.trunc(o.partition)}, ${Math.trunc(o.next)})`).join(', ')}
            ON CONFLICT (sink, topic, "partition") DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()`,
-    params: [sink, offsets.map((o) => o.topic), offsets.map((o) => o.partition), offsets.map((o) => o.next)],
   }),
   refusal(e): Refusal | null {
     const err = e as { code?: unknown; message?: string };

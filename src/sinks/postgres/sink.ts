@@ -19,6 +19,7 @@ import { afterText, checkKeyless, sourceTs } from '../sql/records.ts';
 import { clockText, pgDateText, pgTimestampText, pgZonedText } from '../sql/values.ts';
 import { SqlSink } from '../sql/sink.ts';
 import type { TargetTable } from '../sql/tables.ts';
+import type { SqlSession } from '../sql/dialect.ts';
 import { bySchema, type SinkBatch, type SinkRecord, type TableBatch } from '../types.ts';
 import { postgresDialect as dialect } from './dialect.ts';
 import { closeWithin, connectFailure, pgDeadlineOptions, underDeadline, withStatementDeadline } from '../timeouts.ts';
@@ -35,6 +36,16 @@ const { qi, ql } = dialect;
  * table: a stored row of that many short text values can pass PostgreSQL's 8 kB row limit.
  */
 const STAGE_COLUMNS = 100;
+
+/**
+ * A batch of at most this many rows (and bytes) is sent as statements with their rows inline
+ * (VALUES lists), held back and sent in one message with the offsets and COMMIT: BEGIN, then one
+ * round trip, where the COPY path takes one for BEGIN, the COPY, each statement, the offsets and
+ * COMMIT. Small batches are those of a sink keeping up with a live source, where the round trips
+ * are the latency; larger ones load faster through COPY.
+ */
+const INLINE_ROWS = 512;
+const INLINE_BYTES = 1 << 20;
 
 /**
  * SQL turning the JSON text `t` of a value into a value of `kind`, exactly: integer arithmetic on
@@ -74,6 +85,8 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
   private readonly prepared = new WeakMap<SinkRecord[], Map<SchemaRecord, Buffer>>();
   /** The staging layout of each schema version. */
   private readonly layouts = new WeakMap<SchemaRecord, CopyLayout>();
+  /** Statements of the open transaction held back to go with its COMMIT (a small batch), or null. */
+  private held: string[] | null = null;
 
   constructor(cfg: PostgresSinkConfig, logger: Logger, id: string) {
     super(dialect, cfg, logger, id, `${qi(cfg.schema)}.${qi(cfg.offsetsTable)}`);
@@ -95,7 +108,8 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
         run: async (sql, params) => void (await client.query(sql, params)),
         rows: async (sql, params) => (await client.query({ text: sql, values: params, rowMode: 'array' })).rows,
       };
-      await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO'`);
+      // Literals are written with standard strings ('' for a quote) or E'' strings.
+      await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET standard_conforming_strings = on`);
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${qi(this.cfg.schema)}`);
       return await this.offsets.open(this.session);
     } catch (e) {
@@ -118,13 +132,47 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
   async apply(batch: SinkBatch): Promise<void> {
     const c = this.client!;
     this.stagedInTx.clear();
+    this.held = inlined(batch) ? [] : null;
     await this.transact(batch, async () => {
       for (const t of batch.tables) await this.applyTable(c, t).catch((e) => Promise.reject(inTable(e, t)));
-    }).catch((e) => {
-      // The rollback undid staging tables created in it.
-      this.staged.clear();
-      throw e;
-    });
+    })
+      .catch((e) => {
+        // The rollback undid staging tables created in it.
+        this.staged.clear();
+        throw e;
+      })
+      .finally(() => (this.held = null));
+  }
+
+  /** Runs `sql` now, or holds it back for the commit (a small batch); statements keep their order. */
+  private async exec(c: pg.Client, sql: string, params?: unknown[]): Promise<void> {
+    if (this.held && !params) {
+      this.held.push(sql);
+      return;
+    }
+    await this.flushHeld(c);
+    await c.query(sql, params);
+  }
+
+  private async flushHeld(c: pg.Client): Promise<void> {
+    if (!this.held?.length) return;
+    const sql = this.held.join(';\n');
+    this.held.length = 0;
+    await c.query(sql);
+  }
+
+  /** The offsets and COMMIT, sent with the statements held back (one message, one round trip). */
+  protected override async finish(s: SqlSession, batch: SinkBatch): Promise<void> {
+    const held = this.held;
+    const offsets = held && this.offsets.plainWrite(batch.offsets);
+    if (!held || !offsets || offsets.params?.length) {
+      await this.flushHeld(this.client!);
+      return super.finish(s, batch);
+    }
+    if (offsets.sql) held.push(offsets.sql);
+    held.push('COMMIT');
+    // An inlined batch holds one table (inlined()): a refusal is that table's, as when applied statement by statement.
+    await this.flushHeld(this.client!).catch((e) => Promise.reject(inTable(e, batch.tables[0])));
   }
 
   protected override lostConnection(): LostConnection | null {
@@ -135,7 +183,7 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
   private async applyTable(c: pg.Client, t: TableBatch): Promise<void> {
     const table = targetName(this.cfg.tableName, t.schema);
     const st = await this.tables.ensure(this.session!, { sql: `${qi(this.cfg.schema)}.${qi(table)}`, table }, t);
-    if (t.truncate) await c.query(`TRUNCATE ${st.name}`);
+    if (t.truncate) await this.exec(c, `TRUNCATE ${st.name}`);
     if (t.keyless.length) {
       checkKeyless(t);
       await this.upsert(c, st, t.keyless, false);
@@ -213,15 +261,21 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
       }
       const meta = cols.some((col) => col.meta === 'op' || col.meta === 'source_ts_ms');
       // Staged as text: c1…cN (the data columns in order), then the op and commit time when a column takes them.
-      const stage = await this.stage(c, data.length, meta);
+      const staged = [...data.map((_, i) => `c${i + 1}`), ...(meta ? ['"__sluice_op"', '"__sluice_ts"'] : [])];
       const exprs = cols.map((col) => this.colExpr(st, col, s, `u.c${data.indexOf(col) + 1}`, true));
       const keys = s.keyColumns;
       const updates = cols.filter((col) => !keys.includes(col.name)).map((col) => `${qi(col.name)} = EXCLUDED.${qi(col.name)}`);
-      let sql = `INSERT INTO ${st.name} (${cols.map((x) => qi(x.name)).join(', ')}) SELECT ${exprs.join(', ')} FROM ${stage} AS u`;
-      if (byKey && keys.length) sql += ` ON CONFLICT (${keys.map(qi).join(', ')}) DO ${updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'}`;
       const rows = prepared?.get(s) ?? (await this.copyRows(s, recs, false));
-      await underDeadline(copyIn(c, stage, rows), this.cfg.connection, 'PostgreSQL', (why) => destroyStream(c, why));
-      await c.query(sql);
+      let from: string;
+      if (this.held) from = `(VALUES ${copyRowsAsValues(rows)}) AS u(${staged.join(', ')})`; // a small batch: its rows inline, the same text as E'' literals
+      else {
+        const stage = await this.stage(c, data.length, meta);
+        await underDeadline(copyIn(c, stage, rows), this.cfg.connection, 'PostgreSQL', (why) => destroyStream(c, why));
+        from = `${stage} AS u`;
+      }
+      let sql = `INSERT INTO ${st.name} (${cols.map((x) => qi(x.name)).join(', ')}) SELECT ${exprs.join(', ')} FROM ${from}`;
+      if (byKey && keys.length) sql += ` ON CONFLICT (${keys.map(qi).join(', ')}) DO ${updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'}`;
+      await this.exec(c, sql);
     }
   }
 
@@ -243,7 +297,7 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
     const arrays = arrayColumns(data);
     let rows = '[';
     for (let i = 0; i < recs.length; i++) rows += (i ? ',' : '') + rowJson(recs[i], meta, arrays);
-    await c.query(sql, [rows + ']']);
+    await this.exec(c, sql, [rows + ']']);
   }
 
   /**
@@ -266,23 +320,26 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
   private async delete(c: pg.Client, st: TargetTable, records: SinkRecord[]): Promise<void> {
     const s = records[records.length - 1].schema;
     const keyCols = targetColumns(s, this.cfg).filter((x) => s.keyColumns.includes(x.name));
-    const from = `json_to_recordset($1::json) AS u(${keyCols.map((col) => `${qi(col.name)} text`).join(', ')})`;
-    const exprs = keyCols.map((col) => this.colExpr(st, col, s, `u.${qi(col.name)}`));
     const arrays = arrayColumns(keyCols);
     let keys = '[';
     for (let i = 0; i < records.length; i++) keys += (i ? ',' : '') + (arrays.length ? withArrayLiterals(parseJson(records[i].key!) as Row, arrays) : records[i].key);
     keys += ']';
+    // A small batch's keys inline (held back with its other statements), else as a parameter.
+    const params = this.held ? undefined : [keys];
+    const from = `json_to_recordset(${params ? '$1' : eLiteral(keys)}::json) AS u(${keyCols.map((col) => `${qi(col.name)} text`).join(', ')})`;
+    const exprs = keyCols.map((col) => this.colExpr(st, col, s, `u.${qi(col.name)}`));
     if (this.cfg.deletes === 'soft') {
       const flag = qi(this.cfg.softDeleteColumn);
-      await c.query(
+      await this.exec(
+        c,
         `INSERT INTO ${st.name} (${keyCols.map((x) => qi(x.name)).join(', ')}, ${flag}) SELECT ${exprs.join(', ')}, true FROM ${from}
          ON CONFLICT (${s.keyColumns.map(qi).join(', ')}) DO UPDATE SET ${flag} = true`,
-        [keys],
+        params,
       );
       return;
     }
     const match = keyCols.map((col, i) => `sluice_t.${qi(col.name)} = ${exprs[i]}`).join(' AND ');
-    await c.query(`DELETE FROM ${st.name} AS sluice_t USING ${from} WHERE ${match}`, [keys]);
+    await this.exec(c, `DELETE FROM ${st.name} AS sluice_t USING ${from} WHERE ${match}`, params);
   }
 }
 
@@ -378,4 +435,47 @@ function elementText(kind: Kind, v: Value): string {
     default:
       return typeof v === 'object' ? writeValue(v) : String(v);
   }
+}
+
+/**
+ * Whether a batch goes inline (see INLINE_ROWS): small, of one table (so that a refusal, which
+ * comes with the COMMIT's message, is known to be that table's), narrow enough to stage.
+ */
+function inlined(batch: SinkBatch): boolean {
+  if (batch.tables.length !== 1) return false;
+  const t = batch.tables[0];
+  if (t.schemas.some((s) => s.columns.length > STAGE_COLUMNS)) return false;
+  return t.upserts.length + t.keyless.length + t.deletes.length <= INLINE_ROWS && batch.bytes <= INLINE_BYTES;
+}
+
+/** `s` as an E'' literal: backslashes and quotes escaped, everything else as it is. */
+function eLiteral(s: string): string {
+  return "E'" + s.replace(/\\/g, '\\\\').replace(/'/g, "''") + "'";
+}
+
+const TAB_BYTE = 0x09;
+const NEWLINE_BYTE = 0x0a;
+
+/**
+ * COPY text rows (copyRow's) as the rows of a VALUES list of E'' literals. COPY's text escapes
+ * (\\, \b, \f, \n, \r, \t, \xHH) mean the same inside an E'' string, so a field is taken byte
+ * for byte with only its quotes doubled; \N, a whole field, is NULL.
+ */
+export function copyRowsAsValues(rows: Buffer): string {
+  const out: string[] = [];
+  let i = 0;
+  while (i < rows.length) {
+    let row = '(';
+    for (;;) {
+      let j = i;
+      while (j < rows.length && rows[j] !== TAB_BYTE && rows[j] !== NEWLINE_BYTE) j++;
+      if (j - i === 2 && rows[i] === 0x5c && rows[i + 1] === 0x4e) row += 'NULL';
+      else row += "E'" + rows.toString('utf8', i, j).replace(/'/g, "''") + "'";
+      i = j + 1;
+      if (j >= rows.length || rows[j] === NEWLINE_BYTE) break;
+      row += ', ';
+    }
+    out.push(row + ')');
+  }
+  return out.join(', ');
 }

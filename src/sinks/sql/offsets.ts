@@ -52,6 +52,16 @@ export class OffsetsStore {
    * checked first against the stored ones, read with a row lock held to the commit, so that of two
    * workers applying one partition only the one that knows where it stands commits.
    */
+  /**
+   * The statement that stores `offsets` when it is all `write` would run (no fencing check reads
+   * the stored offsets first), for a sink that sends it together with other statements; else null.
+   */
+  plainWrite(offsets: OffsetPosition[]): { sql: string; params?: unknown[] } | null {
+    if (offsets.length === 0) return { sql: '' };
+    if (this.d.offsetsLock !== null && offsets.some((o) => o.from !== undefined)) return null;
+    return this.d.offsetsUpsert(this.table, this.sink, offsets);
+  }
+
   async write(session: SqlSession, offsets: OffsetPosition[]): Promise<void> {
     if (offsets.length === 0) return;
     if (this.d.offsetsLock !== null && offsets.some((o) => o.from !== undefined)) {

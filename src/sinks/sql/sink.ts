@@ -55,6 +55,12 @@ export abstract class SqlSink<C extends SinkCommonConfig> implements Sink {
     return null;
   }
 
+  /** Stores the batch's offsets and commits (a sink may send both with statements it held back). */
+  protected async finish(s: SqlSession, batch: SinkBatch): Promise<void> {
+    await this.offsets.write(s, batch.offsets);
+    await s.run('COMMIT');
+  }
+
   /**
    * Runs `body` and stores the batch's offsets in one transaction. `prepare` runs first, outside it
    * (MySQL's DDL, which commits implicitly). On failure: rollback, forget the tables (the rollback
@@ -66,8 +72,7 @@ export abstract class SqlSink<C extends SinkCommonConfig> implements Sink {
       await prepare?.();
       await s.run(this.dialect.begin);
       await body();
-      await this.offsets.write(s, batch.offsets);
-      await s.run('COMMIT');
+      await this.finish(s, batch);
     } catch (e) {
       await s.run('ROLLBACK').catch(() => {});
       this.tables.clear();
