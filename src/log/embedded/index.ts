@@ -858,6 +858,9 @@ export class EmbeddedProducer implements Producer {
     // record is in the journal, so a durable record still proves its data durable, and commits
     // reach the journal in the order they were called. One that follows a failed commit fails too.
     const synced = this.log.syncData(dirty);
+    // Its failure is reported below, once the commit before has settled: handled from now on, so a
+    // failed sync during that wait is not an unhandled rejection (which would end the process).
+    synced.catch(() => {});
     const previous = this.last;
     const done = (async () => {
       try {

@@ -171,8 +171,9 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
     }
     if (offsets.sql) held.push(offsets.sql);
     held.push('COMMIT');
-    // An inlined batch holds one table (inlined()): a refusal is that table's, as when applied statement by statement.
-    await this.flushHeld(this.client!).catch((e) => Promise.reject(inTable(e, batch.tables[0])));
+    // An inlined batch holds one table (inlined()): a refusal is that table's, as when applied
+    // statement by statement (a lost connection is nobody's).
+    await this.flushHeld(this.client!).catch((e) => Promise.reject(this.dialect.refusal(e) ? inTable(e, batch.tables[0]) : e));
   }
 
   protected override lostConnection(): LostConnection | null {
