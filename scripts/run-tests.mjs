@@ -6,7 +6,8 @@
 //                                                 files that need no service, several at a time
 //
 // Filters select files whose path contains one of them: `npm test -- log`.
-// test/peers/ is the heavy lane (`npm run test:peers`: a 3-node Kafka cluster, broker faults): it
+// test/peers/ is the heavy lane (`npm run test:peers`: a 3-node Kafka cluster, broker faults, the source
+// kill -9 suite on the Kafka and NATS logs): it
 // runs only when a filter names it, never with plain `npm test`.
 //
 // A `.unit.test.ts` file promises to need no server (no PostgreSQL, MariaDB, MongoDB, Kafka, Java):

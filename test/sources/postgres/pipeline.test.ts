@@ -201,8 +201,8 @@ describe('postgres source → embedded log', () => {
       const withChanges = commits.filter((c) => c.parts.length > 0).length;
       const empty = commits.length - withChanges;
       assert.ok(withChanges >= 1 && withChanges <= N, `${withChanges} commits carried the ${N} changes`);
-      // A few position-only commits are right (heartbeats, the start); one per transaction is the defect.
-      assert.ok(empty <= 5, `${empty} of the source's ${commits.length} commits carried no records (${withChanges} carried the ${N} changes)`);
+      // Some position-only commits are right (the start, heartbeats, the stop: 0–6 seen); one per transaction is the defect.
+      assert.ok(empty <= N / 4, `${empty} of the source's ${commits.length} commits carried no records (${withChanges} carried the ${N} changes)`);
     } finally {
       tmp3.remove();
     }

@@ -9,7 +9,7 @@
 import { after, before } from 'node:test';
 import { postgresSuiteDatabase, sinkEqualsSource } from '../sources/postgres-harness.ts';
 import { sourceConformance } from '../sources/conformance.ts';
-import { NATS_URL, removeNamespace, requireNats, uniqueNamespace } from './nats-helpers.ts';
+import { NATS_URL, removeNamespace, requireNats, uniqueNamespace } from '../log/nats-helpers.ts';
 
 const NAMESPACE = uniqueNamespace('pipe');
 

@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { ReadRecord } from '../helpers/pipeline.ts';
-import { sourceConformance } from './conformance.ts';
-import { postgresSuiteDatabase, sinkEqualsSource } from './postgres-harness.ts';
+import { sourceConformance } from '../sources/conformance.ts';
+import { postgresSuiteDatabase, sinkEqualsSource } from '../sources/postgres-harness.ts';
 
 const BROKER = '127.0.0.1:9092';
 /** Topics of this run start with it: the broker is shared with other tests and keeps its data. */
