@@ -327,7 +327,7 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
     keys += ']';
     // A small batch's keys inline (held back with its other statements), else as a parameter.
     const params = this.held ? undefined : [keys];
-    const from = `json_to_recordset(${params ? '$1' : eLiteral(keys)}::json) AS u(${keyCols.map((col) => `${qi(col.name)} text`).join(', ')})`;
+    const from = `json_to_recordset(${params ? '$1' : ql(keys)}::json) AS u(${keyCols.map((col) => `${qi(col.name)} text`).join(', ')})`;
     const exprs = keyCols.map((col) => this.colExpr(st, col, s, `u.${qi(col.name)}`));
     if (this.cfg.deletes === 'soft') {
       const flag = qi(this.cfg.softDeleteColumn);
@@ -447,11 +447,6 @@ function inlined(batch: SinkBatch): boolean {
   const t = batch.tables[0];
   if (t.schemas.some((s) => s.columns.length > STAGE_COLUMNS)) return false;
   return t.upserts.length + t.keyless.length + t.deletes.length <= INLINE_ROWS && batch.bytes <= INLINE_BYTES;
-}
-
-/** `s` as an E'' literal: backslashes and quotes escaped, everything else as it is. */
-function eLiteral(s: string): string {
-  return "E'" + s.replace(/\\/g, '\\\\').replace(/'/g, "''") + "'";
 }
 
 const TAB_BYTE = 0x09;
