@@ -17,7 +17,8 @@ import { isRetriable } from '../core/errors.ts';
 import { SCHEMA_HEADER, type SchemaRecord } from '../core/schemas.ts';
 import { connectJson, isConnectJson, payloadText } from '../core/serde/connect-json.ts';
 import type { SchemaStore } from './schema-topic.ts';
-import type { Log, StoredRecord } from '../log/types.ts';
+import type { Log, PayloadChunk, StoredRecord } from '../log/types.ts';
+import { frameAt, recordAt, type Frame } from '../log/embedded/format.ts';
 import type { ChangeOp, OffsetPosition, SinkBatch, SinkRecord, TableBatch } from '../sinks/types.ts';
 import { sinkError } from '../sinks/errors.ts';
 
@@ -37,16 +38,170 @@ export interface BatchLimits {
   maxDelayMs: number;
 }
 
-interface PartState {
-  topic: string;
-  partition: number;
-  /** Next offset to hand out. */
-  next: number;
-  buf: StoredRecord[];
-  /** Index of the first unconsumed record in buf. */
-  i: number;
-  /** Where the read that filled buf says the next read continues (past any gap after its records). */
+/** Scratch for walking payloads: the fields of the record being looked at. */
+const FRAME: Frame = { length: 0, keyAt: 0, keyLen: 0, valueAt: 0, valueLen: 0, headersAt: 0, headersLen: 0 };
+/** The headers text last parsed from a payload, and its object (runs of records share a schema id). */
+let lastHeaderBytes = Buffer.alloc(0);
+let lastHeaders: Readonly<Record<string, string>> | undefined;
+
+/**
+ * One partition a reader reads: where it stands, what it has buffered, and the record at its
+ * head (`has`), described by fields instead of an object per record. With a log that offers
+ * `readPayloads` (the embedded log) the buffer is the batches' own payloads, walked in place;
+ * otherwise it is the records of `Log.read`.
+ */
+class Part {
+  /** Where the read that filled the buffer says the next read continues (past any gap after its records). */
   readNext: number;
+  private recs: StoredRecord[] = [];
+  private ri = 0;
+  private chunks: PayloadChunk[] = [];
+  private ci = 0;
+  /** Byte position and offset of the next record to look at in chunks[ci]. */
+  private pos = 0;
+  private off = 0;
+  /** The head record, when `has`: its offset, value (null: a tombstone) and key, as ranges of buffers. */
+  has = false;
+  offset = 0;
+  val: Buffer | null = null;
+  vs = 0;
+  ve = 0;
+  keyBuf: Buffer | null = null;
+  ks = 0;
+  ke = 0;
+  headers: Readonly<Record<string, string>> | undefined;
+  /** The head's bytes in its payload (for recordAt), or its StoredRecord. */
+  private len = 0;
+  private rec: StoredRecord | undefined;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    /** Next offset to hand out. */
+    public next: number,
+  ) {
+    this.readNext = next;
+  }
+
+  /** Makes the next buffered record the head; false when the buffer is spent. */
+  load(): boolean {
+    if (this.has) return true;
+    if (this.ri < this.recs.length) {
+      const r = (this.rec = this.recs[this.ri]);
+      this.offset = r.offset;
+      this.val = r.value;
+      this.vs = 0;
+      this.ve = r.value === null ? 0 : r.value.length;
+      this.keyBuf = r.key;
+      this.ks = 0;
+      this.ke = r.key === null ? 0 : r.key.length;
+      this.headers = r.headers;
+      return (this.has = true);
+    }
+    while (this.ci < this.chunks.length) {
+      const c = this.chunks[this.ci];
+      if (this.off >= c.end) {
+        const n = this.chunks[++this.ci];
+        if (n) {
+          this.pos = 0;
+          this.off = n.base;
+        }
+        continue;
+      }
+      const b = c.payload;
+      frameAt(b, this.pos, FRAME);
+      if (this.off < c.from) {
+        this.pos += FRAME.length;
+        this.off++;
+        continue;
+      }
+      this.offset = this.off;
+      this.len = FRAME.length;
+      this.val = FRAME.valueLen < 0 ? null : b;
+      this.vs = FRAME.valueAt;
+      this.ve = FRAME.valueAt + Math.max(0, FRAME.valueLen);
+      this.keyBuf = FRAME.keyLen < 0 ? null : b;
+      this.ks = FRAME.keyAt;
+      this.ke = FRAME.keyAt + Math.max(0, FRAME.keyLen);
+      const hl = FRAME.headersLen;
+      if (hl < 0) this.headers = undefined;
+      else {
+        if (!sameBytes(b, FRAME.headersAt, hl, lastHeaderBytes)) {
+          lastHeaders = Object.freeze(JSON.parse(b.toString('utf8', FRAME.headersAt, FRAME.headersAt + hl)));
+          lastHeaderBytes = Buffer.from(b.subarray(FRAME.headersAt, FRAME.headersAt + hl));
+        }
+        this.headers = lastHeaders;
+      }
+      return (this.has = true);
+    }
+    return false;
+  }
+
+  /** Reads on from `next` into an empty buffer; then as load(). */
+  async fill(log: Log): Promise<boolean> {
+    if (this.load()) return true;
+    if (log.readPayloads) {
+      const r = await log.readPayloads(this.topic, this.partition, this.next, 1 << 20);
+      this.chunks = r.chunks;
+      this.ci = 0;
+      this.pos = 0;
+      this.off = r.chunks[0]?.base ?? 0;
+      this.readNext = r.next;
+    } else {
+      const r = await log.read(this.topic, this.partition, this.next, 1 << 20);
+      this.recs = r.records;
+      this.ri = 0;
+      this.readNext = r.next;
+    }
+    return this.load();
+  }
+
+  /** Hands out the head: the partition stands past it. */
+  advance(): void {
+    this.next = this.offset + 1;
+    this.has = false;
+    if (this.rec) {
+      this.rec = undefined;
+      this.ri++;
+    } else {
+      this.pos += this.len;
+      this.off++;
+    }
+  }
+
+  /** The head as a StoredRecord (for the rare paths: rejected records, Connect JSON, truncates). */
+  stored(): StoredRecord {
+    if (this.rec) return this.rec;
+    return recordAt(this.chunks[this.ci].payload, this.pos, this.offset, this.topic, this.partition);
+  }
+
+  /** The head's value bytes (a view). */
+  value(): Buffer {
+    return this.val!.subarray(this.vs, this.ve);
+  }
+
+  /** Forgets what is buffered and stands at `next`. */
+  reset(next: number): void {
+    this.next = this.readNext = next;
+    this.recs = [];
+    this.ri = 0;
+    this.chunks = [];
+    this.ci = 0;
+    this.has = false;
+    this.rec = undefined;
+  }
+
+  /** Whether the buffer is spent and the last read ended past `next` (a gap). */
+  get atGap(): boolean {
+    return !this.has && this.ri >= this.recs.length && this.ci >= this.chunks.length && this.readNext > this.next;
+  }
+}
+
+/** Whether `b[from, from + len)` holds the bytes of `last`, compared in place. */
+function sameBytes(b: Buffer, from: number, len: number, last: Buffer): boolean {
+  if (len !== last.length) return false;
+  for (let i = len - 1; i >= 0; i--) if (b[from + i] !== last[i]) return false;
+  return true;
 }
 
 /** A record the reader could not read as a change (not a change event, a schema the log lacks). */
@@ -86,19 +241,24 @@ const OP_MARK = Buffer.from('"op":"');
  * JSON string the sequence `"op":"` cannot occur unescaped, so its last occurrence is the field.
  */
 export function opOf(value: Buffer, where?: { topic: string; partition: number; offset: number }): ChangeOp {
-  const at = lastOpMark(value);
+  return opIn(value, 0, value.length, where);
+}
+
+/** `opOf` of the envelope at `value[start, end)`. */
+function opIn(value: Buffer, start: number, end: number, where?: { topic: string; partition: number; offset: number }): ChangeOp {
+  const at = lastOpMark(value, start, end);
   if (at < 0) {
     // Where, not what: the record's bytes are someone's data.
-    const rec = where ? `record ${where.topic}/${where.partition}@${where.offset} (${value.length} bytes)` : 'a log record';
+    const rec = where ? `record ${where.topic}/${where.partition}@${where.offset} (${end - start} bytes)` : 'a log record';
     throw sinkError('SINK_BAD_RECORD', `${rec} has no "op" field: it is not a Debezium change event (written by something else?). Point the sink's topics at change topics only, or set onError: dlq to set such records aside`);
   }
   return String.fromCharCode(value[at + OP_MARK.length]) as ChangeOp;
 }
 
-/** `value.lastIndexOf(OP_MARK)`, scanning back from the end in place: the field is near the end of an envelope. */
-function lastOpMark(value: Buffer): number {
+/** The last `"op":"` in `value[start, end)`, scanning back from the end in place: the field is near the end of an envelope. */
+function lastOpMark(value: Buffer, start: number, end: number): number {
   // The rarest byte of `"op":"` ('p') first: most positions fail on one comparison.
-  for (let i = value.length - OP_MARK.length; i >= 0; i--) {
+  for (let i = end - OP_MARK.length; i >= start; i--) {
     if (value[i + 2] !== 0x70) continue;
     if (value[i + 1] === 0x6f && value[i] === 0x22 && value[i + 3] === 0x22 && value[i + 4] === 0x3a && value[i + 5] === 0x22) return i;
   }
@@ -106,7 +266,7 @@ function lastOpMark(value: Buffer): number {
 }
 
 export class BatchReader {
-  private readonly parts = new Map<string, PartState[]>();
+  private readonly parts = new Map<string, Part[]>();
   /** Topics of which the reader has only some partitions (the others are other workers'). */
   private readonly partial = new Set<string>();
 
@@ -123,11 +283,10 @@ export class BatchReader {
    */
   addTopic(topic: string, partitions: number, stored: Map<number, number> | undefined, only?: readonly number[]): void {
     if (this.parts.has(topic)) return;
-    const list: PartState[] = [];
+    const list: Part[] = [];
     for (let p = 0; p < partitions; p++) {
       if (only && !only.includes(p)) continue;
-      const next = stored?.get(p) ?? 0;
-      list.push({ topic, partition: p, next, buf: [], i: 0, readNext: next });
+      list.push(new Part(topic, p, stored?.get(p) ?? 0));
     }
     this.parts.set(topic, list);
     if (list.length < partitions) this.partial.add(topic);
@@ -137,7 +296,7 @@ export class BatchReader {
   private barrierFirst: string | null = null;
 
   /** The topics in the order a batch reads them: the one with a truncate waiting first. */
-  private visitOrder(): Iterable<[string, PartState[]]> {
+  private visitOrder(): Iterable<[string, Part[]]> {
     const first = this.barrierFirst === null ? undefined : this.parts.get(this.barrierFirst);
     if (!first) return this.parts;
     return [[this.barrierFirst!, first], ...[...this.parts].filter(([t]) => t !== this.barrierFirst)];
@@ -160,21 +319,12 @@ export class BatchReader {
     return [...this.parts.keys()];
   }
 
-  private async fill(ps: PartState): Promise<StoredRecord | undefined> {
-    if (ps.i < ps.buf.length) return ps.buf[ps.i];
-    const r = await this.log.read(ps.topic, ps.partition, ps.next, 1 << 20);
-    ps.buf = r.records;
-    ps.i = 0;
-    ps.readNext = r.next;
-    return ps.buf[0];
-  }
-
   /**
    * A partition whose buffered records are all consumed moves on to where its last read ended:
    * past a gap in the offsets (a backend's transaction marker), which holds nothing to apply.
    */
-  private skipGap(ps: PartState, moved: Set<PartState>): boolean {
-    if (ps.i < ps.buf.length || ps.readNext <= ps.next) return false;
+  private skipGap(ps: Part, moved: Set<Part>): boolean {
+    if (!ps.atGap) return false;
     ps.next = ps.readNext;
     moved.add(ps);
     return true;
@@ -203,7 +353,7 @@ export class BatchReader {
     const rejected: RejectedRecord[] = [];
     const seenTopic = new Set<string>();
     /** Partitions whose position the batch moved (each one's `next` is where the batch leaves it). */
-    const moved = new Set<PartState>();
+    const moved = new Set<Part>();
     let barrier: TruncateBarrier | undefined;
     let bytes = 0;
     let firstAt = 0;
@@ -215,6 +365,7 @@ export class BatchReader {
     // The first pass takes at most a fair share from each partition, so that one busy partition
     // cannot starve the others.
     let share = Math.max(1, Math.ceil(limits.maxRecords / Math.max(1, nparts)));
+    const log = this.log;
     for (;;) {
       let progressed = false;
       for (const [topic, list] of this.visitOrder()) {
@@ -222,15 +373,14 @@ export class BatchReader {
           let taken = 0;
           while (records.length < limits.maxRecords && bytes < limits.maxBytes && taken < share && rejected.length === 0 && !barrier) {
             // Buffered records are taken without a promise; only an empty buffer reads the log.
-            const r = ps.i < ps.buf.length ? ps.buf[ps.i] : await this.fill(ps);
-            if (!r) {
+            if (!ps.load() && !(await ps.fill(log))) {
               if (this.skipGap(ps, moved)) progressed = true;
               break;
             }
-            if (r.value === null) {
+            const v = ps.val;
+            if (v === null) {
               // A tombstone: its delete came just before it; nothing to apply.
-              ps.i++;
-              ps.next = r.offset + 1;
+              ps.advance();
               moved.add(ps);
               progressed = true;
               continue;
@@ -238,20 +388,19 @@ export class BatchReader {
             let op: ChangeOp;
             let rec: SinkRecord;
             try {
-              op = opOf(r.value, r);
+              op = opIn(v, ps.vs, ps.ve, ps);
               if (op === 't') {
                 if (seenTopic.has(topic) || truncates.has(topic)) break;
                 // Every partition must stand at its copy of the truncate (a rejected record elsewhere is met in its turn).
                 let all = true;
                 for (const other of list) {
-                  const h = await this.fill(other);
-                  if (!h || h.value === null || h.key !== null || !isTruncate(h.value, this.reject)) all = false;
+                  if (!(other.load() || (await other.fill(log))) || other.val === null || other.keyBuf !== null || !isTruncate(other.val, other.vs, other.ve, this.reject)) all = false;
                 }
                 if (!all) break;
                 if (this.partial.has(topic)) {
                   // Other workers have the rest of the topic: the truncate comes alone (once what was read before it is applied).
                   if (records.length === 0 && truncates.size === 0 && moved.size === 0) {
-                    barrier = { topic, record: await this.toSinkRecord(r, op), value: r.value, at: list.map((o) => ({ partition: o.partition, offset: o.buf[o.i].offset })) };
+                    barrier = { topic, record: await this.toSinkRecord(ps.stored(), op), value: ps.value(), at: list.map((o) => ({ partition: o.partition, offset: o.offset })) };
                     this.barrierFirst = null;
                   } else {
                     // The next batch starts with this topic, so that the truncate comes alone
@@ -262,21 +411,19 @@ export class BatchReader {
                   stop = true;
                   break;
                 }
-                truncates.set(topic, await this.toSinkRecord(r, op));
+                truncates.set(topic, await this.toSinkRecord(ps.stored(), op));
                 for (const other of list) {
-                  const h = other.buf[other.i];
-                  other.i++;
-                  other.next = h.offset + 1;
+                  other.advance();
                   moved.add(other);
                 }
                 truncated.set(topic, list.map((other) => ({ topic, partition: other.partition, next: other.next })));
                 progressed = true;
                 continue;
               }
-              rec = this.toSinkRecordSync(r, op) ?? (await this.toSinkRecord(r, op));
+              rec = this.headRecord(ps, op) ?? (await this.toSinkRecord(ps.stored(), op));
             } catch (e) {
               if (!this.reject || isRetriable(e)) throw e;
-              rejected.push({ record: r, error: e });
+              rejected.push({ record: ps.stored(), error: e });
               break;
             }
             records.push(rec);
@@ -286,9 +433,8 @@ export class BatchReader {
               progressed = true;
               if (firstAt === 0) firstAt = Date.now();
             }
-            bytes += r.value.length + (r.key === null ? 0 : r.key.length);
-            ps.i++;
-            ps.next = r.offset + 1;
+            bytes += ps.ve - ps.vs + (ps.keyBuf === null ? 0 : ps.ke - ps.ks);
+            ps.advance();
             taken++;
             // Read-ahead runs while the sink's target works on the batch before: let its answers in.
             if ((records.length & 1023) === 0) await new Promise((resolve) => setImmediate(resolve));
@@ -327,28 +473,29 @@ export class BatchReader {
   /** Forgets read-ahead and moves back to `offsets` (after a failed apply). */
   rewind(offsets: Map<string, Map<number, number>>): void {
     this.barrierFirst = null;
-    for (const [topic, list] of this.parts) {
-      for (const ps of list) {
-        ps.next = offsets.get(topic)?.get(ps.partition) ?? 0;
-        ps.buf = [];
-        ps.i = 0;
-        ps.readNext = ps.next;
-      }
-    }
+    for (const [topic, list] of this.parts) for (const ps of list) ps.reset(offsets.get(topic)?.get(ps.partition) ?? 0);
   }
 
-  /** The record when its schema is already known (the common case), without a promise. */
-  private toSinkRecordSync(r: StoredRecord, op: ChangeOp): SinkRecord | undefined {
-    const id = r.headers?.[SCHEMA_HEADER];
-    // No schema header: Kafka Connect's JsonConverter output (Debezium's connectors) carries its schema inline.
-    if (!id && isConnectJson(r.value!)) return { topic: r.topic, partition: r.partition, offset: r.offset, op, ...connectJson.decode(r.topic, r.key, r.value!, `${r.topic}/${r.partition}@${r.offset}`) };
-    const schema = id ? this.schemas.peek(id) : undefined;
+  /**
+   * The partition's head record as a change when its schema is already known and it is a plain
+   * Sluice envelope (the common case): no promise, no copy, the key decoded only if asked for.
+   */
+  private headRecord(ps: Part, op: ChangeOp): SinkRecord | undefined {
+    const id = ps.headers?.[SCHEMA_HEADER];
+    if (!id) return undefined;
+    const schema = this.schemas.peek(id);
     if (!schema) return undefined;
-    return sluiceRecord(r, op, schema);
+    const v = ps.val!;
+    // Sluice's envelopes start `{"before":`; only `{"s…` may be a schema wrapper (`serialization.schemas`).
+    if (v[ps.vs + 2] === 0x73 && startsWith(v, ps.vs, ps.ve, SCHEMAS_MARK)) return undefined;
+    const k = ps.keyBuf;
+    if (k !== null && k[ps.ks + 2] === 0x73 && startsWith(k, ps.ks, ps.ke, SCHEMAS_MARK)) return undefined;
+    return new LoggedChange(ps.topic, ps.partition, ps.offset, v, ps.vs, ps.ve, k, ps.ks, ps.ke, op, schema);
   }
 
   private async toSinkRecord(r: StoredRecord, op: ChangeOp): Promise<SinkRecord> {
     const id = r.headers?.[SCHEMA_HEADER];
+    // No schema header: Kafka Connect's JsonConverter output (Debezium's connectors) carries its schema inline.
     if (!id && isConnectJson(r.value!)) return { topic: r.topic, partition: r.partition, offset: r.offset, op, ...connectJson.decode(r.topic, r.key, r.value!, `${r.topic}/${r.partition}@${r.offset}`) };
     if (!id) {
       throw sinkError('SINK_BAD_RECORD', `record ${r.topic}/${r.partition}@${r.offset} has no schema header: it was not written by a Sluice source (or by one older than sinks), nor by Kafka Connect's JsonConverter with schemas.enable=true; point the sink at a log written by \`sluice run\` or at Debezium topics with schemas`);
@@ -360,23 +507,46 @@ export class BatchReader {
 
 const SCHEMAS_MARK = Buffer.from('{"schema":');
 
+function startsWith(b: Buffer, start: number, end: number, mark: Buffer): boolean {
+  if (end - start < mark.length) return false;
+  for (let i = 0; i < mark.length; i++) if (b[start + i] !== mark[i]) return false;
+  return true;
+}
+
 /**
- * A change a Sluice source wrote, its envelope decoded from UTF-8 only when a sink asks for the
- * text (`value`): the sinks that load from bytes (`bytes`) never pay for it.
+ * A change a Sluice source wrote, held as ranges of the log's bytes: its envelope is decoded from
+ * UTF-8 only when a sink asks for the text (`value`), its key only when asked for (`key`: the
+ * reduction to one change per key compares key bytes), and the sinks that load from bytes
+ * (`bytes`) never pay for either.
  */
-class LoggedChange implements SinkRecord {
+export class LoggedChange implements SinkRecord {
   private text: string | undefined;
+  private keyText: string | null | undefined;
+  private view: Buffer | undefined;
   constructor(
     readonly topic: string,
     readonly partition: number,
     readonly offset: number,
-    readonly key: string | null,
-    readonly bytes: Buffer,
+    /** The envelope is `buf[at, end)`. */
+    readonly buf: Buffer,
+    readonly at: number,
+    readonly end: number,
+    /** The key JSON is `keyBuf[keyAt, keyEnd)` (not wrapped in a Connect schema), or null. */
+    readonly keyBuf: Buffer | null,
+    readonly keyAt: number,
+    readonly keyEnd: number,
     readonly op: ChangeOp,
     readonly schema: SchemaRecord,
   ) {}
+  get bytes(): Buffer {
+    return (this.view ??= this.buf.subarray(this.at, this.end));
+  }
   get value(): string {
-    return (this.text ??= this.bytes.toString('utf8'));
+    return (this.text ??= this.buf.toString('utf8', this.at, this.end));
+  }
+  get key(): string | null {
+    if (this.keyText === undefined) this.keyText = this.keyBuf === null ? null : this.keyBuf.toString('utf8', this.keyAt, this.keyEnd);
+    return this.keyText;
   }
 }
 
@@ -387,46 +557,77 @@ class LoggedChange implements SinkRecord {
  */
 function sluiceRecord(r: StoredRecord, op: ChangeOp, schema: SchemaRecord): SinkRecord {
   const v = r.value!;
-  const key = r.key ? payloadText(r.key.toString('utf8')) : null;
-  // Sluice's envelopes start `{"before":`; only `{"s…` may be a schema wrapper.
-  if (v[2] !== 0x73 || v.length < SCHEMAS_MARK.length || v.compare(SCHEMAS_MARK, 0, SCHEMAS_MARK.length, 0, SCHEMAS_MARK.length) !== 0) return new LoggedChange(r.topic, r.partition, r.offset, key, v, op, schema);
-  return { topic: r.topic, partition: r.partition, offset: r.offset, key, value: payloadText(v.toString('utf8')), op, schema };
+  const k = r.key;
+  const plainKey = k === null || !startsWith(k, 0, k.length, SCHEMAS_MARK);
+  if (plainKey && !startsWith(v, 0, v.length, SCHEMAS_MARK)) return new LoggedChange(r.topic, r.partition, r.offset, v, 0, v.length, k, 0, k === null ? 0 : k.length, op, schema);
+  return { topic: r.topic, partition: r.partition, offset: r.offset, key: k ? payloadText(k.toString('utf8')) : null, value: payloadText(v.toString('utf8')), op, schema };
 }
 
 /** Whether a record is a truncate; a record that is no change event is not one (when rejecting: it is met in its turn). */
-function isTruncate(value: Buffer, reject: boolean): boolean {
+function isTruncate(value: Buffer, start: number, end: number, reject: boolean): boolean {
   try {
-    return opOf(value) === 't';
+    return opIn(value, start, end) === 't';
   } catch (e) {
     if (reject) return false;
     throw e;
   }
 }
 
+/** FNV-1a over a key's UTF-8 bytes: the same for a LoggedChange's key bytes and any record's key text. */
+function keyHash(r: SinkRecord): number {
+  let h = 0x811c9dc5;
+  if (r instanceof LoggedChange && r.keyBuf !== null) {
+    const b = r.keyBuf;
+    for (let i = r.keyAt; i < r.keyEnd; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  } else {
+    const b = Buffer.from(r.key!, 'utf8');
+    for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  }
+  return h | 1; // never 0: 0 marks an empty slot
+}
+
+function sameKey(a: SinkRecord, b: SinkRecord): boolean {
+  if (a.topic !== b.topic) return false;
+  if (a instanceof LoggedChange && b instanceof LoggedChange && a.keyBuf !== null && b.keyBuf !== null) {
+    const n = a.keyEnd - a.keyAt;
+    if (n !== b.keyEnd - b.keyAt) return false;
+    const x = a.keyBuf;
+    const y = b.keyBuf;
+    for (let i = 0; i < n; i++) if (x[a.keyAt + i] !== y[b.keyAt + i]) return false;
+    return true;
+  }
+  return a.key === b.key;
+}
+
 /** Groups a batch's records by table and reduces them to the last change per key. */
 export function buildTables(records: SinkRecord[], truncates: Map<string, SinkRecord>): TableBatch[] {
   const byTopic = new Map<string, TableBatch>();
-  const last = new Map<string, Map<string, SinkRecord>>();
   const get = (topic: string, schema: SchemaRecord): TableBatch => {
     let t = byTopic.get(topic);
     if (!t) {
       t = { topic, schema, schemas: [schema], truncate: truncates.get(topic) ?? null, changes: [], upserts: [], deletes: [], keyless: [] };
       byTopic.set(topic, t);
-      last.set(topic, new Map());
     }
     return t;
   };
   for (const [topic, tr] of truncates) get(topic, tr.schema);
+  // The last change per (topic, key), in the order keys first appear: an open-addressing table of
+  // key hashes over `last` (no string per key).
+  const size = 1 << (32 - Math.clz32(Math.max(16, records.length * 2) - 1));
+  const mask = size - 1;
+  const hashes = new Int32Array(size);
+  const slots = new Int32Array(size);
+  const last: SinkRecord[] = [];
+  const lastTable: TableBatch[] = [];
   // Runs of records share a topic and schema (a partition's records come together): look up once per run.
   let topic = '';
   let t: TableBatch | undefined;
-  let keys: Map<string, SinkRecord> | undefined;
   let schema: SchemaRecord | undefined;
-  for (const r of records) {
+  for (let n = 0; n < records.length; n++) {
+    const r = records[n];
     if (r.topic !== topic || !t) {
       topic = r.topic;
       t = get(topic, r.schema);
-      keys = last.get(topic)!;
       schema = undefined;
     }
     if (r.schema !== schema) {
@@ -438,12 +639,30 @@ export function buildTables(records: SinkRecord[], truncates: Map<string, SinkRe
       }
     }
     t.changes.push(r);
-    if (r.key === null) t.keyless.push(r);
-    else keys!.set(r.key, r);
+    if (r instanceof LoggedChange ? r.keyBuf === null : r.key === null) {
+      t.keyless.push(r);
+      continue;
+    }
+    const h = keyHash(r);
+    let i = h & mask;
+    for (;;) {
+      if (hashes[i] === 0) {
+        hashes[i] = h;
+        slots[i] = last.length;
+        last.push(r);
+        lastTable.push(t);
+        break;
+      }
+      if (hashes[i] === h && sameKey(last[slots[i]], r)) {
+        last[slots[i]] = r;
+        break;
+      }
+      i = (i + 1) & mask;
+    }
   }
-  for (const [topic, m] of last) {
-    const t = byTopic.get(topic)!;
-    for (const r of m.values()) (r.op === 'd' ? t.deletes : t.upserts).push(r);
+  for (let i = 0; i < last.length; i++) {
+    const r = last[i];
+    (r.op === 'd' ? lastTable[i].deletes : lastTable[i].upserts).push(r);
   }
   return [...byTopic.values()];
 }

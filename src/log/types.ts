@@ -38,6 +38,24 @@ export interface StoredRecord extends LogRecord {
   offset: number;
 }
 
+/** Committed records as their batch stores them (Log.readPayloads). */
+export interface PayloadChunk {
+  /** The batch's records, framed one after the other (see `frameAt`). */
+  payload: Buffer;
+  /** Offset of the payload's first record. */
+  base: number;
+  /** The first offset the read asked for: records before it are walked over. */
+  from: number;
+  /** One past the last offset to hand out (the batch's end, or the committed end within it). */
+  end: number;
+}
+
+export interface PayloadRead {
+  chunks: PayloadChunk[];
+  /** Where the next read continues (past a gap, as ReadResult.next). */
+  next: number;
+}
+
 export interface TopicConfig {
   partitions: number;
   /** Delete whole segments older than this (ms). Undefined: keep forever. */
@@ -187,6 +205,13 @@ export interface Log {
   openProducer(id: string): Promise<{ producer: Producer; checkpoint: string | null }>;
   /** Reads committed records from `offset` (which may fall in a gap), at most about `maxBytes` (at least one record if any). */
   read(topic: string, partition: number, offset: number, maxBytes?: number): Promise<ReadResult>;
+  /**
+   * The fast path of readers that walk records themselves (the sink reader): the committed batches
+   * from the one holding `offset`, as verified, decompressed payloads framed as `frameAt` reads
+   * them (log/embedded/format.ts), whole batches up to about `maxBytes`; no object per record.
+   * Backends whose records do not come as such batches leave it out; readers then use `read`.
+   */
+  readPayloads?(topic: string, partition: number, offset: number, maxBytes?: number): Promise<PayloadRead>;
   /** Resolves when the partition's committed end moves past `offset`, or after `timeoutMs`. */
   waitFor(topic: string, partition: number, offset: number, timeoutMs: number): Promise<void>;
   /** A reading session; see Consumer. */

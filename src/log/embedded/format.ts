@@ -217,6 +217,45 @@ function sameBytes(b: Buffer, from: number, len: number, last: Buffer): boolean 
 }
 
 /**
+ * Where the fields of the record framed at byte `p` of a verified batch payload lie, written into
+ * `f` (no allocation: the sink reader walks payloads with one Frame). A null key, value or
+ * headers has length -1.
+ */
+export interface Frame {
+  /** The whole record's bytes, its length prefix included: the next record starts there. */
+  length: number;
+  keyAt: number;
+  keyLen: number;
+  valueAt: number;
+  valueLen: number;
+  headersAt: number;
+  headersLen: number;
+}
+
+export function frameAt(payload: Buffer, p: number, f: Frame): void {
+  f.length = 4 + u32(payload, p);
+  let q = p + 12;
+  const kl = i32(payload, q);
+  f.keyAt = q += 4;
+  f.keyLen = kl;
+  if (kl > 0) q += kl;
+  const vl = i32(payload, q);
+  f.valueAt = q += 4;
+  f.valueLen = vl;
+  if (vl > 0) q += vl;
+  f.headersLen = i32(payload, q);
+  f.headersAt = q + 4;
+}
+
+/** The record framed at byte `p` as a StoredRecord (what readers of `Log.read` get), at offset `offset`. */
+export function recordAt(payload: Buffer, p: number, offset: number, topic: string, partition: number): import('../types.ts').StoredRecord {
+  const out: import('../types.ts').StoredRecord[] = [];
+  const size = 4 + u32(payload, p);
+  decodeRecords(payload.subarray(p, p + size), offset, topic, partition, offset, out, 1);
+  return out[0];
+}
+
+/**
  * Decodes the records of a verified batch payload. Keys and values are views of `payload` (the
  * caller allocates it per read and never reuses it), so a record keeps its batch's bytes alive
  * while it is held. Records with equal headers share one frozen headers object.

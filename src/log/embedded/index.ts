@@ -7,7 +7,7 @@ import { closeSync, constants, existsSync, watch, type FSWatcher, fdatasync, fst
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { partitionFor } from '../partitioner.ts';
-import type { AppendRecord, Consumer, Log, LogCapabilities, PartitionOffsets, Producer, ReadResult, StoredRecord, TopicConfig, TopicInfo } from '../types.ts';
+import type { AppendRecord, Consumer, Log, LogCapabilities, PartitionOffsets, PayloadChunk, PayloadRead, Producer, ReadResult, StoredRecord, TopicConfig, TopicInfo } from '../types.ts';
 import { ReadConsumer } from '../consumer.ts';
 import { BATCH_HEADER, BatchEncoder, batchRecords, codecFor, countRecords, DEFAULT_COMPRESSION, decodeRecords, readBatchHeader, type Codec, type Compression } from './format.ts';
 import { crc32 } from '../../core/crc32.ts';
@@ -500,11 +500,57 @@ export class EmbeddedLog implements Log {
   }
 
   private async readRecords(topic: string, partition: number, offset: number, maxBytes: number): Promise<StoredRecord[]> {
+    const out: StoredRecord[] = [];
+    let bytes = 0;
+    const end = this.walk(
+      topic,
+      partition,
+      offset,
+      (payload, base, _count, from) => {
+        const before = out.length;
+        bytes += decodeRecords(payload, base, topic, partition, from, out, maxBytes - bytes);
+        return out.length > before ? out[out.length - 1].offset + 1 : from;
+      },
+      () => bytes < maxBytes,
+      () => out.length > 0,
+    );
+    return out[out.length - 1]?.offset >= end ? out.filter((r) => r.offset < end) : out;
+  }
+
+  async readPayloads(topic: string, partition: number, offset: number, maxBytes = 1 << 20): Promise<PayloadRead> {
+    const chunks: PayloadChunk[] = [];
+    let bytes = 0;
+    const end = this.walk(
+      topic,
+      partition,
+      offset,
+      (payload, base, count, from) => {
+        chunks.push({ payload, base, from: Math.max(from, base), end: base + count });
+        bytes += payload.length;
+        return base + count;
+      },
+      () => bytes < maxBytes,
+      () => chunks.length > 0,
+    );
+    const last = chunks[chunks.length - 1];
+    if (!last) return { chunks, next: Math.max(offset, end) };
+    if (last.end > end) last.end = end;
+    return { chunks, next: last.end };
+  }
+
+  /**
+   * Walks the committed batches of a partition from the one holding `offset`, checking each (its
+   * place, CRC, codec, count) and handing its records to `take(payload, base, count, from)`, which
+   * returns the offset it got to: the batch's end to go on (while `more()`), less to stop inside
+   * it (the next read from there goes on from the verified payload). Damage is thrown, or ends the
+   * walk when `got()` says something was taken already. Returns the partition's committed end.
+   */
+  private walk(topic: string, partition: number, offset: number, take: (payload: Buffer, base: number, count: number, from: number) => number, more: () => boolean, got: () => boolean): number {
     this.refresh();
     const p = this.part(topic, partition);
     const start = Math.min(p.segments[0] ?? p.committedEnd, p.committedEnd);
     if (offset < start) throw logError('LOG_OFFSET_OUT_OF_RANGE', `offset ${offset} of ${topic}/${partition} is no longer in the log (retention); the earliest available offset is ${start}`);
-    if (offset >= p.committedEnd) return [];
+    if (offset >= p.committedEnd) return p.committedEnd;
     let si = 0;
     for (let i = 0; i < p.segments.length; i++) if (p.segments[i] <= offset) si = i;
     let seg = p.segments[si];
@@ -520,8 +566,6 @@ export class EmbeddedLog implements Log {
         pos = 0;
       }
     }
-    const out: StoredRecord[] = [];
-    let bytes = 0;
     const head = Buffer.allocUnsafe(BATCH_HEADER);
     // The offset the batch at `pos` must start with: batches follow each other without gaps, and
     // a segment's first batch starts at the offset it is named by. Anything else is damage, which
@@ -533,7 +577,7 @@ export class EmbeddedLog implements Log {
     const gaps = this.topic(topic).info.compaction === true;
     const misplaced = (at: number) => (gaps ? at < expected : at !== expected);
     const stop = (err: Error): true => {
-      if (out.length) return true;
+      if (got()) return true;
       throw err;
     };
     for (;;) {
@@ -574,9 +618,7 @@ export class EmbeddedLog implements Log {
         payload = records as Buffer;
         if (countRecords(payload) !== h!.count && stop(damaged(path, pos, topic, partition, expected, `the batch header counts ${h!.count} records, its payload holds another number`))) break;
       }
-      const before = out.length;
-      bytes += decodeRecords(payload, h!.baseOffset, topic, partition, offset, out, maxBytes - bytes);
-      const lastOff = out.length > before ? out[out.length - 1].offset : offset - 1;
+      const lastOff = take(payload, h!.baseOffset, h!.count, offset) - 1;
       if (lastOff === h!.baseOffset + h!.count - 1) {
         p.readCache = { offset: lastOff + 1, seg, pos: next, base: lastOff + 1, payload: null };
         offset = lastOff + 1;
@@ -587,9 +629,9 @@ export class EmbeddedLog implements Log {
         p.readCache = { offset: lastOff + 1, seg, pos, base: h!.baseOffset, payload };
         break;
       }
-      if (bytes >= maxBytes) break;
+      if (!more()) break;
     }
-    return out.filter((r) => r.offset < p.committedEnd);
+    return p.committedEnd;
   }
 
   async waitFor(topic: string, partition: number, offset: number, timeoutMs: number): Promise<void> {
