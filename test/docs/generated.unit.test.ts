@@ -31,8 +31,11 @@ function walk(dir: string, ext: RegExp): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
     const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...walk(p, ext));
-    else if (ext.test(e.name) && !e.name.endsWith('.d.ts')) out.push(p);
+    // Build output (the benchmarks' compiled children in bench/**/out, dist) is not source: it
+    // holds compiled copies of src/ once a benchmark or a build has run.
+    if (e.isDirectory()) {
+      if (e.name !== 'out' && e.name !== 'dist' && e.name !== 'node_modules') out.push(...walk(p, ext));
+    } else if (ext.test(e.name) && !e.name.endsWith('.d.ts')) out.push(p);
   }
   return out;
 }
