@@ -18,7 +18,7 @@ import { SCHEMA_HEADER, type SchemaRecord } from '../core/schemas.ts';
 import { connectJson, isConnectJson, payloadText } from '../core/serde/connect-json.ts';
 import type { SchemaStore } from './schema-topic.ts';
 import type { Log, PayloadChunk, StoredRecord } from '../log/types.ts';
-import { frameAt, recordAt, type Frame } from '../log/embedded/format.ts';
+import { frameAt, headersAt, recordAt, type Frame } from '../log/embedded/format.ts';
 import type { ChangeOp, OffsetPosition, SinkBatch, SinkRecord, TableBatch } from '../sinks/types.ts';
 import { sinkError } from '../sinks/errors.ts';
 
@@ -40,9 +40,6 @@ export interface BatchLimits {
 
 /** Scratch for walking payloads: the fields of the record being looked at. */
 const FRAME: Frame = { length: 0, keyAt: 0, keyLen: 0, valueAt: 0, valueLen: 0, headersAt: 0, headersLen: 0 };
-/** The headers text last parsed from a payload, and its object (runs of records share a schema id). */
-let lastHeaderBytes = Buffer.alloc(0);
-let lastHeaders: Readonly<Record<string, string>> | undefined;
 
 /**
  * One partition a reader reads: where it stands, what it has buffered, and the record at its
@@ -123,15 +120,7 @@ class Part {
       this.keyBuf = FRAME.keyLen < 0 ? null : b;
       this.ks = FRAME.keyAt;
       this.ke = FRAME.keyAt + Math.max(0, FRAME.keyLen);
-      const hl = FRAME.headersLen;
-      if (hl < 0) this.headers = undefined;
-      else {
-        if (!sameBytes(b, FRAME.headersAt, hl, lastHeaderBytes)) {
-          lastHeaders = Object.freeze(JSON.parse(b.toString('utf8', FRAME.headersAt, FRAME.headersAt + hl)));
-          lastHeaderBytes = Buffer.from(b.subarray(FRAME.headersAt, FRAME.headersAt + hl));
-        }
-        this.headers = lastHeaders;
-      }
+      this.headers = FRAME.headersLen < 0 ? undefined : headersAt(b, FRAME.headersAt, FRAME.headersLen);
       return (this.has = true);
     }
     return false;
@@ -195,13 +184,6 @@ class Part {
   get atGap(): boolean {
     return !this.has && this.ri >= this.recs.length && this.ci >= this.chunks.length && this.readNext > this.next;
   }
-}
-
-/** Whether `b[from, from + len)` holds the bytes of `last`, compared in place. */
-function sameBytes(b: Buffer, from: number, len: number, last: Buffer): boolean {
-  if (len !== last.length) return false;
-  for (let i = len - 1; i >= 0; i--) if (b[from + i] !== last[i]) return false;
-  return true;
 }
 
 /** A record the reader could not read as a change (not a change event, a schema the log lacks). */

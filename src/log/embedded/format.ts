@@ -208,6 +208,19 @@ let lastHeaders: Readonly<Record<string, string>> = {};
 const u32 = (b: Buffer, p: number) => b[p] * 0x1000000 + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
 const i32 = (b: Buffer, p: number) => (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3];
 
+/**
+ * The headers object of the headers text at `b[at, at + len)`. Consecutive records mostly carry
+ * the same headers (a schema id): each text is parsed once, and records with equal headers share
+ * one frozen object.
+ */
+export function headersAt(b: Buffer, at: number, len: number): Readonly<Record<string, string>> {
+  if (!sameBytes(b, at, len, lastHeaderBytes)) {
+    lastHeaders = Object.freeze(JSON.parse(b.toString('utf8', at, at + len)));
+    lastHeaderBytes = Buffer.from(b.subarray(at, at + len));
+  }
+  return lastHeaders;
+}
+
 /** Whether `b[from, from + len)` holds the bytes of `last` (compared in place: no string per record). */
 function sameBytes(b: Buffer, from: number, len: number, last: Buffer): boolean {
   if (len !== last.length) return false;
@@ -281,14 +294,7 @@ export function decodeRecords(payload: Buffer, baseOffset: number, topic: string
       const hl = i32(payload, q);
       q += 4;
       const rec: import('../types.ts').StoredRecord = { topic, partition, offset: off, key, value, timestamp: ts };
-      if (hl >= 0) {
-        // Consecutive records mostly carry the same headers (a schema id): parse each text once.
-        if (!sameBytes(payload, q, hl, lastHeaderBytes)) {
-          lastHeaders = Object.freeze(JSON.parse(payload.toString('utf8', q, q + hl)));
-          lastHeaderBytes = Buffer.from(payload.subarray(q, q + hl));
-        }
-        rec.headers = lastHeaders as Record<string, string>;
-      }
+      if (hl >= 0) rec.headers = headersAt(payload, q, hl) as Record<string, string>;
       out.push(rec);
       bytes += size;
       if (bytes >= maxBytes) return bytes;
