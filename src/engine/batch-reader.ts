@@ -222,12 +222,7 @@ const OP_MARK = Buffer.from('"op":"');
  * The op of a Debezium envelope without parsing it: `op` comes after every row field, and inside a
  * JSON string the sequence `"op":"` cannot occur unescaped, so its last occurrence is the field.
  */
-export function opOf(value: Buffer, where?: { topic: string; partition: number; offset: number }): ChangeOp {
-  return opIn(value, 0, value.length, where);
-}
-
-/** `opOf` of the envelope at `value[start, end)`. */
-function opIn(value: Buffer, start: number, end: number, where?: { topic: string; partition: number; offset: number }): ChangeOp {
+function opOf(value: Buffer, start: number, end: number, where?: { topic: string; partition: number; offset: number }): ChangeOp {
   const at = lastOpMark(value, start, end);
   if (at < 0) {
     // Where, not what: the record's bytes are someone's data.
@@ -370,7 +365,7 @@ export class BatchReader {
             let op: ChangeOp;
             let rec: SinkRecord;
             try {
-              op = opIn(v, ps.vs, ps.ve, ps);
+              op = opOf(v, ps.vs, ps.ve, ps);
               if (op === 't') {
                 if (seenTopic.has(topic) || truncates.has(topic)) break;
                 // Every partition must stand at its copy of the truncate (a rejected record elsewhere is met in its turn).
@@ -382,7 +377,7 @@ export class BatchReader {
                 if (this.partial.has(topic)) {
                   // Other workers have the rest of the topic: the truncate comes alone (once what was read before it is applied).
                   if (records.length === 0 && truncates.size === 0 && moved.size === 0) {
-                    barrier = { topic, record: await this.toSinkRecord(ps.stored(), op), value: ps.value(), at: list.map((o) => ({ partition: o.partition, offset: o.offset })) };
+                    barrier = { topic, record: await this.toSinkRecord(ps, op), value: ps.value(), at: list.map((o) => ({ partition: o.partition, offset: o.offset })) };
                     this.barrierFirst = null;
                   } else {
                     // The next batch starts with this topic, so that the truncate comes alone
@@ -393,7 +388,7 @@ export class BatchReader {
                   stop = true;
                   break;
                 }
-                truncates.set(topic, await this.toSinkRecord(ps.stored(), op));
+                truncates.set(topic, await this.toSinkRecord(ps, op));
                 for (const other of list) {
                   other.advance();
                   moved.add(other);
@@ -402,7 +397,7 @@ export class BatchReader {
                 progressed = true;
                 continue;
               }
-              rec = this.headRecord(ps, op) ?? (await this.toSinkRecord(ps.stored(), op));
+              rec = this.headRecord(ps, op) ?? (await this.toSinkRecord(ps, op));
             } catch (e) {
               if (!this.reject || isRetriable(e)) throw e;
               rejected.push({ record: ps.stored(), error: e });
@@ -459,31 +454,24 @@ export class BatchReader {
   }
 
   /**
-   * The partition's head record as a change when its schema is already known and it is a plain
-   * Sluice envelope (the common case): no promise, no copy, the key decoded only if asked for.
+   * The partition's head record as a change, without a promise when its schema is already known
+   * (the common case) or it carries its schema inline; undefined when the schema must be fetched.
    */
   private headRecord(ps: Part, op: ChangeOp): SinkRecord | undefined {
     const id = ps.headers?.[SCHEMA_HEADER];
-    if (!id) return undefined;
-    const schema = this.schemas.peek(id);
-    if (!schema) return undefined;
-    const v = ps.val!;
-    // Sluice's envelopes start `{"before":`; only `{"s…` may be a schema wrapper (`serialization.schemas`).
-    if (v[ps.vs + 2] === 0x73 && startsWith(v, ps.vs, ps.ve, SCHEMAS_MARK)) return undefined;
-    const k = ps.keyBuf;
-    if (k !== null && k[ps.ks + 2] === 0x73 && startsWith(k, ps.ks, ps.ke, SCHEMAS_MARK)) return undefined;
-    return new LoggedChange(ps.topic, ps.partition, ps.offset, v, ps.vs, ps.ve, k, ps.ks, ps.ke, op, schema);
-  }
-
-  private async toSinkRecord(r: StoredRecord, op: ChangeOp): Promise<SinkRecord> {
-    const id = r.headers?.[SCHEMA_HEADER];
-    // No schema header: Kafka Connect's JsonConverter output (Debezium's connectors) carries its schema inline.
-    if (!id && isConnectJson(r.value!)) return { topic: r.topic, partition: r.partition, offset: r.offset, op, ...connectJson.decode(r.topic, r.key, r.value!, `${r.topic}/${r.partition}@${r.offset}`) };
     if (!id) {
+      const r = ps.stored();
+      // No schema header: Kafka Connect's JsonConverter output (Debezium's connectors) carries its schema inline.
+      if (isConnectJson(r.value!)) return { topic: r.topic, partition: r.partition, offset: r.offset, op, ...connectJson.decode(r.topic, r.key, r.value!, `${r.topic}/${r.partition}@${r.offset}`) };
       throw sinkError('SINK_BAD_RECORD', `record ${r.topic}/${r.partition}@${r.offset} has no schema header: it was not written by a Sluice source (or by one older than sinks), nor by Kafka Connect's JsonConverter with schemas.enable=true; point the sink at a log written by \`sluice run\` or at Debezium topics with schemas`);
     }
-    const schema = this.schemas.peek(id) ?? (await this.schemas.get(id));
-    return sluiceRecord(r, op, schema);
+    const schema = this.schemas.peek(id);
+    return schema && changeOf(ps, op, schema);
+  }
+
+  /** headRecord, fetching the schema from the schema topic when it is not known yet. */
+  private async toSinkRecord(ps: Part, op: ChangeOp): Promise<SinkRecord> {
+    return this.headRecord(ps, op) ?? changeOf(ps, op, await this.schemas.get(ps.headers![SCHEMA_HEADER]));
   }
 }
 
@@ -501,7 +489,7 @@ function startsWith(b: Buffer, start: number, end: number, mark: Buffer): boolea
  * reduction to one change per key compares key bytes), and the sinks that load from bytes
  * (`bytes`) never pay for either.
  */
-export class LoggedChange implements SinkRecord {
+class LoggedChange implements SinkRecord {
   private text: string | undefined;
   private keyText: string | null | undefined;
   private view: Buffer | undefined;
@@ -533,22 +521,23 @@ export class LoggedChange implements SinkRecord {
 }
 
 /**
- * A record a Sluice source wrote. With `serialization.schemas` its key and value carry their
- * Connect schema (`{"schema":…,"payload":…}`); the sinks take the schema from the schema topic and
- * read the payloads, so they get the same key and envelope text either way.
+ * The head of `ps`, a change a Sluice source wrote. With `serialization.schemas` its key and value
+ * carry their Connect schema (`{"schema":…,"payload":…}`); the sinks take the schema from the
+ * schema topic and read the payloads, so they get the same key and envelope text either way.
  */
-function sluiceRecord(r: StoredRecord, op: ChangeOp, schema: SchemaRecord): SinkRecord {
-  const v = r.value!;
-  const k = r.key;
-  const plainKey = k === null || !startsWith(k, 0, k.length, SCHEMAS_MARK);
-  if (plainKey && !startsWith(v, 0, v.length, SCHEMAS_MARK)) return new LoggedChange(r.topic, r.partition, r.offset, v, 0, v.length, k, 0, k === null ? 0 : k.length, op, schema);
-  return { topic: r.topic, partition: r.partition, offset: r.offset, key: k ? payloadText(k.toString('utf8')) : null, value: payloadText(v.toString('utf8')), op, schema };
+function changeOf(ps: Part, op: ChangeOp, schema: SchemaRecord): SinkRecord {
+  const v = ps.val!;
+  const k = ps.keyBuf;
+  // Sluice's envelopes start `{"before":`; only `{"s…` may be a schema wrapper.
+  const wrapped = (v[ps.vs + 2] === 0x73 && startsWith(v, ps.vs, ps.ve, SCHEMAS_MARK)) || (k !== null && k[ps.ks + 2] === 0x73 && startsWith(k, ps.ks, ps.ke, SCHEMAS_MARK));
+  if (!wrapped) return new LoggedChange(ps.topic, ps.partition, ps.offset, v, ps.vs, ps.ve, k, ps.ks, ps.ke, op, schema);
+  return { topic: ps.topic, partition: ps.partition, offset: ps.offset, key: k === null ? null : payloadText(k.toString('utf8', ps.ks, ps.ke)), value: payloadText(v.toString('utf8', ps.vs, ps.ve)), op, schema };
 }
 
 /** Whether a record is a truncate; a record that is no change event is not one (when rejecting: it is met in its turn). */
 function isTruncate(value: Buffer, start: number, end: number, reject: boolean): boolean {
   try {
-    return opIn(value, start, end) === 't';
+    return opOf(value, start, end) === 't';
   } catch (e) {
     if (reject) return false;
     throw e;
@@ -562,8 +551,18 @@ function keyHash(r: SinkRecord): number {
     const b = r.keyBuf;
     for (let i = r.keyAt; i < r.keyEnd; i++) h = Math.imul(h ^ b[i], 0x01000193);
   } else {
-    const b = Buffer.from(r.key!, 'utf8');
-    for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
+    // A key text's UTF-8 bytes: its char codes while they are ASCII (the common case), then encoded.
+    const k = r.key!;
+    let i = 0;
+    for (; i < k.length; i++) {
+      const c = k.charCodeAt(i);
+      if (c >= 0x80) break;
+      h = Math.imul(h ^ c, 0x01000193);
+    }
+    if (i < k.length) {
+      const b = Buffer.from(k.slice(i), 'utf8');
+      for (let j = 0; j < b.length; j++) h = Math.imul(h ^ b[j], 0x01000193);
+    }
   }
   return h | 1; // never 0: 0 marks an empty slot
 }
