@@ -271,7 +271,8 @@ export function recordAt(payload: Buffer, p: number, offset: number, topic: stri
 /**
  * Decodes the records of a verified batch payload. Keys and values are views of `payload` (the
  * caller allocates it per read and never reuses it), so a record keeps its batch's bytes alive
- * while it is held. Records with equal headers share one frozen headers object.
+ * while it is held. Records with equal headers share one frozen headers object. It reads the
+ * framing `frameAt` describes inline: through a Frame, `log.read` measured ~7 % slower.
  */
 export function decodeRecords(payload: Buffer, baseOffset: number, topic: string, partition: number, from: number, out: import('../types.ts').StoredRecord[], maxBytes: number): number {
   let p = 0;
