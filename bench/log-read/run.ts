@@ -67,6 +67,8 @@ async function sinkReader(codec: Codec): Promise<number> {
     const b = await reader.next({ maxRecords: 5000, maxBytes: 16 << 20, maxDelayMs: 0 }, 0);
     if (!b || b.records === 0) break;
     n += b.records;
+    // As the sink task does once a batch is applied: its buffers may hold later batches.
+    reader.release(b);
   }
   await log.close();
   return n;

@@ -38,6 +38,94 @@ export interface BatchLimits {
   maxDelayMs: number;
 }
 
+/** A payload buffer of the reader's own, and the last batch (its `seq`) that took a record from it. */
+interface Lease {
+  buf: Buffer;
+  use: number;
+}
+
+/** Slabs are at least this large. */
+const MIN_BUFFER = 64 << 10;
+/** A free slab no read took again for this long is left to the GC (the load shrank). */
+const FREE_MS = 5000;
+
+/** The size of a slab for `n` bytes: a multiple of an eighth of the power of two below it, so at most 1/8 is spare. */
+function slabSize(n: number): number {
+  if (n <= MIN_BUFFER) return MIN_BUFFER;
+  const step = 2 ** Math.floor(Math.log2(n)) / 8;
+  return Math.ceil(n / step) * step;
+}
+
+/**
+ * The reader's payload buffers. The log decodes each batch into one of them (readPayloads'
+ * `alloc`), and the changes a sink gets are ranges of it; once every batch that took records from
+ * a buffer has been applied (the sink task's `release`) and its partition has read past it, the
+ * buffer decodes another batch. A reader draining a log at full speed otherwise leaves tens of MiB
+ * of decoded batches for V8 to collect, which it does only every ~64 MiB of them.
+ *
+ * The rule that makes this safe: a sink must not keep a record's `bytes` (a view of the buffer)
+ * past the apply of its batch; whatever it keeps, it copies (strings, its own buffers).
+ */
+class Recycler {
+  constructor(
+    /** How much a partition reads at a time. */
+    readonly readBytes: number,
+  ) {}
+
+  /** The batch being read (ReadBatch.seq). */
+  seq = 0;
+  /** Every batch up to this one is done with. */
+  private released = 0;
+  /** Buffers partitions have read past, waiting for the batches that took from them. */
+  private retired: Lease[] = [];
+  /** Free buffers, each with the time it became free. */
+  private free: { buf: Buffer; at: number }[] = [];
+
+  /** A buffer of at least `n` bytes: the smallest free one that fits (unless it is over twice too large), or a new one. */
+  take(n: number): Buffer {
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      const len = this.free[i].buf.length;
+      if (len >= n && len <= 2 * Math.max(n, MIN_BUFFER) && (best < 0 || len < this.free[best].buf.length)) best = i;
+    }
+    if (best >= 0) {
+      const b = this.free[best].buf;
+      this.free[best] = this.free[this.free.length - 1];
+      this.free.pop();
+      return b;
+    }
+    return Buffer.allocUnsafeSlow(slabSize(n));
+  }
+
+  /** A buffer nothing uses any more (one lent but not filled, or one whose batches are all done). */
+  give(buf: Buffer): void {
+    this.free.push({ buf, at: Date.now() });
+  }
+
+  /** A partition read past `l`: its buffer is free once the last batch that took from it is done. */
+  retire(l: Lease): void {
+    if (l.use <= this.released) this.give(l.buf);
+    else this.retired.push(l);
+  }
+
+  /**
+   * Batch `seq` and every one before it are done with: their buffers are free. What a steady load
+   * frees, the next batch takes again; free buffers no read took for FREE_MS go.
+   */
+  release(seq: number): void {
+    if (seq <= this.released) return;
+    this.released = seq;
+    let keep = 0;
+    for (const l of this.retired) {
+      if (l.use <= seq) this.give(l.buf);
+      else this.retired[keep++] = l;
+    }
+    this.retired.length = keep;
+    const old = Date.now() - FREE_MS;
+    if (this.free.length && this.free[0].at < old) this.free = this.free.filter((f) => f.at >= old);
+  }
+}
+
 /** Scratch for walking payloads: the fields of the record being looked at. */
 const FRAME: Frame = { length: 0, keyAt: 0, keyLen: 0, valueAt: 0, valueLen: 0, headersAt: 0, headersLen: 0 };
 
@@ -53,6 +141,8 @@ class Part {
   private recs: StoredRecord[] = [];
   private ri = 0;
   private chunks: PayloadChunk[] = [];
+  /** Per chunk, the reader's buffer holding its payload (null where the payload is not one). */
+  private leases: (Lease | null)[] = [];
   private ci = 0;
   /** Byte position and offset of the next record to look at in chunks[ci]. */
   private pos = 0;
@@ -76,6 +166,7 @@ class Part {
     readonly partition: number,
     /** Next offset to hand out. */
     public next: number,
+    private readonly buffers: Recycler,
   ) {
     this.readNext = next;
   }
@@ -98,6 +189,9 @@ class Part {
     while (this.ci < this.chunks.length) {
       const c = this.chunks[this.ci];
       if (this.off >= c.end) {
+        // Past the last chunk of a slab: the slab is retired.
+        const l = this.leases[this.ci];
+        if (l && this.leases[this.ci + 1] !== l) this.buffers.retire(l);
         const n = this.chunks[++this.ci];
         if (n) {
           this.pos = 0;
@@ -130,14 +224,45 @@ class Part {
   async fill(log: Log): Promise<boolean> {
     if (this.load()) return true;
     if (log.readPayloads) {
-      const r = await log.readPayloads(this.topic, this.partition, this.next, 1 << 20);
+      // The batches of one read are decoded one after the other into the reader's buffers (slabs),
+      // as many to a slab as fit, so that a partition of small commits holds one slab, not one per commit.
+      const slabs: Lease[] = [];
+      let room = 0;
+      const r = await log.readPayloads(this.topic, this.partition, this.next, this.buffers.readBytes, (n) => {
+        let s = slabs[slabs.length - 1];
+        if (!s || room < n) {
+          slabs.push((s = { buf: this.buffers.take(n), use: this.buffers.seq }));
+          room = s.buf.length;
+        }
+        const at = s.buf.length - room;
+        room -= n;
+        return s.buf.subarray(at, at + n);
+      });
+      // Each chunk's slab; a slab no chunk uses (its batch was found damaged once decoded) goes
+      // back. A chunk whose payload is in no slab (Brotli's output) is left to the GC.
+      const leases: (Lease | null)[] = [];
+      const used = new Set<Lease>();
+      let j = 0;
+      for (const c of r.chunks) {
+        let k = j;
+        while (k < slabs.length && slabs[k].buf.buffer !== c.payload.buffer) k++;
+        if (k === slabs.length) {
+          leases.push(null);
+          continue;
+        }
+        leases.push(slabs[k]);
+        used.add(slabs[k]);
+        j = k;
+      }
+      for (const sl of slabs) if (!used.has(sl)) this.buffers.give(sl.buf);
       this.chunks = r.chunks;
+      this.leases = leases;
       this.ci = 0;
       this.pos = 0;
       this.off = r.chunks[0]?.base ?? 0;
       this.readNext = r.next;
     } else {
-      const r = await log.read(this.topic, this.partition, this.next, 1 << 20);
+      const r = await log.read(this.topic, this.partition, this.next, this.buffers.readBytes);
       this.recs = r.records;
       this.ri = 0;
       this.readNext = r.next;
@@ -153,19 +278,28 @@ class Part {
       this.rec = undefined;
       this.ri++;
     } else {
+      this.taken();
       this.pos += this.len;
       this.off++;
     }
   }
 
+  /** The batch being read takes (something of) the head: its buffer must outlive that batch. */
+  private taken(): void {
+    const l = this.leases[this.ci];
+    if (l) l.use = this.buffers.seq;
+  }
+
   /** The head as a StoredRecord (for the rare paths: rejected records, Connect JSON, truncates). */
   stored(): StoredRecord {
     if (this.rec) return this.rec;
+    this.taken();
     return recordAt(this.chunks[this.ci].payload, this.pos, this.offset, this.topic, this.partition);
   }
 
   /** The head's value bytes (a view). */
   value(): Buffer {
+    if (!this.rec) this.taken();
     return this.val!.subarray(this.vs, this.ve);
   }
 
@@ -174,6 +308,11 @@ class Part {
     this.next = this.readNext = next;
     this.recs = [];
     this.ri = 0;
+    for (let i = this.ci; i < this.leases.length; i++) {
+      const l = this.leases[i];
+      if (l && this.leases[i + 1] !== l) this.buffers.retire(l);
+    }
+    this.leases = [];
     this.chunks = [];
     this.ci = 0;
     this.has = false;
@@ -194,6 +333,8 @@ export interface RejectedRecord {
 
 /** A batch as the reader hands it to the sink task: what the sink applies, and what only the task needs. */
 export interface ReadBatch extends SinkBatch {
+  /** Its place in the reader's sequence of batches (for `release`). */
+  seq: number;
   /** Records rejected (see the class); each one's partition stands just before it in `offsets`. */
   rejected: RejectedRecord[];
   /** Per topic truncated in the batch: the positions just past the truncate in each of its partitions. */
@@ -246,13 +387,20 @@ export class BatchReader {
   private readonly parts = new Map<string, Part[]>();
   /** Topics of which the reader has only some partitions (the others are other workers'). */
   private readonly partial = new Set<string>();
+  private readonly buffers: Recycler;
 
-  /** @param reject whether records that are not change events are handed back (`rejected`) instead of failing the read */
+  /**
+   * @param reject whether records that are not change events are handed back (`rejected`) instead of failing the read
+   * @param readBytes how much each partition reads from the log at a time (about: whole stored batches)
+   */
   constructor(
     private readonly log: Log,
     private readonly schemas: SchemaStore,
     private readonly reject = false,
-  ) {}
+    readBytes = 1 << 20,
+  ) {
+    this.buffers = new Recycler(readBytes);
+  }
 
   /**
    * Adds a topic's partitions (`only` these, when the sink shares the topic with other members of
@@ -263,7 +411,7 @@ export class BatchReader {
     const list: Part[] = [];
     for (let p = 0; p < partitions; p++) {
       if (only && !only.includes(p)) continue;
-      list.push(new Part(topic, p, stored?.get(p) ?? 0));
+      list.push(new Part(topic, p, stored?.get(p) ?? 0, this.buffers));
     }
     this.parts.set(topic, list);
     if (list.length < partitions) this.partial.add(topic);
@@ -324,6 +472,7 @@ export class BatchReader {
    * what it returns; after a batch that was not applied, `rewind()` to the stored offsets.
    */
   async next(limits: BatchLimits, idleMs: number, signal?: AbortSignal, pace?: ReadPace): Promise<ReadBatch | null> {
+    const seq = ++this.buffers.seq;
     const records: SinkRecord[] = [];
     const truncates = new Map<string, SinkRecord>();
     const truncated = new Map<string, OffsetPosition[]>();
@@ -444,7 +593,15 @@ export class BatchReader {
     }
     if (moved.size === 0 && rejected.length === 0 && !barrier) return null;
     const offsets: OffsetPosition[] = [...moved].map((ps) => ({ topic: ps.topic, partition: ps.partition, next: ps.next }));
-    return { tables: buildTables(records, truncates), offsets, records: records.length + truncates.size, bytes, rejected, truncated, barrier };
+    return { seq, tables: buildTables(records, truncates), offsets, records: records.length + truncates.size, bytes, rejected, truncated, barrier };
+  }
+
+  /**
+   * The sink task is done with `batch` and every batch read before it (applied, dead-lettered or
+   * dropped): the buffers their records are ranges of may hold other batches now.
+   */
+  release(batch: ReadBatch): void {
+    this.buffers.release(batch.seq);
   }
 
   /** Forgets read-ahead and moves back to `offsets` (after a failed apply). */

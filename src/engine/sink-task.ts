@@ -387,6 +387,8 @@ export class SinkTask {
         }
         this.metrics.batchLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
         attempt.progressed();
+        // Nothing of this batch is used any more: its payload buffers may take later batches.
+        reader.release(batch);
       }
       return false;
     } finally {

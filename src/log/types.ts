@@ -210,8 +210,11 @@ export interface Log {
    * from the one holding `offset`, as verified, decompressed payloads framed as `frameAt` reads
    * them (log/embedded/format.ts), whole batches up to about `maxBytes`; no object per record.
    * Backends whose records do not come as such batches leave it out; readers then use `read`.
+   * With `alloc`, each payload is (the first bytes of) a buffer `alloc(length)` returned, which the
+   * log does not keep: a reader that recycles its buffers once it is done with them gets no new
+   * memory per batch. Without it, payloads are new buffers.
    */
-  readPayloads?(topic: string, partition: number, offset: number, maxBytes?: number): Promise<PayloadRead>;
+  readPayloads?(topic: string, partition: number, offset: number, maxBytes?: number, alloc?: (length: number) => Buffer): Promise<PayloadRead>;
   /** Resolves when the partition's committed end moves past `offset`, or after `timeoutMs`. */
   waitFor(topic: string, partition: number, offset: number, timeoutMs: number): Promise<void>;
   /** A reading session; see Consumer. */

@@ -19,7 +19,9 @@ export interface SinkRecord {
   readonly value: string;
   /**
    * The envelope's UTF-8 bytes (the same text as `value`), when the reader has them: a sink that
-   * works on bytes takes them and `value` is never decoded.
+   * works on bytes takes them and `value` is never decoded. They are a view of the reader's
+   * buffer, which holds later batches once this one is applied: a sink that keeps anything of a
+   * record past its batch's apply copies it.
    */
   readonly bytes?: Buffer;
   op: ChangeOp;

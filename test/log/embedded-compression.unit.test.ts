@@ -12,6 +12,8 @@ import { describe, it } from 'node:test';
 import { crc32 } from '../../src/core/crc32.ts';
 import { openEmbeddedLog, type EmbeddedLog } from '../../src/log/embedded/index.ts';
 import { BATCH_HEADER, CODECS, type Codec } from '../../src/log/embedded/format.ts';
+import { lz4DecodeInto } from '../../src/log/embedded/lz4.ts';
+import { createRequire } from 'node:module';
 import type { AppendRecord, StoredRecord } from '../../src/log/types.ts';
 
 const MAGIC_TEXT: Record<Codec, string> = { none: 'SLB1', lz4: 'SLB4', brotli: 'SLBB' };
@@ -204,3 +206,60 @@ describe('embedded log: compressed batches', () => {
     });
   }
 });
+
+/**
+ * The log decodes LZ4 batches itself, into buffers its reader reuses (lz4.ts); lz4-napi, the
+ * compressor that writes them, is the independent truth for what they decode to.
+ */
+describe('LZ4 block decoding', () => {
+  const lz4 = createRequire(import.meta.url)('lz4-napi') as { compressSync(b: Buffer): Buffer };
+  /** Inputs that reach every branch: empty, one byte, runs of literals past 15 and 270 bytes, overlapping repeats, long matches. */
+  const inputs = (): [string, Buffer][] => [
+    ['empty', Buffer.alloc(0)],
+    ['one byte', Buffer.from('x')],
+    ['random (literals only)', randomBytes(70_000)],
+    ['one byte repeated (a match overlapping itself by 1)', Buffer.alloc(100_000, 0x61)],
+    ['a short pattern repeated (overlap 3)', Buffer.from('abc'.repeat(10_000))],
+    ['Debezium JSON', Buffer.from(records(3000).map((r) => `${r.key}${r.value}`).join(''))],
+    ['random runs between repeats', Buffer.concat(Array.from({ length: 200 }, (_, i) => Buffer.concat([randomBytes(i % 40), Buffer.from('repeat-me-'.repeat(i % 7))])))],
+  ];
+
+  it('decodes what lz4-napi encodes, byte for byte, into a buffer larger than needed', () => {
+    for (const [what, raw] of inputs()) {
+      const out = Buffer.alloc(raw.length + 100, 0xee);
+      assert.equal(lz4DecodeInto(lz4.compressSync(raw), out), raw.length, what);
+      assert.ok(out.subarray(0, raw.length).equals(raw), `${what}: the decoded bytes`);
+      assert.ok(out.subarray(raw.length).every((b) => b === 0xee), `${what}: nothing written past the decoded length`);
+    }
+  });
+
+  it('refuses damaged blocks with a reason, never reading or writing out of bounds', () => {
+    const raw = Buffer.from(records(500).map((r) => `${r.key}${r.value}`).join(''));
+    const block = lz4.compressSync(raw);
+    // Cut short at every length: a reason, never an exception or a wrong length passed off as right.
+    for (let n = 0; n < block.length; n++) {
+      const r = lz4DecodeInto(block.subarray(0, n), Buffer.alloc(raw.length));
+      assert.equal(typeof r, 'string', `cut to ${n} of ${block.length} bytes: ${r}`);
+    }
+    // A length prefix larger or smaller than what the block holds.
+    const longer = Buffer.from(block);
+    longer.writeUInt32LE(raw.length + 1, 0);
+    assert.match(String(lz4DecodeInto(longer, Buffer.alloc(raw.length + 1))), /decodes to \d+ bytes, not the announced/);
+    const shorter = Buffer.from(block);
+    shorter.writeUInt32LE(raw.length - 1, 0);
+    assert.match(String(lz4DecodeInto(shorter, Buffer.alloc(raw.length))), /runs past the announced/);
+    // A match reaching back before the start of the output.
+    const back = Buffer.from([5, 0, 0, 0, 0x10, 0x41, 0x09, 0x00]);
+    assert.match(String(lz4DecodeInto(back, Buffer.alloc(5))), /refers 9 bytes back from byte 1/);
+    // Random damage: whatever the result, the output buffer's neighbours are untouched.
+    for (let i = 0; i < 2000; i++) {
+      const bad = Buffer.from(block);
+      for (let k = 0; k < 1 + (i % 4); k++) bad[4 + ((i * 7919 + k * 104729) % (bad.length - 4))] ^= 1 + (i % 255);
+      const arena = Buffer.alloc(raw.length + 64, 0xee);
+      const r = lz4DecodeInto(bad, arena.subarray(32, 32 + raw.length));
+      assert.ok(typeof r === 'string' || r === raw.length, `damage ${i}: ${r}`);
+      assert.ok(arena.subarray(0, 32).every((b) => b === 0xee) && arena.subarray(32 + raw.length).every((b) => b === 0xee), `damage ${i}: nothing written outside the output`);
+    }
+  });
+});
+

@@ -14,11 +14,11 @@ import { describe, it } from 'node:test';
 import type { ChangeEvent, TableSchema } from '../../src/core/event.ts';
 import { SCHEMA_HEADER, schemaRecordOf, schemaTopicOf } from '../../src/core/schemas.ts';
 import { DebeziumJsonSerializer } from '../../src/core/serde/debezium.ts';
-import { BatchReader } from '../../src/engine/batch-reader.ts';
+import { BatchReader, type ReadBatch } from '../../src/engine/batch-reader.ts';
 import { SchemaStore } from '../../src/engine/schema-topic.ts';
 import { embeddedLogAt, openLog } from '../../src/log/open.ts';
 import type { Log } from '../../src/log/types.ts';
-import type { SinkBatch } from '../../src/sinks/types.ts';
+import type { SinkBatch, SinkRecord } from '../../src/sinks/types.ts';
 import { postgresDebezium } from '../../src/sources/postgres/debezium.ts';
 
 const PREFIX = 'br';
@@ -219,6 +219,52 @@ describe('sink reader', () => {
           assert.deepEqual(new Map([...merged].sort()), new Map([...lastOf(after)].sort()), `${how}, batches of ${max}: the last change per key`);
         }
       }
+    });
+  });
+
+  it('decodes batches into buffers it reuses only once every batch that took from them is released', async () => {
+    await withLog(async (log) => {
+      const changes = workload();
+      // Many commits: each partition holds dozens of stored batches, each decoded into a buffer of the reader's.
+      await write(log, changes, 60);
+      const schemas = new SchemaStore(log, schemaTopicOf(PREFIX));
+      await schemas.refresh();
+      // Reads of 8 KiB: each partition reads its stored batches a few at a time, into slabs it must reuse.
+      const reader = new BatchReader(log, schemas, false, 8 << 10);
+      for (const t of TABLES) reader.addTopic(topicOf(t), 3, undefined);
+      /** Batches read but not released, each with a copy of its records' bytes as they were read. */
+      const open: { batch: ReadBatch; copies: [SinkRecord, Buffer][] }[] = [];
+      const handed: string[] = [];
+      const buffers = new Set<ArrayBufferLike>();
+      let batches = 0;
+      let viewed = 0;
+      for (let b; (b = await reader.next({ maxRecords: 7, maxBytes: 1 << 30, maxDelayMs: 0 }, 0)); ) {
+        batches++;
+        const copies: [SinkRecord, Buffer][] = [];
+        for (const t of b.tables) {
+          for (const r of t.changes) {
+            // Records in Connect's schema wrapping come decoded (text); the others as bytes in the reader's buffers.
+            if (r.bytes) {
+              buffers.add(r.bytes.buffer);
+              copies.push([r, Buffer.from(r.bytes)]);
+            }
+            const v = JSON.parse(r.value.startsWith('{"schema":') ? JSON.stringify(JSON.parse(r.value).payload) : r.value);
+            const img = v.after ?? v.before;
+            handed.push(`${t.topic.split('.').pop()}:${v.op}:${img.id}:${img.qty}`);
+          }
+        }
+        viewed += copies.length;
+        open.push({ batch: b, copies });
+        // Up to three batches stay unreleased while later ones are read: their records must not change.
+        for (const o of open) for (const [r, copy] of o.copies) assert.ok(r.bytes!.equals(copy), `batch ${o.batch.seq}: ${r.topic}/${r.partition}@${r.offset} still holds what it held when read (batch ${b.seq} read since)`);
+        if (open.length === 3) reader.release(open.shift()!.batch);
+      }
+      const written = changes.filter((c) => c[1] !== null).map(([t, op, id, qty]) => `${t}:${op}:${id}:${qty}`);
+      assert.deepEqual(handed.sort(), written.sort(), 'every change written, once, with its own data');
+      const stored = (await Promise.all(TABLES.map((t) => log.offsets(topicOf(t))))).flat().length * 60;
+      assert.ok(batches > 100, `many batches read (${batches})`);
+      assert.ok(viewed > written.length / 2, `most changes came as bytes (${viewed} of ${written.length})`);
+      assert.ok(buffers.size <= 12, `the ${batches} batches, from up to ${stored} stored ones, went through ${buffers.size} buffers: they are reused`);
     });
   });
 });

@@ -17,6 +17,7 @@ import type { AppendRecord } from '../types.ts';
 import { crc32 } from '../../core/crc32.ts';
 import { ByteSink } from '../../core/bytes.ts';
 import { logError } from '../errors.ts';
+import { lz4DecodedLength, lz4DecodeInto } from './lz4.ts';
 
 const maxLen = (v: Buffer | string | null) => (v === null ? 0 : typeof v === 'string' ? v.length * 3 : v.length);
 
@@ -38,12 +39,14 @@ const CODEC_OF = new Map<number, Codec>(Object.entries(MAGIC).map(([c, m]) => [m
 
 interface Lz4 { compressSync(b: Buffer): Buffer; uncompressSync(b: Buffer): Buffer }
 let lz4: Lz4 | null = null;
+/** lz4-napi, or null where it does not load: reading then decodes with lz4.ts. */
+let lz4Reader: Lz4 | null | undefined;
 function lz4Codec(): Lz4 {
   if (lz4) return lz4;
   try {
     lz4 = createRequire(import.meta.url)('lz4-napi') as Lz4;
   } catch (err) {
-    throw logError('LOG_CODEC_UNAVAILABLE', `log.compression lz4 needs the npm package lz4-napi (an optional dependency, with a native build for this platform), which did not load (${process.platform}-${process.arch}: ${(err as Error).message.split('\n')[0].slice(0, 200)}): run npm install lz4-napi, or set log.compression to brotli or none (both built into Node). A log that already holds LZ4 batches needs the package to be read`, { cause: err });
+    throw logError('LOG_CODEC_UNAVAILABLE', `log.compression lz4 needs the npm package lz4-napi (an optional dependency, with a native build for this platform), which did not load (${process.platform}-${process.arch}: ${(err as Error).message.split('\n')[0].slice(0, 200)}): run npm install lz4-napi, or set log.compression to brotli or none (both built into Node). A log that already holds LZ4 batches reads without it, more slowly`, { cause: err });
   }
   return lz4;
 }
@@ -71,16 +74,44 @@ function compress(codec: Codec, raw: Buffer): Buffer {
   return codec === 'lz4' ? lz4Codec().compressSync(raw) : zlib.brotliCompressSync(raw, BROTLI_FAST);
 }
 
+/** The most a batch may decode to: the length prefix of LZ4 data that passed its checksum is still checked against it. */
+const MAX_DECODED = 1 << 30;
+
 /**
  * The records of a batch whose stored bytes passed their checksum: the bytes themselves, or what
  * they decompress to; when they do not decompress, a string saying why, for the caller to report
- * as damage where it knows the file and offset. A codec that cannot load throws LOG_CODEC_UNAVAILABLE.
+ * as damage where it knows the file and offset. LZ4 batches decode into `alloc(length)` when it is
+ * given (a buffer the caller recycles; the records are its first `length` bytes), else into a new
+ * buffer.
  */
-export function batchRecords(codec: Codec, stored: Buffer): Buffer | string {
+export function batchRecords(codec: Codec, stored: Buffer, alloc?: (length: number) => Buffer): Buffer | string {
   if (codec === 'none') return stored;
-  const lz = codec === 'lz4' ? lz4Codec() : null;
+  if (codec === 'lz4') {
+    const size = lz4DecodedLength(stored);
+    if (size < 0 || size > MAX_DECODED) return `its lz4 data does not decompress: ${size < 0 ? 'it is shorter than its length prefix' : `it announces ${size} bytes`}`;
+    // Into a new buffer, lz4-napi is about twice as fast as decoding in JavaScript (which is as
+    // fast into a buffer already in use); without the package, an LZ4 log still reads.
+    if (!alloc && lz4Reader !== null) {
+      try {
+        lz4Reader ??= lz4Codec();
+      } catch {
+        lz4Reader = null;
+      }
+      if (lz4Reader) {
+        try {
+          return lz4Reader.uncompressSync(stored);
+        } catch (err) {
+          return `its lz4 data does not decompress: ${(err as Error).message}`;
+        }
+      }
+    }
+    const out = alloc ? alloc(size) : Buffer.allocUnsafe(size);
+    const n = lz4DecodeInto(stored, out);
+    if (typeof n === 'string') return `its lz4 data does not decompress: ${n}`;
+    return out.length === n ? out : out.subarray(0, n);
+  }
   try {
-    return lz ? lz.uncompressSync(stored) : zlib.brotliDecompressSync(stored);
+    return zlib.brotliDecompressSync(stored);
   } catch (err) {
     return `its ${codec} data does not decompress: ${(err as Error).message}`;
   }

@@ -477,6 +477,15 @@ export class EmbeddedLog implements Log {
     return size;
   }
 
+  private scratchBuf = Buffer.allocUnsafe(0);
+
+  /** `n` bytes of scratch for a compressed batch's stored bytes (walk is synchronous); a batch above 4 MiB gets its own. */
+  private scratch(n: number): Buffer {
+    if (n > 4 << 20) return Buffer.allocUnsafe(n);
+    if (this.scratchBuf.length < n) this.scratchBuf = Buffer.allocUnsafe(Math.max(n, Math.min(4 << 20, this.scratchBuf.length * 2)));
+    return this.scratchBuf.subarray(0, n);
+  }
+
   private readFd(p: Part, seg: number): number {
     const path = join(p.dir, segName(seg));
     let fd = this.readFds.get(path);
@@ -517,7 +526,7 @@ export class EmbeddedLog implements Log {
     return out[out.length - 1]?.offset >= end ? out.filter((r) => r.offset < end) : out;
   }
 
-  async readPayloads(topic: string, partition: number, offset: number, maxBytes = 1 << 20): Promise<PayloadRead> {
+  async readPayloads(topic: string, partition: number, offset: number, maxBytes = 1 << 20, alloc?: (length: number) => Buffer): Promise<PayloadRead> {
     const chunks: PayloadChunk[] = [];
     let bytes = 0;
     const end = this.walk(
@@ -531,6 +540,7 @@ export class EmbeddedLog implements Log {
       },
       () => bytes < maxBytes,
       () => chunks.length > 0,
+      alloc,
     );
     const last = chunks[chunks.length - 1];
     if (!last) return { chunks, next: Math.max(offset, end) };
@@ -544,8 +554,9 @@ export class EmbeddedLog implements Log {
    * returns the offset it got to: the batch's end to go on (while `more()`), less to stop inside
    * it (the next read from there goes on from the verified payload). Damage is thrown, or ends the
    * walk when `got()` says something was taken already. Returns the partition's committed end.
+   * With `alloc`, payloads are decoded (or read, when stored as they are) into its buffers.
    */
-  private walk(topic: string, partition: number, offset: number, take: (payload: Buffer, base: number, count: number, from: number) => number, more: () => boolean, got: () => boolean): number {
+  private walk(topic: string, partition: number, offset: number, take: (payload: Buffer, base: number, count: number, from: number) => number, more: () => boolean, got: () => boolean, alloc?: (length: number) => Buffer): number {
     this.refresh();
     const p = this.part(topic, partition);
     const start = Math.min(p.segments[0] ?? p.committedEnd, p.committedEnd);
@@ -608,12 +619,16 @@ export class EmbeddedLog implements Log {
         continue;
       }
       let payload: Buffer;
-      if (c?.payload && c.seg === seg && c.pos === pos && c.base === h!.baseOffset) payload = c.payload;
+      // A payload cached by `read` may be held by its records: never handed out as a buffer of the caller's own.
+      if (!alloc && c?.payload && c.seg === seg && c.pos === pos && c.base === h!.baseOffset) payload = c.payload;
       else {
-        const stored = Buffer.allocUnsafe(h!.payloadLength);
-        readSync(fd, stored, 0, h!.payloadLength, pos + BATCH_HEADER);
+        const n = h!.payloadLength;
+        // A compressed batch's stored bytes are dead once decoded, so they are read into scratch;
+        // an uncompressed batch's are its records, read into the caller's buffer when it gives one.
+        const stored = h!.codec !== 'none' ? this.scratch(n) : alloc ? alloc(n).subarray(0, n) : Buffer.allocUnsafe(n);
+        readSync(fd, stored, 0, n, pos + BATCH_HEADER);
         if (crc32(stored) !== h!.crc && stop(damaged(path, pos, topic, partition, expected, 'checksum mismatch'))) break;
-        const records = batchRecords(h!.codec, stored);
+        const records = batchRecords(h!.codec, stored, alloc);
         if (typeof records === 'string' && stop(damaged(path, pos, topic, partition, expected, records))) break;
         payload = records as Buffer;
         if (countRecords(payload) !== h!.count && stop(damaged(path, pos, topic, partition, expected, `the batch header counts ${h!.count} records, its payload holds another number`))) break;
