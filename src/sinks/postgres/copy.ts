@@ -311,6 +311,8 @@ export function copyRow(out: ByteSink, bytes: Buffer, op: string, layout: CopyLa
 // ---------- the COPY sub-protocol over pg.Client ----------
 
 interface PgConnection {
+  /** The socket (pg's Connection writes every message to it). */
+  stream?: { writable: boolean; write(b: Buffer): boolean };
   query(text: string): void;
   sendCopyFromChunk(chunk: Buffer): void;
   endCopyFrom(): void;
@@ -341,7 +343,22 @@ class CopyIn {
   }
 
   handleCopyInResponse(connection: PgConnection): void {
-    for (let i = 0; i < this.data.length; i += CHUNK) connection.sendCopyFromChunk(this.data.subarray(i, Math.min(i + CHUNK, this.data.length)));
+    // CopyData messages ('d', length, bytes) written to the socket as a header and a view of the
+    // rows: pg's own sendCopyFromChunk copies every chunk into a new buffer first. The rows' buffer
+    // is reused only after the server's ReadyForQuery, when the socket has written it all.
+    const stream = connection.stream;
+    for (let i = 0; i < this.data.length; i += CHUNK) {
+      const chunk = this.data.subarray(i, Math.min(i + CHUNK, this.data.length));
+      if (!stream?.writable) {
+        connection.sendCopyFromChunk(chunk);
+        continue;
+      }
+      const head = Buffer.allocUnsafe(5);
+      head[0] = 0x64;
+      head.writeInt32BE(chunk.length + 4, 1);
+      stream.write(head);
+      stream.write(chunk);
+    }
     connection.endCopyFrom();
   }
 

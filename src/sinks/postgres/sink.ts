@@ -44,6 +44,8 @@ const STAGE_COLUMNS = 100;
  * COMMIT. Small batches are those of a sink keeping up with a live source, where the round trips
  * are the latency; larger ones load faster through COPY.
  */
+/** COPY buffers a sink keeps for later batches: one per table being applied and per table read ahead, for a few tables. */
+const SPARE_BUFFERS = 4;
 const INLINE_ROWS = 512;
 const INLINE_BYTES = 1 << 20;
 
@@ -82,7 +84,12 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
   private readonly staged = new Set<string>();
   private readonly stagedInTx = new Set<string>();
   /** COPY rows made by prepare(), by the record list (TableBatch.upserts / keyless) and schema. */
-  private readonly prepared = new WeakMap<SinkRecord[], Map<SchemaRecord, Buffer>>();
+  private readonly prepared = new WeakMap<SinkRecord[], Map<SchemaRecord, ByteSink>>();
+  /**
+   * COPY buffers whose rows the server has: the next batch's rows are written into them, so that
+   * a sink at full speed makes no new buffer per batch (at most SPARE_BUFFERS kept).
+   */
+  private readonly spare: ByteSink[] = [];
   /** The staging layout of each schema version. */
   private readonly layouts = new WeakMap<SchemaRecord, CopyLayout>();
   /** Statements of the open transaction held back to go with its COMMIT (a small batch), or null. */
@@ -219,7 +226,7 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
     for (const t of batch.tables) {
       for (const records of [t.keyless, t.upserts]) {
         if (!records.length) continue;
-        const rows = new Map<SchemaRecord, Buffer>();
+        const rows = new Map<SchemaRecord, ByteSink>();
         for (const [s, recs] of bySchema(records)) if (s.columns.length <= STAGE_COLUMNS) rows.set(s, await this.copyRows(s, recs, true));
         this.prepared.set(records, rows);
       }
@@ -227,10 +234,11 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
   }
 
   /** The COPY text rows of `recs` (all of schema `s`), in the staging layout (see upsert). */
-  private async copyRows(s: SchemaRecord, recs: SinkRecord[], slices: boolean): Promise<Buffer> {
+  private async copyRows(s: SchemaRecord, recs: SinkRecord[], slices: boolean): Promise<ByteSink> {
     const data = targetColumns(s, this.cfg).filter((col) => !col.meta);
     const layout = this.layoutOf(s, data);
-    const out = new ByteSink(Math.max(1 << 16, recs.length * 128));
+    const out = this.spare.pop() ?? new ByteSink(Math.max(1 << 16, recs.length * 128));
+    out.len = 0;
     const cells = new Int32Array(2 * data.length);
     for (let i = 0; i < recs.length; i++) {
       const r = recs[i];
@@ -238,7 +246,7 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
       // Let the connection's answers in: the batch before this one is in flight.
       if (slices && (i & 1023) === 1023) await new Promise((resolve) => setImmediate(resolve));
     }
-    return out.view();
+    return out;
   }
 
   private layoutOf(s: SchemaRecord, data: TargetColumn[]): CopyLayout {
@@ -266,7 +274,10 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
       const exprs = cols.map((col) => this.colExpr(st, col, s, `u.c${data.indexOf(col) + 1}`, true));
       const keys = s.keyColumns;
       const updates = cols.filter((col) => !keys.includes(col.name)).map((col) => `${qi(col.name)} = EXCLUDED.${qi(col.name)}`);
-      const rows = prepared?.get(s) ?? (await this.copyRows(s, recs, false));
+      // Taken once: a batch applied again (a retry) makes its rows again, since the buffer goes back to `spare` below.
+      const made = prepared?.get(s) ?? (await this.copyRows(s, recs, false));
+      prepared?.delete(s);
+      const rows = made.view();
       let from: string;
       if (this.held) from = `(VALUES ${copyRowsAsValues(rows)}) AS u(${staged.join(', ')})`; // a small batch: its rows inline, the same text as E'' literals
       else {
@@ -277,6 +288,8 @@ export class PostgresSink extends SqlSink<PostgresSinkConfig> {
       let sql = `INSERT INTO ${st.name} (${cols.map((x) => qi(x.name)).join(', ')}) SELECT ${exprs.join(', ')} FROM ${from}`;
       if (byKey && keys.length) sql += ` ON CONFLICT (${keys.map(qi).join(', ')}) DO ${updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'}`;
       await this.exec(c, sql);
+      // The server has the rows (the COPY ended with its ReadyForQuery): the buffer may take others.
+      if (this.spare.length < SPARE_BUFFERS) this.spare.push(made);
     }
   }
 
