@@ -16,7 +16,69 @@ export type { PipelineConfig } from './pipeline.ts';
 
 const Ajv = (AjvModule as unknown as { default: typeof AjvModule }).default ?? AjvModule;
 const ajv = new (Ajv as any)({ allErrors: true, strict: false });
-const validate = ajv.compile(PIPELINE.schema);
+
+type Validate = ((data: unknown) => boolean) & { errors?: any[] | null };
+/** Validators compiled so far, by the component branches they kept (a process usually needs one). */
+const validators = new Map<string, Validate>();
+
+/**
+ * The schema validator for `raw`: the pipeline schema without the branches of component types
+ * `raw` does not name (an `allOf` entry whose `if` is `{ required: [k], properties: { k: { const: v } } }`
+ * with no `k: v` anywhere in the config). Such a branch's `if` cannot hold for this config, so the
+ * answer is the same; but the whole schema (every connector's fields) takes Ajv ~250 ms and ~20 MiB
+ * of transient memory to compile, a pipeline's own components a fraction of that, at every start.
+ */
+function validatorFor(raw: unknown): Validate {
+  const named = new Map<string, Set<unknown>>();
+  const collect = (x: unknown): void => {
+    if (Array.isArray(x)) x.forEach(collect);
+    else if (x && typeof x === 'object') {
+      for (const [k, v] of Object.entries(x)) {
+        if (typeof v !== 'object' || v === null) (named.get(k) ?? named.set(k, new Set()).get(k)!).add(v);
+        else collect(v);
+      }
+    }
+  };
+  collect(raw);
+  const kept: string[] = [];
+  const prune = (x: unknown, path: string): unknown => {
+    if (Array.isArray(x)) return x.map((v, i) => prune(v, `${path}/${i}`));
+    if (!x || typeof x !== 'object') return x;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(x)) {
+      if (k === 'allOf' && Array.isArray(v)) {
+        const left = v
+          .filter((branch, i) => {
+            const d = discriminator(branch?.if);
+            if (!d) return true;
+            if (!named.get(d[0])?.has(d[1])) return false;
+            kept.push(`${path}/${i}`);
+            return true;
+          })
+          .map((branch, i) => prune(branch, `${path}/allOf/${i}`));
+        // JSON Schema wants allOf non-empty: with no branch left, the key goes.
+        if (left.length) out[k] = left;
+      } else out[k] = prune(v, `${path}/${k}`);
+    }
+    return out;
+  };
+  const schema = prune(PIPELINE.schema, '');
+  const key = kept.join(' ');
+  let v = validators.get(key);
+  if (!v) validators.set(key, (v = ajv.compile(schema) as Validate));
+  return v;
+}
+
+/** `[k, v]` of an `if` that is exactly "key k is the constant v", else null. */
+function discriminator(cond: any): [string, unknown] | null {
+  if (!cond || typeof cond !== 'object' || Object.keys(cond).some((k) => k !== 'required' && k !== 'properties')) return null;
+  const props = Object.entries(cond.properties ?? {});
+  if (props.length !== 1) return null;
+  const [k, p] = props[0] as [string, any];
+  if (!p || typeof p !== 'object' || Object.keys(p).length !== 1 || !('const' in p)) return null;
+  if (!Array.isArray(cond.required) || cond.required.length !== 1 || cond.required[0] !== k) return null;
+  return [k, p.const];
+}
 
 interface Problem {
   line: number;
@@ -74,6 +136,7 @@ function parse(text: string, fileName: string, env: NodeJS.ProcessEnv, secrets: 
   // what to write; everything else by the schema. Problems of both kinds are reported together.
   normalizeTree(PIPELINE, raw, [], fail);
   const reported = new Set(problems.map((p) => p.path));
+  const validate = validatorFor(raw);
   if (!validate(raw)) {
     for (const err of dedupe(validate.errors ?? [], raw)) {
       const path = err.instancePath.split('/').slice(1).map((s: string) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
