@@ -23,7 +23,11 @@ export const PIPELINE = object({
   processors: list(tagged(variants(PROCESSORS), { tagDescription: 'Processor.' }), { description: 'Steps that read topics and write topics, each exactly once ([processing.md](processing.md)).' }).default([]),
   sinks: list(tagged(variants(SINKS), { tagDescription: 'Sink connector.' }), { description: 'Targets the log is applied to, each exactly once.' }).default([]),
   serialization: object({ schemas: boolean({ description: "Include Debezium's `schema` part in keys and values (JsonConverter `schemas.enable=true`)." }).default(false) }, { description: 'How events are written to the log.' }).default({}, 'the defaults below'),
-  maxQueueBytes: size({ description: 'Bound on bytes received from the source but not yet decoded into events; when it is reached the source stops reading until the log catches up.' }).default(8 << 20, '`8MiB`'),
+  // 1 MiB, not 8: a source draining a backlog keeps its queue full, and every queued message is a
+  // live object each young-generation GC copies until it is promoted. Measured (bench/capture-*,
+  // 300k changes, 2 pairs): PostgreSQL capture +7–16 % changes/s with peak RSS 123–130 instead of
+  // 178–196 MiB; MariaDB the same speed, 125–129 instead of 138 MiB; latency p99 no worse.
+  maxQueueBytes: size({ description: 'Bound on bytes received from the source but not yet decoded into events; when it is reached the source stops reading until the log catches up.' }).default(1 << 20, '`1MiB`'),
   state: object(
     { dir: string({ type: 'path', description: "The pipeline's own files outside the log: `status.json` (read by `sluice status`) and the PostgreSQL source's spill files." }).default((ctx) => `./data/${pipelineName(ctx)}/state`, '`./data/<name>/state`') },
     { description: 'Where the pipeline keeps its own files.' },
