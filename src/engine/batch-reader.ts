@@ -122,7 +122,9 @@ class Recycler {
     }
     this.retired.length = keep;
     const old = Date.now() - FREE_MS;
-    if (this.free.length && this.free[0].at < old) this.free = this.free.filter((f) => f.at >= old);
+    keep = 0;
+    for (const f of this.free) if (f.at >= old) this.free[keep++] = f;
+    this.free.length = keep;
   }
 }
 

@@ -37,6 +37,9 @@ const { qi, ql } = dialect;
  */
 const STAGE_COLUMNS = 100;
 
+/** COPY buffers a sink keeps for later batches: one per table being applied and per table read ahead, for a few tables. */
+const SPARE_BUFFERS = 4;
+
 /**
  * A batch of at most this many rows (and bytes) is sent as statements with their rows inline
  * (VALUES lists), held back and sent in one message with the offsets and COMMIT: BEGIN, then one
@@ -44,8 +47,6 @@ const STAGE_COLUMNS = 100;
  * COMMIT. Small batches are those of a sink keeping up with a live source, where the round trips
  * are the latency; larger ones load faster through COPY.
  */
-/** COPY buffers a sink keeps for later batches: one per table being applied and per table read ahead, for a few tables. */
-const SPARE_BUFFERS = 4;
 const INLINE_ROWS = 512;
 const INLINE_BYTES = 1 << 20;
 
