@@ -6,6 +6,7 @@
 import { embeddedLog } from './log/embedded/spec.ts';
 import { kafkaLog } from './log/kafka/spec.ts';
 import { natsLog } from './log/nats/spec.ts';
+import { moduleProcessor } from './processors/module/spec.ts';
 import { unwrapProcessor } from './processors/unwrap/spec.ts';
 import { duckdbSink } from './sinks/duckdb/spec.ts';
 import { mongodbSink, postgresJsonbSink } from './sinks/document/spec.ts';
@@ -17,4 +18,4 @@ import { postgresSource } from './sources/postgres/spec.ts';
 export const SOURCES = [postgresSource, mysqlSource] as const;
 export const SINKS = [postgresSink, mysqlSink, duckdbSink, mongodbSink, postgresJsonbSink] as const;
 export const LOGS = [embeddedLog, kafkaLog, natsLog] as const;
-export const PROCESSORS = [unwrapProcessor] as const;
+export const PROCESSORS = [unwrapProcessor, moduleProcessor] as const;

@@ -6,6 +6,7 @@ import { SluiceError } from '../core/errors.ts';
 import { redact } from '../core/logger.ts';
 import { SLUICE_VERSION } from '../core/version.ts';
 import { UsageError, type Command } from './command.ts';
+import { dlqCommand } from './dlq.ts';
 import { runCommand } from './run.ts';
 import { statusCommand } from './status.ts';
 import { tailCommand } from './tail.ts';
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, Command> = {
   tail: tailCommand,
   status: statusCommand,
   schema: schemaCommand,
+  dlq: dlqCommand,
 };
 
 function topHelp(): string {

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { exportJsonSchema, loadConfig } from '../config/index.ts';
-import { planTopology } from '../engine/topology.ts';
+import { describeGraph, planTopology } from '../engine/topology.ts';
 import { logSpec, processorSpec, sinkSpec, sourceSpec } from '../registry/index.ts';
 import { UsageError, type Command } from './command.ts';
 
@@ -9,8 +9,10 @@ export const validateCommand: Command = {
   usage: `usage: sluice validate <pipeline.yaml>
 
 Checks the YAML against the config schema (unknown keys, types, values) and the pipeline graph
-(what each processor and sink reads), resolves \${ENV} references and prints a summary: the
-source, the log, the sinks, and each processor with its inputs and output. Problems are listed
+(what each processor and sink reads: unknown inputs, cycles, records a reader cannot take, errors
+in expressions), resolves \${ENV} references and prints a summary: the source, the log, the sinks,
+each processor with its inputs and output, and with processors the graph, one node per line
+(\`processor flat [unwrap] ← source → flat.{schema}.{table} (flat rows)\`). Problems are listed
 as file:line:column. Exit code 1 when the config is invalid.
 
 example:
@@ -20,11 +22,12 @@ example:
     const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
     if (positionals.length !== 1) throw new UsageError('expected exactly one config file');
     const cfg = await loadConfig(positionals[0]);
-    planTopology(cfg);
+    const topology = planTopology(cfg);
     const parts = [`pipeline ${cfg.name}`, cfg.source ? sourceSpec(cfg.source.type).describe(cfg.source) : 'no source', logSpec(cfg.log.backend).describe(cfg.log)];
     if (cfg.sinks.length) parts.push(`sinks ${cfg.sinks.map((k) => `${k.name} → ${sinkSpec(k.type).describe(k)}`).join(', ')}`);
     let out = `OK: ${positionals[0]} (${parts.join(', ')})\n`;
     for (const p of cfg.processors) out += `  ${processorSpec(p.type).describe(p)}\n`;
+    if (cfg.processors.length) out += `graph:\n${describeGraph(topology)}\n`;
     process.stdout.write(out);
     return 0;
   },

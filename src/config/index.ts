@@ -202,6 +202,18 @@ function checkPipeline(raw: any, ctx: { fileName: string; pos(p: string[]): { li
     }
   });
   processors.forEach((p, i) => processorSpec(p.type).check?.(p, ['processors', String(i)], ctx));
+  // An input without a dot or `*` that names no processor is a typo far more often than a topic.
+  const names = processors.map((p) => String(p.name));
+  const inputsOf = (list: any[], key: 'inputs' | 'topics', section: string) =>
+    list.forEach((x, i) =>
+      (x[key] ?? []).forEach((e: unknown, j: number) => {
+        if (typeof e !== 'string' || e === 'source' || e.startsWith('topic:') || /[.*]/.test(e) || names.includes(e)) return;
+        const near = names.find((n) => editDistance(n, e) <= 2);
+        ctx.fail([section, String(i), key, String(j)], `${JSON.stringify(e)} names no processor of this pipeline${near ? ` (did you mean ${JSON.stringify(near)}?)` : names.length ? ` (processors: ${names.join(', ')})` : ''}: give a processor's name, \`source\`, a topic pattern with a dot or \`*\`, or \`topic:${e}\` for a topic of that exact name`);
+      }),
+    );
+  inputsOf(processors, 'inputs', 'processors');
+  inputsOf(sinks, 'topics', 'sinks');
   // Without a source there are no change topics to default to: each reader names what it reads.
   if (!raw.source) {
     sinks.forEach((s, i) => {
@@ -212,6 +224,17 @@ function checkPipeline(raw: any, ctx: { fileName: string; pos(p: string[]): { li
     });
     if (!sinks.length && !processors.length) ctx.fail([], 'the pipeline has neither a source nor processors or sinks: it would do nothing; add a `source` (and the `sinks` to apply it to)');
   }
+}
+
+/** Levenshtein distance, for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
 }
 
 /** A sink's resolved config without its type (for checks that need its defaults). */

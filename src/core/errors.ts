@@ -67,7 +67,10 @@ export function defineErrors<const C extends ErrorCatalog>(area: string, catalog
 export const CORE_ERRORS = defineErrors('Configuration and engine', {
   CONFIG_INVALID: { retriable: false, meaning: 'the pipeline YAML is invalid; each problem is listed as file:line:column with what to write instead' },
   SERDE_BAD_JSON: { retriable: false, meaning: 'a log record is not valid JSON: it was not written by a Debezium-compatible serializer' },
-  ENGINE_GRAPH: { retriable: false, meaning: 'the pipeline graph is inconsistent (a sink or processor reads a topic of the wrong kind, two components write one topic)' },
+  ENGINE_GRAPH: { retriable: false, meaning: 'the pipeline graph is inconsistent (a sink or processor reads records of a kind it cannot take, processors form a cycle, two components write one topic)' },
+  PROCESSOR_RECORD: { retriable: false, meaning: 'a processor with `onError: stop` could not transform a record; the message names the record (topic/partition/offset) and the cause' },
+  PROCESSOR_MODULE: { retriable: false, meaning: 'a `module` processor cannot load its module, or the module exports no such function; the message says which' },
+  PROCESSOR_EXPR: { retriable: false, meaning: 'an expression of a processor failed on a record\'s values (e.g. a text that is no number in arithmetic); the record is dead-lettered with this code unless `onError: stop`' },
   DRIVER_MISSING: { retriable: false, meaning: 'a connector\'s driver package (an optional dependency) is not installed; the message names the package to install' },
   ENGINE_TASK_FAILED: { retriable: false, meaning: 'a sink or processor stopped with an error (or a sink holds a table, `onError: skip_table`) before it took everything a finished source wrote; the message carries its own code' },
   ENGINE_LOG_CAPABILITY: { retriable: false, meaning: 'the configured log backend lacks a capability the pipeline needs (e.g. atomic commits for a processor); the message names it' },

@@ -6,12 +6,14 @@
  * reflected in the output exactly once.
  */
 import type { Logger } from '../core/logger.ts';
-import { ComponentMetrics, type Registry } from '../core/metrics.ts';
+import { ComponentMetrics, Counter, type Registry } from '../core/metrics.ts';
 import { coreError } from '../core/errors.ts';
+import { SCHEMA_HEADER } from '../core/schemas.ts';
 import type { Consumer, Log, Producer, StoredRecord, TopicConfig } from '../log/types.ts';
 import type { ProcessorBaseConfig, ProcessorContext, ProcessorSpec, RecordTransform } from '../registry/spec.ts';
+import { DeadLetters, DLQ_HEADERS } from './sink-policy.ts';
 import { supervise, type TaskError, type TaskState } from './supervisor.ts';
-import type { Reader } from './topology.ts';
+import { dlqTopicOf, retryTopicOf, type Reader } from './topology.ts';
 
 /** Input positions as the checkpoint stores them: `topic` → partition → next offset. */
 type Positions = Record<string, Record<string, number>>;
@@ -35,13 +37,22 @@ export class ProcessorTask {
   /** Input records processed and committed this run. */
   processed = 0;
   written = 0;
+  /** Input records dead-lettered this run. */
+  deadLettered = 0;
   private positions: Positions = {};
   /** The positions of the last commit (what the output reflects). */
   private committed: Positions | null = null;
   private readonly metrics: ComponentMetrics;
+  private readonly deadLetters: Counter;
 
   constructor(private readonly o: ProcessorTaskOptions) {
-    this.metrics = new ComponentMetrics(o.registry, { pipeline: o.pipeline, component: 'processor', processor: o.cfg.name });
+    const labels = { pipeline: o.pipeline, component: 'processor', processor: o.cfg.name };
+    this.metrics = new ComponentMetrics(o.registry, labels);
+    this.deadLetters = o.registry.register(new Counter('sluice_processor_dead_letters_total', 'Records a processor wrote to the dead-letter topic because it could not transform them (onError: dlq)', labels));
+  }
+
+  get name(): string {
+    return this.o.cfg.name;
   }
 
   /** The producer id: one per processor of a pipeline. */
@@ -50,7 +61,7 @@ export class ProcessorTask {
   }
 
   status(): Record<string, unknown> {
-    return { name: this.o.cfg.name, type: this.o.cfg.type, state: this.state, processed: this.processed, written: this.written, positions: this.positions, error: this.lastError };
+    return { name: this.o.cfg.name, type: this.o.cfg.type, state: this.state, processed: this.processed, written: this.written, deadLettered: this.deadLettered, positions: this.positions, error: this.lastError };
   }
 
   /** Resolves once the processor has committed everything its inputs held when called (or has failed). */
@@ -96,7 +107,9 @@ export class ProcessorTask {
     const { log, batch } = this.o;
     const { producer, checkpoint } = await log.openProducer(this.producerId);
     const consumer = log.openConsumer();
+    let dead: DeadLetters | null = null;
     try {
+      dead = await DeadLetters.open(log, { pipeline: this.o.pipeline, processor: this.o.cfg.name, topic: dlqTopicOf(this.o.pipeline), topicDefaults: this.o.topicDefaults, create: false });
       this.positions = checkpoint ? (JSON.parse(checkpoint) as Positions) : {};
       this.committed = JSON.parse(JSON.stringify(this.positions)) as Positions;
       const outputs = new Set<string>();
@@ -111,7 +124,7 @@ export class ProcessorTask {
         const recs = await consumer.poll({ maxBytes: Math.min(batch.maxBytes, 4 << 20), maxWaitMs: 200, signal });
         const moved = this.readPositions(consumer);
         if (recs.length === 0 && !moved) continue;
-        await this.process(recs, transform, producer, outputs);
+        await this.process(recs, transform, producer, outputs, dead);
         const ckpt = JSON.stringify(this.positions);
         await producer.commit(ckpt);
         this.committed = JSON.parse(ckpt) as Positions;
@@ -125,21 +138,61 @@ export class ProcessorTask {
     } finally {
       await consumer.close();
       await producer.close().catch(() => {});
+      await dead?.close().catch(() => {});
     }
   }
 
-  private async process(recs: StoredRecord[], transform: RecordTransform, producer: Producer, outputs: Set<string>): Promise<void> {
+  private async process(recs: StoredRecord[], transform: RecordTransform, producer: Producer, outputs: Set<string>, dead: DeadLetters): Promise<void> {
+    const retry = retryTopicOf(this.o.pipeline, this.o.cfg.name);
     for (const r of recs) {
       this.metrics.eventsIn.inc();
-      for (const out of transform.apply(r)) {
+      // A replayed dead letter is transformed as the record it was, on the topic it came from.
+      const input = r.topic === retry ? replayed(r) : r;
+      let outs;
+      try {
+        outs = transform.apply(input);
+        if (outs instanceof Promise) outs = await outs;
+      } catch (e) {
+        await this.failed(r, input, e, dead);
+        continue;
+      }
+      for (const out of outs) {
         if (!outputs.has(out.topic)) {
           await this.o.log.ensureTopic(out.topic, this.o.topicDefaults);
           outputs.add(out.topic);
         }
-        producer.append(out.topic, { key: out.key, value: out.value, timestamp: r.timestamp, headers: out.headers });
+        producer.append(out.topic, { key: out.key, value: out.value, timestamp: out.timestamp ?? r.timestamp, headers: out.headers });
         this.written++;
       }
     }
+  }
+
+  /**
+   * A record the transform threw on: with `onError: dlq` it goes to the dead-letter topic in a
+   * commit of its own that records its position, before the batch's output commits (a crash in
+   * between transforms the batch again, and the dead-letter producer's positions say the record is
+   * there already); with `stop` the processor stops at it.
+   */
+  private async failed(r: StoredRecord, input: StoredRecord, e: unknown, dead: DeadLetters): Promise<void> {
+    const err = e as { code?: string; message?: string };
+    const where = `${input.topic}/${r.partition}/${r.offset}${input !== r ? ` (replayed from ${r.topic})` : ''}`;
+    if (this.o.cfg.onError === 'stop') {
+      throw coreError('PROCESSOR_RECORD', `processor ${this.o.cfg.name} cannot transform the record at ${where}: ${err?.message ?? String(e)}. Fix the cause and restart, or set onError: dlq to set such records aside`);
+    }
+    if (dead.covers(r.topic, r.partition, r.offset)) return;
+    await this.o.log.ensureTopic(dead.topic, { ...this.o.topicDefaults, partitions: 1 });
+    await dead.write({
+      table: input.topic,
+      topic: input.topic,
+      record: { topic: input.topic, partition: r.partition, offset: r.offset, key: r.key, value: r.value, schemaId: r.headers?.[SCHEMA_HEADER], timestamp: input.timestamp },
+      positions: [{ topic: r.topic, partition: r.partition, next: r.offset + 1 }],
+      past: [],
+      error: e,
+    });
+    this.deadLettered++;
+    this.deadLetters.inc();
+    this.metrics.error('processor');
+    this.o.logger.warn('processor dead-lettered a record it could not transform, and goes on', { processor: this.o.cfg.name, at: where, code: err?.code, error: String(err?.message ?? e).slice(0, 500), dlq: dead.topic });
   }
 
   /** Copies the consumer's positions into the checkpoint; true when any moved. */
@@ -169,4 +222,12 @@ export class ProcessorTask {
       }
     }
   }
+}
+
+/** A record of the retry topic as the transform sees it: on its original topic, without the replay's headers. */
+function replayed(r: StoredRecord): StoredRecord {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(r.headers ?? {})) if (!k.startsWith('sluice.')) headers[k] = v;
+  const ts = Number(r.headers?.[DLQ_HEADERS.timestamp]);
+  return { ...r, topic: r.headers?.[DLQ_HEADERS.topic] ?? r.topic, timestamp: Number.isFinite(ts) ? ts : r.timestamp, headers };
 }

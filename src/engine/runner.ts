@@ -210,7 +210,11 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
       // The source finished by itself (initial_only): let processors, then sinks, take the rest of the log.
       logger.info('source finished; waiting for processors and sinks to take the rest of the log');
       const stop = new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
-      await Promise.race([Promise.all(processors.map((p) => p.caughtUp(signal))), stop]);
+      // In graph order: a processor is drained after every processor it reads from.
+      const drain = async () => {
+        for (const name of topology.order) await processors.find((p) => p.name === name)?.caughtUp(signal);
+      };
+      await Promise.race([drain(), stop]);
       await Promise.race([Promise.all(sinks.map((w) => w.caughtUp(signal))), stop]);
     }
     tasksAbort.abort();

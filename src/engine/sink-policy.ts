@@ -34,12 +34,16 @@ export const DLQ_HEADERS = {
   code: 'sluice.error.code',
   message: 'sluice.error.message',
   sink: 'sluice.sink',
+  /** The processor that could not transform the record (processor dead letters carry this instead of `sink`). */
+  processor: 'sluice.processor',
   table: 'sluice.table',
   topic: 'sluice.input.topic',
   partition: 'sluice.input.partition',
   offset: 'sluice.input.offset',
   /** The input record's key, when it had one. */
   key: 'sluice.input.key',
+  /** The input record's timestamp (ms), when known. */
+  timestamp: 'sluice.input.timestamp',
 } as const;
 
 /** A record as the dead-letter topic takes it: a change the target refused, or a log record that is no change. */
@@ -51,6 +55,8 @@ export interface DeadRecord {
   value: string | Buffer | null;
   /** The schema id header of the input record, kept so the record can be read like the input. */
   schemaId?: string;
+  /** The input record's timestamp. */
+  timestamp?: number;
 }
 
 /** A change the target refuses alone. */
@@ -171,27 +177,33 @@ const WRITING = new WeakMap<Log, Map<string, Promise<void>>>();
 /** Input positions as the dead-letter producer's checkpoint stores them: `topic` → partition → next offset. */
 type Positions = Record<string, Record<string, number>>;
 
-/** The dead-letter topic as one sink writes it: its producer and what it has written. */
+/** The dead-letter topic as one sink (or processor) writes it: its producer and what it has written. */
 export class DeadLetters {
   private constructor(
     private readonly log: Log,
     private readonly producer: Producer,
     private positions: Positions,
     readonly topic: string,
-    private readonly sink: string,
+    private readonly writer: { kind: 'sink' | 'processor'; name: string },
   ) {}
 
-  /** The producer id: one per sink of a pipeline. */
-  static producerId(pipeline: string, sink: string): string {
-    return `sink:${pipeline}:${sink}:dlq`;
+  /** The producer id: one per sink (or processor) of a pipeline. */
+  static producerId(pipeline: string, name: string, kind: 'sink' | 'processor' = 'sink'): string {
+    return `${kind}:${pipeline}:${name}:dlq`;
   }
 
-  /** Opens the sink's dead-letter producer (creating the topic when asked to). */
-  static async open(log: Log, o: { pipeline: string; sink: string; topic: string; topicDefaults?: TopicConfig; create: boolean }): Promise<DeadLetters> {
+  /** Opens the sink's (or with `processor`, that processor's) dead-letter producer, creating the topic when asked to. */
+  static async open(log: Log, o: { pipeline: string; sink?: string; processor?: string; topic: string; topicDefaults?: TopicConfig; create: boolean }): Promise<DeadLetters> {
     // One partition: dead letters keep the order in which they were refused.
     if (o.create) await log.ensureTopic(o.topic, { ...(o.topicDefaults ?? { partitions: 1 }), partitions: 1 });
-    const { producer, checkpoint } = await log.openProducer(DeadLetters.producerId(o.pipeline, o.sink));
-    return new DeadLetters(log, producer, checkpoint ? (JSON.parse(checkpoint) as Positions) : {}, o.topic, o.sink);
+    const writer = o.processor !== undefined ? { kind: 'processor' as const, name: o.processor } : { kind: 'sink' as const, name: o.sink! };
+    const { producer, checkpoint } = await log.openProducer(DeadLetters.producerId(o.pipeline, writer.name, writer.kind));
+    return new DeadLetters(log, producer, checkpoint ? (JSON.parse(checkpoint) as Positions) : {}, o.topic, writer);
+  }
+
+  /** Whether the record at `offset` was dead-lettered already (its position is covered by a dead-letter commit). */
+  covers(topic: string, partition: number, offset: number): boolean {
+    return (this.positions[topic]?.[partition] ?? 0) > offset;
   }
 
   /**
@@ -249,13 +261,14 @@ export class DeadLetters {
     const headers: Record<string, string> = {
       [DLQ_HEADERS.code]: err?.code ?? 'FAILED',
       [DLQ_HEADERS.message]: String(err?.message ?? r.error).slice(0, 8192),
-      [DLQ_HEADERS.sink]: this.sink,
+      [this.writer.kind === 'sink' ? DLQ_HEADERS.sink : DLQ_HEADERS.processor]: this.writer.name,
       [DLQ_HEADERS.table]: r.table,
       [DLQ_HEADERS.topic]: d.topic,
       [DLQ_HEADERS.partition]: String(d.partition),
       [DLQ_HEADERS.offset]: String(d.offset),
     };
     if (d.key !== null) headers[DLQ_HEADERS.key] = d.key.toString();
+    if (d.timestamp !== undefined) headers[DLQ_HEADERS.timestamp] = String(d.timestamp);
     if (d.schemaId) headers[SCHEMA_HEADER] = d.schemaId;
     this.producer.append(this.topic, { key: `${d.topic}/${d.partition}/${d.offset}`, value: d.value, timestamp: Date.now(), headers }, 0);
     const positions = structuredClone(this.positions);

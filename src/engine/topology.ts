@@ -22,14 +22,30 @@ export function outputPattern(template: string): RegExp {
   return new RegExp('^' + template.split(/\{(?:topic|schema|table)\}/).map((x) => x.replace(/[.+?^${}()|[\]\\*]/g, '\\$&')).join('.+') + '$');
 }
 
-/** The dead-letter topic of a pipeline's sinks (`onError: dlq`). */
+/** The dead-letter topic of a pipeline's sinks and processors (`onError: dlq`). */
 export const dlqTopicOf = (pipeline: string): string => `${pipeline}.dlq`;
+
+/** The topic `sluice dlq replay` writes a processor's dead letters back to; the processor reads it beside its inputs. */
+export const retryTopicOf = (pipeline: string, processor: string): string => `${pipeline}.retry.${processor}`;
 
 export interface Reader {
   /** `sink <name>` or `processor <name>`, for messages. */
   what: string;
   /** Whether the reader takes `topic`. */
   reads(topic: string): boolean;
+}
+
+/** A node of the graph as `sluice validate` prints it. */
+export interface GraphNode {
+  kind: 'source' | 'processor' | 'sink';
+  name: string;
+  type: string;
+  /** What it reads: `source`, processor names, and topic patterns that name neither. */
+  from: string[];
+  /** What it writes: topic template (processors), change topics (the source). */
+  to?: string;
+  /** The formats of the records it writes (processors and the source). */
+  formats?: RecordFormat[];
 }
 
 export interface Topology {
@@ -40,44 +56,140 @@ export interface Topology {
   /** Whether a topic is one of the source's change topics. */
   isSourceTopic(topic: string): boolean;
   /** The reader of each processor and sink, by name. */
-  processors: Map<string, Reader & { output: RegExp; format: RecordFormat }>;
+  processors: Map<string, Reader & { output: RegExp; formats: RecordFormat[] }>;
   sinks: Map<string, Reader>;
+  /** Processor names, each after every processor it reads from. */
+  order: string[];
+  /** The graph, in order: the source, processors, sinks. */
+  nodes: GraphNode[];
 }
 
+const FORMAT_NAMES: Record<RecordFormat, string> = { envelope: 'change events', flat: 'flat rows', event: 'events' };
+
+/**
+ * Plans the graph of a pipeline. An entry of a processor's `inputs` or a sink's `topics` is one of:
+ * the name of a processor (its output topics), `source` (the source's change topics), a topic
+ * name or `*` pattern, or `topic:<name>` (that exact topic, for names that look like neither).
+ * Empty: the source's change topics.
+ */
 export function planTopology(cfg: PipelineConfig): Topology {
   // Without a source the pipeline's own topics (schemas, dead letters) take the pipeline's name.
   const prefix = cfg.source ? sourceSpec(cfg.source.type).topicPrefix(cfg.source) : cfg.name;
-  const internal = new Set([schemaTopicOf(prefix), `${prefix}.transaction`, dlqTopicOf(cfg.name)]);
-  const outputs = cfg.processors.map((p) => ({ name: p.name, re: outputPattern(p.output), format: processorSpec(p.type).output }));
-  const isOutput = (t: string) => outputs.some((o) => o.re.test(t));
+  const internal = new Set([schemaTopicOf(prefix), `${prefix}.transaction`, dlqTopicOf(cfg.name), ...cfg.processors.map((p) => retryTopicOf(cfg.name, p.name))]);
+  const byName = new Map(cfg.processors.map((p) => [p.name, p]));
+  const outputRe = new Map(cfg.processors.map((p) => [p.name, outputPattern(p.output)]));
+  const isOutput = (t: string) => [...outputRe.values()].some((re) => re.test(t));
   const isSourceTopic = (t: string) => !!cfg.source && t.startsWith(prefix + '.') && !internal.has(t) && !isOutput(t);
-  const reader = (what: string, patterns: string[]): Reader => {
-    const res = patterns.map(topicPattern);
-    return { what, reads: (t) => !internal.has(t) && (res.length ? res.some((r) => r.test(t)) : isSourceTopic(t)) };
-  };
-  const processors = new Map<string, Reader & { output: RegExp; format: RecordFormat }>();
-  for (const p of cfg.processors) {
-    const r = reader(`processor ${p.name}`, p.inputs);
-    const out = outputPattern(p.output);
-    processors.set(p.name, { ...r, output: out, format: processorSpec(p.type).output });
-  }
-  const sinks = new Map<string, Reader>();
-  for (const s of cfg.sinks) sinks.set(s.name, reader(`sink ${s.name}`, s.topics));
-
-  // The graph must make sense: a sample topic of each processor output, and checks against it.
+  const sample = (template: string) => template.replace(/\{topic\}/g, `${prefix}.s.t`).replace(/\{schema\}/g, 's').replace(/\{table\}/g, 't').replace(/\{[a-z_]+\}/g, 'x');
   const problems: string[] = [];
+
+  /** What a list of inputs reads, and which upstream nodes it names or matches. */
+  const resolve = (what: string, entries: string[]): Reader & { upstream: Set<string>; from: string[] } => {
+    const tests: ((t: string) => boolean)[] = [];
+    const upstream = new Set<string>();
+    const from: string[] = [];
+    if (entries.length === 0 || entries.includes('source')) {
+      if (!cfg.source && entries.length) problems.push(`${what} reads \`source\`, but the pipeline has no source: name topics or processors`);
+      tests.push(isSourceTopic);
+      upstream.add('source');
+      from.push('source');
+    }
+    for (const e of entries) {
+      if (e === 'source') continue;
+      if (byName.has(e)) {
+        tests.push((t) => outputRe.get(e)!.test(t));
+        upstream.add(e);
+        from.push(e);
+        continue;
+      }
+      const re = e.startsWith('topic:') ? new RegExp('^' + e.slice(6).replace(/[.+?^${}()|[\]\\*]/g, '\\$&') + '$') : topicPattern(e);
+      tests.push((t) => re.test(t));
+      from.push(e);
+      // A pattern that takes a processor's output (or source topics) makes that an upstream node too.
+      for (const q of cfg.processors) if (re.test(sample(q.output))) upstream.add(q.name);
+      if (cfg.source && re.test(`${prefix}.s.t`)) upstream.add('source');
+    }
+    return { what, reads: (t) => !internal.has(t) && tests.some((f) => f(t)), upstream, from };
+  };
+
+  const procReaders = new Map(cfg.processors.map((p) => [p.name, resolve(`processor ${p.name}`, p.inputs)]));
+  const sinkReaders = new Map(cfg.sinks.map((s) => [s.name, resolve(`sink ${s.name}`, s.topics)]));
+
+  // Cycles, and the order processors are started and drained in.
+  const order: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, path: string[]): void => {
+    if (state.get(name) === 'done') return;
+    if (state.get(name) === 'visiting') {
+      const cycle = [...path.slice(path.indexOf(name)), name];
+      problems.push(cycle.length === 2 ? `processor ${name} would read its own output (${byName.get(name)!.output}): give it inputs that exclude it, or another output` : `processors form a cycle: ${cycle.join(' → ')}; each reads the output of the one before it`);
+      return;
+    }
+    state.set(name, 'visiting');
+    for (const up of procReaders.get(name)!.upstream) if (up !== 'source') visit(up, [...path, name]);
+    state.set(name, 'done');
+    order.push(name);
+  };
+  for (const p of cfg.processors) visit(p.name, []);
+
+  // Formats: what each processor writes, from its spec or (for `same`) from what it reads.
+  const formats = new Map<string, RecordFormat[]>();
+  const formatsOf = (upstream: Iterable<string>): RecordFormat[] => {
+    const out = new Set<RecordFormat>();
+    for (const up of upstream) for (const f of up === 'source' ? (['envelope'] as const) : (formats.get(up) ?? [])) out.add(f);
+    // Topics of another pipeline or of Debezium: change events.
+    if (out.size === 0) out.add('envelope');
+    return [...out];
+  };
+  for (const name of order) {
+    const p = byName.get(name)!;
+    const spec = processorSpec(p.type);
+    const ins = formatsOf(procReaders.get(name)!.upstream);
+    if (spec.input !== 'any') {
+      for (const f of ins) if (f !== spec.input) problems.push(`processor ${name} (${p.type}) takes ${FORMAT_NAMES[spec.input]}, but its inputs hold ${FORMAT_NAMES[f]}: point its inputs elsewhere`);
+    }
+    const output = typeof spec.output === 'function' ? spec.output(p) : spec.output;
+    formats.set(name, output === 'same' ? ins : [output]);
+  }
+
   for (const p of cfg.processors) {
-    const sample = p.output.replace(/\{topic\}/g, `${prefix}.s.t`).replace(/\{schema\}/g, 's').replace(/\{table\}/g, 't');
-    if (processors.get(p.name)!.reads(sample)) problems.push(`processor ${p.name} would read its own output (${p.output}): give it inputs that exclude it, or another output`);
-    for (const q of cfg.processors) if (q !== p && outputPattern(q.output).test(sample)) problems.push(`processors ${p.name} and ${q.name} both write ${sample}-like topics: give each its own output`);
-    if (sample.startsWith(prefix + '.') && internal.has(sample)) problems.push(`processor ${p.name} writes the pipeline's own topic ${sample}`);
-    const format = processorSpec(p.type).output;
+    const out = sample(p.output);
+    for (const q of cfg.processors) if (q !== p && outputRe.get(q.name)!.test(out)) problems.push(`processors ${p.name} and ${q.name} both write ${out}-like topics: give each its own output`);
+    if (internal.has(out)) problems.push(`processor ${p.name} writes the pipeline's own topic ${out}`);
     for (const s of cfg.sinks) {
-      if (!sinks.get(s.name)!.reads(sample)) continue;
+      if (!sinkReaders.get(s.name)!.upstream.has(p.name)) continue;
       const accepts = sinkSpec(s.type).input ?? 'envelope';
-      if (format !== accepts) problems.push(`sink ${s.name} reads the output of processor ${p.name} (${p.output}), whose records are ${format} rows, but it applies change events (envelopes); point its topics elsewhere`);
+      for (const f of formats.get(p.name) ?? []) {
+        if (f !== accepts) problems.push(`sink ${s.name} reads the output of processor ${p.name} (${p.output}), whose records are ${FORMAT_NAMES[f]}, but it applies ${FORMAT_NAMES[accepts]}; point its topics elsewhere`);
+      }
     }
   }
-  if (problems.length) throw coreError('ENGINE_GRAPH', `the pipeline graph is inconsistent:\n  ${problems.join('\n  ')}`);
-  return { prefix, internal, isSourceTopic, processors, sinks };
+  if (problems.length) throw coreError('ENGINE_GRAPH', `the pipeline graph is inconsistent:\n  ${[...new Set(problems)].join('\n  ')}`);
+
+  const processors = new Map<string, Reader & { output: RegExp; formats: RecordFormat[] }>();
+  for (const p of cfg.processors) {
+    const r = procReaders.get(p.name)!;
+    const retry = retryTopicOf(cfg.name, p.name);
+    processors.set(p.name, { what: r.what, reads: (t) => t === retry || r.reads(t), output: outputRe.get(p.name)!, formats: formats.get(p.name)! });
+  }
+  const sinks = new Map<string, Reader>([...sinkReaders].map(([k, r]) => [k, { what: r.what, reads: r.reads }]));
+  const nodes: GraphNode[] = [];
+  if (cfg.source) nodes.push({ kind: 'source', name: 'source', type: cfg.source.type, from: [], to: `${prefix}.<schema>.<table>`, formats: ['envelope'] });
+  for (const name of order) {
+    const p = byName.get(name)!;
+    nodes.push({ kind: 'processor', name, type: p.type, from: procReaders.get(name)!.from, to: p.output, formats: formats.get(name) });
+  }
+  for (const s of cfg.sinks) nodes.push({ kind: 'sink', name: s.name, type: s.type, from: sinkReaders.get(s.name)!.from });
+  return { prefix, internal, isSourceTopic, processors, sinks, order, nodes };
+}
+
+/** The graph as text, one node per line, for `sluice validate`. */
+export function describeGraph(t: Topology): string {
+  const lines = t.nodes.map((n) => {
+    const from = n.from.length ? ` ← ${n.from.join(', ')}` : '';
+    const to = n.to ? ` → ${n.to}` : '';
+    const fmt = n.formats ? ` (${n.formats.map((f) => FORMAT_NAMES[f]).join(', ')})` : '';
+    return `  ${n.kind} ${n.name} [${n.type}]${from}${to}${fmt}`;
+  });
+  return lines.join('\n');
 }

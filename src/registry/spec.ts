@@ -124,8 +124,12 @@ export interface LogSpec<T extends string = string, C = any> extends SpecBase<T,
 
 // ---------- processors ----------
 
-/** What a processor's records look like, so the engine can check what consumes them. */
-export type RecordFormat = 'envelope' | 'flat';
+/**
+ * What a processor's records look like, so the engine can check what consumes them: `envelope`
+ * (Debezium change events with their schema header: what table sinks apply), `flat` (rows without
+ * the envelope), `event` (any other JSON value, e.g. an outbox event's payload).
+ */
+export type RecordFormat = 'envelope' | 'flat' | 'event';
 
 export interface ProcessorBaseConfig {
   name: string;
@@ -133,12 +137,38 @@ export interface ProcessorBaseConfig {
   inputs: string[];
   /** The output topic; `{topic}`, `{schema}`, `{table}` are replaced per input record. */
   output: string;
+  /** A record the transform throws on: dead-lettered (`dlq`) or the end of the processor (`stop`). */
+  onError: 'dlq' | 'stop';
 }
 
-/** A stateless transform of one record (state and windows come with the processing layer). */
+/** A record as a transform sees it. */
+export interface TransformInput {
+  topic: string;
+  partition?: number;
+  offset?: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  timestamp: number;
+  headers?: Record<string, string>;
+}
+
+/** A record a transform writes. `timestamp` defaults to the input record's. */
+export interface TransformOutput {
+  topic: string;
+  key: Buffer | string | null;
+  value: Buffer | string | null;
+  headers?: Record<string, string>;
+  timestamp?: number;
+}
+
+/**
+ * A stateless transform of one record (state and windows come with the processing layer).
+ * `apply` may throw: the record then goes to the pipeline's dead-letter topic with the error
+ * (or stops the processor, per its `onError`), and the processor goes on with the next one.
+ */
 export interface RecordTransform {
-  /** Returns the records to write for one input record (none to drop it). */
-  apply(rec: { topic: string; key: Buffer | null; value: Buffer | null; timestamp: number; headers?: Record<string, string> }): { topic: string; key: Buffer | string | null; value: Buffer | string | null; headers?: Record<string, string> }[];
+  /** Returns the records to write for one input record (none to drop it), or a promise of them. */
+  apply(rec: TransformInput): TransformOutput[] | Promise<TransformOutput[]>;
 }
 
 export interface ProcessorContext {
@@ -150,9 +180,12 @@ export interface ProcessorContext {
 
 export interface ProcessorSpec<T extends string = string, C extends ProcessorBaseConfig = any> extends SpecBase<T, C> {
   kind: 'processor';
-  /** The format of records it reads and writes. */
-  input: RecordFormat;
-  output: RecordFormat;
+  /**
+   * The format of records it reads (`any`: whatever its inputs hold) and writes (`same`: the
+   * format of its inputs, for transforms that keep the shape: filter, route, mask).
+   */
+  input: RecordFormat | 'any';
+  output: RecordFormat | 'same' | ((cfg: C) => RecordFormat | 'same');
   create(cfg: C, ctx: ProcessorContext): Promise<RecordTransform>;
 }
 

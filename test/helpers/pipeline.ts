@@ -49,7 +49,19 @@ export interface ReadRecord {
   offset: number;
   key: any;
   value: any;
+  headers: Record<string, string>;
 }
+
+/** A key or value as JSON, or its text when it is not JSON (a dead letter's key). */
+const jsonOrText = (b: Buffer | null): any => {
+  if (!b) return null;
+  const s = b.toString();
+  try {
+    return JSON.parse(s);
+  } catch {
+    return s;
+  }
+};
 
 /** The directory of a pipeline's embedded log (a test that means the embedded log says so here). */
 export function logDirOf(cfg: { log: LogConfig }): string {
@@ -73,7 +85,7 @@ export async function readAll(logRef: LogRef, prefix: string): Promise<ReadRecor
         while (off < p.end) {
           const { records, next } = await log.read(t.name, p.partition, off, 4 << 20);
           for (const r of records) {
-            out.push({ topic: t.name, partition: r.partition, offset: r.offset, key: r.key ? JSON.parse(r.key.toString()) : null, value: r.value ? JSON.parse(r.value.toString()) : null });
+            out.push({ topic: t.name, partition: r.partition, offset: r.offset, key: jsonOrText(r.key), value: r.value ? JSON.parse(r.value.toString()) : null, headers: r.headers ?? {} });
           }
           off = next;
         }

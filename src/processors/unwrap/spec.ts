@@ -3,13 +3,12 @@
  * topics and writes the flat row of each change to its output topic, exactly once (its input
  * offsets commit with its output).
  */
-import { list, object, oneOf, string, type Infer } from '../../config/fields.ts';
+import { list, object, oneOf, type Infer } from '../../config/fields.ts';
+import { processorFields } from '../common.ts';
 import { defineProcessor } from '../../registry/spec.ts';
 
 const config = object({
-  name: string({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Unique in the pipeline; names its producer and checkpoint.', hint: 'letters, digits, _ . -' }),
-  inputs: list(string({ minLength: 1 }), { description: "Topics read: names or `*` patterns. Empty: the source's change topics.", type: 'list of topic patterns' }).default([]),
-  output: string({ minLength: 1, description: 'Output topic; `{topic}`, `{schema}`, `{table}` are replaced per input record.' }).default((ctx) => `${String(ctx.root?.processors?.[Number(ctx.path[1])]?.name ?? 'unwrapped')}.{schema}.{table}`, '`<name>.{schema}.{table}`'),
+  ...processorFields({ output: '{name}.{schema}.{table}' }),
   addFields: list(oneOf(['op', 'table', 'source_ts_ms'] as const), { uniqueItems: true, description: 'Metadata fields added to each row: `__op`, `__table`, `__source_ts_ms`.', type: 'list of `op`, `table`, `source_ts_ms`' }).default([]),
   delete: oneOf(['tombstone', 'rewrite', 'drop'] as const, { description: '`tombstone`: a delete becomes a null value under its key (what Kafka Connect sinks expect). `rewrite`: the row before the delete with `__deleted: "true"` (others get `"false"`). `drop`: deletes are left out.' }).default('tombstone'),
 });

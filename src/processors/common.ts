@@ -1,0 +1,43 @@
+/**
+ * The config keys every processor has (`name`, `inputs`, `output`, `onError`), declared once so
+ * each processor's spec adds only its own keys, and the docs describe them the same way.
+ */
+import { list, oneOf, string, type ResolveContext } from '../config/fields.ts';
+import { topicPart } from '../sources/common/names.ts';
+
+/** The processor's own name in the config being resolved (for defaults that derive from it). */
+export const nameOf = (ctx: ResolveContext, fallback: string): string => String(ctx.root?.processors?.[Number(ctx.path[1])]?.name ?? fallback);
+
+/**
+ * The common keys. `output` is the default output template, e.g. `{name}.{schema}.{table}`, where
+ * `{name}` is the processor's name.
+ */
+export function processorFields(o: { output: string; outputDoc?: string }) {
+  return {
+    name: string({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Unique in the pipeline; names its producer and checkpoint, and other processors and sinks read its output by this name.', hint: 'letters, digits, _ . -' }),
+    inputs: list(string({ minLength: 1 }), {
+      description: "What it reads: processor names (their output), `source` (the source's change topics), topic names or `*` patterns, or `topic:<name>` for a topic named like neither. Empty: the source's change topics.",
+      type: 'list of processor names or topic patterns',
+    }).default([]),
+    output: string({ minLength: 1, description: o.outputDoc ?? 'Output topic; `{topic}`, `{schema}`, `{table}` are replaced per input record.' }).default((ctx) => o.output.replace('{name}', nameOf(ctx, 'processor')), `\`${o.output.replace('{name}', '<name>')}\``),
+    onError: oneOf(['dlq', 'stop'] as const, {
+      description: "A record the processor cannot transform (a thrown error, bad JSON, an expression that fails on its values): `dlq` writes it to the log topic `<pipeline>.dlq` with the error and its input topic, partition and offset in headers, and goes on (`sluice dlq list` shows them, `sluice dlq replay` re-injects them after a fix); `stop` stops the processor at it.",
+    }).default('dlq'),
+  };
+}
+
+/**
+ * The output topic of one record: `{topic}` is the input topic, `{schema}` and `{table}` the
+ * change's table (for records that are not change events: the input topic's last two parts),
+ * escaped as in change topics so any table name gives a valid topic.
+ */
+export function outputTopic(template: string, topic: string, table?: { schema: string; table: string }): string {
+  if (!template.includes('{')) return template;
+  let t = table;
+  if (!t) {
+    const parts = topic.split('.');
+    t = { schema: parts.length > 1 ? parts[parts.length - 2] : '', table: parts[parts.length - 1] };
+    return template.replace(/\{topic\}/g, () => topic).replace(/\{schema\}/g, () => t!.schema).replace(/\{table\}/g, () => t!.table);
+  }
+  return template.replace(/\{topic\}/g, () => topic).replace(/\{schema\}/g, () => topicPart(t!.schema)).replace(/\{table\}/g, () => topicPart(t!.table));
+}
