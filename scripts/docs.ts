@@ -1,5 +1,6 @@
 /**
- * `npm run docs`: rewrites the reference sections of docs/config.md and docs/errors.md from the
+ * `npm run docs`: rewrites the reference sections of docs/config.md, docs/errors.md and
+ * docs/processing.md (the expression functions) from the
  * component specs (src/components.ts), the pipeline's top-level keys (src/config/pipeline.ts) and
  * the error catalogs, between marker comments; the prose around them is left as written.
  * `npm run docs -- --check` writes nothing and exits 1 when a file differs from what it would write
@@ -13,6 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { docRows, type DocRow, type Field } from '../src/config/fields.ts';
 import { PIPELINE } from '../src/config/pipeline.ts';
 import type { ErrorArea, ErrorDef, Retriable } from '../src/core/errors.ts';
+import { FUNCTIONS } from '../src/processors/expr/index.ts';
 import { allErrorAreas, allSpecs } from '../src/registry/index.ts';
 import type { AnySpec } from '../src/registry/spec.ts';
 
@@ -106,6 +108,13 @@ export function errorReference(): string {
   return [NOTE, ...allErrorAreas().map(areaSection)].join('\n\n');
 }
 
+// ---------- docs/processing.md ----------
+
+/** The generated part of docs/processing.md: the expression language's functions. */
+export function functionReference(): string {
+  return [NOTE, table(['function', 'gives', 'meaning'], FUNCTIONS.map((f) => ['`' + `${f.name}(${f.args})` + '`', f.returns, f.doc]))].join('\n\n');
+}
+
 // ---------- files ----------
 
 export interface GeneratedFile {
@@ -119,6 +128,7 @@ export interface GeneratedFile {
 export const FILES: GeneratedFile[] = [
   { path: 'docs/config.md', marker: '<!-- generated:config-reference -->', render: configReference },
   { path: 'docs/errors.md', marker: '<!-- generated:error-reference -->', render: errorReference },
+  { path: 'docs/processing.md', marker: '<!-- generated:expression-functions -->', render: functionReference },
 ];
 
 /** `text` with the section after `marker` replaced by `body`. */

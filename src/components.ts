@@ -6,7 +6,12 @@
 import { embeddedLog } from './log/embedded/spec.ts';
 import { kafkaLog } from './log/kafka/spec.ts';
 import { natsLog } from './log/nats/spec.ts';
+import { filterProcessor } from './processors/filter/spec.ts';
+import { mapProcessor } from './processors/map/spec.ts';
+import { maskProcessor } from './processors/mask/spec.ts';
 import { moduleProcessor } from './processors/module/spec.ts';
+import { outboxProcessor } from './processors/outbox/spec.ts';
+import { routeProcessor } from './processors/route/spec.ts';
 import { unwrapProcessor } from './processors/unwrap/spec.ts';
 import { duckdbSink } from './sinks/duckdb/spec.ts';
 import { mongodbSink, postgresJsonbSink } from './sinks/document/spec.ts';
@@ -18,4 +23,4 @@ import { postgresSource } from './sources/postgres/spec.ts';
 export const SOURCES = [postgresSource, mysqlSource] as const;
 export const SINKS = [postgresSink, mysqlSink, duckdbSink, mongodbSink, postgresJsonbSink] as const;
 export const LOGS = [embeddedLog, kafkaLog, natsLog] as const;
-export const PROCESSORS = [unwrapProcessor, moduleProcessor] as const;
+export const PROCESSORS = [unwrapProcessor, filterProcessor, mapProcessor, routeProcessor, maskProcessor, outboxProcessor, moduleProcessor] as const;

@@ -379,7 +379,7 @@ function interpolate(node: Node | null, path: string[], env: NodeJS.ProcessEnv, 
     let replaced = false;
     const schema = fieldAt(PIPELINE, path, root)?.schema ?? schemaAt(path, root);
     const part = isUrlSchema(schema) ? urlPartAt(node.value) : null;
-    const secretKey = /(^|_)pass(word)?$|secret|token/i.test(path[path.length - 1] ?? '');
+    const secretKey = /(^|_)pass(word)?$|secret|token|salt/i.test(path[path.length - 1] ?? '');
     const out = node.value.replace(REFERENCE, (m: string, name: string, def: string | undefined, offset: number) => {
       if (m === '$${') return '${';
       replaced = true;
@@ -433,9 +433,9 @@ function collectSecrets(v: unknown, path: string[], secrets: Set<string>): void 
   if (Array.isArray(v)) v.forEach((x, i) => collectSecrets(x, [...path, String(i)], secrets));
   else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) collectSecrets(x, [...path, k], secrets);
   else if (typeof v === 'number' || typeof v === 'boolean') {
-    if (/(^|_)pass(word)?$|secret|token/i.test(path[path.length - 1] ?? '')) secrets.add(String(v));
+    if (/(^|_)pass(word)?$|secret|token|salt/i.test(path[path.length - 1] ?? '')) secrets.add(String(v));
   } else if (typeof v === 'string') {
-    if (/(^|_)pass(word)?$|secret|token/i.test(path[path.length - 1] ?? '')) secrets.add(v);
+    if (/(^|_)pass(word)?$|secret|token|salt/i.test(path[path.length - 1] ?? '')) secrets.add(v);
     for (const m of v.matchAll(/[A-Za-z][A-Za-z0-9+.-]*:?\/\/?[^\s:@/"'`]*:([^\s"'`]*)@/g)) {
       secrets.add(m[1]);
       try {

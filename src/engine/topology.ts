@@ -17,9 +17,14 @@ export function topicPattern(pattern: string): RegExp {
   return new RegExp('^' + pattern.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
 }
 
-/** The topics an output template (`flat.{schema}.{table}`) can produce, as a pattern. */
+/** One pattern matching any of `res`. */
+function anyOf(res: RegExp[]): RegExp {
+  return res.length === 1 ? res[0] : new RegExp(res.map((r) => `(?:${r.source})`).join('|'));
+}
+
+/** The topics an output template (`flat.{schema}.{table}`, any `{placeholder}`) can produce, as a pattern. */
 export function outputPattern(template: string): RegExp {
-  return new RegExp('^' + template.split(/\{(?:topic|schema|table)\}/).map((x) => x.replace(/[.+?^${}()|[\]\\*]/g, '\\$&')).join('.+') + '$');
+  return new RegExp('^' + template.split(/\{[a-z_]+\}/).map((x) => x.replace(/[.+?^${}()|[\]\\*]/g, '\\$&')).join('.+') + '$');
 }
 
 /** The dead-letter topic of a pipeline's sinks and processors (`onError: dlq`). */
@@ -77,7 +82,8 @@ export function planTopology(cfg: PipelineConfig): Topology {
   const prefix = cfg.source ? sourceSpec(cfg.source.type).topicPrefix(cfg.source) : cfg.name;
   const internal = new Set([schemaTopicOf(prefix), `${prefix}.transaction`, dlqTopicOf(cfg.name), ...cfg.processors.map((p) => retryTopicOf(cfg.name, p.name))]);
   const byName = new Map(cfg.processors.map((p) => [p.name, p]));
-  const outputRe = new Map(cfg.processors.map((p) => [p.name, outputPattern(p.output)]));
+  const templates = new Map(cfg.processors.map((p) => [p.name, processorSpec(p.type).outputs?.(p) ?? [p.output]]));
+  const outputRe = new Map(cfg.processors.map((p) => [p.name, anyOf(templates.get(p.name)!.map(outputPattern))]));
   const isOutput = (t: string) => [...outputRe.values()].some((re) => re.test(t));
   const isSourceTopic = (t: string) => !!cfg.source && t.startsWith(prefix + '.') && !internal.has(t) && !isOutput(t);
   const sample = (template: string) => template.replace(/\{topic\}/g, `${prefix}.s.t`).replace(/\{schema\}/g, 's').replace(/\{table\}/g, 't').replace(/\{[a-z_]+\}/g, 'x');
@@ -106,7 +112,7 @@ export function planTopology(cfg: PipelineConfig): Topology {
       tests.push((t) => re.test(t));
       from.push(e);
       // A pattern that takes a processor's output (or source topics) makes that an upstream node too.
-      for (const q of cfg.processors) if (re.test(sample(q.output))) upstream.add(q.name);
+      for (const q of cfg.processors) if (templates.get(q.name)!.some((t) => re.test(sample(t)))) upstream.add(q.name);
       if (cfg.source && re.test(`${prefix}.s.t`)) upstream.add('source');
     }
     return { what, reads: (t) => !internal.has(t) && tests.some((f) => f(t)), upstream, from };
@@ -153,9 +159,10 @@ export function planTopology(cfg: PipelineConfig): Topology {
   }
 
   for (const p of cfg.processors) {
-    const out = sample(p.output);
-    for (const q of cfg.processors) if (q !== p && outputRe.get(q.name)!.test(out)) problems.push(`processors ${p.name} and ${q.name} both write ${out}-like topics: give each its own output`);
-    if (internal.has(out)) problems.push(`processor ${p.name} writes the pipeline's own topic ${out}`);
+    for (const out of templates.get(p.name)!.map(sample)) {
+      for (const q of cfg.processors) if (q !== p && outputRe.get(q.name)!.test(out)) problems.push(`processors ${p.name} and ${q.name} both write ${out}-like topics: give each its own output`);
+      if (internal.has(out)) problems.push(`processor ${p.name} writes the pipeline's own topic ${out}`);
+    }
     for (const s of cfg.sinks) {
       if (!sinkReaders.get(s.name)!.upstream.has(p.name)) continue;
       const accepts = sinkSpec(s.type).input ?? 'envelope';
@@ -177,7 +184,7 @@ export function planTopology(cfg: PipelineConfig): Topology {
   if (cfg.source) nodes.push({ kind: 'source', name: 'source', type: cfg.source.type, from: [], to: `${prefix}.<schema>.<table>`, formats: ['envelope'] });
   for (const name of order) {
     const p = byName.get(name)!;
-    nodes.push({ kind: 'processor', name, type: p.type, from: procReaders.get(name)!.from, to: p.output, formats: formats.get(name) });
+    nodes.push({ kind: 'processor', name, type: p.type, from: procReaders.get(name)!.from, to: templates.get(name)!.join(' | '), formats: formats.get(name) });
   }
   for (const s of cfg.sinks) nodes.push({ kind: 'sink', name: s.name, type: s.type, from: sinkReaders.get(s.name)!.from });
   return { prefix, internal, isSourceTopic, processors, sinks, order, nodes };

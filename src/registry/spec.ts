@@ -187,6 +187,8 @@ export interface ProcessorSpec<T extends string = string, C extends ProcessorBas
   input: RecordFormat | 'any';
   output: RecordFormat | 'same' | ((cfg: C) => RecordFormat | 'same');
   create(cfg: C, ctx: ProcessorContext): Promise<RecordTransform>;
+  /** Every output topic template, for a processor that writes more than `output` (routes). */
+  outputs?(cfg: C): string[];
 }
 
 export type AnySpec = SourceSpec | SinkSpec | LogSpec | ProcessorSpec;

@@ -49,7 +49,8 @@ export interface ReadRecord {
   offset: number;
   key: any;
   value: any;
-  headers: Record<string, string>;
+  /** The record's headers (readAll always sets them). */
+  headers?: Record<string, string>;
 }
 
 /** A key or value as JSON, or its text when it is not JSON (a dead letter's key). */

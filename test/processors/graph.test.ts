@@ -82,12 +82,12 @@ describe('processor graph: chains, dead letters and replay', () => {
     try {
       const ids: number[] = [];
       for (const d of dead) {
-        assert.equal(d.headers['sluice.processor'], 'enrich');
-        assert.equal(d.headers['sluice.input.topic'], 'chain.public.payments');
-        const { records } = await log.read('chain.public.payments', Number(d.headers['sluice.input.partition']), Number(d.headers['sluice.input.offset']), 1);
+        assert.equal(d.headers!['sluice.processor'], 'enrich');
+        assert.equal(d.headers!['sluice.input.topic'], 'chain.public.payments');
+        const { records } = await log.read('chain.public.payments', Number(d.headers!['sluice.input.partition']), Number(d.headers!['sluice.input.offset']), 1);
         const input = JSON.parse(records[0].value!.toString());
         assert.equal(input.after.note, 'bad');
-        assert.match(d.headers['sluice.error.message'], new RegExp(`note is bad for id ${input.after.id}$`));
+        assert.match(d.headers!['sluice.error.message'], new RegExp(`note is bad for id ${input.after.id}$`));
         ids.push(input.after.id);
       }
       assert.deepEqual(ids.sort((a, b) => a - b), [7, 70, 150]);
