@@ -23,7 +23,7 @@ describe('sluice CLI', () => {
   it('has --help on every command and rejects unknown ones', () => {
     const top = sluice('--help');
     assert.equal(top.code, 0);
-    for (const cmd of ['run', 'validate', 'tail', 'status', 'schema']) {
+    for (const cmd of ['run', 'validate', 'tail', 'status', 'schema', 'dlq']) {
       assert.match(top.out, new RegExp(`\\n  ${cmd} `));
       const h = sluice(cmd, '--help');
       assert.equal(h.code, 0, cmd);
@@ -33,6 +33,9 @@ describe('sluice CLI', () => {
     assert.equal(u.code, 2);
     assert.match(u.err, /unknown command 'frobnicate'/);
     assert.equal(sluice('tail').code, 2);
+    const d = sluice('dlq', 'purge');
+    assert.equal(d.code, 2);
+    assert.match(d.err, /unknown action purge: use list or replay/);
   });
 
   it('help <command>, --version, and usage errors exit 2 with a hint', () => {
