@@ -22,6 +22,7 @@ import { parseJson, parseValue } from '../../core/serde/parse.ts';
 import { writeString, writeValue } from '../../core/serde/json.ts';
 import type { ProcessorContext, TransformInput, TransformOutput } from '../../registry/spec.ts';
 import { topicPart } from '../../sources/common/names.ts';
+import { outputTopic } from '../common.ts';
 import { outboxError, type OutboxProcessorConfig } from './spec.ts';
 
 /** A value as header text: strings as they are, bytes as base64, others as JSON. */
@@ -126,7 +127,7 @@ export function outboxTransform(cfg: OutboxProcessorConfig, ctx: ProcessorContex
       }
 
       let topic = cfg.output.replace(/\{aggregatetype\}/g, () => topicPart(headerText(aggregateType)));
-      if (usesTopic) topic = topic.replace(/\{topic\}/g, () => rec.topic).replace(/\{schema\}/g, () => topicPart(schema)).replace(/\{table\}/g, () => topicPart(table));
+      if (usesTopic) topic = outputTopic(topic, rec.topic, { schema, table });
 
       const headers: Record<string, string> = { id: headerText(id) };
       if (type !== null) headers.type = headerText(type);

@@ -13,7 +13,7 @@ import { writeRow } from '../../core/serde/json.ts';
 import { parseKey, parseValue, type ParsedEnvelope } from '../../core/serde/parse.ts';
 import type { ProcessorContext, RecordTransform } from '../../registry/spec.ts';
 import type { UnwrapProcessorConfig } from './spec.ts';
-import { topicPart } from '../../sources/common/names.ts';
+import { outputTopic } from '../common.ts';
 
 export interface UnwrapOptions {
   /** Add __op, __table, __source_ts_ms. */
@@ -67,8 +67,7 @@ export function unwrapTransform(cfg: UnwrapProcessorConfig, ctx: ProcessorContex
       const env = parseValue(rec.value);
       if (env === null) return [];
       const { schema, table } = ctx.tableOf(env.source);
-      // Names escaped as in change topics (sources/common/names.ts), so any table name gives a valid topic.
-      const topic = cfg.output.replace(/\{topic\}/g, () => rec.topic).replace(/\{schema\}/g, () => topicPart(schema)).replace(/\{table\}/g, () => topicPart(table));
+      const topic = outputTopic(cfg.output, rec.topic, { schema, table });
       const key = rec.key === null ? null : parseKey(rec.key);
       const u = unwrap(env, key, { addFields: cfg.addFields, delete: mode, table: `${schema}.${table}` });
       if (u === null || u.kind === 'truncate') return [];
