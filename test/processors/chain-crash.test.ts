@@ -54,7 +54,7 @@ describe('processor chain through kill -9', () => {
       }
     } catch (e) {
       await stopProcess(child, 'SIGKILL');
-      throw new Error(`${(e as Error).message}\n${child.stderrText().slice(-3000)}`);
+      throw new Error(`${(e as Error).message}\n${child.stderrText().slice(-3000)}`, { cause: e });
     } finally {
       running = false;
       await workload;
