@@ -6,14 +6,15 @@
  * reflected in the output exactly once.
  */
 import type { Logger } from '../core/logger.ts';
-import { ComponentMetrics, Counter, type Registry } from '../core/metrics.ts';
+import { ComponentMetrics, Counter, Gauge, type Registry } from '../core/metrics.ts';
 import { coreError } from '../core/errors.ts';
 import { SCHEMA_HEADER } from '../core/schemas.ts';
 import type { Consumer, Log, Producer, StoredRecord, TopicConfig } from '../log/types.ts';
-import type { ProcessorBaseConfig, ProcessorContext, ProcessorSpec, RecordTransform } from '../registry/spec.ts';
+import type { ProcessorBaseConfig, ProcessorContext, ProcessorSpec, RecordTransform, TransformOutput } from '../registry/spec.ts';
 import { DeadLetters, DLQ_HEADERS } from './sink-policy.ts';
+import { changelogConfig, StateStore } from './state-store.ts';
 import { supervise, type TaskError, type TaskState } from './supervisor.ts';
-import { dlqTopicOf, retryTopicOf, type Reader } from './topology.ts';
+import { dlqTopicOf, retryTopicOf, stateTopicOf, type Reader } from './topology.ts';
 
 /** Input positions as the checkpoint stores them: `topic` → partition → next offset. */
 type Positions = Record<string, Record<string, number>>;
@@ -44,11 +45,13 @@ export class ProcessorTask {
   private committed: Positions | null = null;
   private readonly metrics: ComponentMetrics;
   private readonly deadLetters: Counter;
+  private readonly stateEntries: Gauge;
 
   constructor(private readonly o: ProcessorTaskOptions) {
     const labels = { pipeline: o.pipeline, component: 'processor', processor: o.cfg.name };
     this.metrics = new ComponentMetrics(o.registry, labels);
     this.deadLetters = o.registry.register(new Counter('sluice_processor_dead_letters_total', 'Records a processor wrote to the dead-letter topic because it could not transform them (onError: dlq)', labels));
+    this.stateEntries = o.registry.register(new Gauge('sluice_processor_state_entries', 'Keyed state entries a stateful processor (window, join) holds', labels));
   }
 
   get name(): string {
@@ -113,6 +116,18 @@ export class ProcessorTask {
       this.positions = checkpoint ? (JSON.parse(checkpoint) as Positions) : {};
       this.committed = JSON.parse(JSON.stringify(this.positions)) as Positions;
       const outputs = new Set<string>();
+      // Keyed state as of the last commit: the changelog holds exactly what the checkpoint reflects.
+      const stateful = this.o.spec.stateful?.(this.o.cfg) ?? null;
+      const stateTopic = stateTopicOf(this.o.pipeline, this.o.cfg.name);
+      let store: StateStore | null = null;
+      if (stateful) {
+        store = new StateStore(stateful.maxKeys, `processor ${this.o.cfg.name}`);
+        await log.ensureTopic(stateTopic, changelogConfig(this.o.topicDefaults, log.capabilities.compaction));
+        const n = await store.restore(log, stateTopic);
+        if (n) this.o.logger.info('processor restored its state', { processor: this.o.cfg.name, entries: n });
+        transform.open?.(store);
+        this.stateEntries.set(store.size);
+      }
       await this.discover(consumer);
       attempt.running();
       let lastDiscover = Date.now();
@@ -123,8 +138,13 @@ export class ProcessorTask {
         }
         const recs = await consumer.poll({ maxBytes: Math.min(batch.maxBytes, 4 << 20), maxWaitMs: 200, signal });
         const moved = this.readPositions(consumer);
-        if (recs.length === 0 && !moved) continue;
-        await this.process(recs, transform, producer, outputs, dead);
+        if (recs.length) await this.process(recs, transform, producer, outputs, dead);
+        // Closed windows and updates commit with the batch that closed them.
+        const ticked = transform.tick ? transform.tick(Date.now()) : [];
+        for (const out of ticked) await this.emit(out, producer, outputs, Date.now());
+        const changed = store ? store.flush(producer, stateTopic) : 0;
+        if (store) this.stateEntries.set(store.size);
+        if (recs.length === 0 && !moved && ticked.length === 0 && changed === 0) continue;
         const ckpt = JSON.stringify(this.positions);
         await producer.commit(ckpt);
         this.committed = JSON.parse(ckpt) as Positions;
@@ -156,15 +176,17 @@ export class ProcessorTask {
         await this.failed(r, input, e, dead);
         continue;
       }
-      for (const out of outs) {
-        if (!outputs.has(out.topic)) {
-          await this.o.log.ensureTopic(out.topic, this.o.topicDefaults);
-          outputs.add(out.topic);
-        }
-        producer.append(out.topic, { key: out.key, value: out.value, timestamp: out.timestamp ?? r.timestamp, headers: out.headers });
-        this.written++;
-      }
+      for (const out of outs) await this.emit(out, producer, outputs, r.timestamp);
     }
+  }
+
+  private async emit(out: TransformOutput, producer: Producer, outputs: Set<string>, timestamp: number): Promise<void> {
+    if (!outputs.has(out.topic)) {
+      await this.o.log.ensureTopic(out.topic, this.o.topicDefaults);
+      outputs.add(out.topic);
+    }
+    producer.append(out.topic, { key: out.key, value: out.value, timestamp: out.timestamp ?? timestamp, headers: out.headers });
+    this.written++;
   }
 
   /**

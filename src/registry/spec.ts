@@ -162,13 +162,34 @@ export interface TransformOutput {
 }
 
 /**
- * A stateless transform of one record (state and windows come with the processing layer).
- * `apply` may throw: the record then goes to the pipeline's dead-letter topic with the error
- * (or stops the processor, per its `onError`), and the processor goes on with the next one.
+ * A transform of one record at a time. `apply` may throw: the record then goes to the pipeline's
+ * dead-letter topic with the error (or stops the processor, per its `onError`), and the processor
+ * goes on with the next one. A stateful transform must not change its state before it knows the
+ * record is good (a thrown record leaves no trace).
  */
 export interface RecordTransform {
   /** Returns the records to write for one input record (none to drop it), or a promise of them. */
   apply(rec: TransformInput): TransformOutput[] | Promise<TransformOutput[]>;
+  /**
+   * Stateful transforms (specs with `stateful: true`): called at the start of every run attempt
+   * with the keyed state as last committed, before any `apply`. Everything the transform keeps
+   * beyond one batch must live in it (or be rebuilt from it here).
+   */
+  open?(state: KeyedState): void;
+  /**
+   * Called after each batch (and about every 200 ms while inputs are idle) with the wall-clock
+   * time: what it returns (closed windows, updates) commits with the batch.
+   */
+  tick?(now: number): TransformOutput[];
+}
+
+/** Keyed state of a stateful transform (src/engine/state-store.ts): JSON values, committed with the output. */
+export interface KeyedState {
+  get<T = unknown>(key: string): T | undefined;
+  put(key: string, value: unknown): void;
+  delete(key: string): void;
+  entries(): IterableIterator<[string, unknown]>;
+  readonly size: number;
 }
 
 export interface ProcessorContext {
@@ -187,6 +208,8 @@ export interface ProcessorSpec<T extends string = string, C extends ProcessorBas
   input: RecordFormat | 'any';
   output: RecordFormat | 'same' | ((cfg: C) => RecordFormat | 'same');
   create(cfg: C, ctx: ProcessorContext): Promise<RecordTransform>;
+  /** Keeps keyed state (committed to `<pipeline>.state.<name>`); its state bound, from its config. */
+  stateful?(cfg: C): { maxKeys: number } | null;
   /** Every output topic template, for a processor that writes more than `output` (routes). */
   outputs?(cfg: C): string[];
 }

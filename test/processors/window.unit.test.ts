@@ -1,0 +1,235 @@
+/**
+ * The window processor's semantics on their own: which windows a record falls in, when a window
+ * closes (watermark and allowed lateness), what is late, what each aggregation gives, session
+ * merging, updates, and that state restored from its changelog continues the same computation.
+ * Each result is compared with a reference the test computes by brute force from the definitions
+ * (every window of every record, the watermark before each record).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { StateStore } from '../../src/engine/state-store.ts';
+import { percentileCont, parseAggregate } from '../../src/processors/window/aggregates.ts';
+import { windowProcessor, type WindowProcessorConfig } from '../../src/processors/window/spec.ts';
+import { windowTransform } from '../../src/processors/window/window.ts';
+import type { RecordTransform, TransformInput, TransformOutput } from '../../src/registry/spec.ts';
+
+interface Ev {
+  user: string;
+  amount: number;
+  merchant: string;
+  ts: number;
+}
+
+const config = (raw: Record<string, unknown>): WindowProcessorConfig => {
+  const written = { type: 'window', name: 'w', inputs: ['events'], groupBy: { user: 'user' }, timestamp: 'ts', ...raw };
+  return windowProcessor.config.resolve(written, { root: { processors: [written] }, path: ['processors', '0'], fileName: 't.yaml' }) as WindowProcessorConfig;
+};
+
+const rec = (e: Ev, i: number): TransformInput => ({ topic: 'events', partition: 0, offset: i, key: Buffer.from(JSON.stringify(e.user)), value: Buffer.from(JSON.stringify(e)), timestamp: 0 });
+
+const AGGS = { n: 'count()', total: 'sum(amount)', mean: 'avg(amount)', lo: 'min(amount)', hi: 'max(amount)', merchants: 'count_distinct(merchant)', p90: 'percentile(amount, 0.9)' };
+
+function run(t: RecordTransform, events: Ev[], store = new StateStore()): { out: TransformOutput[]; late: TransformOutput[] } {
+  t.open!(store);
+  const out: TransformOutput[] = [];
+  const late: TransformOutput[] = [];
+  events.forEach((e, i) => {
+    for (const o of t.apply(rec(e, i)) as TransformOutput[]) (o.topic === 'w.late' ? late : out).push(o);
+    if (i % 7 === 6) out.push(...t.tick!(0));
+  });
+  out.push(...t.tick!(0));
+  return { out, late };
+}
+
+const parsed = (outs: TransformOutput[]) => outs.map((o) => JSON.parse(String(o.value)));
+
+/** The reference: windows of each record by definition, the watermark before each record, late records, closed windows. */
+function reference(events: Ev[], o: { size: number; advance: number; delay: number; lateness: number }) {
+  let max = -Infinity;
+  const windows = new Map<string, { user: string; s: number; e: number; evs: Ev[] }>();
+  const late: Ev[] = [];
+  for (const ev of events) {
+    const wm = max - o.delay;
+    let took = false;
+    for (let s = Math.floor((ev.ts - o.size) / o.advance) * o.advance; s <= ev.ts; s += o.advance) {
+      if (!(s <= ev.ts && ev.ts < s + o.size)) continue;
+      if (s + o.size + o.lateness <= wm) continue;
+      took = true;
+      const k = `${ev.user}|${s}`;
+      if (!windows.has(k)) windows.set(k, { user: ev.user, s, e: s + o.size, evs: [] });
+      windows.get(k)!.evs.push(ev);
+    }
+    if (!took) late.push(ev);
+    max = Math.max(max, ev.ts);
+  }
+  const wm = max - o.delay;
+  const closed = [...windows.values()].filter((w) => w.e + o.lateness <= wm);
+  const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+  const p90 = (xs: number[]) => {
+    const s = sorted(xs);
+    const at = 0.9 * (s.length - 1);
+    return s[Math.floor(at)] + (s[Math.ceil(at)] - s[Math.floor(at)]) * (at - Math.floor(at));
+  };
+  const rows = closed.map((w) => {
+    const a = w.evs.map((e) => e.amount);
+    return { user: w.user, window_start: new Date(w.s).toISOString(), window_end: new Date(w.e).toISOString(), n: a.length, total: a.reduce((x, y) => x + y, 0), mean: a.reduce((x, y) => x + y, 0) / a.length, lo: Math.min(...a), hi: Math.max(...a), merchants: new Set(w.evs.map((e) => e.merchant)).size, p90: p90(a) };
+  });
+  return { rows, late };
+}
+
+const key = (r: { user: string; window_start: string }) => `${r.user}|${r.window_start}`;
+const byKey = <T extends { user: string; window_start: string }>(rows: T[]) => [...rows].sort((a, b) => (key(a) < key(b) ? -1 : 1));
+
+/** Events with out-of-order times: mostly within `jitter` of a rising clock, some far behind. */
+function workload(n: number, seed: number, jitter: number): Ev[] {
+  let x = seed;
+  const rnd = () => ((x = (x * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const evs: Ev[] = [];
+  for (let i = 0; i < n; i++) {
+    const clock = 1_700_000_000_000 + i * 250;
+    const back = rnd() < 0.05 ? 20_000 + Math.floor(rnd() * 40_000) : Math.floor(rnd() * jitter);
+    evs.push({ user: `u${Math.floor(rnd() * 7)}`, amount: Math.round(rnd() * 10_000) / 100, merchant: `m${Math.floor(rnd() * 5)}`, ts: clock - back });
+  }
+  return evs;
+}
+
+function close(actual: Record<string, number | string>[], expected: Record<string, number | string>[]) {
+  assert.equal(actual.length, expected.length, 'windows emitted');
+  actual.forEach((a, i) => {
+    for (const [k, v] of Object.entries(expected[i])) {
+      if (typeof v === 'number' && !Number.isInteger(v)) assert.ok(Math.abs((a[k] as number) - v) < 1e-6, `${key(a as never)} ${k}: ${a[k]} ≠ ${v}`);
+      else assert.equal(a[k], v, `${key(a as never)} ${k}`);
+    }
+  });
+}
+
+describe('window processor', () => {
+  it('tumbling: every aggregation of every closed window, late records apart, as the definitions say', () => {
+    const evs = workload(3000, 7, 4000);
+    const t = windowTransform(config({ window: { type: 'tumbling', size: '10s' }, watermark: '5s', aggregates: AGGS }));
+    const { out, late } = run(t, evs);
+    const want = reference(evs, { size: 10_000, advance: 10_000, delay: 5000, lateness: 0 });
+    assert.ok(want.late.length > 50, 'the workload has late records');
+    close(byKey(parsed(out)), byKey(want.rows));
+    assert.deepEqual(parsed(late), want.late, 'late records go to the late topic, unchanged, in order');
+    assert.equal(late[0].headers!['sluice.late.window'], 'w');
+    // Each window once, keyed by the group-by value.
+    assert.equal(new Set(parsed(out).map(key)).size, out.length);
+    assert.equal(String(out[0].key), JSON.stringify(parsed(out)[0].user));
+  });
+
+  it('allowed lateness keeps windows open for records behind the watermark', () => {
+    const evs = workload(3000, 11, 4000);
+    const strict = reference(evs, { size: 10_000, advance: 10_000, delay: 1000, lateness: 0 });
+    const lenient = reference(evs, { size: 10_000, advance: 10_000, delay: 1000, lateness: 30_000 });
+    assert.ok(lenient.late.length < strict.late.length, 'the lateness takes records the strict windows refuse');
+    const t = windowTransform(config({ window: { type: 'tumbling', size: '10s' }, watermark: '1s', allowedLateness: '30s', aggregates: AGGS }));
+    const { out, late } = run(t, evs);
+    close(byKey(parsed(out)), byKey(lenient.rows));
+    assert.equal(late.length, lenient.late.length);
+  });
+
+  it('hopping: a record counts in each of its size/advance windows', () => {
+    const evs = workload(2000, 3, 2000);
+    const t = windowTransform(config({ window: { type: 'hopping', size: '10s', advance: '2500ms' }, watermark: '3s', aggregates: AGGS }));
+    const { out } = run(t, evs);
+    const want = reference(evs, { size: 10_000, advance: 2500, delay: 3000, lateness: 0 });
+    close(byKey(parsed(out)), byKey(want.rows));
+  });
+
+  it('session windows merge records less than gap apart, also when a record bridges two sessions', () => {
+    const at = (s: number) => 1_700_000_000_000 + s * 1000;
+    const evs: Ev[] = [
+      { user: 'a', amount: 1, merchant: 'x', ts: at(0) },
+      { user: 'a', amount: 2, merchant: 'x', ts: at(15) },
+      { user: 'b', amount: 5, merchant: 'y', ts: at(21) },
+      { user: 'a', amount: 3, merchant: 'z', ts: at(8) }, // [8,18) bridges [0,10) and [15,25) with gap 10s
+      { user: 'a', amount: 4, merchant: 'x', ts: at(45) },
+      { user: 'b', amount: 6, merchant: 'y', ts: at(100) },
+    ];
+    const t = windowTransform(config({ window: { type: 'session', gap: '10s' }, watermark: '15s', aggregates: { n: 'count()', total: 'sum(amount)', merchants: 'count_distinct(merchant)' } }));
+    const { out, late } = run(t, evs);
+    assert.deepEqual(late, []);
+    const rows = byKey(parsed(out));
+    assert.deepEqual(rows, [
+      { user: 'a', window_start: new Date(at(0)).toISOString(), window_end: new Date(at(25)).toISOString(), n: 3, total: 6, merchants: 2 },
+      { user: 'a', window_start: new Date(at(45)).toISOString(), window_end: new Date(at(55)).toISOString(), n: 1, total: 4, merchants: 1 },
+      { user: 'b', window_start: new Date(at(21)).toISOString(), window_end: new Date(at(31)).toISOString(), n: 1, total: 5, merchants: 1 },
+    ]);
+  });
+
+  it('restores from its changelog and continues as if never stopped', async () => {
+    const evs = workload(2000, 5, 4000);
+    const c = config({ window: { type: 'tumbling', size: '10s' }, watermark: '5s', aggregates: AGGS });
+    const whole = run(windowTransform(c), evs);
+    // Stop after 1200 records; hand the state over as the changelog would (JSON), start a new transform.
+    const first = new StateStore();
+    const a = run(windowTransform(c), evs.slice(0, 1200), first);
+    const copy = new StateStore();
+    for (const [k, v] of first.entries()) copy.put(k, JSON.parse(JSON.stringify(v)));
+    const b = run(windowTransform(c), evs.slice(1200), copy);
+    assert.deepEqual(byKey(parsed([...a.out, ...b.out])), byKey(parsed(whole.out)));
+    assert.equal(a.late.length + b.late.length, whole.late.length);
+  });
+
+  it('emit: update sends the current result after each batch, then the final one', () => {
+    const at = (s: number) => 1_700_000_000_000 + s * 1000;
+    const t = windowTransform(config({ window: { type: 'tumbling', size: '10s' }, emit: 'update', aggregates: { n: 'count()' } }));
+    t.open!(new StateStore());
+    t.apply(rec({ user: 'a', amount: 1, merchant: 'x', ts: at(1) }, 0));
+    assert.deepEqual(parsed(t.tick!(0)), [{ user: 'a', window_start: new Date(at(0)).toISOString(), window_end: new Date(at(10)).toISOString(), n: 1, final: false }]);
+    assert.deepEqual(t.tick!(0), [], 'nothing changed, nothing sent');
+    t.apply(rec({ user: 'a', amount: 1, merchant: 'x', ts: at(2) }, 1));
+    t.apply(rec({ user: 'a', amount: 1, merchant: 'x', ts: at(12) }, 2));
+    assert.deepEqual(
+      parsed(t.tick!(0)).map((r) => [r.window_start, r.n, r.final]),
+      [
+        [new Date(at(0)).toISOString(), 2, true],
+        [new Date(at(10)).toISOString(), 1, false],
+      ],
+    );
+  });
+
+  it('processing time: windows of the wall clock close on the tick', () => {
+    const t = windowTransform(config({ window: { type: 'tumbling', size: '1s' }, time: 'processing', timestamp: undefined, aggregates: { n: 'count()' } }));
+    t.open!(new StateStore());
+    const now = Date.now();
+    t.apply(rec({ user: 'a', amount: 1, merchant: 'x', ts: 0 }, 0));
+    t.apply(rec({ user: 'a', amount: 1, merchant: 'x', ts: 0 }, 1));
+    assert.deepEqual(t.tick!(now), []);
+    const rows = parsed(t.tick!(now + 2000));
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].n, 2);
+    assert.ok(Date.parse(rows[0].window_start) <= now + 1 && Date.parse(rows[0].window_end) > now - 1000);
+  });
+
+  it('a record whose values do not fit is refused before it touches the state', () => {
+    const t = windowTransform(config({ window: { type: 'tumbling', size: '10s' }, aggregates: { total: 'sum(amount)' } }));
+    const store = new StateStore();
+    t.open!(store);
+    assert.throws(() => t.apply(rec({ user: 'a', amount: 'lots' as never, merchant: 'x', ts: 1000 }, 0)), /w \(total\): "lots" is not a number/);
+    assert.throws(() => t.apply(rec({ user: 'a', amount: 1, merchant: 'x', ts: 'yesterday' as never }, 0)), /timestamp expression \(ts\) gave "yesterday"/);
+    assert.equal(store.size, 0);
+    assert.equal(store.pending, 0);
+  });
+
+  it('a full state stops with STATE_LIMIT and says what to change', () => {
+    const t = windowTransform(config({ window: { type: 'tumbling', size: '10s' }, aggregates: { n: 'count()' } }));
+    t.open!(new StateStore(3, 'processor w'));
+    t.apply(rec({ user: 'a', amount: 1, merchant: 'x', ts: 1000 }, 0));
+    t.apply(rec({ user: 'b', amount: 1, merchant: 'x', ts: 1000 }, 1));
+    assert.throws(() => t.apply(rec({ user: 'c', amount: 1, merchant: 'x', ts: 1000 }, 2)), (e: Error & { code?: string }) => e.code === 'STATE_LIMIT' && /raise state.maxKeys/.test(e.message));
+  });
+
+  it('aggregations parse with clear errors, and percentile interpolates as percentile_cont', () => {
+    assert.deepEqual(parseAggregate('p', 'percentile(after.amount, 0.95)'), { name: 'p', fn: 'percentile', arg: 'after.amount', p: 0.95 });
+    assert.deepEqual(parseAggregate('n', 'COUNT(*)'), { name: 'n', fn: 'count', arg: null });
+    assert.throws(() => parseAggregate('x', 'median(a)'), /unknown aggregation median: use one of count, sum/);
+    assert.throws(() => parseAggregate('x', 'sum()'), /sum\(\) needs an expression/);
+    assert.throws(() => parseAggregate('x', 'percentile(a, 2)'), /fraction from 0 to 1/);
+    assert.throws(() => parseAggregate('x', 'amount'), /function\(expression\)/);
+    assert.equal(percentileCont([1, 2, 3, 4], 0.5), 2.5);
+    assert.equal(percentileCont([10, 20, 30, 40, 50], 0.9), 46);
+    assert.equal(percentileCont([], 0.5), null);
+  });
+});
