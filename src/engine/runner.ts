@@ -129,7 +129,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
         pipeline: cfg.name,
         log,
         reader: topology.processors.get(p.name)!,
-        context: { pipeline: cfg.name, logger: logger.child({ component: 'processor', processor: p.name }), tableOf: cfg.source ? sourceSpec(cfg.source.type).debezium.tableOf : tableOfAnySource },
+        context: { pipeline: cfg.name, logger: logger.child({ component: 'processor', processor: p.name }), tableOf: cfg.source ? sourceSpec(cfg.source.type).debezium.tableOf : tableOfAnySource, isSide: topology.processors.get(p.name)!.side },
         topicDefaults,
         batch,
         logger: logger.child({ component: 'processor' }),

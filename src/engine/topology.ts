@@ -64,7 +64,7 @@ export interface Topology {
   /** Whether a topic is one of the source's change topics. */
   isSourceTopic(topic: string): boolean;
   /** The reader of each processor and sink, by name. */
-  processors: Map<string, Reader & { output: RegExp; formats: RecordFormat[] }>;
+  processors: Map<string, Reader & { output: RegExp; formats: RecordFormat[]; side?: (topic: string) => boolean }>;
   sinks: Map<string, Reader>;
   /** Processor names, each after every processor it reads from. */
   order: string[];
@@ -121,7 +121,10 @@ export function planTopology(cfg: PipelineConfig): Topology {
     return { what, reads: (t) => !internal.has(t) && tests.some((f) => f(t)), upstream, from };
   };
 
-  const procReaders = new Map(cfg.processors.map((p) => [p.name, resolve(`processor ${p.name}`, p.inputs)]));
+  // A processor's side inputs (a join's table) are inputs too: they order the graph and feed its reader.
+  const sideOf = (p: PipelineConfig['processors'][number]) => processorSpec(p.type).sideInputs?.(p) ?? [];
+  const procReaders = new Map(cfg.processors.map((p) => [p.name, resolve(`processor ${p.name}`, [...(p.inputs.length || !sideOf(p).length ? p.inputs : ['source']), ...sideOf(p)])]));
+  const sideReaders = new Map(cfg.processors.filter((p) => sideOf(p).length).map((p) => [p.name, resolve(`processor ${p.name}`, sideOf(p))]));
   const sinkReaders = new Map(cfg.sinks.map((s) => [s.name, resolve(`sink ${s.name}`, s.topics)]));
 
   // Cycles, and the order processors are started and drained in.
@@ -176,11 +179,11 @@ export function planTopology(cfg: PipelineConfig): Topology {
   }
   if (problems.length) throw coreError('ENGINE_GRAPH', `the pipeline graph is inconsistent:\n  ${[...new Set(problems)].join('\n  ')}`);
 
-  const processors = new Map<string, Reader & { output: RegExp; formats: RecordFormat[] }>();
+  const processors = new Map() as Topology['processors'];
   for (const p of cfg.processors) {
     const r = procReaders.get(p.name)!;
     const retry = retryTopicOf(cfg.name, p.name);
-    processors.set(p.name, { what: r.what, reads: (t) => t === retry || r.reads(t), output: outputRe.get(p.name)!, formats: formats.get(p.name)! });
+    processors.set(p.name, { what: r.what, reads: (t) => t === retry || r.reads(t), output: outputRe.get(p.name)!, formats: formats.get(p.name)!, side: sideReaders.get(p.name)?.reads });
   }
   const sinks = new Map<string, Reader>([...sinkReaders].map(([k, r]) => [k, { what: r.what, reads: r.reads }]));
   const nodes: GraphNode[] = [];

@@ -195,6 +195,8 @@ export interface KeyedState {
 export interface ProcessorContext {
   pipeline: string;
   logger: Logger;
+  /** For a processor with side inputs: whether a topic is one of them. */
+  isSide?(topic: string): boolean;
   /** `schema.table` of a change event's parsed `source` block, as its source connector names it. */
   tableOf(source: Record<string, unknown>): { schema: string; table: string };
 }
@@ -210,6 +212,8 @@ export interface ProcessorSpec<T extends string = string, C extends ProcessorBas
   create(cfg: C, ctx: ProcessorContext): Promise<RecordTransform>;
   /** Keeps keyed state (committed to `<pipeline>.state.<name>`); its state bound, from its config. */
   stateful?(cfg: C): { maxKeys: number } | null;
+  /** Inputs beside `inputs` that the transform tells apart (a join's table), as graph entries. */
+  sideInputs?(cfg: C): string[];
   /** Every output topic template, for a processor that writes more than `output` (routes). */
   outputs?(cfg: C): string[];
 }
