@@ -14,60 +14,88 @@
  */
 import { coreError } from '../core/errors.ts';
 import type { Log, Producer, TopicConfig } from '../log/types.ts';
-import type { KeyedState } from '../registry/spec.ts';
+import type { KeyedState, StateRef } from '../registry/spec.ts';
+
+/** One entry: its key, its value (undefined once deleted, until the next flush writes the tombstone) and whether it changed since. */
+type Slot = StateRef;
 
 export class StateStore implements KeyedState {
-  private readonly map = new Map<string, unknown>();
-  private readonly dirty = new Set<string>();
+  /** Entries by key; a changed entry is marked in its slot (one hash probe per write, not two). */
+  private readonly map = new Map<string, Slot>();
+  private readonly changed: Slot[] = [];
+  private live = 0;
 
   constructor(private readonly maxKeys = Infinity, private readonly what = 'processor') {}
 
   get size(): number {
-    return this.map.size;
+    return this.live;
   }
 
   get<T = unknown>(key: string): T | undefined {
-    return this.map.get(key) as T | undefined;
+    return this.map.get(key)?.v as T | undefined;
   }
 
   put(key: string, value: unknown): void {
+    this.ref(key, value);
+  }
+
+  ref(key: string, value: unknown): StateRef {
     if (value === undefined) throw new TypeError('state values must be JSON (undefined is not)');
-    if (!this.map.has(key) && this.map.size >= this.maxKeys) {
-      throw coreError('STATE_LIMIT', `${this.what} holds ${this.map.size} state entries, its limit (state.maxKeys): raise state.maxKeys if the machine has the memory, or use shorter windows or fewer keys`);
+    let slot = this.map.get(key);
+    if (!slot || slot.v === undefined) {
+      if (this.live >= this.maxKeys) {
+        throw coreError('STATE_LIMIT', `${this.what} holds ${this.live} state entries, its limit (state.maxKeys): raise state.maxKeys if the machine has the memory, or use shorter windows or fewer keys`);
+      }
+      this.live++;
+      if (!slot) this.map.set(key, (slot = { key, v: value, dirty: false }));
     }
-    this.map.set(key, value);
-    this.dirty.add(key);
+    slot.v = value;
+    this.touch(slot);
+    return slot;
+  }
+
+  touch(ref: StateRef): void {
+    if (!ref.dirty) {
+      ref.dirty = true;
+      this.changed.push(ref);
+    }
   }
 
   delete(key: string): void {
-    if (this.map.delete(key)) this.dirty.add(key);
+    const slot = this.map.get(key);
+    if (!slot || slot.v === undefined) return;
+    slot.v = undefined;
+    this.live--;
+    this.touch(slot);
   }
 
-  entries(): IterableIterator<[string, unknown]> {
-    return this.map.entries();
+  *entries(): IterableIterator<[string, unknown]> {
+    for (const [k, slot] of this.map) if (slot.v !== undefined) yield [k, slot.v];
   }
 
   /** Entries changed since the last flush. */
   get pending(): number {
-    return this.dirty.size;
+    return this.changed.length;
   }
 
   /** Appends the entries changed since the last call to the changelog (a null value for a deleted one). */
   flush(producer: Producer, topic: string): number {
-    const n = this.dirty.size;
+    const n = this.changed.length;
     const now = Date.now();
-    for (const k of this.dirty) {
-      const v = this.map.get(k);
-      producer.append(topic, { key: k, value: v === undefined ? null : JSON.stringify(v), timestamp: now }, 0);
+    for (const slot of this.changed) {
+      slot.dirty = false;
+      if (slot.v === undefined && this.map.get(slot.key) === slot) this.map.delete(slot.key);
+      producer.append(topic, { key: slot.key, value: slot.v === undefined ? null : JSON.stringify(slot.v), timestamp: now }, 0);
     }
-    this.dirty.clear();
+    this.changed.length = 0;
     return n;
   }
 
   /** Forgets what is in memory (after a failed attempt: its changes were never committed). */
   clear(): void {
     this.map.clear();
-    this.dirty.clear();
+    this.changed.length = 0;
+    this.live = 0;
   }
 
   /** Loads the committed state from the changelog: the latest value per key, tombstones removing. */
@@ -81,15 +109,20 @@ export class StateStore implements KeyedState {
           if (rec.offset >= end) break;
           const k = rec.key?.toString('utf8');
           if (k === undefined) continue;
-          if (rec.value === null) this.map.delete(k);
-          else this.map.set(k, JSON.parse(rec.value.toString('utf8')));
+          const had = this.map.has(k);
+          if (rec.value === null) {
+            if (had) this.live--;
+            this.map.delete(k);
+          } else {
+            if (!had) this.live++;
+            this.map.set(k, { key: k, v: JSON.parse(rec.value.toString('utf8')), dirty: false });
+          }
         }
         if (r.next <= at) break;
         at = r.next;
       }
     }
-    this.dirty.clear();
-    return this.map.size;
+    return this.live;
   }
 }
 

@@ -2,7 +2,7 @@
  * The config keys every processor has (`name`, `inputs`, `output`, `onError`), declared once so
  * each processor's spec adds only its own keys, and the docs describe them the same way.
  */
-import { list, oneOf, string, type ResolveContext } from '../config/fields.ts';
+import { duration, integer, list, object, oneOf, string, type ResolveContext } from '../config/fields.ts';
 import { topicPart } from '../sources/common/names.ts';
 
 /** The processor's own name in the config being resolved (for defaults that derive from it). */
@@ -40,4 +40,14 @@ export function outputTopic(template: string, topic: string, table?: { schema: s
     return template.replace(/\{topic\}/g, () => topic).replace(/\{schema\}/g, () => t!.schema).replace(/\{table\}/g, () => t!.table);
   }
   return template.replace(/\{topic\}/g, () => topic).replace(/\{schema\}/g, () => topicPart(t!.schema)).replace(/\{table\}/g, () => topicPart(t!.table));
+}
+
+/** The `state` keys of a stateful processor (window, join): its bound and how often it commits. */
+export function stateFields(o: { what: string }) {
+  return object({
+    maxKeys: integer({ min: 1, description: `The most ${o.what} held at once; reaching it stops the processor with STATE_LIMIT. State is held in memory.` }).default(1_000_000),
+    commitInterval: duration({
+      description: 'How often the processor commits while busy: its output, the state entries changed since the last commit and its input offsets, in one log commit. Longer: an entry changed many times goes to the changelog once, and more throughput; shorter: results appear sooner. Idle, it commits at once.',
+    }).default(1000),
+  }).default({});
 }

@@ -27,11 +27,32 @@ export interface Scope {
 }
 
 export function scopeOf(rec: TransformInput): Scope {
-  const key = rec.key === null ? null : parseOrText(rec.key);
-  return {
-    value: rec.value === null ? null : parseJson(rec.value),
-    meta: { topic: rec.topic, key, timestamp: rec.timestamp, headers: rec.headers, partition: rec.partition, offset: rec.offset },
-  };
+  return { value: rec.value === null ? null : parseJson(rec.value), meta: new RecordMeta(rec) };
+}
+
+/** A record's metadata; the key is parsed when an expression reads it (`$key`), not before. */
+class RecordMeta implements Meta {
+  readonly topic: string;
+  readonly timestamp: number;
+  readonly headers: Record<string, string> | undefined;
+  readonly partition?: number;
+  readonly offset?: number;
+  private parsed: unknown = undefined;
+  private readonly raw: Buffer | null;
+
+  constructor(rec: TransformInput) {
+    this.topic = rec.topic;
+    this.timestamp = rec.timestamp;
+    this.headers = rec.headers;
+    this.partition = rec.partition;
+    this.offset = rec.offset;
+    this.raw = rec.key;
+  }
+
+  get key(): unknown {
+    if (this.parsed === undefined) this.parsed = this.raw === null ? null : parseOrText(this.raw);
+    return this.parsed;
+  }
 }
 
 function parseOrText(b: Buffer): unknown {

@@ -183,10 +183,22 @@ export interface RecordTransform {
   tick?(now: number): TransformOutput[];
 }
 
+/** One entry of keyed state, as `KeyedState.ref` returns it. */
+export interface StateRef {
+  readonly key: string;
+  /** The value; undefined once deleted. */
+  v: unknown;
+  dirty: boolean;
+}
+
 /** Keyed state of a stateful transform (src/engine/state-store.ts): JSON values, committed with the output. */
 export interface KeyedState {
   get<T = unknown>(key: string): T | undefined;
   put(key: string, value: unknown): void;
+  /** Puts, and returns the entry itself: a transform that keeps it changes its value in place and `touch`es it, with no lookup per change. */
+  ref(key: string, value: unknown): StateRef;
+  /** Marks an entry's value (changed in place) for the next commit. */
+  touch(ref: StateRef): void;
   delete(key: string): void;
   entries(): IterableIterator<[string, unknown]>;
   readonly size: number;
@@ -210,8 +222,8 @@ export interface ProcessorSpec<T extends string = string, C extends ProcessorBas
   input: RecordFormat | 'any';
   output: RecordFormat | 'same' | ((cfg: C) => RecordFormat | 'same');
   create(cfg: C, ctx: ProcessorContext): Promise<RecordTransform>;
-  /** Keeps keyed state (committed to `<pipeline>.state.<name>`); its state bound, from its config. */
-  stateful?(cfg: C): { maxKeys: number } | null;
+  /** Keeps keyed state (committed to `<pipeline>.state.<name>`): its bound and commit interval, from its config. */
+  stateful?(cfg: C): { maxKeys: number; commitMs: number } | null;
   /** Inputs beside `inputs` that the transform tells apart (a join's table), as graph entries. */
   sideInputs?(cfg: C): string[];
   /** Every output topic template, for a processor that writes more than `output` (routes). */

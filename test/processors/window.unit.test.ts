@@ -83,7 +83,8 @@ const byKey = <T extends { user: string; window_start: string }>(rows: T[]) => [
 /** Events with out-of-order times: mostly within `jitter` of a rising clock, some far behind. */
 function workload(n: number, seed: number, jitter: number): Ev[] {
   let x = seed;
-  const rnd = () => ((x = (x * 1103515245 + 12345) % 2147483648) / 2147483648);
+  // A 32-bit LCG in exact integer arithmetic (Math.imul), so the sequence does not collapse.
+  const rnd = () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 4294967296;
   const evs: Ev[] = [];
   for (let i = 0; i < n; i++) {
     const clock = 1_700_000_000_000 + i * 250;
@@ -218,7 +219,8 @@ describe('window processor', () => {
     t.open!(new StateStore(3, 'processor w'));
     t.apply(rec({ user: 'a', amount: 1, merchant: 'x', ts: 1000 }, 0));
     t.apply(rec({ user: 'b', amount: 1, merchant: 'x', ts: 1000 }, 1));
-    assert.throws(() => t.apply(rec({ user: 'c', amount: 1, merchant: 'x', ts: 1000 }, 2)), (e: Error & { code?: string }) => e.code === 'STATE_LIMIT' && /raise state.maxKeys/.test(e.message));
+    t.apply(rec({ user: 'c', amount: 1, merchant: 'x', ts: 1000 }, 2));
+    assert.throws(() => t.apply(rec({ user: 'd', amount: 1, merchant: 'x', ts: 1000 }, 3)), (e: Error & { code?: string }) => e.code === 'STATE_LIMIT' && /holds 3 state entries.*raise state.maxKeys/.test(e.message));
   });
 
   it('aggregations parse with clear errors, and percentile interpolates as percentile_cont', () => {

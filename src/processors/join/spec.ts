@@ -4,9 +4,9 @@
  * rows live in the processor's keyed state, committed with its output (engine/state-store.ts), so
  * a restart has the table as of its last commit without re-reading it.
  */
-import { integer, list, object, oneOf, string, type Infer } from '../../config/fields.ts';
+import { list, object, oneOf, string, type Infer } from '../../config/fields.ts';
 import { defineProcessor } from '../../registry/spec.ts';
-import { processorFields } from '../common.ts';
+import { processorFields, stateFields } from '../common.ts';
 import { checkExpr } from '../exprs.ts';
 
 const config = object({
@@ -21,7 +21,7 @@ const config = object({
   as: string({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'The field of the output row that holds the table row (null when there is none, with `kind: left`).' }),
   kind: oneOf(['left', 'inner'] as const, { description: '`left`: every stream record is written, with null when the table has no row for its key; `inner`: only those with a row.' }).default('left'),
   fields: list(string({ minLength: 1 }), { description: 'The table columns kept (in state and output); empty keeps all. Fewer columns, less state.', type: 'list of column names' }).default([]),
-  state: object({ maxKeys: integer({ min: 1, description: 'The most table rows held; reaching it stops the processor with STATE_LIMIT. Rows are held in memory.' }).default(1_000_000) }).default({}),
+  state: stateFields({ what: 'table rows' }),
 });
 
 export type JoinProcessorConfig = Infer<typeof config>;
@@ -38,7 +38,7 @@ export const joinProcessor = defineProcessor({
     checkExpr(raw.on, [...path, 'on'], ctx);
     checkExpr(raw.tableKey, [...path, 'tableKey'], ctx);
   },
-  stateful: (c) => ({ maxKeys: c.state.maxKeys }),
+  stateful: (c) => ({ maxKeys: c.state.maxKeys, commitMs: c.state.commitInterval }),
   sideInputs: (c) => c.table,
   describe: (c) => `processor ${c.name}: ${c.kind} join ${c.inputs.length ? c.inputs.join(', ') : '(source topics)'} with table ${c.table.join(', ')} on ${c.on} as ${c.as} → ${c.output}`,
   async create(c, ctx) {

@@ -61,6 +61,8 @@ export interface Aggregate {
   add(acc: Acc, v: unknown): Acc;
   merge(a: Acc, b: Acc): Acc;
   result(acc: Acc): unknown;
+  /** Throws when `add` would throw on `v` (checked before any window changes). */
+  check?(v: unknown): void;
 }
 
 /** A number from a record value: numbers, int64 bigints and numeric strings; throws on anything else. */
@@ -82,15 +84,19 @@ function ordered(v: unknown): number | string {
 export function compileAggregate(def: AggregateDef, what: string): Aggregate {
   const expr = def.arg === null ? null : compileExpr(def.arg);
   const w = `${what} (${def.name})`;
+  const numeric = (v: unknown) => {
+    if (v !== null && v !== undefined) toNumber(v, w);
+  };
   switch (def.fn) {
     case 'count':
       return { def, expr, init: () => 0, add: (a, v) => (expr === null || (v !== null && v !== undefined) ? (a as number) + 1 : a), merge: (a, b) => (a as number) + (b as number), result: (a) => a };
     case 'sum':
-      return { def, expr, init: () => null, add: (a, v) => (v === null || v === undefined ? a : ((a as number | null) ?? 0) + toNumber(v, w)), merge: (a, b) => (a === null ? b : b === null ? a : (a as number) + (b as number)), result: (a) => a };
+      return { def, expr, check: numeric, init: () => null, add: (a, v) => (v === null || v === undefined ? a : ((a as number | null) ?? 0) + toNumber(v, w)), merge: (a, b) => (a === null ? b : b === null ? a : (a as number) + (b as number)), result: (a) => a };
     case 'avg':
       return {
         def,
         expr,
+        check: numeric,
         init: () => [0, 0],
         add: (a, v) => (v === null || v === undefined ? a : [(a as number[])[0] + toNumber(v, w), (a as number[])[1] + 1]),
         merge: (a, b) => [(a as number[])[0] + (b as number[])[0], (a as number[])[1] + (b as number[])[1]],
@@ -118,6 +124,7 @@ export function compileAggregate(def: AggregateDef, what: string): Aggregate {
       return {
         def,
         expr,
+        check: numeric,
         init: () => [],
         add: (a, v) => {
           if (v !== null && v !== undefined) (a as number[]).push(toNumber(v, w));

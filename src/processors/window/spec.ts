@@ -3,9 +3,9 @@
  * time (with a watermark, allowed lateness and a late topic) or processing time. Its windows live
  * in keyed state committed with its output (see window.ts and engine/state-store.ts).
  */
-import { duration, integer, object, oneOf, raw, string, type Infer } from '../../config/fields.ts';
+import { duration, object, oneOf, raw, string, type Infer } from '../../config/fields.ts';
 import { defineProcessor } from '../../registry/spec.ts';
-import { nameOf, processorFields } from '../common.ts';
+import { nameOf, processorFields, stateFields } from '../common.ts';
 import { checkExpr } from '../exprs.ts';
 import { AGGREGATES, parseAggregate } from './aggregates.ts';
 
@@ -29,7 +29,7 @@ const config = object({
   emit: oneOf(['close', 'update'] as const, { description: '`close`: one result per window when it closes; `update`: also the current result after each batch that changed it, with `final: false` (`final: true` on close).' }).default('close'),
   aggregates: raw<Record<string, string>>({ jsonType: 'object', type: 'mapping of field → aggregation', description: `The results: \`field: function(expression)\` with ${Object.keys(AGGREGATES).map((k) => `\`${k}\``).join(', ')}, e.g. \`total: sum(after.amount)\`, \`p95: percentile(after.amount, 0.95)\`.` }),
   deletes: oneOf(['skip', 'include'] as const, { description: 'Change events with `op: d`: `skip` leaves them out of the windows, `include` counts them like any record (their `after` is null: use `before`).' }).default('skip'),
-  state: object({ maxKeys: integer({ min: 1, description: 'The most windows (key × window) held at once; reaching it stops the processor with STATE_LIMIT. State is held in memory (about 200 bytes per window plus the values `count_distinct` and `percentile` keep).' }).default(1_000_000) }).default({}),
+  state: stateFields({ what: 'windows (key × window, about 200 bytes each plus the values `count_distinct` and `percentile` keep)' }),
 });
 
 export type WindowProcessorConfig = Infer<typeof config>;
@@ -88,7 +88,7 @@ export const windowProcessor = defineProcessor({
     }
     if (raw.time === 'processing' && raw.timestamp !== undefined) ctx.fail([...path, 'timestamp'], 'processing-time windows use the wall clock: drop `timestamp`, or use time: event');
   },
-  stateful: (c) => ({ maxKeys: c.state.maxKeys }),
+  stateful: (c) => ({ maxKeys: c.state.maxKeys, commitMs: c.state.commitInterval }),
   describe: (c) =>
     `processor ${c.name}: window ${c.inputs.length ? c.inputs.join(', ') : '(source topics)'} by ${Object.keys(c.groupBy).join(', ')} over ${c.window.type} ${c.window.type === 'session' ? `gap ${c.window.gap} ms` : `${c.window.size} ms${c.window.type === 'hopping' ? ` every ${c.window.advance} ms` : ''}`} (${c.time} time) {${Object.keys(c.aggregates).join(', ')}} → ${c.output}, late → ${c.late}`,
   async create(c) {

@@ -15,7 +15,7 @@
  * the last commit left off.
  */
 import { writeValue } from '../../core/serde/json.ts';
-import type { KeyedState, RecordTransform, TransformInput, TransformOutput } from '../../registry/spec.ts';
+import type { KeyedState, RecordTransform, StateRef, TransformInput, TransformOutput } from '../../registry/spec.ts';
 import { compileExpr } from '../expr/index.ts';
 import { parseIsoMs } from '../expr/time.ts';
 import { evaluate, scopeOf } from '../exprs.ts';
@@ -45,6 +45,19 @@ interface WinState {
   a: unknown[];
 }
 
+/** An open window in memory: its state key (made once) and state. */
+interface Entry {
+  /** The state entry (its key made once; changed in place, then touched). */
+  ref: StateRef;
+  /** The window's start (w.s), kept here to find a window without reaching into its state. */
+  s: number;
+  w: WinState;
+  /** Merged into another session or closed: skipped where an index still holds it. */
+  gone: boolean;
+  /** The next open window of the same group key. */
+  next: Entry | null;
+}
+
 interface Meta {
   /** The largest record time seen. */
   max: number;
@@ -57,6 +70,7 @@ export function windowTransform(o: WindowOptions): RecordTransform {
   const what = `processor ${o.name}`;
   const groups = Object.entries(o.groupBy).map(([field, src]) => ({ field, e: compileExpr(src), what: `${what} (groupBy.${field})` }));
   const aggs: Aggregate[] = Object.entries(o.aggregates).map(([name, text]) => compileAggregate(parseAggregate(name, text), what));
+  const aggWhat = aggs.map((a) => `${what} (aggregates.${a.def.name})`);
   const ts = o.timestamp ? compileExpr(o.timestamp) : null;
   const { type } = o.window;
   const size = o.window.size ?? 0;
@@ -65,18 +79,42 @@ export function windowTransform(o: WindowOptions): RecordTransform {
 
   let state: KeyedState;
   let meta: Meta;
-  /** Window end → state keys of the windows ending then (may hold keys already gone). */
-  let byEnd = new Map<number, Set<string>>();
-  /** Session windows: group key → state keys of its open sessions. */
-  let sessions = new Map<string, Set<string>>();
+  /** The watermark's source as the state holds it. */
+  let savedMax = -Infinity;
+  const updates = o.emit === 'update';
+  /**
+   * The open windows in memory, by group key (the one group-by value itself, or the JSON of
+   * several), each with its state key made once: the state is written through these, never
+   * looked up per record.
+   */
+  let open = new Map<unknown, Entry>();
+  /** Window end → the windows ending then (a merged session leaves its old entry, marked gone). */
+  let byEnd = new Map<number, Entry[]>();
   /** Windows changed since the last tick (emit: update). */
-  const touched = new Set<string>();
+  const touched = new Set<Entry>();
 
   const watermark = (): number => (o.time === 'processing' ? meta.max : meta.max - o.watermark);
-  const index = (k: string, end: number): void => {
-    let s = byEnd.get(end);
-    if (!s) byEnd.set(end, (s = new Set()));
-    s.add(k);
+  const groupKey = (g: unknown[]): unknown => (g.length === 1 && (typeof g[0] === 'string' || typeof g[0] === 'number') ? g[0] : JSON.stringify(g));
+  const add = (gk: unknown, e: Entry): void => {
+    e.next = open.get(gk) ?? null;
+    open.set(gk, e);
+    const at = byEnd.get(e.w.e);
+    if (at) at.push(e);
+    else byEnd.set(e.w.e, [e]);
+  };
+  const remove = (gk: unknown, e: Entry): void => {
+    e.gone = true;
+    const head = open.get(gk)!;
+    if (head === e) {
+      if (e.next) open.set(gk, e.next);
+      else open.delete(gk);
+    } else {
+      let x = head;
+      while (x.next !== e) x = x.next!;
+      x.next = e.next;
+    }
+    state.delete(e.ref.key);
+    touched.delete(e);
   };
 
   const recordTime = (rec: TransformInput, scope: ReturnType<typeof scopeOf>): number => {
@@ -101,20 +139,15 @@ export function windowTransform(o: WindowOptions): RecordTransform {
   return {
     open(s) {
       state = s;
-      meta = s.get<Meta>(META) ?? { max: -Infinity };
+      meta = { max: s.get<Meta>(META)?.max ?? -Infinity };
+      savedMax = meta.max;
+      open = new Map();
       byEnd = new Map();
-      sessions = new Map();
       touched.clear();
       for (const [k, v] of s.entries()) {
         if (k === META) continue;
         const w = v as WinState;
-        index(k, w.e);
-        if (type === 'session') {
-          const gk = k.slice(2, k.lastIndexOf('\u0000'));
-          let set = sessions.get(gk);
-          if (!set) sessions.set(gk, (set = new Set()));
-          set.add(k);
-        }
+        add(groupKey(w.g), { ref: s.ref(k, w), s: w.s, w, gone: false, next: null });
       }
     },
 
@@ -125,16 +158,21 @@ export function windowTransform(o: WindowOptions): RecordTransform {
       if (o.deletes === 'skip' && v !== null && typeof v === 'object' && v.op === 'd' && v.source !== undefined) return [];
       // Everything that can throw comes before the state changes: a dead-lettered record leaves no trace.
       const t = recordTime(rec, scope);
-      const g = groups.map((x) => {
-        const val = evaluate(x.e, scope, x.what);
-        return typeof val === 'bigint' ? String(val) : (val ?? null);
-      });
-      const vals = aggs.map((a) => (a.expr ? evaluate(a.expr, scope, `${what} (aggregates.${a.def.name})`) : null));
-      // Validate the values against their aggregations on a scratch accumulator (a non-number for sum throws here).
-      aggs.forEach((a, i) => a.add(a.init(), vals[i]));
+      const g = new Array<unknown>(groups.length);
+      for (let i = 0; i < groups.length; i++) {
+        const val = evaluate(groups[i].e, scope, groups[i].what);
+        g[i] = typeof val === 'bigint' ? String(val) : (val ?? null);
+      }
+      const vals = new Array<unknown>(aggs.length);
+      for (let i = 0; i < aggs.length; i++) {
+        const a = aggs[i];
+        vals[i] = a.expr ? evaluate(a.expr, scope, aggWhat[i]) : null;
+        // A value its aggregation cannot take (text for sum) throws here, before any window changes.
+        a.check?.(vals[i]);
+      }
 
       const closedBefore = watermark() - o.allowedLateness;
-      const gk = JSON.stringify(g);
+      const gk = groupKey(g);
       const fold = (w: WinState): void => {
         for (let i = 0; i < aggs.length; i++) w.a[i] = aggs[i].add(w.a[i], vals[i]);
       };
@@ -144,78 +182,66 @@ export function windowTransform(o: WindowOptions): RecordTransform {
           took = true;
           let w: WinState = { g, s: t, e: t + gap, a: aggs.map((a) => a.init()) };
           fold(w);
-          const mine = sessions.get(gk) ?? new Set<string>();
-          for (const k of [...mine]) {
-            const other = state.get<WinState>(k);
-            if (!other) {
-              mine.delete(k);
-              continue;
-            }
-            if (other.s < w.e && w.s < other.e) {
-              w = { g, s: Math.min(w.s, other.s), e: Math.max(w.e, other.e), a: aggs.map((a, i) => a.merge(other.a[i], w.a[i])) };
-              state.delete(k);
-              mine.delete(k);
-              touched.delete(k);
+          const mine: Entry[] = [];
+          for (let x: Entry | null | undefined = open.get(gk); x; x = x.next) mine.push(x);
+          for (const other of mine) {
+            if (other.w.s < w.e && w.s < other.w.e) {
+              w = { g, s: Math.min(w.s, other.w.s), e: Math.max(w.e, other.w.e), a: aggs.map((a, i) => a.merge(other.w.a[i], w.a[i])) };
+              remove(gk, other);
             }
           }
-          const k = winKey(gk, w.s);
-          state.put(k, w);
-          mine.add(k);
-          sessions.set(gk, mine);
-          index(k, w.e);
-          touched.add(k);
+          const e: Entry = { ref: state.ref(winKey(JSON.stringify(g), w.s), w), s: w.s, w, gone: false, next: null };
+          add(gk, e);
+          if (updates) touched.add(e);
         }
       } else {
         // Windows [s, s + size) holding t: aligned to the epoch, every `advance` ms.
         const last = Math.floor(t / advance) * advance;
+        const head = open.get(gk);
         for (let s = last; s > t - size; s -= advance) {
-          const e = s + size;
-          if (e <= closedBefore) continue;
+          if (s + size <= closedBefore) continue;
           took = true;
-          const k = winKey(gk, s);
-          const existing = state.get<WinState>(k);
-          const w = existing ?? { g, s, e, a: aggs.map((a) => a.init()) };
-          fold(w);
-          state.put(k, w);
-          if (!existing) index(k, e);
-          touched.add(k);
+          let e: Entry | undefined;
+          for (let x: Entry | null | undefined = head; x; x = x.next) if (x.s === s) e = x;
+          if (e) {
+            fold(e.w);
+            state.touch(e.ref);
+          } else {
+            const w: WinState = { g, s, e: s + size, a: aggs.map((a) => a.init()) };
+            fold(w);
+            e = { ref: state.ref(winKey(JSON.stringify(g), s), w), s, w, gone: false, next: null };
+            add(gk, e);
+          }
+          if (updates) touched.add(e);
         }
       }
-      if (t > meta.max) {
-        meta = { max: t };
-        state.put(META, meta);
-      }
+      // The watermark goes to the state once per batch (tick), not per record.
+      if (t > meta.max) meta.max = t;
       if (took) return [];
       return [{ topic: o.late, key: rec.key, value: rec.value, headers: { ...rec.headers, 'sluice.late.window': o.name, 'sluice.late.watermark': new Date(closedBefore + o.allowedLateness).toISOString() } }];
     },
 
     tick(now) {
-      if (o.time === 'processing' && now > meta.max) {
-        meta = { max: now };
-        state.put(META, meta);
+      if (o.time === 'processing' && now > meta.max) meta.max = now;
+      if (meta.max !== savedMax) {
+        state.put(META, { max: meta.max });
+        savedMax = meta.max;
       }
       const out: TransformOutput[] = [];
       const closeAt = watermark() - o.allowedLateness;
-      const due = [...byEnd.keys()].filter((e) => e <= closeAt).sort((x, y) => x - y);
+      const due: number[] = [];
+      for (const end of byEnd.keys()) if (end <= closeAt) due.push(end);
+      due.sort((x, y) => x - y);
       for (const end of due) {
-        // Several windows close at one end: emit them in a stable order (by key).
-        const keys = [...byEnd.get(end)!].sort();
+        // Several windows close at one end: emit them in a stable order (by state key).
+        const entries = byEnd.get(end)!.filter((e) => !e.gone && e.w.e === end).sort((x, y) => (x.ref.key < y.ref.key ? -1 : x.ref.key > y.ref.key ? 1 : 0));
         byEnd.delete(end);
-        for (const k of keys) {
-          const w = state.get<WinState>(k);
-          if (!w || w.e !== end) continue;
-          out.push(row(w, o.emit === 'update' ? true : null));
-          state.delete(k);
-          touched.delete(k);
-          if (type === 'session') sessions.get(JSON.stringify(w.g))?.delete(k);
+        for (const e of entries) {
+          out.push(row(e.w, o.emit === 'update' ? true : null));
+          remove(groupKey(e.w.g), e);
         }
       }
-      if (o.emit === 'update') {
-        for (const k of touched) {
-          const w = state.get<WinState>(k);
-          if (w) out.push(row(w, false));
-        }
-      }
+      if (o.emit === 'update') for (const e of touched) out.push(row(e.w, false));
       touched.clear();
       return out;
     },
