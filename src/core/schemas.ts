@@ -37,6 +37,24 @@ export const schemaTopicOf = (prefix: string): string => `${prefix}.__schemas`;
 
 const cache = new WeakMap<TableSchema, Map<string, SchemaRecord>>();
 
+/**
+ * A column schema as JSON can hold it: an int64 default (`bigint NOT NULL DEFAULT 0` gives a
+ * bigint) becomes a number when exact, else its decimal text.
+ */
+function jsonSafe<T>(v: T): T {
+  if (typeof v === 'bigint') return (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()) as T;
+  if (Array.isArray(v)) return v.map(jsonSafe) as T;
+  if (v !== null && typeof v === 'object') {
+    let out: Record<string, unknown> | null = null;
+    for (const [k, x] of Object.entries(v)) {
+      const y = jsonSafe(x);
+      if (y !== x) (out ??= { ...(v as Record<string, unknown>) })[k] = y;
+    }
+    return (out ?? v) as T;
+  }
+  return v;
+}
+
 /** The schema record of `table` as written to `topic` (cached per table object). */
 export function schemaRecordOf(connector: string, topic: string, table: TableSchema): SchemaRecord {
   let byTopic = cache.get(table);
@@ -49,7 +67,7 @@ export function schemaRecordOf(connector: string, topic: string, table: TableSch
     schema: table.schema,
     table: table.table,
     keyColumns: table.keyColumns,
-    columns: table.columns.map((c) => ({ name: c.name, sourceType: c.typeName, optional: c.optional, key: c.key, connect: c.schema })),
+    columns: table.columns.map((c) => ({ name: c.name, sourceType: c.typeName, optional: c.optional, key: c.key, connect: jsonSafe(c.schema) })),
   };
   const id = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);
   rec = { id, ...body };
