@@ -52,6 +52,7 @@ if (mode) {
     reader,
     context: { pipeline: cfg.name, logger, tableOf: () => ({ schema: '', table: '' }), isSide: reader.side },
     topicDefaults: { partitions: 1 },
+    schemaTopic: 'bench.__schemas',
     batch: cfg.batch,
     logger,
     registry: new Registry(),

@@ -71,6 +71,7 @@ export const CORE_ERRORS = defineErrors('Configuration and engine', {
   PROCESSOR_RECORD: { retriable: false, meaning: 'a processor with `onError: stop` could not transform a record; the message names the record (topic/partition/offset) and the cause' },
   PROCESSOR_MODULE: { retriable: false, meaning: 'a `module` processor cannot load its module, or the module exports no such function; the message says which' },
   PROCESSOR_EXPR: { retriable: false, meaning: 'an expression of a processor failed on a record\'s values (e.g. a text that is no number in arithmetic); the record is dead-lettered with this code unless `onError: stop`' },
+  PROCESSOR_SCHEMA_CHANGED: { retriable: false, meaning: 'a processor with `onSchemaChange: stop` met a change of a source table\'s columns; the message names the table, the change and the record' },
   STATE_LIMIT: { retriable: false, meaning: 'a stateful processor (window, join) reached its state bound (`state.maxKeys`); raise it if memory allows, or use shorter windows or fewer keys' },
   DRIVER_MISSING: { retriable: false, meaning: 'a connector\'s driver package (an optional dependency) is not installed; the message names the package to install' },
   ENGINE_TASK_FAILED: { retriable: false, meaning: 'a sink or processor stopped with an error (or a sink holds a table, `onError: skip_table`) before it took everything a finished source wrote; the message carries its own code' },

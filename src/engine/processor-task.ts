@@ -12,6 +12,8 @@ import { SCHEMA_HEADER } from '../core/schemas.ts';
 import type { Consumer, Log, Producer, StoredRecord, TopicConfig } from '../log/types.ts';
 import type { ProcessorBaseConfig, ProcessorContext, ProcessorSpec, RecordTransform, TransformOutput } from '../registry/spec.ts';
 import { DeadLetters, DLQ_HEADERS } from './sink-policy.ts';
+import { diffSchemas, previousSchema, reportedSchemas, schemaChangesTopicOf, type SchemaChange } from './schema-drift.ts';
+import { SchemaStore } from './schema-topic.ts';
 import { changelogConfig, StateStore } from './state-store.ts';
 import { supervise, type TaskError, type TaskState } from './supervisor.ts';
 import { dlqTopicOf, retryTopicOf, stateTopicOf, type Reader } from './topology.ts';
@@ -38,6 +40,8 @@ export interface ProcessorTaskOptions {
   reader: Reader;
   context: ProcessorContext;
   topicDefaults: TopicConfig;
+  /** The schema topic of the change events read (`<prefix>.__schemas`), for schema drift. */
+  schemaTopic: string;
   batch: { maxRecords: number; maxBytes: number; maxDelayMs: number };
   logger: Logger;
   registry: Registry;
@@ -57,11 +61,15 @@ export class ProcessorTask {
   private readonly metrics: ComponentMetrics;
   private readonly deadLetters: Counter;
   private readonly stateEntries: Gauge;
+  private readonly schemaChanges: Counter;
+  /** This attempt's schema drift bookkeeping: the schema store, the last schema per input topic, the changes already reported. */
+  private drift: { schemas: SchemaStore; seen: Map<string, string>; reported: Set<string> } | null = null;
 
   constructor(private readonly o: ProcessorTaskOptions) {
     const labels = { pipeline: o.pipeline, component: 'processor', processor: o.cfg.name };
     this.metrics = new ComponentMetrics(o.registry, labels);
     this.deadLetters = o.registry.register(new Counter('sluice_processor_dead_letters_total', 'Records a processor wrote to the dead-letter topic because it could not transform them (onError: dlq)', labels));
+    this.schemaChanges = o.registry.register(new Counter('sluice_schema_changes_total', 'Changes of a source table\'s columns (added, removed, retyped) a processor met', labels));
     this.stateEntries = o.registry.register(new Gauge('sluice_processor_state_entries', 'Keyed state entries a stateful processor (window, join) holds', labels));
   }
 
@@ -127,6 +135,7 @@ export class ProcessorTask {
       this.positions = checkpoint ? (JSON.parse(checkpoint) as Positions) : {};
       this.committed = JSON.parse(JSON.stringify(this.positions)) as Positions;
       const outputs = new Set<string>();
+      this.drift = { schemas: new SchemaStore(log, this.o.schemaTopic), seen: new Map(), reported: await reportedSchemas(log, this.o.pipeline, this.o.cfg.name) };
       // Keyed state as of the last commit: the changelog holds exactly what the checkpoint reflects.
       const stateful = this.o.spec.stateful?.(this.o.cfg) ?? null;
       const stateTopic = stateTopicOf(this.o.pipeline, this.o.cfg.name);
@@ -191,6 +200,8 @@ export class ProcessorTask {
       this.metrics.eventsIn.inc();
       // A replayed dead letter is transformed as the record it was, on the topic it came from.
       const input = r.topic === retry ? replayed(r) : r;
+      const sid = input.headers?.[SCHEMA_HEADER];
+      if (sid && this.drift!.seen.get(input.topic) !== sid) await this.schemaChanged(input, sid, producer);
       let outs;
       try {
         outs = transform.apply(input);
@@ -201,6 +212,38 @@ export class ProcessorTask {
       }
       for (const out of outs) await this.emit(out, producer, outputs, r.timestamp);
     }
+  }
+
+  /**
+   * A record with another schema than the last of its topic: when its schema is a newer one of
+   * its table than the one before it, the change is reported (schema-changes topic, metric, log)
+   * in this batch's commit, or stops the processor (`onSchemaChange: stop`).
+   */
+  private async schemaChanged(r: StoredRecord, sid: string, producer: Producer): Promise<void> {
+    const d = this.drift!;
+    d.seen.set(r.topic, sid);
+    if (d.reported.has(sid)) return;
+    let now;
+    try {
+      now = await d.schemas.get(sid);
+    } catch {
+      return; // a schema the log lacks: the sinks that need it report that
+    }
+    const before = previousSchema(now, d.schemas.all());
+    const diff = before ? diffSchemas(before, now) : null;
+    if (!before || !diff) return;
+    const { cfg, logger, pipeline } = this.o;
+    const change: SchemaChange = { processor: cfg.name, topic: r.topic, table: `${now.schema}.${now.table}`, from: before.id, to: now.id, ...diff, ts_ms: Date.now() };
+    const what = [...diff.added.map((c) => `+${c.name} ${c.type}`), ...diff.removed.map((c) => `-${c.name}`), ...diff.changed.map((c) => `${c.name}: ${c.from} → ${c.to}`)].join(', ');
+    this.schemaChanges.inc();
+    logger.warn('a source table changed its columns', { processor: cfg.name, table: change.table, topic: r.topic, at: `${r.partition}/${r.offset}`, change: what, onSchemaChange: cfg.onSchemaChange });
+    if (cfg.onSchemaChange === 'stop') {
+      throw coreError('PROCESSOR_SCHEMA_CHANGED', `processor ${cfg.name} stopped at a change of table ${change.table}'s columns (${what}) in ${r.topic}/${r.partition}/${r.offset} (onSchemaChange: stop). Check that its expressions and its readers fit the new columns, then set onSchemaChange: continue (or restart after the fix) to go on from that record`);
+    }
+    const topic = schemaChangesTopicOf(pipeline);
+    await this.o.log.ensureTopic(topic, { ...this.o.topicDefaults, partitions: 1 });
+    producer.append(topic, { key: now.topic, value: JSON.stringify(change), timestamp: change.ts_ms }, 0);
+    d.reported.add(sid);
   }
 
   private async emit(out: TransformOutput, producer: Producer, outputs: Set<string>, timestamp: number): Promise<void> {

@@ -37,6 +37,8 @@ export interface RunOptions {
    * than the source, as members of one consumer group per sink where the log has groups.
    */
   only?: ReadonlySet<Role>;
+  /** The metrics registry to fill (an embedding program's own; default a new one). */
+  registry?: Registry;
 }
 
 
@@ -100,7 +102,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
   const src = cfg.source && runs_('source') ? sourceSpec(cfg.source.type) : null;
   const logBackend = logSpec(cfg.log.backend);
   const log = await openLogRetrying(() => logBackend.open(cfg.log, {}), logger, opts.signal);
-  const registry = new Registry();
+  const registry = opts.registry ?? new Registry();
   const sourceMetrics = new ComponentMetrics(registry, { pipeline: cfg.name, component: 'source' });
   const topicDefaults = logBackend.topicDefaults(cfg.log);
   const schemaTopic = schemaTopicOf(topology.prefix);
@@ -131,6 +133,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
         reader: topology.processors.get(p.name)!,
         context: { pipeline: cfg.name, logger: logger.child({ component: 'processor', processor: p.name }), tableOf: cfg.source ? sourceSpec(cfg.source.type).debezium.tableOf : tableOfAnySource, isSide: topology.processors.get(p.name)!.side },
         topicDefaults,
+        schemaTopic: schemaTopicOf(topology.prefix),
         batch,
         logger: logger.child({ component: 'processor' }),
         registry,

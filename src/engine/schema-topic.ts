@@ -66,6 +66,11 @@ export class SchemaStore {
     return this.byId.keys();
   }
 
+  /** The schemas loaded so far. */
+  all(): IterableIterator<SchemaRecord> {
+    return this.byId.values();
+  }
+
   async refresh(topic = this.topic): Promise<void> {
     if (!(await this.log.topicInfo(topic))) return;
     for (;;) {

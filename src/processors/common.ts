@@ -23,6 +23,9 @@ export function processorFields(o: { output: string; outputDoc?: string }) {
     onError: oneOf(['dlq', 'stop'] as const, {
       description: "A record the processor cannot transform (a thrown error, bad JSON, an expression that fails on its values): `dlq` writes it to the log topic `<pipeline>.dlq` with the error and its input topic, partition and offset in headers, and goes on (`sluice dlq list` shows them, `sluice dlq replay` re-injects them after a fix); `stop` stops the processor at it.",
     }).default('dlq'),
+    onSchemaChange: oneOf(['continue', 'stop'] as const, {
+      description: "A change event whose table changed its columns (added, removed, retyped) since the schema before it: `continue` reports it (an event on `<pipeline>.schema-changes`, the metric `sluice_schema_changes_total`, a warning) and goes on; `stop` reports it and stops the processor at that record (PROCESSOR_SCHEMA_CHANGED).",
+    }).default('continue'),
   };
 }
 

@@ -139,6 +139,8 @@ export interface ProcessorBaseConfig {
   output: string;
   /** A record the transform throws on: dead-lettered (`dlq`) or the end of the processor (`stop`). */
   onError: 'dlq' | 'stop';
+  /** A change of a source table's columns: reported and passed (`continue`) or the end of the processor (`stop`). */
+  onSchemaChange: 'continue' | 'stop';
 }
 
 /** A record as a transform sees it. */
