@@ -187,7 +187,7 @@ describe('pipeline config', () => {
       'p.yaml',
       {},
     );
-    assert.deepEqual(c.sinks.map((s) => [s.name, s.type, s.tableName, 'deletes' in s ? s.deletes : undefined, s.batch.maxDelayMs]), [
+    assert.deepEqual(c.sinks.map((s) => [s.name, s.type, 'tableName' in s ? s.tableName : undefined, 'deletes' in s ? s.deletes : undefined, s.batch.maxDelayMs]), [
       ['pg', 'postgres', '{table}', 'hard', 20],
       ['my', 'mysql', '{table}', 'soft', 20],
       ['dk', 'duckdb', '{table}', 'hard', 1000],
