@@ -163,7 +163,7 @@ function flinkWindows(file: string): Win[] {
   const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
   const all = lines.map((l) => JSON.parse(l) as { k: string; window_start: number; window_end: number; n: number; sum: number; max: number });
   // Flink closes every window at the end of its input; Sluice only those behind the watermark.
-  const maxEnd = Math.max(...all.map((w) => w.window_end));
+  const maxEnd = all.reduce((m, w) => Math.max(m, w.window_end), -Infinity);
   return all.filter((w) => w.window_end < maxEnd).map((w) => [w.k, w.window_start, w.n, w.sum, w.max]);
 }
 

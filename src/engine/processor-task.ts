@@ -13,7 +13,7 @@ import type { Consumer, Log, Producer, StoredRecord, TopicConfig } from '../log/
 import type { ProcessorBaseConfig, ProcessorContext, ProcessorSpec, RecordTransform, TransformOutput } from '../registry/spec.ts';
 import { DeadLetters, DLQ_HEADERS } from './sink-policy.ts';
 import { diffSchemas, previousSchema, reportedSchemas, schemaChangesTopicOf, type SchemaChange } from './schema-drift.ts';
-import { SchemaStore } from './schema-topic.ts';
+import { SchemaLedger, SchemaStore } from './schema-topic.ts';
 import { changelogConfig, StateStore } from './state-store.ts';
 import { supervise, type TaskError, type TaskState } from './supervisor.ts';
 import { dlqTopicOf, retryTopicOf, stateTopicOf, type Reader } from './topology.ts';
@@ -64,6 +64,8 @@ export class ProcessorTask {
   private readonly schemaChanges: Counter;
   /** This attempt's schema drift bookkeeping: the schema store, the last schema per input topic, the changes already reported. */
   private drift: { schemas: SchemaStore; seen: Map<string, string>; reported: Set<string> } | null = null;
+  /** The schema ids the schema topic holds (or this attempt appended), for change events a transform writes. */
+  private schemaIds: SchemaLedger | null = null;
 
   constructor(private readonly o: ProcessorTaskOptions) {
     const labels = { pipeline: o.pipeline, component: 'processor', processor: o.cfg.name };
@@ -135,6 +137,7 @@ export class ProcessorTask {
       this.positions = checkpoint ? (JSON.parse(checkpoint) as Positions) : {};
       this.committed = JSON.parse(JSON.stringify(this.positions)) as Positions;
       const outputs = new Set<string>();
+      this.schemaIds = null;
       this.drift = { schemas: new SchemaStore(log, this.o.schemaTopic), seen: new Map(), reported: await reportedSchemas(log, this.o.pipeline, this.o.cfg.name) };
       // Keyed state as of the last commit: the changelog holds exactly what the checkpoint reflects.
       const stateful = this.o.spec.stateful?.(this.o.cfg) ?? null;
@@ -247,6 +250,15 @@ export class ProcessorTask {
   }
 
   private async emit(out: TransformOutput, producer: Producer, outputs: Set<string>, timestamp: number): Promise<void> {
+    if (out.schema) {
+      // A change event's schema goes to the schema topic once, no later than the event (same commit).
+      this.schemaIds ??= await SchemaLedger.load(this.o.log, this.o.schemaTopic);
+      if (!this.schemaIds.has(out.schema.id)) {
+        await this.o.log.ensureTopic(this.o.schemaTopic, { ...this.o.topicDefaults, partitions: 1 });
+        producer.append(this.o.schemaTopic, { key: out.schema.id, value: JSON.stringify(out.schema), timestamp: Date.now() }, 0);
+        this.schemaIds.committed.add(out.schema.id);
+      }
+    }
     if (!outputs.has(out.topic)) {
       await this.o.log.ensureTopic(out.topic, this.o.topicDefaults);
       outputs.add(out.topic);

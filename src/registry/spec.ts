@@ -12,6 +12,7 @@ import type { Field, ResolveContext } from '../config/fields.ts';
 import type { ErrorArea } from '../core/errors.ts';
 import type { DebeziumSourceInfo } from '../core/serde/debezium.ts';
 import type { Logger } from '../core/logger.ts';
+import type { SchemaRecord } from '../core/schemas.ts';
 import type { ComponentMetrics } from '../core/metrics.ts';
 import type { Source } from '../core/source.ts';
 import type { Log } from '../log/types.ts';
@@ -161,6 +162,8 @@ export interface TransformOutput {
   value: Buffer | string | null;
   headers?: Record<string, string>;
   timestamp?: number;
+  /** A change event's schema (its id in `headers.s`): the task writes it to the schema topic once, in the same commit. */
+  schema?: SchemaRecord;
 }
 
 /**

@@ -8,8 +8,8 @@ process.on('exit', () => {
 });
 
 /** Starts `sluice run <cfg>` in a child process; stderr is kept for failure messages. */
-export function startPipelineProcess(cfgPath: string, args: string[] = [], nodeArgs: string[] = []): ChildProcess & { stderrText: () => string } {
-  const child = spawn(process.execPath, [...nodeArgs, 'bin/sluice.js', 'run', cfgPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+export function startPipelineProcess(cfgPath: string, args: string[] = [], nodeArgs: string[] = [], env?: Record<string, string>): ChildProcess & { stderrText: () => string } {
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/sluice.js', 'run', cfgPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: env ? { ...process.env, ...env } : undefined });
   started.add(child);
   child.once('exit', () => started.delete(child));
   let err = '';

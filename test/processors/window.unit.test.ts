@@ -20,9 +20,9 @@ interface Ev {
   ts: number;
 }
 
-const config = (raw: Record<string, unknown>): WindowProcessorConfig => {
+const config = (raw: Record<string, unknown>): WindowProcessorConfig & { pipeline: string } => {
   const written = { type: 'window', name: 'w', inputs: ['events'], groupBy: { user: 'user' }, timestamp: 'ts', ...raw };
-  return windowProcessor.config.resolve(written, { root: { processors: [written] }, path: ['processors', '0'], fileName: 't.yaml' }) as WindowProcessorConfig;
+  return { ...(windowProcessor.config.resolve(written, { root: { processors: [written] }, path: ['processors', '0'], fileName: 't.yaml' }) as WindowProcessorConfig), pipeline: 't' };
 };
 
 const rec = (e: Ev, i: number): TransformInput => ({ topic: 'events', partition: 0, offset: i, key: Buffer.from(JSON.stringify(e.user)), value: Buffer.from(JSON.stringify(e)), timestamp: 0 });

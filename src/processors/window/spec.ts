@@ -28,6 +28,7 @@ const config = object({
   late: string({ minLength: 1, description: 'The topic of late records (their windows had closed), unchanged, with headers `sluice.late.window` and `sluice.late.watermark`.' }).default((ctx) => `${nameOf(ctx, 'window')}.late`, '`<name>.late`'),
   emit: oneOf(['close', 'update'] as const, { description: '`close`: one result per window when it closes; `update`: also the current result after each batch that changed it, with `final: false` (`final: true` on close).' }).default('close'),
   aggregates: raw<Record<string, string>>({ jsonType: 'object', type: 'mapping of field → aggregation', description: `The results: \`field: function(expression)\` with ${Object.keys(AGGREGATES).map((k) => `\`${k}\``).join(', ')}, e.g. \`total: sum(after.amount)\`, \`p95: percentile(after.amount, 0.95)\`.` }),
+  format: oneOf(['rows', 'changes'] as const, { description: '`rows`: each result a flat row (JSON), keyed by the group-by value. `changes`: each result a change event of the table `<name>` with its schema, keyed by the group-by fields and `window_start`, so table sinks (PostgreSQL, MariaDB, DuckDB, Redis, documents) apply the results: a create per window, an update for each later result of it (`emit: update`).' }).default('rows'),
   deletes: oneOf(['skip', 'include'] as const, { description: 'Change events with `op: d`: `skip` leaves them out of the windows, `include` counts them like any record (their `after` is null: use `before`).' }).default('skip'),
   state: stateFields({ what: 'windows (key × window, about 200 bytes each plus the values `count_distinct` and `percentile` keep)' }),
 });
@@ -46,7 +47,7 @@ export const windowProcessor = defineProcessor({
   docs: 'processing.md',
   config,
   input: 'any',
-  output: 'flat',
+  output: (c) => (c.format === 'changes' ? 'envelope' : 'flat'),
   check(raw, path, ctx) {
     const groupBy = raw.groupBy ?? {};
     for (const [f, src] of Object.entries(groupBy)) {
@@ -91,8 +92,8 @@ export const windowProcessor = defineProcessor({
   stateful: (c) => ({ maxKeys: c.state.maxKeys, commitMs: c.state.commitInterval }),
   describe: (c) =>
     `processor ${c.name}: window ${c.inputs.length ? c.inputs.join(', ') : '(source topics)'} by ${Object.keys(c.groupBy).join(', ')} over ${c.window.type} ${c.window.type === 'session' ? `gap ${c.window.gap} ms` : `${c.window.size} ms${c.window.type === 'hopping' ? ` every ${c.window.advance} ms` : ''}`} (${c.time} time) {${Object.keys(c.aggregates).join(', ')}} → ${c.output}, late → ${c.late}`,
-  async create(c) {
+  async create(c, ctx) {
     const { windowTransform } = await import('./window.ts');
-    return windowTransform({ ...c, window: c.window as never });
+    return windowTransform({ ...c, window: c.window as never, pipeline: ctx.pipeline });
   },
 });
