@@ -126,3 +126,22 @@ if ! nats_js_up; then
 fi
 nats_js_up || { log "NATS with JetStream is not answering on 127.0.0.1:4222; see /var/log/nats-server.log"; exit 1; }
 log "NATS $(/usr/sbin/nats-server --version | awk '{print $2}') with JetStream ready on 127.0.0.1:4222"
+
+# Redis (127.0.0.1:6379) for the redis sink's tests and examples/fraud: this machine's service,
+# started as the machine starts it when it is not answering (it keeps nothing on disk).
+redis_up() {
+  exec 3<>/dev/tcp/127.0.0.1/6379 2>/dev/null || return 1
+  printf 'PING\r\n' >&3
+  local reply
+  read -r -t 2 reply <&3 || reply=''
+  exec 3>&-
+  [[ "$reply" == +PONG* ]]
+}
+if ! redis_up; then
+  log "starting redis-server"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 1 40); do redis_up && break; sleep 0.25; done
+fi
+redis_up || { log "Redis is not answering on 127.0.0.1:6379; see /var/log/redis/ci.log"; exit 1; }
+log "Redis ready on 127.0.0.1:6379"
