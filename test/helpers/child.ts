@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { waitUntil } from './pipeline.ts';
 
 /** Pipelines started by this test process: none may outlive it, whatever way a test ends. */
 const started = new Set<ChildProcess>();
@@ -37,4 +38,38 @@ export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 
   const t = signal === 'SIGKILL' ? null : setTimeout(() => child.kill('SIGKILL'), 30_000);
   await exited;
   if (t) clearTimeout(t);
+}
+
+type PipelineChild = ReturnType<typeof startPipelineProcess>;
+
+/**
+ * The crash loop of the kill -9 tests: waits until `progress()` is above zero, then `kills` times
+ * waits a random 0.3–1.2 s, kill -9s the pipeline process, starts it again with `start` and waits
+ * until `progress()` has moved past where it was at the kill (so the next kill lands while the
+ * pipeline works). Resolves with the live process and the kills done; on a failure, kills the
+ * process and rejects with its last stderr. `onRestart` sees each new process once it made progress.
+ */
+export async function killRepeatedly(
+  first: PipelineChild,
+  start: () => PipelineChild,
+  o: { kills: number; progress: () => Promise<number>; what: string; onRestart?: (child: PipelineChild) => void },
+): Promise<{ child: PipelineChild; kills: number }> {
+  let child = first;
+  let kills = 0;
+  try {
+    await waitUntil(`${o.what} (before the first kill)`, async () => (await o.progress()) > 0);
+    for (let i = 0; i < o.kills; i++) {
+      await new Promise((r) => setTimeout(r, 300 + Math.random() * 900));
+      const before = await o.progress().catch(() => 0);
+      await stopProcess(child, 'SIGKILL');
+      kills++;
+      child = start();
+      await waitUntil(`${o.what} after restart ${kills}`, async () => (await o.progress()) > before);
+      o.onRestart?.(child);
+    }
+  } catch (e) {
+    await stopProcess(child, 'SIGKILL');
+    throw new Error(`${(e as Error).message}\n${child.stderrText().slice(-3000)}`, { cause: e });
+  }
+  return { child, kills };
 }

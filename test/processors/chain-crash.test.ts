@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { startPipelineProcess, stopProcess } from '../helpers/child.ts';
+import { killRepeatedly, startPipelineProcess, stopProcess } from '../helpers/child.ts';
 import { pipelineYaml, readAll, useDatabase, waitUntil } from '../helpers/pipeline.ts';
 
 describe('processor chain through kill -9', () => {
@@ -38,23 +38,11 @@ describe('processor chain through kill -9', () => {
         await new Promise((r) => setTimeout(r, 2));
       }
     })();
-    let child = startPipelineProcess(cfgPath);
     const logDir = join(f.tmp.dir, 'log');
-    let kills = 0;
+    let child = startPipelineProcess(cfgPath);
+    let kills: number;
     try {
-      await waitUntil('mapped rows written', async () => (await readAll(logDir, 'priced.')).length > 0, 60_000);
-      for (let i = 0; i < 10; i++) {
-        await new Promise((r) => setTimeout(r, 300 + Math.random() * 700));
-        const before = (await readAll(logDir, 'priced.')).length;
-        await stopProcess(child, 'SIGKILL');
-        kills++;
-        child = startPipelineProcess(cfgPath);
-        // The next kill lands while the chain is working: wait for it to write again.
-        await waitUntil('the chain writing after the restart', async () => (await readAll(logDir, 'priced.')).length > before, 60_000);
-      }
-    } catch (e) {
-      await stopProcess(child, 'SIGKILL');
-      throw new Error(`${(e as Error).message}\n${child.stderrText().slice(-3000)}`, { cause: e });
+      ({ child, kills } = await killRepeatedly(child, () => startPipelineProcess(cfgPath), { kills: 10, what: 'the chain writing', progress: async () => (await readAll(logDir, 'priced.')).length }));
     } finally {
       running = false;
       await workload;

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { startPipelineProcess, stopProcess } from '../helpers/child.ts';
+import { killRepeatedly, startPipelineProcess, stopProcess } from '../helpers/child.ts';
 import { pipelineYaml, readAll, useDatabase, waitUntil } from '../helpers/pipeline.ts';
 
 describe('window processor through kill -9', () => {
@@ -59,23 +59,15 @@ processors:
     const logDir = join(f.tmp.dir, 'log');
     const windows = async () => (await readAll(logDir, 'features')).filter((r) => r.topic === 'features');
     let child = startPipelineProcess(cfgPath);
-    let kills = 0;
+    let kills: number;
     let restored = false;
     try {
-      await waitUntil('windows emitted', async () => (await windows()).length > 0, 60_000);
-      for (let i = 0; i < 10; i++) {
-        await new Promise((r) => setTimeout(r, 300 + Math.random() * 700));
-        const before = (await windows()).length;
-        await stopProcess(child, 'SIGKILL');
-        kills++;
-        child = startPipelineProcess(cfgPath);
-        // The next kill lands while windows are closing: wait until this process emitted some.
-        await waitUntil('windows emitted after the restart', async () => (await windows()).length > before, 60_000);
-        restored ||= child.stderrText().includes('restored its state');
-      }
-    } catch (e) {
-      await stopProcess(child, 'SIGKILL');
-      throw new Error(`${(e as Error).message}\n${child.stderrText().slice(-3000)}`, { cause: e });
+      ({ child, kills } = await killRepeatedly(child, () => startPipelineProcess(cfgPath), {
+        kills: 10,
+        what: 'windows emitted',
+        progress: async () => (await windows()).length,
+        onRestart: (c) => (restored ||= c.stderrText().includes('restored its state')),
+      }));
     } finally {
       running = false;
       await workload;

@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RespClient } from '../../src/sinks/redis/resp.ts';
-import { startPipelineProcess, stopProcess } from '../helpers/child.ts';
+import { killRepeatedly, startPipelineProcess, stopProcess } from '../helpers/child.ts';
 import { pipelineYaml, readAll, useDatabase, waitUntil } from '../helpers/pipeline.ts';
 import { dropPrefix, hgetall, keyPrefix, keysUnder, redisClient, REDIS_HOST, REDIS_PORT } from '../helpers/redis.ts';
 
@@ -66,21 +66,9 @@ describe('Redis sink through kill -9', () => {
     })();
 
     let child = startPipelineProcess(cfgPath);
-    let kills = 0;
+    let kills: number;
     try {
-      await waitUntil('the sink writing', async () => (await appliedNow()) > 0, 60_000);
-      for (let i = 0; i < KILLS; i++) {
-        await new Promise((r) => setTimeout(r, 300 + Math.random() * 900));
-        const before = await appliedNow();
-        await stopProcess(child, 'SIGKILL');
-        kills++;
-        child = startPipelineProcess(cfgPath);
-        // The next kill lands while the sink is working again.
-        await waitUntil('the sink writing after the restart', async () => (await appliedNow()) > before, 60_000);
-      }
-    } catch (e) {
-      await stopProcess(child, 'SIGKILL');
-      throw new Error(`${(e as Error).message}\n${child.stderrText().slice(-3000)}`, { cause: e });
+      ({ child, kills } = await killRepeatedly(child, () => startPipelineProcess(cfgPath), { kills: KILLS, what: 'the sink writing', progress: appliedNow }));
     } finally {
       running = false;
       await workload;
