@@ -211,6 +211,20 @@ export const size = (o: Opts = {}) => unitField(SIZE_UNITS, 'B', '^\\d+(\\.\\d+)
 /** Milliseconds: a number, or a string with a unit (`500ms`, `10s`, `7d`). */
 export const duration = (o: Opts = {}) => unitField(DURATION_UNITS, 'MS', '^\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)?$', DURATION_HINT, 'duration', o);
 
+/** Milliseconds that may be negative (an offset before a time): `-5m`, `10s`, `0`. */
+export function signedDuration(o: Opts = {}): Field<number, 'required'> {
+  const hint = 'must be a duration such as 0, "-5m" or "10s"';
+  const sch = withDesc({ anyOf: [{ type: 'integer' }, { type: 'string', pattern: '^-?\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)?$' }], 'x-hint': hint }, o.description);
+  const normalize = (v: any) => {
+    if (typeof v !== 'string') return { value: v };
+    const m = /^(-?)(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/.exec(v.trim());
+    const unit = (m?.[3] || 'MS').toUpperCase();
+    if (!m || !(unit in DURATION_UNITS)) return { error: `${hint} (got ${JSON.stringify(v)})` };
+    return { value: (m[1] ? -1 : 1) * Math.round(Number(m[2]) * DURATION_UNITS[unit]) };
+  };
+  return new Field('required', sch, { description: o.description, type: 'duration' }, (v) => (typeof v === 'string' ? (normalize(v).value as number) : v), undefined, normalize);
+}
+
 // ---------- connections ----------
 
 export type PostgresConnectionConfig = ConnectionConfig;
