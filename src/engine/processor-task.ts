@@ -12,11 +12,11 @@ import { SCHEMA_HEADER } from '../core/schemas.ts';
 import type { Consumer, Log, Producer, StoredRecord, TopicConfig } from '../log/types.ts';
 import type { ProcessorBaseConfig, ProcessorContext, ProcessorSpec, RecordTransform, TransformOutput } from '../registry/spec.ts';
 import { DeadLetters, DLQ_HEADERS } from './sink-policy.ts';
-import { diffSchemas, previousSchema, reportedSchemas, schemaChangesTopicOf, type SchemaChange } from './schema-drift.ts';
+import { ChangeReporter, diffSchemas, previousSchema, reportedSchemas, type SchemaChange } from './schema-drift.ts';
 import { SchemaLedger, SchemaStore } from './schema-topic.ts';
 import { changelogConfig, StateStore } from './state-store.ts';
 import { supervise, type TaskError, type TaskState } from './supervisor.ts';
-import { dlqTopicOf, retryTopicOf, stateTopicOf, type Reader } from './topology.ts';
+import { dlqTopicOf, processorSchemaTopicOf, retryTopicOf, stateTopicOf, type Reader } from './topology.ts';
 
 /** The output (and state changes) a busy stateful processor commits at the latest, before its commit interval is up. */
 const STATE_COMMIT_BYTES = 16 << 20;
@@ -63,7 +63,7 @@ export class ProcessorTask {
   private readonly stateEntries: Gauge;
   private readonly schemaChanges: Counter;
   /** This attempt's schema drift bookkeeping: the schema store, the last schema per input topic, the changes already reported. */
-  private drift: { schemas: SchemaStore; seen: Map<string, string>; reported: Set<string> } | null = null;
+  private drift: { schemas: SchemaStore; seen: Map<string, string>; reported: Set<string>; reporter: ChangeReporter | null } | null = null;
   /** The schema ids the schema topic holds (or this attempt appended), for change events a transform writes. */
   private schemaIds: SchemaLedger | null = null;
 
@@ -138,7 +138,7 @@ export class ProcessorTask {
       this.committed = JSON.parse(JSON.stringify(this.positions)) as Positions;
       const outputs = new Set<string>();
       this.schemaIds = null;
-      this.drift = { schemas: new SchemaStore(log, this.o.schemaTopic), seen: new Map(), reported: await reportedSchemas(log, this.o.pipeline, this.o.cfg.name) };
+      this.drift = { schemas: new SchemaStore(log, this.o.schemaTopic), seen: new Map(), reported: await reportedSchemas(log, this.o.pipeline, this.o.cfg.name), reporter: null };
       // Keyed state as of the last commit: the changelog holds exactly what the checkpoint reflects.
       const stateful = this.o.spec.stateful?.(this.o.cfg) ?? null;
       const stateTopic = stateTopicOf(this.o.pipeline, this.o.cfg.name);
@@ -194,6 +194,7 @@ export class ProcessorTask {
       await consumer.close();
       await producer.close().catch(() => {});
       await dead?.close().catch(() => {});
+      await this.drift?.reporter?.close().catch(() => {});
     }
   }
 
@@ -204,7 +205,7 @@ export class ProcessorTask {
       // A replayed dead letter is transformed as the record it was, on the topic it came from.
       const input = r.topic === retry ? replayed(r) : r;
       const sid = input.headers?.[SCHEMA_HEADER];
-      if (sid && this.drift!.seen.get(input.topic) !== sid) await this.schemaChanged(input, sid, producer);
+      if (sid && this.drift!.seen.get(input.topic) !== sid) await this.schemaChanged(input, sid);
       let outs;
       try {
         outs = transform.apply(input);
@@ -222,7 +223,7 @@ export class ProcessorTask {
    * its table than the one before it, the change is reported (schema-changes topic, metric, log)
    * in this batch's commit, or stops the processor (`onSchemaChange: stop`).
    */
-  private async schemaChanged(r: StoredRecord, sid: string, producer: Producer): Promise<void> {
+  private async schemaChanged(r: StoredRecord, sid: string): Promise<void> {
     const d = this.drift!;
     d.seen.set(r.topic, sid);
     if (d.reported.has(sid)) return;
@@ -243,19 +244,21 @@ export class ProcessorTask {
     if (cfg.onSchemaChange === 'stop') {
       throw coreError('PROCESSOR_SCHEMA_CHANGED', `processor ${cfg.name} stopped at a change of table ${change.table}'s columns (${what}) in ${r.topic}/${r.partition}/${r.offset} (onSchemaChange: stop). Check that its expressions and its readers fit the new columns, then set onSchemaChange: continue (or restart after the fix) to go on from that record`);
     }
-    const topic = schemaChangesTopicOf(pipeline);
-    await this.o.log.ensureTopic(topic, { ...this.o.topicDefaults, partitions: 1 });
-    producer.append(topic, { key: now.topic, value: JSON.stringify(change), timestamp: change.ts_ms }, 0);
+    // Durable before the batch: a crash in between finds it reported when the batch runs again.
+    d.reporter ??= await ChangeReporter.open(this.o.log, pipeline, cfg.name, this.o.topicDefaults);
+    await d.reporter.write(change, now.topic);
     d.reported.add(sid);
   }
 
   private async emit(out: TransformOutput, producer: Producer, outputs: Set<string>, timestamp: number): Promise<void> {
     if (out.schema) {
-      // A change event's schema goes to the schema topic once, no later than the event (same commit).
-      this.schemaIds ??= await SchemaLedger.load(this.o.log, this.o.schemaTopic);
+      // A change event's schema goes to a schema topic once, no later than the event (same commit).
+      // The processor's own schema topic: readers look an id up in every *.__schemas topic.
+      const topic = processorSchemaTopicOf(this.o.pipeline, this.o.cfg.name);
+      this.schemaIds ??= await SchemaLedger.load(this.o.log, topic);
       if (!this.schemaIds.has(out.schema.id)) {
-        await this.o.log.ensureTopic(this.o.schemaTopic, { ...this.o.topicDefaults, partitions: 1 });
-        producer.append(this.o.schemaTopic, { key: out.schema.id, value: JSON.stringify(out.schema), timestamp: Date.now() }, 0);
+        await this.o.log.ensureTopic(topic, { ...this.o.topicDefaults, partitions: 1 });
+        producer.append(topic, { key: out.schema.id, value: JSON.stringify(out.schema), timestamp: Date.now() }, 0);
         this.schemaIds.committed.add(out.schema.id);
       }
     }

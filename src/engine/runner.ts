@@ -37,6 +37,11 @@ export interface RunOptions {
    * than the source, as members of one consumer group per sink where the log has groups.
    */
   only?: ReadonlySet<Role>;
+  /**
+   * Without a source (none configured, or `only` without it): take what the log holds when the
+   * processors start through the processors and sinks, then stop (`sluice run --drain`).
+   */
+  drain?: boolean;
   /** The metrics registry to fill (an embedding program's own; default a new one). */
   registry?: Registry;
 }
@@ -204,6 +209,9 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
         onState: (state, error) => (sourceState = { state, error }),
       });
       ended = await sourceTask.run();
+    } else if (opts.drain) {
+      logger.info('running without the source until the processors and sinks have taken the log', { processors: processors.length, sinks: sinks.length });
+      ended = 'done';
     } else {
       // No source here (none configured, or --only without it): the other parts run until stopped.
       logger.info('running without the source', { processors: processors.length, sinks: sinks.length });
@@ -211,7 +219,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
     }
     if (ended === 'done' && (processors.length || sinks.length)) {
       // The source finished by itself (initial_only): let processors, then sinks, take the rest of the log.
-      logger.info('source finished; waiting for processors and sinks to take the rest of the log');
+      if (sourceTask) logger.info('source finished; waiting for processors and sinks to take the rest of the log');
       const stop = new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
       // In graph order: a processor is drained after every processor it reads from.
       const drain = async () => {

@@ -2,15 +2,16 @@
  * Schema drift as a processor sees it: a change event whose schema (its header `s`) is a newer
  * schema of its table than the one before it in the schema topic. The difference (columns added,
  * removed, retyped, or changed in nullability or key) becomes a schema-change event on the
- * pipeline's `<pipeline>.schema-changes` topic, written in the same commit as the processor's
- * batch, with a metric and a log line; or, with `onSchemaChange: stop`, the end of the processor.
+ * pipeline's `<pipeline>.schema-changes` topic, committed before the batch that met it (the
+ * processors of a pipeline share the topic, so each event is a short commit of its own), with a
+ * metric and a log line; or, with `onSchemaChange: stop`, the end of the processor.
  *
  * "The one before it" comes from the schema topic itself (schemas of a table in the order the
  * source wrote them), so a restart neither forgets nor repeats a change: the events this processor
  * already wrote are read back from the topic when it starts.
  */
 import type { SchemaColumn, SchemaRecord } from '../core/schemas.ts';
-import type { Log } from '../log/types.ts';
+import type { Log, Producer, TopicConfig } from '../log/types.ts';
 
 export const schemaChangesTopicOf = (pipeline: string): string => `${pipeline}.schema-changes`;
 
@@ -74,4 +75,37 @@ export async function reportedSchemas(log: Log, pipeline: string, processor: str
     }
   }
   return out;
+}
+
+/** Commits in flight to each log's schema-changes topic: one producer's uncommitted records at a time. */
+const WRITING = new WeakMap<Log, Promise<void>>();
+
+/** Writes one processor's schema-change events, each durable before the processor goes on. */
+export class ChangeReporter {
+  private constructor(
+    private readonly log: Log,
+    private readonly producer: Producer,
+    readonly topic: string,
+    private readonly topicDefaults: TopicConfig,
+  ) {}
+
+  static async open(log: Log, pipeline: string, processor: string, topicDefaults: TopicConfig): Promise<ChangeReporter> {
+    const { producer } = await log.openProducer(`schema-changes:${pipeline}:${processor}`);
+    return new ChangeReporter(log, producer, schemaChangesTopicOf(pipeline), topicDefaults);
+  }
+
+  async write(change: SchemaChange, key: string): Promise<void> {
+    const before = WRITING.get(this.log) ?? Promise.resolve();
+    const mine = before.then(async () => {
+      await this.log.ensureTopic(this.topic, { ...this.topicDefaults, partitions: 1 });
+      this.producer.append(this.topic, { key, value: JSON.stringify(change), timestamp: change.ts_ms }, 0);
+      await this.producer.commit('');
+    });
+    WRITING.set(this.log, mine.catch(() => {}));
+    await mine;
+  }
+
+  close(): Promise<void> {
+    return this.producer.close();
+  }
 }

@@ -6,6 +6,7 @@
  * are not swallowed by a sink that did not ask for them. `planTopology` also checks the graph: a
  * sink reading records it cannot apply, a processor reading its own output, two writers of a topic.
  */
+import { schemaChangesTopicOf } from './schema-drift.ts';
 import { coreError } from '../core/errors.ts';
 import { schemaTopicOf } from '../core/schemas.ts';
 import type { PipelineConfig } from '../config/types.ts';
@@ -32,6 +33,9 @@ export const dlqTopicOf = (pipeline: string): string => `${pipeline}.dlq`;
 
 /** The topic `sluice dlq replay` writes a processor's dead letters back to; the processor reads it beside its inputs. */
 export const retryTopicOf = (pipeline: string, processor: string): string => `${pipeline}.retry.${processor}`;
+
+/** The schema topic of the change events a processor writes (one per processor: a partition takes one writer's uncommitted records at a time). */
+export const processorSchemaTopicOf = (pipeline: string, processor: string): string => schemaTopicOf(`${pipeline}.${processor}`);
 
 /** The compacted changelog topic a stateful processor commits its keyed state to, with its output. */
 export const stateTopicOf = (pipeline: string, processor: string): string => `${pipeline}.state.${processor}`;
@@ -83,7 +87,7 @@ const FORMAT_NAMES: Record<RecordFormat, string> = { envelope: 'change events', 
 export function planTopology(cfg: PipelineConfig): Topology {
   // Without a source the pipeline's own topics (schemas, dead letters) take the pipeline's name.
   const prefix = cfg.source ? sourceSpec(cfg.source.type).topicPrefix(cfg.source) : cfg.name;
-  const internal = new Set([schemaTopicOf(prefix), `${prefix}.transaction`, dlqTopicOf(cfg.name), ...cfg.processors.flatMap((p) => [retryTopicOf(cfg.name, p.name), stateTopicOf(cfg.name, p.name)])]);
+  const internal = new Set([schemaTopicOf(prefix), `${prefix}.transaction`, dlqTopicOf(cfg.name), ...cfg.processors.flatMap((p) => [retryTopicOf(cfg.name, p.name), stateTopicOf(cfg.name, p.name), processorSchemaTopicOf(cfg.name, p.name)]), schemaChangesTopicOf(cfg.name)]);
   const byName = new Map(cfg.processors.map((p) => [p.name, p]));
   const templates = new Map(cfg.processors.map((p) => [p.name, processorSpec(p.type).outputs?.(p) ?? [p.output]]));
   const outputRe = new Map(cfg.processors.map((p) => [p.name, anyOf(templates.get(p.name)!.map(outputPattern))]));
