@@ -13,7 +13,7 @@ export const STOP_DEADLINE_MS = 10_000;
 
 export const runCommand: Command = {
   summary: 'run a pipeline (snapshot, then stream changes) until stopped',
-  usage: `usage: sluice run <pipeline.yaml> [--only source|processors|sinks[,…]] [--log-format text|json] [--log-level debug|info|warn|error]
+  usage: `usage: sluice run <pipeline.yaml> [--only source|processors|sinks[,…]] [--drain] [--log-format text|json] [--log-level debug|info|warn|error]
 
 Runs the pipeline: creates the publication and replication slot if needed, snapshots
 existing rows (source.snapshot), then streams changes into the log. Ctrl-C (SIGINT) or
@@ -25,6 +25,8 @@ options:
                  processors, sinks. With the kafka log, each sink is a consumer group
                  (<pipeline>.<sink>): start \`--only sinks\` on more machines and they share
                  the topics' partitions, each applying its own exactly once
+  --drain        a pipeline without a source (or --only processors,sinks): take what the
+                 log holds now through the processors and sinks, then stop (a batch run)
   --log-format   text (default) or json: one JSON object per line on stderr
   --log-level    overrides logging.level
 
@@ -34,7 +36,7 @@ examples:
   sluice run pipeline.yaml --only sinks           # apply the log, on any number of machines
 `,
   async run(args) {
-    const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { 'log-format': { type: 'string' }, 'log-level': { type: 'string' }, only: { type: 'string' } } });
+    const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { 'log-format': { type: 'string' }, 'log-level': { type: 'string' }, only: { type: 'string' }, drain: { type: 'boolean' } } });
     if (positionals.length !== 1) throw new UsageError('expected exactly one config file');
     const fmt = values['log-format'];
     const lvl = values['log-level'];
@@ -49,6 +51,7 @@ examples:
     }
     const cfg = await loadConfig(positionals[0]);
     if (only?.has('source') && !cfg.source) throw new UsageError(`--only source: ${positionals[0]} has no source`);
+    if (values.drain && cfg.source && (!only || only.has('source'))) throw new UsageError(`--drain runs a pipeline without its source to the end of the log: ${positionals[0]} has a source (give --only processors,sinks, or use snapshot: initial_only to end after a snapshot)`);
     if (fmt) cfg.logging.format = fmt;
     if (lvl) cfg.logging.level = lvl as Level;
     const logger = createLogger({ level: cfg.logging.level, format: cfg.logging.format });
@@ -76,7 +79,7 @@ examples:
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
-      await runPipeline(cfg, { logger, signal: ac.signal, only });
+      await runPipeline(cfg, { logger, signal: ac.signal, only, drain: values.drain });
       stopped = true;
     } finally {
       process.off('SIGINT', onSignal);
