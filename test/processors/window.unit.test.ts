@@ -235,3 +235,58 @@ describe('window processor', () => {
     assert.equal(percentileCont([], 0.5), null);
   });
 });
+
+describe('window processor, global', () => {
+  const src = { connector: 'postgresql', schema: 'public', table: 'lines' };
+  const ev = (op: string, before: object | null, after: object | null, i: number): TransformInput => ({ topic: 'lines', partition: 0, offset: i, key: null, value: Buffer.from(JSON.stringify({ before, after, source: src, op })), timestamp: 0 });
+  const cfgOf = (format: string) => ({ ...config({ groupBy: { sku: 'after.sku' }, timestamp: undefined, window: { type: 'global' }, aggregates: { lines: 'count()', qty: 'sum(after.qty)', mean: 'avg(after.qty)' }, format }) });
+
+  it('keeps each key the aggregate of its current rows: updates and deletes take rows out, a key move too', async () => {
+    const { globalTransform } = await import('../../src/processors/window/global.ts');
+    const t = globalTransform(cfgOf('rows') as never);
+    t.open!(new StateStore());
+    // Brute-force reference: the table itself, as a map of id → row.
+    const table = new Map<number, { sku: string; qty: number }>();
+    const changes: [string, number, { sku: string; qty: number } | null][] = [
+      ['c', 1, { sku: 'a', qty: 2 }], ['c', 2, { sku: 'a', qty: 3 }], ['c', 3, { sku: 'b', qty: 5 }],
+      ['u', 1, { sku: 'a', qty: 7 }], ['u', 2, { sku: 'b', qty: 3 }], ['d', 3, null], ['c', 4, { sku: 'c', qty: 1 }], ['d', 4, null],
+    ];
+    const latest = new Map<string, unknown>();
+    changes.forEach(([op, id, row], i) => {
+      const before = table.get(id) ?? null;
+      if (row) table.set(id, row);
+      else table.delete(id);
+      t.apply(ev(op, before && { id, ...before }, row && { id, ...row }, i));
+      if (i % 3 === 2 || i === changes.length - 1) for (const o of t.tick!(0)) latest.set(String(o.key), o.value === null ? null : JSON.parse(String(o.value)));
+    });
+    const want = new Map<string, unknown>();
+    for (const r of table.values()) {
+      const w = (want.get(JSON.stringify(r.sku)) as { sku: string; lines: number; qty: number; mean: number }) ?? { sku: r.sku, lines: 0, qty: 0, mean: 0 };
+      w.lines++;
+      w.qty += r.qty;
+      w.mean = w.qty / w.lines;
+      want.set(JSON.stringify(r.sku), w);
+    }
+    // Keys whose rows are all gone end as tombstones (c had a row, then none: it was emitted and deleted).
+    for (const [k, v] of latest) if (!want.has(k)) assert.equal(v, null, `key ${k} deleted`);
+    assert.deepEqual(new Map([...latest].filter(([, v]) => v !== null)), want);
+  });
+
+  it('with format: changes, a key is created, updated and deleted as a table row', async () => {
+    const { globalTransform } = await import('../../src/processors/window/global.ts');
+    const t = globalTransform(cfgOf('changes') as never);
+    t.open!(new StateStore());
+    t.apply(ev('c', null, { id: 1, sku: 'a', qty: 2 }, 0));
+    const [c] = t.tick!(1000);
+    t.apply(ev('u', { id: 1, sku: 'a', qty: 2 }, { id: 1, sku: 'a', qty: 4 }, 1));
+    const [u] = t.tick!(2000);
+    t.apply(ev('d', { id: 1, sku: 'a', qty: 4 }, null, 2));
+    const [d] = t.tick!(3000);
+    const v = (o: TransformOutput) => JSON.parse(String(o.value));
+    assert.deepEqual([v(c).op, v(c).after], ['c', { sku: 'a', lines: 1, qty: 2, mean: 2 }]);
+    assert.deepEqual([v(u).op, v(u).after], ['u', { sku: 'a', lines: 1, qty: 4, mean: 4 }]);
+    assert.deepEqual([v(d).op, v(d).before, v(d).after], ['d', { sku: 'a' }, null]);
+    assert.deepEqual(JSON.parse(String(d.key)), { sku: 'a' });
+    assert.ok(c.schema && c.headers?.s === c.schema.id && c.schema.keyColumns.join() === 'sku');
+  });
+});

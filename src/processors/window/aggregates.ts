@@ -63,6 +63,8 @@ export interface Aggregate {
   result(acc: Acc): unknown;
   /** Throws when `add` would throw on `v` (checked before any window changes). */
   check?(v: unknown): void;
+  /** Takes a value added before out again (count, sum, avg: what a global aggregation of changes needs). */
+  remove?(acc: Acc, v: unknown): Acc;
 }
 
 /** A number from a record value: numbers, int64 bigints and numeric strings; throws on anything else. */
@@ -89,9 +91,9 @@ export function compileAggregate(def: AggregateDef, what: string): Aggregate {
   };
   switch (def.fn) {
     case 'count':
-      return { def, expr, init: () => 0, add: (a, v) => (expr === null || (v !== null && v !== undefined) ? (a as number) + 1 : a), merge: (a, b) => (a as number) + (b as number), result: (a) => a };
+      return { def, expr, init: () => 0, add: (a, v) => (expr === null || (v !== null && v !== undefined) ? (a as number) + 1 : a), remove: (a, v) => (expr === null || (v !== null && v !== undefined) ? (a as number) - 1 : a), merge: (a, b) => (a as number) + (b as number), result: (a) => a };
     case 'sum':
-      return { def, expr, check: numeric, init: () => null, add: (a, v) => (v === null || v === undefined ? a : ((a as number | null) ?? 0) + toNumber(v, w)), merge: (a, b) => (a === null ? b : b === null ? a : (a as number) + (b as number)), result: (a) => a };
+      return { def, expr, check: numeric, init: () => null, add: (a, v) => (v === null || v === undefined ? a : ((a as number | null) ?? 0) + toNumber(v, w)), remove: (a, v) => (v === null || v === undefined ? a : ((a as number | null) ?? 0) - toNumber(v, w)), merge: (a, b) => (a === null ? b : b === null ? a : (a as number) + (b as number)), result: (a) => a };
     case 'avg':
       return {
         def,
@@ -99,6 +101,7 @@ export function compileAggregate(def: AggregateDef, what: string): Aggregate {
         check: numeric,
         init: () => [0, 0],
         add: (a, v) => (v === null || v === undefined ? a : [(a as number[])[0] + toNumber(v, w), (a as number[])[1] + 1]),
+        remove: (a, v) => (v === null || v === undefined ? a : [(a as number[])[0] - toNumber(v, w), (a as number[])[1] - 1]),
         merge: (a, b) => [(a as number[])[0] + (b as number[])[0], (a as number[])[1] + (b as number[])[1]],
         result: (a) => ((a as number[])[1] === 0 ? null : (a as number[])[0] / (a as number[])[1]),
       };

@@ -14,22 +14,20 @@
  * processor task commits them with the output and input offsets: a restart continues exactly where
  * the last commit left off.
  */
-import type { ColumnInfo, FieldSchema, TableSchema } from '../../core/event.ts';
-import { SCHEMA_HEADER, schemaRecordOf } from '../../core/schemas.ts';
 import { writeValue } from '../../core/serde/json.ts';
-import { SLUICE_VERSION } from '../../core/version.ts';
 import type { KeyedState, RecordTransform, StateRef, TransformInput, TransformOutput } from '../../registry/spec.ts';
 import { compileExpr } from '../expr/index.ts';
 import { parseIsoMs } from '../expr/time.ts';
 import { evaluate, scopeOf } from '../exprs.ts';
 import { compileAggregate, parseAggregate, type Aggregate } from './aggregates.ts';
+import { resultChanges } from './results.ts';
 
 export interface WindowOptions {
   name: string;
   output: string;
   late: string;
   groupBy: Record<string, string>;
-  window: { type: 'tumbling' | 'hopping' | 'session'; size?: number; advance?: number; gap?: number };
+  window: { type: 'tumbling' | 'hopping' | 'session' | 'global'; size?: number; advance?: number; gap?: number };
   time: 'event' | 'processing';
   timestamp?: string;
   watermark: number;
@@ -146,34 +144,11 @@ export function windowTransform(o: WindowOptions): RecordTransform {
     return { topic: o.output, key: writeValue((w.g.length === 1 ? w.g[0] : w.g) as never), value: writeValue(out as never), timestamp: w.e };
   };
 
-  /** A result as a change event of the table `<name>` (a create, or an update of an emitted window), with its schema. */
+  const changes = resultChanges({ pipeline: o.pipeline, name: o.name, output: o.output, groups: groups.map((g) => g.field), windowed: true, aggregates: aggs.map((a) => ({ name: a.def.name, count: a.def.fn === 'count' || a.def.fn === 'count_distinct' })) });
+  /** A result as a change event: a create, or an update of an emitted window. */
   const change = (w: WinState, after: Record<string, unknown>, update: boolean): TransformOutput => {
     w.x = 1;
-    const key: Record<string, unknown> = {};
-    for (const g of groups) key[g.field] = after[g.field];
-    key.window_start = after.window_start;
-    const schema = schemaOf(after);
-    const source = `{"version":"${SLUICE_VERSION}","connector":"sluice","name":${JSON.stringify(o.pipeline)},"ts_ms":${w.e},"snapshot":"false","db":${JSON.stringify(o.pipeline)},"schema":"window","table":${JSON.stringify(o.name)}}`;
-    const value = `{"before":null,"after":${writeValue(after as never)},"source":${source},"op":"${update ? 'u' : 'c'}","ts_ms":${Date.now()}}`;
-    return { topic: o.output, key: writeValue(key as never), value, timestamp: w.e, headers: { [SCHEMA_HEADER]: schema.id }, schema };
-  };
-
-  /** Table schemas of the results, by the JSON types of their values (a group-by value may be a number in one and text in another). */
-  const schemas = new Map<string, TableSchema>();
-  const schemaOf = (after: Record<string, unknown>) => {
-    const cols: [string, FieldSchema, string, boolean][] = [];
-    for (const g of groups) cols.push([g.field, ...typeOf(after[g.field], false), true]);
-    cols.push(['window_start', { type: 'string', optional: false, name: 'io.debezium.time.ZonedTimestamp', version: 1 }, 'timestamptz', true]);
-    cols.push(['window_end', { type: 'string', optional: false, name: 'io.debezium.time.ZonedTimestamp', version: 1 }, 'timestamptz', false]);
-    for (const a of aggs) cols.push([a.def.name, ...typeOf(after[a.def.name], true, a.def.fn === 'count' || a.def.fn === 'count_distinct'), false]);
-    const sig = cols.map((c) => c[2]).join(',');
-    let t = schemas.get(sig);
-    if (!t) {
-      const columns: ColumnInfo[] = cols.map(([name, schema, typeName, key]) => ({ name, typeOid: 0, typeName, typeModifier: -1, key, optional: schema.optional, schema }));
-      t = { schema: 'window', table: o.name, keyColumns: cols.filter((c) => c[3]).map((c) => c[0]), columns } as TableSchema;
-      schemas.set(sig, t);
-    }
-    return schemaRecordOf('sluice', o.output, t);
+    return changes(after, null, update ? 'u' : 'c', w.e);
   };
 
   return {
@@ -288,10 +263,3 @@ export function windowTransform(o: WindowOptions): RecordTransform {
   };
 }
 
-/** The column type of a result value: integers of counts as int8, other numbers float8, text, booleans; null as the fallback type. */
-function typeOf(v: unknown, optional: boolean, count = false): [FieldSchema, string] {
-  if (count) return [{ type: 'int64', optional }, 'int8'];
-  if (typeof v === 'number' || typeof v === 'bigint' || v === null || v === undefined) return [{ type: 'double', optional }, 'float8'];
-  if (typeof v === 'boolean') return [{ type: 'boolean', optional }, 'bool'];
-  return [{ type: 'string', optional }, 'text'];
-}
