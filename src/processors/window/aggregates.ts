@@ -17,6 +17,8 @@ export const AGGREGATES = {
   min: 'Smallest non-null value (numbers, or strings compared as text).',
   max: 'Largest non-null value (numbers, or strings compared as text).',
   count_distinct: 'Number of distinct non-null values (the values are kept in state: their number bounds its size).',
+  first: 'The first non-null value, in the order the processor reads the records.',
+  last: 'The last non-null value, in the order the processor reads the records (the current value of a field, e.g. a status).',
   percentile: '`percentile(x, p)` with 0 ≤ p ≤ 1: the value at that fraction, interpolated between neighbours as PostgreSQL\'s `percentile_cont` (the values are kept in state).',
 } as const;
 
@@ -123,6 +125,10 @@ export function compileAggregate(def: AggregateDef, what: string): Aggregate {
         merge: (a, b) => Object.assign(a as object, b),
         result: (a) => Object.keys(a as object).length,
       };
+    case 'first':
+      return { def, expr, init: () => null, add: (a, v) => (a !== null || v === null || v === undefined ? a : plain(v)), merge: (a, b) => a ?? b, result: (a) => a };
+    case 'last':
+      return { def, expr, init: () => null, add: (a, v) => (v === null || v === undefined ? a : plain(v)), merge: (a, b) => b ?? a, result: (a) => a };
     case 'percentile':
       return {
         def,
@@ -138,6 +144,9 @@ export function compileAggregate(def: AggregateDef, what: string): Aggregate {
       };
   }
 }
+
+/** A value as state keeps it (JSON: an int64 bigint as its text when beyond 2^53). */
+const plain = (v: unknown): unknown => (typeof v === 'bigint' ? (Number.isSafeInteger(Number(v)) ? Number(v) : String(v)) : v);
 
 /** The value at fraction `p` of `values`, interpolated linearly (PostgreSQL's percentile_cont). */
 export function percentileCont(values: number[], p: number): number | null {

@@ -25,8 +25,6 @@ interface Group {
   x?: 1;
 }
 
-/** The aggregations global windows can keep: those that can take a value out again. */
-export const GLOBAL_AGGREGATES = ['count', 'sum', 'avg'];
 
 interface Contribution {
   gk: string;
@@ -40,6 +38,8 @@ export function globalTransform(o: WindowOptions): RecordTransform {
   const groups = Object.entries(o.groupBy).map(([field, src]) => ({ field, e: compileExpr(src), what: `${what} (groupBy.${field})` }));
   const aggs: Aggregate[] = Object.entries(o.aggregates).map(([name, text]) => compileAggregate(parseAggregate(name, text), what));
   const aggWhat = aggs.map((a) => `${what} (aggregates.${a.def.name})`);
+  /** Aggregations that cannot take a value out: with them, updates and deletes are refused. */
+  const fixed = aggs.filter((a) => !a.remove).map((a) => `${a.def.name} (${a.def.fn})`);
   const changes = resultChanges({ pipeline: o.pipeline, name: o.name, output: o.output, groups: groups.map((g) => g.field), windowed: false, aggregates: aggs.map((a) => ({ name: a.def.name, count: a.def.fn === 'count' })) });
   let state: KeyedState;
   const refs = new Map<string, StateRef>();
@@ -83,6 +83,9 @@ export function globalTransform(o: WindowOptions): RecordTransform {
       if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new TypeError(`${what}: a record that is no object (${JSON.stringify(v)?.slice(0, 80)})`);
       const parts: Contribution[] = [];
       if ('op' in v && 'source' in v) {
+        if ((v.op === 'u' || v.op === 'd') && fixed.length) {
+          throw new TypeError(`${what}: ${fixed.join(', ')} cannot take a row out again, so this global window takes inserts only, and ${rec.topic} sent ${v.op === 'u' ? 'an update' : 'a delete'}. Use count, sum and avg over a table whose rows change, or a tumbling window`);
+        }
         if (v.op === 'u' || v.op === 'd') {
           if (v.before === null || v.before === undefined) throw new TypeError(`${what}: an ${v.op === 'u' ? 'update' : 'delete'} without its row before, which a global aggregation takes out (PostgreSQL: REPLICA IDENTITY FULL on the table)`);
           parts.push(contribution(scope, v.before, -1));

@@ -8,14 +8,13 @@ import { defineProcessor } from '../../registry/spec.ts';
 import { nameOf, processorFields, stateFields } from '../common.ts';
 import { checkExpr } from '../exprs.ts';
 import { AGGREGATES, parseAggregate } from './aggregates.ts';
-import { GLOBAL_AGGREGATES } from './global.ts';
 
 const config = object({
   ...processorFields({ output: '{name}', outputDoc: 'The topic of the window results (one record per key and window, keyed by the group-by value).' }),
   groupBy: raw<Record<string, string>>({ jsonType: 'object', type: 'mapping of field → expression', description: 'The key: output fields each computed by an [expression](processing.md#expressions), e.g. `customer_id: after.customer_id`. Records with equal values share windows.' }).default({ key: '$key' }, '`{key: $key}` (the record key)'),
   window: object(
     {
-      type: oneOf(['tumbling', 'hopping', 'session', 'global'] as const, { description: '`tumbling`: back-to-back windows of `size`; `hopping`: windows of `size` starting every `advance` (a record is in several); `session`: a key\'s records less than `gap` apart, in one window; `global`: one running aggregation per key over all time, reading change events as changes (an update takes its old row out and adds the new one, a delete takes its row out), emitted after each batch that changed it (count, sum and avg only).' }),
+      type: oneOf(['tumbling', 'hopping', 'session', 'global'] as const, { description: '`tumbling`: back-to-back windows of `size`; `hopping`: windows of `size` starting every `advance` (a record is in several); `session`: a key\'s records less than `gap` apart, in one window; `global`: one running aggregation per key over all time, reading change events as changes (an update takes its old row out and adds the new one, a delete takes its row out), emitted after each batch that changed it. Over updates and deletes only count, sum and avg can take a row out; with other aggregations the input must be insert-only (an update or delete is dead-lettered).' }),
       size: duration({ description: 'Length of tumbling and hopping windows (`2m`, `10s`), aligned to the epoch.' }).optional('none (tumbling and hopping need it)'),
       advance: duration({ description: 'Hopping windows: how far each starts after the previous one (a divisor of `size`).' }).optional('none (hopping needs it)'),
       gap: duration({ description: 'Session windows: the inactivity that ends a session.' }).optional('none (session needs it)'),
@@ -78,12 +77,6 @@ export const windowProcessor = defineProcessor({
     const wp = [...path, 'window'];
     if (w.type === 'global') {
       if (w.size !== undefined || w.advance !== undefined || w.gap !== undefined) ctx.fail(wp, 'global windows take no size, advance or gap: they hold each key over all time');
-      if (aggs && typeof aggs === 'object') {
-        for (const [name, text] of Object.entries(aggs)) {
-          const fn = typeof text === 'string' ? /^\s*([A-Za-z_]+)/.exec(text)?.[1]?.toLowerCase() : undefined;
-          if (fn && fn in AGGREGATES && !GLOBAL_AGGREGATES.includes(fn)) ctx.fail([...path, 'aggregates', name], `${fn} cannot take a row out again when it is updated or deleted, so global windows do not keep it: use ${GLOBAL_AGGREGATES.join(', ')}, or a tumbling window`);
-        }
-      }
     } else if (w.type === 'session') {
       if (!gap) ctx.fail(wp, 'session windows need `gap` (e.g. 30m), the inactivity that ends a session');
       if (w.size !== undefined || w.advance !== undefined) ctx.fail(wp, 'session windows take only `gap`: their length follows the records');
