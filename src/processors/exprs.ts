@@ -8,6 +8,7 @@ import { coreError } from '../core/errors.ts';
 import { parseJson } from '../core/serde/parse.ts';
 import type { CheckContext, TransformInput } from '../registry/spec.ts';
 import { compileExpr, ExprError, type Compiled, type ExprType, type Meta } from './expr/index.ts';
+import { parseIsoMs } from './expr/time.ts';
 
 /** Compiles the expression at `path` of the raw config, reporting a problem there. */
 export function checkExpr(source: unknown, path: string[], ctx: CheckContext, expect?: ExprType): void {
@@ -71,4 +72,15 @@ export function evaluate(e: Compiled, s: Scope, what: string): unknown {
     if (err instanceof ExprError) throw coreError('PROCESSOR_EXPR', `${what}: ${err.reason} (in ${e.source})`, { cause: err });
     throw err;
   }
+}
+
+/**
+ * A record's event time from its `key` expression (e.g. `timestamp`, `rightTimestamp`): ms since
+ * the epoch, an int64, or an ISO-8601 text; anything else is an error that dead-letters the record.
+ */
+export function eventTime(e: Compiled, s: Scope, what: string, key: string): number {
+  const v = evaluate(e, s, `${what} (${key})`);
+  const ms = typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : typeof v === 'string' ? parseIsoMs(v) : undefined;
+  if (ms === undefined || !Number.isFinite(ms)) throw new TypeError(`${what}: the ${key} expression (${e.source}) gave ${JSON.stringify(v) ?? String(v)}, not a time in ms or an ISO-8601 text`);
+  return ms;
 }

@@ -8,8 +8,7 @@
 import type { KeyedState, RecordTransform, StateRef } from '../../registry/spec.ts';
 import { outputTopic } from '../common.ts';
 import { compileExpr } from '../expr/index.ts';
-import { parseIsoMs } from '../expr/time.ts';
-import { evaluate, scopeOf } from '../exprs.ts';
+import { evaluate, eventTime, scopeOf } from '../exprs.ts';
 import type { DedupeProcessorConfig } from './spec.ts';
 
 const META = 'meta';
@@ -45,12 +44,7 @@ export function dedupeTransform(c: DedupeProcessorConfig): RecordTransform {
       let t = Date.now();
       if (c.time === 'event') {
         if (!ts) t = rec.timestamp;
-        else {
-          const v = evaluate(ts, scope, `${what} (timestamp)`);
-          const ms = typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : typeof v === 'string' ? parseIsoMs(v) : undefined;
-          if (ms === undefined || !Number.isFinite(ms)) throw new TypeError(`${what}: the timestamp expression (${c.timestamp}) gave ${JSON.stringify(v) ?? String(v)}, not a time in ms or an ISO-8601 text`);
-          t = ms;
-        }
+        else t = eventTime(ts, scope, what, 'timestamp');
       }
       const v = evaluate(id, scope, `${what} (id)`);
       const out = [{ topic: outputTopic(c.output, rec.topic), key: rec.key, value: rec.value, headers: rec.headers }];

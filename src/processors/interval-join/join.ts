@@ -13,8 +13,7 @@
 import { writeValue } from '../../core/serde/json.ts';
 import type { KeyedState, ProcessorContext, RecordTransform, StateRef, TransformInput, TransformOutput } from '../../registry/spec.ts';
 import { compileExpr, type Compiled } from '../expr/index.ts';
-import { parseIsoMs } from '../expr/time.ts';
-import { evaluate, scopeOf, type Scope } from '../exprs.ts';
+import { evaluate, eventTime, scopeOf, type Scope } from '../exprs.ts';
 import type { IntervalJoinProcessorConfig } from './spec.ts';
 
 type Side = 'L' | 'R';
@@ -70,10 +69,7 @@ export function intervalJoinTransform(c: IntervalJoinProcessorConfig, ctx: Proce
   const timeOf = (side: Side, rec: TransformInput, scope: Scope): number => {
     const e = sides[side].ts;
     if (!e) return rec.timestamp;
-    const v = evaluate(e, scope, `${what} (${side === 'L' ? 'timestamp' : 'rightTimestamp'})`);
-    const ms = typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : typeof v === 'string' ? parseIsoMs(v) : undefined;
-    if (ms === undefined || !Number.isFinite(ms)) throw new TypeError(`${what}: the ${side === 'L' ? 'timestamp' : 'rightTimestamp'} expression gave ${JSON.stringify(v) ?? String(v)}, not a time in ms or an ISO-8601 text`);
-    return ms;
+    return eventTime(e, scope, what, side === 'L' ? 'timestamp' : 'rightTimestamp');
   };
 
   const pair = (l: Held, r: Held): TransformOutput => ({ topic: c.output, key: l.key, value: writeValue({ ...l.v, [c.as]: r.v } as never), timestamp: Math.max(l.t, r.t) });

@@ -17,8 +17,7 @@
 import { writeValue } from '../../core/serde/json.ts';
 import type { KeyedState, RecordTransform, StateRef, TransformInput, TransformOutput } from '../../registry/spec.ts';
 import { compileExpr } from '../expr/index.ts';
-import { parseIsoMs } from '../expr/time.ts';
-import { evaluate, scopeOf } from '../exprs.ts';
+import { evaluate, eventTime, scopeOf } from '../exprs.ts';
 import { compileAggregate, parseAggregate, type Aggregate } from './aggregates.ts';
 import { resultChanges } from './results.ts';
 
@@ -127,10 +126,7 @@ export function windowTransform(o: WindowOptions): RecordTransform {
   const recordTime = (rec: TransformInput, scope: ReturnType<typeof scopeOf>): number => {
     if (o.time === 'processing') return Date.now();
     if (!ts) return rec.timestamp;
-    const v = evaluate(ts, scope, `${what} (timestamp)`);
-    const ms = typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : typeof v === 'string' ? parseIsoMs(v) : undefined;
-    if (ms === undefined || !Number.isFinite(ms)) throw new TypeError(`${what}: the timestamp expression (${o.timestamp}) gave ${JSON.stringify(v) ?? String(v)}, not a time in ms or an ISO-8601 text`);
-    return ms;
+    return eventTime(ts, scope, what, 'timestamp');
   };
 
   const row = (w: WinState, final: boolean | null): TransformOutput => {
