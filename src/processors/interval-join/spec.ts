@@ -56,7 +56,7 @@ export const intervalJoinProcessor = defineProcessor({
     const b = raw.between;
     const lo = signedMs(String(b?.lower));
     const hi = signedMs(String(b?.upper));
-    if (b && lo > hi) ctx.fail([...path, 'between'], `lower (${b.lower}) is after upper (${b.upper}): no record could pair`);
+    if (b && lo > hi) ctx.fail([...path, 'between'], `lower (${lo} ms) is after upper (${hi} ms): no record could pair`);
   },
   stateful: (c) => ({ maxKeys: c.state.maxKeys, commitMs: c.state.commitInterval }),
   sideInputs: (c) => c.right,
