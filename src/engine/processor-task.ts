@@ -200,8 +200,8 @@ export class ProcessorTask {
 
   private async process(recs: StoredRecord[], transform: RecordTransform, producer: Producer, outputs: Set<string>, dead: DeadLetters): Promise<void> {
     const retry = retryTopicOf(this.o.pipeline, this.o.cfg.name);
+    this.metrics.eventsIn.inc(recs.length);
     for (const r of recs) {
-      this.metrics.eventsIn.inc();
       // A replayed dead letter is transformed as the record it was, on the topic it came from.
       const input = r.topic === retry ? replayed(r) : r;
       const sid = input.headers?.[SCHEMA_HEADER];

@@ -129,11 +129,22 @@ export function windowTransform(o: WindowOptions): RecordTransform {
     return eventTime(ts, scope, what, 'timestamp');
   };
 
+  /** Window bounds as text: the windows closing together share their bounds, so each is made once. */
+  const isoCache = new Map<number, string>();
+  const iso = (ms: number): string => {
+    let t = isoCache.get(ms);
+    if (t === undefined) {
+      if (isoCache.size > 10_000) isoCache.clear();
+      isoCache.set(ms, (t = new Date(ms).toISOString()));
+    }
+    return t;
+  };
+
   const row = (w: WinState, final: boolean | null): TransformOutput => {
     const out: Record<string, unknown> = {};
     groups.forEach((g, i) => (out[g.field] = w.g[i]));
-    out.window_start = new Date(w.s).toISOString();
-    out.window_end = new Date(w.e).toISOString();
+    out.window_start = iso(w.s);
+    out.window_end = iso(w.e);
     aggs.forEach((a, i) => (out[a.def.name] = a.result(w.a[i])));
     if (o.format === 'changes') return change(w, out, final === false || w.x === 1);
     if (final !== null) out.final = final;
