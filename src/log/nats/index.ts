@@ -288,7 +288,8 @@ export class NatsLog implements Log {
         continue;
       }
       const last = info.state.last_seq;
-      const end = Math.max(this.endCache.get(s) ?? 0, Math.min(last, this.view.intentStart(s)));
+      // Not past an open intent, nor into a commit that completed between the info and the sync.
+      const end = Math.max(this.endCache.get(s) ?? 0, Math.min(last, this.view.intentStart(s), this.view.halfCommitStart(s, last)));
       this.endCache.set(s, end);
       const first = info.state.first_seq;
       out.set(s, { start: Math.min(Math.max(first - 1, 0), end), end, firstSeq: first });

@@ -110,16 +110,17 @@ export class NatsProducer implements Producer {
     try {
       const commit = this.entry.commit + 1;
       let ends: Map<string, number> | null = null;
+      const parts: Record<string, number> = {};
       if (batch.length) {
         const streams = [...new Set(batch.map((r) => this.log.streamOf(r.topic, r.partition)))];
-        const parts: Record<string, number> = {};
         const unknown = streams.filter((s) => !this.known.has(s));
         for (const [s, end] of await this.log.currentEnds(unknown)) this.known.set(s, end);
         for (const s of streams) parts[s] = Math.max(this.known.get(s)!, this.log.visibleEnd(s));
         await this.update({ ...this.entry, intent: { epoch: this.entry.epoch, commit, at: Date.now(), parts } });
         ends = await this.publish(batch, txnOf(this.key, this.entry.epoch, commit));
       }
-      await this.update({ ...this.entry, commit, checkpoint, intent: null });
+      const done = ends ? { parts: Object.fromEntries([...ends].map(([st, end]) => [st, [parts[st], end] as [number, number]])) } : null;
+      await this.update({ ...this.entry, commit, checkpoint, intent: null, done });
       if (ends) for (const [s, end] of ends) this.known.set(s, end);
     } catch (e) {
       const err = e as SluiceError;

@@ -32,6 +32,12 @@ export interface ProducerEntry {
   commit: number;
   checkpoint: string | null;
   intent: Intent | null;
+  /**
+   * The streams of the last completed commit, each with its end before and after it. A reader
+   * whose stream info was taken while that commit was publishing (and who saw its intent gone only
+   * afterwards) finds a count inside a range and knows it for a half commit.
+   */
+  done?: { parts: Record<string, [number, number]> } | null;
 }
 
 /** The header naming the commit a record belongs to: `<producer key> <epoch> <commit>`. */
@@ -50,7 +56,7 @@ export function parseTxn(v: string | undefined): { producerKey: string; epoch: n
 
 export function parseProducer(v: Uint8Array): ProducerEntry {
   const e = JSON.parse(Buffer.from(v).toString('utf8')) as Partial<ProducerEntry>;
-  return { epoch: e.epoch ?? 0, commit: e.commit ?? 0, checkpoint: e.checkpoint ?? null, intent: e.intent ?? null };
+  return { epoch: e.epoch ?? 0, commit: e.commit ?? 0, checkpoint: e.checkpoint ?? null, intent: e.intent ?? null, done: e.done ?? null };
 }
 
 export const encodeJson = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v), 'utf8');

@@ -150,6 +150,20 @@ export class LogView {
     return min;
   }
 
+  /**
+   * Where `last` (a stream's last sequence as a stream info reported it) falls inside the last
+   * completed commit of some producer, that commit's start: the info was taken half way through its
+   * publish. Otherwise Infinity.
+   */
+  halfCommitStart(stream: string, last: number): number {
+    let min = Infinity;
+    for (const { entry } of this.producers.values()) {
+      const r = entry.done?.parts[stream];
+      if (r && r[0] < last && last < r[1] && r[0] < min) min = r[0];
+    }
+    return min;
+  }
+
   /** Whether records of this commit are to be skipped (it was aborted). */
   isAborted(producerKey: string, epoch: number, commit: number): boolean {
     return this.aborted.has(`${producerKey} ${epoch} ${commit}`);
