@@ -14,7 +14,7 @@ import type { ProcessorBaseConfig, ProcessorContext, ProcessorSpec, RecordTransf
 import { DeadLetters, DLQ_HEADERS } from './sink-policy.ts';
 import { ChangeReporter, diffSchemas, previousSchema, reportedSchemas, type SchemaChange } from './schema-drift.ts';
 import { SchemaLedger, SchemaStore } from './schema-topic.ts';
-import { changelogConfig, StateStore } from './state-store.ts';
+import { changelogConfig, openStateStore, type TaskStateStore } from './state-store.ts';
 import { supervise, type TaskError, type TaskState } from './supervisor.ts';
 import { dlqTopicOf, processorSchemaTopicOf, retryTopicOf, stateTopicOf, type Reader } from './topology.ts';
 
@@ -132,6 +132,7 @@ export class ProcessorTask {
     const { producer, checkpoint } = await log.openProducer(this.producerId);
     const consumer = log.openConsumer();
     let dead: DeadLetters | null = null;
+    let store: TaskStateStore | null = null;
     try {
       dead = await DeadLetters.open(log, { pipeline: this.o.pipeline, processor: this.o.cfg.name, topic: dlqTopicOf(this.o.pipeline), topicDefaults: this.o.topicDefaults, create: false });
       this.positions = checkpoint ? (JSON.parse(checkpoint) as Positions) : {};
@@ -142,12 +143,11 @@ export class ProcessorTask {
       // Keyed state as of the last commit: the changelog holds exactly what the checkpoint reflects.
       const stateful = this.o.spec.stateful?.(this.o.cfg) ?? null;
       const stateTopic = stateTopicOf(this.o.pipeline, this.o.cfg.name);
-      let store: StateStore | null = null;
       if (stateful) {
-        store = new StateStore(stateful.maxKeys, `processor ${this.o.cfg.name}`);
+        store = await openStateStore({ ...stateful, pipeline: this.o.pipeline, processor: this.o.cfg.name });
         await log.ensureTopic(stateTopic, changelogConfig(this.o.topicDefaults, log.capabilities.compaction));
         const n = await store.restore(log, stateTopic);
-        if (n) this.o.logger.info('processor restored its state', { processor: this.o.cfg.name, entries: n });
+        if (n) this.o.logger.info('processor restored its state', { processor: this.o.cfg.name, entries: n, store: stateful.store });
         transform.open?.(store);
         this.stateEntries.set(store.size);
       }
@@ -179,6 +179,7 @@ export class ProcessorTask {
         if (!dirty && changed === 0) continue;
         const ckpt = JSON.stringify(this.positions);
         await producer.commit(ckpt);
+        store?.committed();
         lastCommit = Date.now();
         dirty = false;
         this.committed = JSON.parse(ckpt) as Positions;
@@ -195,6 +196,7 @@ export class ProcessorTask {
       await producer.close().catch(() => {});
       await dead?.close().catch(() => {});
       await this.drift?.reporter?.close().catch(() => {});
+      await store?.close().catch(() => {});
     }
   }
 

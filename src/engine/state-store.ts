@@ -9,19 +9,25 @@
  * and nothing is lost.
  *
  * Restoring reads the changelog from its start; compaction keeps it near one record per live key.
- * State lives in memory: `maxKeys` bounds it, and a processor that reaches the bound stops with
- * STATE_LIMIT (raise it, or make windows shorter / keys fewer) rather than being killed by the OS.
+ * This store keeps the state in memory: `maxKeys` bounds it, and a processor that reaches the
+ * bound stops with STATE_LIMIT (raise it, or make windows shorter / keys fewer) rather than being
+ * killed by the OS. State larger than memory goes on disk (`state.store: disk`, state-disk.ts).
  */
 import { coreError } from '../core/errors.ts';
 import type { Log, Producer, TopicConfig } from '../log/types.ts';
-import type { KeyedState, StateRef } from '../registry/spec.ts';
+import type { KeyedState, StatefulOptions, StateRef } from '../registry/spec.ts';
+import { DiskStateStore } from './state-disk.ts';
 
 /** One entry: its key, its value (undefined once deleted, until the next flush writes the tombstone) and whether it changed since. */
 type Slot = StateRef;
 
 export class StateStore implements KeyedState {
+  readonly onDisk = false;
   /** Entries by key; a changed entry is marked in its slot (one hash probe per write, not two). */
   private readonly map = new Map<string, Slot>();
+  /** Timers by time (an index beside the state, rebuilt by the transform's `open`), and their times in a min-heap. */
+  private timers = new Map<number, string[]>();
+  private times: number[] = [];
   private readonly changed: Slot[] = [];
   private live = 0;
 
@@ -73,6 +79,54 @@ export class StateStore implements KeyedState {
     for (const [k, slot] of this.map) if (slot.v !== undefined) yield [k, slot.v];
   }
 
+  timer(at: number, key: string): void {
+    const keys = this.timers.get(at);
+    if (keys) {
+      keys.push(key);
+      return;
+    }
+    this.timers.set(at, [key]);
+    const h = this.times;
+    let i = h.push(at) - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (h[p] <= at) break;
+      h[i] = h[p];
+      i = p;
+    }
+    h[i] = at;
+  }
+
+  due(upTo: number): string[] {
+    const out: string[] = [];
+    const h = this.times;
+    while (h.length && h[0] <= upTo) {
+      const t = h[0];
+      const last = h.pop()!;
+      if (h.length) {
+        let i = 0;
+        for (;;) {
+          const l = 2 * i + 1;
+          if (l >= h.length) break;
+          const c = l + 1 < h.length && h[l + 1] < h[l] ? l + 1 : l;
+          if (h[c] >= last) break;
+          h[i] = h[c];
+          i = c;
+        }
+        h[i] = last;
+      }
+      // Keys of one time in a stable order, as the disk store gives them.
+      out.push(...this.timers.get(t)!.sort());
+      this.timers.delete(t);
+    }
+    return out;
+  }
+
+  /** The log commit holding the last flush succeeded (nothing to do in memory). */
+  committed(): void {}
+
+  async close(): Promise<void> {}
+
   /** Entries changed since the last flush. */
   get pending(): number {
     return this.changed.length;
@@ -96,6 +150,8 @@ export class StateStore implements KeyedState {
     this.map.clear();
     this.changed.length = 0;
     this.live = 0;
+    this.timers = new Map();
+    this.times = [];
   }
 
   /** Loads the committed state from the changelog: the latest value per key, tombstones removing. */
@@ -124,6 +180,15 @@ export class StateStore implements KeyedState {
     }
     return this.live;
   }
+}
+
+/** Either store, as the processor task drives it. */
+export type TaskStateStore = (StateStore | DiskStateStore) & { flush(producer: Producer, topic: string): number; committed(): void; restore(log: Log, topic: string): Promise<number>; close(): Promise<void> };
+
+/** The store a processor's `state` config asks for. */
+export async function openStateStore(o: StatefulOptions & { pipeline: string; processor: string }): Promise<TaskStateStore> {
+  if (o.store === 'disk') return DiskStateStore.open({ dir: o.dir, pipeline: o.pipeline, processor: o.processor, maxKeys: o.maxKeys, memoryKeys: o.memoryKeys });
+  return new StateStore(o.maxKeys, `processor ${o.processor}`);
 }
 
 /** The changelog topic's settings: compacted where the backend can, one partition (one task owns it). */

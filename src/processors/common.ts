@@ -2,7 +2,10 @@
  * The config keys every processor has (`name`, `inputs`, `output`, `onError`), declared once so
  * each processor's spec adds only its own keys, and the docs describe them the same way.
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { duration, integer, list, object, oneOf, string, type ResolveContext } from '../config/fields.ts';
+import type { StatefulOptions } from '../registry/spec.ts';
 import { topicPart } from '../sources/common/names.ts';
 
 /** The processor's own name in the config being resolved (for defaults that derive from it). */
@@ -45,12 +48,22 @@ export function outputTopic(template: string, topic: string, table?: { schema: s
   return template.replace(/\{topic\}/g, () => topic).replace(/\{schema\}/g, () => topicPart(t!.schema)).replace(/\{table\}/g, () => topicPart(t!.table));
 }
 
-/** The `state` keys of a stateful processor (window, join): its bound and how often it commits. */
+/** The `state` keys of a stateful processor (window, join): its bound, how often it commits, where it lives. */
 export function stateFields(o: { what: string }) {
   return object({
-    maxKeys: integer({ min: 1, description: `The most ${o.what} held at once; reaching it stops the processor with STATE_LIMIT. State is held in memory.` }).default(1_000_000),
+    maxKeys: integer({ min: 1, description: `The most ${o.what} held at once; reaching it stops the processor with STATE_LIMIT.` }).default(1_000_000),
     commitInterval: duration({
       description: 'How often the processor commits while busy: its output, the state entries changed since the last commit and its input offsets, in one log commit. Longer: an entry changed many times goes to the changelog once, and more throughput; shorter: results appear sooner. Idle, it commits at once.',
     }).default(1000),
+    store: oneOf(['memory', 'disk'] as const, {
+      description: '`memory`: every entry in memory (fastest; memory grows with the state). `disk`: entries in an on-disk store (LMDB, the npm package `lmdb`) under `state.dir`, with `memoryKeys` of them cached in memory, for state larger than memory. Either way the changelog topic is the durable copy, restored at each start.',
+    }).default('memory'),
+    memoryKeys: integer({ min: 1, description: 'With `store: disk`: the entries cached in memory (plus those changed since the last commit). Memory is about this many entries; the rest is on disk.' }).default(100_000),
+    dir: string({ minLength: 1, description: 'With `store: disk`: the directory of the on-disk state (`<dir>/<pipeline>/<processor>`), a cache of the changelog rebuilt at each start; it needs room for the state, about the changelog\'s size.' }).default(() => join(tmpdir(), 'sluice-state'), 'the system temp directory\'s `sluice-state`'),
   }).default({});
+}
+
+/** A stateful processor's state options, from its `state` config. */
+export function statefulOptions(s: { maxKeys: number; commitInterval: number; store: 'memory' | 'disk'; memoryKeys: number; dir: string }): StatefulOptions {
+  return { maxKeys: s.maxKeys, commitMs: s.commitInterval, store: s.store, memoryKeys: s.memoryKeys, dir: s.dir };
 }

@@ -196,6 +196,17 @@ export interface StateRef {
   dirty: boolean;
 }
 
+/** How a stateful processor keeps its state (its `state` config). */
+export interface StatefulOptions {
+  maxKeys: number;
+  commitMs: number;
+  store: 'memory' | 'disk';
+  /** Disk: the entries cached in memory. */
+  memoryKeys: number;
+  /** Disk: where the store's files go (under `<dir>/<pipeline>/<processor>`). */
+  dir: string;
+}
+
 /** Keyed state of a stateful transform (src/engine/state-store.ts): JSON values, committed with the output. */
 export interface KeyedState {
   get<T = unknown>(key: string): T | undefined;
@@ -207,6 +218,16 @@ export interface KeyedState {
   delete(key: string): void;
   entries(): IterableIterator<[string, unknown]>;
   readonly size: number;
+  /**
+   * Whether the entries live on disk (`state.store: disk`), with only some cached in memory. A
+   * transform then keeps no entries (nor refs to them) of its own beyond one call: it reads them
+   * with `get`, writes them with `put`, and finds them by time with `timer` and `due`.
+   */
+  readonly onDisk: boolean;
+  /** Notes that `key` is due at time `at` (an index beside the state, not committed: `open` rebuilds it). */
+  timer(at: number, key: string): void;
+  /** The keys whose timers are at or before `upTo`, earliest first, taken out of the index. */
+  due(upTo: number): string[];
 }
 
 export interface ProcessorContext {
@@ -228,7 +249,7 @@ export interface ProcessorSpec<T extends string = string, C extends ProcessorBas
   output: RecordFormat | 'same' | ((cfg: C) => RecordFormat | 'same');
   create(cfg: C, ctx: ProcessorContext): Promise<RecordTransform>;
   /** Keeps keyed state (committed to `<pipeline>.state.<name>`): its bound and commit interval, from its config. */
-  stateful?(cfg: C): { maxKeys: number; commitMs: number } | null;
+  stateful?(cfg: C): StatefulOptions | null;
   /** Inputs beside `inputs` that the transform tells apart (a join's table), as graph entries. */
   sideInputs?(cfg: C): string[];
   /** Every output topic template, for a processor that writes more than `output` (routes). */

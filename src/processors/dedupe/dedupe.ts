@@ -4,8 +4,11 @@
  * the wall clock) is `within` past it, the entry goes, so the state holds the ids of one `within`.
  * A repeat older than that passes (it cannot be told from a new record any more); a record with
  * no id (null) passes too.
+ *
+ * Expiry is a timer per id in the state store, at the second its id expires (on disk with
+ * `state.store: disk`, so the ids of a long `within` need not fit in memory).
  */
-import type { KeyedState, RecordTransform, StateRef } from '../../registry/spec.ts';
+import type { KeyedState, RecordTransform } from '../../registry/spec.ts';
 import { outputTopic } from '../common.ts';
 import { compileExpr } from '../expr/index.ts';
 import { evaluate, eventTime, scopeOf } from '../exprs.ts';
@@ -20,22 +23,15 @@ export function dedupeTransform(c: DedupeProcessorConfig): RecordTransform {
   let state: KeyedState;
   let clock = -Infinity;
   let saved = -Infinity;
-  /** Ids by the second they expire in. */
-  let expiring = new Map<number, StateRef[]>();
-  const remember = (ref: StateRef) => {
-    const sec = Math.floor(((ref.v as number) + c.within) / 1000);
-    const at = expiring.get(sec);
-    if (at) at.push(ref);
-    else expiring.set(sec, [ref]);
-  };
+  /** An id seen at `t` expires once the clock is past `t + within`: its timer is at the next whole second from then. */
+  const remember = (s: KeyedState, key: string, t: number) => s.timer(Math.ceil((t + c.within + 1) / 1000) * 1000, key);
 
   return {
     open(s) {
       state = s;
       clock = s.get<{ clock: number }>(META)?.clock ?? -Infinity;
       saved = clock;
-      expiring = new Map();
-      for (const [k, v] of s.entries()) if (k !== META) remember(s.ref(k, v));
+      for (const [k, v] of s.entries()) if (k !== META) remember(s, k, v as number);
     },
 
     apply(rec) {
@@ -53,7 +49,8 @@ export function dedupeTransform(c: DedupeProcessorConfig): RecordTransform {
       const k = 'id\u0000' + (typeof v === 'string' ? v : JSON.stringify(typeof v === 'bigint' ? String(v) : v));
       const seen = state.get<number>(k);
       if (seen !== undefined && seen + c.within >= clock) return [];
-      remember(state.ref(k, t));
+      state.put(k, t);
+      remember(state, k, t);
       return out;
     },
 
@@ -63,17 +60,10 @@ export function dedupeTransform(c: DedupeProcessorConfig): RecordTransform {
         state.put(META, { clock });
         saved = clock;
       }
-      const limit = Math.floor((clock - c.within) / 1000);
-      for (const [sec, refs] of expiring) {
-        if (sec > limit) continue;
-        const keep: StateRef[] = [];
-        for (const r of refs) {
-          if (r.v === undefined) continue;
-          if ((r.v as number) + c.within >= clock) keep.push(r);
-          else state.delete(r.key);
-        }
-        if (keep.length) expiring.set(sec, keep);
-        else expiring.delete(sec);
+      // A timer at or before the clock: its id is expired unless seen again since (then a later timer holds it).
+      for (const k of state.due(clock)) {
+        const seen = state.get<number>(k);
+        if (seen !== undefined && seen + c.within < clock) state.delete(k);
       }
       return [];
     },

@@ -6,7 +6,7 @@
  */
 import { duration, object, oneOf, string, type Infer } from '../../config/fields.ts';
 import { defineProcessor } from '../../registry/spec.ts';
-import { processorFields, stateFields } from '../common.ts';
+import { processorFields, stateFields, statefulOptions } from '../common.ts';
 import { checkExpr } from '../exprs.ts';
 
 const config = object({
@@ -33,7 +33,7 @@ export const dedupeProcessor = defineProcessor({
     checkExpr(raw.timestamp, [...path, 'timestamp'], ctx);
     if (raw.time === 'processing' && raw.timestamp !== undefined) ctx.fail([...path, 'timestamp'], 'processing time uses the wall clock: drop `timestamp`, or use time: event');
   },
-  stateful: (c) => ({ maxKeys: c.state.maxKeys, commitMs: c.state.commitInterval }),
+  stateful: (c) => statefulOptions(c.state),
   describe: (c) => `processor ${c.name}: dedupe ${c.inputs.length ? c.inputs.join(', ') : '(source topics)'} on ${c.id} within ${c.within} ms → ${c.output}`,
   async create(c) {
     const { dedupeTransform } = await import('./dedupe.ts');

@@ -6,7 +6,7 @@
  */
 import { duration, list, object, signedDuration, string, type Infer } from '../../config/fields.ts';
 import { defineProcessor } from '../../registry/spec.ts';
-import { nameOf, processorFields, stateFields } from '../common.ts';
+import { nameOf, processorFields, stateFields, statefulOptions } from '../common.ts';
 import { checkExpr } from '../exprs.ts';
 
 const config = object({
@@ -57,8 +57,9 @@ export const intervalJoinProcessor = defineProcessor({
     const lo = signedMs(String(b?.lower));
     const hi = signedMs(String(b?.upper));
     if (b && lo > hi) ctx.fail([...path, 'between'], `lower (${lo} ms) is after upper (${hi} ms): no record could pair`);
+    if (raw.state?.store === 'disk') ctx.fail([...path, 'state', 'store'], 'the interval join keeps its buffered records in memory (they are bounded by the interval and the watermark): remove state.store, or narrow `between`');
   },
-  stateful: (c) => ({ maxKeys: c.state.maxKeys, commitMs: c.state.commitInterval }),
+  stateful: (c) => statefulOptions(c.state),
   sideInputs: (c) => c.right,
   describe: (c) => `processor ${c.name}: interval join ${c.inputs.length ? c.inputs.join(', ') : '(source topics)'} with ${c.right.join(', ')} on ${c.on} = ${c.rightOn}, right time in [t + ${c.between.lower} ms, t + ${c.between.upper} ms] as ${c.as} → ${c.output}`,
   async create(c, ctx) {

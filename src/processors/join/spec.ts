@@ -6,7 +6,7 @@
  */
 import { list, object, oneOf, string, type Infer } from '../../config/fields.ts';
 import { defineProcessor } from '../../registry/spec.ts';
-import { processorFields, stateFields } from '../common.ts';
+import { processorFields, stateFields, statefulOptions } from '../common.ts';
 import { checkExpr } from '../exprs.ts';
 
 const config = object({
@@ -38,7 +38,7 @@ export const joinProcessor = defineProcessor({
     checkExpr(raw.on, [...path, 'on'], ctx);
     checkExpr(raw.tableKey, [...path, 'tableKey'], ctx);
   },
-  stateful: (c) => ({ maxKeys: c.state.maxKeys, commitMs: c.state.commitInterval }),
+  stateful: (c) => statefulOptions(c.state),
   sideInputs: (c) => c.table,
   describe: (c) => `processor ${c.name}: ${c.kind} join ${c.inputs.length ? c.inputs.join(', ') : '(source topics)'} with table ${c.table.join(', ')} on ${c.on} as ${c.as} → ${c.output}`,
   async create(c, ctx) {

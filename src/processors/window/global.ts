@@ -8,7 +8,7 @@
  * delete event with `format: changes`).
  */
 import { writeValue } from '../../core/serde/json.ts';
-import type { KeyedState, RecordTransform, StateRef, TransformOutput } from '../../registry/spec.ts';
+import type { KeyedState, RecordTransform, TransformOutput } from '../../registry/spec.ts';
 import { compileExpr } from '../expr/index.ts';
 import { evaluate, scopeOf, type Scope } from '../exprs.ts';
 import { compileAggregate, parseAggregate, type Aggregate } from './aggregates.ts';
@@ -42,7 +42,6 @@ export function globalTransform(o: WindowOptions): RecordTransform {
   const fixed = aggs.filter((a) => !a.remove).map((a) => `${a.def.name} (${a.def.fn})`);
   const changes = resultChanges({ pipeline: o.pipeline, name: o.name, output: o.output, groups: groups.map((g) => g.field), windowed: false, aggregates: aggs.map((a) => ({ name: a.def.name, count: a.def.fn === 'count' })) });
   let state: KeyedState;
-  const refs = new Map<string, StateRef>();
   const touched = new Map<string, Group>();
 
   /** A row image's key and values; throws (before any change) when they do not fit. */
@@ -71,9 +70,7 @@ export function globalTransform(o: WindowOptions): RecordTransform {
   return {
     open(s) {
       state = s;
-      refs.clear();
       touched.clear();
-      for (const [k, v] of s.entries()) refs.set(k, s.ref(k, v));
     },
 
     apply(rec) {
@@ -93,13 +90,13 @@ export function globalTransform(o: WindowOptions): RecordTransform {
         if (v.op === 'c' || v.op === 'r' || v.op === 'u') parts.push(contribution(scope, v.after, 1));
       } else parts.push(contribution(scope, v, 1));
       for (const p of parts) {
-        const ref = refs.get(p.gk);
-        const w: Group = (ref?.v as Group | undefined) ?? { g: p.g, n: 0, a: aggs.map((a) => a.init()) };
-        if (p.sign < 0 && !ref) continue; // a row this processor never saw added
+        // The group's entry (read from the state each time: with the state on disk, only some are in memory).
+        const had = state.get<Group>(p.gk);
+        if (p.sign < 0 && !had) continue; // a row this processor never saw added
+        const w: Group = had ?? { g: p.g, n: 0, a: aggs.map((a) => a.init()) };
         for (let i = 0; i < aggs.length; i++) w.a[i] = p.sign > 0 ? aggs[i].add(w.a[i], p.vals[i]) : aggs[i].remove!(w.a[i], p.vals[i]);
         w.n += p.sign;
-        if (ref) state.touch(ref);
-        else refs.set(p.gk, state.ref(p.gk, w));
+        state.put(p.gk, w);
         touched.set(p.gk, w);
       }
       return [];
@@ -111,7 +108,6 @@ export function globalTransform(o: WindowOptions): RecordTransform {
         const key = writeValue((w.g.length === 1 ? w.g[0] : w.g) as never);
         if (w.n <= 0) {
           state.delete(gk);
-          refs.delete(gk);
           // A delete event's row before: the key's columns (sinks delete by key).
           const before: Record<string, unknown> = {};
           groups.forEach((g, i) => (before[g.field] = w.g[i]));
@@ -122,7 +118,7 @@ export function globalTransform(o: WindowOptions): RecordTransform {
         out.push(o.format === 'changes' ? changes(after, null, w.x ? 'u' : 'c', now) : { topic: o.output, key, value: writeValue(after as never), timestamp: now });
         if (!w.x) {
           w.x = 1;
-          state.touch(refs.get(gk)!);
+          state.put(gk, w);
         }
       }
       touched.clear();

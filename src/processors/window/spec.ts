@@ -5,7 +5,7 @@
  */
 import { duration, object, oneOf, raw, string, type Infer } from '../../config/fields.ts';
 import { defineProcessor } from '../../registry/spec.ts';
-import { nameOf, processorFields, stateFields } from '../common.ts';
+import { nameOf, processorFields, stateFields, statefulOptions } from '../common.ts';
 import { checkExpr } from '../exprs.ts';
 import { AGGREGATES, parseAggregate } from './aggregates.ts';
 
@@ -91,7 +91,7 @@ export const windowProcessor = defineProcessor({
     }
     if (raw.time === 'processing' && raw.timestamp !== undefined) ctx.fail([...path, 'timestamp'], 'processing-time windows use the wall clock: drop `timestamp`, or use time: event');
   },
-  stateful: (c) => ({ maxKeys: c.state.maxKeys, commitMs: c.state.commitInterval }),
+  stateful: (c) => statefulOptions(c.state),
   describe: (c) =>
     `processor ${c.name}: window ${c.inputs.length ? c.inputs.join(', ') : '(source topics)'} by ${Object.keys(c.groupBy).join(', ')} over ${c.window.type} ${c.window.type === 'global' ? 'all time' : c.window.type === 'session' ? `gap ${c.window.gap} ms` : `${c.window.size} ms${c.window.type === 'hopping' ? ` every ${c.window.advance} ms` : ''}`} (${c.time} time) {${Object.keys(c.aggregates).join(', ')}} → ${c.output}, late → ${c.late}`,
   async create(c, ctx) {

@@ -98,6 +98,15 @@ export function windowTransform(o: WindowOptions): RecordTransform {
   let byEnd = new Map<number, Entry[]>();
   /** Windows changed since the last tick (emit: update). */
   const touched = new Set<Entry>();
+  /**
+   * State on disk (`state.store: disk`): no window is kept here. A window is read and written by
+   * its state key per record, its end is a timer in the store, and only session windows keep an
+   * index (group key → the starts of its open sessions) in memory, to find the sessions to merge.
+   */
+  let disk = false;
+  const sessions = new Map<string, number[]>();
+  /** Disk: windows changed since the last tick (emit: update), by state key. */
+  const touchedKeys = new Map<string, WinState>();
 
   const watermark = (): number => (o.time === 'processing' ? meta.max : meta.max - o.watermark);
   const groupKey = (g: unknown[]): unknown => (g.length === 1 && (typeof g[0] === 'string' || typeof g[0] === 'number') ? g[0] : JSON.stringify(g));
@@ -158,6 +167,79 @@ export function windowTransform(o: WindowOptions): RecordTransform {
     return changes(after, null, update ? 'u' : 'c', w.e);
   };
 
+  const addSession = (gj: string, start: number): void => {
+    const starts = sessions.get(gj);
+    if (starts) starts.push(start);
+    else sessions.set(gj, [start]);
+  };
+  const dropSession = (gj: string, start: number): void => {
+    const starts = sessions.get(gj);
+    if (!starts) return;
+    const i = starts.indexOf(start);
+    if (i >= 0) starts.splice(i, 1);
+    if (!starts.length) sessions.delete(gj);
+  };
+  /** Folds a record into its windows with the state on disk; whether any window took it. */
+  const applyOnDisk = (g: unknown[], t: number, closedBefore: number, fold: (w: WinState) => void): boolean => {
+    const gj = JSON.stringify(g);
+    if (type === 'session') {
+      if (t + gap <= closedBefore) return false;
+      let w: WinState = { g, s: t, e: t + gap, a: aggs.map((a) => a.init()) };
+      fold(w);
+      for (const start of [...(sessions.get(gj) ?? [])]) {
+        const key = winKey(gj, start);
+        const other = state.get<WinState>(key);
+        if (!other || !(other.s < w.e && w.s < other.e)) continue;
+        w = { g, s: Math.min(w.s, other.s), e: Math.max(w.e, other.e), a: aggs.map((a, i) => a.merge(other.a[i], w.a[i])) };
+        state.delete(key);
+        touchedKeys.delete(key);
+        dropSession(gj, start);
+      }
+      const key = winKey(gj, w.s);
+      state.put(key, w);
+      state.timer(w.e, key);
+      addSession(gj, w.s);
+      if (updates) touchedKeys.set(key, w);
+      return true;
+    }
+    let took = false;
+    for (let s = Math.floor(t / advance) * advance; s > t - size; s -= advance) {
+      if (s + size <= closedBefore) continue;
+      took = true;
+      const key = winKey(gj, s);
+      let w = state.get<WinState>(key);
+      if (w) fold(w);
+      else {
+        w = { g, s, e: s + size, a: aggs.map((a) => a.init()) };
+        fold(w);
+        state.timer(w.e, key);
+      }
+      state.put(key, w);
+      if (updates) touchedKeys.set(key, w);
+    }
+    return took;
+  };
+  /** Emits the windows closed by `closeAt` with the state on disk, found by their timers. */
+  const tickOnDisk = (closeAt: number): TransformOutput[] => {
+    const out: TransformOutput[] = [];
+    for (const key of state.due(closeAt)) {
+      const w = state.get<WinState>(key);
+      // Gone (merged into another session) or a session since extended past closeAt: its own timer comes.
+      if (!w || w.e > closeAt) continue;
+      out.push(row(w, o.emit === 'update' ? true : null));
+      state.delete(key);
+      touchedKeys.delete(key);
+      if (type === 'session') dropSession(JSON.stringify(w.g), w.s);
+    }
+    if (o.emit === 'update') {
+      for (const w of touchedKeys.values()) out.push(row(w, false));
+      // An update marks the window emitted (a change event's next emission is an update).
+      if (o.format === 'changes') for (const [key, w] of touchedKeys) state.put(key, w);
+    }
+    touchedKeys.clear();
+    return out;
+  };
+
   return {
     open(s) {
       state = s;
@@ -166,10 +248,16 @@ export function windowTransform(o: WindowOptions): RecordTransform {
       open = new Map();
       byEnd = new Map();
       touched.clear();
+      disk = s.onDisk;
+      sessions.clear();
+      touchedKeys.clear();
       for (const [k, v] of s.entries()) {
         if (k === META) continue;
         const w = v as WinState;
-        add(groupKey(w.g), { ref: s.ref(k, w), s: w.s, w, gone: false, next: null });
+        if (disk) {
+          s.timer(w.e, k);
+          if (type === 'session') addSession(JSON.stringify(w.g), w.s);
+        } else add(groupKey(w.g), { ref: s.ref(k, w), s: w.s, w, gone: false, next: null });
       }
     },
 
@@ -199,7 +287,8 @@ export function windowTransform(o: WindowOptions): RecordTransform {
         for (let i = 0; i < aggs.length; i++) w.a[i] = aggs[i].add(w.a[i], vals[i]);
       };
       let took = false;
-      if (type === 'session') {
+      if (disk) took = applyOnDisk(g, t, closedBefore, fold);
+      else if (type === 'session') {
         if (t + gap > closedBefore) {
           took = true;
           let w: WinState = { g, s: t, e: t + gap, a: aggs.map((a) => a.init()) };
@@ -254,6 +343,7 @@ export function windowTransform(o: WindowOptions): RecordTransform {
       const due: number[] = [];
       for (const end of byEnd.keys()) if (end <= closeAt) due.push(end);
       due.sort((x, y) => x - y);
+      if (disk) return tickOnDisk(closeAt);
       for (const end of due) {
         // Several windows close at one end: emit them in a stable order (by state key).
         const entries = byEnd.get(end)!.filter((e) => !e.gone && e.w.e === end).sort((x, y) => (x.ref.key < y.ref.key ? -1 : x.ref.key > y.ref.key ? 1 : 0));

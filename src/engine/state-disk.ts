@@ -1,0 +1,267 @@
+/**
+ * Keyed state on disk (`state.store: disk`), for state larger than memory: a join's table of
+ * millions of rows, windows over many keys, the ids of a long dedupe interval.
+ *
+ * The changelog topic stays the durable truth, exactly as with the memory store: changed entries
+ * go to it in the processor's log commit. The disk store is LMDB (a memory-mapped B-tree, through
+ * the `lmdb` package) under `state.dir`, holding the state as of the last commit, with at most
+ * `state.memoryKeys` entries cached in memory in front of it. It is a cache of the changelog:
+ * each run attempt wipes it and restores it from the changelog, so it never has to survive a
+ * crash, and it is written only after the log commit succeeded (what it holds never runs ahead
+ * of the log).
+ *
+ * Memory: the cached entries (`memoryKeys`, plus the entries changed since the last commit);
+ * the rest is on disk and in the OS page cache, which the kernel reclaims under pressure.
+ *
+ * Timers: a transform that must find its entries by time (windows closing, ids expiring) keeps
+ * that index here too (`timer`, `due`), on disk, rather than in a map of its own; the index is
+ * derived from the state, so it is not in the changelog and the transform rebuilds it in `open`.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadDriver } from '../core/drivers.ts';
+import { coreError } from '../core/errors.ts';
+import type { Log, Producer } from '../log/types.ts';
+import type { KeyedState, StateRef } from '../registry/spec.ts';
+
+type Lmdb = typeof import('lmdb');
+type Db = import('lmdb').Database<any, any>;
+type Env = import('lmdb').RootDatabase<any, any>;
+
+/** Entries written to the disk store per transaction while restoring. */
+const RESTORE_TXN = 20_000;
+
+export class DiskStateStore implements KeyedState {
+  readonly onDisk = true;
+  /** The cached entries, oldest first (evicted in that order once committed). */
+  private readonly map = new Map<string, StateRef>();
+  private readonly changed: StateRef[] = [];
+  /** Entries flushed to the changelog and not yet on disk: written once their commit succeeded. */
+  private unsaved: StateRef[] = [];
+  private pendingTimers: [number, string][] = [];
+  private live = 0;
+
+  private constructor(
+    private readonly env: Env,
+    private readonly db: Db,
+    private readonly timers: Db,
+    private readonly dir: string,
+    private readonly o: { maxKeys: number; memoryKeys: number; what: string },
+  ) {}
+
+  /** Opens (creating, emptied) the store at `<dir>/<pipeline>/<processor>`. */
+  static async open(o: { dir: string; pipeline: string; processor: string; maxKeys: number; memoryKeys: number }): Promise<DiskStateStore> {
+    const what = `processor ${o.processor}`;
+    const lmdb = await loadDriver<Lmdb>('lmdb', `${what} (state.store: disk)`, () => import('lmdb'));
+    const dir = join(o.dir, o.pipeline, o.processor);
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+    } catch (e) {
+      throw coreError('STATE_STORE', `${what}: cannot make its state directory ${dir}: ${(e as Error).message}. Set state.dir to a writable directory with room for the state`, { cause: e });
+    }
+    const env = lmdb.open({ path: dir, maxDbs: 4, noSync: true, noMemInit: true, compression: false });
+    const db = env.openDB({ name: 'state', encoding: 'string' });
+    const timers = env.openDB({ name: 'timers', encoding: 'binary' });
+    return new DiskStateStore(env, db, timers, dir, { maxKeys: o.maxKeys, memoryKeys: o.memoryKeys, what });
+  }
+
+  get size(): number {
+    return this.live;
+  }
+
+  /** Entries in memory now. */
+  get cached(): number {
+    return this.map.size;
+  }
+
+  /** The cached slot of a key, loading it from disk (null when the key has no entry). */
+  private slot(key: string): StateRef | null {
+    const s = this.map.get(key);
+    if (s) return s;
+    const text = this.db.get(key) as string | undefined;
+    if (text === undefined) return null;
+    const loaded: StateRef = { key, v: JSON.parse(text), dirty: false };
+    this.map.set(key, loaded);
+    return loaded;
+  }
+
+  get<T = unknown>(key: string): T | undefined {
+    return this.slot(key)?.v as T | undefined;
+  }
+
+  put(key: string, value: unknown): void {
+    this.ref(key, value);
+  }
+
+  ref(key: string, value: unknown): StateRef {
+    if (value === undefined) throw new TypeError('state values must be JSON (undefined is not)');
+    let s = this.slot(key);
+    if (!s || s.v === undefined) {
+      if (this.live >= this.o.maxKeys) {
+        throw coreError('STATE_LIMIT', `${this.o.what} holds ${this.live} state entries, its limit (state.maxKeys): raise state.maxKeys (the state is on disk: it needs disk space, about the changelog's size), or use shorter windows or fewer keys`);
+      }
+      this.live++;
+      if (!s) this.map.set(key, (s = { key, v: value, dirty: false }));
+    }
+    s.v = value;
+    this.touch(s);
+    return s;
+  }
+
+  touch(ref: StateRef): void {
+    if (!ref.dirty) {
+      ref.dirty = true;
+      this.changed.push(ref);
+    }
+  }
+
+  delete(key: string): void {
+    const s = this.slot(key);
+    if (!s || s.v === undefined) return;
+    s.v = undefined;
+    this.live--;
+    this.touch(s);
+  }
+
+  /** Every entry, streamed from disk (entries changed since the last commit as they are now); none is cached. */
+  *entries(): IterableIterator<[string, unknown]> {
+    for (const { key, value } of this.db.getRange({})) {
+      const k = key as string;
+      const cached = this.map.get(k);
+      if (cached) {
+        if (cached.v !== undefined) yield [k, cached.v];
+      } else yield [k, JSON.parse(value as string)];
+    }
+    // Entries made since the last commit are not on disk yet.
+    for (const s of [...this.changed, ...this.unsaved]) if (s.v !== undefined && !this.db.doesExist(s.key)) yield [s.key, s.v];
+  }
+
+  timer(at: number, key: string): void {
+    this.pendingTimers.push([at, key]);
+  }
+
+  due(upTo: number): string[] {
+    this.saveTimers();
+    const keys: string[] = [];
+    const found: unknown[] = [];
+    for (const k of this.timers.getKeys({ end: [upTo, '\uffff\uffff'] })) {
+      found.push(k);
+      keys.push((k as [number, string])[1]);
+    }
+    if (found.length) {
+      this.timers.transactionSync(() => {
+        for (const k of found) this.timers.removeSync(k as never);
+      });
+    }
+    return keys;
+  }
+
+  private saveTimers(): void {
+    if (!this.pendingTimers.length) return;
+    const t = this.pendingTimers;
+    this.pendingTimers = [];
+    this.timers.transactionSync(() => {
+      for (const [at, key] of t) this.timers.putSync([at, key] as never, Buffer.alloc(0));
+    });
+  }
+
+  get pending(): number {
+    return this.changed.length;
+  }
+
+  /** Appends the entries changed since the last call to the changelog; they go to disk once `committed`. */
+  flush(producer: Producer, topic: string): number {
+    const n = this.changed.length;
+    const now = Date.now();
+    for (const s of this.changed) {
+      s.dirty = false;
+      producer.append(topic, { key: s.key, value: s.v === undefined ? null : JSON.stringify(s.v), timestamp: now }, 0);
+      this.unsaved.push(s);
+    }
+    this.changed.length = 0;
+    return n;
+  }
+
+  /** The log commit holding the last flush succeeded: its entries go to disk, and the cache is cut back to `memoryKeys`. */
+  committed(): void {
+    const saved = this.unsaved;
+    this.unsaved = [];
+    if (saved.length) {
+      this.db.transactionSync(() => {
+        for (const s of saved) {
+          if (s.v === undefined) {
+            this.db.removeSync(s.key);
+            if (this.map.get(s.key) === s && !s.dirty) this.map.delete(s.key);
+          } else this.db.putSync(s.key, JSON.stringify(s.v));
+        }
+      });
+    }
+    this.saveTimers();
+    let over = this.map.size - this.o.memoryKeys;
+    if (over <= 0) return;
+    for (const [k, s] of this.map) {
+      if (over <= 0) break;
+      if (s.dirty) continue;
+      this.map.delete(k);
+      over--;
+    }
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.changed.length = 0;
+    this.unsaved = [];
+    this.pendingTimers = [];
+    this.live = 0;
+    this.db.clearSync();
+    this.timers.clearSync();
+  }
+
+  /** Rebuilds the disk store from the changelog: the latest value per key, tombstones removing. */
+  async restore(log: Log, topic: string): Promise<number> {
+    this.clear();
+    let batch = new Map<string, string | null>();
+    const write = (): void => {
+      const b = batch;
+      batch = new Map();
+      this.db.transactionSync(() => {
+        for (const [k, v] of b) {
+          const had = this.db.doesExist(k);
+          if (v === null) {
+            if (had) {
+              this.db.removeSync(k);
+              this.live--;
+            }
+          } else {
+            if (!had) this.live++;
+            this.db.putSync(k, v);
+          }
+        }
+      });
+    };
+    for (const { partition, start, end } of await log.offsets(topic)) {
+      let at = start;
+      while (at < end) {
+        const r = await log.read(topic, partition, at, 4 << 20);
+        for (const rec of r.records) {
+          if (rec.offset >= end) break;
+          const k = rec.key?.toString('utf8');
+          if (k === undefined) continue;
+          batch.set(k, rec.value === null ? null : rec.value.toString('utf8'));
+          if (batch.size >= RESTORE_TXN) write();
+        }
+        if (r.next <= at) break;
+        at = r.next;
+      }
+    }
+    write();
+    return this.live;
+  }
+
+  /** Closes the store and removes its files (the changelog holds the state). */
+  async close(): Promise<void> {
+    await this.env.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
