@@ -4,7 +4,9 @@
  * runs it, over the pre-filled log at `logDir`, until it has committed everything its inputs hold.
  * Prints the seconds, its peak RSS and its RSS once loaded, as JSON on stdout.
  *
- *   node bench/out/js/bench/processing/child.js <window|join> <logDir>
+ *   node bench/out/js/bench/processing/child.js <window|join> <logDir> [<stateDir> <memoryKeys>]
+ *
+ * With a state directory, the state is on disk (`state.store: disk`) with `memoryKeys` cached.
  */
 import { parseConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/core/logger.ts';
@@ -14,7 +16,7 @@ import { planTopology } from '../../src/engine/topology.ts';
 import { embeddedLogAt, openLog } from '../../src/log/open.ts';
 import { processorSpec } from '../../src/registry/index.ts';
 
-const [mode, logDir] = process.argv.slice(2);
+const [mode, logDir, stateDir, memoryKeys] = process.argv.slice(2);
 
 /** The benchmark's jobs, as a user writes them. */
 export const JOBS: Record<string, string> = {
@@ -38,7 +40,8 @@ export const JOBS: Record<string, string> = {
 };
 
 if (mode) {
-  const cfg = parseConfig(`name: bench\nlog: {dir: ${logDir}, partitions: 1}\nprocessors:\n${JOBS[mode]}`, 'bench.yaml', process.env);
+  const job = JOBS[mode] + (stateDir ? `    state: {store: disk, dir: ${stateDir}, memoryKeys: ${memoryKeys}}\n` : '');
+  const cfg = parseConfig(`name: bench\nlog: {dir: ${logDir}, partitions: 1}\nprocessors:\n${job}`, 'bench.yaml', process.env);
   const topology = planTopology(cfg);
   const p = cfg.processors[0];
   const log = await openLog(embeddedLogAt(logDir), {});

@@ -7,44 +7,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StateStore } from '../../src/engine/state-store.ts';
-import { dedupeProcessor, type DedupeProcessorConfig } from '../../src/processors/dedupe/spec.ts';
 import { dedupeTransform } from '../../src/processors/dedupe/dedupe.ts';
 import type { TransformOutput } from '../../src/registry/spec.ts';
-
-const config = (raw: Record<string, unknown> = {}): DedupeProcessorConfig => {
-  const written = { type: 'dedupe', name: 'd', inputs: ['events'], id: 'id', timestamp: 'ts', within: '10s', ...raw };
-  return dedupeProcessor.config.resolve(written, { root: { processors: [written] }, path: ['processors', '0'], fileName: 't.yaml' }) as DedupeProcessorConfig;
-};
-
-interface Ev {
-  n: number;
-  id: string | null;
-  ts: number;
-}
-
-function events(count: number): Ev[] {
-  let x = 3;
-  const rnd = () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 4294967296;
-  return Array.from({ length: count }, (_, n) => ({ n, id: rnd() < 0.05 ? null : `c${Math.floor(rnd() * 300)}`, ts: 1_000_000 + n * 100 - Math.floor(rnd() * 2000) }));
-}
-
-function reference(evs: Ev[], within: number): number[] {
-  let clock = -Infinity;
-  const seen = new Map<string, number>();
-  const out: number[] = [];
-  for (const e of evs) {
-    clock = Math.max(clock, e.ts);
-    if (e.id === null) {
-      out.push(e.n);
-      continue;
-    }
-    const s = seen.get(e.id);
-    if (s !== undefined && s + within >= clock) continue;
-    seen.set(e.id, e.ts);
-    out.push(e.n);
-  }
-  return out;
-}
+import { dedupeConfig as config, dedupeEvents as events, dedupeReference as reference, type DedupeEv as Ev } from '../helpers/dedupe-reference.ts';
 
 function run(evs: Ev[], store = new StateStore()): number[] {
   const t = dedupeTransform(config());

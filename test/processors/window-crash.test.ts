@@ -17,7 +17,8 @@ import { describe, it } from 'node:test';
 import { killRepeatedly, startPipelineProcess, stopProcess } from '../helpers/child.ts';
 import { pipelineYaml, readAll, useDatabase, waitUntil } from '../helpers/pipeline.ts';
 
-describe('window processor through kill -9', () => {
+// Once with the state in memory, once on disk with 4 entries cached (so nearly every window is read back from disk).
+for (const store of ['memory', 'disk'] as const) describe(`window processor through kill -9, state in ${store}`, () => {
   const f = useDatabase(`CREATE TABLE tx (id int PRIMARY KEY, customer int NOT NULL, amount numeric(10,2) NOT NULL, merchant int NOT NULL, ts_ms bigint NOT NULL);`);
 
   it('emits each window once with the rows SQL puts in it, and each late row once, through ten kills', async () => {
@@ -39,7 +40,7 @@ processors:
     window: {type: tumbling, size: 2s}
     watermark: 1s
     aggregates: {n: count(), total: sum(after.amount), merchants: count_distinct(after.merchant), hi: max(after.amount)}
-`,
+${store === 'disk' ? `    state: {store: disk, memoryKeys: 4, dir: ${join(f.tmp.dir, 'state')}}\n` : ''}`,
     )
       .replace('partitions: 3', 'partitions: 1')
       .replace('level: warn', 'level: info');
@@ -66,7 +67,7 @@ processors:
         kills: 10,
         what: 'windows emitted',
         progress: async () => (await windows()).length,
-        onRestart: (c) => (restored ||= c.stderrText().includes('restored its state')),
+        onRestart: (c) => (restored ||= c.stderrText().includes('restored its state') && c.stderrText().includes(`store=${store}`)),
       }));
     } finally {
       running = false;
