@@ -96,8 +96,8 @@ export function drainInChild(configPath: string, records: number): Promise<Drain
 }
 
 /** Runs the compiled benchmark child `rel` with `args` and returns the JSON it prints on stdout. */
-export async function childResult<T>(rel: string, args: string[], what: string): Promise<T> {
-  const child = spawn(process.execPath, [compiledChild(rel), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function childResult<T>(rel: string, args: string[], what: string, nodeArgs: string[] = []): Promise<T> {
+  const child = spawn(process.execPath, [...nodeArgs, compiledChild(rel), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   const code = await new Promise<number | null>((r) => child.once('exit', r));

@@ -13,7 +13,11 @@
  * The log holds one partition per topic (a processor is one task); each Sluice round runs on a
  * fresh copy of it. Target (issue 13): ≥ 300k events/s for the aggregation on this 2-core machine.
  *
- *   node --import tsx bench/processing/run.ts [--events 2000000] [--keys 100000] [--rounds 3] [--no-flink] [--keep]
+ *   node --import tsx bench/processing/run.ts [--events 2000000] [--keys 100000] [--rounds 3] [--no-flink] [--keep] [--heap-mib N]
+ *
+ * Each Sluice job runs twice per round: with its state in memory (`sluice`) and on disk with a
+ * fifth of the keys cached (`sluice-disk`). `--heap-mib N` then runs each once more with the JS
+ * heap capped at N MiB, to show which state fits.
  */
 import { spawn } from 'node:child_process';
 import { cpSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -23,7 +27,7 @@ import { parseArgs } from 'node:util';
 import { embeddedLogAt, openLog } from '../../src/log/open.ts';
 import { childResult, orderFor, peakRssOf, showSpread, spread, summarize } from '../common.ts';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '2000000' }, keys: { type: 'string', default: '100000' }, rounds: { type: 'string', default: '3' }, 'no-flink': { type: 'boolean', default: false }, keep: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { events: { type: 'string', default: '2000000' }, keys: { type: 'string', default: '100000' }, rounds: { type: 'string', default: '3' }, 'no-flink': { type: 'boolean', default: false }, keep: { type: 'boolean', default: false }, 'heap-mib': { type: 'string' } } });
 const EVENTS = Number(values.events);
 const KEYS = Number(values.keys);
 const ROUNDS = Number(values.rounds);
@@ -77,12 +81,12 @@ interface Run {
 /** Entries cached in memory with the state on disk (`sluice-disk`): a fifth of the keys. */
 const MEMORY_KEYS = Math.ceil(KEYS / 5);
 
-async function sluice(mode: string, round: number, store: 'memory' | 'disk' = 'memory'): Promise<Run> {
+async function sluice(mode: string, round: number, store: 'memory' | 'disk' = 'memory', nodeArgs: string[] = []): Promise<Run> {
   const logDir = join(dir, `log-${mode}-${round}-${store}`);
   rmSync(logDir, { recursive: true, force: true });
   cpSync(baseLog, logDir, { recursive: true });
   const args = store === 'disk' ? [mode, logDir, join(dir, 'state'), String(MEMORY_KEYS)] : [mode, logDir];
-  const r = await childResult<{ seconds: number; processed: number; peakRssMiB: number }>('processing/child.ts', args, `the ${mode} processor (state in ${store})`);
+  const r = await childResult<{ seconds: number; processed: number; peakRssMiB: number }>('processing/child.ts', args, `the ${mode} processor (state in ${store})`, nodeArgs);
   const want = mode === 'join' ? EVENTS + KEYS : EVENTS;
   if (r.processed !== want) throw new Error(`the ${mode} processor took ${r.processed} records, not ${want}`);
   if (round === 0 && mode === 'window') checkWindows(await sluiceWindows(logDir), store === 'disk' ? 'Sluice (state on disk)' : 'Sluice');
@@ -227,5 +231,21 @@ for (const job of ['window', 'join']) {
   else rows.push({ bench: 'processing', what: 'join: events/s', figure: s, reference: { name: 'DuckDB', figure: d }, target: '(none)', met: true });
 }
 summarize(rows);
+
+// With --heap-mib: each job once more in each store with the JS heap capped, to show which fit.
+if (values['heap-mib']) {
+  const cap = [`--max-old-space-size=${values['heap-mib']}`];
+  console.log(`\nheap capped at ${values['heap-mib']} MiB (--max-old-space-size):`);
+  for (const job of ['window', 'join']) {
+    for (const store of ['memory', 'disk'] as const) {
+      try {
+        const run = await sluice(job, 1, store, cap);
+        console.log(`${job.padEnd(7)} state in ${store.padEnd(6)}: completed, ${Math.round((job === 'join' ? EVENTS + KEYS : EVENTS) / run.seconds).toLocaleString('en-US')} events/s, peak RSS ${run.rss.toFixed(0)} MiB`);
+      } catch (e) {
+        console.log(`${job.padEnd(7)} state in ${store.padEnd(6)}: failed (${(e as Error).message}; out of heap)`);
+      }
+    }
+  }
+}
 if (values.keep) console.log(`kept ${dir} (the filled log in log/, the events in events.jsonl)`);
 else rmSync(dir, { recursive: true, force: true });

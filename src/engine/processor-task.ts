@@ -49,6 +49,8 @@ export interface ProcessorTaskOptions {
 
 export class ProcessorTask {
   state: TaskState = 'starting';
+  /** The last commit left due work (windows still to close) for the transform's next tick. */
+  private behind = false;
   lastError: TaskError | null = null;
   /** Input records processed and committed this run. */
   processed = 0;
@@ -96,7 +98,7 @@ export class ProcessorTask {
       for (const o of await this.o.log.offsets(t.name)) if (o.end > o.start) target.push([t.name, o.partition, o.end]);
     }
     while (!signal?.aborted && this.state !== 'failed' && this.state !== 'stopped') {
-      if (this.committed && target.every(([t, p, end]) => (this.committed![t]?.[p] ?? 0) >= end)) return;
+      if (this.committed && !this.behind && target.every(([t, p, end]) => (this.committed![t]?.[p] ?? 0) >= end)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -163,11 +165,13 @@ export class ProcessorTask {
           await this.discover(consumer);
           lastDiscover = Date.now();
         }
-        const recs = await consumer.poll({ maxBytes: Math.min(batch.maxBytes, store ? STATEFUL_POLL_BYTES : POLL_BYTES), maxWaitMs: 200, signal });
+        // A transform with due work left from its last tick (windows closing over several ticks) does not wait for input.
+        const recs = await consumer.poll({ maxBytes: Math.min(batch.maxBytes, store ? STATEFUL_POLL_BYTES : POLL_BYTES), maxWaitMs: transform.behind?.() ? 0 : 200, signal });
         const moved = this.readPositions(consumer);
         if (recs.length) await this.process(recs, transform, producer, outputs, dead);
         // Closed windows and updates commit with the batch that closed them.
         const ticked = transform.tick ? transform.tick(Date.now()) : [];
+        const behind = transform.behind?.() ?? false;
         for (const out of ticked) await this.emit(out, producer, outputs, Date.now());
         pending += recs.length;
         dirty ||= recs.length > 0 || moved || ticked.length > 0;
@@ -176,10 +180,14 @@ export class ProcessorTask {
         if (stateful && recs.length > 0 && Date.now() - lastCommit < stateful.commitMs && producer.pendingBytes < STATE_COMMIT_BYTES) continue;
         const changed = store ? store.flush(producer, stateTopic) : 0;
         if (store) this.stateEntries.set(store.size);
-        if (!dirty && changed === 0) continue;
+        if (!dirty && changed === 0) {
+          this.behind = behind; // nothing to commit: what is committed is as it is now
+          continue;
+        }
         const ckpt = JSON.stringify(this.positions);
         await producer.commit(ckpt);
         store?.committed();
+        this.behind = behind;
         lastCommit = Date.now();
         dirty = false;
         this.committed = JSON.parse(ckpt) as Positions;

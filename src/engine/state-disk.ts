@@ -36,8 +36,9 @@ export class DiskStateStore implements KeyedState {
   /** The cached entries, oldest first (evicted in that order once committed). */
   private readonly map = new Map<string, StateRef>();
   private readonly changed: StateRef[] = [];
-  /** Entries flushed to the changelog and not yet on disk: written once their commit succeeded. */
+  /** Entries flushed to the changelog and not yet on disk, with their JSON (null: deleted): written once their commit succeeded. */
   private unsaved: StateRef[] = [];
+  private unsavedText: (string | null)[] = [];
   private pendingTimers: [number, string][] = [];
   private live = 0;
 
@@ -60,7 +61,7 @@ export class DiskStateStore implements KeyedState {
     } catch (e) {
       throw coreError('STATE_STORE', `${what}: cannot make its state directory ${dir}: ${(e as Error).message}. Set state.dir to a writable directory with room for the state`, { cause: e });
     }
-    const env = lmdb.open({ path: dir, maxDbs: 4, noSync: true, noMemInit: true, compression: false });
+    const env = lmdb.open({ path: dir, maxDbs: 4, noSync: true, overlappingSync: false, useWritemap: true, noMemInit: true, compression: false });
     const db = env.openDB({ name: 'state', encoding: 'string' });
     const timers = env.openDB({ name: 'timers', encoding: 'binary' });
     return new DiskStateStore(env, db, timers, dir, { maxKeys: o.maxKeys, memoryKeys: o.memoryKeys, what });
@@ -141,11 +142,11 @@ export class DiskStateStore implements KeyedState {
     this.pendingTimers.push([at, key]);
   }
 
-  due(upTo: number): string[] {
+  due(upTo: number, max = Infinity): string[] {
     this.saveTimers();
     const keys: string[] = [];
     const found: unknown[] = [];
-    for (const k of this.timers.getKeys({ end: [upTo, '\uffff\uffff'] })) {
+    for (const k of this.timers.getKeys({ end: [upTo, '\uffff\uffff'], limit: Number.isFinite(max) ? max : undefined })) {
       found.push(k);
       keys.push((k as [number, string])[1]);
     }
@@ -176,8 +177,10 @@ export class DiskStateStore implements KeyedState {
     const now = Date.now();
     for (const s of this.changed) {
       s.dirty = false;
-      producer.append(topic, { key: s.key, value: s.v === undefined ? null : JSON.stringify(s.v), timestamp: now }, 0);
+      const text = s.v === undefined ? null : JSON.stringify(s.v);
+      producer.append(topic, { key: s.key, value: text, timestamp: now }, 0);
       this.unsaved.push(s);
+      this.unsavedText.push(text);
     }
     this.changed.length = 0;
     return n;
@@ -186,14 +189,18 @@ export class DiskStateStore implements KeyedState {
   /** The log commit holding the last flush succeeded: its entries go to disk, and the cache is cut back to `memoryKeys`. */
   committed(): void {
     const saved = this.unsaved;
+    const texts = this.unsavedText;
     this.unsaved = [];
+    this.unsavedText = [];
     if (saved.length) {
       this.db.transactionSync(() => {
-        for (const s of saved) {
-          if (s.v === undefined) {
+        for (let i = 0; i < saved.length; i++) {
+          const s = saved[i];
+          const text = texts[i];
+          if (text === null) {
             this.db.removeSync(s.key);
             if (this.map.get(s.key) === s && !s.dirty) this.map.delete(s.key);
-          } else this.db.putSync(s.key, JSON.stringify(s.v));
+          } else this.db.putSync(s.key, text);
         }
       });
     }
@@ -212,6 +219,7 @@ export class DiskStateStore implements KeyedState {
     this.map.clear();
     this.changed.length = 0;
     this.unsaved = [];
+    this.unsavedText = [];
     this.pendingTimers = [];
     this.live = 0;
     this.db.clearSync();

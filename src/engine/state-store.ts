@@ -86,6 +86,10 @@ export class StateStore implements KeyedState {
       return;
     }
     this.timers.set(at, [key]);
+    this.pushTime(at);
+  }
+
+  private pushTime(at: number): void {
     const h = this.times;
     let i = h.push(at) - 1;
     while (i > 0) {
@@ -97,10 +101,10 @@ export class StateStore implements KeyedState {
     h[i] = at;
   }
 
-  due(upTo: number): string[] {
+  due(upTo: number, max = Infinity): string[] {
     const out: string[] = [];
     const h = this.times;
-    while (h.length && h[0] <= upTo) {
+    while (h.length && h[0] <= upTo && out.length < max) {
       const t = h[0];
       const last = h.pop()!;
       if (h.length) {
@@ -115,8 +119,16 @@ export class StateStore implements KeyedState {
         }
         h[i] = last;
       }
-      // Keys of one time in a stable order, as the disk store gives them.
-      out.push(...this.timers.get(t)!.sort());
+      // Keys of one time in a stable order, as the disk store gives them; a time's keys beyond `max` stay due.
+      const keys = this.timers.get(t)!.sort();
+      const room = max - out.length;
+      if (keys.length > room) {
+        out.push(...keys.slice(0, room));
+        this.timers.set(t, keys.slice(room));
+        this.pushTime(t);
+        break;
+      }
+      out.push(...keys);
       this.timers.delete(t);
     }
     return out;

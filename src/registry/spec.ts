@@ -186,6 +186,8 @@ export interface RecordTransform {
    * time: what it returns (closed windows, updates) commits with the batch.
    */
   tick?(now: number): TransformOutput[];
+  /** Whether the last `tick` left due work for the next one (it emits a bounded amount per call): the task then ticks again without waiting for input. */
+  behind?(): boolean;
 }
 
 /** One entry of keyed state, as `KeyedState.ref` returns it. */
@@ -226,8 +228,8 @@ export interface KeyedState {
   readonly onDisk: boolean;
   /** Notes that `key` is due at time `at` (an index beside the state, not committed: `open` rebuilds it). */
   timer(at: number, key: string): void;
-  /** The keys whose timers are at or before `upTo`, earliest first, taken out of the index. */
-  due(upTo: number): string[];
+  /** The keys whose timers are at or before `upTo`, earliest first (at most `max` of them), taken out of the index. */
+  due(upTo: number, max?: number): string[];
 }
 
 export interface ProcessorContext {

@@ -70,6 +70,8 @@ interface Meta {
 }
 
 const META = 'meta';
+/** With the state on disk: the most windows one tick closes. */
+const TICK_WINDOWS = 10_000;
 const winKey = (gk: string, start: number) => `w\u0000${gk}\u0000${start}`;
 
 export function windowTransform(o: WindowOptions): RecordTransform {
@@ -107,6 +109,8 @@ export function windowTransform(o: WindowOptions): RecordTransform {
   const sessions = new Map<string, number[]>();
   /** Disk: windows changed since the last tick (emit: update), by state key. */
   const touchedKeys = new Map<string, WinState>();
+  /** Disk: the last tick stopped at its bound with windows still due. */
+  let behind = false;
 
   const watermark = (): number => (o.time === 'processing' ? meta.max : meta.max - o.watermark);
   const groupKey = (g: unknown[]): unknown => (g.length === 1 && (typeof g[0] === 'string' || typeof g[0] === 'number') ? g[0] : JSON.stringify(g));
@@ -222,7 +226,11 @@ export function windowTransform(o: WindowOptions): RecordTransform {
   /** Emits the windows closed by `closeAt` with the state on disk, found by their timers. */
   const tickOnDisk = (closeAt: number): TransformOutput[] => {
     const out: TransformOutput[] = [];
-    for (const key of state.due(closeAt)) {
+    // A bounded number per tick: when many windows end at once (all keys at a minute's end), their
+    // results go out over several ticks and commits, not all held in memory at once.
+    const keys = state.due(closeAt, TICK_WINDOWS);
+    behind = keys.length === TICK_WINDOWS;
+    for (const key of keys) {
       const w = state.get<WinState>(key);
       // Gone (merged into another session) or a session since extended past closeAt: its own timer comes.
       if (!w || w.e > closeAt) continue;
@@ -331,6 +339,8 @@ export function windowTransform(o: WindowOptions): RecordTransform {
       if (took) return [];
       return [{ topic: o.late, key: rec.key, value: rec.value, headers: { ...rec.headers, 'sluice.late.window': o.name, 'sluice.late.watermark': new Date(closedBefore + o.allowedLateness).toISOString() } }];
     },
+
+    behind: () => behind,
 
     tick(now) {
       if (o.time === 'processing' && now > meta.max) meta.max = now;
