@@ -45,6 +45,8 @@ export interface ProcessorTaskOptions {
   batch: { maxRecords: number; maxBytes: number; maxDelayMs: number };
   logger: Logger;
   registry: Registry;
+  /** The pipeline's own directory (`state.dir`): on-disk processor state goes under it unless a processor names its own. */
+  stateDir?: string;
 }
 
 export class ProcessorTask {
@@ -146,7 +148,7 @@ export class ProcessorTask {
       const stateful = this.o.spec.stateful?.(this.o.cfg) ?? null;
       const stateTopic = stateTopicOf(this.o.pipeline, this.o.cfg.name);
       if (stateful) {
-        store = await openStateStore({ ...stateful, pipeline: this.o.pipeline, processor: this.o.cfg.name });
+        store = await openStateStore({ ...stateful, pipeline: this.o.pipeline, processor: this.o.cfg.name, pipelineStateDir: this.o.stateDir });
         await log.ensureTopic(stateTopic, changelogConfig(this.o.topicDefaults, log.capabilities.compaction));
         const n = await store.restore(log, stateTopic);
         if (n) this.o.logger.info('processor restored its state', { processor: this.o.cfg.name, entries: n, store: stateful.store });

@@ -142,6 +142,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
         batch,
         logger: logger.child({ component: 'processor' }),
         registry,
+        stateDir: cfg.state.dir,
       }),
   );
   let sourceState: { state: TaskState; error: TaskError | null } = { state: 'starting', error: null };

@@ -13,6 +13,8 @@
  * bound stops with STATE_LIMIT (raise it, or make windows shorter / keys fewer) rather than being
  * killed by the OS. State larger than memory goes on disk (`state.store: disk`, state-disk.ts).
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { coreError } from '../core/errors.ts';
 import type { Log, Producer, TopicConfig } from '../log/types.ts';
 import type { KeyedState, StatefulOptions, StateRef } from '../registry/spec.ts';
@@ -198,8 +200,8 @@ export class StateStore implements KeyedState {
 export type TaskStateStore = (StateStore | DiskStateStore) & { flush(producer: Producer, topic: string): number; committed(): void; restore(log: Log, topic: string): Promise<number>; close(): Promise<void> };
 
 /** The store a processor's `state` config asks for. */
-export async function openStateStore(o: StatefulOptions & { pipeline: string; processor: string }): Promise<TaskStateStore> {
-  if (o.store === 'disk') return DiskStateStore.open({ dir: o.dir, pipeline: o.pipeline, processor: o.processor, maxKeys: o.maxKeys, memoryKeys: o.memoryKeys });
+export async function openStateStore(o: StatefulOptions & { pipeline: string; processor: string; pipelineStateDir?: string }): Promise<TaskStateStore> {
+  if (o.store === 'disk') return DiskStateStore.open({ dir: o.dir ?? join(o.pipelineStateDir ?? join(tmpdir(), 'sluice-state'), 'processors'), pipeline: o.pipeline, processor: o.processor, maxKeys: o.maxKeys, memoryKeys: o.memoryKeys });
   return new StateStore(o.maxKeys, `processor ${o.processor}`);
 }
 

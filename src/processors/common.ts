@@ -2,8 +2,6 @@
  * The config keys every processor has (`name`, `inputs`, `output`, `onError`), declared once so
  * each processor's spec adds only its own keys, and the docs describe them the same way.
  */
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { duration, integer, list, object, oneOf, string, type ResolveContext } from '../config/fields.ts';
 import type { StatefulOptions } from '../registry/spec.ts';
 import { topicPart } from '../sources/common/names.ts';
@@ -59,11 +57,11 @@ export function stateFields(o: { what: string }) {
       description: '`memory`: every entry in memory (fastest; memory grows with the state). `disk`: entries in an on-disk store (LMDB, the npm package `lmdb`) under `state.dir`, with `memoryKeys` of them cached in memory, for state larger than memory. Either way the changelog topic is the durable copy, restored at each start.',
     }).default('memory'),
     memoryKeys: integer({ min: 1, description: 'With `store: disk`: the entries cached in memory (plus those changed since the last commit). Memory is about this many entries; the rest is on disk.' }).default(100_000),
-    dir: string({ minLength: 1, description: 'With `store: disk`: the directory of the on-disk state (`<dir>/<pipeline>/<processor>`), a cache of the changelog rebuilt at each start; it needs room for the state, about the changelog\'s size.' }).default(() => join(tmpdir(), 'sluice-state'), 'the system temp directory\'s `sluice-state`'),
+    dir: string({ minLength: 1, type: 'path', description: 'With `store: disk`: the directory of the on-disk state (`<dir>/<pipeline>/<processor>`), a cache of the changelog rebuilt at each start; it needs room for the state, about the changelog\'s size.' }).optional("`processors` in the pipeline's `state.dir`"),
   }).default({});
 }
 
 /** A stateful processor's state options, from its `state` config. */
-export function statefulOptions(s: { maxKeys: number; commitInterval: number; store: 'memory' | 'disk'; memoryKeys: number; dir: string }): StatefulOptions {
+export function statefulOptions(s: { maxKeys: number; commitInterval: number; store: 'memory' | 'disk'; memoryKeys: number; dir?: string }): StatefulOptions {
   return { maxKeys: s.maxKeys, commitMs: s.commitInterval, store: s.store, memoryKeys: s.memoryKeys, dir: s.dir };
 }

@@ -205,8 +205,8 @@ export interface StatefulOptions {
   store: 'memory' | 'disk';
   /** Disk: the entries cached in memory. */
   memoryKeys: number;
-  /** Disk: where the store's files go (under `<dir>/<pipeline>/<processor>`). */
-  dir: string;
+  /** Disk: where the store's files go (under `<dir>/<pipeline>/<processor>`); default `processors` in the pipeline's `state.dir`. */
+  dir?: string;
 }
 
 /** Keyed state of a stateful transform (src/engine/state-store.ts): JSON values, committed with the output. */

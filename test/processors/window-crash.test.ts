@@ -11,7 +11,7 @@
  * processor's read order the commit order (see docs/processing.md on watermarks and partitions).
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { killRepeatedly, startPipelineProcess, stopProcess } from '../helpers/child.ts';
@@ -40,7 +40,7 @@ processors:
     window: {type: tumbling, size: 2s}
     watermark: 1s
     aggregates: {n: count(), total: sum(after.amount), merchants: count_distinct(after.merchant), hi: max(after.amount)}
-${store === 'disk' ? `    state: {store: disk, memoryKeys: 4, dir: ${join(f.tmp.dir, 'state')}}\n` : ''}`,
+${store === 'disk' ? `    state: {store: disk, memoryKeys: 4}\n` : ''}`,
     )
       .replace('partitions: 3', 'partitions: 1')
       .replace('level: warn', 'level: info');
@@ -67,7 +67,11 @@ ${store === 'disk' ? `    state: {store: disk, memoryKeys: 4, dir: ${join(f.tmp.
         kills: 10,
         what: 'windows emitted',
         progress: async () => (await windows()).length,
-        onRestart: (c) => (restored ||= c.stderrText().includes('restored its state') && c.stderrText().includes(`store=${store}`)),
+        onRestart: (c) => {
+          restored ||= c.stderrText().includes('restored its state') && c.stderrText().includes(`store=${store}`);
+          // On disk, by default under the pipeline's state.dir (a kill leaves it; the next start wipes and rebuilds it).
+          if (store === 'disk') assert.ok(existsSync(join(f.tmp.dir, 'state', 'processors', 'wc', 'features')), 'the on-disk state under state.dir/processors');
+        },
       }));
     } finally {
       running = false;
