@@ -139,13 +139,16 @@ export class ProcessorTask {
     let store: TaskStateStore | null = null;
     try {
       dead = await DeadLetters.open(log, { pipeline: this.o.pipeline, processor: this.o.cfg.name, topic: dlqTopicOf(this.o.pipeline), topicDefaults: this.o.topicDefaults, create: false });
+      // A stateful transform may have due work from before (windows left to close by a run that
+      // stopped while behind): not caught up until its first tick says otherwise.
+      const stateful = this.o.spec.stateful?.(this.o.cfg) ?? null;
+      this.behind = stateful !== null;
       this.positions = checkpoint ? (JSON.parse(checkpoint) as Positions) : {};
       this.committed = JSON.parse(JSON.stringify(this.positions)) as Positions;
       const outputs = new Set<string>();
       this.schemaIds = null;
       this.drift = { schemas: new SchemaStore(log, this.o.schemaTopic), seen: new Map(), reported: await reportedSchemas(log, this.o.pipeline, this.o.cfg.name), reporter: null };
       // Keyed state as of the last commit: the changelog holds exactly what the checkpoint reflects.
-      const stateful = this.o.spec.stateful?.(this.o.cfg) ?? null;
       const stateTopic = stateTopicOf(this.o.pipeline, this.o.cfg.name);
       if (stateful) {
         store = await openStateStore({ ...stateful, pipeline: this.o.pipeline, processor: this.o.cfg.name, pipelineStateDir: this.o.stateDir });

@@ -17,6 +17,7 @@
  * that index here too (`timer`, `due`), on disk, rather than in a map of its own; the index is
  * derived from the state, so it is not in the changelog and the transform rebuilds it in `open`.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDriver } from '../core/drivers.ts';
@@ -30,6 +31,23 @@ type Env = import('lmdb').RootDatabase<any, any>;
 
 /** Entries written to the disk store per transaction while restoring. */
 const RESTORE_TXN = 20_000;
+/** Timers held before they are written to the store. */
+const TIMER_BATCH = 20_000;
+/**
+ * LMDB keys are at most 1978 bytes. A longer state key (a long dedupe id or group-by value) is
+ * stored under a hash of it, with the key itself ahead of its value (`\u0001` marks both).
+ */
+const LONG_KEY_BYTES = 1024;
+const LONG = '\u0001';
+const EMPTY = Buffer.alloc(0);
+const dbKey = (key: string): string => (key.length * 3 > LONG_KEY_BYTES && Buffer.byteLength(key) > LONG_KEY_BYTES ? LONG + createHash('sha256').update(key).digest('base64') : key);
+/** The stored text of an entry: its JSON, after the key itself when the key is long (JSON escapes \u0000, so the first one separates). */
+const dbValue = (key: string, stored: string, text: string): string => (stored === key ? text : `${JSON.stringify(key)}\u0000${text}`);
+const fromDb = (stored: string, value: string): { key: string; text: string } => {
+  if (!stored.startsWith(LONG)) return { key: stored, text: value };
+  const at = value.indexOf('\u0000');
+  return { key: JSON.parse(value.slice(0, at)) as string, text: value.slice(at + 1) };
+};
 
 export class DiskStateStore implements KeyedState {
   readonly onDisk = true;
@@ -80,9 +98,10 @@ export class DiskStateStore implements KeyedState {
   private slot(key: string): StateRef | null {
     const s = this.map.get(key);
     if (s) return s;
-    const text = this.db.get(key) as string | undefined;
-    if (text === undefined) return null;
-    const loaded: StateRef = { key, v: JSON.parse(text), dirty: false };
+    const stored = dbKey(key);
+    const value = this.db.get(stored) as string | undefined;
+    if (value === undefined) return null;
+    const loaded: StateRef = { key, v: JSON.parse(fromDb(stored, value).text), dirty: false };
     this.map.set(key, loaded);
     return loaded;
   }
@@ -127,28 +146,35 @@ export class DiskStateStore implements KeyedState {
 
   /** Every entry, streamed from disk (entries changed since the last commit as they are now); none is cached. */
   *entries(): IterableIterator<[string, unknown]> {
-    for (const { key, value } of this.db.getRange({})) {
-      const k = key as string;
+    for (const { key: stored, value } of this.db.getRange({})) {
+      const { key: k, text } = fromDb(stored as string, value as string);
       const cached = this.map.get(k);
       if (cached) {
         if (cached.v !== undefined) yield [k, cached.v];
-      } else yield [k, JSON.parse(value as string)];
+      } else yield [k, JSON.parse(text)];
     }
-    // Entries made since the last commit are not on disk yet.
-    for (const s of [...this.changed, ...this.unsaved]) if (s.v !== undefined && !this.db.doesExist(s.key)) yield [s.key, s.v];
+    // Entries made since the last commit are not on disk yet (a key may be both flushed and changed again: once).
+    const seen = new Set<string>();
+    for (const s of [...this.changed, ...this.unsaved]) {
+      if (seen.has(s.key)) continue;
+      seen.add(s.key);
+      if (s.v !== undefined && !this.db.doesExist(dbKey(s.key))) yield [s.key, s.v];
+    }
   }
 
   timer(at: number, key: string): void {
     this.pendingTimers.push([at, key]);
+    if (this.pendingTimers.length >= TIMER_BATCH) this.saveTimers();
   }
 
   due(upTo: number, max = Infinity): string[] {
     this.saveTimers();
     const keys: string[] = [];
     const found: unknown[] = [];
-    for (const k of this.timers.getKeys({ end: [upTo, '\uffff\uffff'], limit: Number.isFinite(max) ? max : undefined })) {
+    for (const { key: k, value } of this.timers.getRange({ end: [upTo, '\uffff\uffff'], limit: Number.isFinite(max) ? max : undefined })) {
       found.push(k);
-      keys.push((k as [number, string])[1]);
+      // A long key's timer holds the key itself; others are the timer key's second part.
+      keys.push((value as Buffer).length ? (value as Buffer).toString('utf8') : (k as [number, string])[1]);
     }
     if (found.length) {
       this.timers.transactionSync(() => {
@@ -163,7 +189,10 @@ export class DiskStateStore implements KeyedState {
     const t = this.pendingTimers;
     this.pendingTimers = [];
     this.timers.transactionSync(() => {
-      for (const [at, key] of t) this.timers.putSync([at, key] as never, Buffer.alloc(0));
+      for (const [at, key] of t) {
+        const stored = dbKey(key);
+        this.timers.putSync([at, stored] as never, stored === key ? EMPTY : Buffer.from(key, 'utf8'));
+      }
     });
   }
 
@@ -197,10 +226,11 @@ export class DiskStateStore implements KeyedState {
         for (let i = 0; i < saved.length; i++) {
           const s = saved[i];
           const text = texts[i];
+          const stored = dbKey(s.key);
           if (text === null) {
-            this.db.removeSync(s.key);
+            this.db.removeSync(stored);
             if (this.map.get(s.key) === s && !s.dirty) this.map.delete(s.key);
-          } else this.db.putSync(s.key, text);
+          } else this.db.putSync(stored, dbValue(s.key, stored, text));
         }
       });
     }
@@ -235,15 +265,16 @@ export class DiskStateStore implements KeyedState {
       batch = new Map();
       this.db.transactionSync(() => {
         for (const [k, v] of b) {
-          const had = this.db.doesExist(k);
+          const stored = dbKey(k);
+          const had = this.db.doesExist(stored);
           if (v === null) {
             if (had) {
-              this.db.removeSync(k);
+              this.db.removeSync(stored);
               this.live--;
             }
           } else {
             if (!had) this.live++;
-            this.db.putSync(k, v);
+            this.db.putSync(stored, dbValue(k, stored, v));
           }
         }
       });

@@ -147,6 +147,51 @@ describe('state on disk', () => {
     assert.deepEqual(new Map([...last].sort()), new Map([...want].sort()));
   });
 
+  it('first and last over merged sessions follow the sessions\' starts, the same in memory and on disk', async () => {
+    const evs = [0, 15_000, 9000, 200_000].map((ts, i) => ({ user: 'a', amount: [1, 2, 3, 4][i], merchant: 'm', ts }));
+    const c = config({ window: { type: 'session', gap: '10s' }, watermark: '30s', aggregates: { f: 'first(amount)', l: 'last(amount)', n: 'count()' } });
+    const { out } = await runOnDisk(() => windowTransform(c), inputsOf(evs, rec), { every: 1, crashAt: 3 });
+    const mem = windowTransform(c);
+    mem.open!(new StateStore());
+    const want: TransformOutput[] = [];
+    evs.forEach((e, i) => want.push(...(mem.apply(rec(e, i)) as TransformOutput[]), ...mem.tick!(0)));
+    // [0,10) holds 1, [15,25) holds 2, then 3 at 9 s bridges them: by start, first is 1 and last is 2.
+    const rows = (xs: TransformOutput[]) => parsed(xs.filter((r) => r.topic === 'w')).map((r) => [r.window_start, r.f, r.l, r.n]);
+    assert.deepEqual(rows(out), [[new Date(0).toISOString(), 1, 2, 3]]);
+    assert.deepEqual(rows(want), rows(out));
+  });
+
+  it('a state key longer than the store takes (a 3,000-character dedupe id) is kept, found again and restored', async () => {
+    const long = (n: number) => `id-${n}-`.padEnd(3000, 'x');
+    const evs = Array.from({ length: 60 }, (_, n) => ({ n, id: long(n % 20), ts: 1_000_000 + n * 10 }));
+    const { out } = await runOnDisk(() => dedupeTransform(dedupeConfig()), inputsOf(evs, (e) => ({ topic: 'events', partition: 0, offset: e.n, key: null, value: Buffer.from(JSON.stringify(e)), timestamp: 0 })), { every: 7, crashAt: 40 });
+    assert.deepEqual(
+      out.map((o) => JSON.parse(String(o.value)).n),
+      Array.from({ length: 20 }, (_, i) => i),
+      'the first of each id passes, every repeat (also after the restart) is dropped',
+    );
+  });
+
+  it('entries changed again after a flush are listed once', async () => {
+    const dir = join(root, 'entries');
+    const log = await openLog(embeddedLogAt(join(dir, 'log')), {});
+    await log.ensureTopic('t.state.p', changelogConfig({ partitions: 1 }, log.capabilities.compaction));
+    const { producer } = await log.openProducer('p');
+    const store = await DiskStateStore.open({ dir: join(dir, 'state'), pipeline: 't', processor: 'p', maxKeys: 10, memoryKeys: 1 });
+    store.put('a', 1);
+    store.put('b'.repeat(2000), 1);
+    store.flush(producer, 't.state.p');
+    store.put('a', 2);
+    assert.deepEqual([...store.entries()].sort(), [['a', 2], ['b'.repeat(2000), 1]]);
+    await producer.commit('c');
+    store.committed();
+    store.put('c', 3);
+    assert.deepEqual([...store.entries()].sort(), [['a', 2], ['b'.repeat(2000), 1], ['c', 3]]);
+    assert.equal(store.size, 3);
+    await store.close();
+    await log.close();
+  });
+
   it('windows ending together close over several bounded ticks, and none is lost', async () => {
     const store = await DiskStateStore.open({ dir: join(root, 'ticks'), pipeline: 't', processor: 'p', maxKeys: 1_000_000, memoryKeys: 100 });
     const t = windowTransform(config({ window: { type: 'tumbling', size: '10s' }, watermark: '0s', aggregates: { n: 'count()' } }));

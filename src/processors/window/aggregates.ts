@@ -17,8 +17,8 @@ export const AGGREGATES = {
   min: 'Smallest non-null value (numbers, or strings compared as text).',
   max: 'Largest non-null value (numbers, or strings compared as text).',
   count_distinct: 'Number of distinct non-null values (the values are kept in state: their number bounds its size).',
-  first: 'The first non-null value, in the order the processor reads the records.',
-  last: 'The last non-null value, in the order the processor reads the records (the current value of a field, e.g. a status).',
+  first: 'The first non-null value, in the order the processor reads the records (where sessions merge: in the order of their starts).',
+  last: 'The last non-null value, in the order the processor reads the records (the current value of a field, e.g. a status; where sessions merge: in the order of their starts).',
   percentile: '`percentile(x, p)` with 0 ≤ p ≤ 1: the value at that fraction, interpolated between neighbours as PostgreSQL\'s `percentile_cont` (the values are kept in state).',
 } as const;
 

@@ -171,6 +171,25 @@ export function windowTransform(o: WindowOptions): RecordTransform {
     return changes(after, null, update ? 'u' : 'c', w.e);
   };
 
+  /**
+   * A record's session [t, t + gap) with the open sessions it overlaps (open sessions never overlap
+   * each other, so one pass finds them all): one session over all of them. The parts merge in the
+   * order of their starts (an older session before the record's own at the same start), so
+   * `first` and `last` over merged sessions follow their starts, the same in memory and on disk and
+   * after a restart. A session already closed (its end at or before `closedBefore`, waiting to be
+   * emitted) takes nothing more.
+   */
+  const mergeSessions = (own: WinState, others: WinState[], closedBefore: number): { w: WinState; merged: WinState[] } => {
+    const merged = others.filter((x) => x.e > closedBefore && x.s < own.e && own.s < x.e);
+    if (!merged.length) return { w: own, merged };
+    const parts = [...merged, own].sort((x, y) => x.s - y.s);
+    let a = parts[0].a;
+    for (let i = 1; i < parts.length; i++) {
+      const next = parts[i].a;
+      a = aggs.map((agg, j) => agg.merge(a[j], next[j]));
+    }
+    return { w: { g: own.g, s: parts[0].s, e: Math.max(...parts.map((x) => x.e)), a }, merged };
+  };
   const addSession = (gj: string, start: number): void => {
     const starts = sessions.get(gj);
     if (starts) starts.push(start);
@@ -188,16 +207,19 @@ export function windowTransform(o: WindowOptions): RecordTransform {
     const gj = JSON.stringify(g);
     if (type === 'session') {
       if (t + gap <= closedBefore) return false;
-      let w: WinState = { g, s: t, e: t + gap, a: aggs.map((a) => a.init()) };
-      fold(w);
-      for (const start of [...(sessions.get(gj) ?? [])]) {
-        const key = winKey(gj, start);
-        const other = state.get<WinState>(key);
-        if (!other || !(other.s < w.e && w.s < other.e)) continue;
-        w = { g, s: Math.min(w.s, other.s), e: Math.max(w.e, other.e), a: aggs.map((a, i) => a.merge(other.a[i], w.a[i])) };
+      const own: WinState = { g, s: t, e: t + gap, a: aggs.map((a) => a.init()) };
+      fold(own);
+      const found: WinState[] = [];
+      for (const start of sessions.get(gj) ?? []) {
+        const other = state.get<WinState>(winKey(gj, start));
+        if (other) found.push(other);
+      }
+      const { w, merged } = mergeSessions(own, found, closedBefore);
+      for (const other of merged) {
+        const key = winKey(gj, other.s);
         state.delete(key);
         touchedKeys.delete(key);
-        dropSession(gj, start);
+        dropSession(gj, other.s);
       }
       const key = winKey(gj, w.s);
       state.put(key, w);
@@ -299,16 +321,16 @@ export function windowTransform(o: WindowOptions): RecordTransform {
       else if (type === 'session') {
         if (t + gap > closedBefore) {
           took = true;
-          let w: WinState = { g, s: t, e: t + gap, a: aggs.map((a) => a.init()) };
-          fold(w);
+          const own: WinState = { g, s: t, e: t + gap, a: aggs.map((a) => a.init()) };
+          fold(own);
           const mine: Entry[] = [];
           for (let x: Entry | null | undefined = open.get(gk); x; x = x.next) mine.push(x);
-          for (const other of mine) {
-            if (other.w.s < w.e && w.s < other.w.e) {
-              w = { g, s: Math.min(w.s, other.w.s), e: Math.max(w.e, other.w.e), a: aggs.map((a, i) => a.merge(other.w.a[i], w.a[i])) };
-              remove(gk, other);
-            }
-          }
+          const { w, merged } = mergeSessions(
+            own,
+            mine.map((x) => x.w),
+            closedBefore,
+          );
+          for (const other of mine) if (merged.includes(other.w)) remove(gk, other);
           const e: Entry = { ref: state.ref(winKey(JSON.stringify(g), w.s), w), s: w.s, w, gone: false, next: null };
           add(gk, e);
           if (updates) touched.add(e);
