@@ -24,6 +24,7 @@ import { loadDriver } from '../core/drivers.ts';
 import { coreError } from '../core/errors.ts';
 import type { Log, Producer } from '../log/types.ts';
 import type { KeyedState, StateRef } from '../registry/spec.ts';
+import { readChangelog, Slots } from './state-slots.ts';
 
 type Lmdb = typeof import('lmdb');
 type Db = import('lmdb').Database<any, any>;
@@ -49,24 +50,25 @@ const fromDb = (stored: string, value: string): { key: string; text: string } =>
   return { key: JSON.parse(value.slice(0, at)) as string, text: value.slice(at + 1) };
 };
 
-export class DiskStateStore implements KeyedState {
+/** The cached entries (`map`) are kept oldest first, and evicted in that order once committed. */
+export class DiskStateStore extends Slots implements KeyedState {
   readonly onDisk = true;
-  /** The cached entries, oldest first (evicted in that order once committed). */
-  private readonly map = new Map<string, StateRef>();
-  private readonly changed: StateRef[] = [];
   /** Entries flushed to the changelog and not yet on disk, with their JSON (null: deleted): written once their commit succeeded. */
   private unsaved: StateRef[] = [];
   private unsavedText: (string | null)[] = [];
   private pendingTimers: [number, string][] = [];
-  private live = 0;
 
   private constructor(
     private readonly env: Env,
     private readonly db: Db,
     private readonly timers: Db,
     private readonly dir: string,
-    private readonly o: { maxKeys: number; memoryKeys: number; what: string },
-  ) {}
+    private readonly memoryKeys: number,
+    maxKeys: number,
+    what: string,
+  ) {
+    super(maxKeys, what, 'raise state.maxKeys (the state is on disk: it needs disk space, about the changelog\'s size), or use shorter windows or fewer keys');
+  }
 
   /** Opens (creating, emptied) the store at `<dir>/<pipeline>/<processor>`. */
   static async open(o: { dir: string; pipeline: string; processor: string; maxKeys: number; memoryKeys: number }): Promise<DiskStateStore> {
@@ -82,11 +84,7 @@ export class DiskStateStore implements KeyedState {
     const env = lmdb.open({ path: dir, maxDbs: 4, noSync: true, overlappingSync: false, useWritemap: true, noMemInit: true, compression: false });
     const db = env.openDB({ name: 'state', encoding: 'string' });
     const timers = env.openDB({ name: 'timers', encoding: 'binary' });
-    return new DiskStateStore(env, db, timers, dir, { maxKeys: o.maxKeys, memoryKeys: o.memoryKeys, what });
-  }
-
-  get size(): number {
-    return this.live;
+    return new DiskStateStore(env, db, timers, dir, o.memoryKeys, o.maxKeys, what);
   }
 
   /** Entries in memory now. */
@@ -95,7 +93,7 @@ export class DiskStateStore implements KeyedState {
   }
 
   /** The cached slot of a key, loading it from disk (null when the key has no entry). */
-  private slot(key: string): StateRef | null {
+  protected find(key: string): StateRef | null {
     const s = this.map.get(key);
     if (s) return s;
     const stored = dbKey(key);
@@ -104,44 +102,6 @@ export class DiskStateStore implements KeyedState {
     const loaded: StateRef = { key, v: JSON.parse(fromDb(stored, value).text), dirty: false };
     this.map.set(key, loaded);
     return loaded;
-  }
-
-  get<T = unknown>(key: string): T | undefined {
-    return this.slot(key)?.v as T | undefined;
-  }
-
-  put(key: string, value: unknown): void {
-    this.ref(key, value);
-  }
-
-  ref(key: string, value: unknown): StateRef {
-    if (value === undefined) throw new TypeError('state values must be JSON (undefined is not)');
-    let s = this.slot(key);
-    if (!s || s.v === undefined) {
-      if (this.live >= this.o.maxKeys) {
-        throw coreError('STATE_LIMIT', `${this.o.what} holds ${this.live} state entries, its limit (state.maxKeys): raise state.maxKeys (the state is on disk: it needs disk space, about the changelog's size), or use shorter windows or fewer keys`);
-      }
-      this.live++;
-      if (!s) this.map.set(key, (s = { key, v: value, dirty: false }));
-    }
-    s.v = value;
-    this.touch(s);
-    return s;
-  }
-
-  touch(ref: StateRef): void {
-    if (!ref.dirty) {
-      ref.dirty = true;
-      this.changed.push(ref);
-    }
-  }
-
-  delete(key: string): void {
-    const s = this.slot(key);
-    if (!s || s.v === undefined) return;
-    s.v = undefined;
-    this.live--;
-    this.touch(s);
   }
 
   /** Every entry, streamed from disk (entries changed since the last commit as they are now); none is cached. */
@@ -196,10 +156,6 @@ export class DiskStateStore implements KeyedState {
     });
   }
 
-  get pending(): number {
-    return this.changed.length;
-  }
-
   /** Appends the entries changed since the last call to the changelog; they go to disk once `committed`. */
   flush(producer: Producer, topic: string): number {
     const n = this.changed.length;
@@ -235,7 +191,7 @@ export class DiskStateStore implements KeyedState {
       });
     }
     this.saveTimers();
-    let over = this.map.size - this.o.memoryKeys;
+    let over = this.map.size - this.memoryKeys;
     if (over <= 0) return;
     for (const [k, s] of this.map) {
       if (over <= 0) break;
@@ -279,21 +235,10 @@ export class DiskStateStore implements KeyedState {
         }
       });
     };
-    for (const { partition, start, end } of await log.offsets(topic)) {
-      let at = start;
-      while (at < end) {
-        const r = await log.read(topic, partition, at, 4 << 20);
-        for (const rec of r.records) {
-          if (rec.offset >= end) break;
-          const k = rec.key?.toString('utf8');
-          if (k === undefined) continue;
-          batch.set(k, rec.value === null ? null : rec.value.toString('utf8'));
-          if (batch.size >= RESTORE_TXN) write();
-        }
-        if (r.next <= at) break;
-        at = r.next;
-      }
-    }
+    await readChangelog(log, topic, (k, text) => {
+      batch.set(k, text);
+      if (batch.size >= RESTORE_TXN) write();
+    });
     write();
     return this.live;
   }

@@ -15,66 +15,23 @@
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { coreError } from '../core/errors.ts';
 import type { Log, Producer, TopicConfig } from '../log/types.ts';
 import type { KeyedState, StatefulOptions, StateRef } from '../registry/spec.ts';
 import { DiskStateStore } from './state-disk.ts';
+import { readChangelog, Slots } from './state-slots.ts';
 
-/** One entry: its key, its value (undefined once deleted, until the next flush writes the tombstone) and whether it changed since. */
-type Slot = StateRef;
-
-export class StateStore implements KeyedState {
+export class StateStore extends Slots implements KeyedState {
   readonly onDisk = false;
-  /** Entries by key; a changed entry is marked in its slot (one hash probe per write, not two). */
-  private readonly map = new Map<string, Slot>();
   /** Timers by time (an index beside the state, rebuilt by the transform's `open`), and their times in a min-heap. */
   private timers = new Map<number, string[]>();
   private times: number[] = [];
-  private readonly changed: Slot[] = [];
-  private live = 0;
 
-  constructor(private readonly maxKeys = Infinity, private readonly what = 'processor') {}
-
-  get size(): number {
-    return this.live;
+  constructor(maxKeys = Infinity, what = 'processor') {
+    super(maxKeys, what, 'raise state.maxKeys if the machine has the memory, put the state on disk (state.store: disk), or use shorter windows or fewer keys');
   }
 
-  get<T = unknown>(key: string): T | undefined {
-    return this.map.get(key)?.v as T | undefined;
-  }
-
-  put(key: string, value: unknown): void {
-    this.ref(key, value);
-  }
-
-  ref(key: string, value: unknown): StateRef {
-    if (value === undefined) throw new TypeError('state values must be JSON (undefined is not)');
-    let slot = this.map.get(key);
-    if (!slot || slot.v === undefined) {
-      if (this.live >= this.maxKeys) {
-        throw coreError('STATE_LIMIT', `${this.what} holds ${this.live} state entries, its limit (state.maxKeys): raise state.maxKeys if the machine has the memory, or use shorter windows or fewer keys`);
-      }
-      this.live++;
-      if (!slot) this.map.set(key, (slot = { key, v: value, dirty: false }));
-    }
-    slot.v = value;
-    this.touch(slot);
-    return slot;
-  }
-
-  touch(ref: StateRef): void {
-    if (!ref.dirty) {
-      ref.dirty = true;
-      this.changed.push(ref);
-    }
-  }
-
-  delete(key: string): void {
-    const slot = this.map.get(key);
-    if (!slot || slot.v === undefined) return;
-    slot.v = undefined;
-    this.live--;
-    this.touch(slot);
+  protected find(key: string): StateRef | undefined {
+    return this.map.get(key);
   }
 
   *entries(): IterableIterator<[string, unknown]> {
@@ -141,11 +98,6 @@ export class StateStore implements KeyedState {
 
   async close(): Promise<void> {}
 
-  /** Entries changed since the last flush. */
-  get pending(): number {
-    return this.changed.length;
-  }
-
   /** Appends the entries changed since the last call to the changelog (a null value for a deleted one). */
   flush(producer: Producer, topic: string): number {
     const n = this.changed.length;
@@ -171,27 +123,16 @@ export class StateStore implements KeyedState {
   /** Loads the committed state from the changelog: the latest value per key, tombstones removing. */
   async restore(log: Log, topic: string): Promise<number> {
     this.clear();
-    for (const { partition, start, end } of await log.offsets(topic)) {
-      let at = start;
-      while (at < end) {
-        const r = await log.read(topic, partition, at, 4 << 20);
-        for (const rec of r.records) {
-          if (rec.offset >= end) break;
-          const k = rec.key?.toString('utf8');
-          if (k === undefined) continue;
-          const had = this.map.has(k);
-          if (rec.value === null) {
-            if (had) this.live--;
-            this.map.delete(k);
-          } else {
-            if (!had) this.live++;
-            this.map.set(k, { key: k, v: JSON.parse(rec.value.toString('utf8')), dirty: false });
-          }
-        }
-        if (r.next <= at) break;
-        at = r.next;
+    await readChangelog(log, topic, (k, text) => {
+      const had = this.map.has(k);
+      if (text === null) {
+        if (had) this.live--;
+        this.map.delete(k);
+      } else {
+        if (!had) this.live++;
+        this.map.set(k, { key: k, v: JSON.parse(text), dirty: false });
       }
-    }
+    });
     return this.live;
   }
 }
