@@ -53,6 +53,8 @@ export class ProcessorTask {
   state: TaskState = 'starting';
   /** The last commit left due work (windows still to close) for the transform's next tick. */
   private behind = false;
+  /** A stateful processor's state as of its last commit: where it lives and its entries (on disk: those cached). */
+  private keyedState: { store: 'memory' | 'disk'; entries: number; cached?: number } | null = null;
   lastError: TaskError | null = null;
   /** Input records processed and committed this run. */
   processed = 0;
@@ -83,13 +85,18 @@ export class ProcessorTask {
     return this.o.cfg.name;
   }
 
+  private noteState(store: TaskStateStore): void {
+    this.stateEntries.set(store.size);
+    this.keyedState = store.onDisk ? { store: 'disk', entries: store.size, cached: store.cached } : { store: 'memory', entries: store.size };
+  }
+
   /** The producer id: one per processor of a pipeline. */
   get producerId(): string {
     return `processor:${this.o.pipeline}:${this.o.cfg.name}`;
   }
 
   status(): Record<string, unknown> {
-    return { name: this.o.cfg.name, type: this.o.cfg.type, state: this.state, processed: this.processed, written: this.written, deadLettered: this.deadLettered, positions: this.positions, error: this.lastError };
+    return { name: this.o.cfg.name, type: this.o.cfg.type, state: this.state, processed: this.processed, written: this.written, deadLettered: this.deadLettered, positions: this.positions, keyedState: this.keyedState, error: this.lastError };
   }
 
   /** Resolves once the processor has committed everything its inputs held when called (or has failed). */
@@ -156,7 +163,7 @@ export class ProcessorTask {
         const n = await store.restore(log, stateTopic);
         if (n) this.o.logger.info('processor restored its state', { processor: this.o.cfg.name, entries: n, store: stateful.store });
         transform.open?.(store);
-        this.stateEntries.set(store.size);
+        this.noteState(store);
       }
       await this.discover(consumer);
       attempt.running();
@@ -184,14 +191,16 @@ export class ProcessorTask {
         // batches goes to its changelog once per commit; a stateless one commits every batch.
         if (stateful && recs.length > 0 && Date.now() - lastCommit < stateful.commitMs && producer.pendingBytes < STATE_COMMIT_BYTES) continue;
         const changed = store ? store.flush(producer, stateTopic) : 0;
-        if (store) this.stateEntries.set(store.size);
         if (!dirty && changed === 0) {
           this.behind = behind; // nothing to commit: what is committed is as it is now
           continue;
         }
         const ckpt = JSON.stringify(this.positions);
         await producer.commit(ckpt);
-        store?.committed();
+        if (store) {
+          store.committed();
+          this.noteState(store);
+        }
         this.behind = behind;
         lastCommit = Date.now();
         dirty = false;

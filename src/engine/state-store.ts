@@ -34,6 +34,11 @@ export class StateStore extends Slots implements KeyedState {
     return this.map.get(key);
   }
 
+  /** Entries in memory: all of them. */
+  get cached(): number {
+    return this.map.size;
+  }
+
   *entries(): IterableIterator<[string, unknown]> {
     for (const [k, slot] of this.map) if (slot.v !== undefined) yield [k, slot.v];
   }

@@ -11,6 +11,7 @@
  * processor's read order the commit order (see docs/processing.md on watermarks and partitions).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -94,7 +95,10 @@ ${store === 'disk' ? `    state: {store: disk, memoryKeys: 4}\n` : ''}`,
     assert.ok(want.length > 200 && wantLate.length > 20, `the workload closed windows (${want.length}) and had late rows (${wantLate.length})`);
     try {
       await waitUntil('the window caught up with the workload', async () => (await windows()).length >= want.length && (await readAll(logDir, 'features.late')).length >= wantLate.length, 120_000);
-      await new Promise((r) => setTimeout(r, 1000));
+      await new Promise((r) => setTimeout(r, 1500));
+      // What an operator sees: where the state lives and how much of it there is.
+      const st = spawnSync(process.execPath, ['bin/sluice.js', 'status', '--config', cfgPath], { encoding: 'utf8' });
+      assert.match(st.stdout, store === 'disk' ? /processor features \(window\): running, \d+ records processed this run, state: \d+ entries on disk \([0-4] cached in memory\)/ : /processor features \(window\): running, \d+ records processed this run, state: \d+ entries in memory/, st.stdout + st.stderr);
     } finally {
       await stopProcess(child);
     }
