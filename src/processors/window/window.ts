@@ -142,6 +142,12 @@ export function windowTransform(o: WindowOptions): RecordTransform {
     return eventTime(ts, scope, what, 'timestamp');
   };
 
+  /** The aggregations' values of the record being applied (made once; each record's are folded in before the next). */
+  const vals = new Array<unknown>(aggs.length);
+  const fold = (w: WinState): void => {
+    for (let i = 0; i < aggs.length; i++) w.a[i] = aggs[i].add(w.a[i], vals[i]);
+  };
+
   /** Window bounds as text: the windows closing together share their bounds, so each is made once. */
   const isoCache = new Map<number, string>();
   const iso = (ms: number): string => {
@@ -303,7 +309,6 @@ export function windowTransform(o: WindowOptions): RecordTransform {
         const val = evaluate(groups[i].e, scope, groups[i].what);
         g[i] = typeof val === 'bigint' ? String(val) : (val ?? null);
       }
-      const vals = new Array<unknown>(aggs.length);
       for (let i = 0; i < aggs.length; i++) {
         const a = aggs[i];
         vals[i] = a.expr ? evaluate(a.expr, scope, aggWhat[i]) : null;
@@ -313,9 +318,6 @@ export function windowTransform(o: WindowOptions): RecordTransform {
 
       const closedBefore = watermark() - o.allowedLateness;
       const gk = groupKey(g);
-      const fold = (w: WinState): void => {
-        for (let i = 0; i < aggs.length; i++) w.a[i] = aggs[i].add(w.a[i], vals[i]);
-      };
       let took = false;
       if (disk) took = applyOnDisk(g, t, closedBefore, fold);
       else if (type === 'session') {
