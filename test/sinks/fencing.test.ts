@@ -28,18 +28,20 @@ const schema: SchemaRecord = {
   keyColumns: ['id'],
   columns: [{ name: 'id', sourceType: 'integer', optional: false, key: true, connect: { type: 'int32', optional: false, field: 'id' } }],
 };
-/** A batch creating rows `ids` at offsets `from`…, moving partition 0 from `from` to past them. */
-function batch(ids: number[], from: number): SinkBatch {
+/** A batch creating rows `ids` at offsets `from`…, moving partition 0 (or `partition` of table `table`) from `from` to past them. */
+function batch(ids: number[], from: number, table = 'f', partition = 0): SinkBatch {
+  const topic = `fence.public.${table}`;
+  const sch: SchemaRecord = { ...schema, id: `fence${table}`.padEnd(15, '0'), topic, table };
   const records: SinkRecord[] = ids.map((id, i) => ({
-    topic: TOPIC,
-    partition: 0,
+    topic,
+    partition,
     offset: from + i,
     key: JSON.stringify({ id }),
-    value: JSON.stringify({ before: null, after: { id }, source: { version: 't', connector: 'postgresql', name: 'fence', ts_ms: 1, db: 'd', schema: 'public', table: 'f' }, op: 'c', ts_ms: 1 }),
+    value: JSON.stringify({ before: null, after: { id }, source: { version: 't', connector: 'postgresql', name: 'fence', ts_ms: 1, db: 'd', schema: 'public', table }, op: 'c', ts_ms: 1 }),
     op: 'c',
-    schema,
+    schema: sch,
   }));
-  return { tables: buildTables(records, new Map()), offsets: [{ topic: TOPIC, partition: 0, next: from + ids.length, from }], records: ids.length, bytes: 0 };
+  return { tables: buildTables(records, new Map()), offsets: [{ topic, partition, next: from + ids.length, from }], records: ids.length, bytes: 0 };
 }
 
 describe('the fence between workers of a sink group', () => {
@@ -92,4 +94,22 @@ describe('the fence between workers of a sink group', () => {
       }
     });
   }
+
+  it('PostgreSQL: two workers meeting a new table at once both apply, one of them creating it', async () => {
+    const cfg = parseConfig(`name: fence\nlog: { backend: kafka }\nsinks:\n  - name: t\n    topics: ['fence.*']\n    type: postgres\n    connection: { host: ${PG_HOST}, port: ${PG_PORT}, user: ${PG_USER}, database: ${pgTarget.name} }\n`, 'fence.yaml', {});
+    const open = async (): Promise<Sink> => {
+      const s = await sinkSpec(cfg.sinks[0].type).create(cfg.sinks[0], { pipeline: 'fence', logger: quiet, id: 'fence/t' });
+      await s.open();
+      return s;
+    };
+    const [a, b] = [await open(), await open()];
+    try {
+      // Each table is new to both; each worker holds one partition of it, and both apply at once.
+      for (let n = 0; n < 8; n++) await Promise.all([a.apply(batch([1, 2], 0, `new${n}`, 0)), b.apply(batch([3, 4], 0, `new${n}`, 1))]);
+      for (let n = 0; n < 8; n++) assert.deepEqual((await pgTarget.client.query(`SELECT id FROM new${n} ORDER BY id`)).rows.map((r: { id: number }) => r.id), [1, 2, 3, 4], `table new${n}`);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
 });

@@ -95,6 +95,9 @@ export const postgresDialect: SqlDialect = {
     sql: `SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
     params: [ref.sql],
   }),
+  // Two transactions creating one table at once: the second fails on pg_type's unique index
+  // (23505) even with IF NOT EXISTS. A transaction-level advisory lock on the table's name orders them.
+  lockTableDdl: (ref) => ({ sql: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, params: [ref.sql] }),
   tableOptions: '',
   offsetsUpdatedAt: 'timestamptz NOT NULL DEFAULT now()',
   offsetsLock: ' FOR UPDATE',

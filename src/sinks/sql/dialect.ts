@@ -71,6 +71,11 @@ export interface SqlDialect {
   changeTypeHint(table: string, column: string, type: string): string;
   /** Reads a table's columns in order as rows of (name, type text); no rows when it does not exist. */
   readColumns(ref: TableRef): Statement;
+  /**
+   * Serializes the DDL of one table among writers (workers of a sink group that meet a new table
+   * or column at once) until the transaction ends; none: the target's DDL takes care of it.
+   */
+  lockTableDdl?(ref: TableRef): Statement;
 
   /** Trailing options of every table the sink creates (MySQL's engine and collation), or ''. */
   readonly tableOptions: string;

@@ -38,13 +38,21 @@ export class TargetTables {
   /** The table `ref`, created or evolved to take every schema of the batch `t`. */
   async ensure(session: SqlSession, ref: TableRef, t: TableBatch, shape: TableShape = {}): Promise<TargetTable> {
     const d = this.d;
-    let st = this.known.get(ref.sql);
-    if (!st) {
+    const read = async (): Promise<TargetTable> => {
       const q = d.readColumns(ref);
       const rows = await session.rows(q.sql, q.params);
-      st = { name: ref.sql, columns: new Map(rows.map(([n, type]) => [String(n), String(type)])) };
+      return { name: ref.sql, columns: new Map(rows.map(([n, type]) => [String(n), String(type)])) };
+    };
+    let st = this.known.get(ref.sql) ?? (await read());
+    const planOf = (cur: TargetTable) => planTable(d, this.cfg, { table: ref.sql, current: cur.columns, schema: t.schema, schemas: t.schemas, meta: shape.meta });
+    let plan = planOf(st);
+    if ((plan.create || plan.add.length) && d.lockTableDdl) {
+      // DDL to do: under the table's lock, read it again (another worker may have just done it).
+      const l = d.lockTableDdl(ref);
+      await session.rows(l.sql, l.params);
+      st = await read();
+      plan = planOf(st);
     }
-    const plan = planTable(d, this.cfg, { table: ref.sql, current: st.columns, schema: t.schema, schemas: t.schemas, meta: shape.meta });
     if (plan.create) {
       const defs = [...(shape.lead ?? []), ...plan.create.map(({ col, type }) => d.columnDef(col, type))];
       const columns = defs.length;
