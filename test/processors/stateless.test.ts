@@ -87,6 +87,9 @@ sinks:
         await f.db.client.query(`INSERT INTO customers VALUES (-1, 'end', 'end@example.com', 'EU')`);
         await waitUntil('the end marker masked and applied', async () => (await targets.count('postgres', 'SELECT count(*) FROM customers WHERE id = -1')) === 1, 60_000);
         await waitUntil('the outbox events', async () => (await readAll(cfg.log, 'outbox.event.')).length >= 6, 30_000);
+        // The filter → map chain reads another processor's output: wait for it too, not only for the paths above.
+        const wantSlim = Number((await f.db.client.query(`SELECT count(*) AS n FROM orders WHERE amount > 200 AND qty > 0`)).rows[0].n);
+        await waitUntil('the filtered and mapped orders', async () => new Set((await readAll(cfg.log, 'slim.')).map((r) => r.value?.id)).size >= wantSlim, 30_000);
         await new Promise((r) => setTimeout(r, 500));
       } finally {
         ac.abort();
