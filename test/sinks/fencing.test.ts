@@ -65,16 +65,18 @@ describe('the fence between workers of a sink group', () => {
     { name: 'MariaDB', sink: `type: mysql\n    connection: { host: ${MYSQL_HOST}, port: ${MYSQL_PORT}, user: ${MYSQL_USER}, database: ${myDb} }`, rows: async () => ((await my.query(`SELECT id FROM ${myDb}.f ORDER BY id`))[0] as { id: number }[]).map((r) => r.id) },
   ];
 
+  /** One worker of the sink `t` (its `type` and `connection` lines given), opened. */
+  const openSink = async (sink: string): Promise<Sink> => {
+    const cfg = parseConfig(`name: fence\nlog: { backend: kafka }\nsinks:\n  - name: t\n    topics: ['fence.*']\n    ${sink}\n`, 'fence.yaml', {});
+    const s = await sinkSpec(cfg.sinks[0].type).create(cfg.sinks[0], { pipeline: 'fence', logger: quiet, id: 'fence/t' });
+    await s.open();
+    return s;
+  };
+
   for (const i of [0, 1]) {
     it(`${['PostgreSQL', 'MariaDB'][i]}: a stale worker's batch fails with SINK_FENCED and leaves nothing in the target`, async () => {
       const c = cases()[i];
-      const cfg = parseConfig(`name: fence\nlog: { backend: kafka }\nsinks:\n  - name: t\n    topics: ['fence.*']\n    ${c.sink}\n`, 'fence.yaml', {});
-      const open = async (): Promise<Sink> => {
-        const s = await sinkSpec(cfg.sinks[0].type).create(cfg.sinks[0], { pipeline: 'fence', logger: quiet, id: 'fence/t' });
-        await s.open();
-        return s;
-      };
-      const [stale, current] = [await open(), await open()];
+      const [stale, current] = [await openSink(c.sink), await openSink(c.sink)];
       try {
         await stale.apply(batch([1, 2], 0)); // the first worker applies offsets 0-1, then stalls
         await current.apply(batch([3, 4], 2)); // its partition's new owner read offset 2 and goes on
@@ -96,13 +98,7 @@ describe('the fence between workers of a sink group', () => {
   }
 
   it('PostgreSQL: two workers meeting a new table at once both apply, one of them creating it', async () => {
-    const cfg = parseConfig(`name: fence\nlog: { backend: kafka }\nsinks:\n  - name: t\n    topics: ['fence.*']\n    type: postgres\n    connection: { host: ${PG_HOST}, port: ${PG_PORT}, user: ${PG_USER}, database: ${pgTarget.name} }\n`, 'fence.yaml', {});
-    const open = async (): Promise<Sink> => {
-      const s = await sinkSpec(cfg.sinks[0].type).create(cfg.sinks[0], { pipeline: 'fence', logger: quiet, id: 'fence/t' });
-      await s.open();
-      return s;
-    };
-    const [a, b] = [await open(), await open()];
+    const [a, b] = [await openSink(cases()[0].sink), await openSink(cases()[0].sink)];
     try {
       // Each table is new to both; each worker holds one partition of it, and both apply at once.
       for (let n = 0; n < 8; n++) await Promise.all([a.apply(batch([1, 2], 0, `new${n}`, 0)), b.apply(batch([3, 4], 0, `new${n}`, 1))]);
