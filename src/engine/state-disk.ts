@@ -74,6 +74,10 @@ export class DiskStateStore extends Slots implements KeyedState {
   static async open(o: { dir: string; pipeline: string; processor: string; maxKeys: number; memoryKeys: number }): Promise<DiskStateStore> {
     const what = `processor ${o.processor}`;
     const lmdb = await loadDriver<Lmdb>('lmdb', `${what} (state.store: disk)`, () => import('lmdb'));
+    // The directory is emptied first: names that are path steps (`.`, `..`, which names may be) would empty another one.
+    for (const [key, name] of [['pipeline', o.pipeline], ['processor', o.processor]]) {
+      if (name === '.' || name === '..') throw coreError('STATE_STORE', `${what}: a ${key} named "${name}" cannot name a directory of on-disk state (it would be ${join(o.dir, o.pipeline, o.processor)}): rename the ${key}, or keep its state in memory`);
+    }
     const dir = join(o.dir, o.pipeline, o.processor);
     try {
       rmSync(dir, { recursive: true, force: true });

@@ -7,7 +7,7 @@
  * stayed at its bound while the state outgrew it.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -217,6 +217,19 @@ describe('state on disk', () => {
     assert.deepEqual(mem.due(5, 2), ['b', 'c']);
     assert.deepEqual(mem.due(10), ['c']);
     assert.deepEqual(mem.due(10), []);
+  });
+
+  it('a pipeline or processor named . or .. is refused before anything is emptied', async () => {
+    const dir = join(root, 'dots', 'x');
+    mkdirSync(join(dir, 'keep'), { recursive: true });
+    for (const [pipeline, processor] of [['t', '..'], ['..', 'p'], ['t', '.']]) {
+      await assert.rejects(DiskStateStore.open({ dir, pipeline, processor, maxKeys: 10, memoryKeys: 1 }), (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'STATE_STORE');
+        assert.match(e.message, /named "\.{1,2}" cannot name a directory of on-disk state .*: rename the (pipeline|processor), or keep its state in memory/);
+        return true;
+      });
+    }
+    assert.ok(existsSync(join(dir, 'keep')), 'nothing around it was removed');
   });
 
   it('config: state.store disk with its cache bound and directory; the interval join refuses it at its line', () => {
