@@ -88,8 +88,8 @@ example:
       else lines.push(`pipeline ${p.pipeline}: ${p.state} (pid ${p.pid}, updated ${p.updatedAt}${stale})`);
       if (p.source && spec) lines.push(`  source: ${spec.statusLine(p.source)}${p.source.error ? `; error ${p.source.error.code}: ${p.source.error.message}` : ''}`);
       for (const k of p.processors ?? []) {
-        const ks = k.keyedState as { store: string; entries: number; cached?: number } | null | undefined;
-        const held = ks ? `, state: ${ks.entries} entries ${ks.store === 'disk' ? `on disk (${ks.cached} cached in memory)` : 'in memory'}` : '';
+        const ks = k.keyedState as { store: string; entries: number; cached?: number; threads?: number } | null | undefined;
+        const held = ks ? `, state: ${ks.entries} entries ${ks.store === 'disk' ? `on disk (${ks.cached} cached in memory)` : 'in memory'}${ks.threads ? ` of ${ks.threads} worker threads` : ''}` : '';
         lines.push(`  processor ${k.name} (${k.type}): ${k.state}, ${k.processed} records processed this run${held}${k.error ? `; error ${k.error.code}: ${k.error.message}` : ''}`);
       }
       for (const k of p.sinks ?? []) {

@@ -74,6 +74,8 @@ export const CORE_ERRORS = defineErrors('Configuration and engine', {
   PROCESSOR_SCHEMA_CHANGED: { retriable: false, meaning: 'a processor with `onSchemaChange: stop` met a change of a source table\'s columns; the message names the table, the change and the record' },
   STATE_LIMIT: { retriable: false, meaning: 'a stateful processor (window, join) reached its state bound (`state.maxKeys`); raise it if memory allows (or put the state on disk, `state.store: disk`), or use shorter windows or fewer keys' },
   STATE_STORE: { retriable: false, meaning: 'the on-disk state of a processor (`state.store: disk`) cannot be made under `state.dir`; the message names the directory and the cause (permissions, a full disk)' },
+  STATE_SHARDS: { retriable: false, meaning: 'a parallel processor\'s state changelog was written with another `parallelism` than its config now has (the state is split by key over that many parts); set it back, or rebuild the state from the input as the message says' },
+  PROCESSOR_WORKER: { retriable: true, meaning: 'a worker thread of a parallel processor (`parallelism` > 1) stopped (out of memory, a crash); the processor starts again from its last commit' },
   DRIVER_MISSING: { retriable: false, meaning: 'a connector\'s driver package (an optional dependency) is not installed; the message names the package to install' },
   ENGINE_TASK_FAILED: { retriable: false, meaning: 'a sink or processor stopped with an error (or a sink holds a table, `onError: skip_table`) before it took everything a finished source wrote; the message carries its own code' },
   ENGINE_LOG_CAPABILITY: { retriable: false, meaning: 'the configured log backend lacks a capability the pipeline needs (e.g. atomic commits for a processor); the message names it' },

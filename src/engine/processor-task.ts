@@ -14,7 +14,9 @@ import type { ProcessorBaseConfig, ProcessorContext, ProcessorSpec, RecordTransf
 import { DeadLetters, DLQ_HEADERS } from './sink-policy.ts';
 import { ChangeReporter, diffSchemas, previousSchema, reportedSchemas, type SchemaChange } from './schema-drift.ts';
 import { SchemaLedger, SchemaStore } from './schema-topic.ts';
-import { changelogConfig, openStateStore, type TaskStateStore } from './state-store.ts';
+import { ShardedRunner } from './shards.ts';
+import { openStateStore } from './state-store.ts';
+import { Failure, InlineRunner, type RecordResult, type StateInfo, type TransformRunner } from './transform-runner.ts';
 import { supervise, type TaskError, type TaskState } from './supervisor.ts';
 import { dlqTopicOf, processorSchemaTopicOf, retryTopicOf, stateTopicOf, type Reader } from './topology.ts';
 
@@ -32,6 +34,14 @@ const STATEFUL_POLL_BYTES = 256 << 10;
 /** Input positions as the checkpoint stores them: `topic` → partition → next offset. */
 type Positions = Record<string, Record<string, number>>;
 
+/** A batch handed to the transform: its records, as the transform took them, and what it gives for them and for the tick after them. */
+interface Step {
+  recs: StoredRecord[];
+  inputs: StoredRecord[];
+  results: Promise<RecordResult[]>;
+  ticked: Promise<TransformOutput[]>;
+}
+
 export interface ProcessorTaskOptions {
   spec: ProcessorSpec;
   cfg: ProcessorBaseConfig & { type: string };
@@ -47,6 +57,8 @@ export interface ProcessorTaskOptions {
   registry: Registry;
   /** The pipeline's own directory (`state.dir`): on-disk processor state goes under it unless a processor names its own. */
   stateDir?: string;
+  /** The pipeline's source connector type (names change events' tables in worker threads). */
+  sourceType?: string;
 }
 
 export class ProcessorTask {
@@ -54,7 +66,7 @@ export class ProcessorTask {
   /** The last commit left due work (windows still to close) for the transform's next tick. */
   private behind = false;
   /** A stateful processor's state as of its last commit: where it lives and its entries (on disk: those cached). */
-  private keyedState: { store: 'memory' | 'disk'; entries: number; cached?: number } | null = null;
+  private keyedState: StateInfo | null = null;
   lastError: TaskError | null = null;
   /** Input records processed and committed this run. */
   processed = 0;
@@ -85,9 +97,9 @@ export class ProcessorTask {
     return this.o.cfg.name;
   }
 
-  private noteState(store: TaskStateStore): void {
-    this.stateEntries.set(store.size);
-    this.keyedState = store.onDisk ? { store: 'disk', entries: store.size, cached: store.cached } : { store: 'memory', entries: store.size };
+  private noteState(runner: TransformRunner): void {
+    this.keyedState = runner.state();
+    if (this.keyedState) this.stateEntries.set(this.keyedState.entries);
   }
 
   /** The producer id: one per processor of a pipeline. */
@@ -143,7 +155,7 @@ export class ProcessorTask {
     const { producer, checkpoint } = await log.openProducer(this.producerId);
     const consumer = log.openConsumer();
     let dead: DeadLetters | null = null;
-    let store: TaskStateStore | null = null;
+    let runner: TransformRunner | null = null;
     try {
       dead = await DeadLetters.open(log, { pipeline: this.o.pipeline, processor: this.o.cfg.name, topic: dlqTopicOf(this.o.pipeline), topicDefaults: this.o.topicDefaults, create: false });
       // A stateful transform may have due work from before (windows left to close by a run that
@@ -157,13 +169,17 @@ export class ProcessorTask {
       this.drift = { schemas: new SchemaStore(log, this.o.schemaTopic), seen: new Map(), reported: await reportedSchemas(log, this.o.pipeline, this.o.cfg.name), reporter: null };
       // Keyed state as of the last commit: the changelog holds exactly what the checkpoint reflects.
       const stateTopic = stateTopicOf(this.o.pipeline, this.o.cfg.name);
+      const { cfg } = this.o;
+      if (stateful && stateful.parallelism > 1) {
+        runner = new ShardedRunner({ type: cfg.type, cfg, pipeline: this.o.pipeline, processor: cfg.name, shards: stateful.parallelism, maxKeys: stateful.maxKeys, sourceType: this.o.sourceType, topicDefaults: this.o.topicDefaults, logger: this.o.context.logger }, transform);
+      } else {
+        const store = stateful ? await openStateStore({ ...stateful, pipeline: this.o.pipeline, processor: cfg.name, pipelineStateDir: this.o.stateDir }) : null;
+        runner = new InlineRunner(transform, store, this.o.topicDefaults, cfg.name);
+      }
       if (stateful) {
-        store = await openStateStore({ ...stateful, pipeline: this.o.pipeline, processor: this.o.cfg.name, pipelineStateDir: this.o.stateDir });
-        await log.ensureTopic(stateTopic, changelogConfig(this.o.topicDefaults, log.capabilities.compaction));
-        const n = await store.restore(log, stateTopic);
-        if (n) this.o.logger.info('processor restored its state', { processor: this.o.cfg.name, entries: n, store: stateful.store });
-        transform.open?.(store);
-        this.noteState(store);
+        const n = await runner.open(log, stateTopic);
+        if (n) this.o.logger.info('processor restored its state', { processor: cfg.name, entries: n, store: stateful.store, parallelism: stateful.parallelism });
+        this.noteState(runner);
       }
       await this.discover(consumer);
       attempt.running();
@@ -172,34 +188,54 @@ export class ProcessorTask {
       /** Input records processed since the last commit, and whether anything is to commit. */
       let pending = 0;
       let dirty = false;
+      /**
+       * Batches handed to the transform whose output is not written yet, oldest first. A parallel
+       * processor keeps one in flight: its shards work on it while this thread reads the next.
+       */
+      const inflight: Step[] = [];
+      const depth = runner instanceof ShardedRunner ? 1 : 0;
+      let behind = false;
+      /** Writes the oldest step's output (its records', then its tick's). */
+      const settle = async (): Promise<void> => {
+        const step = inflight.shift()!;
+        if (step.recs.length) await this.write(step, await step.results, producer, outputs, dead!);
+        const ticked = await step.ticked;
+        behind = runner!.behind();
+        for (const out of ticked) await this.emit(out, producer, outputs, Date.now());
+        dirty ||= ticked.length > 0;
+      };
       while (!signal.aborted) {
         if (Date.now() - lastDiscover > 1000) {
           await this.discover(consumer);
           lastDiscover = Date.now();
         }
         // A transform with due work left from its last tick (windows closing over several ticks) does not wait for input.
-        const recs = await consumer.poll({ maxBytes: Math.min(batch.maxBytes, store ? STATEFUL_POLL_BYTES : POLL_BYTES), maxWaitMs: transform.behind?.() ? 0 : 200, signal });
+        const recs = await consumer.poll({ maxBytes: Math.min(batch.maxBytes, stateful ? STATEFUL_POLL_BYTES * (depth ? 4 : 1) : POLL_BYTES), maxWaitMs: behind || inflight.length ? 0 : 200, signal });
         const moved = this.readPositions(consumer);
-        if (recs.length) await this.process(recs, transform, producer, outputs, dead);
+        const inputs = recs.length ? await this.inputsOf(recs) : [];
         // Closed windows and updates commit with the batch that closed them.
-        const ticked = transform.tick ? transform.tick(Date.now()) : [];
-        const behind = transform.behind?.() ?? false;
-        for (const out of ticked) await this.emit(out, producer, outputs, Date.now());
+        const step: Step = { recs, inputs, results: recs.length ? runner.apply(inputs) : Promise.resolve([]), ticked: runner.tick(Date.now()) };
+        // Awaited in turn by settle: a failure in between is not unhandled.
+        step.results.catch(() => {});
+        step.ticked.catch(() => {});
+        inflight.push(step);
         pending += recs.length;
-        dirty ||= recs.length > 0 || moved || ticked.length > 0;
+        dirty ||= recs.length > 0 || moved;
+        while (inflight.length > depth) await settle();
         // A busy stateful processor commits every `state.commitInterval`, so a key changed by many
         // batches goes to its changelog once per commit; a stateless one commits every batch.
         if (stateful && recs.length > 0 && Date.now() - lastCommit < stateful.commitMs && producer.pendingBytes < STATE_COMMIT_BYTES) continue;
-        const changed = store ? store.flush(producer, stateTopic) : 0;
+        while (inflight.length) await settle();
+        const changed = stateful ? await runner.flush(producer, stateTopic) : 0;
         if (!dirty && changed === 0) {
           this.behind = behind; // nothing to commit: what is committed is as it is now
           continue;
         }
         const ckpt = JSON.stringify(this.positions);
         await producer.commit(ckpt);
-        if (store) {
-          store.committed();
-          this.noteState(store);
+        if (stateful) {
+          runner.committed();
+          this.noteState(runner);
         }
         this.behind = behind;
         lastCommit = Date.now();
@@ -218,27 +254,35 @@ export class ProcessorTask {
       await producer.close().catch(() => {});
       await dead?.close().catch(() => {});
       await this.drift?.reporter?.close().catch(() => {});
-      await store?.close().catch(() => {});
+      await runner?.close().catch(() => {});
     }
   }
 
-  private async process(recs: StoredRecord[], transform: RecordTransform, producer: Producer, outputs: Set<string>, dead: DeadLetters): Promise<void> {
+  /**
+   * A batch's records as the transform takes them (a replayed dead letter as the record it was),
+   * after reporting the schema changes among them (a change that stops the processor fails the
+   * attempt before anything of the batch is committed).
+   */
+  private async inputsOf(recs: StoredRecord[]): Promise<StoredRecord[]> {
     const retry = retryTopicOf(this.o.pipeline, this.o.cfg.name);
     this.metrics.eventsIn.inc(recs.length);
-    for (const r of recs) {
-      // A replayed dead letter is transformed as the record it was, on the topic it came from.
-      const input = r.topic === retry ? replayed(r) : r;
+    const inputs = new Array<StoredRecord>(recs.length);
+    for (let i = 0; i < recs.length; i++) {
+      const r = recs[i];
+      const input = (inputs[i] = r.topic === retry ? replayed(r) : r);
       const sid = input.headers?.[SCHEMA_HEADER];
       if (sid && this.drift!.seen.get(input.topic) !== sid) await this.schemaChanged(input, sid);
-      let outs;
-      try {
-        outs = transform.apply(input);
-        if (outs instanceof Promise) outs = await outs;
-      } catch (e) {
-        await this.failed(r, input, e, dead);
-        continue;
-      }
-      for (const out of outs) await this.emit(out, producer, outputs, r.timestamp);
+    }
+    return inputs;
+  }
+
+  /** Writes what the transform gave for a batch, record by record in input order: a record's output, or its dead letter. */
+  private async write(step: Step, results: RecordResult[], producer: Producer, outputs: Set<string>, dead: DeadLetters): Promise<void> {
+    const { recs, inputs } = step;
+    for (let i = 0; i < recs.length; i++) {
+      const res = results[i];
+      if (res instanceof Failure) await this.failed(recs[i], inputs[i], res.error, dead);
+      else for (const out of res) await this.emit(out, producer, outputs, recs[i].timestamp);
     }
   }
 

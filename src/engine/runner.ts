@@ -14,7 +14,7 @@ import { ComponentMetrics, Registry } from '../core/metrics.ts';
 import { schemaTopicOf } from '../core/schemas.ts';
 import { DebeziumJsonSerializer } from '../core/serde/debezium.ts';
 import type { Log } from '../log/types.ts';
-import { logSpec, processorSpec, sinkSpec, sourceSpec } from '../registry/index.ts';
+import { logSpec, processorSpec, sinkSpec, sourceSpec, tableNamer } from '../registry/index.ts';
 import { startServer } from '../server/http.ts';
 import type { SinkBatch } from '../sinks/types.ts';
 import { ProcessorTask } from './processor-task.ts';
@@ -46,11 +46,6 @@ export interface RunOptions {
   registry?: Registry;
 }
 
-
-/** `schema.table` of a change event's `source` block when the pipeline has no source connector (PostgreSQL's `schema`, MySQL's `db`). */
-function tableOfAnySource(source: Record<string, unknown>): { schema: string; table: string } {
-  return { schema: String(source.schema ?? source.db ?? ''), table: String(source.table ?? '') };
-}
 
 /**
  * Bounds of a snapshot's chunk commits: large enough that commits cost little next to the rows
@@ -136,13 +131,14 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
         pipeline: cfg.name,
         log,
         reader: topology.processors.get(p.name)!,
-        context: { pipeline: cfg.name, logger: logger.child({ component: 'processor', processor: p.name }), tableOf: cfg.source ? sourceSpec(cfg.source.type).debezium.tableOf : tableOfAnySource, isSide: topology.processors.get(p.name)!.side },
+        context: { pipeline: cfg.name, logger: logger.child({ component: 'processor', processor: p.name }), tableOf: tableNamer(cfg.source?.type), isSide: topology.processors.get(p.name)!.side },
         topicDefaults,
         schemaTopic: schemaTopicOf(topology.prefix),
         batch,
         logger: logger.child({ component: 'processor' }),
         registry,
         stateDir: cfg.state.dir,
+        sourceType: cfg.source?.type,
       }),
   );
   let sourceState: { state: TaskState; error: TaskError | null } = { state: 'starting', error: null };

@@ -70,9 +70,10 @@ export abstract class Slots {
   }
 }
 
-/** Every record of a changelog topic up to its end now, in order: each key with its JSON text, or null for a tombstone. */
-export async function readChangelog(log: Log, topic: string, each: (key: string, text: string | null) => void): Promise<void> {
+/** Every record of a changelog topic (or of one of its partitions) up to its end now, in order: each key with its JSON text, or null for a tombstone. */
+export async function readChangelog(log: Log, topic: string, each: (key: string, text: string | null) => void, only?: number): Promise<void> {
   for (const { partition, start, end } of await log.offsets(topic)) {
+    if (only !== undefined && partition !== only) continue;
     let at = start;
     while (at < end) {
       const r = await log.read(topic, partition, at, 4 << 20);

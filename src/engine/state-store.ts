@@ -105,12 +105,17 @@ export class StateStore extends Slots implements KeyedState {
 
   /** Appends the entries changed since the last call to the changelog (a null value for a deleted one). */
   flush(producer: Producer, topic: string): number {
-    const n = this.changed.length;
     const now = Date.now();
+    return this.drain((key, value) => producer.append(topic, { key, value, timestamp: now }, 0));
+  }
+
+  /** Hands each entry changed since the last call to `each`, as its changelog record: its JSON text, or null once deleted. */
+  drain(each: (key: string, text: string | null) => void): number {
+    const n = this.changed.length;
     for (const slot of this.changed) {
       slot.dirty = false;
       if (slot.v === undefined && this.map.get(slot.key) === slot) this.map.delete(slot.key);
-      producer.append(topic, { key: slot.key, value: slot.v === undefined ? null : JSON.stringify(slot.v), timestamp: now }, 0);
+      each(slot.key, slot.v === undefined ? null : JSON.stringify(slot.v));
     }
     this.changed.length = 0;
     return n;
@@ -128,17 +133,20 @@ export class StateStore extends Slots implements KeyedState {
   /** Loads the committed state from the changelog: the latest value per key, tombstones removing. */
   async restore(log: Log, topic: string): Promise<number> {
     this.clear();
-    await readChangelog(log, topic, (k, text) => {
-      const had = this.map.has(k);
-      if (text === null) {
-        if (had) this.live--;
-        this.map.delete(k);
-      } else {
-        if (!had) this.live++;
-        this.map.set(k, { key: k, v: JSON.parse(text), dirty: false });
-      }
-    });
+    await readChangelog(log, topic, (k, text) => this.load(k, text));
     return this.live;
+  }
+
+  /** Takes one changelog record as committed state (a later one of a key replaces it, null removes it). */
+  load(k: string, text: string | null): void {
+    const had = this.map.has(k);
+    if (text === null) {
+      if (had) this.live--;
+      this.map.delete(k);
+    } else {
+      if (!had) this.live++;
+      this.map.set(k, { key: k, v: JSON.parse(text), dirty: false });
+    }
   }
 }
 

@@ -62,6 +62,6 @@ export function stateFields(o: { what: string }) {
 }
 
 /** A stateful processor's state options, from its `state` config. */
-export function statefulOptions(s: { maxKeys: number; commitInterval: number; store: 'memory' | 'disk'; memoryKeys: number; dir?: string }): StatefulOptions {
-  return { maxKeys: s.maxKeys, commitMs: s.commitInterval, store: s.store, memoryKeys: s.memoryKeys, dir: s.dir };
+export function statefulOptions(s: { maxKeys: number; commitInterval: number; store: 'memory' | 'disk'; memoryKeys: number; dir?: string }, parallelism = 1): StatefulOptions {
+  return { maxKeys: s.maxKeys, commitMs: s.commitInterval, store: s.store, memoryKeys: s.memoryKeys, dir: s.dir, parallelism };
 }

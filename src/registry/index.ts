@@ -17,6 +17,15 @@ export const sinkSpec = (type: string): SinkSpec => lookup<SinkSpec>(SINKS, 'sin
 export const logSpec = (type: string): LogSpec => lookup<LogSpec>(LOGS, 'log backend', type);
 export const processorSpec = (type: string): ProcessorSpec => lookup<ProcessorSpec>(PROCESSORS, 'processor', type);
 
+/**
+ * How processors name a change event's table from its `source` block: as the pipeline's source
+ * connector does, or, without one (`sourceType` undefined), by PostgreSQL's `schema` or MySQL's `db`.
+ */
+export function tableNamer(sourceType: string | undefined): (source: Record<string, unknown>) => { schema: string; table: string } {
+  if (sourceType) return sourceSpec(sourceType).debezium.tableOf;
+  return (source) => ({ schema: String(source.schema ?? source.db ?? ''), table: String(source.table ?? '') });
+}
+
 /** Every spec, in registration order: sources, log backends, processors, sinks. */
 export function allSpecs(): AnySpec[] {
   return [...SOURCES, ...LOGS, ...PROCESSORS, ...SINKS];

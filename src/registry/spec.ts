@@ -188,6 +188,17 @@ export interface RecordTransform {
   tick?(now: number): TransformOutput[];
   /** Whether the last `tick` left due work for the next one (it emits a bounded amount per call): the task then ticks again without waiting for input. */
   behind?(): boolean;
+  /**
+   * Parallel processing (`parallelism` > 1, src/engine/shards.ts). The task's own copy of the
+   * transform (never opened on state) reads every record with `shard`, in order: the record's
+   * shard key (records with equal keys share state, so one shard owns them all; null: shard 0).
+   * What can throw for a record, throws here. Its `clock` after each record (a window's largest
+   * event time) goes with the record to its shard, whose copy takes it in with `advance` before
+   * `apply`: what every shard must know of the records it does not own.
+   */
+  shard?(rec: TransformInput): string | null;
+  clock?(): number;
+  advance?(clock: number): void;
 }
 
 /** One entry of keyed state, as `KeyedState.ref` returns it. */
@@ -207,6 +218,8 @@ export interface StatefulOptions {
   memoryKeys: number;
   /** Disk: where the store's files go (under `<dir>/<pipeline>/<processor>`); default `processors` in the pipeline's `state.dir`. */
   dir?: string;
+  /** Worker threads sharing the records by the transform's shard key, each with its part of the state (1: in the task's own thread). */
+  parallelism: number;
 }
 
 /** Keyed state of a stateful transform (src/engine/state-store.ts): JSON values, committed with the output. */

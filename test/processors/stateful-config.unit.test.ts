@@ -45,6 +45,34 @@ describe('stateful processors: config errors', () => {
     assert.match(m, /tumbling windows take no `advance`: use type: hopping/);
   });
 
+  it('parallel windows: not over global windows, not with the state on disk, at most 64 threads', () => {
+    const y = `  - name: g
+    type: window
+    inputs: [topic:t]
+    window: {type: global}
+    aggregates: {n: count()}
+    parallelism: 2
+  - name: d
+    type: window
+    inputs: [topic:t]
+    window: {type: tumbling, size: 1m}
+    aggregates: {n: count()}
+    state: {store: disk}
+    parallelism: 4
+`;
+    const m = problems(y);
+    assert.match(m, new RegExp(`p\\.yaml:${lineOf(y, 'parallelism: 2')}:\\d+: processors\\.0\\.parallelism: global windows run in one thread`));
+    assert.match(m, new RegExp(`p\\.yaml:${lineOf(y, 'parallelism: 4')}:\\d+: processors\\.1\\.parallelism: parallel windows keep their state in memory: use state\\.store: memory`));
+    const big = `  - name: big
+    type: window
+    inputs: [topic:t]
+    window: {type: tumbling, size: 1m}
+    aggregates: {n: count()}
+    parallelism: 100
+`;
+    assert.match(problems(big), new RegExp(`p\\.yaml:${lineOf(big, 'parallelism: 100')}:\\d+: processors\\.0\\.parallelism: must be <= 64`));
+  });
+
   it('aggregations: unknown functions, bad expressions, names that clash, a fraction out of range', () => {
     const y = `  - name: w
     type: window

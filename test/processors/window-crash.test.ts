@@ -18,10 +18,13 @@ import { describe, it } from 'node:test';
 import { killRepeatedly, startPipelineProcess, stopProcess } from '../helpers/child.ts';
 import { pipelineYaml, readAll, useDatabase, waitUntil } from '../helpers/pipeline.ts';
 
-// Once with the state in memory, once on disk with 4 entries cached (so nearly every window is read back from disk).
-for (const store of ['memory', 'disk'] as const) describe(`window processor through kill -9, state in ${store}`, () => {
-  // Ten with the state in memory (the issue's bar); five more on disk, where the same code commits.
-  const KILLS = store === 'memory' ? 10 : 5;
+// Once with the state in memory, once on disk with 4 entries cached (so nearly every window is read
+// back from disk), once spread over two worker threads (parallelism: 2, each with its part of the
+// state in its own changelog partition).
+for (const variant of ['memory', 'disk', 'parallel'] as const) describe(`window processor through kill -9, ${variant === 'parallel' ? 'over two worker threads' : `state in ${variant}`}`, () => {
+  const store = variant === 'disk' ? 'disk' : 'memory';
+  // Ten in one thread with the state in memory (the issue's bar); fewer for the variants, where the same task code commits.
+  const KILLS = variant === 'memory' ? 10 : variant === 'disk' ? 5 : 4;
   const f = useDatabase(`CREATE TABLE tx (id int PRIMARY KEY, customer int NOT NULL, amount numeric(10,2) NOT NULL, merchant int NOT NULL, ts_ms bigint NOT NULL);`);
 
   it(`emits each window once with the rows SQL puts in it, and each late row once, through ${KILLS} kills`, async () => {
@@ -43,7 +46,7 @@ processors:
     window: {type: tumbling, size: 2s}
     watermark: 1s
     aggregates: {n: count(), total: sum(after.amount), merchants: count_distinct(after.merchant), hi: max(after.amount)}
-${store === 'disk' ? `    state: {store: disk, memoryKeys: 4}\n` : ''}`,
+${variant === 'disk' ? `    state: {store: disk, memoryKeys: 4}\n` : variant === 'parallel' ? `    parallelism: 2\n` : ''}`,
     )
       .replace('partitions: 3', 'partitions: 1')
       .replace('level: warn', 'level: info');
@@ -71,7 +74,7 @@ ${store === 'disk' ? `    state: {store: disk, memoryKeys: 4}\n` : ''}`,
         what: 'windows emitted',
         progress: async () => (await windows()).length,
         onRestart: (c) => {
-          restored ||= c.stderrText().includes('restored its state') && c.stderrText().includes(`store=${store}`);
+          restored ||= c.stderrText().includes('restored its state') && c.stderrText().includes(`store=${store}`) && c.stderrText().includes(`parallelism=${variant === 'parallel' ? 2 : 1}`);
           // On disk, by default under the pipeline's state.dir (a kill leaves it; the next start wipes and rebuilds it).
           if (store === 'disk') assert.ok(existsSync(join(f.tmp.dir, 'state', 'processors', 'wc', 'features')), 'the on-disk state under state.dir/processors');
         },
@@ -100,7 +103,9 @@ ${store === 'disk' ? `    state: {store: disk, memoryKeys: 4}\n` : ''}`,
       await new Promise((r) => setTimeout(r, 1500));
       // What an operator sees: where the state lives and how much of it there is.
       const st = spawnSync(process.execPath, ['bin/sluice.js', 'status', '--config', cfgPath], { encoding: 'utf8' });
-      assert.match(st.stdout, store === 'disk' ? /processor features \(window\): running, \d+ records processed this run, state: \d+ entries on disk \([0-4] cached in memory\)/ : /processor features \(window\): running, \d+ records processed this run, state: \d+ entries in memory/, st.stdout + st.stderr);
+      const held = { memory: /state: \d+ entries in memory$/m, disk: /state: \d+ entries on disk \([0-4] cached in memory\)$/m, parallel: /state: \d+ entries in memory of 2 worker threads$/m }[variant];
+      assert.match(st.stdout, /processor features \(window\): running, \d+ records processed this run, state: /, st.stdout + st.stderr);
+      assert.match(st.stdout, held, st.stdout + st.stderr);
     } finally {
       await stopProcess(child);
     }
@@ -119,5 +124,9 @@ ${store === 'disk' ? `    state: {store: disk, memoryKeys: 4}\n` : ''}`,
     });
     const late = (await readAll(logDir, 'features.late')).map((r) => r.value.after.id as number);
     assert.deepEqual(late, wantLate, 'each late row on the late topic once, in commit order');
+    // The state changelog: one partition per thread, and both threads held windows.
+    const state = await readAll(logDir, 'wc.state.features');
+    const parts = new Set(state.map((r) => r.partition));
+    assert.deepEqual([...parts].sort(), variant === 'parallel' ? [0, 1] : [0], 'state changelog partitions written');
   });
 });

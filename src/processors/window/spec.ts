@@ -3,7 +3,7 @@
  * time (with a watermark, allowed lateness and a late topic) or processing time. Its windows live
  * in keyed state committed with its output (see window.ts and engine/state-store.ts).
  */
-import { duration, object, oneOf, raw, string, type Infer } from '../../config/fields.ts';
+import { duration, integer, object, oneOf, raw, string, type Infer } from '../../config/fields.ts';
 import { defineProcessor } from '../../registry/spec.ts';
 import { nameOf, processorFields, stateFields, statefulOptions } from '../common.ts';
 import { checkExpr } from '../exprs.ts';
@@ -31,6 +31,12 @@ const config = object({
   format: oneOf(['rows', 'changes'] as const, { description: '`rows`: each result a flat row (JSON), keyed by the group-by value. `changes`: each result a change event of the table `<name>` with its schema, keyed by the group-by fields and `window_start`, so table sinks (PostgreSQL, MariaDB, DuckDB, Redis, documents) apply the results: a create per window, an update for each later result of it (`emit: update`).' }).default('rows'),
   deletes: oneOf(['skip', 'include'] as const, { description: 'Change events with `op: d`: `skip` leaves them out of the windows, `include` counts them like any record (their `after` is null: use `before`).' }).default('skip'),
   state: stateFields({ what: 'windows (key × window, about 200 bytes each plus the values `count_distinct` and `percentile` keep)' }),
+  parallelism: integer({
+    min: 1,
+    max: 64,
+    description:
+      'Worker threads the windows are spread over by group-by key: each thread keeps the windows of its share of the keys, with its part of the state in its own changelog partition, so the window work uses more than one core. Output, state and input offsets still commit together in one log commit. Windows closing together come thread by thread rather than sorted by key. Tumbling, hopping and session windows with `state.store: memory`; `state.maxKeys` is shared evenly. Changing it needs new state (see [processing](processing.md#parallelism)).',
+  }).default(1),
 });
 
 export type WindowProcessorConfig = Infer<typeof config>;
@@ -89,9 +95,13 @@ export const windowProcessor = defineProcessor({
         else if (size && (advance > size || size % advance !== 0)) ctx.fail(wp, `advance (${advance} ms) must divide size (${size} ms): windows start every advance and last size`);
       }
     }
+    if (typeof raw.parallelism === 'number' && raw.parallelism > 1) {
+      if (w.type === 'global') ctx.fail([...path, 'parallelism'], 'global windows run in one thread: drop parallelism (or set it to 1)');
+      if (raw.state?.store === 'disk') ctx.fail([...path, 'parallelism'], 'parallel windows keep their state in memory: use state.store: memory with parallelism, or parallelism: 1 with the state on disk');
+    }
     if (raw.time === 'processing' && raw.timestamp !== undefined) ctx.fail([...path, 'timestamp'], 'processing-time windows use the wall clock: drop `timestamp`, or use time: event');
   },
-  stateful: (c) => statefulOptions(c.state),
+  stateful: (c) => statefulOptions(c.state, c.parallelism),
   describe: (c) =>
     `processor ${c.name}: window ${c.inputs.length ? c.inputs.join(', ') : '(source topics)'} by ${Object.keys(c.groupBy).join(', ')} over ${c.window.type} ${c.window.type === 'global' ? 'all time' : c.window.type === 'session' ? `gap ${c.window.gap} ms` : `${c.window.size} ms${c.window.type === 'hopping' ? ` every ${c.window.advance} ms` : ''}`} (${c.time} time) {${Object.keys(c.aggregates).join(', ')}} → ${c.output}, late → ${c.late}`,
   async create(c, ctx) {

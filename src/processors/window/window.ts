@@ -86,7 +86,8 @@ export function windowTransform(o: WindowOptions): RecordTransform {
   const gap = o.window.gap ?? 0;
 
   let state: KeyedState;
-  let meta: Meta;
+  /** Not opened (the task's own copy of a parallel window, which only reads records' keys and times): no time seen. */
+  let meta: Meta = { max: -Infinity };
   /** The watermark's source as the state holds it. */
   let savedMax = -Infinity;
   const updates = o.emit === 'update';
@@ -276,6 +277,33 @@ export function windowTransform(o: WindowOptions): RecordTransform {
     return out;
   };
 
+  /**
+   * A record as apply takes it: everything that can throw (its JSON, time, key and aggregated
+   * values, into `vals`) comes before any state changes, so a dead-lettered record leaves no
+   * trace. Null for a record that no window takes (a tombstone, a skipped delete).
+   */
+  let prepared: { rec: TransformInput; t: number; g: unknown[] } | null = null;
+  const prepare = (rec: TransformInput): { rec: TransformInput; t: number; g: unknown[] } | null => {
+    prepared = null;
+    if (rec.value === null) return null;
+    const scope = scopeOf(rec);
+    const v = scope.value as { op?: unknown; source?: unknown } | null;
+    if (o.deletes === 'skip' && v !== null && typeof v === 'object' && v.op === 'd' && v.source !== undefined) return null;
+    const t = recordTime(rec, scope);
+    const g = new Array<unknown>(groups.length);
+    for (let i = 0; i < groups.length; i++) {
+      const val = evaluate(groups[i].e, scope, groups[i].what);
+      g[i] = typeof val === 'bigint' ? String(val) : (val ?? null);
+    }
+    for (let i = 0; i < aggs.length; i++) {
+      const a = aggs[i];
+      vals[i] = a.expr ? evaluate(a.expr, scope, aggWhat[i]) : null;
+      // A value its aggregation cannot take (text for sum) throws here, before any window changes.
+      a.check?.(vals[i]);
+    }
+    return (prepared = { rec, t, g });
+  };
+
   return {
     open(s) {
       state = s;
@@ -297,25 +325,28 @@ export function windowTransform(o: WindowOptions): RecordTransform {
       }
     },
 
-    apply(rec) {
-      if (rec.value === null) return [];
-      const scope = scopeOf(rec);
-      const v = scope.value as { op?: unknown; source?: unknown } | null;
-      if (o.deletes === 'skip' && v !== null && typeof v === 'object' && v.op === 'd' && v.source !== undefined) return [];
-      // Everything that can throw comes before the state changes: a dead-lettered record leaves no trace.
-      const t = recordTime(rec, scope);
-      const g = new Array<unknown>(groups.length);
-      for (let i = 0; i < groups.length; i++) {
-        const val = evaluate(groups[i].e, scope, groups[i].what);
-        g[i] = typeof val === 'bigint' ? String(val) : (val ?? null);
-      }
-      for (let i = 0; i < aggs.length; i++) {
-        const a = aggs[i];
-        vals[i] = a.expr ? evaluate(a.expr, scope, aggWhat[i]) : null;
-        // A value its aggregation cannot take (text for sum) throws here, before any window changes.
-        a.check?.(vals[i]);
-      }
+    shard(rec) {
+      const p = prepare(rec);
+      prepared = null;
+      if (!p) return null;
+      if (p.t > meta.max) meta.max = p.t;
+      const gk = groupKey(p.g);
+      return typeof gk === 'string' ? gk : String(gk);
+    },
 
+    // Every shard takes in every record's time: the watermark is the same in all of them. (A
+    // record's own time never closes its own windows, which all end after it, so taking it in
+    // before its apply changes nothing.)
+    clock: () => meta.max,
+    advance(clock) {
+      if (clock > meta.max) meta.max = clock;
+    },
+
+    apply(rec) {
+      const p = prepared?.rec === rec ? prepared : prepare(rec);
+      prepared = null;
+      if (!p) return [];
+      const { t, g } = p;
       const closedBefore = watermark() - o.allowedLateness;
       const gk = groupKey(g);
       let took = false;
