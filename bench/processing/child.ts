@@ -4,9 +4,10 @@
  * runs it, over the pre-filled log at `logDir`, until it has committed everything its inputs hold.
  * Prints the seconds, its peak RSS and its RSS once loaded, as JSON on stdout.
  *
- *   node bench/out/js/bench/processing/child.js <window|join> <logDir> [<stateDir> <memoryKeys>]
+ *   node bench/out/js/bench/processing/child.js <window|join> <logDir> [disk <stateDir> <memoryKeys> | parallel <n>]
  *
- * With a state directory, the state is on disk (`state.store: disk`) with `memoryKeys` cached.
+ * `disk`: the state on disk (`state.store: disk`) with `memoryKeys` cached; `parallel`: the
+ * window over `n` worker threads (`parallelism: n`).
  */
 import { parseConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/core/logger.ts';
@@ -16,7 +17,7 @@ import { planTopology } from '../../src/engine/topology.ts';
 import { embeddedLogAt, openLog } from '../../src/log/open.ts';
 import { processorSpec } from '../../src/registry/index.ts';
 
-const [mode, logDir, stateDir, memoryKeys] = process.argv.slice(2);
+const [mode, logDir, variant, ...opts] = process.argv.slice(2);
 
 /** The benchmark's jobs, as a user writes them. */
 export const JOBS: Record<string, string> = {
@@ -40,7 +41,8 @@ export const JOBS: Record<string, string> = {
 };
 
 if (mode) {
-  const job = JOBS[mode] + (stateDir ? `    state: {store: disk, dir: ${stateDir}, memoryKeys: ${memoryKeys}}\n` : '');
+  const extra = variant === 'disk' ? `    state: {store: disk, dir: ${opts[0]}, memoryKeys: ${opts[1]}}\n` : variant === 'parallel' ? `    parallelism: ${opts[0]}\n` : '';
+  const job = JOBS[mode] + extra;
   const cfg = parseConfig(`name: bench\nlog: {dir: ${logDir}, partitions: 1}\nprocessors:\n${job}`, 'bench.yaml', process.env);
   const topology = planTopology(cfg);
   const p = cfg.processors[0];
