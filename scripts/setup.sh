@@ -101,6 +101,9 @@ bash "$(dirname "$0")/mongo-server.sh" start || { log "the MongoDB-compatible te
 # Debezium's own connectors (jars cached with Maven, the peer program compiled) for test/debezium/.
 bash "$(dirname "$0")/debezium.sh" prepare || { log "Debezium's connectors for the fidelity test could not be fetched; see the output above"; exit 1; }
 bash "$(dirname "$0")/kafka-connect.sh" prepare || { log "Kafka Connect and Debezium's connectors for the interop tests could not be fetched; see the output above"; exit 1; }
+# Delta Kernel (jars cached with Maven, scripts/java/DeltaRead.java compiled): the reference reader of the Delta Lake sink's tables.
+bash "$(dirname "$0")/delta-reader.sh" --fetch || { log "Delta Kernel's reference reader for the Delta Lake sink's tests could not be fetched; see the output above"; exit 1; }
+log "Delta Kernel reader $(bash "$(dirname "$0")/delta-reader.sh" --kernel-version) ready"
 
 # Apache Kafka (KRaft, one node, 127.0.0.1:9092; jars from Maven Central, cached) for the kafka log
 # backend's tests.
