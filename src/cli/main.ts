@@ -7,6 +7,7 @@ import { redact } from '../core/logger.ts';
 import { SLUICE_VERSION } from '../core/version.ts';
 import { UsageError, type Command } from './command.ts';
 import { dlqCommand } from './dlq.ts';
+import { lakeCommand } from './lake.ts';
 import { runCommand } from './run.ts';
 import { statusCommand } from './status.ts';
 import { tailCommand } from './tail.ts';
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, Command> = {
   status: statusCommand,
   schema: schemaCommand,
   dlq: dlqCommand,
+  lake: lakeCommand,
 };
 
 function topHelp(): string {

@@ -23,7 +23,7 @@ describe('sluice CLI', () => {
   it('has --help on every command and rejects unknown ones', () => {
     const top = sluice('--help');
     assert.equal(top.code, 0);
-    for (const cmd of ['run', 'validate', 'tail', 'status', 'schema', 'dlq']) {
+    for (const cmd of ['run', 'validate', 'tail', 'status', 'schema', 'dlq', 'lake']) {
       assert.match(top.out, new RegExp(`\\n  ${cmd} `));
       const h = sluice(cmd, '--help');
       assert.equal(h.code, 0, cmd);
@@ -36,6 +36,12 @@ describe('sluice CLI', () => {
     const d = sluice('dlq', 'purge');
     assert.equal(d.code, 2);
     assert.match(d.err, /unknown action purge: use list or replay/);
+    const l = sluice('lake', 'files', '/nonexistent/table', '--version', 'x');
+    assert.equal(l.code, 2);
+    assert.match(l.err, /--version takes a version number \(0, 1, …\), not "x"/);
+    const n = sluice('lake', 'files', '/nonexistent/table');
+    assert.equal(n.code, 1);
+    assert.match(n.err, /\/nonexistent\/table holds no Delta table \(no _delta_log commits\)/);
   });
 
   it('help <command>, --version, and usage errors exit 2 with a hint', () => {

@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { parseConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/core/logger.ts';
 import { runPipeline } from '../../src/engine/runner.ts';
@@ -143,5 +144,19 @@ describe('PostgreSQL → Delta Lake sink, read by Delta Kernel', () => {
       then.rows.every((r) => r.__op === 'r'),
       'the snapshot version holds snapshot reads only',
     );
+    // DuckDB (no Delta extension here) over the files `sluice lake files` lists: the same changes
+    // as Kernel at both versions.
+    const duck = await (await DuckDBInstance.create(':memory:')).connect();
+    for (const [snap, args] of [
+      [now, []],
+      [then, ['--version', String(then.version)]],
+    ] as const) {
+      const l = spawnSync(process.execPath, ['bin/sluice.js', 'lake', 'files', table, '--sql', 'v', ...args], { encoding: 'utf8' });
+      assert.equal(l.status, 0, l.stderr);
+      await duck.run(l.stdout);
+      const ids = (await duck.runAndReadAll('SELECT __change_id::VARCHAR FROM v ORDER BY __change_id')).getRows().map((r) => r[0]);
+      assert.deepEqual(ids, snap.rows.map((r) => r.__change_id as string).sort((a, b) => Number(BigInt(a) - BigInt(b))), `DuckDB over version ${snap.version}'s files`);
+    }
+    duck.closeSync();
   });
 });

@@ -44,8 +44,8 @@ export interface TableLog {
 const commitName = (v: number) => `${String(v).padStart(20, '0')}.json`;
 const COMMIT = /^(\d{20})\.json$/;
 
-/** Reads a table's log from its first commit (a table without `_delta_log` is an empty one). */
-export async function readTableLog(dir: string): Promise<TableLog> {
+/** Reads a table's log from its first commit up to `upTo` (default: the last; a table without `_delta_log` is an empty one). */
+export async function readTableLog(dir: string, upTo = Infinity): Promise<TableLog> {
   const logDir = join(dir, '_delta_log');
   const out: TableLog = { version: -1, metaData: null, fields: [], txns: new Map(), files: new Map() };
   let names: string[];
@@ -62,6 +62,7 @@ export async function readTableLog(dir: string): Promise<TableLog> {
     .sort((a, b) => a - b);
   if (versions.length && versions[0] !== 0) throw deltaError('DELTA_LOG_UNREADABLE', `the Delta table at ${dir} starts at version ${versions[0]} (a checkpoint this sink does not read, or a log cleaned up): point the sink at a table it wrote, or at an empty directory`);
   for (const [i, v] of versions.entries()) {
+    if (v > upTo) break;
     if (v !== i) throw deltaError('DELTA_LOG_UNREADABLE', `the Delta log of ${dir} lacks version ${i} (it has ${v}): the log is damaged`);
     const text = await readFile(join(logDir, commitName(v)), 'utf8');
     for (const [n, line] of text.split('\n').entries()) {
