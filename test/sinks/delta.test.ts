@@ -6,11 +6,12 @@
  * The truth is the source database: folding the Delta table's rows by key (the last change of each
  * key, by its log position; a delete removes the key) gives exactly the source table, value for
  * value, at the latest version and, by time travel, at the version the snapshot ended at. Every
- * change the workload made is a row exactly once.
+ * change the workload made is a row exactly once. A second sink merges (`mode: merge`): its table
+ * holds exactly the source rows, now and at its snapshot version.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -33,6 +34,30 @@ function kernelRead(table: string, version?: number): Snapshot {
   const r = spawnSync('bash', [READER, table, ...(version === undefined ? [] : ['--version', String(version)])], { encoding: 'utf8', maxBuffer: 256 << 20 });
   if (r.status !== 0) throw new Error(`Delta Kernel could not read ${table}${version === undefined ? '' : ` at version ${version}`} (exit ${r.status}):\n${r.stderr}`);
   return JSON.parse(r.stdout) as Snapshot;
+}
+
+/**
+ * What a table's `_delta_log` JSON says, parsed here (cheap next to starting Kernel's JVM; the
+ * assertions read with Kernel): rows added, and the next offset of each log partition applied.
+ */
+function logState(table: string): { records: number; applied: Map<string, number> } {
+  let names: string[] = [];
+  try {
+    names = readdirSync(join(table, '_delta_log')).filter((n) => /^\d{20}\.json$/.test(n));
+  } catch {
+    /* not yet */
+  }
+  let records = 0;
+  const applied = new Map<string, number>();
+  for (const n of names) {
+    for (const line of readFileSync(join(table, '_delta_log', n), 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      const a = JSON.parse(line);
+      if (a.add) records += JSON.parse(a.add.stats).numRecords;
+      if (a.txn) applied.set(a.txn.appId.split(':').slice(-2).join(':'), a.txn.version);
+    }
+  }
+  return { records, applied };
 }
 
 /** The current rows a bronze table's change rows give: each key's last change by log position, deletes removing it. */
@@ -83,25 +108,37 @@ describe('PostgreSQL → Delta Lake sink, read by Delta Kernel', () => {
 
   it('every change is a row once; the rows fold to the source table now and at the snapshot version (time travel)', async () => {
     const lake = join(f.tmp.dir, 'lake');
-    const yaml = pipelineYaml('dl', f.db.name, f.tmp.dir, '', `sinks:\n  - {name: bronze, type: delta, path: ${lake}, tableName: "{schema}_{table}", batch: {maxRecords: 40, maxDelayMs: 5}}\n`);
+    const yaml = pipelineYaml(
+      'dl',
+      f.db.name,
+      f.tmp.dir,
+      '',
+      `sinks:
+  - {name: bronze, type: delta, path: ${lake}, tableName: "{schema}_{table}", batch: {maxRecords: 40, maxDelayMs: 5}}
+  - {name: silver, type: delta, mode: merge, path: ${join(f.tmp.dir, 'silver')}, batch: {maxRecords: 40, maxDelayMs: 5}}
+`,
+    );
+    const silver = join(f.tmp.dir, 'silver', 'items');
+    /** The merged table's rows by key; a key twice fails. */
+    const byKey = (rows: Record<string, unknown>[]) => {
+      const m = new Map(rows.map((r) => [String(r.id), r]));
+      assert.equal(m.size, rows.length, 'each key once in the merged table');
+      return m;
+    };
     const ac = new AbortController();
     const done = runPipeline(parseConfig(yaml, 'dl.yaml', {}), { signal: ac.signal, logger: quiet });
     done.catch(() => {});
     const table = join(lake, 'public_items');
-    const commits = () => {
-      try {
-        return readdirSync(join(table, '_delta_log')).filter((n) => /^\d{20}\.json$/.test(n)).length;
-      } catch {
-        return 0;
-      }
-    };
+    const commits = () => readdirSync(join(table, '_delta_log')).filter((n) => /^\d{20}\.json$/.test(n)).length;
     let changes = 200;
     let atSnapshot: Snapshot;
+    let silverAtSnapshot: Snapshot;
     let snapshotRows: Record<string, unknown>[];
     try {
       // The snapshot in: the source does not change until Delta Kernel reads all 200 rows.
-      await waitUntil('the snapshot in the Delta table', async () => commits() > 0 && kernelRead(table).rows.length === 200, 90_000);
+      await waitUntil('the snapshot in the Delta tables', async () => logState(table).records === 200 && logState(silver).records === 200, 90_000);
       atSnapshot = kernelRead(table);
+      silverAtSnapshot = kernelRead(silver);
       snapshotRows = await source(false);
       const c = f.db.client;
       for (let i = 0; i < 30; i++) {
@@ -113,7 +150,15 @@ describe('PostgreSQL → Delta Lake sink, read by Delta Kernel', () => {
         if (i === 15) await c.query(`ALTER TABLE items ADD COLUMN note text`);
         if (i >= 15) changes += (await c.query(`UPDATE items SET note = 'n' || $1 WHERE id = $2`, [i, 1000 + i])).rowCount!;
       }
-      await waitUntil('every change in the Delta table', async () => kernelRead(table).rows.length >= changes, 90_000);
+      // Both sinks at the same place in the log, the bronze one holding every change.
+      await waitUntil(
+        'every change in the Delta tables',
+        async () => {
+          const b = logState(table);
+          return b.records >= changes && JSON.stringify([...b.applied].sort()) === JSON.stringify([...logState(silver).applied].sort());
+        },
+        90_000,
+      );
     } finally {
       ac.abort();
       await done;
@@ -144,6 +189,12 @@ describe('PostgreSQL → Delta Lake sink, read by Delta Kernel', () => {
       then.rows.every((r) => r.__op === 'r'),
       'the snapshot version holds snapshot reads only',
     );
+    // The merged table: exactly the source rows, now and at its snapshot version; no key twice.
+    const merged = kernelRead(silver);
+    assert.deepEqual(differences(byKey(merged.rows), await source(true), true), [], 'the merged table equals the source table');
+    assert.ok(merged.version > silverAtSnapshot!.version + 3, `the merged table took several commits (${merged.version})`);
+    const mergedThen = kernelRead(silver, silverAtSnapshot!.version);
+    assert.deepEqual(differences(byKey(mergedThen.rows), snapshotRows!, false), [], `merged version ${mergedThen.version} equals the source at the snapshot`);
     // DuckDB (no Delta extension here) over the files `sluice lake files` lists: the same changes
     // as Kernel at both versions.
     const duck = await (await DuckDBInstance.create(':memory:')).connect();

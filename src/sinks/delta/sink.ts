@@ -29,8 +29,9 @@ import { changeId, writeChanges } from '../duckdb/lines.ts';
 import { sinkError } from '../errors.ts';
 import { targetColumns, targetName, kindName, type Kind, type TargetColumn } from '../sql/columns.ts';
 import type { OffsetPosition, Sink, SinkBatch, TableBatch } from '../types.ts';
+import { checkKeyless } from '../sql/records.ts';
 import { deltaError } from './errors.ts';
-import { commit, readTableLog, type DeltaField, type TableLog } from './log.ts';
+import { commit, readTableLog, type AddAction, type DeltaField, type TableLog } from './log.ts';
 import type { DeltaSinkConfig } from './spec.ts';
 
 const { qi, ql } = duckdbDialect;
@@ -70,9 +71,11 @@ export function deltaType(k: Kind): DeltaField['type'] {
 }
 
 /** The DuckDB type whose Parquet column a Delta reader reads as `deltaType(k)`. */
-function duckFor(k: Kind): string {
-  const t = deltaType(k);
-  if (typeof t !== 'string') return `${duckFor((k as { of: Kind }).of)}[]`;
+const duckFor = (k: Kind): string => duckOfDelta(deltaType(k));
+
+/** The DuckDB type whose Parquet column a Delta reader reads as Delta type `t`. */
+function duckOfDelta(t: DeltaField['type']): string {
+  if (typeof t !== 'string') return `${duckOfDelta(t.elementType)}[]`;
   const m = /^decimal\((\d+),(\d+)\)$/.exec(t);
   if (m) return `DECIMAL(${m[1]},${m[2]})`;
   return { boolean: 'BOOLEAN', byte: 'TINYINT', short: 'SMALLINT', integer: 'INTEGER', long: 'BIGINT', float: 'FLOAT', double: 'DOUBLE', binary: 'BLOB', date: 'DATE', timestamp: 'TIMESTAMPTZ', string: 'VARCHAR' }[t] ?? 'VARCHAR';
@@ -167,8 +170,8 @@ export class DeltaSink implements Sink {
     for (const s of t.schemas) for (const col of targetColumns(s, { addFields: [], deletes: 'hard', softDeleteColumn: '', tableName: '', schemaEvolution: 'add_columns' } as never)) cols.set(col.name, col);
     const colList = [...cols.values()];
     const fields = this.evolve(name, log, colList);
-    const rows = t.changes.length + (t.truncate ? 1 : 0);
-    const actions: object[] = [{ commitInfo: { timestamp: Date.now(), operation: 'WRITE', operationParameters: { mode: 'Append', partitionBy: '[]' }, isBlindAppend: true, engineInfo: `Sluice/${SLUICE_VERSION}` } }];
+    const merge = this.cfg.mode === 'merge';
+    const actions: object[] = [{ commitInfo: { timestamp: Date.now(), operation: merge ? 'MERGE' : 'WRITE', operationParameters: merge ? { predicate: '[key columns]' } : { mode: 'Append', partitionBy: '[]' }, isBlindAppend: !merge, engineInfo: `Sluice/${SLUICE_VERSION}` } }];
     if (log.version < 0) actions.push({ protocol: { minReaderVersion: 1, minWriterVersion: 2 } });
     if (fields) {
       actions.push({
@@ -182,26 +185,27 @@ export class DeltaSink implements Sink {
         },
       });
     }
-    let file: string | null = null;
-    if (rows) {
-      file = `part-${String(log.version + 1).padStart(5, '0')}-${randomUUID()}-c000.snappy.parquet`;
-      await this.writeParquet(t, colList, join(dir, file));
-      const size = (await stat(join(dir, file))).size;
-      actions.push({ add: { path: file, partitionValues: {}, size, modificationTime: Date.now(), dataChange: true, stats: JSON.stringify({ numRecords: rows }) } });
-    }
-    for (const o of offsets) actions.push({ txn: { appId: `${this.appPrefix}${o.topic}:${o.partition}`, version: o.next, lastUpdated: Date.now() } });
+    const file = `part-${String(log.version + 1).padStart(5, '0')}-${randomUUID()}-c000.snappy.parquet`;
+    const { rows, removed } = merge ? await this.mergeParquet(t, colList, fields ?? log.fields, log, dir, join(dir, file)) : { rows: await this.appendParquet(t, colList, join(dir, file)), removed: [] };
+    const now = Date.now();
+    for (const path of removed) actions.push({ remove: { path, deletionTimestamp: now, dataChange: true, extendedFileMetadata: true, partitionValues: {}, size: log.files.get(path)?.size } });
+    const add: AddAction | null = rows ? { path: file, partitionValues: {}, size: (await stat(join(dir, file))).size, modificationTime: now, dataChange: true, stats: JSON.stringify({ numRecords: rows }) } : null;
+    if (add) actions.push({ add });
+    for (const o of offsets) actions.push({ txn: { appId: `${this.appPrefix}${o.topic}:${o.partition}`, version: o.next, lastUpdated: now } });
     try {
       await commit(dir, log.version + 1, actions);
     } catch (e) {
       // Not committed: the file is referenced by no version; the log is read again before the retry.
-      if (file) await rm(join(dir, file), { force: true });
+      await rm(join(dir, file), { force: true });
       this.logs.delete(dir);
       throw e;
     }
     log.version++;
     if (fields) log.fields = fields;
+    for (const path of removed) log.files.delete(path);
+    if (add) log.files.set(add.path, add);
     for (const o of offsets) log.txns.set(`${this.appPrefix}${o.topic}:${o.partition}`, o.next);
-    if (log.version === 0) this.logger.info('created Delta table', { sink: this.cfg.name, table: name, dir });
+    if (log.version === 0) this.logger.info('created Delta table', { sink: this.cfg.name, table: name, dir, mode: this.cfg.mode });
   }
 
   /**
@@ -229,28 +233,80 @@ export class DeltaSink implements Sink {
     return [...log.fields, ...added];
   }
 
-  /** The table batch's changes (and its truncate) as one Parquet file, through DuckDB. */
-  private async writeParquet(t: TableBatch, cols: TargetColumn[], path: string): Promise<void> {
-    const c = this.conn!;
-    const parts: string[] = [];
-    let scratch: string | null = null;
-    if (t.changes.length) {
-      scratch = join(this.scratch, `changes-${++this.files}.ndjson`);
+  /**
+   * The table batch's changes as the temporary table `sluice_batch`: the row columns, `u` (the
+   * change's fate in the batch: 1 its key's last change and not a delete, 2 its key's last change,
+   * a delete, 0 superseded) and the lead columns.
+   */
+  private async loadBatch(t: TableBatch, cols: TargetColumn[]): Promise<void> {
+    const scratch = join(this.scratch, `changes-${++this.files}.ndjson`);
+    try {
       const w = await writeChanges(scratch, t);
       const struct = `STRUCT(${cols.map((col) => `${qi(col.name)} ${jsonType(col.kind)}`).join(', ')})`;
       const columns = `{p: 'BIGINT', "at": 'BIGINT', u: 'TINYINT', k: 'VARCHAR', v: ${ql(`STRUCT(op VARCHAR, "before" ${struct}, "after" ${struct}, source STRUCT(ts_ms BIGINT))`)}}`;
-      parts.push(
-        `SELECT c AS __change_id, o AS __op, t AS __source_ts_ms, now() AS __synced_at, ${cols.map((col) => `${valueSql(col.kind, `i.${qi(col.name)}`)} AS ${qi(col.name)}`).join(', ')}
-         FROM (SELECT (p << 40) + "at" AS c, v.op AS o, v.source.ts_ms AS t, coalesce(v."after", v."before") AS i FROM read_ndjson(${ql(w.path)}, maximum_object_size = ${objectSize(w.longest)}, columns = ${columns}))`,
+      await this.conn!.run(
+        `CREATE OR REPLACE TEMP TABLE sluice_batch AS SELECT u, c AS __change_id, o AS __op, t AS __source_ts_ms, now() AS __synced_at, ${cols.map((col) => `${valueSql(col.kind, `i.${qi(col.name)}`)} AS ${qi(col.name)}`).join(', ')}
+         FROM (SELECT u, (p << 40) + "at" AS c, v.op AS o, v.source.ts_ms AS t, coalesce(v."after", v."before") AS i FROM read_ndjson(${ql(w.path)}, maximum_object_size = ${objectSize(w.longest)}, columns = ${columns}))`,
       );
-    }
-    if (t.truncate) parts.unshift(`SELECT ${changeId(t.truncate)}::BIGINT AS __change_id, 't' AS __op, NULL::BIGINT AS __source_ts_ms, now() AS __synced_at, ${cols.map((col) => `NULL::${duckFor(col.kind)} AS ${qi(col.name)}`).join(', ')}`);
-    try {
-      await makeDirs(resolve(path, '..'));
-      await c.run(`COPY (${parts.join(' UNION ALL ')}) TO ${ql(path)} (FORMAT parquet, COMPRESSION snappy)`);
     } finally {
-      if (scratch) await rm(scratch, { force: true });
+      await rm(scratch, { force: true });
     }
+  }
+
+  private async writeFile(select: string, path: string): Promise<void> {
+    await makeDirs(resolve(path, '..'));
+    await this.conn!.run(`COPY (${select}) TO ${ql(path)} (FORMAT parquet, COMPRESSION snappy)`);
+  }
+
+  /** Append: the table batch's changes (and its truncate) as one Parquet file; its rows. */
+  private async appendParquet(t: TableBatch, cols: TargetColumn[], path: string): Promise<number> {
+    const names = cols.map((col) => qi(col.name)).join(', ');
+    const parts: string[] = [];
+    if (t.truncate) parts.push(`SELECT ${changeId(t.truncate)}::BIGINT AS __change_id, 't' AS __op, NULL::BIGINT AS __source_ts_ms, now() AS __synced_at, ${cols.map((col) => `NULL::${duckFor(col.kind)} AS ${qi(col.name)}`).join(', ')}`);
+    if (t.changes.length) {
+      await this.loadBatch(t, cols);
+      parts.push(`SELECT __change_id, __op, __source_ts_ms, __synced_at, ${names} FROM sluice_batch`);
+    }
+    const rows = t.changes.length + (t.truncate ? 1 : 0);
+    if (rows) await this.writeFile(parts.join(' UNION ALL '), path);
+    return rows;
+  }
+
+  /**
+   * Merge (copy-on-write): the current row of each key. The files holding a key the batch
+   * changed are rewritten without those keys, together with the batch's last row of each key
+   * that still exists, as one new file; a truncate removes every file first. Returns the new
+   * file's rows (0: none written) and the files it replaces.
+   */
+  private async mergeParquet(t: TableBatch, cols: TargetColumn[], fields: DeltaField[], log: TableLog, dir: string, path: string): Promise<{ rows: number; removed: string[] }> {
+    const c = this.conn!;
+    const keys = t.schema.keyColumns;
+    const live = [...log.files.keys()];
+    const removed: string[] = t.truncate ? live : [];
+    if (!t.changes.length) return { rows: 0, removed };
+    checkKeyless(t);
+    await this.loadBatch(t, cols);
+    // A column the table has and the batch's schemas lack (dropped at the source) reads as null.
+    const inBatch = new Set([...LEAD.map((f) => f.name), ...cols.map((col) => col.name)]);
+    const fromBatch = `SELECT ${fields.map((f) => (inBatch.has(f.name) ? qi(f.name) : `NULL::${duckOfDelta(f.type)} AS ${qi(f.name)}`)).join(', ')} FROM sluice_batch WHERE u = 1`;
+    let select = fromBatch;
+    if (keys.length && live.length && !t.truncate) {
+      const k = keys.map(qi).join(', ');
+      const files = `[${live.map((p) => ql(join(dir, decodeURIComponent(p)))).join(', ')}]`;
+      const touched = (await c.runAndReadAll(`SELECT DISTINCT filename FROM read_parquet(${files}, filename = true, union_by_name = true) WHERE (${k}) IN (SELECT ${k} FROM sluice_batch WHERE u > 0)`)).getRows().map((r) => String(r[0]));
+      if (touched.length) {
+        const byPath = new Map(live.map((p) => [join(dir, decodeURIComponent(p)), p]));
+        for (const f of touched) removed.push(byPath.get(f)!);
+        const list = `[${touched.map(ql).join(', ')}]`;
+        // Files written before a column was added lack it: it reads as null.
+        const present = new Set((await c.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${list}, union_by_name = true)`)).getRows().map((r) => String(r[0])));
+        const kept = `SELECT ${fields.map((f) => (present.has(f.name) ? qi(f.name) : `NULL::${duckOfDelta(f.type)} AS ${qi(f.name)}`)).join(', ')} FROM read_parquet(${list}, union_by_name = true) WHERE (${k}) NOT IN (SELECT ${k} FROM sluice_batch WHERE u > 0)`;
+        select = `${kept} UNION ALL ${fromBatch}`;
+      }
+    }
+    const rows = Number((await c.runAndReadAll(`SELECT count(*) FROM (${select})`)).getRows()[0][0]);
+    if (rows) await this.writeFile(select, path);
+    return { rows, removed };
   }
 
   async close(): Promise<void> {

@@ -11,6 +11,9 @@ const config = object({
   ...sinkBaseFields(sinkBatch(250_000, 128 << 20)),
   path: string({ minLength: 1, type: 'path', description: 'The lake directory: each source table becomes a Delta table in a directory under it (created if missing). Two sinks may not write one table.' }),
   tableName: string({ minLength: 1, description: 'The directory (under `path`) of each source table\'s Delta table; `{schema}` and `{table}` are replaced with the source\'s.' }).default('{table}'),
+  mode: oneOf(['append', 'merge'] as const, {
+    description: '`append` (bronze): every change event a row, with its `__op`. `merge` (silver): the current row of each key; the files holding a changed key are rewritten without it, with the key\'s new row, in the same commit (copy-on-write), deletes and truncates remove rows. Tables without a primary key are appended to in either mode.',
+  }).default('append'),
   schemaEvolution: oneOf(['add_columns', 'none'] as const, { description: '`add_columns`: a new source column is added to the Delta table\'s schema (nullable) in the commit of its first row. `none`: a new column stops the sink.' }).default('add_columns'),
 });
 
@@ -23,7 +26,7 @@ export const deltaSink = defineSink({
   docs: 'connectors/delta.md',
   config,
   errors: [SINK_ERRORS, DELTA_ERRORS],
-  describe: (c) => `delta ${c.path} (every change as a row)`,
+  describe: (c) => `delta ${c.path} (${c.mode === 'merge' ? 'current rows, merged' : 'every change as a row'})`,
   exclusiveTarget: (c) => `delta lake ${resolve(c.path)}`,
   async create(c, ctx) {
     const { loadDriver } = await import('../../core/drivers.ts');
