@@ -4,7 +4,7 @@
  * at `logDir` into the target and stops once it has applied `changes` changes. Prints the
  * seconds, the changes applied, its peak RSS and its RSS once loaded, as JSON on stdout.
  *
- *   node bench/out/js/bench/sink-apply/child.js <type> <logDir> <target JSON> <changes> [maxRecords]
+ *   node bench/out/js/bench/sink-apply/child.js <postgres|mysql|duckdb|delta|delta-merge> <logDir> <target JSON> <changes> [maxRecords]
  */
 import { parseConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/core/logger.ts';
@@ -14,7 +14,15 @@ import { sinkTaskFor } from '../../src/engine/runner.ts';
 const [type, logDir, targetJson, changesArg, batch] = process.argv.slice(2);
 const target = JSON.parse(targetJson) as { pgDb: string; myDb: string; duck: string };
 const want = Number(changesArg);
-const sinkYaml = type === 'postgres' ? `{ name: s, type: postgres, connection: { database: ${target.pgDb} } }` : type === 'mysql' ? `{ name: s, type: mysql, connection: { database: ${target.myDb} } }` : `{ name: s, type: duckdb, path: ${target.duck} }`;
+const SINKS: Record<string, string> = {
+  postgres: `{ name: s, type: postgres, connection: { database: ${target.pgDb} } }`,
+  mysql: `{ name: s, type: mysql, connection: { database: ${target.myDb} } }`,
+  duckdb: `{ name: s, type: duckdb, path: ${target.duck} }`,
+  // The lake sinks write under a directory beside the DuckDB file.
+  delta: `{ name: s, type: delta, path: ${target.duck}.lake }`,
+  'delta-merge': `{ name: s, type: delta, mode: merge, path: ${target.duck}.lake }`,
+};
+const sinkYaml = SINKS[type];
 const cfg = parseConfig(`name: bench\nsource: { type: postgres, connection: { database: x } }\nsinks:\n  - ${sinkYaml}\n`, 'bench.yaml', process.env);
 if (batch) cfg.sinks[0].batch.maxRecords = Number(batch);
 const log = await openLog(embeddedLogAt(logDir), { readOnly: true });
