@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { windowProcessor, type WindowProcessorConfig } from '../../src/processors/window/spec.ts';
 import type { TransformInput, TransformOutput } from '../../src/registry/spec.ts';
+import { StateStore } from '../../src/engine/state-store.ts';
+import { windowTransform } from '../../src/processors/window/window.ts';
 
 export interface Ev {
   user: string;
@@ -86,3 +88,16 @@ export function close(actual: Record<string, number | string>[], expected: Recor
   });
 }
 
+/** Session windows of a workload whose sessions end and start (gaps of 30 s every 50 events, from the 10th of each 50). */
+export const sessionWorkload = (n: number, users: number, spread: number): Ev[] => workload(n, users, spread).map((e, i) => ({ ...e, ts: e.ts + (i % 50 < 10 ? 0 : 30_000 * Math.floor(i / 50)) }));
+
+/** The windows `c` gives over `evs` in one thread with its state in memory: the closed windows' rows (at least 100 of them). */
+export function inOneThread(c: WindowProcessorConfig & { pipeline: string }, evs: Ev[]): { user: string; window_start: string }[] {
+  const t = windowTransform(c);
+  t.open!(new StateStore());
+  const out: TransformOutput[] = [];
+  evs.forEach((e, i) => out.push(...(t.apply(rec(e, i)) as TransformOutput[]), ...t.tick!(0)));
+  const rows = parsed(out.filter((r) => r.topic === 'w'));
+  assert.ok(rows.length > 100, `windows closed (${rows.length})`);
+  return rows;
+}
