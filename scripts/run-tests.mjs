@@ -6,7 +6,8 @@
 //                                                 files that need no service, several at a time
 //
 // Filters select files whose path contains one of them: `npm test -- log`.
-// test/peers/ is the heavy lane (`npm run test:peers`: a 3-node Kafka cluster, broker faults, the source
+// test/peers/ is the heavy lane (`npm run test:peers`: a 3-node Kafka cluster, broker faults, sink workers
+// scaled out on a Kafka consumer group, the source
 // kill -9 suite on the Kafka and NATS logs): it
 // runs only when a filter names it, never with plain `npm test`.
 //

@@ -491,7 +491,7 @@ describe('sink error policies under kill -9', () => {
   });
 
   it('neither loses nor repeats a change of the continuing tables, nor a dead letter', async () => {
-    const CYCLES = Number(process.env.SLUICE_SINK_CRASH_CYCLES ?? 8);
+    const CYCLES = Number(process.env.SLUICE_SINK_CRASH_CYCLES ?? 6);
     const logDir = join(tmp.dir, 'log');
     const cfgPath = join(tmp.dir, 'pipeline.yaml');
     writeFileSync(cfgPath, pipelineYaml('errkill', db.name, tmp.dir, '', `batch:\n  maxRecords: 300\n  maxDelayMs: 5\nsinks:\n${sinksYaml('skip_table', targets.skip_table, 'batch: { maxRecords: 200, maxDelayMs: 5 }')}${sinksYaml('dlq', targets.dlq, 'batch: { maxRecords: 200, maxDelayMs: 5 }')}`).replace('level: warn', 'level: info'));
