@@ -210,6 +210,7 @@ export class ProcessorTask {
           lastDiscover = Date.now();
         }
         // A transform with due work left from its last tick (windows closing over several ticks) does not wait for input.
+        // A parallel processor takes four times a stateful poll: each poll is a round of messages to its threads.
         const recs = await consumer.poll({ maxBytes: Math.min(batch.maxBytes, stateful ? STATEFUL_POLL_BYTES * (depth ? 4 : 1) : POLL_BYTES), maxWaitMs: behind || inflight.length ? 0 : 200, signal });
         const moved = this.readPositions(consumer);
         const inputs = recs.length ? await this.inputsOf(recs) : [];

@@ -5,7 +5,7 @@
  * tick, flush the changed state into the commit, committed.
  */
 import { coreError } from '../core/errors.ts';
-import type { Log, Producer } from '../log/types.ts';
+import type { Log, Producer, TopicConfig } from '../log/types.ts';
 import type { RecordTransform, TransformInput, TransformOutput } from '../registry/spec.ts';
 import { changelogConfig, type TaskStateStore } from './state-store.ts';
 
@@ -46,7 +46,7 @@ export class InlineRunner implements TransformRunner {
   constructor(
     private readonly transform: RecordTransform,
     private readonly store: TaskStateStore | null,
-    private readonly topicDefaults: import('../log/types.ts').TopicConfig,
+    private readonly topicDefaults: TopicConfig,
     private readonly processor: string,
   ) {}
 

@@ -81,9 +81,9 @@ function duckOfDelta(t: DeltaField['type']): string {
   return { boolean: 'BOOLEAN', byte: 'TINYINT', short: 'SMALLINT', integer: 'INTEGER', long: 'BIGINT', float: 'FLOAT', double: 'DOUBLE', binary: 'BLOB', date: 'DATE', timestamp: 'TIMESTAMPTZ', string: 'VARCHAR' }[t] ?? 'VARCHAR';
 }
 
-/** SQL for a column's value from the JSON reader's field `x`. Kinds kept as text keep the source's own text (a UUID, JSON, an ISO interval). */
+/** SQL for a column's value from the JSON reader's field `x`. Kinds kept as text that the reader reads as text keep the source's own text (a UUID, JSON, an ISO interval, an unbounded decimal). */
 function valueSql(k: Kind, x: string): string {
-  if (deltaType(k) === 'string' && (k.k === 'string' || k.k === 'json' || k.k === 'uuid' || k.k === 'interval' || k.k === 'timetz' || (k.k === 'decimal' && jsonType(k) === 'VARCHAR'))) return x;
+  if (deltaType(k) === 'string' && jsonType(k) === 'VARCHAR') return x;
   return `CAST(${conv(k, x)} AS ${duckFor(k)})`;
 }
 
@@ -158,6 +158,10 @@ export class DeltaSink implements Sink {
 
   private async applyTable(t: TableBatch, offsets: OffsetPosition[]): Promise<void> {
     const name = targetName(this.cfg.tableName, t.schema);
+    // A source table named `..` or `a/b` must not put its Delta table outside the lake.
+    if (!name || name === '.' || name === '..' || /[/\\\0]/.test(name)) {
+      throw sinkError('SINK_TARGET_PATH', `sink ${this.cfg.name}: the Delta table of ${t.schema.schema}.${t.schema.table} would be the directory ${JSON.stringify(name)} (tableName ${JSON.stringify(this.cfg.tableName)}), which is not one directory name under ${this.root}. Set the sink's tableName to a template that gives a plain name for it, or exclude the table with the sink's tables`);
+    }
     const dir = join(this.root, name);
     let log = this.logs.get(dir);
     if (!log) this.logs.set(dir, (log = await readTableLog(dir)));
@@ -253,9 +257,10 @@ export class DeltaSink implements Sink {
     }
   }
 
-  private async writeFile(select: string, path: string): Promise<void> {
+  /** Writes the rows of `select` to a Parquet file at `path`; how many. */
+  private async writeFile(select: string, path: string): Promise<number> {
     await makeDirs(resolve(path, '..'));
-    await this.conn!.run(`COPY (${select}) TO ${ql(path)} (FORMAT parquet, COMPRESSION snappy)`);
+    return Number((await this.conn!.runAndReadAll(`COPY (${select}) TO ${ql(path)} (FORMAT parquet, COMPRESSION snappy)`)).getRows()[0][0]);
   }
 
   /** Append: the table batch's changes (and its truncate) as one Parquet file; its rows. */
@@ -304,8 +309,9 @@ export class DeltaSink implements Sink {
         select = `${kept} UNION ALL ${fromBatch}`;
       }
     }
-    const rows = Number((await c.runAndReadAll(`SELECT count(*) FROM (${select})`)).getRows()[0][0]);
-    if (rows) await this.writeFile(select, path);
+    // One pass over the touched files: COPY says how many rows it wrote; a file of none is not added.
+    const rows = await this.writeFile(select, path);
+    if (!rows) await rm(path, { force: true });
     return { rows, removed };
   }
 
