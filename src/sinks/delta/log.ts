@@ -28,6 +28,24 @@ export interface AddAction {
   stats?: string;
 }
 
+export interface RemoveAction {
+  path: string;
+  deletionTimestamp: number;
+  dataChange: boolean;
+  extendedFileMetadata?: boolean;
+  partitionValues?: Record<string, string | null>;
+  size?: number;
+}
+
+export interface Protocol {
+  minReaderVersion: number;
+  minWriterVersion: number;
+  readerFeatures?: string[];
+  writerFeatures?: string[];
+}
+
+export type MetaData = NonNullable<TableLog['metaData']>;
+
 /** What the sink needs of a table's log: where it stands, its schema and metadata, and the writers' transaction versions. */
 export interface TableLog {
   /** The last committed version (-1: no commit yet). */
@@ -39,15 +57,19 @@ export interface TableLog {
   txns: Map<string, number>;
   /** Data files of the current version, by path. */
   files: Map<string, AddAction>;
+  /** Files removed and not added again (tombstones), by path: what vacuum may delete once their retention passed. */
+  removed: Map<string, RemoveAction>;
+  /** The protocol action in force (null before the first commit). */
+  protocol: Protocol | null;
 }
 
-const commitName = (v: number) => `${String(v).padStart(20, '0')}.json`;
+export const commitName = (v: number) => `${String(v).padStart(20, '0')}.json`;
 const COMMIT = /^(\d{20})\.json$/;
 
 /** Reads a table's log from its first commit up to `upTo` (default: the last; a table without `_delta_log` is an empty one). */
 export async function readTableLog(dir: string, upTo = Infinity): Promise<TableLog> {
   const logDir = join(dir, '_delta_log');
-  const out: TableLog = { version: -1, metaData: null, fields: [], txns: new Map(), files: new Map() };
+  const out: TableLog = { version: -1, metaData: null, fields: [], txns: new Map(), files: new Map(), removed: new Map(), protocol: null };
   let names: string[];
   try {
     names = await readdir(logDir);
@@ -77,8 +99,13 @@ export async function readTableLog(dir: string, upTo = Infinity): Promise<TableL
         out.metaData = a.metaData;
         out.fields = (JSON.parse(a.metaData.schemaString) as { fields: DeltaField[] }).fields;
       } else if (a.txn) out.txns.set(a.txn.appId, Number(a.txn.version));
-      else if (a.add) out.files.set(a.add.path, a.add);
-      else if (a.remove) out.files.delete(a.remove.path);
+      else if (a.add) {
+        out.files.set(a.add.path, a.add);
+        out.removed.delete(a.add.path);
+      } else if (a.remove) {
+        out.files.delete(a.remove.path);
+        out.removed.set(a.remove.path, a.remove);
+      } else if (a.protocol) out.protocol = a.protocol;
     }
     out.version = v;
   }
@@ -117,3 +144,16 @@ export async function commit(dir: string, version: number, actions: object[]): P
     await d.close();
   }
 }
+
+const DAY_MS = 86_400_000;
+const UNIT_MS: Record<string, number> = { millisecond: 1, second: 1000, minute: 60_000, hour: 3_600_000, day: DAY_MS, week: 7 * DAY_MS };
+
+/** How long removed files are kept for time travel: the table's `delta.deletedFileRetentionDuration` (`interval 7 days`), by default a week. */
+export function retentionMs(log: TableLog): number {
+  const v = log.metaData?.configuration['delta.deletedFileRetentionDuration'];
+  const m = v ? /^\s*interval\s+(\d+)\s+(millisecond|second|minute|hour|day|week)s?\s*$/i.exec(v) : null;
+  return m ? Number(m[1]) * UNIT_MS[m[2].toLowerCase()] : 7 * DAY_MS;
+}
+
+/** Whether the table's Change Data Feed is on. */
+export const cdfOn = (log: TableLog): boolean => log.metaData?.configuration['delta.enableChangeDataFeed'] === 'true';

@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
@@ -31,7 +31,9 @@ import { targetColumns, targetName, kindName, type Kind, type TargetColumn } fro
 import type { OffsetPosition, Sink, SinkBatch, TableBatch } from '../types.ts';
 import { checkKeyless } from '../sql/records.ts';
 import { deltaError } from './errors.ts';
-import { commit, readTableLog, type AddAction, type DeltaField, type TableLog } from './log.ts';
+import { writeCheckpoint } from './checkpoint.ts';
+import { duckOfDelta, partitionable, readFilesSql, writeFiles, type WrittenFile } from './files.ts';
+import { cdfOn, commit, readTableLog, retentionMs, type AddAction, type DeltaField, type MetaData, type Protocol, type TableLog } from './log.ts';
 import type { DeltaSinkConfig } from './spec.ts';
 
 const { qi, ql } = duckdbDialect;
@@ -72,14 +74,6 @@ export function deltaType(k: Kind): DeltaField['type'] {
 
 /** The DuckDB type whose Parquet column a Delta reader reads as `deltaType(k)`. */
 const duckFor = (k: Kind): string => duckOfDelta(deltaType(k));
-
-/** The DuckDB type whose Parquet column a Delta reader reads as Delta type `t`. */
-function duckOfDelta(t: DeltaField['type']): string {
-  if (typeof t !== 'string') return `${duckOfDelta(t.elementType)}[]`;
-  const m = /^decimal\((\d+),(\d+)\)$/.exec(t);
-  if (m) return `DECIMAL(${m[1]},${m[2]})`;
-  return { boolean: 'BOOLEAN', byte: 'TINYINT', short: 'SMALLINT', integer: 'INTEGER', long: 'BIGINT', float: 'FLOAT', double: 'DOUBLE', binary: 'BLOB', date: 'DATE', timestamp: 'TIMESTAMPTZ', string: 'VARCHAR' }[t] ?? 'VARCHAR';
-}
 
 /** SQL for a column's value from the JSON reader's field `x`. Kinds kept as text that the reader reads as text keep the source's own text (a UUID, JSON, an ISO interval, an unbounded decimal). */
 function valueSql(k: Kind, x: string): string {
@@ -170,46 +164,80 @@ export class DeltaSink implements Sink {
       const have = log.txns.get(`${this.appPrefix}${o.topic}:${o.partition}`);
       if (o.from !== undefined && (have ?? 0) !== o.from) throw sinkError('SINK_FENCED', `sink ${this.cfg.name}: table ${name} holds ${o.topic}/${o.partition} up to ${have ?? 0}, not ${o.from}: another worker applied it`);
     }
+    const p = log.protocol;
+    if (p && (p.minReaderVersion > 1 || p.minWriterVersion > 4)) {
+      throw deltaError('DELTA_TABLE_FOREIGN', `sink ${this.cfg.name}: the Delta table ${name} needs reader version ${p.minReaderVersion} and writer version ${p.minWriterVersion}${p.writerFeatures ? ` (features ${p.writerFeatures.join(', ')})` : ''}; this sink writes tables of reader 1 and writer up to 4 (Change Data Feed) only. Point tableName or path elsewhere`);
+    }
     const cols = new Map<string, TargetColumn>();
     for (const s of t.schemas) for (const col of targetColumns(s, { addFields: [], deletes: 'hard', softDeleteColumn: '', tableName: '', schemaEvolution: 'add_columns' } as never)) cols.set(col.name, col);
     const colList = [...cols.values()];
     const fields = this.evolve(name, log, colList);
-    const merge = this.cfg.mode === 'merge';
-    const actions: object[] = [{ commitInfo: { timestamp: Date.now(), operation: merge ? 'MERGE' : 'WRITE', operationParameters: merge ? { predicate: '[key columns]' } : { mode: 'Append', partitionBy: '[]' }, isBlindAppend: !merge, engineInfo: `Sluice/${SLUICE_VERSION}` } }];
-    if (log.version < 0) actions.push({ protocol: { minReaderVersion: 1, minWriterVersion: 2 } });
-    if (fields) {
-      actions.push({
-        metaData: {
-          id: log.metaData?.id ?? randomUUID(),
-          format: { provider: 'parquet', options: {} },
-          schemaString: JSON.stringify({ type: 'struct', fields }),
-          partitionColumns: [],
-          configuration: log.metaData?.configuration ?? {},
-          createdTime: log.metaData?.createdTime ?? Date.now(),
-        },
-      });
+    const allFields = fields ?? log.fields;
+    const partitionColumns = log.metaData?.partitionColumns ?? this.cfg.partitionBy.filter((c) => allFields.some((f) => f.name === c));
+    for (const c of log.metaData ? [] : partitionColumns) {
+      const f = allFields.find((x) => x.name === c)!;
+      if (!partitionable(f.type)) throw sinkError('SINK_SCHEMA_INCOMPATIBLE', `sink ${this.cfg.name}: table ${name} cannot be partitioned by ${c}, a ${JSON.stringify(f.type)} column: partition by a text, integer, decimal, boolean, date or timestamp column (partitionBy)`);
     }
-    const file = `part-${String(log.version + 1).padStart(5, '0')}-${randomUUID()}-c000.snappy.parquet`;
-    const { rows, removed } = merge ? await this.mergeParquet(t, colList, fields ?? log.fields, log, dir, join(dir, file)) : { rows: await this.appendParquet(t, colList, join(dir, file)), removed: [] };
+    const cdf = cdfOn(log) || this.cfg.changeDataFeed;
+    const merge = this.cfg.mode === 'merge';
+    const actions: object[] = [{ commitInfo: { timestamp: Date.now(), operation: merge ? 'MERGE' : 'WRITE', operationParameters: merge ? { predicate: '[key columns]' } : { mode: 'Append', partitionBy: JSON.stringify(partitionColumns) }, isBlindAppend: !merge, engineInfo: `Sluice/${SLUICE_VERSION}` } }];
+    const protocol: Protocol = { minReaderVersion: 1, minWriterVersion: cdf ? 4 : 2 };
+    const newProtocol = !p || p.minWriterVersion < protocol.minWriterVersion;
+    if (newProtocol) actions.push({ protocol });
+    const configuration = { ...(log.metaData?.configuration ?? {}), ...(cdf ? { 'delta.enableChangeDataFeed': 'true' } : {}) };
+    const metaData: MetaData | null =
+      fields || !log.metaData || cdfOn(log) !== cdf
+        ? {
+            id: log.metaData?.id ?? randomUUID(),
+            format: { provider: 'parquet', options: {} },
+            schemaString: JSON.stringify({ type: 'struct', fields: allFields }),
+            partitionColumns,
+            configuration,
+            createdTime: log.metaData?.createdTime ?? Date.now(),
+          }
+        : null;
+    if (metaData) actions.push({ metaData });
+    const prefix = `part-${String(log.version + 1).padStart(5, '0')}`;
+    const out = merge ? await this.mergeParquet(t, colList, allFields, partitionColumns, log, dir, prefix, cdf) : { added: await this.appendParquet(t, colList, allFields, partitionColumns, dir, prefix), removed: [], cdc: [] };
     const now = Date.now();
-    for (const path of removed) actions.push({ remove: { path, deletionTimestamp: now, dataChange: true, extendedFileMetadata: true, partitionValues: {}, size: log.files.get(path)?.size } });
-    const add: AddAction | null = rows ? { path: file, partitionValues: {}, size: (await stat(join(dir, file))).size, modificationTime: now, dataChange: true, stats: JSON.stringify({ numRecords: rows }) } : null;
-    if (add) actions.push({ add });
+    for (const path of out.removed) {
+      const f = log.files.get(path)!;
+      actions.push({ remove: { path, deletionTimestamp: now, dataChange: true, extendedFileMetadata: true, partitionValues: f.partitionValues, size: f.size } });
+    }
+    const adds: AddAction[] = out.added.map((w) => ({ path: w.path, partitionValues: w.partitionValues, size: w.size, modificationTime: now, dataChange: true, stats: JSON.stringify({ numRecords: w.rows }) }));
+    for (const add of adds) actions.push({ add });
+    for (const c of out.cdc) actions.push({ cdc: { path: c.path, partitionValues: c.partitionValues, size: c.size, dataChange: false } });
     for (const o of offsets) actions.push({ txn: { appId: `${this.appPrefix}${o.topic}:${o.partition}`, version: o.next, lastUpdated: now } });
     try {
       await commit(dir, log.version + 1, actions);
     } catch (e) {
-      // Not committed: the file is referenced by no version; the log is read again before the retry.
-      await rm(join(dir, file), { force: true });
+      // Not committed: the files are referenced by no version; the log is read again before the retry.
+      for (const w of [...out.added, ...out.cdc]) await rm(join(dir, decodeURIComponent(w.path)), { force: true });
       this.logs.delete(dir);
       throw e;
     }
     log.version++;
-    if (fields) log.fields = fields;
-    for (const path of removed) log.files.delete(path);
-    if (add) log.files.set(add.path, add);
+    if (newProtocol) log.protocol = protocol;
+    if (metaData) {
+      log.metaData = metaData;
+      log.fields = allFields;
+    }
+    for (const path of out.removed) {
+      const f = log.files.get(path)!;
+      log.files.delete(path);
+      log.removed.set(path, { path, deletionTimestamp: now, dataChange: true, extendedFileMetadata: true, partitionValues: f.partitionValues, size: f.size });
+    }
+    for (const add of adds) log.files.set(add.path, add);
     for (const o of offsets) log.txns.set(`${this.appPrefix}${o.topic}:${o.partition}`, o.next);
-    if (log.version === 0) this.logger.info('created Delta table', { sink: this.cfg.name, table: name, dir, mode: this.cfg.mode });
+    if (log.version === 0) this.logger.info('created Delta table', { sink: this.cfg.name, table: name, dir, mode: this.cfg.mode, partitionColumns, changeDataFeed: cdf });
+    if (log.version > 0 && log.version % this.cfg.checkpointInterval === 0) {
+      // A checkpoint speeds readers up; failing to write one loses nothing (the commits stay).
+      try {
+        await writeCheckpoint(this.conn!, dir, log, retentionMs(log), this.scratch);
+      } catch (e) {
+        this.logger.warn('could not write a Delta checkpoint; readers replay the commits instead', { sink: this.cfg.name, table: name, version: log.version, error: (e as Error).message });
+      }
+    }
   }
 
   /**
@@ -257,62 +285,83 @@ export class DeltaSink implements Sink {
     }
   }
 
-  /** Writes the rows of `select` to a Parquet file at `path`; how many. */
-  private async writeFile(select: string, path: string): Promise<number> {
-    await makeDirs(resolve(path, '..'));
-    return Number((await this.conn!.runAndReadAll(`COPY (${select}) TO ${ql(path)} (FORMAT parquet, COMPRESSION snappy)`)).getRows()[0][0]);
-  }
-
-  /** Append: the table batch's changes (and its truncate) as one Parquet file; its rows. */
-  private async appendParquet(t: TableBatch, cols: TargetColumn[], path: string): Promise<number> {
-    const names = cols.map((col) => qi(col.name)).join(', ');
+  /** Append: the table batch's changes (and its truncate) as Parquet files (one per partition). */
+  private async appendParquet(t: TableBatch, cols: TargetColumn[], fields: DeltaField[], partitionColumns: string[], dir: string, prefix: string): Promise<WrittenFile[]> {
     const parts: string[] = [];
     if (t.truncate) parts.push(`SELECT ${changeId(t.truncate)}::BIGINT AS __change_id, 't' AS __op, NULL::BIGINT AS __source_ts_ms, now() AS __synced_at, ${cols.map((col) => `NULL::${duckFor(col.kind)} AS ${qi(col.name)}`).join(', ')}`);
     if (t.changes.length) {
       await this.loadBatch(t, cols);
-      parts.push(`SELECT __change_id, __op, __source_ts_ms, __synced_at, ${names} FROM sluice_batch`);
+      parts.push(`SELECT __change_id, __op, __source_ts_ms, __synced_at, ${cols.map((col) => qi(col.name)).join(', ')} FROM sluice_batch`);
     }
-    const rows = t.changes.length + (t.truncate ? 1 : 0);
-    if (rows) await this.writeFile(parts.join(' UNION ALL '), path);
-    return rows;
+    if (!parts.length) return [];
+    return writeFiles(this.conn!, this.ofFields(fields, cols, parts.join(' UNION ALL ')), fields, partitionColumns, dir, { prefix });
+  }
+
+  /** `from`'s rows as the table's fields, in order: a field the batch lacks (dropped at the source) as null. */
+  private ofFields(fields: DeltaField[], cols: TargetColumn[], from: string): string {
+    const inBatch = new Set([...LEAD.map((f) => f.name), ...cols.map((col) => col.name)]);
+    return `SELECT ${fields.map((f) => (inBatch.has(f.name) ? qi(f.name) : `NULL::${duckOfDelta(f.type)} AS ${qi(f.name)}`)).join(', ')} FROM (${from})`;
   }
 
   /**
    * Merge (copy-on-write): the current row of each key. The files holding a key the batch
    * changed are rewritten without those keys, together with the batch's last row of each key
-   * that still exists, as one new file; a truncate removes every file first. Returns the new
-   * file's rows (0: none written) and the files it replaces.
+   * that still exists; a truncate removes every file first. With the Change Data Feed on, the
+   * commit's changes per key (its row before, its row after) go to `_change_data/` files.
    */
-  private async mergeParquet(t: TableBatch, cols: TargetColumn[], fields: DeltaField[], log: TableLog, dir: string, path: string): Promise<{ rows: number; removed: string[] }> {
+  private async mergeParquet(t: TableBatch, cols: TargetColumn[], fields: DeltaField[], partitionColumns: string[], log: TableLog, dir: string, prefix: string, cdf: boolean): Promise<{ added: WrittenFile[]; removed: string[]; cdc: WrittenFile[] }> {
     const c = this.conn!;
     const keys = t.schema.keyColumns;
-    const live = [...log.files.keys()];
-    const removed: string[] = t.truncate ? live : [];
-    if (!t.changes.length) return { rows: 0, removed };
-    checkKeyless(t);
-    await this.loadBatch(t, cols);
-    // A column the table has and the batch's schemas lack (dropped at the source) reads as null.
-    const inBatch = new Set([...LEAD.map((f) => f.name), ...cols.map((col) => col.name)]);
-    const fromBatch = `SELECT ${fields.map((f) => (inBatch.has(f.name) ? qi(f.name) : `NULL::${duckOfDelta(f.type)} AS ${qi(f.name)}`)).join(', ')} FROM sluice_batch WHERE u = 1`;
-    let select = fromBatch;
-    if (keys.length && live.length && !t.truncate) {
-      const k = keys.map(qi).join(', ');
-      const files = `[${live.map((p) => ql(join(dir, decodeURIComponent(p)))).join(', ')}]`;
-      const touched = (await c.runAndReadAll(`SELECT DISTINCT filename FROM read_parquet(${files}, filename = true, union_by_name = true) WHERE (${k}) IN (SELECT ${k} FROM sluice_batch WHERE u > 0)`)).getRows().map((r) => String(r[0]));
-      if (touched.length) {
-        const byPath = new Map(live.map((p) => [join(dir, decodeURIComponent(p)), p]));
-        for (const f of touched) removed.push(byPath.get(f)!);
-        const list = `[${touched.map(ql).join(', ')}]`;
-        // Files written before a column was added lack it: it reads as null.
-        const present = new Set((await c.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${list}, union_by_name = true)`)).getRows().map((r) => String(r[0])));
-        const kept = `SELECT ${fields.map((f) => (present.has(f.name) ? qi(f.name) : `NULL::${duckOfDelta(f.type)} AS ${qi(f.name)}`)).join(', ')} FROM read_parquet(${list}, union_by_name = true) WHERE (${k}) NOT IN (SELECT ${k} FROM sluice_batch WHERE u > 0)`;
-        select = `${kept} UNION ALL ${fromBatch}`;
+    const live = [...log.files.values()];
+    const removed: string[] = t.truncate ? live.map((f) => f.path) : [];
+    const none = { added: [], removed, cdc: [] };
+    if (!t.changes.length && !(t.truncate && cdf && live.length)) return none;
+    if (t.changes.length) {
+      checkKeyless(t);
+      await this.loadBatch(t, cols);
+    }
+    const k = keys.map(qi).join(', ');
+    const fromBatch = t.changes.length ? this.ofFields(fields, cols, 'SELECT * FROM sluice_batch WHERE u = 1') : null;
+    // The rows the batch replaces or deletes, as they were: the old side of the change feed.
+    let old: string | null = null;
+    let kept: string | null = null;
+    if (t.truncate) {
+      if (live.length) old = await readFilesSql(c, live, fields, partitionColumns, dir);
+    } else if (keys.length && live.length) {
+      const all = await readFilesSql(c, live, fields, partitionColumns, dir, true);
+      const touched = new Set((await c.runAndReadAll(`SELECT DISTINCT filename FROM (${all}) WHERE (${k}) IN (SELECT ${k} FROM sluice_batch WHERE u > 0)`)).getRows().map((r) => String(r[0])));
+      if (touched.size) {
+        const files = live.filter((f) => touched.has(join(dir, decodeURIComponent(f.path))));
+        for (const f of files) removed.push(f.path);
+        await c.run(`CREATE OR REPLACE TEMP TABLE sluice_touched AS ${await readFilesSql(c, files, fields, partitionColumns, dir)}`);
+        kept = `SELECT * FROM sluice_touched WHERE (${k}) NOT IN (SELECT ${k} FROM sluice_batch WHERE u > 0)`;
+        old = `SELECT * FROM sluice_touched WHERE (${k}) IN (SELECT ${k} FROM sluice_batch WHERE u > 0)`;
       }
     }
-    // One pass over the touched files: COPY says how many rows it wrote; a file of none is not added.
-    const rows = await this.writeFile(select, path);
-    if (!rows) await rm(path, { force: true });
-    return { rows, removed };
+    const rows = [kept, fromBatch].filter((x): x is string => x !== null);
+    const added = rows.length ? await writeFiles(c, rows.join(' UNION ALL '), fields, partitionColumns, dir, { prefix }) : [];
+    let cdc: WrittenFile[] = [];
+    // A keyless table is only appended to: its commits' adds are its change feed.
+    if (cdf && (t.truncate || keys.length)) {
+      const names = fields.map((f) => qi(f.name)).join(', ');
+      const feed: string[] = [];
+      if (t.truncate) {
+        if (old) feed.push(`SELECT ${names}, 'delete' AS _change_type FROM (${old})`);
+        if (fromBatch) feed.push(`SELECT ${names}, 'insert' AS _change_type FROM (${fromBatch})`);
+      } else if (fromBatch) {
+        await c.run(`CREATE OR REPLACE TEMP TABLE sluice_new AS ${fromBatch}`);
+        const oldRows = old ?? `SELECT ${fields.map((f) => `NULL::${duckOfDelta(f.type)} AS ${qi(f.name)}`).join(', ')} WHERE false`;
+        const was = `(${k}) IN (SELECT ${k} FROM (${oldRows}))`;
+        feed.push(
+          `SELECT ${names}, 'update_preimage' AS _change_type FROM (${oldRows}) WHERE (${k}) IN (SELECT ${k} FROM sluice_new)`,
+          `SELECT ${names}, 'update_postimage' AS _change_type FROM sluice_new WHERE ${was}`,
+          `SELECT ${names}, 'insert' AS _change_type FROM sluice_new WHERE NOT ${was}`,
+          `SELECT ${names}, 'delete' AS _change_type FROM (${oldRows}) WHERE (${k}) IN (SELECT ${k} FROM sluice_batch WHERE u = 2)`,
+        );
+      }
+      if (feed.length) cdc = await writeFiles(c, feed.join(' UNION ALL '), fields, partitionColumns, dir, { prefix: prefix.replace('part-', 'cdc-'), sub: '_change_data', extra: ['_change_type'] });
+    }
+    return { added, removed, cdc };
   }
 
   async close(): Promise<void> {
