@@ -103,7 +103,7 @@ export async function writeFiles(conn: DuckDBConnection, select: string, fields:
 export async function readFilesSql(conn: DuckDBConnection, files: AddAction[], fields: DeltaField[], partitionColumns: string[], dir: string, withFilename = false): Promise<string> {
   const abs = (p: string) => join(dir, decodeURIComponent(p));
   const list = `[${files.map((f) => ql(abs(f.path))).join(', ')}]`;
-  const present = new Set((await conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${list}, union_by_name = true)`)).getRows().map((r) => String(r[0])));
+  const present = new Set((await conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${list}, union_by_name = true, hive_partitioning = false)`)).getRows().map((r) => String(r[0])));
   const pcols = partitionColumns.map((c) => `__p_${c}`);
   if (partitionColumns.length) {
     await conn.run(`CREATE OR REPLACE TEMP TABLE sluice_files (filename VARCHAR, ${pcols.map((c) => `${qi(c)} VARCHAR`).join(', ')})`);
@@ -116,6 +116,6 @@ export async function readFilesSql(conn: DuckDBConnection, files: AddAction[], f
     return present.has(f.name) ? `d.${qi(f.name)}` : `NULL::${duckOfDelta(f.type)} AS ${qi(f.name)}`;
   });
   if (withFilename) cols.push('d.filename');
-  const from = `read_parquet(${list}, union_by_name = true${partitionColumns.length || withFilename ? ', filename = true' : ''}) d`;
+  const from = `read_parquet(${list}, union_by_name = true, hive_partitioning = false${partitionColumns.length || withFilename ? ', filename = true' : ''}) d`;
   return `SELECT ${cols.join(', ')} FROM ${from}${partitionColumns.length ? ' JOIN sluice_files m ON m.filename = d.filename' : ''}`;
 }
