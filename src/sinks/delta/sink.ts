@@ -23,9 +23,9 @@ import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { Logger } from '../../core/logger.ts';
 import { makeDirs } from '../../core/dirs.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
-import { conv, jsonType, objectSize } from '../duckdb/convert.ts';
 import { duckdbDialect } from '../duckdb/dialect.ts';
-import { changeId, writeChanges } from '../duckdb/lines.ts';
+import { changeId } from '../duckdb/lines.ts';
+import { loadBatch, scratchFile } from '../lake/batch.ts';
 import { sinkError } from '../errors.ts';
 import { targetColumns, targetName, kindName, type Kind, type TargetColumn } from '../sql/columns.ts';
 import type { OffsetPosition, Sink, SinkBatch, TableBatch } from '../types.ts';
@@ -36,7 +36,7 @@ import { duckOfDelta, partitionable, readFilesSql, writeFiles, type WrittenFile 
 import { cdfOn, commit, readTableLog, retentionMs, type AddAction, type DeltaField, type MetaData, type Protocol, type TableLog } from './log.ts';
 import type { DeltaSinkConfig } from './spec.ts';
 
-const { qi, ql } = duckdbDialect;
+const { qi } = duckdbDialect;
 
 /** The columns every row starts with, before the source's. */
 const LEAD: DeltaField[] = [
@@ -75,11 +75,6 @@ export function deltaType(k: Kind): DeltaField['type'] {
 /** The DuckDB type whose Parquet column a Delta reader reads as `deltaType(k)`. */
 const duckFor = (k: Kind): string => duckOfDelta(deltaType(k));
 
-/** SQL for a column's value from the JSON reader's field `x`. Kinds kept as text that the reader reads as text keep the source's own text (a UUID, JSON, an ISO interval, an unbounded decimal). */
-function valueSql(k: Kind, x: string): string {
-  if (deltaType(k) === 'string' && jsonType(k) === 'VARCHAR') return x;
-  return `CAST(${conv(k, x)} AS ${duckFor(k)})`;
-}
 
 const sameType = (a: DeltaField['type'], b: DeltaField['type']) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -271,18 +266,7 @@ export class DeltaSink implements Sink {
    * a delete, 0 superseded) and the lead columns.
    */
   private async loadBatch(t: TableBatch, cols: TargetColumn[]): Promise<void> {
-    const scratch = join(this.scratch, `changes-${++this.files}.ndjson`);
-    try {
-      const w = await writeChanges(scratch, t);
-      const struct = `STRUCT(${cols.map((col) => `${qi(col.name)} ${jsonType(col.kind)}`).join(', ')})`;
-      const columns = `{p: 'BIGINT', "at": 'BIGINT', u: 'TINYINT', k: 'VARCHAR', v: ${ql(`STRUCT(op VARCHAR, "before" ${struct}, "after" ${struct}, source STRUCT(ts_ms BIGINT))`)}}`;
-      await this.conn!.run(
-        `CREATE OR REPLACE TEMP TABLE sluice_batch AS SELECT u, c AS __change_id, o AS __op, t AS __source_ts_ms, now() AS __synced_at, ${cols.map((col) => `${valueSql(col.kind, `i.${qi(col.name)}`)} AS ${qi(col.name)}`).join(', ')}
-         FROM (SELECT u, (p << 40) + "at" AS c, v.op AS o, v.source.ts_ms AS t, coalesce(v."after", v."before") AS i FROM read_ndjson(${ql(w.path)}, maximum_object_size = ${objectSize(w.longest)}, columns = ${columns}))`,
-      );
-    } finally {
-      await rm(scratch, { force: true });
-    }
+    await loadBatch(this.conn!, scratchFile(this.scratch, ++this.files), t, cols, (c) => duckFor(c.kind));
   }
 
   /** Append: the table batch's changes (and its truncate) as Parquet files (one per partition). */
