@@ -104,6 +104,11 @@ bash "$(dirname "$0")/kafka-connect.sh" prepare || { log "Kafka Connect and Debe
 # Delta Kernel (jars cached with Maven, scripts/java/DeltaRead.java compiled): the reference reader of the Delta Lake sink's tables.
 bash "$(dirname "$0")/delta-reader.sh" --fetch || { log "Delta Kernel's reference reader for the Delta Lake sink's tests could not be fetched; see the output above"; exit 1; }
 log "Delta Kernel reader $(bash "$(dirname "$0")/delta-reader.sh" --kernel-version) ready"
+# Iceberg Java (iceberg-core/data/parquet), the reference reader of the Iceberg sink's tables.
+bash "$(dirname "$0")/iceberg-reader.sh" --fetch || { log "Iceberg's reference reader for the Iceberg sink's tests could not be fetched; see the output above"; exit 1; }
+log "Iceberg reader $(bash "$(dirname "$0")/iceberg-reader.sh" --iceberg-version) ready"
+# Java's Avro library, the other side of test/core/avro-java.test.ts.
+bash "$(dirname "$0")/avro-reader.sh" --fetch || { log "Java's Avro library for the Avro codec's interop test could not be fetched; see the output above"; exit 1; }
 
 # Apache Kafka (KRaft, one node, 127.0.0.1:9092; jars from Maven Central, cached) for the kafka log
 # backend's tests.

@@ -23,10 +23,11 @@ import { mysqlSink } from './sinks/mysql/spec.ts';
 import { postgresSink } from './sinks/postgres/spec.ts';
 import { redisSink } from './sinks/redis/spec.ts';
 import { deltaSink } from './sinks/delta/spec.ts';
+import { icebergSink } from './sinks/iceberg/spec.ts';
 import { mysqlSource } from './sources/mysql/spec.ts';
 import { postgresSource } from './sources/postgres/spec.ts';
 
 export const SOURCES = [postgresSource, mysqlSource] as const;
-export const SINKS = [postgresSink, mysqlSink, duckdbSink, mongodbSink, postgresJsonbSink, redisSink, deltaSink] as const;
+export const SINKS = [postgresSink, mysqlSink, duckdbSink, mongodbSink, postgresJsonbSink, redisSink, deltaSink, icebergSink] as const;
 export const LOGS = [embeddedLog, kafkaLog, natsLog] as const;
 export const PROCESSORS = [unwrapProcessor, filterProcessor, mapProcessor, routeProcessor, maskProcessor, outboxProcessor, moduleProcessor, windowProcessor, joinProcessor, intervalJoinProcessor, dedupeProcessor] as const;

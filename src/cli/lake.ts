@@ -15,13 +15,16 @@ import { UsageError, type Command } from './command.ts';
 const USAGE = `usage: sluice lake <action> <table-directory> [options]
 
 Works on a Delta table written by the delta sink (the directory holding _delta_log), safely while
-the pipeline writes it.
+the pipeline writes it; files also on an Iceberg table of the iceberg sink (its directory, or for
+a JDBC-catalog table its current metadata.json file).
 
   files     the Parquet data files of the latest version, or of an earlier one (time travel)
-              --version <n>   the table as of version n (default: the latest)
+              --version <n>   the Delta table as of version n (default: the latest)
+              --snapshot <id> the Iceberg table as of snapshot id (default: the current one)
               --json          {"version", "partitionColumns", "files": [{"path", "partitionValues"}]}
-              --sql <name>    a DuckDB statement creating view <name> over the files (partition
-                              columns restored), instead of the list
+              --sql <name>    a DuckDB statement creating view <name> over the files (Delta:
+                              partition columns restored; Iceberg: equality deletes applied),
+                              instead of the list
   changes   the Change Data Feed of versions --from <n> to --to <m> (default: the latest): every
             row inserted, deleted or updated (update_preimage, update_postimage), with
             _change_type, _commit_version and _commit_timestamp
@@ -37,6 +40,7 @@ the pipeline writes it.
 
 examples:
   sluice lake files /data/lake/bronze/public_orders --version 12 --sql orders_v12 | duckdb wh.db
+  sluice lake files /data/warehouse/silver/public/orders --sql orders | duckdb wh.db
   sluice lake changes /data/lake/silver/public_orders --from 5 --sql orders_changes | duckdb wh.db
   sluice lake optimize /data/lake/silver/public_orders --target-size 256MiB
   sluice lake vacuum /data/lake/silver/public_orders --retain 168 --dry-run
@@ -66,8 +70,11 @@ async function duck() {
 }
 
 async function files(rest: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { version: { type: 'string' }, json: { type: 'boolean', default: false }, sql: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { version: { type: 'string' }, snapshot: { type: 'string' }, json: { type: 'boolean', default: false }, sql: { type: 'string' } } });
   const dir = tableArg(positionals);
+  const { isIceberg } = await import('../sinks/iceberg/view.ts');
+  if (await isIceberg(dir)) return icebergFiles(dir, values);
+  if (values.snapshot !== undefined) throw new UsageError('--snapshot is for Iceberg tables; a Delta table takes --version');
   const version = versionArg(values.version, '--version', Infinity);
   const view = viewArg(values.sql);
   const log = await readTableLog(dir, version);
@@ -89,9 +96,31 @@ async function files(rest: string[]): Promise<number> {
   return 0;
 }
 
+/** `files` of an Iceberg table (a directory of the filesystem catalog, or a metadata file): its snapshot's rows, equality deletes applied. */
+async function icebergFiles(target: string, values: { version?: string; snapshot?: string; json?: boolean; sql?: string }): Promise<number> {
+  if (values.version !== undefined) throw new UsageError('--version is for Delta tables; an Iceberg table takes --snapshot <snapshot id>');
+  const view = viewArg(values.sql);
+  const snapshot = values.snapshot === undefined ? undefined : Number(values.snapshot);
+  if (snapshot !== undefined && !Number.isSafeInteger(snapshot)) throw new UsageError(`--snapshot takes a snapshot id (a number), not ${JSON.stringify(values.snapshot)}`);
+  const { loadMetadata, snapshotSql } = await import('../sinks/iceberg/view.ts');
+  const { metadata } = await loadMetadata(target);
+  if (metadata['current-snapshot-id'] < 0 && snapshot === undefined) {
+    process.stderr.write(`sluice lake: the Iceberg table at ${target} has no snapshot yet\n`);
+    return 1;
+  }
+  const r = await snapshotSql(metadata, snapshot);
+  if (values.json) process.stdout.write(JSON.stringify({ snapshotId: r.snapshotId, files: r.files }) + '\n');
+  else if (view !== undefined) process.stdout.write(r.sql ? `CREATE OR REPLACE VIEW ${view} AS ${r.sql};\n` : `-- snapshot ${r.snapshotId} of ${target} has no data files\n`);
+  else {
+    process.stderr.write(`snapshot ${r.snapshotId}: ${r.files.length} data file${r.files.length === 1 ? '' : 's'}\n`);
+    for (const f of r.files) process.stdout.write(f + '\n');
+  }
+  return 0;
+}
+
 async function changes(rest: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { from: { type: 'string' }, to: { type: 'string' }, sql: { type: 'string' } } });
-  const dir = tableArg(positionals);
+  const dir = await deltaTableArg('changes', positionals);
   if (values.from === undefined) throw new UsageError('changes needs --from <version>: the first version whose changes to list');
   const from = versionArg(values.from, '--from', 0);
   const to = versionArg(values.to, '--to', Infinity);
@@ -116,7 +145,7 @@ async function changes(rest: string[]): Promise<number> {
 
 async function optimizeCmd(rest: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { 'target-size': { type: 'string' }, 'min-files': { type: 'string' } } });
-  const dir = tableArg(positionals);
+  const dir = await deltaTableArg('optimize', positionals);
   let targetBytes = 128 << 20;
   if (values['target-size'] !== undefined) {
     const m = SIZE.exec(values['target-size'].trim());
@@ -138,7 +167,7 @@ async function optimizeCmd(rest: string[]): Promise<number> {
 
 async function vacuumCmd(rest: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { retain: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, 'no-retention-check': { type: 'boolean', default: false } } });
-  const dir = tableArg(positionals);
+  const dir = await deltaTableArg('vacuum', positionals);
   let retainMs: number | undefined;
   if (values.retain !== undefined) {
     const h = Number(values.retain);
@@ -155,6 +184,14 @@ async function vacuumCmd(rest: string[]): Promise<number> {
 function tableArg(positionals: string[]): string {
   if (positionals.length !== 1) throw new UsageError('give one table directory (the directory holding _delta_log)');
   return resolve(positionals[0]);
+}
+
+/** The table directory of a Delta-only action; an Iceberg table is refused with what it supports. */
+async function deltaTableArg(action: string, positionals: string[]): Promise<string> {
+  const dir = tableArg(positionals);
+  const { isIceberg } = await import('../sinks/iceberg/view.ts');
+  if (await isIceberg(dir)) throw new UsageError(`${action} works on Delta tables; ${dir} is an Iceberg table (lake files reads its snapshots)`);
+  return dir;
 }
 
 function noTable(dir: string): number {

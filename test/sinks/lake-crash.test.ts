@@ -1,7 +1,8 @@
 /**
- * Crash safety of the Delta Lake sink: a workload keeps committing inserts, updates and deletes
- * to PostgreSQL while the pipeline process (source → log → two Delta sinks, small batches, a
- * commit each) is killed with SIGKILL ten times. At the end Delta Kernel reads both tables:
+ * Crash safety of the lake sinks: a workload keeps committing inserts, updates and deletes to
+ * PostgreSQL while the pipeline process (source → log → two Delta and two Iceberg sinks, small
+ * batches, a commit each) is killed with SIGKILL ten times. At the end Delta Kernel reads both
+ * Delta tables:
  *
  * - bronze (append): every change the workload committed exactly once (counted by the workload
  *   itself), its rows folding to the source table value for value;
@@ -12,6 +13,10 @@
  *
  * No file is added twice, every referenced file is there, and the only Parquet files no version
  * references are those kills left between writing files and committing them.
+ *
+ * Iceberg Java reads the two Iceberg tables: the appended one holds every change once and folds to
+ * the source; the merged one (equality deletes, partitioned by region) equals the source; no live
+ * file is listed twice, every one is there, and files no snapshot references are only kills'.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -26,6 +31,32 @@ import { pipelineYaml, useDatabase, waitUntil } from '../helpers/pipeline.ts';
 
 const KILLS = 10;
 const READER = new URL('../../scripts/delta-reader.sh', import.meta.url).pathname;
+const ICEBERG = new URL('../../scripts/iceberg-reader.sh', import.meta.url).pathname;
+
+function icebergRead<T>(mode: string, dir: string): T {
+  const r = spawnSync('bash', [ICEBERG, mode, '--table', dir], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  if (r.status !== 0) throw new Error(`Iceberg Java could not read ${dir} (exit ${r.status}):\n${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+/** An Iceberg table's current snapshot: the log offsets its summary holds, and the records all snapshots added. */
+function icebergState(dir: string): { offsets: string; records: number } {
+  let names: string[] = [];
+  try {
+    names = readdirSync(join(dir, 'metadata')).filter((n) => /^v\d+\.metadata\.json$/.test(n));
+  } catch {
+    /* not yet */
+  }
+  if (!names.length) return { offsets: '', records: 0 };
+  const m = JSON.parse(readFileSync(join(dir, 'metadata', `v${Math.max(...names.map((n) => Number(/\d+/.exec(n)![0])))}.metadata.json`), 'utf8'));
+  const snap = m.snapshots.find((s: { 'snapshot-id': number }) => s['snapshot-id'] === m['current-snapshot-id']);
+  const offsets = Object.entries(snap.summary as Record<string, string>)
+    .filter(([k]) => k.startsWith('sluice:'))
+    .map(([k, v]) => `${k.split(':').slice(-2).join(':')}=${v}`)
+    .sort()
+    .join(',');
+  return { offsets, records: m.snapshots.reduce((n: number, s: { summary: Record<string, string> }) => n + Number(s.summary['added-records'] ?? 0), 0) };
+}
 
 /** Parquet files under a table directory (partition directories and _change_data included), relative. */
 function parquetFiles(dir: string, rel = ''): string[] {
@@ -85,16 +116,18 @@ async function rowsOfFeed(duck: import('@duckdb/node-api').DuckDBConnection, sql
   return [...state.values()].sort();
 }
 
-describe('Delta Lake sink through kill -9', () => {
+describe('Lake sinks (Delta, Iceberg) through kill -9', () => {
   const f = useDatabase(`CREATE TABLE acc (id bigint PRIMARY KEY, v int NOT NULL, balance numeric(12,2), note text, region text);
     INSERT INTO acc SELECT g, 1, g * 10.5, 'opened ' || g, (ARRAY['eu', 'us', 'ap'])[g % 3 + 1] FROM generate_series(1, 2000) g;`);
 
   it(`holds every committed change once after ${KILLS} kills, and folds to the source table`, async () => {
     const lake = join(f.tmp.dir, 'lake');
     const cfgPath = join(f.tmp.dir, 'delta.yaml');
-    writeFileSync(cfgPath, pipelineYaml('dc', f.db.name, f.tmp.dir, '', `sinks:\n  - {name: bronze, type: delta, path: ${lake}, batch: {maxRecords: 100, maxDelayMs: 5}}\n  - {name: silver, type: delta, mode: merge, path: ${join(f.tmp.dir, 'silver')}, partitionBy: [region], checkpointInterval: 5, batch: {maxRecords: 100, maxDelayMs: 5}}\n`));
+    writeFileSync(cfgPath, pipelineYaml('dc', f.db.name, f.tmp.dir, '', `sinks:\n  - {name: bronze, type: delta, path: ${lake}, batch: {maxRecords: 100, maxDelayMs: 5}}\n  - {name: silver, type: delta, mode: merge, path: ${join(f.tmp.dir, 'silver')}, partitionBy: [region], checkpointInterval: 5, batch: {maxRecords: 100, maxDelayMs: 5}}\n  - {name: ice_bronze, type: iceberg, path: ${join(f.tmp.dir, 'ice')}, batch: {maxRecords: 100, maxDelayMs: 5}}\n  - {name: ice_silver, type: iceberg, mode: merge, path: ${join(f.tmp.dir, 'ice_silver')}, partitionBy: [region], batch: {maxRecords: 100, maxDelayMs: 5}}\n`));
     const table = join(lake, 'acc');
     const silver = join(f.tmp.dir, 'silver', 'acc');
+    const iceBronze = join(f.tmp.dir, 'ice', 'public', 'acc');
+    const iceSilver = join(f.tmp.dir, 'ice_silver', 'public', 'acc');
     // The workload's own count of what it committed: the snapshot's rows, then each statement's rows.
     let changes = 2000;
     let running = true;
@@ -127,7 +160,12 @@ describe('Delta Lake sink through kill -9', () => {
     /** Rows as [id, v, balance, note, region], sorted by id. */
     const rowsOf = async (sql: string) => (await duck.runAndReadAll(`SELECT id::VARCHAR, v, balance::VARCHAR, note, region FROM (${sql}) ORDER BY id`)).getRows().map((r) => [r[0], Number(r[1]), r[2], r[3], r[4]]);
     try {
-      await waitUntil('every change in the Delta tables', async () => commitsOf(table).records >= changes && JSON.stringify(await rowsOf(filesSql(silver, await readTableLog(silver))!)) === JSON.stringify(source), 120_000).catch((e) => {
+      const caughtUp = async () => {
+        if (commitsOf(table).records < changes || JSON.stringify(await rowsOf(filesSql(silver, await readTableLog(silver))!)) !== JSON.stringify(source)) return false;
+        const ib = icebergState(iceBronze);
+        return ib.records >= changes && ib.offsets === icebergState(iceSilver).offsets;
+      };
+      await waitUntil('every change in the lake tables', caughtUp, 120_000).catch((e) => {
         throw new Error(`${(e as Error).message}: ${commitsOf(table).records} of ${changes} rows\n${child.stderrText().slice(-3000)}`, { cause: e });
       });
     } finally {
@@ -164,5 +202,27 @@ describe('Delta Lake sink through kill -9', () => {
     // Each kill can leave a batch's files uncommitted: a data and a change file per region.
     assert.ok(silverOrphans.length <= KILLS * 6, `${silverOrphans.length} silver Parquet files no version references`);
     duck.closeSync();
+
+    // Iceberg: the appended table holds every change once and folds to the source; the merged one equals it.
+    const iceRows = icebergRead<{ rows: Record<string, string | null>[] }>('scan', iceBronze).rows;
+    assert.equal(iceRows.length, changes, 'Iceberg bronze: one row per committed change');
+    assert.equal(new Set(iceRows.map((r) => r.__change_id)).size, changes, 'Iceberg bronze: no change twice');
+    const iceLast = new Map<string, Record<string, string | null>>();
+    for (const r of iceRows.sort((a, b) => Number(BigInt(a.__change_id!) - BigInt(b.__change_id!)))) iceLast.set(r.id!, r);
+    const iceFolded = [...iceLast.values()].filter((r) => r.__op !== 'd').map((r) => [r.id, Number(r.v), r.balance, r.note, r.region]);
+    iceFolded.sort((a, b) => Number(a[0]) - Number(b[0]));
+    assert.deepEqual(iceFolded, source, 'Iceberg bronze folds to the source');
+    const iceMerged = icebergRead<{ rows: Record<string, string | null>[] }>('scan', iceSilver).rows.map((r) => [r.id, Number(r.v), r.balance, r.note, r.region]);
+    iceMerged.sort((a, b) => Number(a[0]) - Number(b[0]));
+    assert.deepEqual(iceMerged, source, 'Iceberg silver equals the source');
+    for (const dir of [iceBronze, iceSilver]) {
+      const live = icebergRead<{ files: { path: string }[] }>('files', dir).files.map((x) => x.path);
+      assert.equal(new Set(live).size, live.length, `${dir}: no file listed twice`);
+      for (const p of live) assert.ok(existsSync(p), `${p} is there`);
+      const onDisk = parquetFiles(join(dir, 'data')).map((p) => join(dir, 'data', p));
+      const unreferenced = onDisk.filter((p) => !live.includes(p));
+      // Each kill can leave a batch's files uncommitted: a data file per region and a delete file.
+      assert.ok(unreferenced.length <= KILLS * 4, `${dir}: ${unreferenced.length} Parquet files no snapshot references`);
+    }
   });
 });
