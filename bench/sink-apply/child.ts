@@ -4,7 +4,7 @@
  * at `logDir` into the target and stops once it has applied `changes` changes. Prints the
  * seconds, the changes applied, its peak RSS and its RSS once loaded, as JSON on stdout.
  *
- *   node bench/out/js/bench/sink-apply/child.js <postgres|mysql|duckdb|delta|delta-merge> <logDir> <target JSON> <changes> [maxRecords]
+ *   node bench/out/js/bench/sink-apply/child.js <postgres|mysql|duckdb|delta|delta-merge|iceberg|iceberg-merge> <logDir> <target JSON> <changes> [maxRecords]
  */
 import { parseConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/core/logger.ts';
@@ -21,6 +21,8 @@ const SINKS: Record<string, string> = {
   // The lake sinks write under a directory beside the DuckDB file.
   delta: `{ name: s, type: delta, path: ${target.duck}.lake }`,
   'delta-merge': `{ name: s, type: delta, mode: merge, path: ${target.duck}.lake }`,
+  iceberg: `{ name: s, type: iceberg, path: ${target.duck}.wh }`,
+  'iceberg-merge': `{ name: s, type: iceberg, mode: merge, path: ${target.duck}.wh }`,
 };
 const sinkYaml = SINKS[type];
 const cfg = parseConfig(`name: bench\nsource: { type: postgres, connection: { database: x } }\nsinks:\n  - ${sinkYaml}\n`, 'bench.yaml', process.env);

@@ -12,11 +12,15 @@
  * range of the rounds, the ratio is taken pair by pair within each round. Each sink runs in a
  * process of its own (child.ts, compiled), so its peak RSS is the sink's own.
  *
- *   node --import tsx bench/sink-apply/run.ts [--rows 200000] [--sinks postgres,mysql,duckdb,delta,delta-merge] [--rounds 3]
+ *   node --import tsx bench/sink-apply/run.ts [--rows 200000] [--sinks postgres,mysql,duckdb,delta,delta-merge,iceberg,iceberg-merge] [--rounds 3] [--updates 1]
+ *
+ * `--updates 0.1`: the creates are followed by updates of every tenth key only (issue 14's merge of 10% updates).
  *
  * `delta`: the Delta Lake sink appending every change as a row; `delta-merge`: merging
- * (copy-on-write), so each batch of updates rewrites the files holding its keys. Their reference
- * is DuckDB writing the same rows from the CSV to one Parquet file.
+ * (copy-on-write), so each batch of updates rewrites the files holding its keys. `iceberg`: the
+ * Iceberg sink appending; `iceberg-merge`: merge-on-read (each batch adds its rows and an
+ * equality-delete file of its keys). Their reference is DuckDB writing the same rows from the CSV
+ * to one Parquet file.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,7 +33,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { childResult, orderFor, showSpread, spread, summarize } from '../common.ts';
 import { fillLog, row } from './workload.ts';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '200000' }, sinks: { type: 'string', default: 'postgres,mysql,duckdb' }, batch: { type: 'string' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '200000' }, sinks: { type: 'string', default: 'postgres,mysql,duckdb' }, batch: { type: 'string' }, rounds: { type: 'string', default: '3' }, updates: { type: 'string', default: '1' } } });
 const ROWS = Number(values.rows);
 const ROUNDS = Number(values.rounds);
 const SINKS = values.sinks!.split(',');
@@ -56,12 +60,14 @@ async function timeIt(fn: () => Promise<void>): Promise<number> {
 
 /** One sink run in a child process of its own (sink-apply/child.ts): seconds, changes, its peak and loaded RSS. */
 async function runSink(type: string, logDir: string, target: { pgDb: string; myDb: string; duck: string }): Promise<{ seconds: number; changes: number; peakRssMiB: number; loadedRssMiB: number }> {
-  return childResult('sink-apply/child.ts', [type, logDir, JSON.stringify(target), String(2 * ROWS), ...(values.batch ? [values.batch] : [])], `the ${type} sink`);
+  return childResult('sink-apply/child.ts', [type, logDir, JSON.stringify(target), String(CHANGES), ...(values.batch ? [values.batch] : [])], `the ${type} sink`);
 }
 
 const logDir = join(dir, 'log');
-process.stderr.write(`filling the log with ${ROWS} creates + ${ROWS} updates…\n`);
-await fillLog(logDir, ROWS);
+const UPDATES = Number(values.updates);
+if (!(UPDATES > 0 && UPDATES <= 1)) throw new Error(`--updates takes the share of keys updated after the creates, in (0, 1] (got ${values.updates})`);
+process.stderr.write(`filling the log with ${ROWS} creates + updates of ${UPDATES * 100}% of the keys…\n`);
+const CHANGES = await fillLog(logDir, ROWS, undefined, UPDATES);
 const csv = csvFile();
 const admin = new pg.Client({ host: '127.0.0.1', user: 'postgres', database: 'postgres' });
 await admin.connect();
@@ -77,7 +83,7 @@ async function freshTargets(): Promise<void> {
 }
 
 /** Issue 12's targets: changes/s, and the least ratio to the reference (0: none). */
-const TARGET: Record<string, [number, number]> = { postgres: [150_000, 0.5], mysql: [100_000, 0.4], duckdb: [500_000, 0], delta: [300_000, 0], 'delta-merge': [100_000, 0] };
+const TARGET: Record<string, [number, number]> = { postgres: [150_000, 0.5], mysql: [100_000, 0.4], duckdb: [500_000, 0], delta: [300_000, 0], 'delta-merge': [100_000, 0], iceberg: [300_000, 0], 'iceberg-merge': [100_000, 0] };
 
 const REFERENCE: Record<string, string> = {
   postgres: 'psql \\copy (CSV) into a table with the same primary key',
@@ -85,6 +91,8 @@ const REFERENCE: Record<string, string> = {
   duckdb: 'read_csv into a table with the same primary key',
   delta: "DuckDB's COPY of the CSV rows to a Parquet file",
   'delta-merge': "DuckDB's COPY of the CSV rows to a Parquet file",
+  iceberg: "DuckDB's COPY of the CSV rows to a Parquet file",
+  'iceberg-merge': "DuckDB's COPY of the CSV rows to a Parquet file",
 };
 
 /** The reference bulk load of the same rows into the same kind of target; seconds. */
@@ -105,7 +113,7 @@ async function reference(s: string, round: number): Promise<number> {
       execFileSync('mariadb', ['-uroot', '-h127.0.0.1', '--local-infile=1', myDb, '-e', `LOAD DATA LOCAL INFILE '${csv}' INTO TABLE ref FIELDS TERMINATED BY ','`]);
     });
   }
-  if (s === 'delta' || s === 'delta-merge') {
+  if (s.startsWith('delta') || s.startsWith('iceberg')) {
     const inst = await DuckDBInstance.create(':memory:');
     const c = await inst.connect();
     const seconds = await timeIt(async () => {
@@ -153,7 +161,7 @@ await my.query(`DROP DATABASE IF EXISTS ${myDb}`);
 await my.end();
 if (!process.env.SLUICE_BENCH_KEEP) rmSync(dir, { recursive: true, force: true });
 
-console.log(`\nsink-apply: ${ROWS} creates then ${ROWS} updates of the same keys (6 columns), ${2 * ROWS} changes per sink; ${ROUNDS} rounds in alternating order, median (min – max)\n`);
+console.log(`\nsink-apply: ${ROWS} creates then ${CHANGES - ROWS} updates of the same keys (6 columns), ${CHANGES} changes per sink; ${ROUNDS} rounds in alternating order, median (min – max)\n`);
 console.log('| sink | Sluice: changes/s applied | reference (same run) | reference rows/s | ratio (pair by pair) | sink peak RSS (once loaded) |');
 console.log('| --- | ---: | --- | ---: | ---: | ---: |');
 for (const s of SINKS) {

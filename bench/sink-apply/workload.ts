@@ -1,5 +1,5 @@
 /**
- * The log the sink benchmarks read: N creates then N updates of the same keys of a 6-column table
+ * The log the sink benchmarks read: N creates then updates of the same keys (all, or a share) of a 6-column table
  * (id bigint, name text, qty int, price numeric(12,2), updated timestamptz, note text), written
  * as Debezium JSON by the serializer the PostgreSQL source uses, in 3 partitions, with the schema
  * record in the schema topic. Used by sink-apply and log-read.
@@ -34,8 +34,13 @@ export function row(i: number, pass: number) {
   return { id: BigInt(i), name: `item ${i}`, qty: (i * 7 + pass) % 1000, price: `${(i % 100000) + pass}.${String(i % 100).padStart(2, '0')}`, updated: new Date(Date.UTC(2026, 0, 1) + i * 1000 + pass).toISOString().replace('Z', '000Z'), note: pass ? `updated note ${i}` : `note ${i}` };
 }
 
-/** Writes the workload into a new embedded log at `logDir`, its batches stored as `compression` says (default: the log's default). */
-export async function fillLog(logDir: string, ROWS: number, compression?: Codec): Promise<void> {
+/**
+ * Writes the workload into a new embedded log at `logDir`, its batches stored as `compression`
+ * says (default: the log's default): ROWS creates, then updates of every `1 / updates`-th key
+ * (default all). Returns the number of changes.
+ */
+export async function fillLog(logDir: string, ROWS: number, compression?: Codec, updates = 1): Promise<number> {
+  const every = Math.max(1, Math.round(1 / updates));
   const log = await openLog({ ...embeddedLogAt(logDir), ...(compression ? { compression } : {}) } as LogConfig);
   await log.ensureTopic(TOPIC, { partitions: 3 });
   await log.ensureTopic(schemaTopicOf(PREFIX), { partitions: 1 });
@@ -47,6 +52,7 @@ export async function fillLog(logDir: string, ROWS: number, compression?: Codec)
   let n = 0;
   for (const pass of [0, 1]) {
     for (let i = 1; i <= ROWS; i++) {
+      if (pass && i % every) continue;
       const ev: ChangeEvent = {
         topic: TOPIC,
         key: { id: BigInt(i) },
@@ -64,4 +70,5 @@ export async function fillLog(logDir: string, ROWS: number, compression?: Codec)
   await producer.commit(String(n));
   await producer.close();
   await log.close();
+  return n;
 }
