@@ -3,7 +3,8 @@
  * iceberg-data, iceberg-parquet through scripts/iceberg-reader.sh): PostgreSQL (a snapshot, then
  * many small commits of inserts, updates moving rows between partitions, deletes and an added
  * column) → the log → two Iceberg sinks, every change a row (bronze, append) and the current row
- * per key (silver, merge-on-read with equality deletes, partitioned by region and day).
+ * per key (silver, merge-on-read with equality deletes, partitioned by region, day and a bucket of
+ * the key).
  *
  * The truth is the source database at two moments. Iceberg reads silver's snapshot of each moment
  * equal to the source then, with deletes applied; bronze's rows fold to the source at both
@@ -87,7 +88,7 @@ describe('PostgreSQL → Iceberg sinks, read by Iceberg Java', () => {
       '',
       `sinks:
   - {name: bronze, type: iceberg, path: ${join(wh, 'bronze')}, batch: {maxRecords: 30, maxDelayMs: 5}}
-  - {name: silver, type: iceberg, mode: merge, path: ${join(wh, 'silver')}, partitionBy: [region, day(tstz)], catalog: {type: jdbc, connection: "postgres://postgres@${PG_HOST}:${PG_PORT}/${f.db.name}", name: lake}, batch: {maxRecords: 30, maxDelayMs: 5}}
+  - {name: silver, type: iceberg, mode: merge, path: ${join(wh, 'silver')}, partitionBy: [region, day(tstz), 'bucket[4](id)'], catalog: {type: jdbc, connection: "postgres://postgres@${PG_HOST}:${PG_PORT}/${f.db.name}", name: lake}, batch: {maxRecords: 30, maxDelayMs: 5}}
 `,
     );
     const c = f.db.client;
@@ -145,6 +146,7 @@ describe('PostgreSQL → Iceberg sinks, read by Iceberg Java', () => {
       [
         ['region', 'identity', 'region'],
         ['tstz_day', 'day', 'tstz'],
+        ['id_bucket', 'bucket[4]', 'id'],
       ],
     );
     assert.ok(meta.snapshots.some((s) => s.operation === 'overwrite'), 'merge snapshots with equality deletes');

@@ -32,6 +32,7 @@ import { LEAD_NAMES, loadBatch, scratchFile } from '../lake/batch.ts';
 import { kindName, targetColumns, targetName, type TargetColumn } from '../sql/columns.ts';
 import { checkKeyless } from '../sql/records.ts';
 import type { OffsetPosition, Sink, SinkBatch, TableBatch } from '../types.ts';
+import { registerBucketFunctions } from './bucket.ts';
 import { icebergError } from './errors.ts';
 import { manifestListOf, manifestOf, readManifestList, type ContentFile, type ManifestFile } from './manifest.ts';
 import { FilesystemCatalog, JdbcCatalog, type Catalog, type Current } from './catalog.ts';
@@ -58,8 +59,15 @@ function partitionSql(transform: string, col: string, type: IcebergType): string
       return isDate ? `(${x} - DATE '1970-01-01')::INTEGER` : `floor(epoch_us(${x}) / 86400000000)::INTEGER`;
     case 'hour':
       return `floor(epoch_us(${x}) / 3600000000)::INTEGER`;
-    default:
-      throw new Error(`unknown transform ${transform}`);
+    default: {
+      const b = /^bucket\[(\d+)\]$/.exec(transform);
+      if (!b) throw new Error(`unknown transform ${transform}`);
+      // The spec hashes ints, dates and timestamps as longs (days, microseconds), text as UTF-8.
+      if (type === 'string') return `sluice_bucket_text(${x}, ${b[1]})`;
+      if (type === 'binary') return `sluice_bucket_blob(${x}, ${b[1]})`;
+      const long = isDate ? `(${x} - DATE '1970-01-01')::BIGINT` : type === 'timestamp' || type === 'timestamptz' ? `epoch_us(${x})` : `${x}::BIGINT`;
+      return `sluice_bucket_long(${long}, ${b[1]})`;
+    }
   }
 }
 
@@ -68,6 +76,7 @@ const resultType = (transform: string, t: IcebergType): IcebergType => (transfor
 
 /** The partition fields a transform may take a column of type `t` for. */
 const TRANSFORMABLE: Record<string, (t: IcebergType) => boolean> = {
+  bucket: (t) => typeof t === 'string' && ['int', 'long', 'string', 'binary', 'date', 'timestamp', 'timestamptz'].includes(t),
   identity: (t) => typeof t === 'string' && ['boolean', 'int', 'long', 'string', 'date', 'timestamp', 'timestamptz'].includes(t),
   year: (t) => t === 'date' || t === 'timestamp' || t === 'timestamptz',
   month: (t) => t === 'date' || t === 'timestamp' || t === 'timestamptz',
@@ -122,6 +131,7 @@ export class IcebergSink implements Sink {
     this.instance = await DuckDBInstance.create(':memory:');
     this.conn = await this.instance.connect();
     await this.conn.run(`SET TimeZone = 'UTC'`);
+    await registerBucketFunctions(this.conn);
     this.scratch = mkdtempSync(join(tmpdir(), 'sluice-iceberg-'));
     this.tables.clear();
     const offsets = new Map<string, Map<number, number>>();
@@ -302,8 +312,9 @@ export class IcebergSink implements Sink {
         const col = mm[2] ?? mm[3];
         const f = fields.find((x) => x.name === col);
         if (!f) continue;
-        if (!TRANSFORMABLE[transform](f.type)) throw sinkError('SINK_SCHEMA_INCOMPATIBLE', `sink ${this.cfg.name}: table ${name} cannot be partitioned by ${p}: ${col} is ${JSON.stringify(f.type)}. ${transform === 'identity' ? 'Partition by a text, integer, boolean, date or timestamp column' : `${transform}() takes a date or timestamp column${transform === 'hour' ? ' (hour: a timestamp)' : ''}`} (partitionBy)`);
-        pfields.push({ 'source-id': f.id, 'field-id': 1000 + pfields.length, name: transform === 'identity' ? col : `${col}_${transform}`, transform });
+        const kind = transform.startsWith('bucket[') ? 'bucket' : transform;
+        if (!TRANSFORMABLE[kind](f.type)) throw sinkError('SINK_SCHEMA_INCOMPATIBLE', `sink ${this.cfg.name}: table ${name} cannot be partitioned by ${p}: ${col} is ${JSON.stringify(f.type)}. ${kind === 'identity' ? 'Partition by a text, integer, boolean, date or timestamp column' : kind === 'bucket' ? 'bucket[N]() takes an integer, text, binary, date or timestamp column' : `${transform}() takes a date or timestamp column${transform === 'hour' ? ' (hour: a timestamp)' : ''}`} (partitionBy)`);
+        pfields.push({ 'source-id': f.id, 'field-id': 1000 + pfields.length, name: kind === 'identity' ? col : `${col}_${kind}`, transform });
       }
       const specs: PartitionSpec[] = [{ 'spec-id': 0, fields: [] }];
       if (pfields.length) specs.push({ 'spec-id': 1, fields: pfields });

@@ -7,8 +7,8 @@ import { SINK_ERRORS } from '../errors.ts';
 import { AVRO_ERRORS } from '../../core/avro/errors.ts';
 import { ICEBERG_ERRORS } from './errors.ts';
 
-/** A partition field as `partitionBy` writes it: `col` (identity) or `year|month|day|hour(col)`. */
-export const PARTITION_FIELD = /^(?:(identity|year|month|day|hour)\(\s*([^()\s]+)\s*\)|([^()\s]+))$/;
+/** A partition field as `partitionBy` writes it: `col` (identity), `year|month|day|hour(col)` or `bucket[N](col)`. */
+export const PARTITION_FIELD = /^(?:(identity|year|month|day|hour|bucket\[[1-9]\d{0,5}\])\(\s*([^()\s]+)\s*\)|([^()\s]+))$/;
 
 const config = object({
   // A lake wants few, large files: a batch is a snapshot per table.
@@ -19,9 +19,9 @@ const config = object({
   mode: oneOf(['append', 'merge'] as const, {
     description: '`append` (bronze): every change event a row, with its `__op`. `merge` (silver): the current row of each key, merge-on-read: each snapshot adds the keys\' new rows and an equality-delete file of the keys it changed, which hides their older rows. Tables without a primary key are appended to in either mode.',
   }).default('append'),
-  partitionBy: list(string({ minLength: 1, pattern: PARTITION_FIELD.source, hint: 'a column, or year(col), month(col), day(col), hour(col), identity(col)' }), {
+  partitionBy: list(string({ minLength: 1, pattern: PARTITION_FIELD.source, hint: 'a column, or year(col), month(col), day(col), hour(col), bucket[N](col), identity(col)' }), {
     uniqueItems: true,
-    description: 'The partition spec of the tables this sink creates, those fields whose column the table has: `region` (identity), `day(created_at)`, `hour(ts)`, `month(d)`, `year(d)` (dates and timestamps). A table keeps the spec it was created with.',
+    description: 'The partition spec of the tables this sink creates, those fields whose column the table has: `region` (identity), `day(created_at)`, `hour(ts)`, `month(d)`, `year(d)` (dates and timestamps), `bucket[16](id)` (Iceberg\'s Murmur3 hash of integers, dates, timestamps, text or binary, among N buckets). A table keeps the spec it was created with.',
   }).default([]),
   schemaEvolution: oneOf(['add_columns', 'none'] as const, { description: '`add_columns`: a new source column is added to the table\'s schema (a new field id, nullable) in the snapshot of its first row. `none`: a new column stops the sink.' }).default('add_columns'),
   catalog: tagged(
