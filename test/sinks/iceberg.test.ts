@@ -20,6 +20,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { parseConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/core/logger.ts';
 import { runPipeline } from '../../src/engine/runner.ts';
+import { readManifestList } from '../../src/sinks/iceberg/manifest.ts';
 import { PG_HOST, PG_PORT } from '../helpers/pg.ts';
 import { pipelineYaml, useDatabase, waitUntil } from '../helpers/pipeline.ts';
 
@@ -87,8 +88,8 @@ describe('PostgreSQL → Iceberg sinks, read by Iceberg Java', () => {
       f.tmp.dir,
       '',
       `sinks:
-  - {name: bronze, type: iceberg, path: ${join(wh, 'bronze')}, batch: {maxRecords: 30, maxDelayMs: 5}}
-  - {name: silver, type: iceberg, mode: merge, path: ${join(wh, 'silver')}, partitionBy: [region, day(tstz), 'bucket[4](id)'], catalog: {type: jdbc, connection: "postgres://postgres@${PG_HOST}:${PG_PORT}/${f.db.name}", name: lake}, batch: {maxRecords: 30, maxDelayMs: 5}}
+  - {name: bronze, type: iceberg, path: ${join(wh, 'bronze')}, manifestMergeCount: 5, batch: {maxRecords: 30, maxDelayMs: 5}}
+  - {name: silver, type: iceberg, mode: merge, path: ${join(wh, 'silver')}, partitionBy: [region, day(tstz), 'bucket[4](id)'], manifestMergeCount: 3, catalog: {type: jdbc, connection: "postgres://postgres@${PG_HOST}:${PG_PORT}/${f.db.name}", name: lake}, batch: {maxRecords: 30, maxDelayMs: 5}}
 `,
     );
     const c = f.db.client;
@@ -150,6 +151,11 @@ describe('PostgreSQL → Iceberg sinks, read by Iceberg Java', () => {
       ],
     );
     assert.ok(meta.snapshots.some((s) => s.operation === 'overwrite'), 'merge snapshots with equality deletes');
+    // Manifests were merged (manifestMergeCount: 3): the current snapshot lists fewer than it had commits.
+    const silverFile = String((await c.query(`SELECT metadata_location FROM iceberg_tables WHERE catalog_name = 'lake'`)).rows[0].metadata_location);
+    const silverMeta = JSON.parse(readFileSync(silverFile, 'utf8'));
+    const lists = (await readManifestList(silverMeta.snapshots.at(-1)['manifest-list'])).length;
+    assert.ok(lists <= 6 && silverMeta.snapshots.length > 10, `${lists} manifests after ${silverMeta.snapshots.length} commits`);
     const files = iceberg<{ files: { content: string; parquetFieldIds: Record<string, number | null> }[] }>('files', silver);
     assert.ok(files.files.some((x) => x.content === 'equality_deletes'), 'equality delete files are live');
     // Every column and list element has its field id (a list's repeated group has none, as in Iceberg's own files).
@@ -176,7 +182,6 @@ describe('PostgreSQL → Iceberg sinks, read by Iceberg Java', () => {
     // the equality deletes applied (the table given as its catalog's metadata file), bronze's changes.
     const duck = await (await DuckDBInstance.create(':memory:')).connect();
     await duck.run(`SET TimeZone = 'UTC'`);
-    const silverFile = String((await c.query(`SELECT metadata_location FROM iceberg_tables WHERE catalog_name = 'lake'`)).rows[0].metadata_location);
     for (const [target, view] of [
       [silverFile, 's'],
       [bronzeDir, 'b'],

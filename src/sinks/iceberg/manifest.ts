@@ -123,6 +123,8 @@ export interface ContentFile {
   bytes: number;
   /** Equality deletes: the field ids compared. */
   equalityIds?: number[];
+  /** A file carried into a merged manifest (status EXISTING): the snapshot that added it and its sequence numbers. */
+  existing?: { snapshotId: number; sequence: number; fileSequence: number };
 }
 
 /** A manifest as a manifest list names it. */
@@ -148,11 +150,12 @@ export interface ManifestFile {
 export function manifestOf(files: ContentFile[], o: { schema: TableSchema; specId: number; spec: PartitionField[]; partitionTypes: IcebergType[]; snapshotId: number; sequence: number; path: string }): { bytes: Buffer; entry: ManifestFile } {
   const deletes = files[0].content !== 0;
   const records = files.map((x) => ({
-    status: 1,
-    snapshot_id: o.snapshotId,
-    // Null: inherited from the manifest list's entry (the snapshot's sequence number), as writers of new files do.
-    sequence_number: null,
-    file_sequence_number: null,
+    status: x.existing ? 0 : 1,
+    snapshot_id: x.existing?.snapshotId ?? o.snapshotId,
+    // New files: null, inherited from the manifest list's entry (the snapshot's sequence number);
+    // files carried into a merged manifest keep theirs.
+    sequence_number: x.existing?.sequence ?? null,
+    file_sequence_number: x.existing?.fileSequence ?? null,
     data_file: {
       content: x.content,
       file_path: x.path,
@@ -190,13 +193,13 @@ export function manifestOf(files: ContentFile[], o: { schema: TableSchema; specI
       partition_spec_id: o.specId,
       content: deletes ? 1 : 0,
       sequence_number: o.sequence,
-      min_sequence_number: o.sequence,
+      min_sequence_number: Math.min(o.sequence, ...files.map((x) => x.existing?.sequence ?? o.sequence)),
       added_snapshot_id: o.snapshotId,
-      added_files_count: files.length,
-      existing_files_count: 0,
+      added_files_count: files.filter((x) => !x.existing).length,
+      existing_files_count: files.filter((x) => x.existing).length,
       deleted_files_count: 0,
-      added_rows_count: files.reduce((n, x) => n + x.records, 0),
-      existing_rows_count: 0,
+      added_rows_count: files.reduce((n, x) => n + (x.existing ? 0 : x.records), 0),
+      existing_rows_count: files.reduce((n, x) => n + (x.existing ? x.records : 0), 0),
       deleted_rows_count: 0,
       partitions: null,
       key_metadata: null,
@@ -233,18 +236,22 @@ export async function readManifestList(path: string): Promise<ManifestFile[]> {
   }));
 }
 
-/** The files a manifest lists, with their data sequence numbers (inherited ones resolved from its list entry). */
-export async function readManifest(m: ManifestFile): Promise<(ContentFile & { sequence: number })[]> {
+/** The live files a manifest lists, with their data sequence numbers (inherited ones resolved from its list entry) and what a merged manifest carries of them. */
+export async function readManifest(m: ManifestFile): Promise<(ContentFile & { sequence: number; existing: NonNullable<ContentFile['existing']> })[]> {
   const { records } = await readContainerFile(m.manifest_path);
   return (records as Record<string, any>[])
     .filter((r) => Number(r.status) !== 2)
-    .map((r) => ({
-      content: Number(r.data_file.content) as 0 | 1 | 2,
-      path: String(r.data_file.file_path),
-      partition: r.data_file.partition ?? {},
-      records: Number(r.data_file.record_count),
-      bytes: Number(r.data_file.file_size_in_bytes),
-      equalityIds: r.data_file.equality_ids ?? undefined,
-      sequence: r.sequence_number == null ? m.sequence_number : Number(r.sequence_number),
-    }));
+    .map((r) => {
+      const sequence = r.sequence_number == null ? m.sequence_number : Number(r.sequence_number);
+      return {
+        content: Number(r.data_file.content) as 0 | 1 | 2,
+        path: String(r.data_file.file_path),
+        partition: r.data_file.partition ?? {},
+        records: Number(r.data_file.record_count),
+        bytes: Number(r.data_file.file_size_in_bytes),
+        equalityIds: r.data_file.equality_ids ?? undefined,
+        sequence,
+        existing: { snapshotId: r.snapshot_id == null ? m.added_snapshot_id : Number(r.snapshot_id), sequence, fileSequence: r.file_sequence_number == null ? m.sequence_number : Number(r.file_sequence_number) },
+      };
+    });
 }

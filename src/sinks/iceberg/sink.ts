@@ -34,7 +34,7 @@ import { checkKeyless } from '../sql/records.ts';
 import type { OffsetPosition, Sink, SinkBatch, TableBatch } from '../types.ts';
 import { registerBucketFunctions } from './bucket.ts';
 import { icebergError } from './errors.ts';
-import { manifestListOf, manifestOf, readManifestList, type ContentFile, type ManifestFile } from './manifest.ts';
+import { manifestListOf, manifestOf, readManifest, readManifestList, type ContentFile, type ManifestFile } from './manifest.ts';
 import { FilesystemCatalog, JdbcCatalog, type Catalog, type Current } from './catalog.ts';
 import { writeSynced, type IcebergType, type PartitionField, type PartitionSpec, type SchemaField, type TableMetadata, type TableSchema } from './metadata.ts';
 import { PARTITION_FIELD, type IcebergSinkConfig } from './spec.ts';
@@ -236,20 +236,34 @@ export class IcebergSink implements Sink {
         if (rows) deleteFiles.push({ content: 2, path, partition: {}, records: rows, bytes: (await stat(path)).size, equalityIds: keys.map((k) => k.id) });
       }
       // The snapshot's manifests: the previous snapshot's (none after a merge table's truncate), and the new ones.
-      const manifests = merge && t.truncate ? [] : [...st.manifests];
+      let manifests = merge && t.truncate ? [] : [...st.manifests];
       const unpartitioned = meta['partition-specs'].find((s) => s['spec-id'] === 0)!;
-      for (const [files, sp] of [
-        [dataFiles, spec],
-        [deleteFiles, unpartitioned],
-      ] as const) {
-        if (!files.length) continue;
+      const writeManifest = async (files: ContentFile[], sp: PartitionSpec): Promise<ManifestFile> => {
         const path = join(dir, 'metadata', `${randomUUID()}-m0.avro`);
         const types = sp.fields.map((p) => resultType(p.transform, schema.fields.find((f) => f.id === p['source-id'])!.type));
         const m = manifestOf(files, { schema, specId: sp['spec-id'], spec: sp.fields, partitionTypes: types, snapshotId, sequence, path });
         written.push(path);
         await makeDirs(join(dir, 'metadata'));
         await writeSynced(path, m.bytes);
-        manifests.unshift(m.entry);
+        return m.entry;
+      };
+      // Manifests pile up one or two per commit: once manifestMergeCount of a kind (data or
+      // deletes, per spec) are carried, they become one manifest of their files as EXISTING entries.
+      for (const content of [0, 1] as const) {
+        for (const sp of meta['partition-specs']) {
+          const group = manifests.filter((m) => m.content === content && m.partition_spec_id === sp['spec-id']);
+          if (group.length < this.cfg.manifestMergeCount) continue;
+          const files: ContentFile[] = [];
+          for (const m of group) files.push(...(await readManifest(m)));
+          const merged = files.length ? [await writeManifest(files, sp)] : [];
+          manifests = [...merged, ...manifests.filter((m) => !group.includes(m))];
+        }
+      }
+      for (const [files, sp] of [
+        [dataFiles, spec],
+        [deleteFiles, unpartitioned],
+      ] as const) {
+        if (files.length) manifests.unshift(await writeManifest(files, sp));
       }
       const listPath = join(dir, 'metadata', `snap-${snapshotId}-1-${randomUUID()}.avro`);
       await makeDirs(join(dir, 'metadata'));
@@ -277,7 +291,8 @@ export class IcebergSink implements Sink {
         refs: { ...meta.refs, main: { 'snapshot-id': snapshotId, type: 'branch' } },
         snapshots: [...meta.snapshots, { 'snapshot-id': snapshotId, ...(parent === null ? {} : { 'parent-snapshot-id': parent }), 'sequence-number': sequence, 'timestamp-ms': now, 'manifest-list': listPath, summary: summary as TableMetadata['snapshots'][number]['summary'], 'schema-id': schema['schema-id'] }],
         'snapshot-log': [...meta['snapshot-log'], { 'timestamp-ms': now, 'snapshot-id': snapshotId }],
-        'metadata-log': st.current ? [...meta['metadata-log'], { 'timestamp-ms': st.current.metadata['last-updated-ms'], 'metadata-file': st.current.file }] : meta['metadata-log'],
+        // The last 100 metadata files (Iceberg's write.metadata.previous-versions-max).
+        'metadata-log': (st.current ? [...meta['metadata-log'], { 'timestamp-ms': st.current.metadata['last-updated-ms'], 'metadata-file': st.current.file }] : meta['metadata-log']).slice(-100),
       };
       const created = !st.current;
       st.current = await this.catalog.commit(ns, name, dir, st.current, next);

@@ -1,6 +1,6 @@
 /** The Apache Iceberg sink's spec: `type: iceberg`. */
 import { resolve } from 'node:path';
-import { connection, list, object, oneOf, string, tagged, type Infer } from '../../config/fields.ts';
+import { connection, integer, list, object, oneOf, string, tagged, type Infer } from '../../config/fields.ts';
 import { defineSink } from '../../registry/spec.ts';
 import { sinkBaseFields, sinkBatch } from '../config.ts';
 import { SINK_ERRORS } from '../errors.ts';
@@ -24,6 +24,7 @@ const config = object({
     description: 'The partition spec of the tables this sink creates, those fields whose column the table has: `region` (identity), `day(created_at)`, `hour(ts)`, `month(d)`, `year(d)` (dates and timestamps), `bucket[16](id)` (Iceberg\'s Murmur3 hash of integers, dates, timestamps, text or binary, among N buckets). A table keeps the spec it was created with.',
   }).default([]),
   schemaEvolution: oneOf(['add_columns', 'none'] as const, { description: '`add_columns`: a new source column is added to the table\'s schema (a new field id, nullable) in the snapshot of its first row. `none`: a new column stops the sink.' }).default('add_columns'),
+  manifestMergeCount: integer({ min: 2, max: 10_000, description: 'Each commit adds a manifest (two with deletes); once a table\'s snapshot carries this many manifests of a kind, the commit merges them into one (their files as EXISTING entries, with their sequence numbers), so readers open few manifests however many commits the table has had.' }).default(50),
   catalog: tagged(
     {
       filesystem: object({}),
