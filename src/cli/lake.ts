@@ -5,6 +5,7 @@
  *   changes   the Change Data Feed between two versions (a DuckDB view, or JSON rows)
  *   optimize  compacts small files (one commit, no rows changed)
  *   vacuum    deletes files older than the retention that the latest version does not use
+ *   expire    (Iceberg) drops old snapshots and the files only they reached
  */
 import { resolve, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -37,6 +38,10 @@ a JDBC-catalog table its current metadata.json file).
               --retain <hours>        default: the table's delta.deletedFileRetentionDuration (a week)
               --dry-run               list what would be deleted, delete nothing
               --no-retention-check    allow a retention shorter than the table's
+  expire    (Iceberg) drops snapshots older than --older-than <hours> (default 120) from the
+            table's metadata, keeping the current one and the newest --retain-last <n> (default 1),
+            then deletes the files only they reached
+              --dry-run               list what would be deleted, change nothing
 
 examples:
   sluice lake files /data/lake/bronze/public_orders --version 12 --sql orders_v12 | duckdb wh.db
@@ -44,6 +49,7 @@ examples:
   sluice lake changes /data/lake/silver/public_orders --from 5 --sql orders_changes | duckdb wh.db
   sluice lake optimize /data/lake/silver/public_orders --target-size 256MiB
   sluice lake vacuum /data/lake/silver/public_orders --retain 168 --dry-run
+  sluice lake expire /data/warehouse/bronze/public/orders --older-than 24 --retain-last 10
 `;
 
 const VIEW = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -181,6 +187,27 @@ async function vacuumCmd(rest: string[]): Promise<number> {
   return 0;
 }
 
+async function expireCmd(rest: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { 'older-than': { type: 'string' }, 'retain-last': { type: 'string' }, 'dry-run': { type: 'boolean', default: false } } });
+  const dir = tableArg(positionals);
+  const { isIceberg } = await import('../sinks/iceberg/view.ts');
+  if (dir.endsWith('.metadata.json')) throw new UsageError('expire commits through the filesystem catalog: give the table directory (a JDBC-catalog table is not expired by this command yet)');
+  if (!(await isIceberg(dir))) throw new UsageError(`expire works on Iceberg tables; ${dir} is not one (a Delta table's old files go with vacuum)`);
+  const hours = values['older-than'] === undefined ? 120 : Number(values['older-than']);
+  if (!(Number.isFinite(hours) && hours >= 0) || values['older-than']?.trim() === '') throw new UsageError(`--older-than takes a number of hours, such as 120 (got ${JSON.stringify(values['older-than'])})`);
+  const retainLast = values['retain-last'] === undefined ? 1 : Number(values['retain-last']);
+  if (!(Number.isInteger(retainLast) && retainLast >= 1)) throw new UsageError(`--retain-last takes a whole number of 1 or more (got ${JSON.stringify(values['retain-last'])})`);
+  const { expireSnapshots } = await import('../sinks/iceberg/expire.ts');
+  const r = await expireSnapshots(dir, { olderThanMs: hours * 3_600_000, retainLast, dryRun: values['dry-run'] });
+  for (const f of r.files) process.stdout.write(f + '\n');
+  process.stderr.write(
+    r.expired.length
+      ? `${values['dry-run'] ? 'would expire' : `version ${r.version}: expired`} ${r.expired.length} snapshot${r.expired.length === 1 ? '' : 's'} (kept ${r.kept}), ${values['dry-run'] ? 'would delete' : 'deleted'} ${r.files.length} file${r.files.length === 1 ? '' : 's'} only they reached\n`
+      : `no snapshot older than ${hours} h beyond the newest ${retainLast}: nothing to expire\n`,
+  );
+  return 0;
+}
+
 function tableArg(positionals: string[]): string {
   if (positionals.length !== 1) throw new UsageError('give one table directory (the directory holding _delta_log)');
   return resolve(positionals[0]);
@@ -199,10 +226,10 @@ function noTable(dir: string): number {
   return 1;
 }
 
-const ACTIONS: Record<string, (rest: string[]) => Promise<number>> = { files, changes, optimize: optimizeCmd, vacuum: vacuumCmd };
+const ACTIONS: Record<string, (rest: string[]) => Promise<number>> = { files, changes, optimize: optimizeCmd, vacuum: vacuumCmd, expire: expireCmd };
 
 export const lakeCommand: Command = {
-  summary: "a Delta table's files at a version, its change feed, compaction and vacuum",
+  summary: "lake tables: files at a version, Delta's change feed, optimize, vacuum, Iceberg snapshot expiry",
   usage: USAGE,
   async run(args) {
     const [action, ...rest] = args;

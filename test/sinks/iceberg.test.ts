@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -195,5 +195,18 @@ describe('PostgreSQL → Iceberg sinks, read by Iceberg Java', () => {
     const duckChanges = (await duck.runAndReadAll(`SELECT count(*)::INTEGER AS n, count(DISTINCT __change_id)::INTEGER AS k FROM b`)).getRows()[0];
     assert.deepEqual(duckChanges, [changes, changes], 'DuckDB over bronze\'s files: every change once');
     duck.closeSync();
+
+    // Snapshot expiry: every snapshot but the newest two goes, with the files only they reached
+    // (their manifest lists, manifests merged away); Iceberg Java reads the same rows after, and
+    // the first snapshot no more.
+    const before = iceberg<{ snapshots: unknown[] }>('snapshots', bronze).snapshots.length;
+    const exp = spawnSync(process.execPath, ['bin/sluice.js', 'lake', 'expire', bronzeDir, '--older-than', '0', '--retain-last', '2'], { encoding: 'utf8' });
+    assert.equal(exp.status, 0, exp.stderr);
+    const deleted = exp.stdout.split('\n').filter(Boolean);
+    assert.match(exp.stderr, new RegExp(`expired ${before - 2} snapshots \\(kept 2\\), deleted ${deleted.length} files`));
+    assert.ok(deleted.some((p) => p.includes('/snap-')) && deleted.every((p) => !existsSync(p)), 'the expired snapshots\' manifest lists are deleted');
+    assert.equal(iceberg<{ snapshots: unknown[] }>('snapshots', bronze).snapshots.length, 2);
+    assert.equal(iceberg<{ rows: Row[] }>('scan', bronze).rows.length, changes, 'every change still read after expiry');
+    assert.throws(() => iceberg('scan', bronze, '--snapshot', String(b1!)), /snapshot/i, 'the expired snapshot is gone');
   });
 });
