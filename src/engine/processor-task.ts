@@ -129,7 +129,8 @@ export class ProcessorTask {
     if (!log.capabilities.atomicMultiPartition) {
       throw coreError('ENGINE_LOG_CAPABILITY', `processor ${cfg.name} commits its output with its input offsets in one atomic commit, which the ${log.backend} log backend cannot do across partitions`);
     }
-    const transform = await this.o.spec.create(cfg, this.o.context);
+    // Change events' schemas, for transforms that derive new ones (loaded in inputsOf).
+    const transform = await this.o.spec.create(cfg, { ...this.o.context, schemaOf: (id) => this.drift?.schemas.peek(id) });
     try {
       await supervise(
         {
@@ -272,7 +273,10 @@ export class ProcessorTask {
       const r = recs[i];
       const input = (inputs[i] = r.topic === retry ? replayed(r) : r);
       const sid = input.headers?.[SCHEMA_HEADER];
-      if (sid && this.drift!.seen.get(input.topic) !== sid) await this.schemaChanged(input, sid);
+      if (sid && this.drift!.seen.get(input.topic) !== sid) {
+        await this.schemaChanged(input, sid);
+        if (this.o.spec.schemas && !this.drift!.schemas.peek(sid)) await this.drift!.schemas.get(sid).catch(() => {});
+      }
     }
     return inputs;
   }

@@ -252,6 +252,8 @@ export interface ProcessorContext {
   isSide?(topic: string): boolean;
   /** `schema.table` of a change event's parsed `source` block, as its source connector names it. */
   tableOf(source: Record<string, unknown>): { schema: string; table: string };
+  /** The schema of a change event (its header `s`), for transforms that write change events of new columns; loaded before the record reaches `apply` (undefined: the log lacks it). */
+  schemaOf?(id: string): SchemaRecord | undefined;
 }
 
 export interface ProcessorSpec<T extends string = string, C extends ProcessorBaseConfig = any> extends SpecBase<T, C> {
@@ -267,6 +269,8 @@ export interface ProcessorSpec<T extends string = string, C extends ProcessorBas
   stateful?(cfg: C): StatefulOptions | null;
   /** Inputs beside `inputs` that the transform tells apart (a join's table), as graph entries. */
   sideInputs?(cfg: C): string[];
+  /** Reads its input change events' schemas (`ctx.schemaOf`): the task loads each before the records that carry it. */
+  schemas?: boolean;
   /** Every output topic template, for a processor that writes more than `output` (routes). */
   outputs?(cfg: C): string[];
 }
