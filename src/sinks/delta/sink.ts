@@ -15,17 +15,14 @@
  * A Parquet file whose commit never happened (a kill in between) is referenced by no version.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Logger } from '../../core/logger.ts';
-import { makeDirs } from '../../core/dirs.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
 import { duckdbDialect } from '../duckdb/dialect.ts';
 import { changeId } from '../duckdb/lines.ts';
-import { loadBatch, scratchFile } from '../lake/batch.ts';
+import { loadBatch, openWorkspace, scratchFile, type LakeWorkspace } from '../lake/batch.ts';
 import { sinkError } from '../errors.ts';
 import { targetColumns, targetName, kindName, type Kind, type TargetColumn } from '../sql/columns.ts';
 import type { OffsetPosition, Sink, SinkBatch, TableBatch } from '../types.ts';
@@ -79,7 +76,7 @@ const duckFor = (k: Kind): string => duckOfDelta(deltaType(k));
 const sameType = (a: DeltaField['type'], b: DeltaField['type']) => JSON.stringify(a) === JSON.stringify(b);
 
 export class DeltaSink implements Sink {
-  private instance: DuckDBInstance | null = null;
+  private ws: LakeWorkspace | null = null;
   private conn: DuckDBConnection | null = null;
   private scratch = '';
   private files = 0;
@@ -104,17 +101,9 @@ export class DeltaSink implements Sink {
   }
 
   async open(): Promise<Map<string, Map<number, number>>> {
-    const { DuckDBInstance } = await import('@duckdb/node-api');
-    try {
-      await makeDirs(this.root);
-    } catch (e) {
-      throw sinkError('SINK_TARGET_PATH', `sink ${this.cfg.name}: cannot create the lake directory ${this.root}: ${(e as Error).message}. Set the sink's path to a directory this process can create and write`, { cause: e });
-    }
-    this.instance = await DuckDBInstance.create(':memory:');
-    this.conn = await this.instance.connect();
-    // Timestamps without a zone are written as UTC instants of the same wall time.
-    await this.conn.run(`SET TimeZone = 'UTC'`);
-    this.scratch = mkdtempSync(join(tmpdir(), 'sluice-delta-'));
+    this.ws = await openWorkspace(this.cfg.name, 'lake', this.root);
+    this.conn = this.ws.conn;
+    this.scratch = this.ws.scratch;
     this.logs.clear();
     const offsets = new Map<string, Map<number, number>>();
     for (const entry of await readdir(this.root, { withFileTypes: true })) {
@@ -349,13 +338,9 @@ export class DeltaSink implements Sink {
   }
 
   async close(): Promise<void> {
-    try {
-      this.conn?.closeSync();
-    } catch {
-      /* closing */
-    }
+    this.ws?.close();
+    this.ws = null;
     this.conn = null;
-    this.instance = null;
-    if (this.scratch) rmSync(this.scratch, { recursive: true, force: true });
   }
+
 }

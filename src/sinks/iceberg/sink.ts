@@ -17,18 +17,16 @@
  * become visible together. At start the sink reads each table's current snapshot for them.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { makeDirs } from '../../core/dirs.ts';
 import type { Logger } from '../../core/logger.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
 import { duckdbDialect } from '../duckdb/dialect.ts';
 import { changeId } from '../duckdb/lines.ts';
 import { sinkError } from '../errors.ts';
-import { LEAD_NAMES, loadBatch, scratchFile } from '../lake/batch.ts';
+import { LEAD_NAMES, loadBatch, openWorkspace, scratchFile, type LakeWorkspace } from '../lake/batch.ts';
 import { kindName, targetColumns, targetName, type TargetColumn } from '../sql/columns.ts';
 import { checkKeyless } from '../sql/records.ts';
 import type { OffsetPosition, Sink, SinkBatch, TableBatch } from '../types.ts';
@@ -96,7 +94,7 @@ interface TableState {
 const SQL_LITERAL = (v: unknown): string => (v === null || v === undefined ? 'NULL' : typeof v === 'string' ? ql(v) : typeof v === 'boolean' ? (v ? 'TRUE' : 'FALSE') : String(v));
 
 export class IcebergSink implements Sink {
-  private instance: DuckDBInstance | null = null;
+  private ws: LakeWorkspace | null = null;
   private conn: DuckDBConnection | null = null;
   private scratch = '';
   private files = 0;
@@ -122,17 +120,10 @@ export class IcebergSink implements Sink {
   }
 
   async open(): Promise<Map<string, Map<number, number>>> {
-    const { DuckDBInstance } = await import('@duckdb/node-api');
-    try {
-      await makeDirs(this.root);
-    } catch (e) {
-      throw sinkError('SINK_TARGET_PATH', `sink ${this.cfg.name}: cannot create the warehouse directory ${this.root}: ${(e as Error).message}. Set the sink's path to a directory this process can create and write`, { cause: e });
-    }
-    this.instance = await DuckDBInstance.create(':memory:');
-    this.conn = await this.instance.connect();
-    await this.conn.run(`SET TimeZone = 'UTC'`);
+    this.ws = await openWorkspace(this.cfg.name, 'warehouse', this.root);
+    this.conn = this.ws.conn;
+    this.scratch = this.ws.scratch;
     await registerBucketFunctions(this.conn);
-    this.scratch = mkdtempSync(join(tmpdir(), 'sluice-iceberg-'));
     this.tables.clear();
     const offsets = new Map<string, Map<number, number>>();
     for (const t of await this.catalog.tables(this.root)) {
@@ -417,13 +408,9 @@ export class IcebergSink implements Sink {
 
   async close(): Promise<void> {
     await this.catalog.close();
-    try {
-      this.conn?.closeSync();
-    } catch {
-      /* closing */
-    }
+    this.ws?.close();
+    this.ws = null;
     this.conn = null;
-    this.instance = null;
-    if (this.scratch) rmSync(this.scratch, { recursive: true, force: true });
   }
+
 }

@@ -4,9 +4,13 @@
  * bytes (the DuckDB sink's conversions: no value passes through a JS number), and the lead
  * columns every lake row starts with.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { makeDirs } from '../../core/dirs.ts';
+import { sinkError } from '../errors.ts';
 import { conv, jsonType, objectSize } from '../duckdb/convert.ts';
 import { duckdbDialect } from '../duckdb/dialect.ts';
 import { writeChanges } from '../duckdb/lines.ts';
@@ -49,3 +53,37 @@ export async function loadBatch(conn: DuckDBConnection, scratchFile: string, t: 
 
 /** A scratch file name under `dir`. */
 export const scratchFile = (dir: string, n: number): string => join(dir, `changes-${n}.ndjson`);
+
+/** A lake sink's working parts: the lake directory made, an in-memory DuckDB (UTC), a scratch directory. */
+export interface LakeWorkspace {
+  conn: DuckDBConnection;
+  scratch: string;
+  close(): void;
+}
+
+/** Makes the lake directory `root` (SINK_TARGET_PATH when it cannot be) and opens the workspace. */
+export async function openWorkspace(sink: string, what: string, root: string): Promise<LakeWorkspace> {
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  try {
+    await makeDirs(root);
+  } catch (e) {
+    throw sinkError('SINK_TARGET_PATH', `sink ${sink}: cannot create the ${what} directory ${root}: ${(e as Error).message}. Set the sink's path to a directory this process can create and write`, { cause: e });
+  }
+  const instance = await DuckDBInstance.create(':memory:');
+  const conn = await instance.connect();
+  // Timestamps are written as UTC instants (a timestamp without a zone: the same wall time).
+  await conn.run(`SET TimeZone = 'UTC'`);
+  const scratch = mkdtempSync(join(tmpdir(), `sluice-${what}-`));
+  return {
+    conn,
+    scratch,
+    close() {
+      try {
+        conn.closeSync();
+      } catch {
+        /* closing */
+      }
+      rmSync(scratch, { recursive: true, force: true });
+    },
+  };
+}
