@@ -4,7 +4,7 @@
  * less the rows an equality-delete file of a higher sequence number matches on its columns (the
  * spec's rule for applying deletes), and columns a file predates read as null.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { duckdbDialect } from '../duckdb/dialect.ts';
 import { readCurrent, type TableMetadata } from './metadata.ts';
@@ -26,7 +26,6 @@ export async function loadMetadata(target: string): Promise<{ metadata: TableMet
 export async function isIceberg(target: string): Promise<boolean> {
   if (target.endsWith('.metadata.json')) return true;
   try {
-    const { readdir } = await import('node:fs/promises');
     return (await readdir(join(target, 'metadata'))).some((n) => n.endsWith('.metadata.json'));
   } catch {
     return false;
