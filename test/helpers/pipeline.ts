@@ -98,6 +98,27 @@ export async function readAll(logRef: LogRef, prefix: string): Promise<ReadRecor
   }
 }
 
+/** The schema records of a log's `<prefix>.__schemas` topic, by id, in the order the source wrote them. */
+export async function readSchemas(logRef: LogRef, prefix: string): Promise<Map<string, any>> {
+  const log = await openLog(logConfigOf(logRef), { readOnly: true });
+  try {
+    const out = new Map<string, any>();
+    const topic = `${prefix}.__schemas`;
+    if (!(await log.topicInfo(topic))) return out;
+    for (const p of await log.offsets(topic)) {
+      let off = p.start;
+      while (off < p.end) {
+        const { records, next } = await log.read(topic, p.partition, off, 4 << 20);
+        for (const r of records) if (r.value) out.set(r.key!.toString(), JSON.parse(r.value.toString()));
+        off = next;
+      }
+    }
+    return out;
+  } finally {
+    await log.close();
+  }
+}
+
 /** Records committed to `topic` (all partitions); 0 when the topic does not exist yet. */
 export async function countRecords(logRef: LogRef, topic: string): Promise<number> {
   const log = await openLog(logConfigOf(logRef), { readOnly: true });

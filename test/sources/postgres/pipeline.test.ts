@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { createLogger } from '../../../src/core/logger.ts';
 import { runPipeline } from '../../../src/engine/runner.ts';
 import { adminClient } from '../../helpers/pg.ts';
-import { countRecords, pipelineConfig, readAll, tempDir, useDatabase, waitUntil, logDirOf } from '../../helpers/pipeline.ts';
+import { countRecords, pipelineConfig, readAll, readSchemas, tempDir, useDatabase, waitUntil, logDirOf } from '../../helpers/pipeline.ts';
 import { assertResumedSnapshot, changesAcrossTheBoundary } from '../../helpers/snapshot-resume.ts';
 
 describe('postgres source → embedded log', () => {
@@ -132,6 +132,45 @@ describe('postgres source → embedded log', () => {
       ac.abort();
       await run;
       tmp3.remove();
+    }
+  });
+
+  it('names a column by the type its change was written with, even when a later ALTER … TYPE committed before the change was read', async () => {
+    const tmp = tempDir();
+    await f.db.client.query(`CREATE TABLE retyped (id int PRIMARY KEY, price int)`);
+    const cfg = pipelineConfig('rt', f.db.name, tmp.dir, 'slot: sluice_rt_test\npublication: sluice_rt_pub\ntables: [public.retyped]\nsnapshot: never');
+    const creates = async () => (await readAll(cfg.log, 'rt.public.retyped')).filter((r) => r.value?.op === 'c');
+    try {
+      let ac = new AbortController();
+      let run = runPipeline(cfg, { signal: ac.signal });
+      try {
+        await waitUntil('slot active', async () => (await f.db.client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'sluice_rt_test' AND active`)).rowCount === 1);
+      } finally {
+        ac.abort();
+        await run;
+      }
+      // Written while nothing reads the slot: both changes are decoded after the ALTER, always.
+      await f.db.client.query(`INSERT INTO retyped VALUES (1, 1)`);
+      const before = (await f.db.client.query(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'retyped'::regclass AND attname = 'price'`)).rows[0].t;
+      await f.db.client.query(`ALTER TABLE retyped ALTER COLUMN price TYPE numeric(12,2)`);
+      const after = (await f.db.client.query(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'retyped'::regclass AND attname = 'price'`)).rows[0].t;
+      await f.db.client.query(`INSERT INTO retyped VALUES (2, 2.5)`);
+      ac = new AbortController();
+      run = runPipeline(cfg, { signal: ac.signal });
+      try {
+        await waitUntil('both inserts', async () => (await creates()).length === 2);
+      } finally {
+        ac.abort();
+        await run;
+      }
+      const schemas = await readSchemas(cfg.log, 'rt');
+      const typeOf = (r: { headers?: Record<string, string> }) => schemas.get(r.headers?.s ?? "")?.columns.find((c: { name: string }) => c.name === 'price')?.sourceType;
+      const [one, two] = (await creates()).sort((a, b) => a.value.after.id - b.value.after.id);
+      assert.equal(one.value.after.price, 1);
+      assert.equal(typeOf(one), before, 'the first change keeps the type it was written with');
+      assert.equal(typeOf(two), after);
+    } finally {
+      tmp.remove();
     }
   });
 

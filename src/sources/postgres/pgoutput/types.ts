@@ -154,22 +154,34 @@ export class TypeCatalog {
   /** Builds the schema and converters for a Relation message. */
   async relationSchema(rel: RelationMessage): Promise<RelationSchema> {
     await this.loadTypes(rel.columns.map((col) => col.typeOid));
-    const meta = await this.client.query(
-      `SELECT a.attname, a.attnotnull, format_type(a.atttypid, a.atttypmod) AS typename,
-              (SELECT array_position(i.indkey::int2[], a.attnum) FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary) AS pkpos,
-              (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) AS def
-         FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped`,
-      [rel.relationId],
+    // The type names come from the message's type OIDs and modifiers, never from the table's
+    // current columns: a Relation message decoded after a later ALTER TABLE … TYPE committed still
+    // describes the columns as they were when the change was written. (Nullability, key and
+    // default are not in the message and are read from the catalog as it stands.)
+    const [meta, names] = await Promise.all([
+      this.client.query(
+        `SELECT a.attname, a.attnotnull,
+                (SELECT array_position(i.indkey::int2[], a.attnum) FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary) AS pkpos,
+                (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) AS def
+           FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped`,
+        [rel.relationId],
+      ),
+      this.client.query(`SELECT format_type(t.oid, t.typmod) AS typename FROM unnest($1::oid[], $2::int4[]) WITH ORDINALITY AS t(oid, typmod, n) ORDER BY t.n`, [
+        rel.columns.map((col) => col.typeOid),
+        rel.columns.map((col) => col.typeModifier),
+      ]),
+    ]);
+    const byName = new Map<string, { attnotnull: boolean; pk: boolean; pkpos: number; def: string | null }>(
+      meta.rows.map((r: any) => [r.attname, { attnotnull: r.attnotnull === true || r.attnotnull === 't', pk: r.pkpos != null, pkpos: Number(r.pkpos ?? 0), def: r.def ?? null }]),
     );
-    const byName = new Map<string, { attnotnull: boolean; typename: string; pk: boolean; pkpos: number; def: string | null }>(
-      meta.rows.map((r: any) => [r.attname, { attnotnull: r.attnotnull === true || r.attnotnull === 't', typename: r.typename, pk: r.pkpos != null, pkpos: Number(r.pkpos ?? 0), def: r.def ?? null }]),
-    );
+    const typeNames: string[] = names.rows.map((r: any) => r.typename);
     const hasPk = [...byName.values()].some((m) => m.pk);
     const columns: ColumnInfo[] = [];
     const text: c.TextConverter[] = [];
     const bin: (c.BinaryConverter | undefined)[] = [];
-    for (const col of rel.columns) {
+    for (const [i, col] of rel.columns.entries()) {
       const where = `${rel.namespace}.${rel.name}.${col.name}`;
+      const typename = typeNames[i] ?? String(col.typeOid);
       const m = this.mapping(col.typeOid, col.typeModifier, where);
       const info = byName.get(col.name);
       const optional = !(info?.attnotnull ?? false);
@@ -179,10 +191,10 @@ export class TypeCatalog {
       // The column default, as Debezium gives it in the Connect schema (literal defaults only).
       const def = info?.def ? defaultValue(info.def, m.text) : undefined;
       if (def !== undefined) schema.default = def;
-      columns.push({ name: col.name, typeOid: col.typeOid, typeName: info?.typename ?? String(col.typeOid), typeModifier: col.typeModifier, key, optional, schema });
+      columns.push({ name: col.name, typeOid: col.typeOid, typeName: typename, typeModifier: col.typeModifier, key, optional, schema });
       text.push(m.text);
       if (this.binary && !m.binary) {
-        throw pgError('PG_BINARY_UNSUPPORTED_TYPE', `column ${where} has type ${info?.typename ?? col.typeOid}, which Sluice cannot read in binary mode. Set source.binary: false.`);
+        throw pgError('PG_BINARY_UNSUPPORTED_TYPE', `column ${where} has type ${typename}, which Sluice cannot read in binary mode. Set source.binary: false.`);
       }
       bin.push(m.binary);
     }
