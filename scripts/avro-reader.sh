@@ -7,6 +7,7 @@
 #   scripts/avro-reader.sh write <schema.json> <out.avro> [--codec null|deflate] [--records N] [--sync-interval B]
 #                                [--meta key=value]…         writes a file with Java's DataFileWriter; prints its records
 #   scripts/avro-reader.sh count <file.avro>                 reads every record; prints {"records", "ms"}
+#   scripts/avro-reader.sh framed <schema.json> <records.hex>  decodes Confluent-framed records (hex, one per line)
 #   scripts/avro-reader.sh --classpath                       fetch, then print the class path it runs with
 #   scripts/avro-reader.sh --avro-version                    the Avro version it runs
 # Errors go to stderr with exit status 1 (a wrong command line: 2).
@@ -82,6 +83,7 @@ case "${1:-}" in
   --fetch) prepare; log "Apache Avro $VERSION reader ready in $CACHE" ;;
   --classpath) prepare; printf '%s\n' "$CACHE/classes:$CACHE/lib/*" ;;
   --avro-version) printf '%s\n' "$VERSION" ;;
+  framed) [ $# -eq 3 ] || { echo "usage: $0 framed <schema.json> <records.hex>" >&2; exit 2; }; run "$@" ;;
   read|count) [ $# -eq 2 ] || { echo "usage: $0 $1 <file.avro>" >&2; exit 2; }; run "$@" ;;
   write) [ $# -ge 3 ] || { echo "usage: $0 write <schema.json> <out.avro> [--codec null|deflate] [--records N] [--sync-interval B] [--meta key=value]…" >&2; exit 2; }; run "$@" ;;
   *) echo "usage: $0 --fetch | read <file.avro> | write <schema.json> <out.avro> [options] | count <file.avro> | --classpath | --avro-version" >&2; exit 2 ;;

@@ -16,6 +16,11 @@
 //     DataFileWriter (codec deflate by default, level 6) and prints {"metadata": {…}, "records": […]},
 //     the records as JSON.
 //
+//   AvroRead framed <schema.json> <records.hex>
+//     Decodes records in Confluent's wire format (one per line, as hex: magic byte 0, the 4-byte schema id,
+//     the Avro body) with the writer schema in schema.json (GenericDatumReader on the body after the 5-byte
+//     header) and prints {"records": [{"id": <schema id>, "value": <record as JSON>}…]}.
+//
 //   AvroRead count <file.avro>
 //     Reads every record (GenericDatumReader, reusing the record objects) and prints {"records", "ms"}:
 //     a reference for the speed of Sluice's reader.
@@ -67,6 +72,7 @@ public class AvroRead {
         case "read" -> read(new File(args[1]));
         case "write" -> write(args);
         case "count" -> count(new File(args[1]));
+        case "framed" -> framed(args);
         default -> usage();
       }
     } catch (Exception e) {
@@ -76,7 +82,7 @@ public class AvroRead {
   }
 
   static void usage() {
-    System.err.println("usage: AvroRead read <file.avro> | write <schema.json> <out.avro> [--codec null|deflate] [--records N] [--sync-interval BYTES] [--meta key=value]… | count <file.avro>");
+    System.err.println("usage: AvroRead read <file.avro> | write <schema.json> <out.avro> [--codec null|deflate] [--records N] [--sync-interval BYTES] [--meta key=value]… | count <file.avro> | framed <schema.json> <records.hex>");
     System.exit(2);
   }
 
@@ -108,6 +114,34 @@ public class AvroRead {
       while (reader.hasNext()) value(g, reader.next(), schema);
       g.writeEndArray();
       g.writeNumberField("blocks", countBlocks(file));
+      g.writeEndObject();
+    }
+  }
+
+  // ---------- framed (Confluent wire format) ----------
+
+  static void framed(String[] args) throws Exception {
+    if (args.length != 3) usage();
+    Schema schema = new Schema.Parser().parse(new File(args[1]));
+    GenericDatumReader<Object> reader = new GenericDatumReader<>(schema);
+    try (JsonGenerator g = json()) {
+      g.writeStartObject();
+      g.writeArrayFieldStart("records");
+      for (String line : java.nio.file.Files.readAllLines(new File(args[2]).toPath())) {
+        if (line.isBlank()) continue;
+        byte[] b = java.util.HexFormat.of().parseHex(line.trim());
+        if (b.length < 5 || b[0] != 0) throw new IOException("not in the Confluent wire format (magic byte 0 and a 4-byte id): " + line);
+        int id = ByteBuffer.wrap(b, 1, 4).order(ByteOrder.BIG_ENDIAN).getInt();
+        org.apache.avro.io.BinaryDecoder d = org.apache.avro.io.DecoderFactory.get().binaryDecoder(b, 5, b.length - 5, null);
+        Object v = reader.read(null, d);
+        if (!d.isEnd()) throw new IOException("bytes left over after the record with schema id " + id);
+        g.writeStartObject();
+        g.writeNumberField("id", id);
+        g.writeFieldName("value");
+        value(g, v, schema);
+        g.writeEndObject();
+      }
+      g.writeEndArray();
       g.writeEndObject();
     }
   }
