@@ -1,0 +1,126 @@
+/**
+ * The `schedules:` key of a pipeline: pulls from HTTP/JSON APIs on cron schedules into a topic
+ * (docs/schedules.md). Each schedule's keys, defaults and descriptions are here, and so are the
+ * checks beyond the schema (cron syntax, expressions, pagination settings), which the config loader
+ * runs so that problems are reported at their line.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { duration, integer, list, object, oneOf, raw, size, string, type Infer } from '../config/fields.ts';
+import type { CheckContext } from '../registry/spec.ts';
+import { checkExpr } from '../processors/exprs.ts';
+import { cronProblem, isTimeZone } from './cron.ts';
+
+const NAME = '^[A-Za-z0-9_.-]+$';
+
+const pagination = object(
+  {
+    type: oneOf(['none', 'cursor', 'page', 'link'] as const, {
+      description: '`none`: one request. `cursor`: the next request sets query parameter `param` to the value at `path` in the answer, until it is missing or empty. `page`: `param` counts pages from `start` until a page has no records or `maxPages` were read. `link`: follows the `Link: <…>; rel="next"` header (RFC 8288/5988) until there is none.',
+    }).default('none'),
+    param: string({ minLength: 1, description: 'The query parameter that carries the cursor or the page number (`cursor`, `page`).' }).optional(),
+    path: string({ minLength: 1, description: 'Where the next cursor is in an answer, as a JSON path (`meta.next_cursor`, `$.paging.next`) (`cursor`).' }).optional(),
+    start: integer({ description: 'The first page number (`page`).' }).default(1),
+    maxPages: integer({ min: 1, description: 'At most this many requests per run. `page` stops there; `cursor` and `link` fail the run (SCHEDULE_LIMIT) when the API still names a next page, rather than write part of the data.' }).default(100),
+  },
+  { description: 'How to get every page of an answer.' },
+);
+
+const request = object(
+  {
+    url: string({ pattern: '^https?://', hint: 'an http:// or https:// URL', type: 'URL', description: 'The API endpoint. Put keys in headers or in `${VAR}` references; messages, logs and the run history show the URL without its query.' }),
+    method: oneOf(['GET', 'POST'] as const, { description: 'HTTP method.' }).default('GET'),
+    headers: raw<Record<string, string>>({ jsonType: 'object', type: 'mapping of header → value', description: 'Request headers, e.g. `Authorization: Bearer ${WEATHER_TOKEN}`. Values are never logged or printed.' }).default({}),
+    body: raw({ description: 'A JSON body for `POST` (sent with `Content-Type: application/json` unless a header says otherwise).' }).optional(),
+    timeoutMs: duration({ description: 'How long one request may take, until its whole answer is read; then it is retried.' }).default(30_000, '`30s`'),
+    maxResponseBytes: size({ description: 'The largest answer read; a larger one fails the run (SCHEDULE_LIMIT).' }).default(64 << 20, '`64MiB`'),
+    records: string({ minLength: 1, description: 'Where the records are in an answer, as a JSON path (`data.items`, `$.results`, `list[0].values`).' }).optional('the answer itself: its items if it is a list, else the answer as one record'),
+    pagination: pagination.default({}, 'none'),
+  },
+  { description: 'The HTTP request of each run.' },
+);
+
+const retries = object(
+  {
+    attempts: integer({ min: 1, description: 'Tries of each request in all (1: no retry). Timeouts, network errors, 408, 429 and 5xx answers are retried; other answers are not.' }).default(3),
+    backoffMs: duration({ description: 'Pause before the first retry; it doubles with each retry…' }).default(1000, '`1s`'),
+    maxBackoffMs: duration({ description: '…up to this. A `Retry-After` header of a 429 or 503 answer is followed when it is no longer than this.' }).default(30_000, '`30s`'),
+  },
+  { description: 'Retries of a failing request, with exponential backoff.' },
+);
+
+const transform = object(
+  {
+    filter: string({ minLength: 1, description: 'A boolean [expression](processing.md#expressions) over a record: only records for which it is true are written.' }).optional(),
+    base: string({ minLength: 1, description: 'An expression giving the object the output starts from, e.g. `$value` (the whole record); its fields are kept unless `drop` names them.' }).optional('none: only `fields`'),
+    fields: raw<Record<string, string>>({ jsonType: 'object', type: 'mapping of field → expression', description: 'Output fields, each an expression over the record (the record is `$value`, its fields by name): `temp_c: number(main.temp) - 273.15`.' }).default({}),
+    drop: list(string({ minLength: 1 }), { description: 'Fields of `base` left out.', type: 'list of field names' }).default([]),
+    module: string({ minLength: 1, type: 'path', description: 'A JavaScript or TypeScript module (relative to the config file) whose function maps one record to a record, a list of them, or null to drop it (instead of `base`/`fields`).' }).optional(),
+    export: string({ minLength: 1, description: "The module's function." }).default('default'),
+    options: raw<Record<string, unknown>>({ jsonType: 'object', type: 'mapping', description: 'Given to the module as `ctx.options`.' }).default({}),
+  },
+  { description: 'What each record becomes before it is written: expressions (as the `map` processor\'s) or a module.' },
+).map((t, ctx) => ({ ...t, module: t.module === undefined ? undefined : resolve(dirname(ctx.fileName || '.'), t.module) }));
+
+export const SCHEDULE = object({
+  name: string({ pattern: NAME, hint: 'letters, digits, _ . -', description: 'Names the schedule in the run history and in `sluice schedules run`; renaming it starts its history (and missed-run accounting) afresh.' }),
+  cron: string({ minLength: 1, type: 'cron expression', description: 'When it runs: 5 fields (`*/15 * * * *`), 6 with seconds first (`*/10 * * * * *`), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly` ([schedules.md](schedules.md#cron-expressions)).' }),
+  timezone: string({ minLength: 1, description: 'The IANA time zone the cron fields are read in (`Europe/Berlin`).' }).default('UTC'),
+  request,
+  retries: retries.default({}, 'the defaults below'),
+  transform: transform.optional('records as the API sends them'),
+  topic: string({ pattern: NAME, hint: 'letters, digits, _ . -', description: 'The log topic the records are written to (created when missing).' }),
+  key: string({ minLength: 1, description: 'A JSON path into each (transformed) record giving its key (`city.id`); a record without it fails the run.' }).optional('none: records have no key (partition 0)'),
+  onMissed: oneOf(['runOnce', 'skip'] as const, { description: 'When the pipeline starts after fire times passed while it was stopped: `runOnce` runs once at once for all of them, `skip` records them as skipped and waits for the next fire time.' }).default('runOnce'),
+  maxRecords: integer({ min: 1, description: 'The most records one run may take from the API (all pages, before the transform); a run with more fails (SCHEDULE_LIMIT) and writes nothing. A run is one log commit held in memory until it commits, so this bounds both.' }).default(100_000),
+});
+
+export type ScheduleConfig = Infer<typeof SCHEDULE>;
+
+export const SCHEDULES = list(SCHEDULE, { description: 'Pulls from HTTP/JSON APIs on cron schedules into topics, with a run history in `<name>.schedules` ([schedules.md](schedules.md)).' });
+
+/** The history topic of a pipeline's schedules. */
+export const historyTopicOf = (pipeline: string): string => `${pipeline}.schedules`;
+
+/** Checks the raw, schema-valid `schedules` list beyond its schema, reporting each problem at its path. */
+export function checkSchedules(raw: unknown, ctx: CheckContext, pipeline: { name?: unknown; source?: { topicPrefix?: unknown } } = {}): void {
+  if (!Array.isArray(raw)) return;
+  const seen = new Set<string>();
+  const name = String(pipeline.name ?? '');
+  // The source's change topics (`<topicPrefix>.<schema>.<table>`) and the pipeline's own topics are not a schedule's to write.
+  const prefix = pipeline.source ? String(pipeline.source.topicPrefix ?? name) : null;
+  raw.forEach((s: any, i) => {
+    const at = (...p: string[]) => ['schedules', String(i), ...p];
+    if (seen.has(s.name)) ctx.fail(at('name'), `another schedule is already named ${JSON.stringify(s.name)}; each needs its own name (it identifies its run history)`);
+    seen.add(s.name);
+    const topic = String(s.topic);
+    if (topic === historyTopicOf(name) || topic === `${name}.dlq` || topic.startsWith(`${name}.retry.`) || topic.startsWith(`${name}.__`)) ctx.fail(at('topic'), `${topic} is the pipeline's own topic; write the records to a topic of their own (e.g. topic_external_data)`);
+    else if (prefix !== null && topic.startsWith(prefix + '.')) ctx.fail(at('topic'), `${topic} would be taken for one of the source's change topics (${prefix}.<schema>.<table>); choose a name outside ${prefix}.*, e.g. topic_external_data`);
+    const tz = s.timezone ?? 'UTC';
+    if (!isTimeZone(tz)) ctx.fail(at('timezone'), `unknown time zone ${JSON.stringify(tz)}; use an IANA name such as UTC or Europe/Berlin`);
+    const problem = cronProblem(String(s.cron), isTimeZone(tz) ? tz : 'UTC');
+    if (problem) ctx.fail(at('cron'), `${JSON.stringify(s.cron)}: ${problem}`);
+    const p = s.request?.pagination ?? {};
+    if ((p.type === 'cursor' || p.type === 'page') && !p.param) ctx.fail(at('request', 'pagination'), `${p.type} pagination needs \`param\`: the query parameter that carries the ${p.type === 'cursor' ? 'cursor' : 'page number'}`);
+    if (p.type === 'cursor' && !p.path) ctx.fail(at('request', 'pagination'), 'cursor pagination needs `path`: where the next cursor is in an answer (e.g. `meta.next_cursor`)');
+    for (const [k, v] of Object.entries(s.request?.headers ?? {})) {
+      if (typeof v !== 'string' && typeof v !== 'number') ctx.fail(at('request', 'headers', k), 'a header value must be text');
+    }
+    if (s.request?.body !== undefined && (s.request?.method ?? 'GET') === 'GET') ctx.fail(at('request', 'body'), 'a GET request has no body: set `method: POST`, or remove `body`');
+    const t = s.transform;
+    if (t) {
+      const exprs = t.base !== undefined || Object.keys(t.fields ?? {}).length > 0;
+      if (t.module !== undefined && exprs) ctx.fail(at('transform'), 'give either `module` or expressions (`base`, `fields`), not both');
+      if (t.module !== undefined) {
+        const file = resolve(dirname(ctx.fileName), String(t.module));
+        if (!existsSync(file)) ctx.fail(at('transform', 'module'), `${file} does not exist (the path is relative to the config file)`);
+      }
+      checkExpr(t.filter, at('transform', 'filter'), ctx, 'boolean');
+      checkExpr(t.base, at('transform', 'base'), ctx);
+      for (const [name, src] of Object.entries(t.fields ?? {})) {
+        if (typeof src !== 'string' || src.trim() === '') ctx.fail(at('transform', 'fields', name), `the field ${JSON.stringify(name)} needs an expression as text (quote it: "${String(src)}")`);
+        else checkExpr(src, at('transform', 'fields', name), ctx);
+      }
+    }
+  });
+}
