@@ -8,7 +8,9 @@ import { SLUICE_VERSION } from '../core/version.ts';
 import { UsageError, type Command } from './command.ts';
 import { dlqCommand } from './dlq.ts';
 import { lakeCommand } from './lake.ts';
+import { registryCommand } from './registry.ts';
 import { runCommand } from './run.ts';
+import { schedulesCommand } from './schedules.ts';
 import { statusCommand } from './status.ts';
 import { tailCommand } from './tail.ts';
 import { schemaCommand, validateCommand } from './validate.ts';
@@ -21,6 +23,8 @@ const COMMANDS: Record<string, Command> = {
   schema: schemaCommand,
   dlq: dlqCommand,
   lake: lakeCommand,
+  registry: registryCommand,
+  schedules: schedulesCommand,
 };
 
 function topHelp(): string {

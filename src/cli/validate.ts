@@ -2,6 +2,8 @@ import { parseArgs } from 'node:util';
 import { exportJsonSchema, loadConfig } from '../config/index.ts';
 import { describeGraph, planTopology } from '../engine/topology.ts';
 import { logSpec, processorSpec, sinkSpec, sourceSpec } from '../registry/index.ts';
+import { describeIngest } from '../sources/http/spec.ts';
+import { displayUrl } from '../schedules/pull.ts';
 import { UsageError, type Command } from './command.ts';
 
 export const validateCommand: Command = {
@@ -26,8 +28,10 @@ example:
     const parts = [`pipeline ${cfg.name}`, cfg.source ? sourceSpec(cfg.source.type).describe(cfg.source) : 'no source', logSpec(cfg.log.backend).describe(cfg.log)];
     if (cfg.sinks.length) parts.push(`sinks ${cfg.sinks.map((k) => `${k.name} → ${sinkSpec(k.type).describe(k)}`).join(', ')}`);
     let out = `OK: ${positionals[0]} (${parts.join(', ')})\n`;
+    if (cfg.ingest) out += `  ${describeIngest(cfg.ingest)}\n`;
     for (const p of cfg.processors) out += `  ${processorSpec(p.type).describe(p)}\n`;
-    if (cfg.processors.length) out += `graph:\n${describeGraph(topology)}\n`;
+    for (const s of cfg.schedules) out += `  schedule ${s.name}: ${s.cron}${s.timezone === 'UTC' ? '' : ` (${s.timezone})`} ${s.request.method} ${displayUrl(s.request.url)} → ${s.topic}\n`;
+    if (cfg.processors.length || cfg.ingest) out += `graph:\n${describeGraph(topology)}\n`;
     process.stdout.write(out);
     return 0;
   },

@@ -9,6 +9,8 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type
 import { coreError, type SluiceError } from '../core/errors.ts';
 import { addSecret, redact } from '../core/logger.ts';
 import { processorSpec, sinkSpec, sourceSpec } from '../registry/index.ts';
+import { checkIngest } from '../sources/http/spec.ts';
+import { checkSchedules } from '../schedules/spec.ts';
 import { fieldAt, maskUrl, normalizeTree, type JsonSchema } from './fields.ts';
 import { PIPELINE, type PipelineConfig } from './pipeline.ts';
 
@@ -178,6 +180,7 @@ function parse(text: string, fileName: string, env: NodeJS.ProcessEnv, secrets: 
 /** Checks across components and each component's own checks (its spec's `check`). */
 function checkPipeline(raw: any, ctx: { fileName: string; pos(p: string[]): { line: number; col: number }; fail(p: string[], m: string): void }): void {
   if (raw.source) sourceSpec(raw.source.type).check?.(raw.source, ['source'], ctx);
+  if (raw.ingest) checkIngest(raw.ingest, ctx.fileName, ctx.fail);
   const unique = (list: any[], what: string, key: string, why: string) => {
     const seen = new Set<string>();
     list.forEach((x, i) => {
@@ -202,12 +205,18 @@ function checkPipeline(raw: any, ctx: { fileName: string; pos(p: string[]): { li
     }
   });
   processors.forEach((p, i) => processorSpec(p.type).check?.(p, ['processors', String(i)], ctx));
+  checkSchedules(raw.schedules, ctx, raw);
   // An input without a dot or `*` that names no processor is a typo far more often than a topic.
   const names = processors.map((p) => String(p.name));
+  const ingestTopics: string[] = [...(raw.ingest?.routes ?? []), ...(raw.schedules ?? [])].map((r: any) => String(r.topic));
   const inputsOf = (list: any[], key: 'inputs' | 'topics', section: string) =>
     list.forEach((x, i) =>
       (x[key] ?? []).forEach((e: unknown, j: number) => {
-        if (typeof e !== 'string' || e === 'source' || e.startsWith('topic:') || /[.*]/.test(e) || names.includes(e)) return;
+        if (typeof e !== 'string' || e === 'source' || e.startsWith('topic:') || /[.*]/.test(e) || names.includes(e) || ingestTopics.includes(e)) return;
+        if (e === 'ingest') {
+          if (!raw.ingest) ctx.fail([section, String(i), key, String(j)], '`ingest` reads the event gateway\'s topics, but the pipeline has no `ingest` section');
+          return;
+        }
         const near = names.find((n) => editDistance(n, e) <= 2);
         ctx.fail([section, String(i), key, String(j)], `${JSON.stringify(e)} names no processor of this pipeline${near ? ` (did you mean ${JSON.stringify(near)}?)` : names.length ? ` (processors: ${names.join(', ')})` : ''}: give a processor's name, \`source\`, a topic pattern with a dot or \`*\`, or \`topic:${e}\` for a topic of that exact name`);
       }),
@@ -222,7 +231,7 @@ function checkPipeline(raw: any, ctx: { fileName: string; pos(p: string[]): { li
     processors.forEach((p, i) => {
       if (!p.inputs?.length) ctx.fail(['processors', String(i)], `processor ${JSON.stringify(p.name)} reads the source's change topics by default, but the pipeline has no source: list its \`inputs\`, or add a source`);
     });
-    if (!sinks.length && !processors.length) ctx.fail([], 'the pipeline has neither a source nor processors or sinks: it would do nothing; add a `source` (and the `sinks` to apply it to)');
+    if (!sinks.length && !processors.length && !raw.ingest && !raw.schedules?.length) ctx.fail([], 'the pipeline has neither a source nor processors or sinks: it would do nothing; add a `source` (and the `sinks` to apply it to)');
   }
 }
 

@@ -4,6 +4,8 @@
  * loaded config, `PIPELINE.resolve` applies the defaults.
  */
 import { LOGS, PROCESSORS, SINKS, SOURCES } from '../components.ts';
+import { INGEST } from '../sources/http/spec.ts';
+import { SCHEDULES } from '../schedules/spec.ts';
 import { batchField, pipelineName } from './common.ts';
 import { boolean, integer, list, object, oneOf, size, string, tagged, type Field, type Infer } from './fields.ts';
 
@@ -18,10 +20,12 @@ export const PIPELINE = object({
     tagDescription: 'Source connector.',
     description: "Where changes are captured. Without it the pipeline captures nothing and runs its processors and sinks over topics already in the log (written by another pipeline, or by Debezium through Kafka Connect); each sink then names its `topics`, each processor its `inputs`.",
   }).optional('none: processors and sinks only'),
+  ingest: INGEST.optional('off'),
   log: tagged(variants(LOGS), { tag: 'backend', defaultVariant: 'embedded', tagDescription: 'Where the log lives.', description: 'The durable log between the source and everything else.' }).default({ backend: 'embedded' }, 'embedded, in `./data/<name>/log`'),
   batch: batchField({ maxRecords: 5000, maxBytes: 4 << 20, maxDelayMs: 20 }).describe('Bounds of one log commit of the source: whichever comes first.').default({}, 'the defaults below'),
   processors: list(tagged(variants(PROCESSORS), { tagDescription: 'Processor.' }), { description: 'Steps that read topics and write topics, each exactly once ([processing.md](processing.md)).' }).default([]),
   sinks: list(tagged(variants(SINKS), { tagDescription: 'Sink connector.' }), { description: 'Targets the log is applied to, each exactly once.' }).default([]),
+  schedules: SCHEDULES.default([]),
   serialization: object({ schemas: boolean({ description: "Include Debezium's `schema` part in keys and values (JsonConverter `schemas.enable=true`)." }).default(false) }, { description: 'How events are written to the log.' }).default({}, 'the defaults below'),
   // 1 MiB, not 8: a source draining a backlog keeps its queue full, and every queued message is a
   // live object each young-generation GC copies until it is promoted. Measured (bench/capture-*,

@@ -16,6 +16,7 @@ import { DebeziumJsonSerializer } from '../core/serde/debezium.ts';
 import type { Log } from '../log/types.ts';
 import { logSpec, processorSpec, sinkSpec, sourceSpec, tableNamer } from '../registry/index.ts';
 import { startServer } from '../server/http.ts';
+import type { Gateway } from '../sources/http/gateway.ts';
 import type { SinkBatch } from '../sinks/types.ts';
 import { ProcessorTask } from './processor-task.ts';
 import { SinkTask } from './sink-task.ts';
@@ -150,11 +151,14 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
     only: opts.only ? [...opts.only] : undefined,
     processors: processors.map((p) => p.status()),
     sinks: sinks.map((w) => w.status()),
+    ingest: gateway?.status(),
   });
   const status = new StatusWriter(cfg.state.dir, (state) => ({ ...pipelineStatus(), state }));
   const tasksAbort = new AbortController();
   let runs: Promise<void>[] = [];
   let server: { close(): Promise<void> } | null = null;
+  let gateway: Gateway | null = null;
+  let lagTimer: NodeJS.Timeout | null = null;
   const signal = opts.signal ?? new AbortController().signal;
   try {
     await log.ensureTopic(schemaTopic, { partitions: 1 });
@@ -171,6 +175,36 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
     await status.write('starting');
     status.every(1000, 'running');
     runs = [...processors.map((p) => p.run(tasksAbort.signal)), ...sinks.map((w) => w.run(tasksAbort.signal))].map((p) => p.catch((e) => logger.error('task crashed', { error: (e as Error).message })));
+    if (cfg.schedules.length && runs_('source') && !opts.drain) {
+      // Scheduled pulls (src/schedules) run beside the source, until the tasks stop.
+      const { Scheduler } = await import('../schedules/scheduler.ts');
+      const scheduler = new Scheduler({ pipeline: cfg.name, schedules: cfg.schedules, log, logger: logger.child({ component: 'schedules' }), topicDefaults, registry });
+      runs.push(scheduler.run(tasksAbort.signal).catch((e) => logger.error('schedules stopped', { code: (e as { code?: string }).code, error: (e as Error).message })));
+    }
+    if (cfg.ingest && runs_('source') && !opts.drain) {
+      const { Gateway } = await import('../sources/http/gateway.ts');
+      const ingestTopics = new Set(cfg.ingest.routes.map((r) => r.topic));
+      const lag = new Map<string, number>();
+      if (cfg.ingest.maxSinkLag !== undefined) {
+        // Per gateway topic, the furthest any sink or processor reading it is behind, looked up each second.
+        const look = async () => {
+          const readers = [
+            ...sinks.map((w) => ({ reads: topology.sinks.get(w.cfg.name)!.reads, offsets: w.status().offsets as Record<string, number>, pos: (o: Record<string, number>, t: string, p: number) => o[`${t}/${p}`] })),
+            ...processors.map((w) => ({ reads: topology.processors.get(w.name)!.reads, offsets: w.status().positions as Record<string, Record<number, number>>, pos: (o: Record<string, Record<number, number>>, t: string, p: number) => o[t]?.[p] })),
+          ] as { reads: (t: string) => boolean; offsets: unknown; pos: (o: unknown, t: string, p: number) => number | undefined }[];
+          for (const t of ingestTopics) {
+            const ends = await log.offsets(t).catch(() => []);
+            let most = 0;
+            for (const r of readers) if (r.reads(t)) most = Math.max(most, ends.reduce((n, o) => n + Math.max(0, o.end - (r.pos(r.offsets, t, o.partition) ?? 0)), 0));
+            lag.set(t, most);
+          }
+        };
+        lagTimer = setInterval(() => void look().catch(() => {}), 1000);
+        await look();
+      }
+      gateway = new Gateway({ cfg: cfg.ingest, pipeline: cfg.name, log, topicDefaults, logger: logger.child({ component: 'ingest' }), registry, lag: (topic) => lag.get(topic) ?? null });
+      await gateway.start();
+    }
     let ended: 'done' | 'stopped' = 'stopped';
     const source = cfg.source;
     if (src && source) {
@@ -225,6 +259,8 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
       await Promise.race([drain(), stop]);
       await Promise.race([Promise.all(sinks.map((w) => w.caughtUp(signal))), stop]);
     }
+    if (lagTimer) clearInterval(lagTimer);
+    await gateway?.stop();
     tasksAbort.abort();
     await Promise.all(runs);
     await status.write('stopped');
@@ -240,6 +276,8 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
       throw coreError('ENGINE_TASK_FAILED', `sink ${holding.cfg.name} holds tables its target refused changes of, so it did not take everything the source wrote: ${h}. Fix the cause and run the pipeline again; the sink retries them first`);
     }
   } catch (e) {
+    if (lagTimer) clearInterval(lagTimer);
+    await gateway?.stop().catch(() => {});
     tasksAbort.abort();
     await Promise.all(runs);
     await status.write('failed').catch(() => {});

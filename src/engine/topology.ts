@@ -49,7 +49,7 @@ export interface Reader {
 
 /** A node of the graph as `sluice validate` prints it. */
 export interface GraphNode {
-  kind: 'source' | 'processor' | 'sink';
+  kind: 'source' | 'ingest' | 'processor' | 'sink';
   name: string;
   type: string;
   /** What it reads: `source`, processor names, and topic patterns that name neither. */
@@ -92,7 +92,10 @@ export function planTopology(cfg: PipelineConfig): Topology {
   const templates = new Map(cfg.processors.map((p) => [p.name, processorSpec(p.type).outputs?.(p) ?? [p.output]]));
   const outputRe = new Map(cfg.processors.map((p) => [p.name, anyOf(templates.get(p.name)!.map(outputPattern))]));
   const isOutput = (t: string) => [...outputRe.values()].some((re) => re.test(t));
-  const isSourceTopic = (t: string) => !!cfg.source && t.startsWith(prefix + '.') && !internal.has(t) && !isOutput(t);
+  const ingestTopics = new Set(cfg.ingest?.routes.map((r) => r.topic) ?? []);
+  // Topics of events the pipeline takes in itself: the gateway's routes and the scheduled pulls.
+  const eventTopics = new Set([...ingestTopics, ...cfg.schedules.map((s) => s.topic)]);
+  const isSourceTopic = (t: string) => !!cfg.source && t.startsWith(prefix + '.') && !internal.has(t) && !isOutput(t) && !eventTopics.has(t);
   const sample = (template: string) => template.replace(/\{topic\}/g, `${prefix}.s.t`).replace(/\{schema\}/g, 's').replace(/\{table\}/g, 't').replace(/\{[a-z_]+\}/g, 'x');
   const problems: string[] = [];
 
@@ -109,6 +112,13 @@ export function planTopology(cfg: PipelineConfig): Topology {
     }
     for (const e of entries) {
       if (e === 'source') continue;
+      if (e === 'ingest') {
+        if (!ingestTopics.size) problems.push(`${what} reads \`ingest\`, but the pipeline has no event gateway: name topics or processors`);
+        tests.push((t) => ingestTopics.has(t));
+        upstream.add('ingest');
+        from.push('ingest');
+        continue;
+      }
       if (byName.has(e)) {
         tests.push((t) => outputRe.get(e)!.test(t));
         upstream.add(e);
@@ -121,6 +131,7 @@ export function planTopology(cfg: PipelineConfig): Topology {
       // A pattern that takes a processor's output (or source topics) makes that an upstream node too.
       for (const q of cfg.processors) if (templates.get(q.name)!.some((t) => re.test(sample(t)))) upstream.add(q.name);
       if (cfg.source && re.test(`${prefix}.s.t`)) upstream.add('source');
+      if ([...eventTopics].some((t) => re.test(t))) upstream.add('ingest');
     }
     return { what, reads: (t) => !internal.has(t) && tests.some((f) => f(t)), upstream, from };
   };
@@ -142,7 +153,7 @@ export function planTopology(cfg: PipelineConfig): Topology {
       return;
     }
     state.set(name, 'visiting');
-    for (const up of procReaders.get(name)!.upstream) if (up !== 'source') visit(up, [...path, name]);
+    for (const up of procReaders.get(name)!.upstream) if (up !== 'source' && up !== 'ingest') visit(up, [...path, name]);
     state.set(name, 'done');
     order.push(name);
   };
@@ -152,7 +163,7 @@ export function planTopology(cfg: PipelineConfig): Topology {
   const formats = new Map<string, RecordFormat[]>();
   const formatsOf = (upstream: Iterable<string>): RecordFormat[] => {
     const out = new Set<RecordFormat>();
-    for (const up of upstream) for (const f of up === 'source' ? (['envelope'] as const) : (formats.get(up) ?? [])) out.add(f);
+    for (const up of upstream) for (const f of up === 'source' ? (['envelope'] as const) : up === 'ingest' ? (['event'] as const) : (formats.get(up) ?? [])) out.add(f);
     // Topics of another pipeline or of Debezium: change events.
     if (out.size === 0) out.add('envelope');
     return [...out];
@@ -181,6 +192,14 @@ export function planTopology(cfg: PipelineConfig): Topology {
       }
     }
   }
+  for (const s of cfg.sinks) {
+    const accepts = sinkSpec(s.type).input ?? 'envelope';
+    if (sinkReaders.get(s.name)!.upstream.has('ingest') && accepts !== 'event') problems.push(`sink ${s.name} reads topics of the gateway or of scheduled pulls, whose records are events, but it applies ${FORMAT_NAMES[accepts]}; turn them into rows with a processor first, or point its topics elsewhere`);
+  }
+  for (const t of eventTopics) {
+    for (const p of cfg.processors) if (outputRe.get(p.name)!.test(t)) problems.push(`processor ${p.name} and ${ingestTopics.has(t) ? 'the gateway' : 'a scheduled pull'} both write ${t}: give each its own topic`);
+    if (internal.has(t)) problems.push(`the gateway writes the pipeline's own topic ${t}: choose another topic`);
+  }
   if (problems.length) throw coreError('ENGINE_GRAPH', `the pipeline graph is inconsistent:\n  ${[...new Set(problems)].join('\n  ')}`);
 
   const processors = new Map() as Topology['processors'];
@@ -192,6 +211,8 @@ export function planTopology(cfg: PipelineConfig): Topology {
   const sinks = new Map<string, Reader>([...sinkReaders].map(([k, r]) => [k, { what: r.what, reads: r.reads }]));
   const nodes: GraphNode[] = [];
   if (cfg.source) nodes.push({ kind: 'source', name: 'source', type: cfg.source.type, from: [], to: `${prefix}.<schema>.<table>`, formats: ['envelope'] });
+  if (cfg.ingest) nodes.push({ kind: 'ingest', name: 'ingest', type: 'http', from: [], to: [...ingestTopics].join(' | '), formats: ['event'] });
+  if (cfg.schedules.length) nodes.push({ kind: 'ingest', name: 'schedules', type: 'http pull', from: [], to: [...new Set(cfg.schedules.map((x) => x.topic))].join(' | '), formats: ['event'] });
   for (const name of order) {
     const p = byName.get(name)!;
     nodes.push({ kind: 'processor', name, type: p.type, from: procReaders.get(name)!.from, to: templates.get(name)!.join(' | '), formats: formats.get(name) });

@@ -53,7 +53,7 @@ describe('pipeline config', () => {
     const msg = bad('name: shop\nsorce: 1\nsource:\n  type: postgres\n  connection: {database: x}\n  protocol: 3\n  snapshot: sometimes\nlog:\n  partitions: "two"\n');
     assert.match(msg, /^CONFIG_INVALID\n/);
     const lines = msg.split('\n').slice(2).map((l) => l.trim());
-    assert.equal(lines[0], "p.yaml:2:1: sorce: unknown key (did you mean 'source'?); allowed: name, source, log, batch, processors, sinks, serialization, maxQueueBytes, state, server, logging");
+    assert.equal(lines[0], "p.yaml:2:1: sorce: unknown key (did you mean 'source'?); allowed: name, source, ingest, log, batch, processors, sinks, schedules, serialization, maxQueueBytes, state, server, logging");
     assert.equal(lines[1], 'p.yaml:6:13: source.protocol: must be 1 or 2 (got 3)');
     assert.equal(lines[2], 'p.yaml:7:13: source.snapshot: must be one of "initial", "never" or "initial_only" (got "sometimes")');
     assert.equal(lines[3], 'p.yaml:9:15: log.partitions: must be an integer (got "two")');
@@ -112,7 +112,7 @@ describe('pipeline config', () => {
       "p.yaml:7:3: batch.maxRecord: unknown key (did you mean 'maxRecords'?); allowed: maxRecords, maxBytes, maxDelayMs",
       'p.yaml:8:18: logging.level: must be one of "debug", "info", "warn" or "error" (got "loud")',
       'p.yaml:9:16: server.port: must be <= 65535 (got 99999)',
-      "p.yaml:10:1: source2: unknown key (did you mean 'source'?); allowed: name, source, log, batch, processors, sinks, serialization, maxQueueBytes, state, server, logging",
+      "p.yaml:10:1: source2: unknown key (did you mean 'source'?); allowed: name, source, ingest, log, batch, processors, sinks, schedules, serialization, maxQueueBytes, state, server, logging",
     ]);
     assert.match(bad('name: x\nsource:\n  type: postgres\n  connection: {database: d}\n  snapshot: inital\n'), /p\.yaml:5:13: source\.snapshot: must be one of "initial", "never" or "initial_only" \(got "inital"; did you mean "initial"\?\)/);
     assert.match(bad('name: x\nsource:\n  type: postgres\n  connection: {database: d}\n  tables: public.a\n'), /p\.yaml:5:11: source\.tables: must be a list \(got "public\.a"\)/);
@@ -178,7 +178,7 @@ describe('pipeline config', () => {
     }
     const schema = exportJsonSchema() as { properties: Record<string, unknown>; additionalProperties: boolean };
     assert.equal(schema.additionalProperties, false);
-    assert.deepEqual(Object.keys(schema.properties), ['name', 'source', 'log', 'batch', 'processors', 'sinks', 'serialization', 'maxQueueBytes', 'state', 'server', 'logging']);
+    assert.deepEqual(Object.keys(schema.properties), ['name', 'source', 'ingest', 'log', 'batch', 'processors', 'sinks', 'schedules', 'serialization', 'maxQueueBytes', 'state', 'server', 'logging']);
   });
 
   it('sinks: defaults per type, errors at the sink key with its line, duplicate names refused', () => {

@@ -2,6 +2,7 @@
  * Helpers to run a pipeline against a test database and read what it wrote to the log.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { after, before } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -178,4 +179,13 @@ export function useDatabase(setupSql = ''): SuiteFixture {
     f.tmp?.remove();
   });
   return f;
+}
+
+/** A TCP port nobody listens on right now (for servers a test configures with a fixed port). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }
