@@ -336,7 +336,8 @@ export class ProcessorTask {
       }
     }
     if (!outputs.has(out.topic)) {
-      await this.o.log.ensureTopic(out.topic, this.o.topicDefaults);
+      const t = this.o.cfg.outputTopic;
+      await this.o.log.ensureTopic(out.topic, t ? { ...this.o.topicDefaults, ...(t.partitions ? { partitions: t.partitions } : {}), ...(t.retention ? { retentionMs: t.retention } : {}), ...(t.compaction ? { compaction: true } : {}) } : this.o.topicDefaults);
       outputs.add(out.topic);
     }
     producer.append(out.topic, { key: out.key, value: out.value, timestamp: out.timestamp ?? timestamp, headers: out.headers });

@@ -2,7 +2,7 @@
  * The config keys every processor has (`name`, `inputs`, `output`, `onError`), declared once so
  * each processor's spec adds only its own keys, and the docs describe them the same way.
  */
-import { duration, integer, list, object, oneOf, string, type ResolveContext } from '../config/fields.ts';
+import { boolean, duration, integer, list, object, oneOf, string, type ResolveContext } from '../config/fields.ts';
 import type { StatefulOptions } from '../registry/spec.ts';
 import { topicPart } from '../sources/common/names.ts';
 
@@ -24,6 +24,14 @@ export function processorFields(o: { output: string; outputDoc?: string }) {
     onError: oneOf(['dlq', 'stop'] as const, {
       description: "A record the processor cannot transform (a thrown error, bad JSON, an expression that fails on its values): `dlq` writes it to the log topic `<pipeline>.dlq` with the error and its input topic, partition and offset in headers, and goes on (`sluice dlq list` shows them, `sluice dlq replay` re-injects them after a fix); `stop` stops the processor at it.",
     }).default('dlq'),
+    outputTopic: object(
+      {
+        partitions: integer({ min: 1, max: 10_000, description: 'Partitions.' }).optional("the log's default"),
+        retention: duration({ description: 'Delete records older than this (e.g. `7d`).' }).optional("the log's default"),
+        compaction: boolean({ description: 'Keep only the latest record per key (a state topic such as seed 004\'s `topic_user_state`): readers that start later still find every key\'s latest value.' }).default(false),
+      },
+      { description: 'Settings of the output topics the processor creates (a topic that exists keeps its own).' },
+    ).optional("the log's defaults"),
     onSchemaChange: oneOf(['continue', 'stop'] as const, {
       description: "A change event whose table changed its columns (added, removed, retyped) since the schema before it: `continue` reports it (an event on `<pipeline>.schema-changes`, the metric `sluice_schema_changes_total`, a warning) and goes on; `stop` reports it and stops the processor at that record (PROCESSOR_SCHEMA_CHANGED).",
     }).default('continue'),

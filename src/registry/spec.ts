@@ -142,6 +142,8 @@ export interface ProcessorBaseConfig {
   onError: 'dlq' | 'stop';
   /** A change of a source table's columns: reported and passed (`continue`) or the end of the processor (`stop`). */
   onSchemaChange: 'continue' | 'stop';
+  /** Settings of the output topics it creates. */
+  outputTopic?: { partitions?: number; retention?: number; compaction: boolean };
 }
 
 /** A record as a transform sees it. */
