@@ -1,14 +1,12 @@
 /**
- * Idempotency keys the gateway took within its window. The ids live in the log itself (each record
- * carries its event's id in the `event-id` header, committed with it), so what a restart must know
- * is read back from the topics' recent records: nothing is remembered that did not commit, and
- * nothing that committed is forgotten within the window. An id whose commit is still running maps
- * to that commit: a retry that arrives meanwhile waits for it and is then a duplicate (or, if the
- * commit failed, is written itself).
+ * Idempotency keys the gateway took within its window. The ids live in the log itself (each
+ * record's value is the event, which holds its id), so what a restart must know is read back from
+ * the topics' recent records: nothing is remembered that did not commit, and nothing that
+ * committed is forgotten within the window. An id whose commit is still running maps to that
+ * commit: a retry that arrives meanwhile waits for it and is then a duplicate (or, if the commit
+ * failed, is written itself).
  */
 import type { Log } from '../../log/types.ts';
-
-export const EVENT_ID_HEADER = 'event-id';
 
 export class IdWindow {
   /**
@@ -92,11 +90,12 @@ export class IdWindow {
   }
 
   /**
-   * Reads back the ids of `topic`'s records within the window: per partition, steps back from the
+   * Reads back the ids of `topic`'s records within the window (`idOf` finds an event's id in its
+   * value, as the routes writing the topic name it): per partition, steps back from the
    * end (4× further each time) until the records before are older than the window, then reads
    * forward. Returns the number of ids found.
    */
-  async recover(log: Log, topic: string, scope: string, now = Date.now()): Promise<number> {
+  async recover(log: Log, topic: string, scope: string, idOf: (value: unknown) => string | null, now = Date.now()): Promise<number> {
     if (!(await log.topicInfo(topic))) return 0;
     const cutoff = now - this.windowMs;
     const found: { id: string; ts: number }[] = [];
@@ -110,8 +109,14 @@ export class IdWindow {
       for (let at = from; at < end; ) {
         const { records, next } = await log.read(topic, partition, at, 4 << 20);
         for (const r of records) {
-          const id = r.headers?.[EVENT_ID_HEADER];
-          if (id !== undefined && r.timestamp >= cutoff) found.push({ id, ts: r.timestamp });
+          if (r.timestamp < cutoff || !r.value) continue;
+          let id: string | null = null;
+          try {
+            id = idOf(JSON.parse(r.value.toString('utf8')));
+          } catch {
+            // not JSON: not an event of the gateway's
+          }
+          if (id !== null) found.push({ id, ts: r.timestamp });
         }
         if (next <= at) break;
         at = next;

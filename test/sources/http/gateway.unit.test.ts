@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { parseConfig } from '../../../src/config/index.ts';
 import { IdWindow } from '../../../src/sources/http/dedupe.ts';
 import { RateLimiter } from '../../../src/sources/http/limits.ts';
+import { arrayElements } from '../../../src/sources/http/split.ts';
 
 describe('idempotency window', () => {
   it('remembers an id for the window, per scope, and forgets it after', () => {
@@ -95,5 +96,22 @@ ${routes}`;
       assert.ok(!e.message.includes('tiny-secret'), 'the token is not shown');
       return true;
     });
+  });
+});
+
+describe('batch element bytes', () => {
+  it('finds each element of a top-level array as the client sent it, whatever its strings hold', () => {
+    const events = [{ a: 'x, y ] } [', b: [1, [2, { c: '"}' }]] }, 'plain', 42, null, { u: 'ümlaut ✓ \\ "quoted" \u00e9' }, [], {}];
+    for (const text of [JSON.stringify(events), JSON.stringify(events, null, 2), ` \n [ ${events.map((e) => JSON.stringify(e)).join(' ,\n ')} ] \n`]) {
+      const body = Buffer.from(text);
+      const parts = arrayElements(body, events.length);
+      assert.ok(parts, text);
+      assert.deepEqual(parts.map(([a, b]) => JSON.parse(body.subarray(a, b).toString('utf8'))), events);
+    }
+  });
+  it('says null for another layout, or a count that does not match', () => {
+    assert.equal(arrayElements(Buffer.from('{"events": [1, 2]}'), 2), null);
+    assert.equal(arrayElements(Buffer.from('[1, 2]'), 3), null);
+    assert.deepEqual(arrayElements(Buffer.from('[]'), 0), []);
   });
 });
