@@ -242,9 +242,9 @@ for (let round = 0; round < ROUNDS; round++) {
     const peak = server === sluice ? peakRssOf(s.child.pid!, () => stopRss) : Promise.resolve(0);
     let accepted = 0;
     for (const sc of SCENARIOS) {
-      await load(s.port, { ...sc }, 2); // warm-up, not measured
+      const warm = await load(s.port, { ...sc }, 2); // warm-up, not measured
       const m = await load(s.port, sc, SECONDS);
-      accepted += m.ok * sc.perRequest;
+      accepted += (warm.ok + m.ok) * sc.perRequest;
       const k = `${server.name}/${sc.name}`;
       results.set(k, [...(results.get(k) ?? []), m]);
       console.log(`  round ${round + 1} ${k}: ${Math.round(m.events).toLocaleString('en-US')} events/s, p50 ${m.p50} ms, p99 ${m.p99} ms${m.non2xx ? `, ${m.non2xx} not 2xx` : ''}`);
@@ -253,8 +253,8 @@ for (let round = 0; round < ROUNDS; round++) {
     const done = await s.done();
     if (server === sluice) {
       rss.push(await peak);
-      // Warm-up requests were answered too: count them by what the log says against what was sent in all.
-      console.log(`  round ${round + 1} sluice log holds ${done.logged!.toLocaleString('en-US')} events (measured runs answered 2xx for ${accepted.toLocaleString('en-US')} of them; warm-ups the rest)`);
+      console.log(`  round ${round + 1} sluice log holds ${done.logged!.toLocaleString('en-US')} events, ${accepted.toLocaleString('en-US')} answered 2xx (warm-ups included)`);
+      // Requests still in flight when a load ends are written but not counted by the load generator: at least, not equal.
       if (done.logged! < accepted) throw new Error(`the log holds ${done.logged} events but ${accepted} were acknowledged`);
     }
   }
