@@ -87,6 +87,7 @@ example:
       if (p.error) lines.push(`pipeline: ${p.error}`);
       else lines.push(`pipeline ${p.pipeline}: ${p.state} (pid ${p.pid}, updated ${p.updatedAt}${stale})`);
       if (p.source && spec) lines.push(`  source: ${spec.statusLine(p.source)}${p.source.error ? `; error ${p.source.error.code}: ${p.source.error.message}` : ''}`);
+      if (p.ingest) lines.push(`  ingest: port ${p.ingest.port}, routes ${p.ingest.routes.join(' ')}, ${p.ingest.commits} commits this run, ${p.ingest.pendingBytes} bytes waiting for the log, ${p.ingest.dedupeIds} idempotency keys${p.ingest.lastError ? `; last commit failed: ${p.ingest.lastError}` : ''}`);
       for (const k of p.processors ?? []) {
         const ks = k.keyedState as { store: string; entries: number; cached?: number; threads?: number } | null | undefined;
         const held = ks ? `, state: ${ks.entries} entries ${ks.store === 'disk' ? `on disk (${ks.cached} cached in memory)` : 'in memory'}${ks.threads ? ` of ${ks.threads} worker threads` : ''}` : '';
