@@ -353,6 +353,9 @@ export class ProcessorTask {
   private async failed(r: StoredRecord, input: StoredRecord, e: unknown, dead: DeadLetters): Promise<void> {
     const err = e as { code?: string; message?: string };
     const where = `${input.topic}/${r.partition}/${r.offset}${input !== r ? ` (replayed from ${r.topic})` : ''}`;
+    // Not the record's fault (e.g. the schema registry refused a schema, or does not answer): the
+    // task stops, or retries a retriable error, whatever onError says.
+    if ((e as { halt?: unknown } | null)?.halt === true) throw e;
     if (this.o.cfg.onError === 'stop') {
       throw coreError('PROCESSOR_RECORD', `processor ${this.o.cfg.name} cannot transform the record at ${where}: ${err?.message ?? String(e)}. Fix the cause and restart, or set onError: dlq to set such records aside`);
     }

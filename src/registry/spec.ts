@@ -172,7 +172,9 @@ export interface TransformOutput {
  * A transform of one record at a time. `apply` may throw: the record then goes to the pipeline's
  * dead-letter topic with the error (or stops the processor, per its `onError`), and the processor
  * goes on with the next one. A stateful transform must not change its state before it knows the
- * record is good (a thrown record leaves no trace).
+ * record is good (a thrown record leaves no trace). An error with `halt: true` is the processor's,
+ * not the record's (an external service refused or is down): it stops the processor (or is retried
+ * when retriable), whatever `onError` says.
  */
 export interface RecordTransform {
   /** Returns the records to write for one input record (none to drop it), or a promise of them. */

@@ -258,15 +258,19 @@ export interface RegisteredCdcSchemas extends CdcAvroSchemas {
  * Registers a table's key and value schemas (on first sight, and after each ALTER TABLE): the
  * subjects' compatibility levels decide whether the new schemas may follow the old ones. A change
  * the level refuses is REGISTRY_INCOMPATIBLE naming the table, the subject and the registry's
- * reason (for our registry: the field and what breaks), and what to do.
+ * reason (for our registry: the field and what breaks), and what to do. The schemas are named
+ * after `topic` (the source's `<prefix>.<schema>.<table>`); the subjects are `subjectTopic`'s
+ * (default `topic`), e.g. the avro processor's output topic.
  */
 export async function registerCdcSchemas(
   client: { register(subject: string, schema: AvroSchema | string): Promise<number> },
   table: TableSchema | SchemaRecord,
   topic: string,
   source?: FieldSchema,
+  subjectTopic: string = topic,
 ): Promise<RegisteredCdcSchemas> {
-  const schemas = cdcAvroSchemas(table, topic, source);
+  const derived = cdcAvroSchemas(table, topic, source);
+  const schemas = subjectTopic === topic ? derived : { ...derived, keySubject: `${subjectTopic}-key`, valueSubject: `${subjectTopic}-value` };
   const name = `${table.schema}.${table.table}`;
   const reg = async (subject: string, schema: AvroSchema): Promise<number> => {
     try {
