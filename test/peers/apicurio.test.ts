@@ -7,27 +7,17 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
 import { AvroCodec, parseSchemaText, stringifySchema } from '../../src/core/avro/index.ts';
 import type { SchemaRecord } from '../../src/core/schemas.ts';
 import { SchemaRegistryClient, registryErrorCode } from '../../src/schema-registry/client.ts';
 import { avroToJson, cdcAvroSchemas, jsonToAvro, WireSerde } from '../../src/schema-registry/wire.ts';
+import { freePort } from '../helpers/pipeline.ts';
 
 let apicurio: ChildProcess;
 let url: string;
 let stderr = '';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 before(async () => {
   const port = await freePort();

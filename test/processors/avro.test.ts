@@ -10,11 +10,10 @@
  * table and the subject, before any record of the new schema is written.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseSchema, type AvroSchema } from '../../src/core/avro/index.ts';
+import { parseSchema } from '../../src/core/avro/index.ts';
 import { parseConfig } from '../../src/config/index.ts';
 import { runPipeline } from '../../src/engine/runner.ts';
 import { embeddedLogAt, openLog } from '../../src/log/open.ts';
@@ -23,6 +22,7 @@ import type { Log } from '../../src/log/types.ts';
 import { startRegistryServer, type RegistryServer } from '../../src/schema-registry/server.ts';
 import { RegistryStore } from '../../src/schema-registry/store.ts';
 import { unframe } from '../../src/schema-registry/wire.ts';
+import { javaDecodeFramed, toJavaJson } from '../helpers/avro-java.ts';
 import { quietLogger } from '../helpers/mysql.ts';
 import { countRecords, freePort, pipelineYaml, readAll, tempDir, useDatabase, waitUntil } from '../helpers/pipeline.ts';
 
@@ -47,24 +47,6 @@ async function readRaw(logCfg: LogConfig, topic: string): Promise<{ key: Buffer 
   }
 }
 
-/** A value in the JSON form AvroRead.java prints (longs as strings, bytes as hex, decimals as plain text), by the schema. */
-function toJavaJson(s: AvroSchema, v: unknown): unknown {
-  switch (s.type) {
-    case 'union':
-      if (v === null || v === undefined) return null;
-      return toJavaJson(s.branches.find((b) => b.type !== 'null')!, v);
-    case 'record':
-      return Object.fromEntries(s.fields.map((f) => [f.name, toJavaJson(f.type, (v as Record<string, unknown>)[f.name] ?? null)]));
-    case 'array':
-      return (v as unknown[]).map((x) => toJavaJson(s.items, x));
-    case 'long':
-      return String(v);
-    case 'bytes':
-      return s.logical?.name === 'decimal' ? v : Buffer.from(v as string, 'base64').toString('hex');
-    default:
-      return v;
-  }
-}
 
 describe('avro processor', () => {
   const f = useDatabase(`
@@ -181,16 +163,7 @@ processors:
     assert.equal(byId.size, 2, 'both versions in use');
 
     // Java decodes them into the input topic's JSON events (as a multiset: output partitions follow the Avro keys).
-    const script = new URL('../../scripts/avro-reader.sh', import.meta.url).pathname;
-    const java = (schema: string, recs: Buffer[], name: string): any[] => {
-      const sf = join(f.tmp.dir, `${name}.avsc`);
-      const hf = join(f.tmp.dir, `${name}.hex`);
-      writeFileSync(sf, schema);
-      writeFileSync(hf, recs.map((b) => b.toString('hex')).join('\n') + '\n');
-      const r = spawnSync('bash', [script, 'framed', sf, hf], { encoding: 'utf8', maxBuffer: 64 << 20 });
-      assert.equal(r.status, 0, `scripts/avro-reader.sh framed failed: ${r.stderr}`);
-      return (JSON.parse(r.stdout) as { records: { value: unknown }[] }).records.map((x) => x.value);
-    };
+    const java = (schema: string, recs: Buffer[], name: string): unknown[] => javaDecodeFramed(f.tmp.dir, name, schema, recs).map((x) => x.value);
     // What the processor took before it stopped: all but the insert of the refused schema.
     const written = input.filter((e) => e.value?.after?.id !== 6);
     const decoded: any[] = [];

@@ -6,11 +6,9 @@
  * with the registered schema) into the values of the JSON events.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { parseSchema, type AvroSchema } from '../../src/core/avro/index.ts';
+import { parseSchema } from '../../src/core/avro/index.ts';
 import type { SchemaColumn, SchemaRecord } from '../../src/core/schemas.ts';
 import { embeddedLogAt, openLog } from '../../src/log/open.ts';
 import type { Log } from '../../src/log/types.ts';
@@ -18,6 +16,7 @@ import { SchemaRegistryClient } from '../../src/schema-registry/client.ts';
 import { startRegistryServer, type RegistryServer } from '../../src/schema-registry/server.ts';
 import { RegistryStore } from '../../src/schema-registry/store.ts';
 import { avroToJson, cdcAvroSchemas, connectToAvroJson, frame, jsonToAvro, registerCdcSchemas, unframe, WireSerde } from '../../src/schema-registry/wire.ts';
+import { javaDecodeFramed, toJavaJson } from '../helpers/avro-java.ts';
 import { tempDir } from '../helpers/pipeline.ts';
 
 const tmp = tempDir('sluice-registry-cdc-');
@@ -150,25 +149,6 @@ test('ALTER TABLE evolves the schemas under BACKWARD; an incompatible change sto
   await assert.rejects(registerCdcSchemas(client, table(qtyIntAgain), 'shop.public.items'), (e: any) => e.code === 'REGISTRY_INCOMPATIBLE' && /qty: the reader's type int cannot read the writer's long/.test(e.message));
 });
 
-/** A value in the JSON form AvroRead.java prints (longs as strings, bytes as hex, decimals as plain strings), from the schema. */
-function toJavaJson(s: AvroSchema, v: unknown): unknown {
-  switch (s.type) {
-    case 'union': {
-      if (v === null || v === undefined) return null;
-      return toJavaJson(s.branches.find((b) => b.type !== 'null')!, v);
-    }
-    case 'record':
-      return Object.fromEntries(s.fields.map((f) => [f.name, toJavaJson(f.type, (v as Record<string, unknown>)[f.name] ?? null)]));
-    case 'array':
-      return (v as unknown[]).map((x) => toJavaJson(s.items, x));
-    case 'long':
-      return String(v);
-    case 'bytes':
-      return s.logical?.name === 'decimal' ? v : Buffer.from(v as string, 'base64').toString('hex');
-    default:
-      return v;
-  }
-}
 
 test('records Sluice frames decode with Java Avro into the JSON events', async () => {
   const client = new SchemaRegistryClient({ url: server.url });
@@ -204,14 +184,7 @@ test('records Sluice frames decode with Java Avro into the JSON events', async (
   // our own reader, knowing only the registry, gives the events back
   for (const [i, f] of framed.entries()) assert.deepEqual(avroToJson((await new WireSerde(new SchemaRegistryClient({ url: server.url })).deserialize(f)).value), events[i]);
   // Java, with the schema the registry holds for the id
-  const schemaFile = join(tmp.dir, 'schema.avsc');
-  writeFileSync(schemaFile, await client.getSchemaText(id));
-  const hexFile = join(tmp.dir, 'records.hex');
-  writeFileSync(hexFile, framed.map((f) => f.toString('hex')).join('\n') + '\n');
-  const script = new URL('../../scripts/avro-reader.sh', import.meta.url).pathname;
-  const r = spawnSync('bash', [script, 'framed', schemaFile, hexFile], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  assert.equal(r.status, 0, `scripts/avro-reader.sh framed failed: ${r.stderr}`);
-  const java = JSON.parse(r.stdout) as { records: { id: number; value: unknown }[] };
+  const java = { records: javaDecodeFramed(tmp.dir, 'records', await client.getSchemaText(id), framed) };
   const registered = parseSchema(JSON.parse(await client.getSchemaText(id)));
   assert.deepEqual(java.records.map((x) => x.id), [id, id, id]);
   for (const [i, rec] of java.records.entries()) assert.deepEqual(rec.value, toJavaJson(registered, events[i]));
