@@ -188,14 +188,20 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
       if (cfg.ingest.maxSinkLag !== undefined) {
         // Per gateway topic, the furthest any sink or processor reading it is behind, looked up each second.
         const look = async () => {
-          const readers = [
-            ...sinks.map((w) => ({ reads: topology.sinks.get(w.cfg.name)!.reads, offsets: w.status().offsets as Record<string, number>, pos: (o: Record<string, number>, t: string, p: number) => o[`${t}/${p}`] })),
-            ...processors.map((w) => ({ reads: topology.processors.get(w.name)!.reads, offsets: w.status().positions as Record<string, Record<number, number>>, pos: (o: Record<string, Record<number, number>>, t: string, p: number) => o[t]?.[p] })),
-          ] as { reads: (t: string) => boolean; offsets: unknown; pos: (o: unknown, t: string, p: number) => number | undefined }[];
+          const readers: { reads: (t: string) => boolean; pos: (t: string, p: number) => number | undefined }[] = [
+            ...sinks.map((w) => {
+              const offsets = w.status().offsets as Record<string, number>;
+              return { reads: topology.sinks.get(w.cfg.name)!.reads, pos: (t: string, p: number) => offsets[`${t}/${p}`] };
+            }),
+            ...processors.map((w) => {
+              const positions = w.status().positions as Record<string, Record<number, number>>;
+              return { reads: topology.processors.get(w.name)!.reads, pos: (t: string, p: number) => positions[t]?.[p] };
+            }),
+          ];
           for (const t of ingestTopics) {
             const ends = await log.offsets(t).catch(() => []);
             let most = 0;
-            for (const r of readers) if (r.reads(t)) most = Math.max(most, ends.reduce((n, o) => n + Math.max(0, o.end - (r.pos(r.offsets, t, o.partition) ?? 0)), 0));
+            for (const r of readers) if (r.reads(t)) most = Math.max(most, ends.reduce((n, o) => n + Math.max(0, o.end - (r.pos(t, o.partition) ?? 0)), 0));
             lag.set(t, most);
           }
         };

@@ -38,6 +38,8 @@ export class GroupCommit {
   private opening: Promise<Producer> | null = null;
   private current = newBatch();
   private running = 0;
+  /** Settles when the latest commit started has ended (and started the next, if one was due). */
+  private settled: Promise<void> = Promise.resolve();
   /** Bytes appended and not yet durable (or failed). */
   pendingBytes = 0;
   commits = 0;
@@ -87,7 +89,7 @@ export class GroupCommit {
     this.current = newBatch();
     const producer = this.producer;
     this.running++;
-    producer.commit('').then(
+    this.settled = producer.commit('').then(
       () => {
         this.commits++;
         this.lastError = null;
@@ -112,12 +114,10 @@ export class GroupCommit {
     });
   }
 
-  /** Waits for every commit started or due, then closes the producer. */
+  /** Waits for every commit started or due (each one's end starts the next), then closes the producer. */
   async close(): Promise<void> {
     this.flush();
-    while (this.running > 0 || this.current.records) {
-      await Promise.race([this.current.done.catch(() => {}), new Promise((r) => setTimeout(r, 5))]);
-    }
+    while (this.running > 0) await this.settled;
     await this.producer?.close().catch(() => {});
     this.producer = null;
   }
