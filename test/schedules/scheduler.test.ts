@@ -155,6 +155,25 @@ describe('scheduler', { concurrency: true }, () => {
     await log.close();
   });
 
+  it('a stop during a run whose server never answers ends at once and writes nothing of that run', async () => {
+    let n = 0;
+    const api = await startApi(async (_req, res, a) => {
+      if (++n >= 2) await new Promise(() => {}); // the second request hangs for good
+      json(res, a, [{ n }], [{ n }]);
+    });
+    servers.push(api);
+    const { log } = await openTempLog();
+    const s = start(log, schedules([{ name: 'news', cron: '* * * * * *', request: { url: `${api.url}/news`, timeoutMs: '60s' }, topic: 'topic_external_data' }]));
+    await until(() => api.requests.length >= 2);
+    const t0 = Date.now();
+    await s.stop();
+    assert.ok(Date.now() - t0 < 5000, `the stop took ${Date.now() - t0} ms, not the request's 60 s timeout`);
+    const history = await readHistory(log, 'ext');
+    assert.deepEqual(history.map((e) => e.status), ['ok'], 'only the first run, nothing of the one stopped');
+    assert.deepEqual((await topicRecords(log, 'topic_external_data')).map((r) => r.value), [{ n: 1 }]);
+    await log.close();
+  });
+
   it('after downtime runs once (onMissed: runOnce) or records a skip (onMissed: skip)', async () => {
     const api = await startApi((req, res, a) => json(res, a, [{ path: req.url.pathname, at: Date.now() }], [req.url.pathname]));
     servers.push(api);
