@@ -84,6 +84,8 @@ export class ProcessorTask {
   private drift: { schemas: SchemaStore; seen: Map<string, string>; reported: Set<string>; reporter: ChangeReporter | null } | null = null;
   /** The schema ids the schema topic holds (or this attempt appended), for change events a transform writes. */
   private schemaIds: SchemaLedger | null = null;
+  /** The transform, once created (for what it adds to the status). */
+  private transform: RecordTransform | null = null;
 
   constructor(private readonly o: ProcessorTaskOptions) {
     const labels = { pipeline: o.pipeline, component: 'processor', processor: o.cfg.name };
@@ -108,7 +110,7 @@ export class ProcessorTask {
   }
 
   status(): Record<string, unknown> {
-    return { name: this.o.cfg.name, type: this.o.cfg.type, state: this.state, processed: this.processed, written: this.written, deadLettered: this.deadLettered, positions: this.positions, keyedState: this.keyedState, error: this.lastError };
+    return { name: this.o.cfg.name, type: this.o.cfg.type, state: this.state, processed: this.processed, written: this.written, deadLettered: this.deadLettered, positions: this.positions, keyedState: this.keyedState, error: this.lastError, ...this.transform?.status?.() };
   }
 
   /** Resolves once the processor has committed everything its inputs held when called (or has failed). */
@@ -130,7 +132,8 @@ export class ProcessorTask {
       throw coreError('ENGINE_LOG_CAPABILITY', `processor ${cfg.name} commits its output with its input offsets in one atomic commit, which the ${log.backend} log backend cannot do across partitions`);
     }
     // Change events' schemas, for transforms that derive new ones (loaded in inputsOf).
-    const transform = await this.o.spec.create(cfg, { ...this.o.context, schemaOf: (id) => this.drift?.schemas.peek(id) });
+    const transform = await this.o.spec.create(cfg, { ...this.o.context, schemaOf: (id) => this.drift?.schemas.peek(id), registry: this.o.registry });
+    this.transform = transform;
     try {
       await supervise(
         {
@@ -142,7 +145,7 @@ export class ProcessorTask {
             this.state = s;
             if (e) this.lastError = e;
           },
-          onFailure: () => this.metrics.error('processor'),
+          onFailure: (_e, retry) => (this.metrics.error('processor'), retry && this.metrics.restarts.inc()),
         },
         (attempt) => this.attempt(signal, transform, attempt),
       );
@@ -356,7 +359,8 @@ export class ProcessorTask {
     // Not the record's fault (e.g. the schema registry refused a schema, or does not answer): the
     // task stops, or retries a retriable error, whatever onError says.
     if ((e as { halt?: unknown } | null)?.halt === true) throw e;
-    if (this.o.cfg.onError === 'stop') {
+    // A verdict on the record (an expectation with action: dlq) is dead-lettered whatever onError says.
+    if (this.o.cfg.onError === 'stop' && (e as { deadLetter?: unknown } | null)?.deadLetter !== true) {
       throw coreError('PROCESSOR_RECORD', `processor ${this.o.cfg.name} cannot transform the record at ${where}: ${err?.message ?? String(e)}. Fix the cause and restart, or set onError: dlq to set such records aside`);
     }
     if (dead.covers(r.topic, r.partition, r.offset)) return;

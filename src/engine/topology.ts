@@ -9,6 +9,7 @@
 import { schemaChangesTopicOf } from './schema-drift.ts';
 import { coreError } from '../core/errors.ts';
 import { schemaTopicOf } from '../core/schemas.ts';
+import { historyTopicOf } from '../schedules/spec.ts';
 import type { PipelineConfig } from '../config/types.ts';
 import { processorSpec, sinkSpec, sourceSpec } from '../registry/index.ts';
 import type { RecordFormat } from '../registry/spec.ts';
@@ -68,7 +69,7 @@ export interface Topology {
   /** Whether a topic is one of the source's change topics. */
   isSourceTopic(topic: string): boolean;
   /** The reader of each processor and sink, by name. */
-  processors: Map<string, Reader & { output: RegExp; formats: RecordFormat[]; side?: (topic: string) => boolean }>;
+  processors: Map<string, Reader & { output: RegExp; formats: RecordFormat[]; side?: (topic: string) => boolean; sideEntry?: (topic: string) => string | undefined }>;
   sinks: Map<string, Reader>;
   /** Processor names, each after every processor it reads from. */
   order: string[];
@@ -87,14 +88,14 @@ const FORMAT_NAMES: Record<RecordFormat, string> = { envelope: 'change events', 
 export function planTopology(cfg: PipelineConfig): Topology {
   // Without a source the pipeline's own topics (schemas, dead letters) take the pipeline's name.
   const prefix = cfg.source ? sourceSpec(cfg.source.type).topicPrefix(cfg.source) : cfg.name;
-  const internal = new Set([schemaTopicOf(prefix), `${prefix}.transaction`, dlqTopicOf(cfg.name), ...cfg.processors.flatMap((p) => [retryTopicOf(cfg.name, p.name), stateTopicOf(cfg.name, p.name), processorSchemaTopicOf(cfg.name, p.name)]), schemaChangesTopicOf(cfg.name)]);
+  const internal = new Set([schemaTopicOf(prefix), `${prefix}.transaction`, dlqTopicOf(cfg.name), ...cfg.processors.flatMap((p) => [retryTopicOf(cfg.name, p.name), stateTopicOf(cfg.name, p.name), processorSchemaTopicOf(cfg.name, p.name)]), schemaChangesTopicOf(cfg.name), historyTopicOf(cfg.name)]);
   const byName = new Map(cfg.processors.map((p) => [p.name, p]));
   const templates = new Map(cfg.processors.map((p) => [p.name, processorSpec(p.type).outputs?.(p) ?? [p.output]]));
   const outputRe = new Map(cfg.processors.map((p) => [p.name, anyOf(templates.get(p.name)!.map(outputPattern))]));
   const isOutput = (t: string) => [...outputRe.values()].some((re) => re.test(t));
   const ingestTopics = new Set(cfg.ingest?.routes.map((r) => r.topic) ?? []);
   // Topics of events the pipeline takes in itself: the gateway's routes and the scheduled pulls.
-  const eventTopics = new Set([...ingestTopics, ...cfg.schedules.map((s) => s.topic)]);
+  const eventTopics = new Set([...ingestTopics, ...cfg.schedules.flatMap((s) => (s.topic === undefined ? [] : [s.topic]))]);
   const isSourceTopic = (t: string) => !!cfg.source && t.startsWith(prefix + '.') && !internal.has(t) && !isOutput(t) && !eventTopics.has(t);
   const sample = (template: string) => template.replace(/\{topic\}/g, `${prefix}.s.t`).replace(/\{schema\}/g, 's').replace(/\{table\}/g, 't').replace(/\{[a-z_]+\}/g, 'x');
   const problems: string[] = [];
@@ -140,6 +141,8 @@ export function planTopology(cfg: PipelineConfig): Topology {
   const sideOf = (p: PipelineConfig['processors'][number]) => processorSpec(p.type).sideInputs?.(p) ?? [];
   const procReaders = new Map(cfg.processors.map((p) => [p.name, resolve(`processor ${p.name}`, [...(p.inputs.length || !sideOf(p).length ? p.inputs : ['source']), ...sideOf(p)])]));
   const sideReaders = new Map(cfg.processors.filter((p) => sideOf(p).length).map((p) => [p.name, resolve(`processor ${p.name}`, sideOf(p))]));
+  // Which side entry reads a topic, for processors with several (an expect processor's referenced tables).
+  const sideEntries = new Map(cfg.processors.filter((p) => sideOf(p).length > 1).map((p) => [p.name, sideOf(p).map((e) => [e, resolve(`processor ${p.name}`, [e]).reads] as const)]));
   const sinkReaders = new Map(cfg.sinks.map((s) => [s.name, resolve(`sink ${s.name}`, s.topics)]));
 
   // Cycles, and the order processors are started and drained in.
@@ -206,13 +209,15 @@ export function planTopology(cfg: PipelineConfig): Topology {
   for (const p of cfg.processors) {
     const r = procReaders.get(p.name)!;
     const retry = retryTopicOf(cfg.name, p.name);
-    processors.set(p.name, { what: r.what, reads: (t) => t === retry || r.reads(t), output: outputRe.get(p.name)!, formats: formats.get(p.name)!, side: sideReaders.get(p.name)?.reads });
+    const entries = sideEntries.get(p.name);
+    const sideEntry = entries ? (t: string) => entries.find(([, reads]) => reads(t))?.[0] : sideOf(p).length ? (t: string) => (sideReaders.get(p.name)!.reads(t) ? sideOf(p)[0] : undefined) : undefined;
+    processors.set(p.name, { what: r.what, reads: (t) => t === retry || r.reads(t), output: outputRe.get(p.name)!, formats: formats.get(p.name)!, side: sideReaders.get(p.name)?.reads, sideEntry });
   }
   const sinks = new Map<string, Reader>([...sinkReaders].map(([k, r]) => [k, { what: r.what, reads: r.reads }]));
   const nodes: GraphNode[] = [];
   if (cfg.source) nodes.push({ kind: 'source', name: 'source', type: cfg.source.type, from: [], to: `${prefix}.<schema>.<table>`, formats: ['envelope'] });
   if (cfg.ingest) nodes.push({ kind: 'ingest', name: 'ingest', type: 'http', from: [], to: [...ingestTopics].join(' | '), formats: ['event'] });
-  if (cfg.schedules.length) nodes.push({ kind: 'ingest', name: 'schedules', type: 'http pull', from: [], to: [...new Set(cfg.schedules.map((x) => x.topic))].join(' | '), formats: ['event'] });
+  if (cfg.schedules.some((x) => x.topic !== undefined)) nodes.push({ kind: 'ingest', name: 'schedules', type: 'http pull', from: [], to: [...new Set(cfg.schedules.flatMap((x) => (x.topic === undefined ? [] : [x.topic])))].join(' | '), formats: ['event'] });
   for (const name of order) {
     const p = byName.get(name)!;
     nodes.push({ kind: 'processor', name, type: p.type, from: procReaders.get(name)!.from, to: templates.get(name)!.join(' | '), formats: formats.get(name) });

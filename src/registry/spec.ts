@@ -13,7 +13,7 @@ import type { ErrorArea } from '../core/errors.ts';
 import type { DebeziumSourceInfo } from '../core/serde/debezium.ts';
 import type { Logger } from '../core/logger.ts';
 import type { SchemaRecord } from '../core/schemas.ts';
-import type { ComponentMetrics } from '../core/metrics.ts';
+import type { ComponentMetrics, Registry } from '../core/metrics.ts';
 import type { Source } from '../core/source.ts';
 import type { Log } from '../log/types.ts';
 import type { Sink } from '../sinks/types.ts';
@@ -174,7 +174,8 @@ export interface TransformOutput {
  * goes on with the next one. A stateful transform must not change its state before it knows the
  * record is good (a thrown record leaves no trace). An error with `halt: true` is the processor's,
  * not the record's (an external service refused or is down): it stops the processor (or is retried
- * when retriable), whatever `onError` says.
+ * when retriable), whatever `onError` says. An error with `deadLetter: true` is a verdict on the
+ * record (an expectation it failed): it is dead-lettered whatever `onError` says.
  */
 export interface RecordTransform {
   /** Returns the records to write for one input record (none to drop it), or a promise of them. */
@@ -203,6 +204,8 @@ export interface RecordTransform {
   shard?(rec: TransformInput): string | null;
   clock?(): number;
   advance?(clock: number): void;
+  /** What the transform adds to its processor's status (status.json, `sluice status`), e.g. the expect processor's counts. */
+  status?(): Record<string, unknown>;
 }
 
 /** One entry of keyed state, as `KeyedState.ref` returns it. */
@@ -254,6 +257,10 @@ export interface ProcessorContext {
   logger: Logger;
   /** For a processor with side inputs: whether a topic is one of them. */
   isSide?(topic: string): boolean;
+  /** For a processor with side inputs: the first entry of `sideInputs` that reads `topic` (undefined: none). */
+  sideInput?(topic: string): string | undefined;
+  /** The pipeline's metrics registry, for a transform's own metrics (labels: pipeline, processor). */
+  registry?: Registry;
   /** `schema.table` of a change event's parsed `source` block, as its source connector names it. */
   tableOf(source: Record<string, unknown>): { schema: string; table: string };
   /** The schema of a change event (its header `s`), for transforms that write change events of new columns; loaded before the record reaches `apply` (undefined: the log lacks it). */
