@@ -417,8 +417,8 @@ export function docRows(f: Field<any>, prefix: string): DocRow[] {
   const base = f.children?.items ? `${prefix}[]` : prefix;
   for (const [k, sub] of Object.entries(fields)) {
     const key = base ? `${base}.${k}` : k;
-    // A component's own `type` (source, sinks[], …) is documented as the section it opens; a nested one (window.type) is a key like any.
-    if (k === 'type' && sub.children === undefined && base && (base.endsWith('[]') || !base.includes('.'))) continue;
+    // A component's own `type` (source, sinks[], …) is documented as the section it opens; a nested one (window.type, alerts.receivers[].type) is a key like any.
+    if (k === 'type' && sub.children === undefined && base && !base.includes('.')) continue;
     out.push({ key, type: sub.doc.type, default: sub.presence === 'required' ? 'required' : (sub.doc.defaultText ?? 'none'), description: sub.doc.description ?? '' });
     if (sub.children?.fields || sub.children?.items?.children?.fields) out.push(...docRows(sub, key));
   }

@@ -8,9 +8,11 @@ import AjvModule from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { coreError, type SluiceError } from '../core/errors.ts';
 import { addSecret, redact } from '../core/logger.ts';
+import { isLoopback } from '../core/net.ts';
 import { processorSpec, sinkSpec, sourceSpec } from '../registry/index.ts';
 import { checkIngest } from '../sources/http/spec.ts';
 import { checkSchedules } from '../schedules/spec.ts';
+import { checkAlerts } from '../alerts/spec.ts';
 import { fieldAt, maskUrl, normalizeTree, type JsonSchema } from './fields.ts';
 import { PIPELINE, type PipelineConfig } from './pipeline.ts';
 
@@ -181,6 +183,11 @@ function parse(text: string, fileName: string, env: NodeJS.ProcessEnv, secrets: 
 function checkPipeline(raw: any, ctx: { fileName: string; pos(p: string[]): { line: number; col: number }; fail(p: string[], m: string): void }): void {
   if (raw.source) sourceSpec(raw.source.type).check?.(raw.source, ['source'], ctx);
   if (raw.ingest) checkIngest(raw.ingest, ctx.fileName, ctx.fail);
+  if (raw.server && typeof raw.server === 'object') {
+    // Without a token only this machine may reach the server: it shows dead letters and replays them.
+    const host = String(raw.server.host ?? '127.0.0.1');
+    if (!isLoopback(host) && !raw.server.token) ctx.fail(['server', 'host'], `server.token is required when server.host is ${host} (not a loopback address): anyone who reaches it could read the pipeline's status and dead letters and replay them. Add \`token: \${SLUICE_TOKEN}\` (at least 16 characters) under server, or listen on 127.0.0.1`);
+  }
   const unique = (list: any[], what: string, key: string, why: string) => {
     const seen = new Set<string>();
     list.forEach((x, i) => {
@@ -206,9 +213,10 @@ function checkPipeline(raw: any, ctx: { fileName: string; pos(p: string[]): { li
   });
   processors.forEach((p, i) => processorSpec(p.type).check?.(p, ['processors', String(i)], ctx));
   checkSchedules(raw.schedules, ctx, raw);
+  checkAlerts(raw.alerts, ctx);
   // An input without a dot or `*` that names no processor is a typo far more often than a topic.
   const names = processors.map((p) => String(p.name));
-  const ingestTopics: string[] = [...(raw.ingest?.routes ?? []), ...(raw.schedules ?? [])].map((r: any) => String(r.topic));
+  const ingestTopics: string[] = [...(raw.ingest?.routes ?? []), ...(raw.schedules ?? [])].filter((r: any) => r.topic !== undefined).map((r: any) => String(r.topic));
   const inputsOf = (list: any[], key: 'inputs' | 'topics', section: string) =>
     list.forEach((x, i) =>
       (x[key] ?? []).forEach((e: unknown, j: number) => {

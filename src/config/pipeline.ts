@@ -6,6 +6,7 @@
 import { LOGS, PROCESSORS, SINKS, SOURCES } from '../components.ts';
 import { INGEST } from '../sources/http/spec.ts';
 import { SCHEDULES } from '../schedules/spec.ts';
+import { ALERTS } from '../alerts/spec.ts';
 import { batchField, pipelineName } from './common.ts';
 import { boolean, integer, list, object, oneOf, size, string, tagged, type Field, type Infer } from './fields.ts';
 
@@ -26,6 +27,7 @@ export const PIPELINE = object({
   processors: list(tagged(variants(PROCESSORS), { tagDescription: 'Processor.' }), { description: 'Steps that read topics and write topics, each exactly once ([processing.md](processing.md)).' }).default([]),
   sinks: list(tagged(variants(SINKS), { tagDescription: 'Sink connector.' }), { description: 'Targets the log is applied to, each exactly once.' }).default([]),
   schedules: SCHEDULES.default([]),
+  alerts: ALERTS.optional('off'),
   serialization: object({ schemas: boolean({ description: "Include Debezium's `schema` part in keys and values (JsonConverter `schemas.enable=true`)." }).default(false) }, { description: 'How events are written to the log.' }).default({}, 'the defaults below'),
   // 1 MiB, not 8: a source draining a backlog keeps its queue full, and every queued message is a
   // live object each young-generation GC copies until it is promoted. Measured (bench/capture-*,
@@ -38,10 +40,11 @@ export const PIPELINE = object({
   ).default({}, 'the defaults below'),
   server: object(
     {
-      host: string({ description: 'Listen address.' }).default('127.0.0.1'),
+      host: string({ description: 'Listen address. Any address but loopback (`127.0.0.1`, `::1`, `localhost`) needs `token`.' }).default('127.0.0.1'),
       port: integer({ min: 0, max: 65535, description: 'Listen port; `0` picks a free one (logged at start).' }).default(8080),
+      token: string({ minLength: 16, description: 'Bearer token every endpoint but `/health` then wants (`Authorization: Bearer <token>`; the console asks for it once per tab). Write `${SLUICE_TOKEN}` rather than the token itself; at least 16 characters.' }).optional('none: loopback only'),
     },
-    { description: 'Serve `/health`, `/metrics` and `/status`; `server: {}` turns it on with the defaults.' },
+    { description: 'Serve `/health`, `/metrics`, `/status` and the operations console ([console.md](console.md)); `server: {}` turns it on with the defaults.' },
   ).optional('off'),
   logging: object(
     {

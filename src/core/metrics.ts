@@ -73,8 +73,17 @@ export class Histogram extends Metric {
   }
 }
 
+/** One series' value as the registry holds it now (counters and gauges; a histogram gives its `_count` and `_sum`). */
+export interface Sample {
+  name: string;
+  labels: Labels;
+  value: number;
+}
+
 export class Registry {
   private readonly metrics: Metric[] = [];
+  /** Run before the values are read (render, samples): gauges computed from state (a sink's lag while a batch is stuck). */
+  private readonly collectors = new Set<() => void>();
   register<M extends Metric>(m: M): M {
     this.metrics.push(m);
     return m;
@@ -84,7 +93,39 @@ export class Registry {
     const i = this.metrics.indexOf(m);
     if (i >= 0) this.metrics.splice(i, 1);
   }
+  /** The metric of `name` with exactly these labels, when registered (a task registering again after a restart). */
+  find<M extends Metric>(name: string, labels: Labels): M | undefined {
+    const key = JSON.stringify(Object.entries(labels).sort());
+    return this.metrics.find((m) => m.name === name && JSON.stringify(Object.entries(m.labels).sort()) === key) as M | undefined;
+  }
+  /** Adds a function run before values are read; returns its removal. */
+  collect(fn: () => void): () => void {
+    this.collectors.add(fn);
+    return () => this.collectors.delete(fn);
+  }
+  private runCollectors(): void {
+    for (const fn of this.collectors) {
+      try {
+        fn();
+      } catch {
+        // A collector's failure leaves its gauges at their last values.
+      }
+    }
+  }
+  /** Current values of the series (all, or those of the metric names given), for the alert rules. */
+  samples(names?: ReadonlySet<string>): Sample[] {
+    this.runCollectors();
+    const out: Sample[] = [];
+    for (const m of this.metrics) {
+      if (m instanceof Histogram) {
+        if (!names || names.has(m.name + '_count')) out.push({ name: m.name + '_count', labels: m.labels, value: m.count });
+        if (!names || names.has(m.name + '_sum')) out.push({ name: m.name + '_sum', labels: m.labels, value: m.sum });
+      } else if ((!names || names.has(m.name)) && (m instanceof Counter || m instanceof Gauge)) out.push({ name: m.name, labels: m.labels, value: m.value });
+    }
+    return out;
+  }
   render(): string {
+    this.runCollectors();
     const byName = new Map<string, Metric[]>();
     for (const m of this.metrics) byName.set(m.name, [...(byName.get(m.name) ?? []), m]);
     const out: string[] = [];
@@ -103,6 +144,8 @@ export class ComponentMetrics {
   readonly lagMs: Gauge;
   readonly queueBytes: Gauge;
   readonly batchLatency: Histogram;
+  /** Attempts the supervisor started again after a retriable failure (a restart loop shows here). */
+  readonly restarts: Counter;
   private readonly errors = new Map<string, Counter>();
   constructor(readonly registry: Registry, private readonly labels: Labels) {
     this.eventsIn = registry.register(new Counter('sluice_events_in_total', 'Events received by the component', labels));
@@ -110,6 +153,7 @@ export class ComponentMetrics {
     this.lagMs = registry.register(new Gauge('sluice_lag_ms', 'Milliseconds between the source commit and processing of the latest event', labels));
     this.queueBytes = registry.register(new Gauge('sluice_queue_bytes', 'Bytes waiting in the component queue', labels));
     this.batchLatency = registry.register(new Histogram('sluice_batch_latency_seconds', 'Time to commit one batch durably', labels));
+    this.restarts = registry.register(new Counter('sluice_task_restarts_total', 'Times the component was restarted after a retriable failure (its supervisor backs off 0.5 s doubling to 30 s)', labels));
   }
   error(stage: string): void {
     let c = this.errors.get(stage);

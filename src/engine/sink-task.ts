@@ -70,6 +70,11 @@ export class SinkTask {
   lastSourceTs = 0;
   /** Changes written to the dead-letter topic this run. */
   deadLettered = 0;
+  /** Source commit time (ms) of the oldest change the sink started applying and has not applied yet (0: none). */
+  private pendingTs = 0;
+  /** Source commit → applied of the last batch (ms). */
+  private lastBatchLagMs = 0;
+  private readonly lagSeconds: Gauge;
   /** Tables held, by topic, until the pipeline restarts (across reconnects too). */
   private readonly held = new Map<string, HeldTable>();
   private readonly metrics: ComponentMetrics;
@@ -93,6 +98,21 @@ export class SinkTask {
     this.retries = o.registry.register(new Counter('sluice_sink_retries_total', 'Times a sink reconnected after a transient failure', labels));
     this.heldTables = o.registry.register(new Gauge('sluice_sink_held_tables', 'Tables a sink holds because its target refused one of their changes (onError: skip_table)', labels));
     this.deadLetters = o.registry.register(new Counter('sluice_sink_dead_letters_total', 'Changes a sink wrote to the dead-letter topic because its target refused them (onError: dlq)', labels));
+    this.lagSeconds = o.registry.register(
+      new Gauge('sluice_sink_lag_seconds', 'End-to-end lag of a sink: seconds from the source commit of the oldest change it is applying (or retrying) to now; between batches, source commit to applied of its last batch while the log holds more for it, 0 once it has applied everything', labels),
+    );
+    o.registry.collect(() => this.lagSeconds.set(this.lagMsAt(Date.now()) / 1000));
+  }
+
+  /**
+   * End-to-end lag at `now` (ms): a batch being applied (or retried after a failure) ages from its
+   * oldest change's source commit; otherwise the last batch's commit-to-applied time while the log
+   * holds more for the sink (as of the last look, each second), and 0 when it holds nothing more.
+   */
+  lagMsAt(now: number): number {
+    if (this.pendingTs) return Math.max(0, now - this.pendingTs);
+    for (const [k, end] of this.ends) if (end > (this.appliedPos.get(k) ?? 0)) return this.lastBatchLagMs;
+    return 0;
   }
 
   private get policy(): OnError {
@@ -116,6 +136,8 @@ export class SinkTask {
       applied: this.applied,
       batches: this.batches,
       lagMs: this.lastSourceTs ? Math.max(0, Date.now() - this.lastSourceTs) : null,
+      /** End-to-end lag now (sluice_sink_lag_seconds). */
+      lagSeconds: this.lagMsAt(Date.now()) / 1000,
       /** `topic/partition` → next log offset to apply, as committed in the target. */
       offsets: Object.fromEntries(this.appliedPos),
       /** `topic/partition` → log offsets past what the target holds (as of the last look, each second). */
@@ -236,7 +258,10 @@ export class SinkTask {
           },
           onFailure: (_e, retry) => {
             this.metrics.error('sink');
-            if (retry) this.retries.inc();
+            if (retry) {
+              this.retries.inc();
+              this.metrics.restarts.inc();
+            }
           },
         },
         async (attempt) => {
@@ -362,6 +387,7 @@ export class SinkTask {
         const started = process.hrtime.bigint();
         this.metrics.eventsIn.inc(batch.records);
         let isolated = false;
+        if (!this.pendingTs) this.pendingTs = sourceTs(batch, 'oldest');
         try {
           const run = sink.apply(batch);
           applying = run.then(
@@ -483,11 +509,13 @@ export class SinkTask {
     this.metrics.eventsOut.inc(batch.records);
     this.applied += batch.records;
     this.batches++;
-    const ts = newestSourceTs(batch);
+    const ts = sourceTs(batch, 'newest');
     if (ts) {
       this.lastSourceTs = ts;
-      this.metrics.lagMs.set(Math.max(0, Date.now() - ts));
+      this.lastBatchLagMs = Math.max(0, Date.now() - ts);
+      this.metrics.lagMs.set(this.lastBatchLagMs);
     }
+    this.pendingTs = 0;
     this.o.onApplied?.(this.o.cfg.name, batch);
   }
 
@@ -559,17 +587,17 @@ export class SinkTask {
 
 const TS_MARK = '"ts_ms":';
 
-/** Source commit time of the batch's last change (cheaply: the source block's ts_ms). */
-function newestSourceTs(batch: SinkBatch): number {
+/** Source commit time of the batch's newest or oldest change (cheaply: the source block's ts_ms of each table's last or first change); 0: none. */
+function sourceTs(batch: SinkBatch, which: 'newest' | 'oldest'): number {
   let best = 0;
   for (const t of batch.tables) {
-    const r = t.changes[t.changes.length - 1] ?? t.truncate;
+    const r = which === 'newest' ? (t.changes[t.changes.length - 1] ?? t.truncate) : (t.truncate ?? t.changes[0]);
     if (!r) continue;
     const src = r.value.indexOf('"source":');
     const at = src < 0 ? -1 : r.value.indexOf(TS_MARK, src);
     if (at < 0) continue;
     const n = parseInt(r.value.slice(at + TS_MARK.length, at + TS_MARK.length + 16), 10);
-    if (n > best) best = n;
+    if (n > 0 && (best === 0 || (which === 'newest' ? n > best : n < best))) best = n;
   }
   return best;
 }

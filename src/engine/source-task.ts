@@ -7,7 +7,7 @@
  */
 import type { ChangeEvent } from '../core/event.ts';
 import type { Logger } from '../core/logger.ts';
-import type { ComponentMetrics } from '../core/metrics.ts';
+import { Gauge, type ComponentMetrics } from '../core/metrics.ts';
 import { SCHEMA_HEADER, schemaRecordOf } from '../core/schemas.ts';
 import { SchemaLedger } from './schema-topic.ts';
 import type { DebeziumJsonSerializer, TransactionMetadataEvent } from '../core/serde/debezium.ts';
@@ -37,6 +37,14 @@ export interface LogSinkOptions {
   onCommit?: (info: CommitInfo) => void;
   /** Told about a change topic that exists with fewer partitions than the pipeline creates topics with. */
   onFewPartitions?: (topic: string, partitions: number, wanted: number) => void;
+  /** Change topic → its table and the source commit time of its latest event (kept across restarts by the task). */
+  activity?: Map<string, TableActivity>;
+}
+
+/** When a table last had a change event (its source commit time, ms). */
+export interface TableActivity {
+  table: string;
+  ts: number;
 }
 
 /**
@@ -82,6 +90,11 @@ export class LogSink implements EventSink {
     const key = this.serializer.keyString(ev);
     const value = this.serializer.valueString(ev);
     const ts = ev.source.ts_ms;
+    if (this.o.activity) {
+      const a = this.o.activity.get(ev.topic);
+      if (a) a.ts = ts;
+      else this.o.activity.set(ev.topic, { table: `${ev.table.schema}.${ev.table.table}`, ts });
+    }
     if (this.producer.pendingRecords === 0) this.firstPendingAt = Date.now();
     const schema = schemaRecordOf(this.o.connector, ev.topic, ev.table);
     if (!this.schemas.has(schema.id)) {
@@ -185,6 +198,11 @@ export class LogSink implements EventSink {
   get hasPending(): boolean {
     return this.producer.pendingRecords > 0;
   }
+
+  /** Records appended and not committed yet. */
+  get pendingRecords(): number {
+    return this.producer.pendingRecords;
+  }
 }
 
 export interface SourceTaskOptions {
@@ -203,7 +221,52 @@ export interface SourceTaskOptions {
 export class SourceTask {
   source: Source | null = null;
   committed = 0;
-  constructor(private readonly o: SourceTaskOptions) {}
+  /** The current attempt's sink, whose commits `committed` does not count yet. */
+  private live: LogSink | null = null;
+  /** Change topic → when its table last had an event (sluice_table_last_event_timestamp_seconds). */
+  readonly activity = new Map<string, TableActivity>();
+  constructor(private readonly o: SourceTaskOptions) {
+    const registry = o.context.metrics.registry;
+    const gauges = new Map<string, Gauge>();
+    registry.collect(() => {
+      for (const [topic, a] of this.activity) {
+        let g = gauges.get(topic);
+        if (!g) {
+          const labels = { pipeline: o.context.pipeline, table: a.table };
+          gauges.set(topic, (g = registry.register(new Gauge('sluice_table_last_event_timestamp_seconds', "Source commit time (Unix seconds) of a table's latest change event the source captured in this run; time since it is now minus this", labels))));
+        }
+        g.set(a.ts / 1000);
+      }
+    });
+  }
+
+  /**
+   * Appends change events to the running source's next commit (reconcile's repair: the embedded
+   * log takes one writer per partition) and resolves once they are durable with its checkpoint.
+   */
+  async inject(events: ChangeEvent[], timeoutMs = 60_000): Promise<void> {
+    const sink = this.live;
+    if (!sink) throw new Error('the source is not running (starting, restarting or stopped): try again');
+    const before = sink.committedRecords + sink.pendingRecords;
+    for (const ev of events) sink.append(ev);
+    const want = before + events.reduce((n, ev) => n + (ev.op === 'd' ? 2 : 1), 0);
+    const deadline = Date.now() + timeoutMs;
+    while (sink.committedRecords < want) {
+      if (this.live !== sink) throw new Error('the source restarted before the repair events were committed: run the repair again');
+      if (Date.now() > deadline) throw new Error(`the repair events were not committed within ${timeoutMs / 1000} s`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Change events (and other records) the source committed to the log in this run, as of now (status). */
+  get eventsWritten(): number {
+    return this.committed + (this.live?.committedRecords ?? 0);
+  }
+
+  /** Seconds since each table's latest change event, by `schema.table` (status). */
+  tableActivity(now = Date.now()): Record<string, number> {
+    return Object.fromEntries([...this.activity.values()].map((a) => [a.table, Math.max(0, (now - a.ts) / 1000)]));
+  }
 
   /** Runs until the source finishes by itself ('done', e.g. `snapshot: initial_only`), is stopped, or fails permanently. */
   async run(): Promise<'done' | 'stopped'> {
@@ -224,7 +287,7 @@ export class SourceTask {
           logger,
           signal,
           onState: this.o.onState,
-          onFailure: () => this.o.context.metrics.error('source'),
+          onFailure: (_e, retry) => (this.o.context.metrics.error('source'), retry && this.o.context.metrics.restarts.inc()),
           resumeHint: 'the last durable checkpoint',
         },
         async (attempt) => {
@@ -238,14 +301,17 @@ export class SourceTask {
           const current = producer;
           const source = (this.source = await spec.create(cfg, this.o.context));
           if (signal.aborted) return;
-          const sink = new LogSink(log, current, source, this.o.serializer, this.o.context.metrics, { ...this.o.sink, onCommit: (c) => (attempt.progressed(), this.o.sink.onCommit?.(c)) }, schemas);
+          const sink = new LogSink(log, current, source, this.o.serializer, this.o.context.metrics, { ...this.o.sink, activity: this.activity, onCommit: (c) => (attempt.progressed(), this.o.sink.onCommit?.(c)) }, schemas);
           attempt.running();
+          this.live = sink;
           try {
             await source.run(sink, checkpoint);
             if (source.canCommit()) await sink.commit();
+            this.live = null;
             this.committed += sink.committedRecords;
           } catch (e) {
             await sink.settle();
+            this.live = null;
             this.committed += sink.committedRecords;
             schemas.forget();
             checkpoint = sink.lastCheckpoint ?? checkpoint;

@@ -53,7 +53,7 @@ describe('pipeline config', () => {
     const msg = bad('name: shop\nsorce: 1\nsource:\n  type: postgres\n  connection: {database: x}\n  protocol: 3\n  snapshot: sometimes\nlog:\n  partitions: "two"\n');
     assert.match(msg, /^CONFIG_INVALID\n/);
     const lines = msg.split('\n').slice(2).map((l) => l.trim());
-    assert.equal(lines[0], "p.yaml:2:1: sorce: unknown key (did you mean 'source'?); allowed: name, source, ingest, log, batch, processors, sinks, schedules, serialization, maxQueueBytes, state, server, logging");
+    assert.equal(lines[0], "p.yaml:2:1: sorce: unknown key (did you mean 'source'?); allowed: name, source, ingest, log, batch, processors, sinks, schedules, alerts, serialization, maxQueueBytes, state, server, logging");
     assert.equal(lines[1], 'p.yaml:6:13: source.protocol: must be 1 or 2 (got 3)');
     assert.equal(lines[2], 'p.yaml:7:13: source.snapshot: must be one of "initial", "never" or "initial_only" (got "sometimes")');
     assert.equal(lines[3], 'p.yaml:9:15: log.partitions: must be an integer (got "two")');
@@ -108,11 +108,11 @@ describe('pipeline config', () => {
     const m = bad('name: x\nsource:\n  type: postgres\n  connection: {database: d}\n  tabels: [a.b]\nbatch:\n  maxRecord: 10\nlogging: {level: loud}\nserver: {port: 99999}\nsource2: 1\n');
     const lines = m.split('\n').slice(2).map((l) => l.trim());
     assert.deepEqual(lines, [
-      "p.yaml:5:3: source.tabels: unknown key (did you mean 'tables'?); allowed: type, connection, slot, publication, createPublication, tables, snapshot, snapshotFetchSize, heartbeatIntervalMs, topicPrefix, transactionMetadata, protocol, streaming, binary, intervalHandling, statusIntervalMs, heartbeatActionQuery, skippedOperations",
+      "p.yaml:5:3: source.tabels: unknown key (did you mean 'tables'?); allowed: type, connection, slot, publication, createPublication, tables, snapshot, snapshotFetchSize, heartbeatIntervalMs, retentionCheckIntervalMs, topicPrefix, transactionMetadata, protocol, streaming, binary, intervalHandling, statusIntervalMs, heartbeatActionQuery, skippedOperations",
       "p.yaml:7:3: batch.maxRecord: unknown key (did you mean 'maxRecords'?); allowed: maxRecords, maxBytes, maxDelayMs",
       'p.yaml:8:18: logging.level: must be one of "debug", "info", "warn" or "error" (got "loud")',
       'p.yaml:9:16: server.port: must be <= 65535 (got 99999)',
-      "p.yaml:10:1: source2: unknown key (did you mean 'source'?); allowed: name, source, ingest, log, batch, processors, sinks, schedules, serialization, maxQueueBytes, state, server, logging",
+      "p.yaml:10:1: source2: unknown key (did you mean 'source'?); allowed: name, source, ingest, log, batch, processors, sinks, schedules, alerts, serialization, maxQueueBytes, state, server, logging",
     ]);
     assert.match(bad('name: x\nsource:\n  type: postgres\n  connection: {database: d}\n  snapshot: inital\n'), /p\.yaml:5:13: source\.snapshot: must be one of "initial", "never" or "initial_only" \(got "inital"; did you mean "initial"\?\)/);
     assert.match(bad('name: x\nsource:\n  type: postgres\n  connection: {database: d}\n  tables: public.a\n'), /p\.yaml:5:11: source\.tables: must be a list \(got "public\.a"\)/);
@@ -148,6 +148,7 @@ describe('pipeline config', () => {
         snapshot: 'initial',
         snapshotFetchSize: 10000,
         heartbeatIntervalMs: 0,
+        retentionCheckIntervalMs: 10_000,
         statusIntervalMs: 500,
         intervalHandling: 'string',
         heartbeatActionQuery: '',
@@ -178,7 +179,7 @@ describe('pipeline config', () => {
     }
     const schema = exportJsonSchema() as { properties: Record<string, unknown>; additionalProperties: boolean };
     assert.equal(schema.additionalProperties, false);
-    assert.deepEqual(Object.keys(schema.properties), ['name', 'source', 'ingest', 'log', 'batch', 'processors', 'sinks', 'schedules', 'serialization', 'maxQueueBytes', 'state', 'server', 'logging']);
+    assert.deepEqual(Object.keys(schema.properties), ['name', 'source', 'ingest', 'log', 'batch', 'processors', 'sinks', 'schedules', 'alerts', 'serialization', 'maxQueueBytes', 'state', 'server', 'logging']);
   });
 
   it('sinks: defaults per type, errors at the sink key with its line, duplicate names refused', () => {
@@ -228,7 +229,7 @@ describe('pipeline config', () => {
     assert.equal((parseConfig('name: bank\nsource:\n  type: mysql\n  connection: {database: x}\n', 'p.yaml', {}).source as MysqlSourceConfig).serverId, s.serverId, 'the server id is stable per pipeline name');
     const lines = bad('name: b\nsource:\n  type: mysql\n  connection: mysql://root@h/db\n  slot: s1\n  gtid: of\n  serverId: 0\n').split('\n').slice(2).map((l) => l.trim());
     assert.deepEqual(lines, [
-      "p.yaml:5:3: source.slot: unknown key; allowed: type, connection, tables, snapshot, snapshotFetchSize, heartbeatIntervalMs, topicPrefix, transactionMetadata, serverId, skippedOperations, mariadbConnector, gtid",
+      "p.yaml:5:3: source.slot: unknown key; allowed: type, connection, tables, snapshot, snapshotFetchSize, heartbeatIntervalMs, retentionCheckIntervalMs, topicPrefix, transactionMetadata, serverId, skippedOperations, mariadbConnector, gtid",
       'p.yaml:6:9: source.gtid: must be "auto" or "off" (got "of"; did you mean "off"?)',
       'p.yaml:7:13: source.serverId: must be >= 1 (got 0)',
     ]);

@@ -15,6 +15,7 @@ import type { MysqlSourceConfig } from './spec.ts';
 import { BinlogClient } from './binlog/client.ts';
 import type { BinlogEvent, StartPosition } from './binlog/types.ts';
 import { decodeCheckpoint, encodeCheckpoint, formatPos, type MysqlCheckpoint } from './position.ts';
+import { BinlogRetention } from './retention.ts';
 import { binlogFiles, capturedTables, checkDatabase, checkServer, closeConn, connectAdmin, currentPosition, tableFilter, translateTimeout, type Conn, type ServerInfo } from './server.ts';
 import { timeoutsOf } from '../../config/fields.ts';
 import { beginSnapshot, runSnapshot } from './snapshot.ts';
@@ -53,7 +54,11 @@ export class MysqlSource implements Source {
   ) {
     this.log = ctx.logger;
     this.metrics = ctx.metrics;
+    this.retention = new BinlogRetention(cfg, ctx, () => (this.durableText ? decodeCheckpoint(this.durableText).file : (this.ckpt?.file ?? null)));
   }
+
+  /** The binlog files the pipeline still needs, counted now and then (retention.ts). */
+  private readonly retention: BinlogRetention;
 
   canCommit(): boolean {
     return this.committable;
@@ -81,16 +86,22 @@ export class MysqlSource implements Source {
       lastEventTsMs: this.streamer?.lastEventTs || null,
       queueBytes: this.client?.bufferedBytes ?? 0,
       snapshot: this.snapshotProgress,
+      binlogFilesNeeded: this.retention.status.filesNeeded,
+      binlogBytesNeeded: this.retention.status.bytesNeeded,
+      retentionCheckedAt: this.retention.status.at,
+      retentionError: this.retention.status.error,
     };
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    void this.retention.stop();
     await this.client?.close().catch(() => {});
   }
 
   async run(sink: EventSink, checkpointText: string | null): Promise<void> {
     const src = this.cfg;
+    this.retention.start();
     try {
       this.admin = await connectAdmin(src.connection);
       const info = await checkServer(this.admin);
@@ -135,6 +146,7 @@ export class MysqlSource implements Source {
     } catch (e) {
       throw translateTimeout(e, src.connection);
     } finally {
+      await this.retention.stop();
       await this.close();
     }
   }

@@ -29,6 +29,7 @@ const config = object({
     snapshotFetchSize: 'Rows buffered from the server at a time during the snapshot.',
     heartbeat: 'Heartbeat period asked of the server, so that a broken connection is noticed while the binlog is idle.',
     topics: 'Topics are `<topicPrefix>.<database>.<table>`, names escaped as [topics.md](topics.md) says.',
+    retention: 'How often the binlog files this pipeline still needs are counted, on a short connection of its own (`SHOW BINARY LOGS` from the file of its durable position on): metrics `sluice_source_binlog_files_needed` and `sluice_source_binlog_bytes_needed`, the source\'s status, the `binlogFiles` alert rule ([alerts.md](alerts.md)).',
   }),
   serverId: integer({ min: 1, max: 4294967295, description: "The replica server id this pipeline uses; must differ from every other replica of the server." }).default(defaultServerId, 'derived from `name` (5400–6399)'),
   skippedOperations: list(oneOf(['c', 'u', 'd', 't'] as const), {
@@ -59,7 +60,8 @@ export const mysqlSource = defineSource({
     const { MysqlSource } = await loadDriver('mysql2', 'the mysql source', () => import('./source.ts'));
     return new MysqlSource({ type: 'mysql', ...c }, ctx);
   },
-  statusLine: (s) => `phase ${s.phase}, binlog ${s.position ?? '-'}${s.gtid ? `, gtid ${s.gtid}` : ''}${s.snapshot ? `, snapshot ${JSON.stringify(s.snapshot)}` : ''}`,
+  statusLine: (s) =>
+    `phase ${s.phase}, binlog ${s.position ?? '-'}${s.gtid ? `, gtid ${s.gtid}` : ''}${typeof s.binlogFilesNeeded === 'number' ? `, needs ${s.binlogFilesNeeded} binlog file${s.binlogFilesNeeded === 1 ? '' : 's'} (${(s.binlogBytesNeeded / 1048576).toFixed(1)} MiB)` : ''}${s.snapshot ? `, snapshot ${JSON.stringify(s.snapshot)}` : ''}`,
   async serverStatus(c, last) {
     const { binlogStatus } = await import('./server.ts');
     const pos = last?.position;

@@ -17,6 +17,7 @@ import type { PostgresSourceConfig } from './spec.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { decodeCheckpoint, encodeCheckpoint, type SourceCheckpoint } from './position.ts';
 import { closeClient, connect, ReplicationStream, translateTimeout, withDeadline, type XLogData } from './replication.ts';
+import { SlotRetention } from './retention.ts';
 import { checkServer, createSlot, dropSlot, ensurePublication, keylessTables, publishedTables, slotInfo } from './slot.ts';
 import { timeoutsOf } from '../../config/fields.ts';
 import { runSnapshot } from './snapshot.ts';
@@ -63,7 +64,11 @@ export class PostgresSource implements Source {
   ) {
     this.log = ctx.logger;
     this.metrics = ctx.metrics;
+    this.retention = new SlotRetention(cfg, ctx);
   }
+
+  /** The WAL the slot holds back, measured now and then (retention.ts). */
+  private readonly retention: SlotRetention;
 
   canCommit(): boolean {
     return this.committable;
@@ -95,6 +100,9 @@ export class PostgresSource implements Source {
       queueBytes: this.queueBytes,
       snapshot: this.snapshotProgress,
       openStreamedTransactions: this.decoder?.openStreamedTransactions ?? 0,
+      retainedWalBytes: this.retention.status.retainedWalBytes,
+      retentionCheckedAt: this.retention.status.at,
+      retentionError: this.retention.status.error,
     };
   }
 
@@ -102,6 +110,7 @@ export class PostgresSource implements Source {
     this.stopped = true;
     this.wake?.();
     this.heartbeat?.stop();
+    void this.retention.stop();
   }
 
   private sendStatus(reply: boolean): void {
@@ -113,6 +122,7 @@ export class PostgresSource implements Source {
 
   async run(sink: EventSink, checkpointText: string | null): Promise<void> {
     const src = this.cfg;
+    this.retention.start();
     try {
       this.admin = await connect(src.connection, false);
       this.serverVersion = (await checkServer(this.admin)).version;
@@ -181,6 +191,7 @@ export class PostgresSource implements Source {
       throw translateTimeout(e, src.connection);
     } finally {
       this.heartbeat?.stop();
+      await this.retention.stop();
       await this.stream?.stop().catch(() => {});
       this.decoder?.close();
       if (!this.stream) await closeClient(this.replication);

@@ -27,6 +27,7 @@ const config = object({
     snapshotFetchSize: 'Rows read ahead of the log during the snapshot: the COPY stream from the server pauses past them.',
     heartbeat: 'Heartbeat messages written to the WAL (`pg_logical_emit_message`) so that an idle database does not retain WAL for the slot.',
     topics: 'Topics are `<topicPrefix>.<schema>.<table>`, names escaped as [topics.md](topics.md) says.',
+    retention: "How often the WAL the slot holds back is measured, on a short connection of its own (`pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)`): metric `sluice_source_retained_wal_bytes`, the source's status, the `retainedWal` alert rule ([alerts.md](alerts.md)).",
   }),
   protocol: oneOf([1, 2] as const, { description: 'pgoutput protocol version; 2 needs PostgreSQL 14+.' }).default(1),
   streaming: boolean({ description: 'With protocol 2: receive large transactions while in progress (spilled to disk until commit).' }).default(false),
@@ -62,7 +63,8 @@ export const postgresSource = defineSource({
     const { PostgresSource } = await import('./source.ts');
     return new PostgresSource({ type: 'postgres', ...c }, ctx);
   },
-  statusLine: (s) => `phase ${s.phase}, received ${s.receivedLsn}, confirmed ${s.confirmedLsn}${s.snapshot ? `, snapshot ${JSON.stringify(s.snapshot)}` : ''}`,
+  statusLine: (s) =>
+    `phase ${s.phase}, received ${s.receivedLsn}, confirmed ${s.confirmedLsn}${typeof s.retainedWalBytes === 'number' ? `, slot retains ${(s.retainedWalBytes / 1048576).toFixed(1)} MiB of WAL` : ''}${s.snapshot ? `, snapshot ${JSON.stringify(s.snapshot)}` : ''}`,
   async serverStatus(c) {
     const { slotStatus } = await import('./slot.ts');
     const slot = await slotStatus(c.connection, c.slot);
