@@ -13,4 +13,11 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } } },
+  {
+    // The operations console's page script runs in the browser.
+    files: ['src/server/ui/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(['document', 'window', 'location', 'history', 'sessionStorage', 'fetch', 'Node', 'HTMLElement', 'addEventListener', 'setInterval', 'clearInterval', 'setTimeout', 'encodeURIComponent'].map((g) => [g, 'readonly'])),
+    },
+  },
 );

@@ -153,3 +153,11 @@ if ! redis_up; then
 fi
 redis_up || { log "Redis is not answering on 127.0.0.1:6379; see /var/log/redis/ci.log"; exit 1; }
 log "Redis ready on 127.0.0.1:6379"
+
+# Chromium (Debian's package) for the operations console's browser test (test/server/console.test.ts,
+# driven by playwright-core; no browser download).
+if ! command -v chromium >/dev/null; then
+  log "installing chromium"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+fi
+log "$(chromium --version 2>/dev/null || echo 'chromium missing')"

@@ -7,9 +7,8 @@
  */
 import { parseArgs } from 'node:util';
 import { openLog } from '../log/open.ts';
-import type { Log, StoredRecord } from '../log/types.ts';
-import { DLQ_HEADERS } from '../engine/sink-policy.ts';
-import { dlqTopicOf, retryTopicOf } from '../engine/topology.ts';
+import { deadLetterJson, deadLetters, replayDeadLetters, type DeadLetter } from '../engine/dlq.ts';
+import { dlqTopicOf } from '../engine/topology.ts';
 import { openReadOnly, resolveLog } from './common.ts';
 import { UsageError, type Command } from './command.ts';
 
@@ -40,17 +39,6 @@ examples:
   sluice dlq list --config pipeline.yaml --max 20
   sluice dlq replay --config pipeline.yaml --processor fraud
 `;
-
-/** A dead letter as `list` and `replay` read it. */
-interface Dead {
-  offset: number;
-  timestamp: number;
-  component: string;
-  input: string;
-  code: string;
-  message: string;
-  rec: StoredRecord;
-}
 
 export const dlqCommand: Command = {
   summary: 'list dead letters, or replay a processor\'s dead letters after a fix',
@@ -100,43 +88,15 @@ export const dlqCommand: Command = {
     const only = new Set(values.processor?.length ? values.processor : names);
     const log = await openLog(cfg.log);
     try {
-      if (!(await log.topicInfo(topic))) {
+      const r = await replayDeadLetters(log, cfg.name, { processors: [...only], from, dryRun: values['dry-run'], onRecord: values['dry-run'] ? (d) => process.stdout.write(asLine(d) + '\n') : undefined });
+      if (!r.topicExists) {
         process.stdout.write(`nothing to replay: the topic ${topic} does not exist\n`);
         return 0;
       }
-      const { producer, checkpoint } = await log.openProducer(`dlq-replay:${cfg.name}`);
-      const done = checkpoint ? (JSON.parse(checkpoint) as { next: number }).next : 0;
-      const counts = new Map<string, number>();
-      let sinks = 0;
-      let next = from ?? done;
-      for await (const d of deadLetters(log, topic, from ?? done)) {
-        next = d.offset + 1;
-        const proc = d.rec.headers?.[DLQ_HEADERS.processor];
-        if (proc === undefined) {
-          sinks++;
-          continue;
-        }
-        if (!only.has(proc)) continue;
-        counts.set(proc, (counts.get(proc) ?? 0) + 1);
-        if (values['dry-run']) {
-          process.stdout.write(asLine(d) + '\n');
-          continue;
-        }
-        const retry = retryTopicOf(cfg.name, proc);
-        if ((counts.get(proc) ?? 0) === 1) await log.ensureTopic(retry, { partitions: 1 });
-        const key = d.rec.headers?.[DLQ_HEADERS.key] ?? null;
-        producer.append(retry, { key, value: d.rec.value, timestamp: d.timestamp, headers: d.rec.headers }, 0);
-      }
-      const total = [...counts.values()].reduce((a, b) => a + b, 0);
-      if (values['dry-run']) {
-        await producer.abort();
-        process.stdout.write(`would replay ${total} dead letter(s)${describe(counts)}; nothing written\n`);
-      } else {
-        await producer.commit(JSON.stringify({ next: Math.max(next, done) }));
-        process.stdout.write(`replayed ${total} dead letter(s)${describe(counts)}; each processor takes them from its retry topic when the pipeline runs\n`);
-      }
-      if (sinks) process.stdout.write(`${sinks} sink dead letter(s) left in ${topic}: changes a target refused are not replayed (see sluice dlq --help)\n`);
-      await producer.close();
+      const counts = new Map(Object.entries(r.replayed));
+      if (r.dryRun) process.stdout.write(`would replay ${r.total} dead letter(s)${describe(counts)}; nothing written\n`);
+      else process.stdout.write(`replayed ${r.total} dead letter(s)${describe(counts)}; each processor takes them from its retry topic when the pipeline runs\n`);
+      if (r.sinkDeadLetters) process.stdout.write(`${r.sinkDeadLetters} sink dead letter(s) left in ${topic}: changes a target refused are not replayed (see sluice dlq --help)\n`);
     } finally {
       await log.close();
     }
@@ -148,37 +108,10 @@ function describe(counts: Map<string, number>): string {
   return counts.size ? ` (${[...counts].map(([p, n]) => `${p}: ${n}`).join(', ')})` : '';
 }
 
-/** The dead letters of `topic` (one partition) from `from`. */
-async function* deadLetters(log: Log, topic: string, from = 0): AsyncGenerator<Dead> {
-  const [part] = await log.offsets(topic);
-  if (!part) return;
-  let at = Math.max(from, part.start);
-  while (at < part.end) {
-    const { records, next } = await log.read(topic, 0, at, 1 << 20);
-    for (const r of records) {
-      const h = r.headers ?? {};
-      const comp = h[DLQ_HEADERS.processor] !== undefined ? `processor ${h[DLQ_HEADERS.processor]}` : `sink ${h[DLQ_HEADERS.sink] ?? '?'}`;
-      const ts = Number(h[DLQ_HEADERS.timestamp]);
-      yield {
-        offset: r.offset,
-        timestamp: Number.isFinite(ts) ? ts : r.timestamp,
-        component: comp,
-        input: `${h[DLQ_HEADERS.topic] ?? '?'}/${h[DLQ_HEADERS.partition] ?? '?'}/${h[DLQ_HEADERS.offset] ?? '?'}`,
-        code: h[DLQ_HEADERS.code] ?? 'FAILED',
-        message: h[DLQ_HEADERS.message] ?? '',
-        rec: r,
-      };
-    }
-    if (next <= at) break;
-    at = next;
-  }
-}
-
-function asLine(d: Dead): string {
+function asLine(d: DeadLetter): string {
   return `${d.offset}\t${new Date(d.rec.timestamp).toISOString()}\t${d.component}\t${d.input}\t${d.code}: ${d.message.replace(/\s+/g, ' ').slice(0, 300)}`;
 }
 
-function asJson(d: Dead): string {
-  const text = (b: Buffer | null) => (b === null ? null : b.toString('utf8'));
-  return JSON.stringify({ offset: d.offset, deadLetteredAt: d.rec.timestamp, component: d.component, input: d.input, code: d.code, message: d.message, key: d.rec.headers?.[DLQ_HEADERS.key] ?? null, value: text(d.rec.value), headers: d.rec.headers ?? {} });
+function asJson(d: DeadLetter): string {
+  return JSON.stringify(deadLetterJson(d));
 }

@@ -56,7 +56,7 @@ describe('the installed package', () => {
 
   it('ships the build, the bin and the docs, and no sources or tests', () => {
     const files = ok(run('tar', ['tzf', tarball], tmp.dir), 'tar tzf').split('\n').filter(Boolean);
-    for (const f of ['package/package.json', 'package/README.md', 'package/bin/sluice.js', 'package/dist/cli/main.js', 'package/dist/index.js', 'package/dist/index.d.ts', 'package/docs/config.md']) {
+    for (const f of ['package/package.json', 'package/README.md', 'package/bin/sluice.js', 'package/dist/cli/main.js', 'package/dist/index.js', 'package/dist/index.d.ts', 'package/docs/config.md', 'package/dist/server/ui/index.html', 'package/dist/server/ui/app.js', 'package/dist/server/ui/style.css']) {
       assert.ok(files.includes(f), `${f} in the tarball`);
     }
     const stray = files.filter((f) => !/^package\/(package\.json|README\.md|LICENSE|bin\/|dist\/|docs\/)/.test(f));
@@ -124,6 +124,38 @@ export const isCoded = (e: unknown): boolean => e instanceof SluiceError && e.co
       const expected = (await db.client.query(`SELECT coalesce(json_agg(row_to_json(i) ORDER BY id), '[]') AS rows FROM items i`)).rows[0].rows;
       assert.equal(rows.length, 250);
       assert.deepEqual(rows, expected);
+
+      // The operations console ships as files beside the build: `sluice ui` serves them from dist/.
+      const ui = spawn(process.execPath, [join(app, 'node_modules/.bin/sluice'), 'ui', '--config', cfg, '--port', '0'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+      try {
+        let out = '';
+        ui.stdout.on('data', (d) => (out += d));
+        ui.stderr.on('data', (d) => (out += d));
+        const url = await new Promise<string>((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error(`sluice ui did not say where it listens: ${out}`)), 15_000);
+          ui.stdout.on('data', () => {
+            const m = /console at (http:\/\/127\.0\.0\.1:\d+)\/ui\//.exec(out);
+            if (!m) return;
+            clearTimeout(t);
+            resolve(m[1]);
+          });
+          ui.once('exit', (c) => {
+            clearTimeout(t);
+            reject(new Error(`sluice ui exited ${c}: ${out}`));
+          });
+        });
+        for (const [path, type] of [['/ui/', /text\/html/], ['/ui/app.js', /javascript/], ['/ui/style.css', /text\/css/]] as const) {
+          const r = await fetch(url + path);
+          assert.equal(r.status, 200, path);
+          assert.match(r.headers.get('content-type') ?? '', type, path);
+          assert.ok((await r.text()).length > 100, path);
+        }
+        const status = await (await fetch(url + '/api/status')).json();
+        assert.equal(status.pipeline, 'pkg');
+      } finally {
+        ui.kill('SIGINT');
+        await new Promise((r) => (ui.exitCode !== null ? r(null) : ui.once('exit', r)));
+      }
     } finally {
       await db.drop();
     }
