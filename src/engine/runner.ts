@@ -5,8 +5,9 @@
  * (the source's checkpoint in the log, a processor's input offsets in the log, a sink's offsets in
  * its target), so the pipeline is exactly once end to end. Tasks restart by themselves after
  * transient failures (supervisor.ts). Also writes status.json to the state directory and serves
- * /health, /metrics and /status when `server` is configured.
+ * /health, /metrics, /status and the operations console when `server` is configured.
  */
+import { Alerter } from '../alerts/alerter.ts';
 import type { PipelineConfig } from '../config/types.ts';
 import { coreError, isRetriable } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
@@ -15,9 +16,12 @@ import { schemaTopicOf } from '../core/schemas.ts';
 import { DebeziumJsonSerializer } from '../core/serde/debezium.ts';
 import type { Log } from '../log/types.ts';
 import { logSpec, processorSpec, sinkSpec, sourceSpec, tableNamer } from '../registry/index.ts';
+import { createConsole } from '../server/console.ts';
 import { startServer } from '../server/http.ts';
+import { reconcileActions } from '../quality/reconcile/actions.ts';
 import type { Gateway } from '../sources/http/gateway.ts';
 import type { SinkBatch } from '../sinks/types.ts';
+import { replayDeadLetters } from './dlq.ts';
 import { ProcessorTask } from './processor-task.ts';
 import { SinkTask } from './sink-task.ts';
 import { SourceTask, type CommitInfo } from './source-task.ts';
@@ -45,6 +49,11 @@ export interface RunOptions {
   drain?: boolean;
   /** The metrics registry to fill (an embedding program's own; default a new one). */
   registry?: Registry;
+  /**
+   * Named operations the pipeline's server offers as `POST /api/actions/<name>` (JSON in, JSON
+   * out) when `server` is configured: e.g. reconcile's `repair`.
+   */
+  actions?: Record<string, (body: unknown) => Promise<unknown>>;
 }
 
 
@@ -132,7 +141,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
         pipeline: cfg.name,
         log,
         reader: topology.processors.get(p.name)!,
-        context: { pipeline: cfg.name, logger: logger.child({ component: 'processor', processor: p.name }), tableOf: tableNamer(cfg.source?.type), isSide: topology.processors.get(p.name)!.side },
+        context: { pipeline: cfg.name, logger: logger.child({ component: 'processor', processor: p.name }), tableOf: tableNamer(cfg.source?.type), isSide: topology.processors.get(p.name)!.side, sideInput: topology.processors.get(p.name)!.sideEntry },
         topicDefaults,
         schemaTopic: schemaTopicOf(topology.prefix),
         batch,
@@ -144,28 +153,38 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
   );
   let sourceState: { state: TaskState; error: TaskError | null } = { state: 'starting', error: null };
   let sourceTask: SourceTask | null = null;
+  // Alert rules over this process's metrics (src/alerts), evaluated while it runs.
+  const alerter = cfg.alerts?.rules.length ? new Alerter({ cfg: cfg.alerts, pipeline: cfg.name, registry, logger: logger.child({ component: 'alerts' }) }) : null;
   const pipelineStatus = () => ({
     pipeline: cfg.name,
     pid: process.pid,
-    source: sourceTask?.source && cfg.source ? { type: cfg.source.type, ...sourceTask.source.status(), task: sourceState.state, error: sourceState.error } : null,
+    source: sourceTask?.source && cfg.source ? { type: cfg.source.type, ...sourceTask.source.status(), eventsWritten: sourceTask.eventsWritten, task: sourceState.state, error: sourceState.error, secondsSinceLastEvent: sourceTask.tableActivity() } : null,
     only: opts.only ? [...opts.only] : undefined,
     processors: processors.map((p) => p.status()),
     sinks: sinks.map((w) => w.status()),
     ingest: gateway?.status(),
+    alerts: alerter?.status(),
   });
   const status = new StatusWriter(cfg.state.dir, (state) => ({ ...pipelineStatus(), state }));
   const tasksAbort = new AbortController();
   let runs: Promise<void>[] = [];
   let server: { close(): Promise<void> } | null = null;
+  let consoleApi: { close(): void } | null = null;
   let gateway: Gateway | null = null;
   let lagTimer: NodeJS.Timeout | null = null;
   const signal = opts.signal ?? new AbortController().signal;
   try {
     await log.ensureTopic(schemaTopic, { partitions: 1 });
     if (cfg.server) {
+      // The operations console reads this process's own log, and replays dead letters through it.
+      const liveStatus = () => ({ ...pipelineStatus(), state: status.current });
+      const c = createConsole({ cfg, log, status: liveStatus, replay: (o) => replayDeadLetters(log, cfg.name, o) });
+      consoleApi = c;
       server = await startServer(cfg.server, {
+        console: c,
+        actions: { ...(cfg.source ? reconcileActions(cfg, log, () => (sourceTask ? (events) => sourceTask!.inject(events) : null)) : {}), ...opts.actions },
         metrics: registry,
-        status: pipelineStatus,
+        status: liveStatus,
         problems: () => [...sinks, ...processors].filter((w) => w.state === 'failed').map((w) => `${w instanceof SinkTask ? 'sink' : 'processor'} ${w.status().name} failed: ${w.lastError?.message ?? ''}`),
         held: () => sinks.flatMap((w) => w.heldTableList.map((h) => `sink ${w.cfg.name} holds ${h.table}: [${h.error.code}] ${h.error.message}`)),
         logger,
@@ -174,11 +193,12 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
     if (signal.aborted) return;
     await status.write('starting');
     status.every(1000, 'running');
+    alerter?.start();
     runs = [...processors.map((p) => p.run(tasksAbort.signal)), ...sinks.map((w) => w.run(tasksAbort.signal))].map((p) => p.catch((e) => logger.error('task crashed', { error: (e as Error).message })));
     if (cfg.schedules.length && runs_('source') && !opts.drain) {
       // Scheduled pulls (src/schedules) run beside the source, until the tasks stop.
       const { Scheduler } = await import('../schedules/scheduler.ts');
-      const scheduler = new Scheduler({ pipeline: cfg.name, schedules: cfg.schedules, log, logger: logger.child({ component: 'schedules' }), topicDefaults, registry });
+      const scheduler = new Scheduler({ pipeline: cfg.name, schedules: cfg.schedules, log, logger: logger.child({ component: 'schedules' }), topicDefaults, registry, config: cfg });
       runs.push(scheduler.run(tasksAbort.signal).catch((e) => logger.error('schedules stopped', { code: (e as { code?: string }).code, error: (e as Error).message })));
     }
     if (cfg.ingest && runs_('source') && !opts.drain) {
@@ -289,7 +309,9 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
     await status.write('failed').catch(() => {});
     throw e;
   } finally {
+    await alerter?.stop().catch(() => {});
     status.stop();
+    consoleApi?.close();
     await server?.close().catch(() => {});
     await log.close();
   }

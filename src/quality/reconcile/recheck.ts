@@ -1,0 +1,143 @@
+/**
+ * The re-check of candidate keys while changes keep flowing. A key the scan found different may
+ * only be in flight: changed in the source after its chunk was read from the target, or before and
+ * not applied yet. So each round reads the keys from the source, notes the source's position, waits
+ * until the pipeline's source has passed that position and the sink has applied everything the log
+ * held then (status.json in the state dir: the source's position, each sink's applied offsets; the
+ * log's end offsets), then reads the target, then the source again. A key whose target row equals
+ * either source read is consistent; only keys that differ in every round are drift. When the
+ * pipeline is not running there is nothing in flight: one round, no wait.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import type { Log } from '../../log/types.ts';
+import { statusFile } from '../../engine/status.ts';
+import { canonRow, keyId, selectList, targetWhere, type TargetShape } from './compare.ts';
+import { keyEquals, type Engine } from './engines.ts';
+import type { SourceReader, SourceTable } from './source.ts';
+
+export type DriftKind = 'missing' | 'extra' | 'differs';
+
+export interface KeyDrift {
+  /** Key column → value (canonical text). */
+  key: Record<string, string>;
+  kind: DriftKind;
+  /** For `differs`: the columns whose values differ, with both values. */
+  columns?: { column: string; source: string; target: string }[];
+}
+
+/** The pipeline's status.json, when the pipeline is running (written in the last 10 s). */
+export function runningStatus(stateDir: string | null): Record<string, any> | null {
+  if (!stateDir || !existsSync(statusFile(stateDir))) return null;
+  try {
+    const s = JSON.parse(readFileSync(statusFile(stateDir), 'utf8'));
+    const fresh = Date.now() - Date.parse(s.updatedAt) < 10_000;
+    return fresh && (s.state === 'running' || s.state === 'starting') ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface CatchUp {
+  stateDir: string;
+  /** Opens the log to read its end offsets (the CLI opens it read-only; inside `sluice run` the runner's own). */
+  log: () => Promise<{ log: Log; close: boolean }>;
+  timeoutMs: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits until the pipeline's source is past `pos` and sink `sink` has applied `topic` up to the
+ * log's end as of then. False when it did not within the timeout (or the pipeline stopped).
+ */
+export async function waitCaughtUp(c: CatchUp, src: SourceReader, pos: string, sink: string, topic: string): Promise<boolean> {
+  const deadline = Date.now() + c.timeoutMs;
+  let ends: Map<number, number> | null = null;
+  while (Date.now() < deadline) {
+    const s = runningStatus(c.stateDir);
+    if (!s) return false;
+    if (!ends) {
+      if (src.reached(s.source, pos)) {
+        const { log, close } = await c.log();
+        try {
+          ends = (await log.topicInfo(topic)) ? new Map((await log.offsets(topic)).map((p) => [p.partition, p.end])) : new Map();
+        } finally {
+          if (close) await log.close();
+        }
+      }
+    }
+    if (ends) {
+      const sk = (s.sinks ?? []).find((x: any) => x.name === sink);
+      if (!sk) return false;
+      const offs = sk.offsets ?? {};
+      if ([...ends].every(([p, end]) => end === 0 || (offs[`${topic}/${p}`] ?? 0) >= end)) return true;
+    }
+    await sleep(200);
+  }
+  return false;
+}
+
+/** Rows of `keys` (canonical key values), by key id: at most 200 keys a statement. */
+async function readKeys(e: Engine, from: string, st: SourceTable, keys: string[][], where: (conds: string[]) => string, has?: Set<string>): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  const nk = st.keys.length;
+  for (let i = 0; i < keys.length; i += 200) {
+    const part = keys.slice(i, i + 200);
+    const cond = `(${part.map((k) => `(${keyEquals(e, st.keys, k)})`).join(' OR ')})`;
+    for (const r of await e.rows(`SELECT ${selectList(e, st.columns, has)} FROM ${from}${where([cond])}`)) {
+      const row = canonRow(st.columns, r);
+      out.set(keyId(row.slice(0, nk)), row);
+    }
+  }
+  return out;
+}
+
+export const readSourceKeys = (src: Engine, st: SourceTable, keys: string[][]) => readKeys(src, st.sql, st, keys, (c) => ` WHERE ${c.join(' AND ')}`);
+export const readTargetKeys = (t: TargetShape, st: SourceTable, keys: string[][]) => readKeys(t.engine, t.target.sql(t.engine), st, keys, (c) => targetWhere(t, c), t.columns);
+
+const same = (a: string[] | undefined, b: string[] | undefined) => (a === undefined ? b === undefined : b !== undefined && a.every((v, i) => v === b[i]));
+
+export function classify(st: SourceTable, key: string[], s: string[] | undefined, t: string[] | undefined): KeyDrift {
+  const k = Object.fromEntries(st.keys.map((c, i) => [c.col, key[i]]));
+  if (s && !t) return { key: k, kind: 'missing' };
+  if (!s && t) return { key: k, kind: 'extra' };
+  const columns = st.columns.map((c, i) => ({ column: c.col, source: s![i], target: t![i] })).filter((x) => x.source !== x.target);
+  return { key: k, kind: 'differs', columns };
+}
+
+export interface RecheckResult {
+  drift: KeyDrift[];
+  /** Whether every wait saw the pipeline catch up (false: not running, or it timed out). */
+  caughtUp: boolean;
+  rounds: number;
+}
+
+export async function recheck(o: { src: SourceReader; st: SourceTable; t: TargetShape; keys: string[][]; topic: string; catchUp: CatchUp | null; rounds?: number }): Promise<RecheckResult> {
+  let keys = o.keys;
+  let caughtUp = o.catchUp !== null;
+  let rounds = 0;
+  let last = new Map<string, { s?: string[]; t?: string[] }>();
+  const maxRounds = o.catchUp ? (o.rounds ?? 2) : 1;
+  while (keys.length && rounds < maxRounds) {
+    rounds++;
+    const s1 = await readSourceKeys(o.src.engine, o.st, keys);
+    if (o.catchUp && runningStatus(o.catchUp.stateDir)) {
+      const pos = await o.src.position();
+      if (!(await waitCaughtUp(o.catchUp, o.src, pos, o.t.target.sink, o.topic))) caughtUp = false;
+    } else caughtUp = false;
+    const t = await readTargetKeys(o.t, o.st, keys);
+    const s2 = o.catchUp ? await readSourceKeys(o.src.engine, o.st, keys) : s1;
+    last = new Map();
+    const still: string[][] = [];
+    for (const k of keys) {
+      const id = keyId(k);
+      const tr = t.get(id);
+      if (same(s1.get(id), tr) || same(s2.get(id), tr)) continue;
+      still.push(k);
+      last.set(id, { s: s2.get(id), t: tr });
+    }
+    keys = still;
+    if (!caughtUp) break;
+  }
+  return { drift: keys.map((k) => classify(o.st, k, last.get(keyId(k))!.s, last.get(keyId(k))!.t)), caughtUp, rounds };
+}

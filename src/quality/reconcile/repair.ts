@@ -1,0 +1,135 @@
+/**
+ * `--repair`: the differing keys re-emitted from the source through the pipeline. Each key's row
+ * is read from the source now and appended to its table's change topic as a Debezium read event
+ * (`op: r`, `source.snapshot: incremental`, as an incremental snapshot emits it), built and
+ * serialized exactly as the source's snapshot builds its events (the source's type decoder, the
+ * pipeline's Debezium serializer, the schema record on the schema topic); a key the source no
+ * longer has gets a delete and its tombstone. The sinks apply them like any change, exactly once.
+ *
+ * The embedded log takes one writer: with the pipeline stopped the CLI opens the log and appends;
+ * while it runs, the running pipeline does (`POST /api/actions/repair`, registered by the runner).
+ */
+import type { PipelineConfig, PostgresSourceConfig } from '../../config/types.ts';
+import type { ChangeEvent, Row } from '../../core/event.ts';
+import { schemaRecordOf, schemaTopicOf, SCHEMA_HEADER } from '../../core/schemas.ts';
+import { DebeziumJsonSerializer } from '../../core/serde/debezium.ts';
+import { SLUICE_VERSION } from '../../core/version.ts';
+import { SchemaLedger } from '../../engine/schema-topic.ts';
+import { planTopology } from '../../engine/topology.ts';
+import type { Log } from '../../log/types.ts';
+import { logSpec, sourceSpec } from '../../registry/index.ts';
+import { keyOf } from '../../sources/common/keys.ts';
+import { tableTopic } from '../../sources/common/names.ts';
+import { copyRows } from '../../sources/postgres/copy-out.ts';
+import { TypeCatalog } from '../../sources/postgres/pgoutput/index.ts';
+import { closeClient, connect } from '../../sources/postgres/replication.ts';
+import { quoteIdent } from '../../sources/postgres/slot.ts';
+
+/** What to repair: per source table (`schema.table`), its keys as column → value (canonical text, as a report lists them). */
+export interface RepairRequest {
+  tables: { table: string; keys: Record<string, string>[] }[];
+}
+
+export interface RepairResult {
+  /** Read events appended (rows the source has). */
+  reads: number;
+  /** Deletes appended (keys the source no longer has). */
+  deletes: number;
+  topics: string[];
+}
+
+/** The repair request for a reconcile report's differing keys (each key once, whatever sinks it differed in). */
+export function repairRequestOf(results: { table: string; keys: { key: Record<string, string> }[] }[]): RepairRequest {
+  const by = new Map<string, Map<string, Record<string, string>>>();
+  for (const r of results) {
+    if (!r.keys.length) continue;
+    let m = by.get(r.table);
+    if (!m) by.set(r.table, (m = new Map()));
+    for (const k of r.keys) m.set(JSON.stringify(k.key), k.key);
+  }
+  return { tables: [...by].map(([table, m]) => ({ table, keys: [...m.values()] })) };
+}
+
+function splitTable(name: string): { schema: string; table: string } {
+  const dot = name.indexOf('.');
+  if (dot < 0) throw new Error(`repair: name tables as schema.table, not ${name}`);
+  return { schema: name.slice(0, dot), table: name.slice(dot + 1) };
+}
+
+/**
+ * Re-emits the keys of `request`. `inject`: the running source's own commit path (inside
+ * `sluice run`); without it, a producer of its own on `log` (the pipeline stopped).
+ */
+export async function repair(log: Log, cfg: PipelineConfig, request: RepairRequest, inject?: (events: ChangeEvent[]) => Promise<void>): Promise<RepairResult> {
+  if (!cfg.source) throw new Error(`pipeline ${cfg.name} has no source to repair from`);
+  if (cfg.source.type !== 'postgres') throw new Error(`repair re-reads rows from PostgreSQL sources; this pipeline's source is ${cfg.source.type}`);
+  const src = cfg.source as PostgresSourceConfig;
+  const spec = sourceSpec(src.type);
+  const topology = planTopology(cfg);
+  const serializer = new DebeziumJsonSerializer({ schemas: cfg.serialization.schemas, source: spec.debezium, serverName: topology.prefix });
+  const schemaTopic = schemaTopicOf(topology.prefix);
+  const topicDefaults = logSpec(cfg.log.backend).topicDefaults(cfg.log as never);
+  const ledger = await SchemaLedger.load(log, schemaTopic);
+  const client = await connect(src.connection, false);
+  const { producer } = inject ? { producer: null } : await log.openProducer(`reconcile-repair:${cfg.name}`);
+  const events: ChangeEvent[] = [];
+  const out: RepairResult = { reads: 0, deletes: 0, topics: [] };
+  try {
+    const catalog = new TypeCatalog(client, false, src.intervalHandling);
+    const lsn = String((await client.query(`SELECT pg_current_wal_lsn()::text AS l`)).rows[0].l);
+    const [hi, lo] = lsn.split('/').map((x) => parseInt(x, 16));
+    const lsnNum = hi * 2 ** 32 + lo;
+    for (const item of request.tables) {
+      const { schema, table } = splitTable(item.table);
+      const rel = await catalog.tableSchemaByName(schema, table);
+      const cols = rel.table.columns;
+      const topic = tableTopic(src.topicPrefix, schema, table);
+      await log.ensureTopic(topic, topicDefaults);
+      out.topics.push(topic);
+      const schemaRec = schemaRecordOf(spec.debezium.connector, topic, rel.table);
+      const headers = { [SCHEMA_HEADER]: schemaRec.id };
+      if (producer && !ledger.has(schemaRec.id)) {
+        producer.append(schemaTopic, { key: schemaRec.id, value: JSON.stringify(schemaRec), timestamp: Date.now() });
+        ledger.pending.add(schemaRec.id);
+      }
+      const qualified = `${quoteIdent(schema)}.${quoteIdent(table)}`;
+      const keyCols = rel.table.keyColumns;
+      for (const k of item.keys) {
+        for (const c of keyCols) if (!(c in k)) throw new Error(`repair: key of ${item.table} lacks column ${c}`);
+        const where = keyCols.map((c) => `${quoteIdent(c)}::text = ${client.escapeLiteral(k[c])}`).join(' AND ');
+        let after: Row | null = null;
+        for await (const rows of copyRows(client, `(SELECT ${cols.map((c) => quoteIdent(c.name)).join(', ')} FROM ${qualified} WHERE ${where})`, cols.length)) {
+          for (const values of rows) after = rel.decodeTextRow(values);
+        }
+        const now = Date.now();
+        const before = after ? null : rel.decodeTextRow(cols.map((c) => (c.name in k ? k[c.name] : null)));
+        const ev: ChangeEvent = {
+          topic,
+          key: keyOf(rel.table, (after ?? before)!),
+          before,
+          after,
+          source: { version: SLUICE_VERSION, connector: spec.debezium.connector, name: src.topicPrefix, ts_ms: now, snapshot: after ? 'incremental' : 'false', db: src.connection.database, sequence: `[null,"${lsn}"]`, ts_us: now * 1000, schema, table, txId: null, lsn: lsnNum, xmin: null },
+          op: after ? 'r' : 'd',
+          ts_ms: now,
+          table: rel.table,
+        };
+        if (producer) {
+          const key = serializer.keyString(ev);
+          producer.append(topic, { key, value: serializer.valueString(ev), timestamp: now, headers });
+          if (!after) producer.append(topic, { key, value: null, timestamp: now, headers });
+        } else events.push(ev);
+        if (after) out.reads++;
+        else out.deletes++;
+      }
+    }
+    if (producer) await producer.commit(JSON.stringify({ repairedAt: new Date().toISOString() }));
+    else await inject!(events);
+  } catch (e) {
+    await producer?.abort().catch(() => {});
+    throw e;
+  } finally {
+    await producer?.close().catch(() => {});
+    await closeClient(client);
+  }
+  return out;
+}
