@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/index.ts';
 import type { PipelineConfig } from '../config/types.ts';
-import { createLogger } from '../core/logger.ts';
+import { createLogger, redact } from '../core/logger.ts';
 import { openLog } from '../log/open.ts';
 import type { Log } from '../log/types.ts';
 import { logSpec } from '../registry/index.ts';
@@ -19,6 +19,7 @@ import { registerSecrets } from '../schedules/scheduler.ts';
 import { historyTopicOf } from '../schedules/spec.ts';
 import { loadTransformer } from '../schedules/transform.ts';
 import type { RunEntry } from '../schedules/types.ts';
+import { validationLines } from '../schedules/validate.ts';
 import { RunWriter } from '../schedules/writer.ts';
 import { UsageError, type Command } from './command.ts';
 
@@ -56,6 +57,9 @@ export const schedulesCommand: Command = {
     const file = values.config ?? positionals.shift();
     if (!file) throw new UsageError('give the pipeline config: sluice schedules ' + action + ' <pipeline.yaml>');
     const cfg = await loadConfig(file);
+    // Header and query keys are masked in what this prints, as in the pipeline's log (also in
+    // history entries recorded before their messages were masked).
+    for (const s of cfg.schedules) registerSecrets(s);
     if (action === 'list') {
       if (positionals.length) throw new UsageError(`list takes no more arguments (got ${positionals.join(' ')})`);
       return list(cfg);
@@ -71,6 +75,9 @@ export const schedulesCommand: Command = {
     return history(cfg, positionals[0], limit, values.json === true);
   },
 };
+
+/** Writes to stdout with passwords and keys masked (core/logger.ts's redact). */
+const print = (text: string): boolean => process.stdout.write(redact(text));
 
 function scheduleOf(cfg: PipelineConfig, name: string) {
   const s = cfg.schedules.find((x) => x.name === name);
@@ -93,22 +100,21 @@ const iso = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toI
 
 async function list(cfg: PipelineConfig): Promise<number> {
   if (!cfg.schedules.length) {
-    process.stdout.write(`the pipeline ${cfg.name} has no schedules\n`);
+    print(`the pipeline ${cfg.name} has no schedules\n`);
     return 0;
   }
   const entries = await historyOf(cfg);
   const rows = cfg.schedules.map((s) => {
     const last = [...entries].reverse().find((e) => e.schedule === s.name);
     const lastText = last ? `${last.status} ${iso(Date.parse(last.startedAt))}${last.status === 'ok' ? ` (${last.records} records)` : last.error ? ` [${last.error.code}]` : ''}` : 'never ran';
-    return [s.name, s.timezone === 'UTC' ? s.cron : `${s.cron} (${s.timezone})`, iso(nextFire(parseCron(s.cron), Date.now(), s.timezone)), s.topic, lastText];
+    return [s.name, s.timezone === 'UTC' ? s.cron : `${s.cron} (${s.timezone})`, iso(nextFire(parseCron(s.cron), Date.now(), s.timezone)), s.topic ?? (s.validate ? `validates ${s.validate.sink}:${s.validate.table}` : 'reconciles'), lastText];
   });
-  process.stdout.write(table(['schedule', 'cron', 'next fire', 'topic', 'last run'], rows));
+  print(table(['schedule', 'cron', 'next fire', 'topic', 'last run'], rows));
   return 0;
 }
 
 async function runNow(cfg: PipelineConfig, name: string): Promise<number> {
   const s = scheduleOf(cfg, name);
-  registerSecrets(s);
   const logger = createLogger({ level: 'warn', format: cfg.logging.format });
   const transformer = await loadTransformer(s, { pipeline: cfg.name, logger });
   const log: Log = await openLog(cfg.log);
@@ -118,7 +124,7 @@ async function runNow(cfg: PipelineConfig, name: string): Promise<number> {
     try {
       const started = new Date();
       e = await executeRun(
-        { pipeline: cfg.name, schedule: s, log, writer, transformer, logger, topicDefaults: logSpec(cfg.log.backend).topicDefaults(cfg.log as never) },
+        { pipeline: cfg.name, schedule: s, log, writer, transformer, logger, topicDefaults: logSpec(cfg.log.backend).topicDefaults(cfg.log as never), config: cfg },
         { runId: `${s.name}@manual-${started.toISOString()}`, trigger: 'manual', fireTime: null, recordFire: false },
       );
     } finally {
@@ -128,7 +134,12 @@ async function runNow(cfg: PipelineConfig, name: string): Promise<number> {
     await log.close();
   }
   if (!e) return 1;
-  process.stdout.write(
+  if (!s.request) {
+    for (const x of e.reconcile ?? []) print(`  ${x.status === 'ok' ? 'ok   ' : x.status.toUpperCase().padEnd(5)} ${x.sink} ${x.table}: ${x.missing} missing, ${x.extra} extra, ${x.differing} differing${x.reason ? ` (${x.reason})` : ''}\n`);
+    print(`run ${e.runId}: ${e.status === 'ok' ? 'passed' : 'failed'} after ${e.durationMs} ms${e.validation ? `, ${e.validation.rows} row(s) of ${e.validation.table} read` : ''}${e.error ? `: [${e.error.code}] ${e.error.message}` : ''}\n${validationLines(e).join('\n')}${e.validation ? '\n' : ''}recorded in ${historyTopicOf(cfg.name)}\n`);
+    return e.status === 'ok' ? 0 : 1;
+  }
+  print(
     e.status === 'ok'
       ? `run ${e.runId}: ok, ${e.records} record(s) written to ${s.topic} in ${e.durationMs} ms (${e.pages} page(s), ${e.attempts} request(s)); recorded in ${historyTopicOf(cfg.name)}\n`
       : `run ${e.runId}: failed after ${e.durationMs} ms (${e.attempts} request(s)): [${e.error?.code}] ${e.error?.message}\nnothing written to ${s.topic}; recorded in ${historyTopicOf(cfg.name)}\n`,
@@ -141,16 +152,18 @@ async function history(cfg: PipelineConfig, name: string | undefined, limit: num
   const all = await historyOf(cfg, name);
   const shown = limit > 0 ? all.slice(-limit) : all;
   if (json) {
-    for (const e of shown) process.stdout.write(JSON.stringify(e) + '\n');
+    for (const e of shown) print(JSON.stringify(e) + '\n');
     return 0;
   }
   if (!all.length) {
-    process.stdout.write(`no runs recorded${name ? ` for ${name}` : ''} (${historyTopicOf(cfg.name)})\n`);
+    print(`no runs recorded${name ? ` for ${name}` : ''} (${historyTopicOf(cfg.name)})\n`);
     return 0;
   }
   const rows = shown.map((e) => [iso(Date.parse(e.startedAt)), e.schedule, e.trigger, e.status, `${e.durationMs} ms`, String(e.records), String(e.attempts), e.error ? `[${e.error.code}] ${e.error.message.replace(/\s+/g, ' ').slice(0, 200)}` : (e.reason ?? '')]);
-  process.stdout.write(table(['started', 'schedule', 'trigger', 'status', 'duration', 'records', 'requests', 'error / note'], rows));
-  if (shown.length < all.length) process.stdout.write(`(the last ${shown.length} of ${all.length} runs; --limit 0 shows all)\n`);
+  print(table(['started', 'schedule', 'trigger', 'status', 'duration', 'records', 'requests', 'error / note'], rows));
+  // A failed validation's failing expectations, each with its count and examples.
+  for (const e of shown) if (e.validation && e.status === 'failed') print(`${e.runId}:\n${validationLines(e, true).join('\n')}\n`);
+  if (shown.length < all.length) print(`(the last ${shown.length} of ${all.length} runs; --limit 0 shows all)\n`);
   return 0;
 }
 

@@ -10,6 +10,7 @@ export const SCHEDULE_ERRORS = defineErrors('Schedules', {
   SCHEDULE_LIMIT: { retriable: false, meaning: 'a run went past a bound: more than `maxRecords` records, more than `request.pagination.maxPages` pages while the API still names a next one, or a response larger than `request.maxResponseBytes`; raise the bound or narrow the request' },
   SCHEDULE_TRANSFORM: { retriable: false, meaning: 'a schedule\'s transform (an expression or its module) failed on a record, or a record lacks its `key` field; nothing of the run is written' },
   SCHEDULE_MODULE: { retriable: false, meaning: 'a schedule\'s `transform.module` cannot be loaded or exports no such function' },
+  SCHEDULE_DRIFT: { retriable: false, meaning: 'a `reconcile` schedule found keys that differ between the source and a sink (or could not compare a table); the run is recorded `failed` with a summary per sink × table and the full report is in `<state.dir>/reconcile/history.jsonl`: run `sluice reconcile --repair` to re-emit the keys' },
   SCHEDULE_UNKNOWN: { retriable: false, meaning: '`sluice schedules run` names a schedule the pipeline does not have; the message lists those it has' },
 });
 export const scheduleError = SCHEDULE_ERRORS.error;

@@ -6,9 +6,10 @@
  */
 import type { Value } from '../core/event.ts';
 import { SluiceError } from '../core/errors.ts';
+import { redact } from '../core/logger.ts';
 import { parseJson } from '../core/serde/parse.ts';
 import { scheduleError } from './errors.ts';
-import type { ScheduleConfig } from './spec.ts';
+import { isPull, type PullSchedule, type ScheduleConfig } from './spec.ts';
 
 export interface PullStats {
   /** Pages read. */
@@ -78,7 +79,7 @@ interface Page {
 }
 
 /** One request, once: the parsed answer or a coded error (retriable or not). */
-async function requestOnce(s: ScheduleConfig, url: string, signal: AbortSignal | undefined): Promise<Page> {
+async function requestOnce(s: PullSchedule, url: string, signal: AbortSignal | undefined): Promise<Page> {
   const r = s.request;
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(r.headers)) headers[k] = String(v);
@@ -96,7 +97,9 @@ async function requestOnce(s: ScheduleConfig, url: string, signal: AbortSignal |
     if (timeout.aborted) throw scheduleError('SCHEDULE_TIMEOUT', `${where} gave no complete answer within ${r.timeoutMs} ms (request.timeoutMs): raise the timeout, or ask for smaller pages`);
     if (e instanceof SluiceError) throw e;
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    throw scheduleError('SCHEDULE_NETWORK', `${where}: cannot reach the API (${cause?.code ?? cause?.message ?? (e as Error).message}); check the URL and that the host is reachable from here`, { cause: e });
+    // Some causes name the whole URL (fetch's "…a URL that includes credentials: http://user:pass@…?key=…"): shown as displayUrl, like the rest of the message.
+    const why = redact(String(cause?.code ?? cause?.message ?? (e as Error).message).split(String(url)).join(displayUrl(url)));
+    throw scheduleError('SCHEDULE_NETWORK', `${where}: cannot reach the API (${why}); check the URL and that the host is reachable from here`, { cause: e });
   };
   let res: Response;
   try {
@@ -159,7 +162,7 @@ async function readBounded(res: Response, max: number, where: string): Promise<B
 }
 
 /** One request with its retries. */
-async function request(s: ScheduleConfig, url: string, o: PullOptions, stats: PullStats): Promise<Page> {
+async function request(s: PullSchedule, url: string, o: PullOptions, stats: PullStats): Promise<Page> {
   const { attempts, backoffMs, maxBackoffMs } = o.retries;
   for (let attempt = 1; ; attempt++) {
     stats.attempts++;
@@ -180,7 +183,7 @@ async function request(s: ScheduleConfig, url: string, o: PullOptions, stats: Pu
 }
 
 /** The records of one answer, at `request.records` (or the answer itself). */
-function recordsOf(s: ScheduleConfig, body: Value, url: string): Value[] {
+function recordsOf(s: PullSchedule, body: Value, url: string): Value[] {
   const path = s.request.records;
   if (path === undefined) {
     if (Array.isArray(body)) return body;
@@ -195,7 +198,9 @@ function recordsOf(s: ScheduleConfig, body: Value, url: string): Value[] {
 }
 
 /** Every record of every page of the schedule's request. */
-export async function pull(s: ScheduleConfig, o: PullOptions): Promise<Value[]> {
+export async function pull(schedule: ScheduleConfig, o: PullOptions): Promise<Value[]> {
+  if (!isPull(schedule)) throw new Error(`bug: schedule ${schedule.name} has no request to pull`);
+  const s: PullSchedule = schedule;
   const stats = o.stats ?? { pages: 0, attempts: 0 };
   const p = s.request.pagination;
   const out: Value[] = [];

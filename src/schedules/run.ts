@@ -6,12 +6,15 @@
  * A failed run writes nothing to the topic, only its history entry (with the same checkpoint). A
  * run stopped by the pipeline stopping writes nothing at all.
  */
-import type { Logger } from '../core/logger.ts';
-import type { ComponentMetrics } from '../core/metrics.ts';
+import { redact, type Logger } from '../core/logger.ts';
+import type { ComponentMetrics, Registry } from '../core/metrics.ts';
+import type { PipelineConfig } from '../config/types.ts';
 import type { Log } from '../log/types.ts';
 import { pull, type PullStats } from './pull.ts';
-import { historyTopicOf, type ScheduleConfig } from './spec.ts';
+import { historyTopicOf, isPull, type ScheduleConfig } from './spec.ts';
 import type { Transformer } from './transform.ts';
+import { executeValidation } from './validate.ts';
+import { executeReconcile } from './reconcile.ts';
 import type { RunEntry } from './types.ts';
 import type { RunWriter, RunWriterAppend } from './writer.ts';
 
@@ -28,6 +31,10 @@ export interface RunContext {
   topicDefaults: { partitions: number; retentionMs?: number; retentionBytes?: number };
   /** The schedule's metrics (records pulled in, written out, run latency, failed runs). */
   metrics?: ComponentMetrics;
+  /** The pipeline's metrics registry (a validation's own metrics; none in `sluice schedules run`). */
+  registry?: Registry;
+  /** The pipeline's config: a validation reads its sink's. */
+  config?: PipelineConfig;
 }
 
 export interface RunRequest {
@@ -67,7 +74,8 @@ export async function executeRun(ctx: RunContext, r: RunRequest): Promise<RunEnt
       pages: stats.pages,
       attempts: stats.attempts,
     };
-    if (error) e.error = { code: error.code ?? 'ERROR', message: error.message };
+    // The entry is kept in the log and printed by `sluice schedules history`: no password or key in it.
+    if (error) e.error = { code: error.code ?? 'ERROR', message: redact(error.message) };
     if (r.missed) e.missed = r.missed;
     return e;
   };
@@ -84,6 +92,10 @@ export async function executeRun(ctx: RunContext, r: RunRequest): Promise<RunEnt
   let result: RunEntry;
   try {
     await ctx.log.ensureTopic(history, { partitions: 1 });
+    // A validation (validate.ts) or reconcile (reconcile.ts) records its own result; the rest of this is a pull.
+    if (s.validate) return await executeValidation(ctx, r, entry, commit);
+    if (s.reconcile) return await executeReconcile(ctx, r, entry, commit);
+    if (!isPull(s)) throw new Error(`bug: schedule ${s.name} has nothing to run`);
     await ctx.log.ensureTopic(s.topic, ctx.topicDefaults);
     const records = await pull(s, { retries: s.retries, maxRecords: s.maxRecords, signal: r.signal, stats });
     ctx.metrics?.eventsIn.inc(records.length);

@@ -19,6 +19,7 @@ import { executeRun, runIdOf, type RunContext } from './run.ts';
 import { historyTopicOf, type ScheduleConfig } from './spec.ts';
 import { loadTransformer } from './transform.ts';
 import type { RunEntry } from './types.ts';
+import { registerValidationMetrics } from './validate.ts';
 import { RunWriter } from './writer.ts';
 
 export interface SchedulerOptions {
@@ -31,10 +32,13 @@ export interface SchedulerOptions {
   registry?: Registry;
   /** Called with each history entry once committed (tests use it). */
   onEntry?: (e: RunEntry) => void;
+  /** The pipeline's config (a `validate` schedule reads its sink's connection). */
+  config?: RunContext['config'];
 }
 
 /** Header and query values that carry credentials, so that no log line shows them. */
 export function registerSecrets(s: ScheduleConfig): void {
+  if (!s.request) return; // a validation uses its sink's connection (secrets as the sink registers them)
   const secretName = /auth|key|token|secret|cookie|session|signature|sig$|password|appid|credential/i;
   for (const [k, v] of Object.entries(s.request.headers)) {
     if (!secretName.test(k)) continue;
@@ -83,10 +87,11 @@ export class Scheduler {
     const writer = await RunWriter.open(this.o.log, this.o.pipeline);
     try {
       const registry = this.o.registry ?? new Registry();
+      for (const p of prepared) registerValidationMetrics(registry, this.o.pipeline, p.s);
       await Promise.all(
         prepared.map((p) => {
           const metrics = new ComponentMetrics(registry, { pipeline: this.o.pipeline, component: 'schedule', schedule: p.s.name });
-          return this.runSchedule(p.s, p.cron, { pipeline: this.o.pipeline, schedule: p.s, log: this.o.log, writer, transformer: p.transformer, logger: p.logger, topicDefaults: this.o.topicDefaults, metrics }, signal);
+          return this.runSchedule(p.s, p.cron, { pipeline: this.o.pipeline, schedule: p.s, log: this.o.log, writer, transformer: p.transformer, logger: p.logger, topicDefaults: this.o.topicDefaults, metrics, registry, config: this.o.config }, signal);
         }),
       );
     } finally {

@@ -1,6 +1,7 @@
 /**
  * The `schedules:` key of a pipeline: pulls from HTTP/JSON APIs on cron schedules into a topic
- * (docs/schedules.md). Each schedule's keys, defaults and descriptions are here, and so are the
+ * (docs/schedules.md), or a validation suite over a sink's table (`validate`, src/quality/validate),
+ * or a reconcile (`reconcile`, reconcile.ts). Each schedule's keys, defaults and descriptions are here, and so are the
  * checks beyond the schema (cron syntax, expressions, pagination settings), which the config loader
  * runs so that problems are reported at their line.
  */
@@ -10,6 +11,8 @@ import { duration, integer, list, object, oneOf, raw, size, string, type Infer }
 import type { CheckContext } from '../registry/spec.ts';
 import { checkExpr } from '../processors/exprs.ts';
 import { cronProblem, isTimeZone } from './cron.ts';
+import { checkValidate, VALIDATE } from '../quality/validate/spec.ts';
+import { checkReconcile, RECONCILE } from './reconcile.ts';
 
 const NAME = '^[A-Za-z0-9_.-]+$';
 
@@ -66,24 +69,32 @@ export const SCHEDULE = object({
   name: string({ pattern: NAME, hint: 'letters, digits, _ . -', description: 'Names the schedule in the run history and in `sluice schedules run`; renaming it starts its history (and missed-run accounting) afresh.' }),
   cron: string({ minLength: 1, type: 'cron expression', description: 'When it runs: 5 fields (`*/15 * * * *`), 6 with seconds first (`*/10 * * * * *`), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly` ([schedules.md](schedules.md#cron-expressions)).' }),
   timezone: string({ minLength: 1, description: 'The IANA time zone the cron fields are read in (`Europe/Berlin`).' }).default('UTC'),
-  request,
+  request: request.optional('none: the schedule is a `validate` one'),
   retries: retries.default({}, 'the defaults below'),
   transform: transform.optional('records as the API sends them'),
-  topic: string({ pattern: NAME, hint: 'letters, digits, _ . -', description: 'The log topic the records are written to (created when missing).' }),
+  topic: string({ pattern: NAME, hint: 'letters, digits, _ . -', description: 'The log topic the records are written to (created when missing); required with `request`.' }).optional('none (required with `request`)'),
   key: string({ minLength: 1, description: 'A JSON path into each (transformed) record giving its key (`city.id`); a record without it fails the run.' }).optional('none: records have no key (partition 0)'),
   onMissed: oneOf(['runOnce', 'skip'] as const, { description: 'When the pipeline starts after fire times passed while it was stopped: `runOnce` runs once at once for all of them, `skip` records them as skipped and waits for the next fire time.' }).default('runOnce'),
   maxRecords: integer({ min: 1, description: 'The most records one run may take from the API (all pages, before the transform); a run with more fails (SCHEDULE_LIMIT) and writes nothing. A run is one log commit held in memory until it commits, so this bounds both.' }).default(100_000),
+  validate: VALIDATE.optional(),
+  reconcile: RECONCILE.optional(),
 });
 
 export type ScheduleConfig = Infer<typeof SCHEDULE>;
+/** A schedule that pulls from an API into a topic (it has `request` and `topic`). */
+export type PullSchedule = ScheduleConfig & { request: NonNullable<ScheduleConfig['request']>; topic: string };
+export const isPull = (s: ScheduleConfig): s is PullSchedule => s.request !== undefined;
 
-export const SCHEDULES = list(SCHEDULE, { description: 'Pulls from HTTP/JSON APIs on cron schedules into topics, with a run history in `<name>.schedules` ([schedules.md](schedules.md)).' });
+/** What a schedule does: exactly one of these keys. */
+export const SCHEDULE_KINDS = ['request', 'validate', 'reconcile'] as const;
+
+export const SCHEDULES = list(SCHEDULE, { description: 'Pulls from HTTP/JSON APIs on cron schedules into topics (`request`), or validates a sink\'s table with an expectation suite (`validate`), or reconciles the source with its sinks (`reconcile`), with a run history in `<name>.schedules` ([schedules.md](schedules.md)).' });
 
 /** The history topic of a pipeline's schedules. */
 export const historyTopicOf = (pipeline: string): string => `${pipeline}.schedules`;
 
 /** Checks the raw, schema-valid `schedules` list beyond its schema, reporting each problem at its path. */
-export function checkSchedules(raw: unknown, ctx: CheckContext, pipeline: { name?: unknown; source?: { topicPrefix?: unknown } } = {}): void {
+export function checkSchedules(raw: unknown, ctx: CheckContext, pipeline: { name?: unknown; source?: { topicPrefix?: unknown }; sinks?: unknown } = {}): void {
   if (!Array.isArray(raw)) return;
   const seen = new Set<string>();
   const name = String(pipeline.name ?? '');
@@ -93,9 +104,18 @@ export function checkSchedules(raw: unknown, ctx: CheckContext, pipeline: { name
     const at = (...p: string[]) => ['schedules', String(i), ...p];
     if (seen.has(s.name)) ctx.fail(at('name'), `another schedule is already named ${JSON.stringify(s.name)}; each needs its own name (it identifies its run history)`);
     seen.add(s.name);
+    const kinds = SCHEDULE_KINDS.filter((k) => s[k] !== undefined);
+    if (kinds.length !== 1) ctx.fail(kinds.length ? at(kinds[1]) : at(), kinds.length ? `a schedule does one thing: give ${kinds.join(' or ')}, not both (split it into two schedules)` : `schedule ${s.name} does nothing: give it one of ${SCHEDULE_KINDS.map((k) => `\`${k}\``).join(', ')}`);
+    if (s.request !== undefined && s.topic === undefined) ctx.fail(at(), `schedule ${s.name} pulls (request) but names no \`topic\` to write the records to`);
+    if (s.request === undefined) {
+      for (const k of ['topic', 'transform', 'key'] as const) if (s[k] !== undefined) ctx.fail(at(k), `\`${k}\` is for a schedule that pulls from an API (request); schedule ${s.name} writes no records`);
+    }
+    if (s.validate !== undefined) checkValidate(s.validate, at('validate'), ctx, pipeline);
+    if (s.reconcile !== undefined) checkReconcile(s.reconcile, at('reconcile'), ctx, pipeline);
     const topic = String(s.topic);
-    if (topic === historyTopicOf(name) || topic === `${name}.dlq` || topic.startsWith(`${name}.retry.`) || topic.startsWith(`${name}.__`)) ctx.fail(at('topic'), `${topic} is the pipeline's own topic; write the records to a topic of their own (e.g. topic_external_data)`);
-    else if (prefix !== null && topic.startsWith(prefix + '.')) ctx.fail(at('topic'), `${topic} would be taken for one of the source's change topics (${prefix}.<schema>.<table>); choose a name outside ${prefix}.*, e.g. topic_external_data`);
+    // (A validation writes no records: no topic to check.)
+    if (s.topic !== undefined && (topic === historyTopicOf(name) || topic === `${name}.dlq` || topic.startsWith(`${name}.retry.`) || topic.startsWith(`${name}.__`))) ctx.fail(at('topic'), `${topic} is the pipeline's own topic; write the records to a topic of their own (e.g. topic_external_data)`);
+    else if (s.topic !== undefined && prefix !== null && topic.startsWith(prefix + '.')) ctx.fail(at('topic'), `${topic} would be taken for one of the source's change topics (${prefix}.<schema>.<table>); choose a name outside ${prefix}.*, e.g. topic_external_data`);
     const tz = s.timezone ?? 'UTC';
     if (!isTimeZone(tz)) ctx.fail(at('timezone'), `unknown time zone ${JSON.stringify(tz)}; use an IANA name such as UTC or Europe/Berlin`);
     const problem = cronProblem(String(s.cron), isTimeZone(tz) ? tz : 'UTC');

@@ -74,7 +74,7 @@ export async function loadTransformer(s: ScheduleConfig, o: { pipeline: string; 
     return [row as Value];
   };
   return async (records, run) => {
-    const meta: Meta = { topic: s.topic, key: null, timestamp: run.fireTime, headers: undefined };
+    const meta: Meta = { topic: s.topic ?? '', key: null, timestamp: run.fireTime, headers: undefined };
     const out: OutRecord[] = [];
     for (let i = 0; i < records.length; i++) {
       let produced = project(records[i], meta, i);

@@ -3,6 +3,8 @@
  * package: `import type { ScheduleTransform } from 'sluice'`.
  */
 import type { JsonValue } from '../processors/module/types.ts';
+import type { ExpectationResult } from '../quality/validate/run.ts';
+import type { ReconcileSummary } from './reconcile.ts';
 
 export interface ScheduleModuleContext {
   pipeline: string;
@@ -45,4 +47,8 @@ export interface RunEntry {
   reason?: string;
   /** Fire times this entry covers beyond its own (a catch-up run, a skip after downtime). */
   missed?: number;
+  /** A `validate` schedule's result (its `records` are the rows read, `pages` the pages): each expectation's rows checked and failed, with example keys and reasons. */
+  validation?: { sink: string; table: string; rows: number; expectations: ExpectationResult[] };
+  /** A `reconcile` schedule's result per sink × table (its `records` are the source rows compared; the full report is in `<state.dir>/reconcile/history.jsonl`). */
+  reconcile?: ReconcileSummary[];
 }

@@ -37,10 +37,10 @@ describe('schedules config', () => {
     assert.equal(s.onMissed, 'runOnce');
     assert.equal(s.maxRecords, 100_000);
     assert.deepEqual(s.retries, { attempts: 3, backoffMs: 1000, maxBackoffMs: 30_000 });
-    assert.equal(s.request.method, 'GET');
-    assert.equal(s.request.timeoutMs, 30_000);
-    assert.deepEqual(s.request.pagination, { type: 'none', start: 1, maxPages: 100 });
-    assert.deepEqual(s.request.headers, { Authorization: 'Bearer t' });
+    assert.equal(s.request!.method, 'GET');
+    assert.equal(s.request!.timeoutMs, 30_000);
+    assert.deepEqual(s.request!.pagination, { type: 'none', start: 1, maxPages: 100 });
+    assert.deepEqual(s.request!.headers, { Authorization: 'Bearer t' });
     assert.equal(s.transform, undefined);
     assert.throws(() => parseConfig(base.replace('schedules:\n', ''), 'p.yaml', {}), /neither a source nor processors or sinks/, 'without schedules (or anything else) it is still an error');
   });
