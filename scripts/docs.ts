@@ -1,12 +1,14 @@
 /**
- * `npm run docs`: rewrites the reference sections of docs/config.md, docs/errors.md and
- * docs/processing.md (the expression functions) from the
- * component specs (src/components.ts), the pipeline's top-level keys (src/config/pipeline.ts) and
- * the error catalogs, between marker comments; the prose around them is left as written.
+ * `npm run docs`: rewrites the reference sections of docs/config.md, docs/errors.md,
+ * docs/processing.md (the expression functions) and docs/operations.md (the metrics) from the
+ * component specs (src/components.ts), the pipeline's top-level keys (src/config/pipeline.ts),
+ * the error catalogs and the metric registrations under src/ (scripts/metrics.ts), between marker
+ * comments; the prose around them is left as written.
  * `npm run docs -- --check` writes nothing and exits 1 when a file differs from what it would write
  * (test/docs/ runs the same check).
  *
- * To change a generated row, change the field's `description` (or the catalog's `meaning`) in src/.
+ * To change a generated row, change the field's `description` (or the catalog's `meaning`, or the
+ * metric's help text) in src/.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -17,6 +19,7 @@ import type { ErrorArea, ErrorDef, Retriable } from '../src/core/errors.ts';
 import { FUNCTIONS } from '../src/processors/expr/index.ts';
 import { allErrorAreas, allSpecs } from '../src/registry/index.ts';
 import type { AnySpec } from '../src/registry/spec.ts';
+import { scanMetrics, type MetricDef } from './metrics.ts';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const END_MARKER = '<!-- end generated -->';
@@ -115,6 +118,27 @@ export function functionReference(): string {
   return [NOTE, table(['function', 'gives', 'meaning'], FUNCTIONS.map((f) => ['`' + `${f.name}(${f.args})` + '`', f.returns, f.doc]))].join('\n\n');
 }
 
+// ---------- docs/operations.md ----------
+
+const code = (s: string): string => '`' + s + '`';
+
+function labelText(m: MetricDef): string {
+  const all = m.labels.map(code).join(', ');
+  const some = m.someLabels.length ? `; on some series: ${m.someLabels.map(code).join(', ')}` : '';
+  return (all || 'none') + some;
+}
+
+/**
+ * The generated part of docs/operations.md: every metric src/ registers. Throws, naming file and
+ * line, on a registration the scan cannot read, so that none goes undocumented.
+ */
+export function metricsReference(root = ROOT): string {
+  const { metrics, problems } = scanMetrics(root);
+  if (problems.length) throw new Error(`metric registrations the docs cannot read (scripts/metrics.ts says what it follows):\n  ${problems.join('\n  ')}`);
+  const rows = metrics.map((m) => [code(m.name), m.type, labelText(m), sentence(m.help), [...new Set(m.where.map((w) => code(w.replace(/:\d+$/, ''))))].join(', ')]);
+  return [NOTE.replace('the specs in src/', 'the metric registrations in src/ (help texts)'), table(['metric', 'type', 'labels', 'meaning', 'registered in'], rows)].join('\n\n');
+}
+
 // ---------- files ----------
 
 export interface GeneratedFile {
@@ -129,6 +153,7 @@ export const FILES: GeneratedFile[] = [
   { path: 'docs/config.md', marker: '<!-- generated:config-reference -->', render: configReference },
   { path: 'docs/errors.md', marker: '<!-- generated:error-reference -->', render: errorReference },
   { path: 'docs/processing.md', marker: '<!-- generated:expression-functions -->', render: functionReference },
+  { path: 'docs/operations.md', marker: '<!-- generated:metrics-reference -->', render: () => metricsReference() },
 ];
 
 /** `text` with the section after `marker` replaced by `body`. */
@@ -143,8 +168,8 @@ export function replaceSection(text: string, marker: string, body: string, file:
 }
 
 /** Each file as it is and as `npm run docs` would write it. */
-export function generate(root = ROOT): { path: string; current: string; expected: string }[] {
-  return FILES.map((f) => {
+export function generate(root = ROOT, only?: string): { path: string; current: string; expected: string }[] {
+  return FILES.filter((f) => only === undefined || f.path === only).map((f) => {
     const current = readFileSync(join(root, f.path), 'utf8');
     return { path: f.path, current, expected: replaceSection(current, f.marker, f.render(), f.path) };
   });
@@ -167,7 +192,7 @@ function main(argv: string[]): number {
     console.error(`${stale.join(' and ')} ${stale.length > 1 ? 'differ' : 'differs'} from the specs: run npm run docs`);
     return 1;
   }
-  console.log(stale.length ? `${check ? 'would rewrite' : 'rewrote'} ${stale.join(', ')}` : 'docs/config.md and docs/errors.md are up to date');
+  console.log(stale.length ? `${check ? 'would rewrite' : 'rewrote'} ${stale.join(', ')}` : `${FILES.map((f) => f.path).join(', ')} are up to date`);
   return 0;
 }
 

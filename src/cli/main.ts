@@ -5,14 +5,17 @@
 import { SluiceError } from '../core/errors.ts';
 import { redact } from '../core/logger.ts';
 import { SLUICE_VERSION } from '../core/version.ts';
+import { alertsCommand } from './alerts.ts';
 import { UsageError, type Command } from './command.ts';
 import { dlqCommand } from './dlq.ts';
 import { lakeCommand } from './lake.ts';
+import { reconcileCommand } from './reconcile.ts';
 import { registryCommand } from './registry.ts';
 import { runCommand } from './run.ts';
 import { schedulesCommand } from './schedules.ts';
 import { statusCommand } from './status.ts';
 import { tailCommand } from './tail.ts';
+import { uiCommand } from './ui.ts';
 import { schemaCommand, validateCommand } from './validate.ts';
 
 const COMMANDS: Record<string, Command> = {
@@ -24,7 +27,10 @@ const COMMANDS: Record<string, Command> = {
   dlq: dlqCommand,
   lake: lakeCommand,
   registry: registryCommand,
+  reconcile: reconcileCommand,
   schedules: schedulesCommand,
+  alerts: alertsCommand,
+  ui: uiCommand,
 };
 
 function topHelp(): string {

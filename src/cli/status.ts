@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { redact } from '../core/logger.ts';
 import { statusFile } from '../engine/status.ts';
 import { sourceSpec } from '../registry/index.ts';
 import type { Command } from './command.ts';
@@ -76,7 +77,7 @@ example:
       report[server.key] = server.value;
     }
     if (values.json) {
-      process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      process.stdout.write(redact(JSON.stringify(report, null, 2)) + '\n');
       return report.logError ? 1 : 0;
     }
     if (report.pipeline) {
@@ -92,6 +93,10 @@ example:
         const ks = k.keyedState as { store: string; entries: number; cached?: number; threads?: number } | null | undefined;
         const held = ks ? `, state: ${ks.entries} entries ${ks.store === 'disk' ? `on disk (${ks.cached} cached in memory)` : 'in memory'}${ks.threads ? ` of ${ks.threads} worker threads` : ''}` : '';
         lines.push(`  processor ${k.name} (${k.type}): ${k.state}, ${k.processed} records processed this run${held}${k.error ? `; error ${k.error.code}: ${k.error.message}` : ''}`);
+        // An expect processor's expectations: checks passed and failed since it started, and the last failure.
+        for (const x of (k.expectations ?? []) as { name: string; check: string; action: string; passed: number; failed: number; lastFailure: { reason: string; at: string } | null }[]) {
+          lines.push(`    expectation ${x.name} (${x.check}, ${x.action}): ${x.passed} passed, ${x.failed} failed${x.lastFailure ? `; last failure at ${x.lastFailure.at}: ${x.lastFailure.reason}` : ''}`);
+        }
       }
       for (const k of p.sinks ?? []) {
         // How far behind the log's end each sink's committed offsets are.
@@ -99,7 +104,7 @@ example:
         for (const t of report.topics) for (const part of t.partitions) if (`${t.name}/${part.partition}` in (k.offsets ?? {})) behind += part.end - k.offsets[`${t.name}/${part.partition}`];
         const held = k.held ?? [];
         const extra = `${held.length ? `, ${held.length} table${held.length > 1 ? 's' : ''} held` : ''}${k.deadLettered ? `, ${k.deadLettered} changes dead-lettered this run` : ''}`;
-        lines.push(`  sink ${k.name} (${k.type}): ${k.state}, ${k.applied} changes applied this run, ${behind} ${dense ? 'records' : 'offsets'} behind the log${k.lagMs !== null ? `, lag ${k.lagMs} ms` : ''}${extra}${k.error ? `; error ${k.error.code}: ${k.error.message}` : ''}`);
+        lines.push(`  sink ${k.name} (${k.type}): ${k.state}, ${k.applied} changes applied this run, ${behind} ${dense ? 'records' : 'offsets'} behind the log${k.lagMs !== null ? `, lag ${k.lagMs} ms` : ''}${typeof k.lagSeconds === 'number' && k.lagSeconds > 0 ? ` (${k.lagSeconds.toFixed(1)} s behind the source end to end)` : ''}${extra}${k.error ? `; error ${k.error.code}: ${k.error.message}` : ''}`);
         if (k.group) lines.push(`    consumer group ${k.group.name}, generation ${k.group.generation ?? '(joining)'}: applies ${k.group.partitions.length ? k.group.partitions.join(' ') : 'no partitions'}`);
         // A held table stays where its target refused a change until the pipeline restarts.
         for (const h of held) lines.push(`    held ${h.table} (${h.topic}) at partition ${h.partition} offset ${h.offset}: error ${h.error.code}: ${h.error.message}`);
@@ -112,7 +117,7 @@ example:
       lines.push('consumer groups:');
       for (const g of report.groups) lines.push(`  ${g.group}  ${Object.keys(g.lag).length ? `lag ${JSON.stringify(g.lag)}` : "no offsets in the log (a sink's group: they are in its target)"}`);
     }
-    process.stdout.write(lines.join('\n') + '\n');
+    process.stdout.write(redact(lines.join('\n')) + '\n');
     return report.logError ? 1 : 0;
   },
 };

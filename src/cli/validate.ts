@@ -1,9 +1,11 @@
 import { parseArgs } from 'node:util';
 import { exportJsonSchema, loadConfig } from '../config/index.ts';
+import { redact } from '../core/logger.ts';
 import { describeGraph, planTopology } from '../engine/topology.ts';
 import { logSpec, processorSpec, sinkSpec, sourceSpec } from '../registry/index.ts';
 import { describeIngest } from '../sources/http/spec.ts';
 import { displayUrl } from '../schedules/pull.ts';
+import { maskedUrl } from '../alerts/notify.ts';
 import { UsageError, type Command } from './command.ts';
 
 export const validateCommand: Command = {
@@ -30,9 +32,11 @@ example:
     let out = `OK: ${positionals[0]} (${parts.join(', ')})\n`;
     if (cfg.ingest) out += `  ${describeIngest(cfg.ingest)}\n`;
     for (const p of cfg.processors) out += `  ${processorSpec(p.type).describe(p)}\n`;
-    for (const s of cfg.schedules) out += `  schedule ${s.name}: ${s.cron}${s.timezone === 'UTC' ? '' : ` (${s.timezone})`} ${s.request.method} ${displayUrl(s.request.url)} → ${s.topic}\n`;
+    for (const s of cfg.schedules) out += `  schedule ${s.name}: ${s.cron}${s.timezone === 'UTC' ? '' : ` (${s.timezone})`} ${s.request ? `${s.request.method} ${displayUrl(s.request.url)} → ${s.topic}` : s.validate ? `validate ${s.validate.sink} ${s.validate.table}: ${s.validate.expectations.map((e) => e.name).join(', ')}` : `reconcile ${s.reconcile?.sinks.join(', ') || 'every sink'}`}\n`;
+    if (cfg.alerts?.rules.length) out += `  alerts: ${cfg.alerts.rules.map((r) => r.name).join(', ')} → ${cfg.alerts.receivers.map((r) => `${r.name} (${r.type} ${maskedUrl(r.url)})`).join(', ')} (sluice alerts lists them)\n`;
     if (cfg.processors.length || cfg.ingest) out += `graph:\n${describeGraph(topology)}\n`;
-    process.stdout.write(out);
+    // The components' descriptions leave passwords out; masked here too, for one that would not.
+    process.stdout.write(redact(out));
     return 0;
   },
 };

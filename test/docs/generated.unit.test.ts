@@ -1,6 +1,6 @@
 /**
- * Drift between the specs and what is written elsewhere: docs/config.md and docs/errors.md must be
- * what `npm run docs` writes; every error code the source raises or compares must be declared in a
+ * Drift between the specs and what is written elsewhere: docs/config.md, docs/errors.md,
+ * docs/processing.md and docs/operations.md must be what `npm run docs` writes; every error code the source raises or compares must be declared in a
  * catalog, every declared code must be raised somewhere, and errors are built only through a
  * catalog's error() (no `new SluiceError(` outside src/core/errors.ts).
  *
@@ -8,12 +8,14 @@
  * count and comments do not.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
 import ts from 'typescript';
-import { FILES, generate, ROOT } from '../../scripts/docs.ts';
+import { FILES, generate, metricsReference, ROOT } from '../../scripts/docs.ts';
+import { scanMetrics } from '../../scripts/metrics.ts';
 import type { ErrorArea } from '../../src/core/errors.ts';
 import { allErrorAreas } from '../../src/registry/index.ts';
 
@@ -121,7 +123,7 @@ describe('generated docs and error codes', () => {
 
   for (const f of FILES) {
     it(`${f.path} is what npm run docs writes`, () => {
-      const g = generate().find((x) => x.path === f.path)!;
+      const g = generate(ROOT, f.path)[0];
       if (g.current === g.expected) return;
       const a = g.current.split('\n');
       const b = g.expected.split('\n');
@@ -205,3 +207,49 @@ describe('generated docs and error codes', () => {
   });
 });
 
+
+describe('metrics reference (scripts/metrics.ts)', () => {
+  it('reads every registration under src/, labels included', () => {
+    const { metrics, problems } = scanMetrics(ROOT);
+    assert.deepEqual(problems, [], 'registrations the scan cannot read fail the docs');
+    const events = metrics.find((m) => m.name === 'sluice_events_in_total');
+    assert.ok(events, 'the component metrics are found through ComponentMetrics');
+    assert.equal(events.type, 'counter');
+    assert.deepEqual(events.labels, ['pipeline', 'component'], "every component's series have these");
+    assert.ok(events.someLabels.includes('sink') && events.someLabels.includes('processor'), 'and each kind its own name label');
+    assert.deepEqual(metrics.find((m) => m.name === 'sluice_errors_total')?.labels, ['pipeline', 'component', 'stage']);
+    assert.equal(metrics.find((m) => m.name === 'sluice_batch_latency_seconds')?.type, 'histogram');
+  });
+
+  it('fails loudly on a registration it cannot read', () => {
+    const t = mkdtempSync(join(tmpdir(), 'sluice-metrics-scan-'));
+    try {
+      mkdirSync(join(t, 'src'));
+      writeFileSync(
+        join(t, 'src', 'm.ts'),
+        [
+          "import { Counter, Gauge as G, Registry } from './core/metrics.ts';",
+          'const r = new Registry();',
+          "const base = { pipeline: 'p' };",
+          "r.register(new Counter('sluice_ok_total', 'Fine' + ' too', { ...base, sink: 's' }));",
+          "r.register(new G(`sluice_${'x'}_bytes`, 'Computed name'));",
+          "export function f(o: { labels: Record<string, string> }) { r.register(new Counter('sluice_odd_total', 'Labels from elsewhere', o.labels)); }",
+          'const make = (n: string, h: string, l: Record<string, string>) => new G(n, h, l);',
+          'const metric = (reg: Registry, m: typeof make, n: string, h: string, l: Record<string, string>) => reg.register(m(n, h, l));',
+          "export function g(table: string) { metric(r, make, 'sluice_made_rows', 'Made by a factory', { pipeline: 'p', table }); }",
+        ].join('\n'),
+      );
+      const scan = scanMetrics(t);
+      assert.deepEqual(scan.metrics.map((m) => [m.name, m.type, m.help, m.labels]), [
+        ['sluice_made_rows', 'gauge', 'Made by a factory', ['pipeline', 'table']],
+        ['sluice_ok_total', 'counter', 'Fine too', ['pipeline', 'sink']],
+      ]);
+      assert.equal(scan.problems.length, 2, scan.problems.join('\n'));
+      assert.match(scan.problems[0], /^src\/m\.ts:5: new G\( with a name that is not a string literal/);
+      assert.match(scan.problems[1], /^src\/m\.ts:6: sluice_odd_total: labels `o\.labels`/);
+      assert.throws(() => metricsReference(t), /metric registrations the docs cannot read[\s\S]*src\/m\.ts:5/);
+    } finally {
+      rmSync(t, { recursive: true, force: true });
+    }
+  });
+});
