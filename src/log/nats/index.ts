@@ -275,6 +275,20 @@ export class NatsLog implements Log {
       if (info && !(info instanceof Error) && info.state.last_seq > (this.endCache.get(streams[i]) ?? 0)) grew = true;
     }
     if (grew) await this.view.sync();
+    // The infos are not taken at one instant: a commit may complete after one stream's info and
+    // before another's, and the ends would then show part of it. Streams whose info predates the
+    // end of a completed commit the view now knows are asked again (and the view synced again,
+    // for intents stored meanwhile), until the infos agree with every completed commit; bounded.
+    for (let round = 0; round < 5; round++) {
+      const stale = streams.flatMap((s, i) => {
+        const info = infos[i];
+        return info && !(info instanceof Error) && this.view.doneEnd(s) > info.state.last_seq ? [i] : [];
+      });
+      if (!stale.length) break;
+      const again = await Promise.all(stale.map((i) => this.client.streamInfoOrNull(streams[i]).catch((e: SluiceError) => e)));
+      stale.forEach((i, j) => (infos[i] = again[j]));
+      await this.view.sync();
+    }
     const out = new Map<string, PartState>();
     for (let i = 0; i < streams.length; i++) {
       const s = streams[i];

@@ -164,6 +164,16 @@ export class LogView {
     return min;
   }
 
+  /** The last sequence of `stream` that some producer's last completed commit wrote (0: none). */
+  doneEnd(stream: string): number {
+    let max = 0;
+    for (const { entry } of this.producers.values()) {
+      const r = entry.done?.parts[stream];
+      if (r && r[1] > max) max = r[1];
+    }
+    return max;
+  }
+
   /** Whether records of this commit are to be skipped (it was aborted). */
   isAborted(producerKey: string, epoch: number, commit: number): boolean {
     return this.aborted.has(`${producerKey} ${epoch} ${commit}`);
