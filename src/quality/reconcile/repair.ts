@@ -9,8 +9,8 @@
  * The embedded log takes one writer: with the pipeline stopped the CLI opens the log and appends;
  * while it runs, the running pipeline does (`POST /api/actions/repair`, registered by the runner).
  */
-import type { PipelineConfig, PostgresSourceConfig } from '../../config/types.ts';
-import type { ChangeEvent, Row } from '../../core/event.ts';
+import type { MysqlSourceConfig, PipelineConfig, PostgresSourceConfig } from '../../config/types.ts';
+import type { ChangeEvent, Row, TableSchema, Value } from '../../core/event.ts';
 import { schemaRecordOf, schemaTopicOf, SCHEMA_HEADER } from '../../core/schemas.ts';
 import { DebeziumJsonSerializer } from '../../core/serde/debezium.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
@@ -20,6 +20,11 @@ import type { Log } from '../../log/types.ts';
 import { logSpec, sourceSpec } from '../../registry/index.ts';
 import { keyOf } from '../../sources/common/keys.ts';
 import { tableTopic } from '../../sources/common/names.ts';
+import { connectorName } from '../../sources/mysql/debezium.ts';
+import { checkServer, closeConn, connectAdmin, currentPosition, primaryKey, quoteIdent as mysqlIdent, tableColumns } from '../../sources/mysql/server.ts';
+import { rawTypeCast, readEvent, snapshotSelect, snapshotSource } from '../../sources/mysql/snapshot.ts';
+import { TableSchemas } from '../../sources/mysql/tables.ts';
+import { textValue } from '../../sources/mysql/types.ts';
 import { copyRows } from '../../sources/postgres/copy-out.ts';
 import { TypeCatalog } from '../../sources/postgres/pgoutput/index.ts';
 import { closeClient, connect } from '../../sources/postgres/replication.ts';
@@ -57,69 +62,142 @@ function splitTable(name: string): { schema: string; table: string } {
 }
 
 /**
+ * The source side of a repair: per table, its schema and an event per key (a read event of the
+ * row the source has now, or a delete when it has none), built as the source's snapshot builds its
+ * events.
+ */
+interface RepairReader {
+  events(schema: string, table: string, topic: string, keys: Record<string, string>[]): Promise<{ table: TableSchema; events: ChangeEvent[] }>;
+  close(): Promise<void>;
+}
+
+function checkKeys(name: string, keyCols: string[], keys: Record<string, string>[]): void {
+  if (!keyCols.length) throw new Error(`repair: ${name} has no primary key in the source`);
+  for (const k of keys) for (const c of keyCols) if (!(c in k)) throw new Error(`repair: key of ${name} lacks column ${c}`);
+}
+
+async function postgresReader(src: PostgresSourceConfig, connector: string): Promise<RepairReader> {
+  const client = await connect(src.connection, false);
+  try {
+    const catalog = new TypeCatalog(client, false, src.intervalHandling);
+    const lsn = String((await client.query(`SELECT pg_current_wal_lsn()::text AS l`)).rows[0].l);
+    const [hi, lo] = lsn.split('/').map((x) => parseInt(x, 16));
+    const lsnNum = hi * 2 ** 32 + lo;
+    return {
+      async events(schema, table, topic, keys) {
+        const rel = await catalog.tableSchemaByName(schema, table);
+        const cols = rel.table.columns;
+        const qualified = `${quoteIdent(schema)}.${quoteIdent(table)}`;
+        const keyCols = rel.table.keyColumns;
+        checkKeys(`${schema}.${table}`, keyCols, keys);
+        const events: ChangeEvent[] = [];
+        for (const k of keys) {
+          const where = keyCols.map((c) => `${quoteIdent(c)}::text = ${client.escapeLiteral(k[c])}`).join(' AND ');
+          let after: Row | null = null;
+          for await (const rows of copyRows(client, `(SELECT ${cols.map((c) => quoteIdent(c.name)).join(', ')} FROM ${qualified} WHERE ${where})`, cols.length)) {
+            for (const values of rows) after = rel.decodeTextRow(values);
+          }
+          const now = Date.now();
+          const before = after ? null : rel.decodeTextRow(cols.map((c) => (c.name in k ? k[c.name] : null)));
+          events.push({
+            topic,
+            key: keyOf(rel.table, (after ?? before)!),
+            before,
+            after,
+            source: { version: SLUICE_VERSION, connector, name: src.topicPrefix, ts_ms: now, snapshot: after ? 'incremental' : 'false', db: src.connection.database, sequence: `[null,"${lsn}"]`, ts_us: now * 1000, schema, table, txId: null, lsn: lsnNum, xmin: null },
+            op: after ? 'r' : 'd',
+            ts_ms: now,
+            table: rel.table,
+          });
+        }
+        return { table: rel.table, events };
+      },
+      close: () => closeClient(client),
+    };
+  } catch (e) {
+    await closeClient(client);
+    throw e;
+  }
+}
+
+/** MySQL/MariaDB: each row read as the snapshot reads it (its query, raw values, event builder). */
+async function mysqlReader(src: MysqlSourceConfig): Promise<RepairReader> {
+  const conn = await connectAdmin(src.connection);
+  try {
+    const info = await checkServer(conn);
+    const connector = connectorName(src, info.mariadb);
+    const at = await currentPosition(conn, info);
+    const schemas = new TableSchemas();
+    return {
+      async events(database, table, topic, keys) {
+        const columns = await tableColumns(conn, database, table);
+        const schema = schemas.intern(database, table, columns, await primaryKey(conn, database, table));
+        checkKeys(`${database}.${table}`, schema.keyColumns, keys);
+        const keyIdx = schema.keyColumns.map((k) => columns.findIndex((c) => c.name === k));
+        const where = schema.keyColumns.map((c) => `${mysqlIdent(c)} = ?`).join(' AND ');
+        const events: ChangeEvent[] = [];
+        for (const k of keys) {
+          const [rows] = await conn.query({ sql: `${snapshotSelect(database, table, columns)} WHERE ${where}`, values: schema.keyColumns.map((c) => k[c]), rowsAsArray: true, typeCast: rawTypeCast } as never);
+          const raw = (rows as (string | Buffer | null)[][])[0];
+          const now = Date.now();
+          if (raw) {
+            events.push(readEvent(topic, schema, columns, keyIdx, raw, snapshotSource(connector, src.topicPrefix, database, table, at, 'incremental', now)));
+            continue;
+          }
+          const before: Record<string, Value> = {};
+          for (const c of columns) before[c.name] = c.name in k ? textValue(c, k[c.name]) : null;
+          events.push({ topic, key: keyOf(schema, before), before, after: null, source: snapshotSource(connector, src.topicPrefix, database, table, at, 'false', now), op: 'd', ts_ms: now, table: schema });
+        }
+        return { table: schema, events };
+      },
+      close: () => closeConn(conn),
+    };
+  } catch (e) {
+    await closeConn(conn);
+    throw e;
+  }
+}
+
+/**
  * Re-emits the keys of `request`. `inject`: the running source's own commit path (inside
  * `sluice run`); without it, a producer of its own on `log` (the pipeline stopped).
  */
 export async function repair(log: Log, cfg: PipelineConfig, request: RepairRequest, inject?: (events: ChangeEvent[]) => Promise<void>): Promise<RepairResult> {
   if (!cfg.source) throw new Error(`pipeline ${cfg.name} has no source to repair from`);
-  if (cfg.source.type !== 'postgres') throw new Error(`repair re-reads rows from PostgreSQL sources; this pipeline's source is ${cfg.source.type}`);
-  const src = cfg.source as PostgresSourceConfig;
+  const src = cfg.source;
+  if (src.type !== 'postgres' && src.type !== 'mysql') throw new Error(`repair re-reads rows from PostgreSQL and MySQL/MariaDB sources; this pipeline's source is ${(src as { type: string }).type}`);
   const spec = sourceSpec(src.type);
   const topology = planTopology(cfg);
   const serializer = new DebeziumJsonSerializer({ schemas: cfg.serialization.schemas, source: spec.debezium, serverName: topology.prefix });
   const schemaTopic = schemaTopicOf(topology.prefix);
   const topicDefaults = logSpec(cfg.log.backend).topicDefaults(cfg.log as never);
   const ledger = await SchemaLedger.load(log, schemaTopic);
-  const client = await connect(src.connection, false);
+  const prefix = spec.topicPrefix(src);
+  const reader = src.type === 'postgres' ? await postgresReader(src as PostgresSourceConfig, spec.debezium.connector) : await mysqlReader(src as MysqlSourceConfig);
   const { producer } = inject ? { producer: null } : await log.openProducer(`reconcile-repair:${cfg.name}`);
   const events: ChangeEvent[] = [];
   const out: RepairResult = { reads: 0, deletes: 0, topics: [] };
   try {
-    const catalog = new TypeCatalog(client, false, src.intervalHandling);
-    const lsn = String((await client.query(`SELECT pg_current_wal_lsn()::text AS l`)).rows[0].l);
-    const [hi, lo] = lsn.split('/').map((x) => parseInt(x, 16));
-    const lsnNum = hi * 2 ** 32 + lo;
     for (const item of request.tables) {
       const { schema, table } = splitTable(item.table);
-      const rel = await catalog.tableSchemaByName(schema, table);
-      const cols = rel.table.columns;
-      const topic = tableTopic(src.topicPrefix, schema, table);
+      const topic = tableTopic(prefix, schema, table);
       await log.ensureTopic(topic, topicDefaults);
       out.topics.push(topic);
-      const schemaRec = schemaRecordOf(spec.debezium.connector, topic, rel.table);
+      const got = await reader.events(schema, table, topic, item.keys);
+      const schemaRec = schemaRecordOf(spec.debezium.connector, topic, got.table);
       const headers = { [SCHEMA_HEADER]: schemaRec.id };
       if (producer && !ledger.has(schemaRec.id)) {
         producer.append(schemaTopic, { key: schemaRec.id, value: JSON.stringify(schemaRec), timestamp: Date.now() });
         ledger.pending.add(schemaRec.id);
       }
-      const qualified = `${quoteIdent(schema)}.${quoteIdent(table)}`;
-      const keyCols = rel.table.keyColumns;
-      for (const k of item.keys) {
-        for (const c of keyCols) if (!(c in k)) throw new Error(`repair: key of ${item.table} lacks column ${c}`);
-        const where = keyCols.map((c) => `${quoteIdent(c)}::text = ${client.escapeLiteral(k[c])}`).join(' AND ');
-        let after: Row | null = null;
-        for await (const rows of copyRows(client, `(SELECT ${cols.map((c) => quoteIdent(c.name)).join(', ')} FROM ${qualified} WHERE ${where})`, cols.length)) {
-          for (const values of rows) after = rel.decodeTextRow(values);
-        }
-        const now = Date.now();
-        const before = after ? null : rel.decodeTextRow(cols.map((c) => (c.name in k ? k[c.name] : null)));
-        const ev: ChangeEvent = {
-          topic,
-          key: keyOf(rel.table, (after ?? before)!),
-          before,
-          after,
-          source: { version: SLUICE_VERSION, connector: spec.debezium.connector, name: src.topicPrefix, ts_ms: now, snapshot: after ? 'incremental' : 'false', db: src.connection.database, sequence: `[null,"${lsn}"]`, ts_us: now * 1000, schema, table, txId: null, lsn: lsnNum, xmin: null },
-          op: after ? 'r' : 'd',
-          ts_ms: now,
-          table: rel.table,
-        };
+      for (const ev of got.events) {
         if (producer) {
           const key = serializer.keyString(ev);
-          producer.append(topic, { key, value: serializer.valueString(ev), timestamp: now, headers });
-          if (!after) producer.append(topic, { key, value: null, timestamp: now, headers });
+          producer.append(topic, { key, value: serializer.valueString(ev), timestamp: ev.ts_ms, headers });
+          if (ev.op === 'd') producer.append(topic, { key, value: null, timestamp: ev.ts_ms, headers });
         } else events.push(ev);
-        if (after) out.reads++;
-        else out.deletes++;
+        if (ev.op === 'd') out.deletes++;
+        else out.reads++;
       }
     }
     if (producer) await producer.commit(JSON.stringify({ repairedAt: new Date().toISOString() }));
@@ -129,7 +207,7 @@ export async function repair(log: Log, cfg: PipelineConfig, request: RepairReque
     throw e;
   } finally {
     await producer?.close().catch(() => {});
-    await closeClient(client);
+    await reader.close();
   }
   return out;
 }

@@ -115,8 +115,9 @@ async function mysqlSource(cfg: MysqlSourceConfig): Promise<SourceReader> {
       return `${r[0][0]}:${r[0][1]}`;
     },
     reached(status, pos) {
-      // status.json's `position` is `file:offset` of the last durable event.
-      const at = typeof status?.position === 'string' ? /^(.*\.)(\d+):(\d+)$/.exec(status.position) : null;
+      // status.json's `durablePosition` (`file:offset`): where the checkpoint committed to the log
+      // with the events stands; its `position` is only what the streamer has received.
+      const at = typeof status?.durablePosition === 'string' ? /^(.*\.)(\d+):(\d+)$/.exec(status.durablePosition) : null;
       const want = /^(.*\.)(\d+):(\d+)$/.exec(pos);
       if (!at || !want) return false;
       return Number(at[2]) > Number(want[2]) || (Number(at[2]) === Number(want[2]) && Number(at[3]) >= Number(want[3]));

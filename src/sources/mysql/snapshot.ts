@@ -13,7 +13,8 @@
  * Progress (rows, rate, ETA) is logged every few seconds.
  */
 import type { MysqlSourceConfig } from './spec.ts';
-import type { SourceInfo, Value } from '../../core/event.ts';
+import type { ChangeEvent, SourceInfo, TableSchema, Value } from '../../core/event.ts';
+import type { BinlogColumn } from './binlog/types.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
 import { SnapshotTable, type SnapshotHooks } from '../common/snapshot.ts';
 import { resumeAfter, type TableSnapshot } from '../common/ranges.ts';
@@ -50,6 +51,34 @@ export async function beginSnapshot(conn: Conn, info: ServerInfo): Promise<Snaps
   }
 }
 
+/** The snapshot's query of a table (FLOAT through `+ 0e0`: plain text would round it to 6 digits, types.ts selectExpression). */
+export function snapshotSelect(database: string, table: string, columns: BinlogColumn[]): string {
+  return `SELECT ${columns.map((c) => selectExpression(c, quoteIdent(c.name))).join(', ')} FROM ${quoteIdent(database)}.${quoteIdent(table)}`;
+}
+
+/** The snapshot's values as read: raw text (binary columns as bytes), which types.ts turns into the values the binlog gives. */
+export const rawTypeCast = (field: { charsetNr?: number; buffer(): Buffer | null; string(): string | null }): string | Buffer | null => (field.charsetNr === 63 ? field.buffer() : field.string());
+
+/** The `source` block of a snapshot read of `database.table` at binlog position `at`. */
+export function snapshotSource(connector: string, topicPrefix: string, database: string, table: string, at: BinlogPos, snapshot: SourceInfo['snapshot'], now: number): SourceInfo {
+  return { version: SLUICE_VERSION, connector, name: topicPrefix, ts_ms: now, snapshot, db: database, sequence: null, schema: database, table, server_id: 0, gtid: null, file: at.file, pos: at.pos, row: 0, thread: null, query: null };
+}
+
+/**
+ * The read event of one row as the snapshot query returned it (`raw`, read with rawTypeCast):
+ * the snapshot's events, and those reconcile's repair re-emits, are built here.
+ */
+export function readEvent(topic: string, schema: TableSchema, columns: BinlogColumn[], keyIdx: number[], raw: readonly (string | Buffer | null)[], source: SourceInfo): ChangeEvent {
+  const after: Record<string, Value> = {};
+  for (let i = 0; i < columns.length; i++) after[columns[i].name] = textValue(columns[i], raw[i]);
+  let key: Record<string, Value> | null = null;
+  if (keyIdx.length) {
+    key = {};
+    for (const i of keyIdx) key[columns[i].name] = after[columns[i].name];
+  }
+  return { topic, key, before: null, after, source, op: 'r', ts_ms: source.ts_ms, table: schema };
+}
+
 export interface SnapshotOptions extends SnapshotHooks {
   conn: Conn;
   point: SnapshotPoint;
@@ -83,9 +112,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       const keys = mysqlKeyColumns(columns, schema.keyColumns);
       const state = (o.state[name] ??= { status: 'partial', rows: 0, ranges: [] });
       const t = (current = new SnapshotTable(o, name, estimated, ti, o.tables.length, state, at, keys && keys.map((k) => k.index)));
-      // FLOAT through `+ 0e0`: plain text would round it to 6 digits (types.ts selectExpression).
-      const cols = columns.map((c) => selectExpression(c, quoteIdent(c.name))).join(', ');
-      let sql = `SELECT ${cols} FROM ${quoteIdent(database)}.${quoteIdent(table)}`;
+      let sql = snapshotSelect(database, table, columns);
       const params: (string | Buffer | null)[] = [];
       if (keys) {
         // Key order, so the table commits in chunks that a restart continues after.
@@ -103,8 +130,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
           sql,
           values: params,
           rowsAsArray: true,
-          // Raw text (binary columns as bytes): types.ts turns it into the same values the binlog gives.
-          typeCast: (field: { charsetNr?: number; buffer(): Buffer | null; string(): string | null }) => (field.charsetNr === 63 ? field.buffer() : field.string()),
+          typeCast: rawTypeCast,
         } as never)
         .stream({ highWaterMark: Math.min(cfg.snapshotFetchSize, 10_000) });
       const keyIdx = schema.keyColumns.map((k) => columns.findIndex((c) => c.name === k));
@@ -114,32 +140,8 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
           break;
         }
         const now = Date.now();
-        const after: Record<string, Value> = {};
-        for (let i = 0; i < columns.length; i++) after[columns[i].name] = textValue(columns[i], raw[i]);
-        let key: Record<string, Value> | null = null;
-        if (keyIdx.length) {
-          key = {};
-          for (const i of keyIdx) key[columns[i].name] = after[columns[i].name];
-        }
-        const source: SourceInfo = {
-          version: SLUICE_VERSION,
-          connector: o.connector ?? mysqlDebezium.connector,
-          name: cfg.topicPrefix,
-          ts_ms: now,
-          snapshot: t.nextMarker(),
-          db: database,
-          sequence: null,
-          schema: database,
-          table,
-          server_id: 0,
-          gtid: null,
-          file: o.point.file,
-          pos: o.point.pos,
-          row: 0,
-          thread: null,
-          query: null,
-        };
-        const c = t.add({ topic, key, before: null, after, source, op: 'r', ts_ms: now, table: schema }, raw, now);
+        const source = snapshotSource(o.connector ?? mysqlDebezium.connector, cfg.topicPrefix, database, table, o.point, t.nextMarker(), now);
+        const c = t.add(readEvent(topic, schema, columns, keyIdx, raw, source), raw, now);
         if (c) await c;
       }
       if (o.isStopped()) break;
