@@ -15,7 +15,7 @@ import { runPipeline } from '../../src/engine/runner.ts';
 import { freshDatabase, PG_HOST, PG_PORT, PG_USER } from '../helpers/pg.ts';
 import { tempDir, waitUntil } from '../helpers/pipeline.ts';
 import { freshTargets, type Targets } from '../helpers/targets.ts';
-import { runFidelity, type SourceDb } from './harness.ts';
+import { runFidelity, type SourceDb } from '../fidelity/harness.ts';
 
 const quiet = createLogger({ level: (process.env.SLUICE_TEST_LOG as 'error') ?? 'error' });
 const WIDE = 1600;
