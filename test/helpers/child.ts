@@ -73,3 +73,15 @@ export async function killRepeatedly(
   }
   return { child, kills };
 }
+
+/** Runs `sluice <args>` in a child process without blocking this one (a pipeline or workload may run in it meanwhile). */
+export function runSluice(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, ['bin/sluice.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout!.on('data', (d) => (stdout += d));
+    c.stderr!.on('data', (d) => (stderr += d));
+    c.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+}

@@ -8,7 +8,6 @@
  * by SQL.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -16,21 +15,12 @@ import { parseConfig } from '../../src/config/index.ts';
 import { runPipeline } from '../../src/engine/runner.ts';
 import { openLog } from '../../src/log/open.ts';
 import { isStreaming, mysqlAdmin, mysqlPipelineYaml, quietLogger, useMysqlDatabase } from '../helpers/mysql.ts';
+import { runSluice } from '../helpers/child.ts';
 import { freshDatabase, PG_HOST, PG_PORT, PG_USER } from '../helpers/pg.ts';
 import { freePort, waitUntil } from '../helpers/pipeline.ts';
 import { normalize, type ColKind } from '../helpers/targets.ts';
 
-/** Runs `sluice reconcile` without blocking this process (the pipeline and the writer run in it). */
-function sluice(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, ['bin/sluice.js', 'reconcile', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d) => (stdout += d));
-    c.stderr.on('data', (d) => (stderr += d));
-    c.on('exit', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const sluice = (args: string[]) => runSluice(['reconcile', ...args]);
 
 type Found = { id: string; kind: string; columns?: string[] };
 function found(report: any): Found[] {

@@ -13,23 +13,13 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { startPipelineProcess, stopProcess } from '../helpers/child.ts';
+import { runSluice, startPipelineProcess, stopProcess } from '../helpers/child.ts';
 import { freePort, pipelineYaml, useDatabase, waitUntil } from '../helpers/pipeline.ts';
 import { freshTargets, sourceRows, type ColKind, type Target } from '../helpers/targets.ts';
 
 const COLS: [string, ColKind][] = [['id', 'int'], ['v', 'int'], ['note', 'text'], ['price', 'decimal'], ['ts', 'timestamptz'], ['doc', 'json'], ['flag', 'bool'], ['data', 'bytes']];
 
-/** Runs `sluice reconcile` without blocking this process (the workload keeps writing meanwhile). */
-function sluice(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, ['bin/sluice.js', 'reconcile', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d) => (stdout += d));
-    c.stderr.on('data', (d) => (stderr += d));
-    c.on('exit', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const sluice = (args: string[]) => runSluice(['reconcile', ...args]);
 
 /** Runs statements on a DuckDB file in a process of their own, which closes the file when it ends. */
 async function duckdbExec(path: string, sql: string[]): Promise<void> {
