@@ -2,6 +2,8 @@
 # A MongoDB-wire-compatible server for the document sink's tests: mongo-java-server (Maven
 # Central, de.bwaldvogel) with its in-memory backend, started from scripts/java/MongoServer.java.
 #   scripts/mongo-server.sh start|stop|status        (port: MONGO_PORT, default 27017)
+# MONGO_OPLOG=1 starts it with an oplog, so it answers change streams (the MongoDB source's tests
+# use one on port 27018; the sink's bulk tests keep theirs without, which costs no oplog memory).
 # The jars are fetched once with Maven into a cache outside the repository
 # (SLUICE_CACHE, default ~/.cache/sluice), where the class, pid file and server log live too.
 # Idempotent: `start` on a running server does nothing. Data lives in memory: a restart empties it.
@@ -61,7 +63,7 @@ start() {
   compile
   mkdir -p "$CACHE/run"
   : > "$LOGFILE"
-  nohup java -Xmx1g -cp "$CACHE/classes:$CACHE/lib/*" MongoServer "$PORT" "$HOST" >> "$LOGFILE" 2>&1 < /dev/null &
+  nohup java -Xmx1g -cp "$CACHE/classes:$CACHE/lib/*" MongoServer "$PORT" "$HOST" ${MONGO_OPLOG:+oplog} >> "$LOGFILE" 2>&1 < /dev/null &
   echo $! > "$PIDFILE"
   for _ in $(seq 1 120); do
     if grep -q 'mongo-java-server ready' "$LOGFILE" && port_open; then

@@ -97,6 +97,8 @@ fi
 
 # MongoDB wire protocol: mongo-java-server (in memory) for the document sink's tests, on 127.0.0.1:27017.
 bash "$(dirname "$0")/mongo-server.sh" start || { log "the MongoDB-compatible test server did not start; see the output above"; exit 1; }
+# The same with an oplog, for the MongoDB source's change streams, on 127.0.0.1:27018.
+MONGO_PORT=27018 MONGO_OPLOG=1 bash "$(dirname "$0")/mongo-server.sh" start || { log "the MongoDB-compatible test server with an oplog did not start; see the output above"; exit 1; }
 
 # Debezium's own connectors (jars cached with Maven, the peer program compiled) for test/debezium/.
 bash "$(dirname "$0")/debezium.sh" prepare || { log "Debezium's connectors for the fidelity test could not be fetched; see the output above"; exit 1; }

@@ -29,8 +29,9 @@ import { deltaSink } from './sinks/delta/spec.ts';
 import { icebergSink } from './sinks/iceberg/spec.ts';
 import { mysqlSource } from './sources/mysql/spec.ts';
 import { postgresSource } from './sources/postgres/spec.ts';
+import { mongodbSource } from './sources/mongodb/spec.ts';
 
-export const SOURCES = [postgresSource, mysqlSource] as const;
+export const SOURCES = [postgresSource, mysqlSource, mongodbSource] as const;
 export const SINKS = [postgresSink, mysqlSink, duckdbSink, mongodbSink, postgresJsonbSink, redisSink, deltaSink, icebergSink] as const;
 export const LOGS = [embeddedLog, kafkaLog, natsLog] as const;
 export const PROCESSORS = [unwrapProcessor, filterProcessor, mapProcessor, routeProcessor, maskProcessor, outboxProcessor, moduleProcessor, windowProcessor, joinProcessor, intervalJoinProcessor, dedupeProcessor, deriveProcessor, avroProcessor, expectProcessor] as const;

@@ -44,6 +44,11 @@ export interface TableSchema {
   table: string;
   columns: ColumnInfo[];
   keyColumns: string[];
+  /**
+   * A collection of documents (the MongoDB source): its events carry `doc`, the documents as
+   * Extended JSON text, and the only column is the key `id`, as Debezium's MongoDB connector has it.
+   */
+  document?: true;
 }
 
 /** Debezium-compatible `source` block. Source connectors add their own fields (Postgres: sequence, txId, lsn, xmin). */
@@ -85,4 +90,10 @@ export interface ChangeEvent {
   transaction?: TransactionInfo | null;
   /** Table schema at the time of the change, used for `schema` parts and sinks. */
   table: TableSchema;
+  /**
+   * For a document collection (`table.document`): the documents before and after as Extended JSON
+   * text (written as Debezium's MongoDB connector writes `before`/`after`: strings), and the
+   * `updateDescription` block as JSON text or null. `before`/`after` rows are then null.
+   */
+  doc?: { before: string | null; after: string | null; updateDescription: string | null };
 }

@@ -28,6 +28,8 @@ export interface SchemaRecord {
   table: string;
   keyColumns: string[];
   columns: SchemaColumn[];
+  /** A document collection (MongoDB source): values carry documents as Extended JSON text, not rows. */
+  document?: true;
   /** Position in the schema topic (set by SchemaStore; orders a table's schemas oldest first). */
   seq?: number;
 }
@@ -68,6 +70,7 @@ export function schemaRecordOf(connector: string, topic: string, table: TableSch
     table: table.table,
     keyColumns: table.keyColumns,
     columns: table.columns.map((c) => ({ name: c.name, sourceType: c.typeName, optional: c.optional, key: c.key, connect: jsonSafe(c.schema) })),
+    ...(table.document ? { document: true as const } : {}),
   };
   const id = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);
   rec = { id, ...body };

@@ -13,7 +13,7 @@
  * made to reject such records (a sink with an `onError` policy): then it ends its partition's part
  * of the batch, which carries it in `rejected` for the sink task to dead-letter or hold.
  */
-import { isRetriable } from '../core/errors.ts';
+import { coreError, isRetriable } from '../core/errors.ts';
 import { SCHEMA_HEADER, type SchemaRecord } from '../core/schemas.ts';
 import { connectJson, isConnectJson, payloadText } from '../core/serde/connect-json.ts';
 import type { SchemaStore } from './schema-topic.ts';
@@ -739,12 +739,18 @@ function sameKey(a: SinkRecord, b: SinkRecord): boolean {
   return a.key === b.key;
 }
 
+/** A table sink given a topic of MongoDB documents in Debezium's shape (text, no columns). */
+function documentTopic(topic: string): Error {
+  return coreError('ENGINE_GRAPH', `topic ${topic} holds MongoDB documents as Extended JSON text (the mongodb source's shape: debezium), which have no columns for a table sink to write. Capture with \`shape: row\` (one typed column per top-level field), or put a map processor in between that makes the columns`);
+}
+
 /** Groups a batch's records by table and reduces them to the last change per key. */
 export function buildTables(records: SinkRecord[], truncates: Map<string, SinkRecord>): TableBatch[] {
   const byTopic = new Map<string, TableBatch>();
   const get = (topic: string, schema: SchemaRecord): TableBatch => {
     let t = byTopic.get(topic);
     if (!t) {
+      if (schema.document) throw documentTopic(topic);
       t = { topic, schema, schemas: [schema], truncate: truncates.get(topic) ?? null, changes: [], upserts: [], deletes: [], keyless: [] };
       byTopic.set(topic, t);
     }

@@ -235,7 +235,7 @@ export async function runPipeline(cfg: PipelineConfig, opts: RunOptions = {}): P
     const source = cfg.source;
     if (src && source) {
       const serializer = new DebeziumJsonSerializer({ schemas: cfg.serialization.schemas, source: src.debezium, serverName: topology.prefix });
-      if (source.transactionMetadata) await log.ensureTopic(serializer.transactionTopic, { ...topicDefaults, partitions: 1 });
+      if ('transactionMetadata' in source && source.transactionMetadata) await log.ensureTopic(serializer.transactionTopic, { ...topicDefaults, partitions: 1 });
       sourceTask = new SourceTask({
         spec: src,
         cfg: source,

@@ -6,6 +6,7 @@
  */
 import { coreError } from '../core/errors.ts';
 import { parseJson } from '../core/serde/parse.ts';
+import { openDocuments } from '../core/serde/documents.ts';
 import type { CheckContext, TransformInput } from '../registry/spec.ts';
 import { compileExpr, ExprError, type Compiled, type ExprType, type Meta } from './expr/index.ts';
 import { parseIsoMs } from './expr/time.ts';
@@ -28,7 +29,8 @@ export interface Scope {
 }
 
 export function scopeOf(rec: TransformInput): Scope {
-  return { value: rec.value === null ? null : parseJson(rec.value), meta: new RecordMeta(rec) };
+  // A MongoDB document (Extended JSON text) is read as a row, like a table's.
+  return { value: rec.value === null ? null : openDocuments(parseJson(rec.value)), meta: new RecordMeta(rec) };
 }
 
 /** A record's metadata; the key is parsed when an expression reads it (`$key`), not before. */

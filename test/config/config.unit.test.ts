@@ -90,7 +90,7 @@ describe('pipeline config', () => {
     // A literal quoted number stays what the user wrote, and is reported.
     assert.match(bad('name: x\nsource:\n  type: postgres\n  connection: {database: d, port: "5432"}\n'), /p\.yaml:4:35: source\.connection\.port: must be an integer \(got "5432"\)/);
     // An interpolated password that looks like a number stays a string.
-    assert.equal(parseConfig('name: x\nsource:\n  type: postgres\n  connection: {database: d, password: "${PW}"}\n', 'p.yaml', { PW: '1234' }).source!.connection.password, '1234');
+    assert.equal((parseConfig('name: x\nsource:\n  type: postgres\n  connection: {database: d, password: "${PW}"}\n', 'p.yaml', { PW: '1234' }).source!.connection as { password?: string }).password, '1234');
   });
 
   it('points into a connection mapping and at unparseable URLs without echoing the password', () => {
@@ -171,7 +171,7 @@ describe('pipeline config', () => {
     try {
       const f = join(dir, 'pipeline.yaml');
       writeFileSync(f, 'name: x\nsource:\n  type: postgres\n  connection:\n    database: ${DB}\n');
-      assert.equal((await loadConfig(f, { DB: 'shop' })).source!.connection.database, 'shop');
+      assert.equal(((await loadConfig(f, { DB: 'shop' })).source!.connection as { database?: string }).database, 'shop');
       await assert.rejects(loadConfig(f, {}), (e: Error & { code: string }) => e.code === 'CONFIG_INVALID' && e.message.includes(`${f}:5:15: source.connection.database: environment variable DB is not set`));
       await assert.rejects(loadConfig(join(dir, 'missing.yaml')), /cannot read config .*missing\.yaml/);
     } finally {

@@ -139,9 +139,29 @@ function keyColumnsInOrder(table: TableSchema): TableSchema['columns'] {
   return out.every((c) => c !== undefined) ? (out as TableSchema['columns']) : keyed;
 }
 
+/** A document as Debezium's MongoDB connector types it: Extended JSON text. */
+const JSON_DOC: FieldSchema = { type: 'string', optional: true, name: 'io.debezium.data.Json', version: 1 };
+/** The MongoDB connector's `updateDescription` block. */
+export const UPDATE_DESCRIPTION_SCHEMA: FieldSchema = {
+  type: 'struct',
+  optional: true,
+  name: 'io.debezium.connector.mongodb.changestream.updatedescription',
+  version: 1,
+  fields: [
+    { type: 'array', items: { type: 'string', optional: false }, optional: true, field: 'removedFields' },
+    { ...JSON_DOC, field: 'updatedFields' },
+    {
+      type: 'array',
+      items: { type: 'struct', optional: false, name: 'io.debezium.connector.mongodb.changestream.truncatedarray', version: 1, fields: [str('field'), { type: 'int32', optional: false, field: 'size' }] },
+      optional: true,
+      field: 'truncatedArrays',
+    },
+  ],
+};
+
 /** The full value schema (`<topic>.Envelope`) for a table, as a FieldSchema. */
 export function envelopeSchema(table: TableSchema, topic: string, source: FieldSchema = GENERIC_SOURCE_SCHEMA): FieldSchema {
-  const row = rowSchema(table, `${topic}.Value`, true, false);
+  const row = table.document ? JSON_DOC : rowSchema(table, `${topic}.Value`, true, false);
   return {
     type: 'struct',
     optional: false,
@@ -150,6 +170,7 @@ export function envelopeSchema(table: TableSchema, topic: string, source: FieldS
     fields: [
       { ...row, field: 'before' },
       { ...row, field: 'after' },
+      ...(table.document ? [{ ...UPDATE_DESCRIPTION_SCHEMA, field: 'updateDescription' }] : []),
       { ...source, field: 'source' },
       // Right after `source`, as Debezium (2.x and 3.x) puts it.
       { ...TRANSACTION_BLOCK_SCHEMA, field: 'transaction' },
@@ -293,11 +314,11 @@ export class DebeziumJsonSerializer {
       this.evText = ',"op":"' + ev.op + '","ts_ms":' + writeNumber(ev.ts_ms) + ',"ts_us":' + scaled(ev.ts_ms, '000') + ',"ts_ns":' + scaled(ev.ts_ms, '000000') + '}';
     }
     const t = ev.transaction;
+    const d = ev.doc;
     return (
-      '{"before":' +
-      writeRow(ev.before) +
-      ',"after":' +
-      writeRow(ev.after) +
+      (d === undefined
+        ? '{"before":' + writeRow(ev.before) + ',"after":' + writeRow(ev.after)
+        : '{"before":' + (d.before === null ? 'null' : writeString(d.before)) + ',"after":' + (d.after === null ? 'null' : writeString(d.after)) + ',"updateDescription":' + (d.updateDescription ?? 'null')) +
       ',"source":' +
       c.head +
       this.srcMsText +

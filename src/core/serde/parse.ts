@@ -17,6 +17,7 @@
 import type { FieldSchema, Row, TableSchema, Value } from '../event.ts';
 import { envelopeSchema, rowSchema } from './debezium.ts';
 import { coreError, type SluiceError } from '../errors.ts';
+import { openDocuments } from './documents.ts';
 
 export interface ParsedEnvelope {
   before: Row | null;
@@ -227,6 +228,8 @@ export function parseValue(input: string | Buffer | null, opts: ParseOptions = {
     throw JsonParseError('not a change event envelope (no "op")', 0);
   }
   const env = payload as Row;
+  // A MongoDB document (Extended JSON text) is read as a row, like a table's.
+  if (typeof env.after === 'string' || typeof env.before === 'string') return openDocuments(env) as unknown as ParsedEnvelope;
   const schema = embedded ?? (opts.table ? tableEnvelopeSchema(opts.table) : undefined);
   if (schema?.fields) {
     for (const f of schema.fields) {

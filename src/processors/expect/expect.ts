@@ -16,6 +16,7 @@
  */
 import { Counter, Registry } from '../../core/metrics.ts';
 import { parseJson } from '../../core/serde/parse.ts';
+import { openDocuments } from '../../core/serde/documents.ts';
 import { SCHEMA_HEADER } from '../../core/schemas.ts';
 import type { KeyedState, ProcessorContext, RecordTransform, TransformInput } from '../../registry/spec.ts';
 import { actionOf, kindOf, type Action, type Kind } from '../../quality/expectations/config.ts';
@@ -158,7 +159,7 @@ export function expectTransform(c: ExpectProcessorConfig, ctx: ProcessorContext)
     const table = tableOfTopic(rec.topic);
     const keys = table === undefined ? undefined : tables.get(table);
     if (!keys) return;
-    const v = rec.value === null ? null : parseJson(rec.value);
+    const v = rec.value === null ? null : openDocuments(parseJson(rec.value));
     if (isChange(v) && v.op === 't') return; // a truncate: its rows' deletes are not in the log
     let recordKey: unknown;
     const keyOf = (): unknown => (recordKey ??= rec.key === null ? null : parseKey(rec.key));

@@ -231,6 +231,9 @@ export function maskTransform(cfg: MaskProcessorConfig, ctx: ProcessorContext): 
         const actions = actionsFor(name);
         const topic = outputTopic(rec.topic, topicPart(schema), topicPart(table));
         if (actions.length === 0) return [{ topic, key: rec.key, value: rec.value, headers }];
+        if (typeof env.after === 'string' || typeof env.before === 'string') {
+          throw maskError('MASK_DOCUMENT', `mask ${cfg.name} cannot mask the MongoDB documents of ${name}: the source writes them as Extended JSON text (shape: debezium), which mask does not rewrite. Capture the collection with \`shape: row\` (one column per field), then mask its columns`);
+        }
         const where: Where = { what: `table ${name}`, typed: true };
         let changed = false;
         if (isObject(env.before)) changed = maskRow(env.before, actions, where, false) || changed;

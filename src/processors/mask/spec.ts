@@ -12,6 +12,7 @@ import { processorFields } from '../common.ts';
 export const MASK_ERRORS = defineErrors('Mask processor', {
   MASK_NOT_TEXT: { retriable: false, meaning: 'a masking method that writes text (`hash`, `redact`, `keep_first`, `keep_last`) met a change event column whose value is not text (a number, boolean, array or struct): masking it would break the column type the event\'s schema records; the record is dead-lettered. Mask the column with `with: null`, or mask a text column' },
   MASK_KEY_NULL: { retriable: false, meaning: 'a rule with `with: null` names a column of the record key: every row would get the same key; the record is dead-lettered. Hash key columns instead' },
+  MASK_DOCUMENT: { retriable: false, meaning: "a change event of the MongoDB source in Debezium's shape, whose documents are Extended JSON text: mask does not rewrite them, and passing them on would pass their fields unmasked; the record is dead-lettered. Capture the collection with `shape: row`" },
   MASK_CONFIG: { retriable: false, meaning: 'the mask processor\'s config cannot work (a `hash` rule without a `salt`); `sluice validate` reports the same' },
 });
 export const maskError = MASK_ERRORS.error;

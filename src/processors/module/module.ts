@@ -5,6 +5,7 @@
 import { importUserModule } from '../../core/modules.ts';
 import { SCHEMA_HEADER } from '../../core/schemas.ts';
 import { parseJson } from '../../core/serde/parse.ts';
+import { openDocuments } from '../../core/serde/documents.ts';
 import { writeValue } from '../../core/serde/json.ts';
 import { coreError } from '../../core/errors.ts';
 import type { Value } from '../../core/event.ts';
@@ -62,7 +63,7 @@ export async function moduleTransform(cfg: ModuleProcessorConfig, ctx: Processor
         partition: rec.partition ?? 0,
         offset: rec.offset ?? 0,
         key: rec.key === null ? null : (parseJson(rec.key) as JsonValue),
-        value: rec.value === null ? null : (parseJson(rec.value) as JsonValue),
+        value: rec.value === null ? null : (openDocuments(parseJson(rec.value)) as JsonValue),
         timestamp: rec.timestamp,
         headers: rec.headers ?? {},
       };
