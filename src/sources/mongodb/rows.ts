@@ -17,9 +17,9 @@
  * | anything else   | string `io.debezium.data.Json`                | its Extended JSON text       |
  *
  * The key is `_id`, as text: a string id as itself, an ObjectId as its hex digits, a number as its
- * digits, anything else as its Extended JSON. A collection's columns are those of the document at
- * hand: a document with a new field, or a field of another type, gets a schema of its own (sinks
- * with `schemaEvolution: add` add the column).
+ * digits, anything else as its Extended JSON. A collection's columns are every field its documents
+ * have had (a field a document lacks is null in its row); a new field, or a field whose values
+ * change type, makes a new schema (sinks with `schemaEvolution: add_columns` add the column).
  */
 import type { ColumnInfo, FieldSchema, Row, TableSchema, Value } from '../../core/event.ts';
 import { toExtendedJson } from './ejson.ts';
@@ -78,44 +78,76 @@ function column(v: unknown): { schema: FieldSchema; type: string; value: Value }
   }
 }
 
-/** Schemas by collection and column signature: one TableSchema object per shape, so caches keyed by it hold. */
-export class RowShapes {
-  private readonly shapes = new Map<string, TableSchema>();
-  /** The newest shape of each collection (`db\u0000collection`). */
-  private readonly latest = new Map<string, TableSchema>();
+/** A collection's columns so far, in the order first seen. */
+interface Known {
+  cols: Map<string, { schema: FieldSchema; type: string }>;
+  table: TableSchema | null;
+}
 
-  /** The row of a document and the schema of its shape. */
+/**
+ * Each collection's columns: the union of the fields its documents have had, so that a field
+ * missing from a document is written null (a sink's column does not keep a stale value), with the
+ * type of its latest non-null value. One TableSchema object per shape, so caches keyed by it hold.
+ */
+export class RowShapes {
+  private readonly known = new Map<string, Known>();
+  private readonly shapes = new Map<string, TableSchema>();
+
+  private of(db: string, collection: string): Known {
+    const k = `${db}\u0000${collection}`;
+    let c = this.known.get(k);
+    if (!c) this.known.set(k, (c = { cols: new Map(), table: null }));
+    return c;
+  }
+
+  /** The row of a document and the schema of its collection's columns. */
   row(db: string, collection: string, doc: Record<string, unknown>): { row: Row; table: TableSchema } {
-    const row: Row = {};
-    let sig = `${db}\u0000${collection}`;
-    const cols: [string, FieldSchema, string][] = [];
+    const known = this.of(db, collection);
+    const values = new Map<string, Value>();
+    let changed = known.table === null;
+    let id: string = '';
     for (const name of Object.keys(doc)) {
       const v = doc[name];
       if (v === undefined) continue;
       if (name === '_id') {
-        row._id = idColumnText(v);
+        id = idColumnText(v);
         continue;
       }
       const c = column(v);
-      row[name] = c.value;
-      cols.push([name, c.schema, c.type]);
-      sig += `\u0000${name}\u0001${c.type}`;
+      values.set(name, c.value);
+      const was = known.cols.get(name);
+      if (!was) {
+        known.cols.set(name, { schema: c.schema, type: c.type });
+        changed = true;
+      } else if (c.type !== 'null' && was.type !== c.type) {
+        known.cols.set(name, { schema: c.schema, type: c.type });
+        changed = true;
+      }
     }
+    if (changed) known.table = this.shape(db, collection, known);
+    const row: Row = { _id: id };
+    for (const name of known.cols.keys()) row[name] = values.get(name) ?? null;
+    return { row, table: known.table! };
+  }
+
+  /** The schema a delete is written with: the collection's columns so far. */
+  keyOnly(db: string, collection: string): TableSchema {
+    const known = this.of(db, collection);
+    return (known.table ??= this.shape(db, collection, known));
+  }
+
+  private shape(db: string, collection: string, known: Known): TableSchema {
+    let sig = `${db}\u0000${collection}`;
+    for (const [name, c] of known.cols) sig += `\u0000${name}\u0001${c.type}`;
     let table = this.shapes.get(sig);
     if (!table) {
       const columns: ColumnInfo[] = [
         { name: '_id', typeOid: 0, typeName: 'id', typeModifier: -1, key: true, optional: false, schema: { type: 'string', optional: false } },
-        ...cols.map(([name, schema, type]) => ({ name, typeOid: 0, typeName: type, typeModifier: -1, key: false, optional: true, schema })),
+        ...[...known.cols].map(([name, c]) => ({ name, typeOid: 0, typeName: c.type, typeModifier: -1, key: false, optional: true, schema: c.schema })),
       ];
       table = { schema: db, table: collection, keyColumns: ['_id'], columns };
       this.shapes.set(sig, table);
     }
-    this.latest.set(`${db}\u0000${collection}`, table);
-    return { row, table };
-  }
-
-  /** The schema a delete is written with: the newest shape seen of the collection, else the key alone. */
-  keyOnly(db: string, collection: string): TableSchema {
-    return this.latest.get(`${db}\u0000${collection}`) ?? this.row(db, collection, { _id: '' }).table;
+    return table;
   }
 }
