@@ -25,13 +25,15 @@ import { mongodbSink, postgresJsonbSink } from './sinks/document/spec.ts';
 import { mysqlSink } from './sinks/mysql/spec.ts';
 import { postgresSink } from './sinks/postgres/spec.ts';
 import { redisSink } from './sinks/redis/spec.ts';
+import { cassandraSink } from './sinks/cassandra/spec.ts';
 import { deltaSink } from './sinks/delta/spec.ts';
 import { icebergSink } from './sinks/iceberg/spec.ts';
 import { mysqlSource } from './sources/mysql/spec.ts';
 import { postgresSource } from './sources/postgres/spec.ts';
 import { mongodbSource } from './sources/mongodb/spec.ts';
+import { couchdbSource } from './sources/couchdb/spec.ts';
 
-export const SOURCES = [postgresSource, mysqlSource, mongodbSource] as const;
-export const SINKS = [postgresSink, mysqlSink, duckdbSink, mongodbSink, postgresJsonbSink, redisSink, deltaSink, icebergSink] as const;
+export const SOURCES = [postgresSource, mysqlSource, mongodbSource, couchdbSource] as const;
+export const SINKS = [postgresSink, mysqlSink, duckdbSink, mongodbSink, postgresJsonbSink, redisSink, deltaSink, icebergSink, cassandraSink] as const;
 export const LOGS = [embeddedLog, kafkaLog, natsLog] as const;
 export const PROCESSORS = [unwrapProcessor, filterProcessor, mapProcessor, routeProcessor, maskProcessor, outboxProcessor, moduleProcessor, windowProcessor, joinProcessor, intervalJoinProcessor, dedupeProcessor, deriveProcessor, avroProcessor, expectProcessor] as const;

@@ -86,7 +86,7 @@ export class OrderService {
   async write(changes: number): Promise<number> {
     const docs = this.next(changes);
     // _id and order_id as int32, as a typical service's driver writes small integers.
-    await this.db.collection('order_events').insertMany(docs.map((d) => ({ ...d, _id: new Int32(d._id), order_id: new Int32(d.order_id) })), { ordered: true });
+    await this.db.collection<{ _id: Int32 }>('order_events').insertMany(docs.map((d) => ({ ...d, _id: new Int32(d._id), order_id: new Int32(d.order_id) })), { ordered: true });
     return docs.length;
   }
 }

@@ -29,6 +29,7 @@ import { freePort, pipelineYaml, useDatabase, waitUntil } from '../helpers/pipel
 export const CONDITIONAL: Record<string, string> = {
   sluice_source_binlog_files_needed: 'only a MySQL source reports the binlog files it needs',
   sluice_source_binlog_bytes_needed: 'only a MySQL source reports the binlog it needs',
+  sluice_source_couchdb_conflicts_total: 'only a CouchDB source counts conflicted documents',
   sluice_reconcile_drift_rows: 'registered by a reconcile run (docs/quality.md), which this pipeline does not start',
   sluice_reconcile_runs_total: 'registered by a reconcile run',
   sluice_reconcile_last_run_timestamp_seconds: 'registered by a reconcile run',
