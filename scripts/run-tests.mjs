@@ -9,7 +9,8 @@
 // test/peers/ is the heavy lane (`npm run test:peers`: a 3-node Kafka cluster, broker faults, sink workers
 // scaled out on a Kafka consumer group, the source kill -9 suite on the Kafka and NATS logs, Delta Spark
 // reading the Delta sink's change feed, the lake readers' self-tests, rows of 50 MB and tables of 1600
-// columns at the targets' size limits, the Cassandra sink against a Cassandra node from Maven Central): it
+// columns at the targets' size limits, the Cassandra sink against a Cassandra node from Maven Central,
+// seed 004's travel platform example at the seed's rates across a kill -9): it
 // runs only when a filter names it, never with plain `npm test`.
 //
 // A `.unit.test.ts` file promises to need no server (no PostgreSQL, MariaDB, MongoDB, Kafka, Java):
