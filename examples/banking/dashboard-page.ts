@@ -42,6 +42,14 @@ export const DASHBOARD_HTML = `<!doctype html>
   @keyframes flash { from { background:#fff3bf; border-color:#f0c000; } to { background:#fbfbfd; border-color:var(--line); } }
   .j-k { color:#7a3e9d; } .j-s { color:#1a7f37; } .j-n { color:#0550ae; } .j-d { color:#b35900; } .j-null { color:#8c959f; }
   .pill { display:inline-block; padding:1px 7px; border-radius:10px; font-size:11px; font-weight:600; }
+  table.grid { width:100%; border-collapse:collapse; font-size:12px; font-variant-numeric: tabular-nums; }
+  table.grid th, table.grid td { text-align:right; padding:3px 6px; border-bottom:1px solid var(--line); white-space:nowrap; }
+  table.grid th { color:var(--mute); font-weight:600; }
+  table.grid th.l, table.grid td.l { text-align:left; }
+  table.grid tr.flash td { animation: flash 1.6s ease-out; }
+  .labels { display:flex; flex-wrap:wrap; gap:6px; margin-bottom:8px; }
+  .hours { display:inline-flex; align-items:flex-end; gap:1px; height:18px; vertical-align:middle; }
+  .hours i { display:block; width:3px; background:#1f6feb; min-height:1px; }
   .ok { background:#dafbe1; color:var(--ok); } .warn { background:#fff1e0; color:var(--warn); } .bad { background:#ffebe9; color:var(--bad); }
 </style>
 </head>
@@ -68,6 +76,17 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section class="card s4"><h2>Customers, most recently synced</h2><div class="docs" id="customers"></div></section>
   <section class="card s4"><h2>Accounts, most recently synced</h2><div class="docs" id="accounts"></div></section>
   <section class="card s4"><h2>customer_analytics, changed last</h2><div class="docs" id="analytics"></div></section>
+  <section class="card s12"><h2>account_metrics, changed last</h2>
+    <table class="grid" id="accountMetrics"><thead><tr><th class="l">account</th><th class="l">customer</th><th class="l">type</th><th class="l">status</th><th>balance</th>
+      <th>transactions</th><th>credits</th><th>debits</th><th>average</th><th>largest</th><th>last 30 days: txns</th><th>net</th><th class="l">last transaction</th></tr></thead>
+      <tbody></tbody></table>
+    <div class="mute">Effective (completed or pending) transactions; the 30 days end at the account's last transaction.</div></section>
+  <section class="card s12"><h2>transaction_patterns</h2>
+    <div class="labels" id="patternLabels"></div>
+    <table class="grid" id="patterns"><thead><tr><th class="l">customer</th><th class="l">pattern</th><th>transactions</th><th>total</th><th>average</th>
+      <th>peak hour (UTC)</th><th class="l">peak day</th><th>anomalies</th><th class="l">by hour</th></tr></thead>
+      <tbody></tbody></table>
+    <div class="mute">Anomaly: an amount above the customer's mean + 3σ.</div></section>
 </main>
 <script>
 (function () {
@@ -108,6 +127,45 @@ export const DASHBOARD_HTML = `<!doctype html>
   }
   function counts(id, o) {
     $(id).innerHTML = Object.keys(o).map(function (k) { return '<div class="count"><span>' + esc(k) + "</span><b>" + Number(o[k]).toLocaleString() + "</b></div>"; }).join("");
+  }
+  /* Money as exact text: a Decimal's digits, or a JSON number (JSONB store) to cents. */
+  function money(v) { return v === null || v === undefined ? "–" : v.$decimal !== undefined ? v.$decimal : typeof v === "number" ? v.toFixed(2) : String(v); }
+  function day(v) { return v && v.$date ? v.$date.slice(0, 16).replace("T", " ") : v ? String(v).slice(0, 16).replace("T", " ") : "–"; }
+  function cell(f, v, left) { return '<td data-f="' + f + '"' + (left ? ' class="l"' : "") + ">" + esc(v === null || v === undefined ? "–" : v) + "</td>"; }
+  var rowSeen = {};
+  function rows(id, list, key, build) {
+    var next = {}, html = "";
+    list.forEach(function (d) {
+      var k = id + ":" + JSON.stringify(d._id), text = JSON.stringify(Object.assign({}, d, { computed_at: null }));
+      next[k] = text;
+      var changed = rowSeen[k] !== undefined && rowSeen[k] !== text;
+      html += '<tr data-' + key + '="' + esc(d._id) + '"' + (changed ? ' class="flash"' : "") + ">" + build(d) + "</tr>";
+    });
+    rowSeen = Object.assign(Object.keys(rowSeen).reduce(function (o, k) { if (k.indexOf(id + ":") !== 0) o[k] = rowSeen[k]; return o; }, {}), next);
+    $(id).querySelector("tbody").innerHTML = html;
+  }
+  function metricsRow(m) {
+    var r = m.last_30_days || {};
+    return cell("account_number", m.account_number, true) + cell("customer_id", m.customer_id, true) + cell("account_type", m.account_type, true) + cell("status", m.status, true) +
+      cell("balance", money(m.balance)) + cell("transaction_count", m.transaction_count) + cell("total_credits", money(m.total_credits)) + cell("total_debits", money(m.total_debits)) +
+      cell("avg_transaction_amount", money(m.avg_transaction_amount)) + cell("largest_transaction", money(m.largest_transaction)) +
+      cell("last_30_days.transaction_count", r.transaction_count) + cell("last_30_days.net_flow", money(r.net_flow)) + cell("last_transaction_date", day(m.last_transaction_date), true);
+  }
+  var PILL = { REGULAR: "ok", IRREGULAR: "warn", BURSTY: "bad", SPORADIC: "warn", INACTIVE: "" };
+  function patternRow(p) {
+    var top = Math.max.apply(null, (p.by_hour || []).concat([1]));
+    var bars = (p.by_hour || []).map(function (n, h) { return '<i title="' + h + ':00 UTC: ' + n + '" style="height:' + Math.round(n / top * 18) + 'px"></i>'; }).join("");
+    return cell("customer_id", p.customer_id, true) + '<td data-f="pattern" class="l"><span class="pill ' + (PILL[p.pattern] || "") + '">' + esc(p.pattern) + "</span></td>" +
+      cell("transaction_count", p.transaction_count) + cell("total_amount", money(p.total_amount)) + cell("avg_amount", money(p.avg_amount)) +
+      cell("peak_hour", p.peak_hour) + cell("peak_weekday", p.peak_weekday, true) + cell("anomalies.count", p.anomalies ? p.anomalies.count : 0) +
+      '<td class="l"><span class="hours">' + bars + "</span></td>";
+  }
+  function patterns(s) {
+    var labels = ["REGULAR", "IRREGULAR", "BURSTY", "SPORADIC", "INACTIVE"];
+    Object.keys(s.byLabel).forEach(function (k) { if (labels.indexOf(k) < 0) labels.push(k); });
+    $("patternLabels").innerHTML = labels.map(function (k) { return '<span class="pill ' + (PILL[k] || "") + '" data-pattern="' + esc(k) + '">' + esc(k) + " <b>" + (s.byLabel[k] || 0) + "</b></span>"; }).join("") +
+      ' <span class="mute" id="anomalyTotal" data-anomalies="' + s.anomalies + '" data-customers="' + s.customersWithAnomalies + '">' + s.anomalies + " anomalous transactions at " + s.customersWithAnomalies + " customers</span>";
+    rows("patterns", s.recent, "customer", patternRow);
   }
   function ms(v) { return v === null || v === undefined ? "–" : v < 1000 ? Math.round(v) + " ms" : (v / 1000).toFixed(2) + " s"; }
   var history = [];
@@ -157,6 +215,8 @@ export const DASHBOARD_HTML = `<!doctype html>
     docs("customers", s.recent.customers);
     docs("accounts", s.recent.accounts);
     docs("analytics", s.analyticsChanged);
+    rows("accountMetrics", s.accountMetrics || [], "account", metricsRow);
+    if (s.patterns) patterns(s.patterns);
   }
   function poll() {
     fetch("/api/state", { cache: "no-store" }).then(function (r) { return r.json(); }).then(function (s) {

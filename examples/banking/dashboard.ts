@@ -16,7 +16,10 @@ import { getPath, toDate } from './odl.ts';
 import type { WorkloadStats } from './workload.ts';
 
 export const ODL_COLLECTIONS = ['customers', 'accounts', 'transactions', 'agreements'] as const;
-export const ANALYTICS_COLLECTIONS = ['customer_analytics', 'customer_agreement_profiles'] as const;
+export const ANALYTICS_COLLECTIONS = ['customer_analytics', 'customer_agreement_profiles', 'account_metrics', 'transaction_patterns'] as const;
+/** Rows of the account_metrics table and the transaction_patterns table: the documents computed last. */
+export const METRICS_ROWS = 8;
+export const PATTERN_ROWS = 6;
 
 export interface DashboardOptions {
   port: number;
@@ -33,6 +36,10 @@ export interface DashboardState {
   counts: { odl: Record<string, number>; analytics: Record<string, number> };
   recent: { customers: unknown[]; accounts: unknown[] };
   analyticsChanged: unknown[];
+  /** account_metrics documents computed last, latest first. */
+  accountMetrics: unknown[];
+  /** transaction_patterns: customers per pattern label and anomalous transactions over the whole collection, and the documents computed last. */
+  patterns: { byLabel: Record<string, number>; anomalies: number; customersWithAnomalies: number; recent: unknown[] };
   workload: WorkloadStats | null;
   lag: LagSnapshot | null;
   error: string | null;
@@ -73,6 +80,8 @@ export async function collectState(o: DashboardOptions): Promise<DashboardState>
     counts: { odl: {}, analytics: {} },
     recent: { customers: [], accounts: [] },
     analyticsChanged: [],
+    accountMetrics: [],
+    patterns: { byLabel: {}, anomalies: 0, customersWithAnomalies: 0, recent: [] },
     workload: o.workload?.stats() ?? null,
     lag: o.lag?.snapshot() ?? null,
     error: null,
@@ -83,6 +92,16 @@ export async function collectState(o: DashboardOptions): Promise<DashboardState>
     state.recent.customers = latest(await o.odl.find('customers', {}), 'metadata.sync_timestamp', 3).map(toWire);
     state.recent.accounts = latest(await o.odl.find('accounts', {}), 'metadata.sync_timestamp', 3).map(toWire);
     state.analyticsChanged = latest(await o.analytics.find('customer_analytics', {}), 'computed_at', 4).map(toWire);
+    state.accountMetrics = latest(await o.analytics.find('account_metrics', {}), 'computed_at', METRICS_ROWS).map(toWire);
+    const patterns = await o.analytics.find('transaction_patterns', {});
+    for (const p of patterns) {
+      const label = String(p.pattern);
+      state.patterns.byLabel[label] = (state.patterns.byLabel[label] ?? 0) + 1;
+      const n = Number(getPath(p, 'anomalies.count') ?? 0);
+      state.patterns.anomalies += n;
+      if (n > 0) state.patterns.customersWithAnomalies++;
+    }
+    state.patterns.recent = latest(patterns, 'computed_at', PATTERN_ROWS).map(toWire);
   } catch (e) {
     state.error = (e as Error).message;
   }

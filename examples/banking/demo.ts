@@ -123,8 +123,11 @@ async function main(): Promise<void> {
   if (generated) {
     const want = generated;
     while (!ac.signal.aborted && Date.now() < snapshotBy) {
-      const [tx, ana] = await Promise.all([stores.data.count('transactions').catch(() => 0), stores.derived!.count('customer_analytics').catch(() => 0)]);
-      if (tx >= want.transactions && ana >= want.customers) break;
+      // transaction_patterns is derived last of a batch: when it has every customer, the others are complete too.
+      const [tx, metrics, patterns] = await Promise.all(
+        ['transactions', 'account_metrics', 'transaction_patterns'].map((c) => (c === 'transactions' ? stores.data : stores.derived!).count(c).catch(() => 0)),
+      );
+      if (tx >= want.transactions && metrics >= want.accounts && patterns >= want.customers) break;
       await new Promise((r) => setTimeout(r, 100));
     }
   }

@@ -24,6 +24,7 @@ export const ODL_PATHS = {
     customerId: 'customer_id',
     number: 'account_details.account_number',
     type: 'account_details.account_type',
+    currency: 'account_details.currency',
     status: 'account_details.status',
     balance: 'financial_info.balance',
     creditLimit: 'financial_info.credit_limit',
@@ -31,6 +32,7 @@ export const ODL_PATHS = {
   transactions: {
     id: 'transaction_id',
     accountId: 'account_id',
+    type: 'transaction_details.transaction_type',
     status: 'transaction_details.status',
     amount: 'financial_info.amount',
     date: 'dates.transaction_date',

@@ -1,5 +1,5 @@
 /**
- * The business rules of the two analytics collections (seed 000's Cluster 2), as pure functions of
+ * The business rules of the analytics collections (seed 000's Cluster 2), as pure functions of
  * operational-layer documents. No clock, no store: the same documents always give the same result
  * (apart from `computed_at`, which is the `now` passed in), which is what lets the document sink
  * recompute a key after a crash, and lets tests compare incremental results with a rebuild.
@@ -26,8 +26,19 @@
  *   CREDIT accounts (none: 30; < 30 %: 60; < 70 %: 20; else −40), + 20 per COMPLETED agreement
  *   (at most 60), − 150 per DEFAULT agreement, − 80 if an account is FROZEN, − 100 if SUSPENDED.
  *   Bands: ≥ 760 EXCELLENT, ≥ 700 GOOD, ≥ 640 FAIR, ≥ 580 POOR, else VERY_POOR.
+ * - A credit adds to the account's balance (deposits, incoming transfers, payments into CREDIT and
+ *   LOAN accounts: the ledger convention of mock.ts's `signOf`); every other transaction is a debit.
+ * - account_metrics' recent window is the 30 days up to and including the account's last
+ *   effective transaction, not up to today: a window that slid with the clock would make a
+ *   document stale without any change, so it could equal neither a rebuild nor SQL run later.
+ * - An anomaly is an effective transaction whose amount exceeds the mean of the customer's
+ *   effective amounts by more than three population standard deviations, decided exactly in
+ *   integers: n·a − S > 0 and (n·a − S)² > 9·(n·Q − S²), with n, S, Q the count, sum and sum of
+ *   squares of the amounts in cents.
  */
 import type { Doc } from '../../src/sinks/document/types.ts';
+import type { AccountType, TxnType } from './mock.ts';
+import { signOf } from './mock.ts';
 import { decimalOf, divRound, sumScaled, toScaled } from './money.ts';
 import { getPath, idOf, num, ODL_PATHS as P, str, toDate } from './odl.ts';
 
@@ -57,14 +68,30 @@ export function location(customer: Doc): string | null {
   return parts.length ? parts.join(', ') : null;
 }
 
+/** An effective transaction as the rules read it: amount in cents, time in epoch ms. */
+export interface Movement {
+  id: number;
+  at: number;
+  accountId: string | number | null;
+  type: string | null;
+  cents: bigint;
+}
+
 /** COMPLETED or PENDING transactions with a readable date, oldest first (ties by id, so the order is total). */
-export function effectiveTransactions(transactions: Doc[]): { id: number; at: number }[] {
-  const out: { id: number; at: number }[] = [];
+export function effectiveTransactions(transactions: Doc[]): Movement[] {
+  const out: Movement[] = [];
   for (const t of transactions) {
     const status = str(getPath(t, P.transactions.status));
     if (status !== 'COMPLETED' && status !== 'PENDING') continue;
     const at = toDate(getPath(t, P.transactions.date));
-    if (at) out.push({ id: num(getPath(t, P.transactions.id)) ?? 0, at: at.getTime() });
+    if (!at) continue;
+    out.push({
+      id: num(getPath(t, P.transactions.id)) ?? 0,
+      at: at.getTime(),
+      accountId: idOf(getPath(t, P.transactions.accountId)),
+      type: str(getPath(t, P.transactions.type)),
+      cents: toScaled(getPath(t, P.transactions.amount)) ?? 0n,
+    });
   }
   return out.sort((a, b) => a.at - b.at || a.id - b.id);
 }
@@ -252,6 +279,139 @@ export function agreementProfile(customer: Doc, agreements: Doc[], now: Date): D
       total_principal: decimalOf(sumScaled(agreements.map((g) => getPath(g, P.agreements.principal)))),
       total_current_balance: decimalOf(sumScaled(agreements.map((g) => getPath(g, P.agreements.currentBalance)))),
       total_monthly_payment: decimalOf(divRound(monthlyObligationTwelfths(agreements), 12n)),
+    },
+    computed_at: now,
+  };
+}
+
+// ---- account_metrics and transaction_patterns -------------------------------------------------
+
+/** The transaction types of the source ENUM, in its order. */
+export const TRANSACTION_TYPES = ['DEPOSIT', 'WITHDRAWAL', 'TRANSFER_IN', 'TRANSFER_OUT', 'PAYMENT', 'FEE'] as const;
+export const WEEKDAYS = ['MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY', 'SUNDAY'] as const;
+const STATUSES = ['COMPLETED', 'PENDING', 'FAILED', 'REVERSED'] as const;
+/** Length of account_metrics' recent window, which ends at the account's last effective transaction. */
+export const RECENT_DAYS = 30;
+const DAY_MS = 86_400_000;
+
+/** True when the transaction adds to the account's balance; unknown types are debits. */
+export function isCredit(type: string | null, accountType: string | null): boolean {
+  return type !== null && signOf(type as TxnType, (accountType ?? '') as AccountType) > 0;
+}
+
+function flows(moves: Movement[], accountType: string | null): Doc {
+  let credits = 0n;
+  let debits = 0n;
+  for (const m of moves) {
+    if (isCredit(m.type, accountType)) credits += m.cents;
+    else debits += m.cents;
+  }
+  return { transaction_count: moves.length, total_credits: decimalOf(credits), total_debits: decimalOf(debits), net_flow: decimalOf(credits - debits) };
+}
+
+const sumCents = (moves: Movement[]) => moves.reduce((s, m) => s + m.cents, 0n);
+/** Mean in cents, rounded half away from zero; null without transactions. */
+const meanOf = (moves: Movement[]) => (moves.length ? decimalOf(divRound(sumCents(moves), BigInt(moves.length))) : null);
+const dateAt = (moves: Movement[], i: number) => (moves.length ? new Date(moves[(i + moves.length) % moves.length].at) : null);
+
+/**
+ * The `account_metrics` document of one account, `_id` = account_id: the account's identity and
+ * balance, then its effective transactions all time and in the 30 days up to its last one.
+ */
+export function accountMetrics(account: Doc, transactions: Doc[], now: Date): Doc {
+  const id = idOf(getPath(account, P.accounts.id));
+  const type = acctType(account);
+  const eff = effectiveTransactions(transactions);
+  const last = eff.length ? eff[eff.length - 1].at : null;
+  const from = last === null ? null : last - RECENT_DAYS * DAY_MS;
+  const recent = from === null ? [] : eff.filter((m) => m.at > from);
+  const byStatus: Record<string, number> = Object.fromEntries(STATUSES.map((s) => [s, 0]));
+  for (const t of transactions) {
+    const s = str(getPath(t, P.transactions.status));
+    if (s !== null && s in byStatus) byStatus[s]++;
+  }
+  return {
+    _id: id,
+    account_id: id,
+    customer_id: idOf(getPath(account, P.accounts.customerId)),
+    account_number: str(getPath(account, P.accounts.number)),
+    account_type: type,
+    currency: str(getPath(account, P.accounts.currency)),
+    status: acctStatus(account),
+    balance: money(getPath(account, P.accounts.balance)),
+    credit_limit: money(getPath(account, P.accounts.creditLimit)),
+    ...flows(eff, type),
+    avg_transaction_amount: meanOf(eff),
+    largest_transaction: eff.length ? decimalOf(eff.reduce((m, t) => (t.cents > m ? t.cents : m), eff[0].cents)) : null,
+    first_transaction_date: dateAt(eff, 0),
+    last_transaction_date: dateAt(eff, -1),
+    last_30_days: { from: from === null ? null : new Date(from), to: last === null ? null : new Date(last), ...flows(recent, type) },
+    transactions_by_status: byStatus,
+    computed_at: now,
+  };
+}
+
+/** Index of the largest count, the first one on ties; null when all are zero. */
+function peak(counts: number[]): number | null {
+  let best = -1;
+  counts.forEach((c, i) => {
+    if (c > 0 && (best < 0 || c > counts[best])) best = i;
+  });
+  return best < 0 ? null : best;
+}
+
+/** Effective transactions whose amount is above the mean + 3σ of all of them (exact, see the header). */
+export function anomalies(moves: Movement[]): Movement[] {
+  const n = BigInt(moves.length);
+  const sum = sumCents(moves);
+  const spread = n * moves.reduce((s, m) => s + m.cents * m.cents, 0n) - sum * sum;
+  return moves.filter((m) => {
+    const dev = n * m.cents - sum;
+    return dev > 0n && dev * dev > 9n * spread;
+  });
+}
+
+/**
+ * The `transaction_patterns` document of one customer, `_id` = customer_id, over the effective
+ * transactions of all the customer's accounts: the pattern label (the same rule, and so the same
+ * value, as customer_analytics' risk_profile.transaction_pattern), counts and amounts by type,
+ * when in the day (hour, UTC) and the week the customer transacts, and the anomalous amounts.
+ */
+export function transactionPatterns(customer: Doc, transactions: Doc[], now: Date): Doc {
+  const id = idOf(getPath(customer, P.customers.id));
+  const eff = effectiveTransactions(transactions);
+  const byType: Record<string, { count: number; cents: bigint }> = Object.fromEntries(TRANSACTION_TYPES.map((t) => [t, { count: 0, cents: 0n }]));
+  const byHour: number[] = Array.from({ length: 24 }, () => 0);
+  const byWeekday: number[] = Array.from({ length: 7 }, () => 0);
+  for (const m of eff) {
+    const slot = m.type === null ? undefined : byType[m.type];
+    if (slot) {
+      slot.count++;
+      slot.cents += m.cents;
+    }
+    const at = new Date(m.at);
+    byHour[at.getUTCHours()]++;
+    byWeekday[(at.getUTCDay() + 6) % 7]++;
+  }
+  const odd = anomalies(eff);
+  const peakDay = peak(byWeekday);
+  return {
+    _id: id,
+    customer_id: id,
+    pattern: transactionPattern(eff.map((m) => m.at)),
+    transaction_count: eff.length,
+    total_amount: decimalOf(sumCents(eff)),
+    avg_amount: meanOf(eff),
+    first_transaction_date: dateAt(eff, 0),
+    last_transaction_date: dateAt(eff, -1),
+    by_type: Object.fromEntries(Object.entries(byType).map(([t, v]) => [t, { count: v.count, amount: decimalOf(v.cents) }])),
+    by_hour: byHour,
+    by_weekday: Object.fromEntries(WEEKDAYS.map((d, i) => [d, byWeekday[i]])),
+    peak_hour: peak(byHour),
+    peak_weekday: peakDay === null ? null : WEEKDAYS[peakDay],
+    anomalies: {
+      count: odd.length,
+      transactions: odd.map((m) => ({ transaction_id: m.id, account_id: m.accountId, transaction_type: m.type, amount: decimalOf(m.cents), transaction_date: new Date(m.at) })),
     },
     computed_at: now,
   };

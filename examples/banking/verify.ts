@@ -197,6 +197,10 @@ export async function checkOdl(mysql: Connection, odl: DocumentStore, mappings =
 
 const ACTIVE_OR_NULL = (c: string) => `COALESCE(${c}, '') <> 'CLOSED'`;
 
+/** transaction_pattern from `n` effective transactions and the mean and deviation of their gaps. */
+const PATTERN_SQL = `CASE WHEN n = 0 THEN 'INACTIVE' WHEN n < 3 THEN 'SPORADIC' WHEN mean_gap = 0 THEN 'BURSTY'
+            WHEN sd_gap / mean_gap <= 0.75 THEN 'REGULAR' WHEN sd_gap / mean_gap <= 1.5 THEN 'IRREGULAR' ELSE 'BURSTY' END`;
+
 /** One row per customer with everything customer_analytics holds. */
 const CUSTOMER_ANALYTICS_SQL = (db: string) => `
 WITH acct AS (
@@ -253,8 +257,7 @@ SELECT customer_id,
             WHEN COALESCE(status = 'SUSPENDED', 0) THEN 'MEDIUM'
             WHEN credit_limit > 0 AND owed * 10 >= credit_limit * 7 THEN 'MEDIUM'
             ELSE 'LOW' END AS risk,
-       CASE WHEN n = 0 THEN 'INACTIVE' WHEN n < 3 THEN 'SPORADIC' WHEN mean_gap = 0 THEN 'BURSTY'
-            WHEN sd_gap / mean_gap <= 0.75 THEN 'REGULAR' WHEN sd_gap / mean_gap <= 1.5 THEN 'IRREGULAR' ELSE 'BURSTY' END AS pattern
+       ${PATTERN_SQL} AS pattern
   FROM s ORDER BY customer_id`;
 
 /** One row per agreement, with its customer, for customer_agreement_profiles. */
@@ -278,6 +281,100 @@ SELECT customer_id, COUNT(*) AS total, SUM(status = 'ACTIVE') AS active, SUM(sta
        CAST(ROUND(SUM(IF(status = 'ACTIVE', COALESCE(payment_amount, 0) * CASE payment_frequency WHEN 'QUARTERLY' THEN 4 WHEN 'ANNUALLY' THEN 1 ELSE 12 END, 0)) / 12, 2) AS CHAR) AS total_monthly_payment
   FROM ${db}.agreements GROUP BY customer_id`;
 
+const ISO = `'%Y-%m-%dT%H:%i:%s.%f'`;
+/** The days of account_metrics.last_30_days (rules.ts RECENT_DAYS, written again here). */
+const RECENT_DAYS = 30;
+
+/** A transaction `t` of account `a` adds to the balance: deposits, transfers in, payments into CREDIT/LOAN. */
+const CREDIT_SQL = `(t.transaction_type IN ('DEPOSIT', 'TRANSFER_IN') OR (t.transaction_type = 'PAYMENT' AND a.account_type IN ('CREDIT', 'LOAN')))`;
+
+/** total ÷ n to cents, rounded half away from zero, in integer cents (no decimal division before the rounding); NULL when n is. */
+const MEAN_SQL = (total: string, n: string) =>
+  `CAST(CAST(SIGN(${total}) * ((ABS(CAST(${total} * 100 AS SIGNED)) * 2 + ${n}) DIV (2 * ${n})) / 100 AS DECIMAL(20, 2)) AS CHAR)`;
+
+/** One row per account with everything account_metrics holds. */
+const ACCOUNT_METRICS_SQL = (db: string) => `
+WITH eff AS (
+  SELECT t.account_id, t.transaction_date, t.amount, ${CREDIT_SQL} AS credit
+    FROM ${db}.transactions t JOIN ${db}.accounts a ON a.account_id = t.account_id
+   WHERE t.status IN ('COMPLETED', 'PENDING')),
+tx AS (
+  SELECT account_id, COUNT(*) AS n, SUM(amount) AS total, SUM(IF(credit, amount, 0)) AS credits, SUM(IF(credit, 0, amount)) AS debits,
+         MAX(amount) AS largest, MIN(transaction_date) AS first_at, MAX(transaction_date) AS last_at
+    FROM eff GROUP BY account_id),
+recent AS (
+  SELECT e.account_id, COUNT(*) AS n, SUM(IF(e.credit, e.amount, 0)) AS credits, SUM(IF(e.credit, 0, e.amount)) AS debits
+    FROM eff e JOIN tx ON tx.account_id = e.account_id
+   WHERE e.transaction_date > tx.last_at - INTERVAL ${RECENT_DAYS} DAY
+   GROUP BY e.account_id),
+st AS (
+  SELECT account_id, SUM(status = 'COMPLETED') AS completed, SUM(status = 'PENDING') AS pending,
+         SUM(status = 'FAILED') AS failed, SUM(status = 'REVERSED') AS reversed
+    FROM ${db}.transactions GROUP BY account_id)
+SELECT a.account_id, a.customer_id, a.account_number, CAST(a.account_type AS CHAR) AS account_type, a.currency,
+       CAST(a.account_status AS CHAR) AS status, CAST(a.balance AS CHAR) AS balance, CAST(a.credit_limit AS CHAR) AS credit_limit,
+       COALESCE(tx.n, 0) AS n, CAST(COALESCE(tx.credits, 0) AS CHAR) AS credits, CAST(COALESCE(tx.debits, 0) AS CHAR) AS debits,
+       CAST(COALESCE(tx.credits, 0) - COALESCE(tx.debits, 0) AS CHAR) AS net,
+       ${MEAN_SQL('tx.total', 'tx.n')} AS avg_amount, CAST(tx.largest AS CHAR) AS largest,
+       DATE_FORMAT(tx.first_at, ${ISO}) AS first_at, DATE_FORMAT(tx.last_at, ${ISO}) AS last_at,
+       DATE_FORMAT(tx.last_at - INTERVAL ${RECENT_DAYS} DAY, ${ISO}) AS from_at,
+       COALESCE(recent.n, 0) AS r_n, CAST(COALESCE(recent.credits, 0) AS CHAR) AS r_credits, CAST(COALESCE(recent.debits, 0) AS CHAR) AS r_debits,
+       CAST(COALESCE(recent.credits, 0) - COALESCE(recent.debits, 0) AS CHAR) AS r_net,
+       COALESCE(st.completed, 0) AS completed, COALESCE(st.pending, 0) AS pending, COALESCE(st.failed, 0) AS failed, COALESCE(st.reversed, 0) AS reversed
+  FROM ${db}.accounts a LEFT JOIN tx ON tx.account_id = a.account_id LEFT JOIN recent ON recent.account_id = a.account_id
+       LEFT JOIN st ON st.account_id = a.account_id
+ ORDER BY a.account_id`;
+
+/** A customer's effective transactions, amounts also in integer cents (c), with the gap since the previous one. */
+const CUSTOMER_EFF_SQL = (db: string) => `
+  SELECT a.customer_id, t.transaction_id, t.account_id, t.transaction_type, t.amount, t.transaction_date,
+         CAST(t.amount * 100 AS DECIMAL(20, 0)) AS c,
+         TIMESTAMPDIFF(MICROSECOND,
+                       LAG(t.transaction_date) OVER (PARTITION BY a.customer_id ORDER BY t.transaction_date, t.transaction_id),
+                       t.transaction_date) AS gap
+    FROM ${db}.transactions t JOIN ${db}.accounts a ON a.account_id = t.account_id
+   WHERE t.status IN ('COMPLETED', 'PENDING')`;
+
+const CUSTOMER_AGG_SQL = `
+  SELECT customer_id, COUNT(*) AS n, SUM(amount) AS total, SUM(c) AS s, SUM(c * c) AS q,
+         MIN(transaction_date) AS first_at, MAX(transaction_date) AS last_at, AVG(gap) AS mean_gap, STDDEV_POP(gap) AS sd_gap
+    FROM eff GROUP BY customer_id`;
+
+/** One row per customer: transaction_patterns' totals and label. */
+const PATTERNS_SQL = (db: string) => `
+WITH eff AS (${CUSTOMER_EFF_SQL(db)}), agg AS (${CUSTOMER_AGG_SQL}),
+f AS (SELECT c.customer_id, COALESCE(agg.n, 0) AS n, agg.total, agg.first_at, agg.last_at, agg.mean_gap, agg.sd_gap
+        FROM ${db}.customers c LEFT JOIN agg ON agg.customer_id = c.customer_id)
+SELECT customer_id, n, CAST(COALESCE(total, 0) AS CHAR) AS total, ${MEAN_SQL('total', 'n')} AS avg_amount,
+       DATE_FORMAT(first_at, ${ISO}) AS first_at, DATE_FORMAT(last_at, ${ISO}) AS last_at, ${PATTERN_SQL} AS pattern
+  FROM f ORDER BY customer_id`;
+
+/** transaction_patterns' distributions, one row per customer, dimension and value, ranked by count (ties: the smaller value). */
+const PATTERN_COUNTS_SQL = (db: string) => `
+WITH eff AS (${CUSTOMER_EFF_SQL(db)}),
+d AS (
+  SELECT customer_id, 'type' AS dim, transaction_type + 0 AS k, CAST(transaction_type AS CHAR) AS label, COUNT(*) AS n, SUM(amount) AS amount
+    FROM eff WHERE transaction_type IS NOT NULL GROUP BY customer_id, transaction_type
+  UNION ALL
+  SELECT customer_id, 'hour', HOUR(transaction_date), NULL, COUNT(*), NULL FROM eff GROUP BY customer_id, HOUR(transaction_date)
+  UNION ALL
+  SELECT customer_id, 'weekday', WEEKDAY(transaction_date), NULL, COUNT(*), NULL FROM eff GROUP BY customer_id, WEEKDAY(transaction_date))
+SELECT customer_id, dim, k, label, n, CAST(amount AS CHAR) AS amount,
+       ROW_NUMBER() OVER (PARTITION BY customer_id, dim ORDER BY n DESC, k) AS rnk
+  FROM d`;
+
+/** Effective transactions above their customer's mean + 3σ, decided in integer cents: n·c − S > 0 and (n·c − S)² > 9(n·Q − S²). */
+const ANOMALIES_SQL = (db: string) => `
+WITH eff AS (${CUSTOMER_EFF_SQL(db)}), agg AS (${CUSTOMER_AGG_SQL})
+SELECT e.customer_id, e.transaction_id, e.account_id, CAST(e.transaction_type AS CHAR) AS transaction_type, CAST(e.amount AS CHAR) AS amount,
+       DATE_FORMAT(e.transaction_date, ${ISO}) AS at
+  FROM eff e JOIN agg g ON g.customer_id = e.customer_id
+ WHERE g.n * e.c - g.s > 0 AND (g.n * e.c - g.s) * (g.n * e.c - g.s) > 9 * (g.n * g.q - g.s * g.s)
+ ORDER BY e.customer_id, e.transaction_date, e.transaction_id`;
+
+const TYPES = ['DEPOSIT', 'WITHDRAWAL', 'TRANSFER_IN', 'TRANSFER_OUT', 'PAYMENT', 'FEE'];
+const DAYS = ['MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY', 'SUNDAY'];
+
 type Row = Record<string, unknown>;
 const utc = (text: unknown, time = false): Date | null => (text == null ? null : new Date(`${String(text).slice(0, time ? 23 : 10)}${time ? '' : 'T00:00:00.000'}Z`));
 const int = (v: unknown): number | null => (v == null ? null : Number(v));
@@ -286,7 +383,7 @@ async function rowsOf(mysql: Connection, sql: string): Promise<Row[]> {
   return ((await mysql.query(sql)) as unknown as [Row[]])[0];
 }
 
-/** customer_analytics and customer_agreement_profiles as SQL over MySQL says they should be, by `_id`. */
+/** Every analytics collection (customer_analytics, customer_agreement_profiles, account_metrics, transaction_patterns) as SQL over MySQL says it should be, by `_id`. */
 export async function expectedAnalytics(mysql: Connection, database = 'banking'): Promise<Record<string, Map<string, Doc>>> {
   const analytics = new Map<string, Doc>();
   for (const r of await rowsOf(mysql, CUSTOMER_ANALYTICS_SQL(`\`${database}\``))) {
@@ -345,7 +442,81 @@ export async function expectedAnalytics(mysql: Connection, database = 'banking')
       total_monthly_payment: String(r.total_monthly_payment ?? '0'),
     };
   }
-  return { customer_analytics: analytics, customer_agreement_profiles: profiles };
+
+  const metrics = new Map<string, Doc>();
+  for (const r of await rowsOf(mysql, ACCOUNT_METRICS_SQL(`\`${database}\``))) {
+    const id = int(r.account_id)!;
+    metrics.set(String(id), {
+      _id: id,
+      account_id: id,
+      customer_id: int(r.customer_id),
+      account_number: r.account_number as string,
+      account_type: r.account_type as string | null,
+      currency: r.currency as string | null,
+      status: r.status as string | null,
+      balance: r.balance as string | null,
+      credit_limit: r.credit_limit as string | null,
+      transaction_count: int(r.n)!,
+      total_credits: String(r.credits),
+      total_debits: String(r.debits),
+      net_flow: String(r.net),
+      avg_transaction_amount: r.avg_amount as string | null,
+      largest_transaction: r.largest as string | null,
+      first_transaction_date: utc(r.first_at, true),
+      last_transaction_date: utc(r.last_at, true),
+      last_30_days: {
+        from: utc(r.from_at, true),
+        to: utc(r.last_at, true),
+        transaction_count: int(r.r_n)!,
+        total_credits: String(r.r_credits),
+        total_debits: String(r.r_debits),
+        net_flow: String(r.r_net),
+      },
+      transactions_by_status: { COMPLETED: int(r.completed)!, PENDING: int(r.pending)!, FAILED: int(r.failed)!, REVERSED: int(r.reversed)! },
+    });
+  }
+
+  const patterns = new Map<string, Doc>();
+  for (const r of await rowsOf(mysql, PATTERNS_SQL(`\`${database}\``))) {
+    const id = int(r.customer_id)!;
+    patterns.set(String(id), {
+      _id: id,
+      customer_id: id,
+      pattern: r.pattern as string,
+      transaction_count: int(r.n)!,
+      total_amount: String(r.total),
+      avg_amount: r.avg_amount as string | null,
+      first_transaction_date: utc(r.first_at, true),
+      last_transaction_date: utc(r.last_at, true),
+      by_type: Object.fromEntries(TYPES.map((t) => [t, { count: 0, amount: '0' }])),
+      by_hour: Array.from({ length: 24 }, () => 0),
+      by_weekday: Object.fromEntries(DAYS.map((d) => [d, 0])),
+      peak_hour: null,
+      peak_weekday: null,
+      anomalies: { count: 0, transactions: [] },
+    });
+  }
+  for (const r of await rowsOf(mysql, PATTERN_COUNTS_SQL(`\`${database}\``))) {
+    const p = patterns.get(String(int(r.customer_id)));
+    if (!p) continue;
+    const k = int(r.k)!;
+    const n = int(r.n)!;
+    if (r.dim === 'type') (p.by_type as Doc)[String(r.label)] = { count: n, amount: String(r.amount) };
+    else if (r.dim === 'hour') {
+      (p.by_hour as number[])[k] = n;
+      if (int(r.rnk) === 1) p.peak_hour = k;
+    } else {
+      (p.by_weekday as Doc)[DAYS[k]] = n;
+      if (int(r.rnk) === 1) p.peak_weekday = DAYS[k];
+    }
+  }
+  for (const r of await rowsOf(mysql, ANOMALIES_SQL(`\`${database}\``))) {
+    const a = patterns.get(String(int(r.customer_id)))?.anomalies as { count: number; transactions: Doc[] } | undefined;
+    if (!a) continue;
+    a.count++;
+    a.transactions.push({ transaction_id: int(r.transaction_id), account_id: int(r.account_id), transaction_type: r.transaction_type as string | null, amount: String(r.amount), transaction_date: utc(r.at, true) });
+  }
+  return { customer_analytics: analytics, customer_agreement_profiles: profiles, account_metrics: metrics, transaction_patterns: patterns };
 }
 
 /** Compares each derived collection with what SQL over MySQL says it should hold. */

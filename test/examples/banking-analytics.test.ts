@@ -7,13 +7,18 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import mysql from 'mysql2/promise';
+import { chromium } from 'playwright-core';
 import { parse } from 'yaml';
 import { derivers, recomputeAll } from '../../examples/banking/analytics.ts';
+import { METRICS_ROWS, PATTERN_ROWS, startDashboard } from '../../examples/banking/dashboard.ts';
+import { bankingConnectionUrl, createSchema } from '../../examples/banking/generate.ts';
 import { createLagTracker } from '../../examples/banking/lag.ts';
 import { buildMockData, type MockData, type Row } from '../../examples/banking/mock.ts';
 import { formatScaled, sumScaled, toScaled } from '../../examples/banking/money.ts';
 import { ODL_PATHS } from '../../examples/banking/odl.ts';
-import { agreementProfile, avgMonthlyTransactions, creditScore, creditScoreBand, customerAnalytics, defaultRisk, effectiveTransactions, transactionPattern, type CustomerFacts } from '../../examples/banking/rules.ts';
+import { accountMetrics, agreementProfile, avgMonthlyTransactions, creditScore, creditScoreBand, customerAnalytics, defaultRisk, effectiveTransactions, transactionPattern, transactionPatterns, type CustomerFacts } from '../../examples/banking/rules.ts';
+import { checkAnalytics, expectedAnalytics } from '../../examples/banking/verify.ts';
 import { deriveBatch } from '../../src/sinks/document/derive.ts';
 import { toJsonText } from '../../src/sinks/document/json.ts';
 import { PgJsonStore } from '../../src/sinks/document/pgjson.ts';
@@ -55,6 +60,13 @@ const agreement = (id: number, customerId: number, status: string, payment: stri
   payment_terms: { term_months: 12, payment_amount: dec(payment), payment_frequency: frequency },
   dates: { start_date: d('2023-06-01'), end_date: d('2024-06-01') },
 });
+/** A transaction of a given type and amount. */
+const tx = (id: number, accountId: number, at: string, type: string, amount: string, status = 'COMPLETED'): Doc => {
+  const t = txn(id, accountId, at, status);
+  (t.transaction_details as Doc).transaction_type = type;
+  (t.financial_info as Doc).amount = dec(amount);
+  return t;
+};
 const facts = (f: Partial<CustomerFacts>): CustomerFacts => ({ customer: customer(1), accounts: [], transactions: [], agreements: [], ...f });
 const times = (...iso: string[]) => iso.map((s) => Date.parse(s));
 
@@ -162,6 +174,78 @@ describe('banking: analytics rules on plain documents', () => {
     assert.deepEqual(Object.keys((p.agreements as Doc[])[0]), ['agreement_id', 'agreement_number', 'agreement_type', 'status', 'account_id', 'principal_amount', 'current_balance', 'interest_rate', 'term_months', 'payment_amount', 'payment_frequency', 'monthly_payment', 'start_date', 'end_date']);
     assert.equal(agreementProfile(customer(1), [], NOW), null);
   });
+
+  it('account_metrics: credits and debits by the ledger convention, the 30 days up to the last transaction, means rounded once', () => {
+    const card = account(7, 1, 'CREDIT', '-140.00', 'ACTIVE', '1000.00');
+    const m = accountMetrics(
+      card,
+      [
+        tx(1, 7, '2023-12-01T09:00:00Z', 'WITHDRAWAL', '200.00'),
+        // Exactly 30 days before the last transaction: outside the window (last − 30 d, last].
+        tx(2, 7, '2024-01-02T09:00:00Z', 'WITHDRAWAL', '100.00'),
+        // A payment into a card account adds to its balance: a credit.
+        tx(3, 7, '2024-01-20T10:00:00Z', 'PAYMENT', '50.00'),
+        tx(4, 7, '2024-01-25T11:00:00Z', 'FEE', '0.01', 'PENDING'),
+        tx(5, 7, '2024-01-30T12:00:00Z', 'WITHDRAWAL', '999.00', 'FAILED'),
+        tx(6, 7, '2024-02-01T09:00:00Z', 'WITHDRAWAL', '10.00'),
+      ],
+      NOW,
+    );
+    assert.deepEqual(m, {
+      _id: 7,
+      account_id: 7,
+      customer_id: 1,
+      account_number: 'ACC-2024-000007',
+      account_type: 'CREDIT',
+      currency: 'USD',
+      status: 'ACTIVE',
+      balance: dec('-140.00'),
+      credit_limit: dec('1000.00'),
+      transaction_count: 5,
+      total_credits: dec('50.00'),
+      total_debits: dec('310.01'),
+      net_flow: dec('-260.01'),
+      avg_transaction_amount: dec('72.00'),
+      largest_transaction: dec('200.00'),
+      first_transaction_date: d('2023-12-01T09:00:00Z'),
+      last_transaction_date: d('2024-02-01T09:00:00Z'),
+      last_30_days: { from: d('2024-01-02T09:00:00Z'), to: d('2024-02-01T09:00:00Z'), transaction_count: 3, total_credits: dec('50.00'), total_debits: dec('10.01'), net_flow: dec('39.99') },
+      transactions_by_status: { COMPLETED: 4, PENDING: 1, FAILED: 1, REVERSED: 0 },
+      computed_at: NOW,
+    });
+    // 0.015 rounds half away from zero; a payment into CHECKING is money going out.
+    const checking = accountMetrics(account(8, 1, 'CHECKING', '5.00'), [tx(1, 8, '2024-01-01T00:00:00Z', 'PAYMENT', '0.01'), tx(2, 8, '2024-01-02T00:00:00Z', 'DEPOSIT', '0.02')], NOW);
+    assert.deepEqual([checking.avg_transaction_amount, checking.total_debits, checking.total_credits], [dec('0.02'), dec('0.01'), dec('0.02')]);
+    const idle = accountMetrics(account(9, 1, 'SAVINGS', '0.00'), [], NOW);
+    assert.deepEqual([idle.transaction_count, idle.avg_transaction_amount, idle.last_transaction_date, idle.last_30_days], [0, null, null, { from: null, to: null, transaction_count: 0, total_credits: dec('0.00'), total_debits: dec('0.00'), net_flow: dec('0.00') }]);
+  });
+
+  it('transaction_patterns: the customer_analytics pattern, by type, hour and weekday, and amounts above mean + 3σ', () => {
+    // 2024-01-01 is a Monday; ten daily transactions of 10.00 at 08, 09 or 10 h, then one of 1000.00.
+    const ten = Array.from({ length: 10 }, (_, i) => tx(i + 1, i < 5 ? 1 : 2, `2024-01-${String(i + 1).padStart(2, '0')}T${String(8 + (i % 3)).padStart(2, '0')}:00:00Z`, i % 2 ? 'WITHDRAWAL' : 'DEPOSIT', '10.00'));
+    const all = [...ten, tx(11, 2, '2024-01-11T15:30:00Z', 'TRANSFER_IN', '1000.00'), tx(12, 2, '2024-01-12T15:30:00Z', 'DEPOSIT', '5000.00', 'REVERSED')];
+    const p = transactionPatterns(customer(1), all, NOW);
+    assert.equal(p.pattern, (customerAnalytics(facts({ transactions: all }), NOW).risk_profile as Doc).transaction_pattern);
+    assert.equal(p.pattern, 'REGULAR');
+    assert.deepEqual([p.transaction_count, p.total_amount, p.avg_amount], [11, dec('1100.00'), dec('100.00')]);
+    assert.deepEqual(p.by_type, {
+      DEPOSIT: { count: 5, amount: dec('50.00') },
+      WITHDRAWAL: { count: 5, amount: dec('50.00') },
+      TRANSFER_IN: { count: 1, amount: dec('1000.00') },
+      TRANSFER_OUT: { count: 0, amount: dec('0.00') },
+      PAYMENT: { count: 0, amount: dec('0.00') },
+      FEE: { count: 0, amount: dec('0.00') },
+    });
+    assert.deepEqual((p.by_hour as number[]).map((n, h) => [h, n]).filter(([, n]) => n > 0), [[8, 4], [9, 3], [10, 3], [15, 1]]);
+    assert.deepEqual(p.by_weekday, { MONDAY: 2, TUESDAY: 2, WEDNESDAY: 2, THURSDAY: 2, FRIDAY: 1, SATURDAY: 1, SUNDAY: 1 });
+    assert.deepEqual([p.peak_hour, p.peak_weekday], [8, 'MONDAY']);
+    // 1000.00 against ten of 10.00: z = √10 ≈ 3.16 > 3. The reversed 5000.00 never counts.
+    assert.deepEqual(p.anomalies, { count: 1, transactions: [{ transaction_id: 11, account_id: 2, transaction_type: 'TRANSFER_IN', amount: dec('1000.00'), transaction_date: d('2024-01-11T15:30:00Z') }] });
+    // With one transaction fewer of 10.00, z = 3 exactly: not above, so no anomaly.
+    assert.equal((transactionPatterns(customer(1), all.slice(1), NOW).anomalies as Doc).count, 0);
+    const none = transactionPatterns(customer(2), [], NOW);
+    assert.deepEqual([none.pattern, none.transaction_count, none.avg_amount, none.peak_hour, none.peak_weekday, (none.anomalies as Doc).count], ['INACTIVE', 0, null, null, null, 0]);
+  });
 });
 
 // ---- pipeline.yaml, the mock data, and the derivers on a real store ----
@@ -254,11 +338,25 @@ function typed(row: Row): Record<string, Doc[string]> {
   return out;
 }
 
+const templates = new Map<string, Compiled>(collectionsCfg.map((c) => [c.table.split('.')[1], compileTemplate(c.document, (p, m) => assert.fail(`${p.join('.')}: ${m}`))]));
+
+/** Applies one change as the document sink does: the ODL document, then the derived keys it touches. */
+async function applyChange(odl: PgJsonStore, derived: PgJsonStore, table: string, op: 'c' | 'u' | 'd', beforeRow: Row | null, afterRow: Row | null): Promise<void> {
+  const key = KEYS[table];
+  const at = new Date('2024-02-01T00:00:00Z');
+  if (op === 'd') await odl.deleteIds(table, [beforeRow![key] as number]);
+  else {
+    const doc = render(templates.get(table)!, { row: typed(afterRow!), sourceTs: at, syncTs: at, op, table: `banking.${table}` }) as Doc;
+    await odl.upsert(table, [{ ...doc, _id: afterRow![key] as number }]);
+  }
+  const change: DerivedChange = { table: `banking.${table}`, op, before: beforeRow && typed(beforeRow), after: afterRow && typed(afterRow) };
+  await deriveBatch(derivers, [change], odl, derived, new Date());
+}
+
 describe('banking: derivers on PostgreSQL JSONB', () => {
   let db: Awaited<ReturnType<typeof freshDatabase>>;
   let odl: PgJsonStore;
   let derived: PgJsonStore;
-  const templates = new Map<string, Compiled>(collectionsCfg.map((c) => [c.table.split('.')[1], compileTemplate(c.document, (p, m) => assert.fail(`${p.join('.')}: ${m}`))]));
   const now = new Date('2024-02-01T00:00:00Z');
 
   before(async () => {
@@ -270,17 +368,7 @@ describe('banking: derivers on PostgreSQL JSONB', () => {
   });
   after(async () => db?.drop());
 
-  /** Applies one change as the document sink does: the ODL document, then the derived keys it touches. */
-  async function apply(table: string, op: 'c' | 'u' | 'd', beforeRow: Row | null, afterRow: Row | null): Promise<void> {
-    const key = KEYS[table];
-    if (op === 'd') await odl.deleteIds(table, [beforeRow![key] as number]);
-    else {
-      const doc = render(templates.get(table)!, { row: typed(afterRow!), sourceTs: now, syncTs: now, op, table: `banking.${table}` }) as Doc;
-      await odl.upsert(table, [{ ...doc, _id: afterRow![key] as number }]);
-    }
-    const change: DerivedChange = { table: `banking.${table}`, op, before: beforeRow && typed(beforeRow), after: afterRow && typed(afterRow) };
-    await deriveBatch(derivers, [change], odl, derived, new Date());
-  }
+  const apply = (table: string, op: 'c' | 'u' | 'd', beforeRow: Row | null, afterRow: Row | null) => applyChange(odl, derived, table, op, beforeRow, afterRow);
 
   /** Documents as JSON without computed_at, by _id: how JSONB holds them, so stored and fresh compare alike. */
   const comparable = (docs: Doc[]) =>
@@ -352,5 +440,158 @@ describe('banking: derivers on PostgreSQL JSONB', () => {
     s = lag.snapshot();
     assert.deepEqual([s.pending, s.odl.count, s.analytics.count, s.oldestPendingMs], [0, 3, 0, null]);
     await lag.stop();
+  });
+});
+
+describe('banking: the four analytics equal SQL over MariaDB, and the dashboard shows them (Chromium)', () => {
+  let conn: mysql.Connection;
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let odl: PgJsonStore;
+  let derived: PgJsonStore;
+  const now = new Date('2024-02-01T00:00:00Z');
+  const data = buildMockData({ customers: 12, seed: 11, now });
+  const twoAccounts = data.customers.find((c) => data.accounts.filter((a) => a.customer_id === c.customer_id).length === 2)!.customer_id as number;
+  const bigAccount = data.accounts.find((a) => a.customer_id === twoAccounts)!.account_id as number;
+  const txRow = (id: number, accountId: number, at: string, type: string, amount: string, status = 'COMPLETED'): Row => ({
+    transaction_id: id,
+    account_id: accountId,
+    transaction_type: type,
+    amount,
+    currency: 'USD',
+    description: 'edge case',
+    reference_number: `TXN-EDGE-${id}`,
+    counterparty_account: null,
+    transaction_date: at,
+    posted_date: at,
+    status,
+  });
+  // Edge cases on top of the mock data: a customer without accounts, an account without
+  // transactions, one transaction 40 days before the rest, a failed and a pending one, and an
+  // amount far above its customer's others.
+  const lonely: Row = { customer_id: 100, first_name: 'Ada', last_name: 'Edge', email: 'ada.edge@example.com', customer_status: 'ACTIVE' };
+  const idle: Row = { account_id: 100, customer_id: 1, account_number: 'ACC-2024-000100', account_type: 'SAVINGS', balance: '0.00', currency: 'USD', account_status: 'ACTIVE', opened_date: '2024-01-31' };
+  const edgeTx = [
+    txRow(10_001, 1, '2023-12-01 10:00:00', 'DEPOSIT', '12.34'),
+    txRow(10_002, 1, '2024-01-15 03:00:00', 'WITHDRAWAL', '77777.77', 'FAILED'),
+    txRow(10_003, 2, '2024-01-20 23:59:59', 'FEE', '0.01', 'PENDING'),
+    txRow(10_004, bigAccount, '2024-01-31 12:00:00', 'DEPOSIT', '95000.00'),
+  ];
+
+  async function insert(table: string, rows: Row[]): Promise<void> {
+    const columns = Object.keys(rows[0]);
+    await conn.query('INSERT INTO banking.?? (??) VALUES ?', [table, columns, rows.map((r) => columns.map((c) => r[c]))]);
+    const docs = rows.map((r) => ({ ...(render(templates.get(table)!, { row: typed(r), sourceTs: now, syncTs: now, op: 'c', table: `banking.${table}` }) as Doc), _id: r[KEYS[table]] as number }));
+    await odl.upsert(table, docs);
+    const changes: DerivedChange[] = rows.map((r) => ({ table: `banking.${table}`, op: 'c', before: null, after: typed(r) }));
+    // One batch per table, as the sink derives a batch: keys collected over all its changes.
+    await deriveBatch(derivers, changes, odl, derived, new Date(), 4);
+  }
+
+  before(async () => {
+    conn = await mysql.createConnection({ uri: bankingConnectionUrl() });
+    await createSchema(conn, { reset: true });
+    db = await freshDatabase();
+    odl = new PgJsonStore(db.client, 'odl');
+    derived = new PgJsonStore(db.client, 'analytics');
+    for (const c of collectionsCfg) await odl.ensureCollection(c.collection);
+    for (const dv of derivers) await derived.ensureCollection(dv.collection, dv.indexes);
+    await conn.query("SET time_zone = '+00:00'");
+    for (const t of ['customers', 'accounts', 'transactions', 'agreements'] as const) await insert(t, data[t]);
+    await insert('customers', [lonely]);
+    await insert('accounts', [idle]);
+    await insert('transactions', edgeTx);
+    // A transaction moved to another account (both accounts' metrics change) and one deleted.
+    const moved = data.transactions.find((t) => t.account_id === bigAccount)!;
+    await conn.query('UPDATE banking.transactions SET account_id = 3 WHERE transaction_id = ?', [moved.transaction_id]);
+    await applyChange(odl, derived, 'transactions', 'u', moved, { ...moved, account_id: 3 });
+    const gone = data.transactions.find((t) => t.account_id === 4)!;
+    await conn.query('DELETE FROM banking.transactions WHERE transaction_id = ?', [gone.transaction_id]);
+    await applyChange(odl, derived, 'transactions', 'd', gone, null);
+  });
+  after(async () => {
+    await db?.drop();
+    await conn?.end();
+  });
+
+  it('account_metrics and transaction_patterns kept incrementally equal SQL over MariaDB, edge cases included', async () => {
+    const r = await checkAnalytics(conn, derived);
+    assert.ok(r.ok, r.lines.join('\n'));
+    for (const c of ['customer_analytics', 'customer_agreement_profiles', 'account_metrics', 'transaction_patterns']) assert.match(r.lines.join('\n'), new RegExp(`✔ ${c}: \\d+ documents`));
+    // The edge cases are in what SQL computed, so the comparison above covered them.
+    const want = await expectedAnalytics(conn);
+    assert.equal(want.account_metrics.size, data.accounts.length + 1);
+    assert.equal(want.transaction_patterns.size, data.customers.length + 1);
+    assert.equal(want.transaction_patterns.get('100')!.pattern, 'INACTIVE');
+    assert.equal(want.account_metrics.get('100')!.transaction_count, 0);
+    const first = want.account_metrics.get('1')!;
+    assert.equal((first.last_30_days as Doc).transaction_count, (first.transaction_count as number) - 1, 'the December deposit is outside the 30 days');
+    assert.equal((first.transactions_by_status as Doc).FAILED, data.transactions.filter((t) => t.account_id === 1 && t.status === 'FAILED').length + 1);
+    const anomalies = (want.transaction_patterns.get(String(twoAccounts))!.anomalies as { transactions: Doc[] }).transactions;
+    assert.deepEqual(anomalies.map((a) => a.transaction_id), [10_004]);
+  });
+
+  it('the dashboard page shows account_metrics and transaction_patterns equal to SQL over MariaDB', async () => {
+    const dash = await startDashboard({ port: 0, odl, analytics: derived });
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(dash.url);
+      await page.waitForSelector('#accountMetrics tbody tr[data-account]');
+      await page.waitForSelector('#patterns tbody tr[data-customer]');
+      await page.waitForSelector('#anomalyTotal');
+      const table = (selector: string, key: string) =>
+        page.$$eval(
+          `${selector} tbody tr`,
+          (trs, k) => trs.map((tr) => ({ id: tr.getAttribute(`data-${k}`)!, cells: Object.fromEntries([...tr.querySelectorAll('td[data-f]')].map((td) => [td.getAttribute('data-f')!, td.textContent ?? ''])) })),
+          key,
+        );
+      const want = await expectedAnalytics(conn);
+      const at = (doc: Doc, path: string) => path.split('.').reduce<unknown>((o, k) => (o as Doc | null)?.[k], doc);
+      const shown = (v: unknown, money: boolean) => (v === null || v === undefined ? '–' : v instanceof Date ? v.toISOString().slice(0, 16).replace('T', ' ') : money ? formatScaled(toScaled(v)!) : String(v));
+      const check = (rows: { id: string; cells: Record<string, string> }[], docs: Map<string, Doc>, moneyFields: string[]) => {
+        for (const row of rows) {
+          const w = docs.get(row.id);
+          assert.ok(w, `row ${row.id} is not in SQL's result`);
+          for (const [f, text] of Object.entries(row.cells)) {
+            const money = moneyFields.includes(f);
+            const got = money && text !== '–' ? formatScaled(toScaled(text)!) : text;
+            assert.equal(got, shown(at(w, f), money), `${row.id} ${f}`);
+          }
+        }
+      };
+      const metrics = await table('#accountMetrics', 'account');
+      assert.equal(metrics.length, METRICS_ROWS);
+      assert.equal(Object.keys(metrics[0].cells).length, 13);
+      check(metrics, want.account_metrics, ['balance', 'total_credits', 'total_debits', 'avg_transaction_amount', 'largest_transaction', 'last_30_days.net_flow']);
+      const patterns = await table('#patterns', 'customer');
+      assert.equal(patterns.length, PATTERN_ROWS);
+      assert.equal(Object.keys(patterns[0].cells).length, 8);
+      check(patterns, want.transaction_patterns, ['total_amount', 'avg_amount']);
+      // The label counts and the anomaly total cover the whole collection.
+      const byLabel = new Map<string, number>();
+      let anomalies = 0;
+      for (const p of want.transaction_patterns.values()) {
+        byLabel.set(p.pattern as string, (byLabel.get(p.pattern as string) ?? 0) + 1);
+        anomalies += (p.anomalies as Doc).count as number;
+      }
+      const pills = await page.$$eval('#patternLabels [data-pattern]', (els) => els.map((e) => [e.getAttribute('data-pattern')!, Number(e.querySelector('b')!.textContent)] as const));
+      for (const [label, n] of pills) assert.equal(n, byLabel.get(label) ?? 0, label);
+      assert.equal(await page.getAttribute('#anomalyTotal', 'data-anomalies'), String(anomalies));
+    } finally {
+      await browser.close();
+      await dash.close();
+    }
+  });
+
+  it('the check names a stale figure in account_metrics and transaction_patterns', async () => {
+    const m = (await derived.findOne('account_metrics', { account_id: 1 }))!;
+    await derived.upsert('account_metrics', [{ ...m, total_credits: dec('0.01') }]);
+    const p = (await derived.findOne('transaction_patterns', { customer_id: twoAccounts }))!;
+    await derived.upsert('transaction_patterns', [{ ...p, by_hour: [...(p.by_hour as number[])].reverse() }]);
+    const r = await checkAnalytics(conn, derived);
+    assert.equal(r.ok, false);
+    const text = r.lines.join('\n');
+    assert.match(text, /✘ account_metrics: .*1 different \(1 total_credits: MySQL says/, text);
+    assert.match(text, new RegExp(`✘ transaction_patterns: .*1 different \\(${twoAccounts} by_hour\\[\\d+\\]: MySQL says`), text);
   });
 });

@@ -3,7 +3,7 @@
  * MongoDB operational layer → analytics) is killed with SIGKILL again and again — the first time
  * during the snapshot — while the banking workload keeps writing to MariaDB. After a final run has
  * caught up, every ODL collection must hold exactly MySQL's rows, every mapped field equal to its
- * column, and both analytics collections must equal what SQL over MySQL says: nothing lost,
+ * column, and all four analytics collections must equal what SQL over MySQL says: nothing lost,
  * nothing doubled, no derived document left stale by a batch replayed after a crash. The check is
  * then shown to fail on a tampered text, decimal and timestamp field and a stale analytics field.
  */
@@ -76,6 +76,7 @@ describe('banking pipeline: kill -9 under a live workload', () => {
         assert.ok(odl.ok, odl.lines.join('\n'));
         const ana = await checkAnalytics(conn, stores.derived!);
         assert.ok(ana.ok, ana.lines.join('\n'));
+        for (const c of ['account_metrics', 'transaction_patterns']) assert.match(ana.lines.join('\n'), new RegExp(`✔ ${c}: \\d+ documents kept incrementally`));
 
         // The check fails on a lost change of any mapped field, whatever its type, and on a stale analytics field.
         const odlDb = mongo.db('odl_crash1');

@@ -2,7 +2,8 @@
  * `npm run demo`'s banking run, as a newcomer starts it (minus setup.sh, which `npm test` ran):
  * mock data into MariaDB, the binlog pipeline into MongoDB (mongo-java-server) and the analytics,
  * the live workload and the dashboard for 15 s, then its own check: every lag probe seen, the
- * operational layer equal to MySQL field for field, the analytics equal to SQL over MySQL. The
+ * operational layer equal to MySQL field for field, the four analytics collections equal to SQL over
+ * MySQL (account_metrics and transaction_patterns included). The
  * dashboard must answer while it runs.
  */
 import assert from 'node:assert/strict';
@@ -36,6 +37,8 @@ describe('banking demo', () => {
     for (const t of ['customers', 'accounts', 'transactions', 'agreements']) assert.match(plain, new RegExp(`✔ ${t}: MySQL (\\d+) rows, ODL \\1 documents, \\d+ mapped fields equal in every row`), plain);
     assert.match(plain, /✔ customer_analytics: 100 documents kept incrementally, 100 by SQL over MySQL, identical/);
     assert.match(plain, /✔ customer_agreement_profiles: (\d+) documents kept incrementally, \1 by SQL over MySQL, identical/);
+    assert.match(plain, /✔ account_metrics: (\d+) documents kept incrementally, \1 by SQL over MySQL, identical/);
+    assert.match(plain, /✔ transaction_patterns: 100 documents kept incrementally, 100 by SQL over MySQL, identical/);
     assert.match(plain, /✔ lag probes: every probed commit became visible/);
     assert.match(plain, /check passed/);
     const lag = /ODL p50 (\d+) ms/.exec(plain);
