@@ -25,7 +25,7 @@
 import type { AppendRecord, Producer } from '../types.ts';
 import { partitionFor } from '../partitioner.ts';
 import { logError } from '../errors.ts';
-import type { SluiceError } from '../../core/errors.ts';
+import { isRetriable, type SluiceError } from '../../core/errors.ts';
 import { encodeRecord, type OutRecord } from './codec.ts';
 import { txnOf, type ProducerEntry } from './state.ts';
 import type { NatsLog } from './index.ts';
@@ -63,7 +63,14 @@ export class NatsProducer implements Producer {
   /** Whether queued commits may still run: not after a fence or a failed commit. */
   private usable(): void {
     if (this.state === 'fenced') throw logError('LOG_PRODUCER_CLOSED', `producer ${this.id} was fenced (the same id was opened again) and is closed`);
-    if (this.state === 'failed') throw logError('LOG_PRODUCER_CLOSED', `producer ${this.id} failed a commit (${this.failure?.code}: ${this.failure?.message}); close it and open it again, which aborts what that commit left`);
+    if (this.state === 'failed') {
+      // A commit queued behind the one that failed fails with that one's cause while it is
+      // retriable (a server restarting): the writer then opens the producer again and retries, as
+      // it does after the first failure. Reported as closed, it ended the run (a NATS restart under
+      // the orders example's three processes, test/peers/orders-recovery.test.ts).
+      if (this.failure && isRetriable(this.failure)) throw this.failure;
+      throw logError('LOG_PRODUCER_CLOSED', `producer ${this.id} failed a commit (${this.failure?.code}: ${this.failure?.message}); close it and open it again, which aborts what that commit left`);
+    }
   }
 
   private fencedError(): SluiceError {
