@@ -10,7 +10,9 @@
 // scaled out on a Kafka consumer group, the source kill -9 suite on the Kafka and NATS logs, Delta Spark
 // reading the Delta sink's change feed, the lake readers' self-tests, rows of 50 MB and tables of 1600
 // columns at the targets' size limits, the Cassandra sink against a Cassandra node from Maven Central,
-// seed 004's travel platform example at the seed's rates across a kill -9): it
+// seed 004's travel platform example at the seed's rates across a kill -9, seed 001's orders with each part
+// and the log killed, the lake sinks and the sink error policies through kill -9, servers that hang,
+// pgoutput decoder fuzzing): it
 // runs only when a filter names it, never with plain `npm test`.
 //
 // A `.unit.test.ts` file promises to need no server (no PostgreSQL, MariaDB, MongoDB, Kafka, Java):

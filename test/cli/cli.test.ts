@@ -117,7 +117,7 @@ describe('sluice CLI', () => {
     writeFileSync(badPath, 'name: shop\nsource:\n  type: mssql\n  connection: postgres://x/y\n');
     const bad = sluice('validate', badPath);
     assert.equal(bad.code, 1);
-    assert.match(bad.err, /^error \[CONFIG_INVALID\]: invalid config \(1 problem\):\n {2}.*bad\.yaml:3:9: source\.type: must be "postgres" or "mysql" \(got "mssql"; did you mean "mysql"\?\)/);
+    assert.match(bad.err, /^error \[CONFIG_INVALID\]: invalid config \(1 problem\):\n {2}.*bad\.yaml:3:9: source\.type: must be one of "postgres", "mysql", "mongodb" or "couchdb" \(got "mssql"; did you mean "mysql"\?\)/);
     t.remove();
   });
 

@@ -171,8 +171,13 @@ describe('PostgreSQL events against Debezium', () => {
     assert.ok(all.some((r) => r.valuePlain?.includes('"op":"t"')), 'Debezium wrote a truncate when told not to skip it');
     assert.ok(!dflt.some((r) => r.valuePlain?.includes('"op":"t"')), "Debezium's default skips truncates");
     assert.ok(!all.some((r) => r.topic.endsWith('.message')), "Debezium's slot saw no logical message of Sluice's heartbeats");
-    const withSchema = compareEvents(all, await readLog(logDirOf(cfgAll), PREFIX), DIFFERENCES, false);
-    const plain = compareEvents(dflt, await readLog(logDirOf(cfgDefault), PREFIX), DIFFERENCES, true);
+    // The Debezium peer stops at the stop row; the END record of the stop row's transaction may
+    // come after it (it did in a CI rehearsal), and then only Sluice's log has it.
+    const stopEnd = (v: string | null) => v !== null && v.includes('"status":"END"') && v.includes('"data_collection":"public.stop"');
+    const untilStop = (peer: typeof all, recs: Awaited<ReturnType<typeof readLog>>) =>
+      peer.some((r) => r.topic.endsWith('.transaction') && stopEnd(r.valuePlain)) ? recs : recs.filter((r) => !(r.topic.endsWith('.transaction') && stopEnd(r.value)));
+    const withSchema = compareEvents(all, untilStop(all, await readLog(logDirOf(cfgAll), PREFIX)), DIFFERENCES, false);
+    const plain = compareEvents(dflt, untilStop(dflt, await readLog(logDirOf(cfgDefault), PREFIX)), DIFFERENCES, true);
     assert.ok(withSchema.compared > 20 && plain.compared > 20, `compared ${withSchema.compared} and ${plain.compared} records`);
   });
 

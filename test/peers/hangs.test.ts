@@ -15,7 +15,7 @@ import { mysqlPipelineYaml, useMysqlDatabase } from '../helpers/mysql.ts';
 import { freshDatabase, PG_HOST, PG_PORT, PG_USER } from '../helpers/pg.ts';
 import { pipelineYaml, readAll, useDatabase, waitUntil } from '../helpers/pipeline.ts';
 import { MYSQL_HOST, MYSQL_PORT, MYSQL_USER } from '../helpers/targets.ts';
-import { freezableProxy, silentServer } from './tcp.ts';
+import { freezableProxy, silentServer } from '../robustness/tcp.ts';
 
 const statusOf = (dir: string): any => JSON.parse(readFileSync(join(dir, 'state', 'status.json'), 'utf8'));
 
