@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { peakRssMiB, startPipelineProcess, stopProcess } from '../../helpers/child.ts';
-import { countRecords, pipelineYaml, readAll, useDatabase, waitUntil } from '../../helpers/pipeline.ts';
+import { peakRssMiB, startPipelineProcess, stopProcess } from '../helpers/child.ts';
+import { countRecords, pipelineYaml, readAll, useDatabase, waitUntil } from '../helpers/pipeline.ts';
 
 const RSS_BOUND_MIB = 300;
 /**

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { peakRssMiB, startPipelineProcess, stopProcess } from '../../helpers/child.ts';
-import { mysqlPipelineYaml, useMysqlDatabase } from '../../helpers/mysql.ts';
-import { countRecords, readAll, waitUntil } from '../../helpers/pipeline.ts';
+import { peakRssMiB, startPipelineProcess, stopProcess } from '../helpers/child.ts';
+import { mysqlPipelineYaml, useMysqlDatabase } from '../helpers/mysql.ts';
+import { countRecords, readAll, waitUntil } from '../helpers/pipeline.ts';
 
 const ROWS = 1_000_000;
 const RSS_BOUND_MIB = 300;
