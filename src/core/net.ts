@@ -5,3 +5,9 @@ export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || h === '::ffff:127.0.0.1';
 }
+
+/** The database named in the path of a `mongodb://` (or `mongodb+srv://`) URL, if any. */
+export function mongoUrlDatabase(url: string): string | undefined {
+  const m = /^mongodb(?:\+srv)?:\/\/[^/?]*\/([^?]+)/.exec(url);
+  return m ? decodeURIComponent(m[1]) : undefined;
+}

@@ -45,7 +45,7 @@ function simplify(v: Value): Value {
       case '$minKey':
       case '$maxKey':
       case '$undefined':
-        return keys.length === 1 ? v : v;
+        return v;
       default:
         break;
     }

@@ -11,10 +11,8 @@ import type { CheckContext } from '../../registry/spec.ts';
 import { compileTemplate } from './template.ts';
 
 /** The database named in a MongoDB URL's path, if any. */
-export function mongoUrlDatabase(url: string): string | undefined {
-  const m = /^mongodb(?:\+srv)?:\/\/[^/?]*\/([^?]+)/.exec(url);
-  return m ? decodeURIComponent(m[1]) : undefined;
-}
+export { mongoUrlDatabase } from '../../core/net.ts';
+import { mongoUrlDatabase } from '../../core/net.ts';
 
 /** Leaf paths of a template (below `document`). */
 function leaves(t: unknown, path: string[], out: string[][]): string[][] {

@@ -21,6 +21,7 @@ import type { EventSink, Source } from '../../core/source.ts';
 import type { ChangeEvent, Op, SourceInfo, TableSchema } from '../../core/event.ts';
 import type { SourceContext } from '../../registry/spec.ts';
 import { SLUICE_VERSION } from '../../core/version.ts';
+import { mongoUrlDatabase } from '../../core/net.ts';
 import { tableTopic } from '../common/names.ts';
 import { documentIdText, toExtendedJson } from './ejson.ts';
 import { mongoError } from './errors.ts';
@@ -155,7 +156,7 @@ export class MongodbSource implements Source {
       }
       return cfg.collections;
     }
-    const db = databaseOf(cfg.connection);
+    const db = mongoUrlDatabase(cfg.connection);
     if (!db) throw mongoError('MONGODB_COLLECTION_MISSING', 'source.collections is empty and source.connection names no database: list the collections to capture (`db.collection`), or name the database in the URL to capture all of its collections');
     const all = await this.client!.db(db).listCollections({}, { nameOnly: true }).toArray();
     return all
@@ -418,11 +419,6 @@ function decodeCheckpoint(text: string): MongoCheckpoint {
     throw mongoError('MONGODB_CHECKPOINT', `the log holds a checkpoint the MongoDB source cannot read (${text.slice(0, 80)}): it was written by another source type or is damaged. Point log.dir at this pipeline's own log, or start over with an empty one`);
   }
   return c;
-}
-
-export function databaseOf(url: string): string | null {
-  const m = /^mongodb(?:\+srv)?:\/\/[^/]*\/([^?]+)/.exec(url);
-  return m ? decodeURIComponent(m[1]) : null;
 }
 
 export function hostOf(url: string): string {

@@ -1,6 +1,7 @@
 /** The MongoDB source's spec: its config keys, factory, status and Debezium `source` block. */
 import { duration, list, object, oneOf, string, type Infer } from '../../config/fields.ts';
 import { defineSource } from '../../registry/spec.ts';
+import { mongoUrlDatabase } from '../../core/net.ts';
 import { sourceCommonFields } from '../common/config.ts';
 import { mongodbDebezium } from './debezium.ts';
 import { MONGODB_ERRORS } from './errors.ts';
@@ -51,6 +52,10 @@ export const mongodbSource = defineSource({
   errors: [MONGODB_ERRORS],
   debezium: mongodbDebezium,
   check(raw, path, ctx) {
+    const none = !Array.isArray(raw?.collections) || raw.collections.length === 0;
+    if (none && typeof raw?.connection === 'string' && /^mongodb(\+srv)?:\/\//.test(raw.connection) && !mongoUrlDatabase(raw.connection)) {
+      ctx.fail([...path, 'collections' in (raw ?? {}) ? 'collections' : 'connection'], 'no collection to capture: list them in `collections: [shop.orders]`, or name the database in the URL (mongodb://host:27017/shop) to capture all of its collections');
+    }
     if (raw?.shape === 'row' && raw?.fullDocument === 'default') ctx.fail([...path, 'fullDocument'], "`shape: row` needs whole documents: with `fullDocument: default` an update's event has no document to make a row of. Use `fullDocument: updateLookup`, or `shape: debezium`");
   },
   topicPrefix: (c) => c.topicPrefix,

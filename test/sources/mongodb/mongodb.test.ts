@@ -17,6 +17,7 @@ import { Binary, BSON, Decimal128, Double, Int32, Long, MaxKey, MinKey, MongoCli
 import { DuckDBInstance } from '@duckdb/node-api';
 import { readAll, tempDir, waitUntil, type ReadRecord } from '../../helpers/pipeline.ts';
 import { killRepeatedly, runSluice, startPipelineProcess, stopProcess } from '../../helpers/child.ts';
+import { silentServer } from '../../robustness/tcp.ts';
 
 const PORT = 27018;
 const URL = `mongodb://127.0.0.1:${PORT}`;
@@ -308,5 +309,26 @@ describe('MongoDB source (mongo-java-server with an oplog)', () => {
     const c = await runSluice(['validate', coll]);
     assert.notEqual(c.status, 0);
     assert.match(c.stderr + c.stdout, /coll\.yaml:5:/);
+
+    // Nothing to capture: no collections and no database in the URL, said at the line.
+    const nodb = join(tmp.dir, 'nodb.yaml');
+    writeFileSync(nodb, `name: mnodb\nsource:\n  type: mongodb\n  connection: ${URL}/?directConnection=true\n`);
+    const n = await runSluice(['validate', nodb]);
+    assert.notEqual(n.status, 0);
+    assert.match(n.stderr + n.stdout, /nodb\.yaml:4:\d+.*no collection to capture/s);
+
+    // A server that accepts connections and never answers: the connect error, within connectTimeoutMs.
+    const silent = await silentServer();
+    const hung = join(tmp.dir, 'hung.yaml');
+    writeFileSync(hung, `name: mhung\nsource:\n  type: mongodb\n  connection: mongodb://u:s3cretPw@127.0.0.1:${silent.port}/x?directConnection=true\n  connectTimeoutMs: 1s\nstate:\n  dir: ${tmp.dir}/hung/state\nlog:\n  dir: ${tmp.dir}/hung/log\n`);
+    const h = startPipelineProcess(hung);
+    try {
+      await waitUntil('the connect error from a server that never answers', async () => h.stderrText().includes('MONGODB_CONNECT'), 20_000);
+    } finally {
+      await stopProcess(h, 'SIGKILL');
+      await silent.close();
+    }
+    assert.match(h.stderrText(), new RegExp(`cannot connect to the MongoDB server 127\\.0\\.0\\.1:${silent.port}`));
+    assert.ok(!h.stderrText().includes('s3cretPw'), 'the password never appears');
   });
 });
