@@ -11,8 +11,9 @@
 // reading the Delta sink's change feed, the lake readers' self-tests, rows of 50 MB and tables of 1600
 // columns at the targets' size limits, the Cassandra sink against a Cassandra node from Maven Central,
 // seed 004's travel platform example at the seed's rates across a kill -9, seed 001's orders with each part
-// and the log killed, the lake sinks and the sink error policies through kill -9, servers that hang,
-// pgoutput decoder fuzzing, 1M-row transactions through both sources with bounded memory): it
+// and the log killed, the lake sinks and the sink error policies through kill -9, the sinks' kill -9
+// suite, window state through kill -9, reconcile under a live workload on PostgreSQL, servers that
+// hang, pgoutput decoder fuzzing, 1M-row transactions through both sources with bounded memory): it
 // runs only when a filter names it, never with plain `npm test`.
 //
 // A `.unit.test.ts` file promises to need no server (no PostgreSQL, MariaDB, MongoDB, Kafka, Java):
