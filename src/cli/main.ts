@@ -13,6 +13,7 @@ import { reconcileCommand } from './reconcile.ts';
 import { registryCommand } from './registry.ts';
 import { runCommand } from './run.ts';
 import { schedulesCommand } from './schedules.ts';
+import { snapshotCommand } from './snapshot.ts';
 import { statusCommand } from './status.ts';
 import { tailCommand } from './tail.ts';
 import { uiCommand } from './ui.ts';
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, Command> = {
   lake: lakeCommand,
   registry: registryCommand,
   reconcile: reconcileCommand,
+  snapshot: snapshotCommand,
   schedules: schedulesCommand,
   alerts: alertsCommand,
   ui: uiCommand,

@@ -72,6 +72,11 @@ export interface SourceSpec<T extends string = string, C = any> extends SpecBase
    * `last` is the status the pipeline last wrote. Never throws: unreachable servers are reported.
    */
   serverStatus?(cfg: C, last: Record<string, any> | null): Promise<{ key: string; value: Record<string, unknown>; line: string }>;
+  /**
+   * Writes a row into the source's signal table (`source.signalTable`, Debezium's id/type/data
+   * columns) for `sluice snapshot`; returns the table written. Sources without signals leave it out.
+   */
+  signal?(cfg: C, row: { id: string; type: string; data: string }): Promise<string>;
 }
 
 // ---------- sinks ----------

@@ -108,7 +108,7 @@ describe('pipeline config', () => {
     const m = bad('name: x\nsource:\n  type: postgres\n  connection: {database: d}\n  tabels: [a.b]\nbatch:\n  maxRecord: 10\nlogging: {level: loud}\nserver: {port: 99999}\nsource2: 1\n');
     const lines = m.split('\n').slice(2).map((l) => l.trim());
     assert.deepEqual(lines, [
-      "p.yaml:5:3: source.tabels: unknown key (did you mean 'tables'?); allowed: type, connection, slot, publication, createPublication, tables, snapshot, snapshotFetchSize, heartbeatIntervalMs, retentionCheckIntervalMs, topicPrefix, transactionMetadata, protocol, streaming, binary, intervalHandling, statusIntervalMs, heartbeatActionQuery, skippedOperations",
+      "p.yaml:5:3: source.tabels: unknown key (did you mean 'tables'?); allowed: type, connection, slot, publication, createPublication, tables, snapshot, snapshotFetchSize, heartbeatIntervalMs, retentionCheckIntervalMs, topicPrefix, transactionMetadata, signalTable, incrementalChunkSize, protocol, streaming, binary, intervalHandling, statusIntervalMs, heartbeatActionQuery, skippedOperations",
       "p.yaml:7:3: batch.maxRecord: unknown key (did you mean 'maxRecords'?); allowed: maxRecords, maxBytes, maxDelayMs",
       'p.yaml:8:18: logging.level: must be one of "debug", "info", "warn" or "error" (got "loud")',
       'p.yaml:9:16: server.port: must be <= 65535 (got 99999)',
@@ -155,6 +155,8 @@ describe('pipeline config', () => {
         skippedOperations: ['t'],
         topicPrefix: 'Shop-EU.1',
         transactionMetadata: false,
+        signalTable: '',
+        incrementalChunkSize: 4096,
         createPublication: true,
       },
     );
@@ -229,7 +231,7 @@ describe('pipeline config', () => {
     assert.equal((parseConfig('name: bank\nsource:\n  type: mysql\n  connection: {database: x}\n', 'p.yaml', {}).source as MysqlSourceConfig).serverId, s.serverId, 'the server id is stable per pipeline name');
     const lines = bad('name: b\nsource:\n  type: mysql\n  connection: mysql://root@h/db\n  slot: s1\n  gtid: of\n  serverId: 0\n').split('\n').slice(2).map((l) => l.trim());
     assert.deepEqual(lines, [
-      "p.yaml:5:3: source.slot: unknown key; allowed: type, connection, tables, snapshot, snapshotFetchSize, heartbeatIntervalMs, retentionCheckIntervalMs, topicPrefix, transactionMetadata, serverId, skippedOperations, mariadbConnector, gtid",
+      "p.yaml:5:3: source.slot: unknown key; allowed: type, connection, tables, snapshot, snapshotFetchSize, heartbeatIntervalMs, retentionCheckIntervalMs, topicPrefix, transactionMetadata, signalTable, incrementalChunkSize, serverId, skippedOperations, mariadbConnector, gtid",
       'p.yaml:6:9: source.gtid: must be "auto" or "off" (got "of"; did you mean "off"?)',
       'p.yaml:7:13: source.serverId: must be >= 1 (got 0)',
     ]);

@@ -13,3 +13,13 @@ export function sourceCommonFields(o: { tables: string; tablesType: string; snap
     transactionMetadata: boolean({ description: "Add Debezium's `transaction` block to events and write BEGIN/END records to `<topicPrefix>.transaction`." }).default(false),
   };
 }
+
+/** Config keys of the sources that take incremental snapshots (sources/common/incremental.ts). */
+export function incrementalFields(o: { signalTable: string }) {
+  return {
+    signalTable: string({
+      description: `Signal table (Debezium's format: \`id\` text key, \`type\` text, \`data\` JSON text) whose inserts the source reads from its own stream: \`execute-snapshot\` with \`{"data-collections": ["…"]}\` starts an incremental snapshot of those tables, \`stop-snapshot\` stops it. \`sluice snapshot\` writes these rows. ${o.signalTable} The table is created when missing and never written to the log. Empty: no signals (tables added to \`tables\` are still back-filled at start).`,
+    }).default(''),
+    incrementalChunkSize: integer({ min: 1, max: 1_000_000, description: 'Rows per chunk of an incremental snapshot: each chunk is one short read at a new snapshot of the database, held in memory until the stream passes that snapshot ([connectors/incremental-snapshots.md](connectors/incremental-snapshots.md)).' }).default(4096),
+  };
+}

@@ -22,5 +22,6 @@ export const MYSQL_ERRORS = defineErrors('MySQL/MariaDB source', {
   MYSQL_TIMEOUT: { retriable: true, meaning: 'the server did not complete a connection, answer a statement or keep the binlog stream alive in time (`connectTimeout`, `statementTimeout` of the connection, heartbeats): it is hung, unreachable or overloaded, or a lock is held that long' },
   MYSQL_DATABASE_MISSING: { retriable: false, meaning: 'the database `source.connection` names does not exist (or the user cannot see it)' },
   MYSQL_CHECKPOINT: { retriable: false, meaning: 'the log holds a checkpoint this source cannot read (written by another source type, or damaged)' },
+  MYSQL_SIGNAL_TABLE: { retriable: false, meaning: 'the signal table (`source.signalTable`) is missing and could not be created (rights), or names no database' },
 });
 export const mysqlError = MYSQL_ERRORS.error;

@@ -1,5 +1,6 @@
 import { mysqlError } from './errors.ts';
 import { decodeTableSnapshot, encodeTableSnapshot, type TableSnapshot } from '../common/ranges.ts';
+import { decodeIncremental, encodeIncremental, type IncrementalState } from '../common/incremental.ts';
 /**
  * The MySQL source's checkpoint, committed to the log atomically with the events it covers.
  *
@@ -31,10 +32,12 @@ export interface MysqlCheckpoint {
   tables: Record<string, TableSnapshotState>;
   /** XA transactions prepared with captured changes (in the log) and not yet committed or rolled back. */
   xa?: string[];
+  /** Incremental snapshots waiting or under way (sources/common/incremental.ts). */
+  incremental?: IncrementalState;
 }
 
 export function encodeCheckpoint(c: MysqlCheckpoint): string {
-  return JSON.stringify({ v: 1, source: 'mysql', phase: c.phase, file: c.file, pos: c.pos, gtid: c.gtid, skip: c.skip, tables: Object.fromEntries(Object.entries(c.tables).map(([k, t]) => [k, encodeTableSnapshot(t, (p) => p)])), ...(c.xa?.length ? { xa: c.xa } : {}) });
+  return JSON.stringify({ v: 1, source: 'mysql', phase: c.phase, file: c.file, pos: c.pos, gtid: c.gtid, skip: c.skip, tables: Object.fromEntries(Object.entries(c.tables).map(([k, t]) => [k, encodeTableSnapshot(t, (p) => p)])), ...(c.xa?.length ? { xa: c.xa } : {}), incremental: encodeIncremental(c.incremental) });
 }
 
 export function decodeCheckpoint(text: string): MysqlCheckpoint {
@@ -49,6 +52,7 @@ export function decodeCheckpoint(text: string): MysqlCheckpoint {
   }
   const c: MysqlCheckpoint = { phase: o.phase as MysqlCheckpoint['phase'], file: String(o.file), pos: Number(o.pos), gtid: String(o.gtid ?? ''), skip: Number(o.skip ?? 0), tables: Object.fromEntries(Object.entries((o.tables ?? {}) as Record<string, unknown>).map(([k, t]) => [k, decodeTableSnapshot(t, (p: BinlogPos) => ({ file: String(p.file), pos: Number(p.pos) }))])) };
   if (Array.isArray(o.xa) && o.xa.length) c.xa = o.xa.map(String);
+  if (o.incremental) c.incremental = decodeIncremental(o.incremental);
   return c;
 }
 

@@ -24,7 +24,11 @@ import { BinlogStreamer } from './stream.ts';
 import { connectorName } from './debezium.ts';
 import { TableSchemas } from './tables.ts';
 import { mysqlError } from './errors.ts';
-import { tableKey } from '../common/names.ts';
+import { parseTableName, tableKey } from '../common/names.ts';
+import { emptyIncremental, IncrementalSnapshots } from '../common/incremental.ts';
+import { MysqlChunkReader } from './incremental.ts';
+import { comparePos as comparePosition, type BinlogPos } from './position.ts';
+import { quoteIdent } from './server.ts';
 
 /** How often an idle stream commits its advancing binlog position. */
 const IDLE_POSITION_COMMIT_MS = 10_000;
@@ -44,6 +48,11 @@ export class MysqlSource implements Source {
   private readonly schemas = new TableSchemas();
   /** `source.connector` of the events: `mysql`, or `mariadb` for a MariaDB server (mariadbConnector). */
   private connector = 'mysql';
+  /** Incremental snapshots (sources/common/incremental.ts), once streaming. */
+  private incremental: IncrementalSnapshots | null = null;
+  private chunkReader: MysqlChunkReader | null = null;
+  /** source.signalTable as database and table, or null. */
+  private signal: { database: string; table: string } | null = null;
 
   private readonly log: SourceContext['logger'];
   private readonly metrics: ComponentMetrics;
@@ -86,6 +95,7 @@ export class MysqlSource implements Source {
       lastEventTsMs: this.streamer?.lastEventTs || null,
       queueBytes: this.client?.bufferedBytes ?? 0,
       snapshot: this.snapshotProgress,
+      incrementalSnapshot: this.incremental?.progress() ?? null,
       binlogFilesNeeded: this.retention.status.filesNeeded,
       binlogBytesNeeded: this.retention.status.bytesNeeded,
       retentionCheckedAt: this.retention.status.at,
@@ -111,7 +121,8 @@ export class MysqlSource implements Source {
       if (String((sums as { c: string }[])[0]?.c ?? 'NONE').toUpperCase() !== 'CRC32') {
         this.log.warn('the server writes binlog events without checksums (binlog_checksum is not CRC32): a damaged event cannot be told from a good one. Set binlog_checksum = CRC32 in the server configuration');
       }
-      const tables = await capturedTables(this.admin, src);
+      if (src.signalTable) await this.createSignalTable();
+      const tables = (await capturedTables(this.admin, src)).filter((t) => !this.isSignal(t.database, t.table));
       for (const t of tables) {
         if (t.keyColumns.length === 0) this.log.warn(`captured table ${t.database}.${t.table} has no primary key: its change events carry no key, so table sinks can insert its rows but not apply updates or deletes (SINK_NO_KEY). Add a primary key to capture it fully`, { table: `${t.database}.${t.table}` });
       }
@@ -140,6 +151,7 @@ export class MysqlSource implements Source {
           return;
         }
       }
+      await this.startIncremental(sink, info, tables);
       await closeConn(this.admin);
       this.admin = null;
       await this.stream(sink, info, ckpt);
@@ -149,6 +161,50 @@ export class MysqlSource implements Source {
       await this.retention.stop();
       await this.close();
     }
+  }
+
+  private isSignal(database: string, table: string): boolean {
+    const s = this.signal;
+    return s !== null && s.database.toLowerCase() === database.toLowerCase() && s.table.toLowerCase() === table.toLowerCase();
+  }
+
+  /** Creates source.signalTable when missing (Debezium's columns). */
+  private async createSignalTable(): Promise<void> {
+    const n = parseTableName(this.cfg.signalTable, '`"');
+    const database = n?.schema ?? this.cfg.connection.database;
+    if (!n || !database) throw mysqlError('MYSQL_SIGNAL_TABLE', `source.signalTable: "${this.cfg.signalTable}" ${n ? 'names no database and the connection has none' : 'is not a table name'}; write database.table`);
+    this.signal = { database, table: n.table };
+    const q = `${quoteIdent(database)}.${quoteIdent(n.table)}`;
+    try {
+      await this.admin!.query(`CREATE TABLE IF NOT EXISTS ${q} (id VARCHAR(64) PRIMARY KEY, type VARCHAR(32) NOT NULL, data TEXT)`);
+    } catch (e) {
+      throw mysqlError('MYSQL_SIGNAL_TABLE', `cannot create the signal table ${database}.${n.table} (source.signalTable): ${(e as Error).message}. Create it: CREATE TABLE ${q} (id VARCHAR(64) PRIMARY KEY, type VARCHAR(32) NOT NULL, data TEXT), or leave signalTable empty`, { cause: e });
+    }
+  }
+
+  /**
+   * Sets up incremental snapshots: the checkpoint's queue, and a back-fill of captured tables the
+   * log has nothing of (added to source.tables since the last run).
+   */
+  private async startIncremental(sink: EventSink, info: ServerInfo, tables: Awaited<ReturnType<typeof capturedTables>>): Promise<void> {
+    const ckpt = this.ckpt!;
+    const state = (ckpt.incremental ??= emptyIncremental());
+    const captured = tableFilter(this.cfg);
+    this.chunkReader = new MysqlChunkReader(this.cfg, info, this.connector, this.schemas, (d, t) => captured(d, t) && !this.isSignal(d, t), this.log);
+    this.incremental = new IncrementalSnapshots(state, { reader: this.chunkReader, chunkSize: this.cfg.incrementalChunkSize, sink, log: this.log, wake: () => {} });
+    if (this.cfg.snapshot === 'never') return;
+    const added = tables.map((t) => tableKey(t.database, t.table)).filter((k) => !ckpt.tables[k]);
+    if (added.length) {
+      for (const k of added) ckpt.tables[k] = { status: 'done', rows: 0, ranges: [] };
+      this.incremental.request(added, 'captured now, nothing of it in the log yet (added to source.tables?)');
+    }
+  }
+
+  /** Appends an incremental snapshot's chunk once the stream has passed the binlog position it was read at (between transactions only). */
+  private flushIncremental(): void {
+    const s = this.streamer;
+    if (!this.incremental || !s || s.inTransaction) return;
+    this.incremental.flush((c) => comparePosition(s.position, c.at as BinlogPos) >= 0);
   }
 
   private async snapshot(sink: EventSink, info: ServerInfo, tables: Awaited<ReturnType<typeof capturedTables>>, ckpt: MysqlCheckpoint): Promise<void> {
@@ -208,7 +264,20 @@ export class MysqlSource implements Source {
       }
     }
     const start: StartPosition = useGtid ? { gtidSet: ckpt.gtid } : { file: ckpt.file, pos: ckpt.pos };
-    this.streamer = new BinlogStreamer({ connector: this.connector, cfg: this.cfg, sink, schemas: this.schemas, log: this.log, metrics: this.metrics, captured: tableFilter(src), checkpoint: ckpt, resetHint: this.ctx.resetHint });
+    const base = tableFilter(src);
+    this.streamer = new BinlogStreamer({
+      connector: this.connector,
+      cfg: this.cfg,
+      sink,
+      schemas: this.schemas,
+      log: this.log,
+      metrics: this.metrics,
+      captured: (d, t) => base(d, t) && !this.isSignal(d, t),
+      checkpoint: ckpt,
+      resetHint: this.ctx.resetHint,
+      incremental: this.incremental ?? undefined,
+      isSignal: (d, t) => this.isSignal(d, t),
+    });
     this.client = await BinlogClient.connect({
       host: src.connection.host,
       port: src.connection.port,
@@ -221,22 +290,27 @@ export class MysqlSource implements Source {
       heartbeatMs: src.heartbeatIntervalMs,
       maxQueueBytes: this.ctx.maxQueueBytes,
       // Rows of other tables are skipped undecoded (faster, and their types cannot stop us).
-      tables: tableFilter(src),
+      tables: (d, t) => base(d, t) || this.isSignal(d, t),
     });
     this.log.info('streaming the binlog', { from: useGtid ? `gtid ${ckpt.gtid}` : formatPos(ckpt), skip: ckpt.skip, flavor: info.mariadb ? 'mariadb' : 'mysql' });
     const maxDelay = Math.max(5, this.ctx.batch.maxDelayMs);
     let lastPositionCommit = Date.now();
     let next: Promise<BinlogEvent | null> | null = null;
+    const inc = this.incremental;
     while (!this.stopped) {
       next ??= this.client.next();
       let ev: BinlogEvent | null | undefined;
-      if (sink.hasPending) {
+      inc?.tick();
+      // A chunk read under way: its arrival may find the stream already past its position.
+      const reading = inc !== null && inc.active && inc.waiting === null;
+      if (sink.hasPending || reading) {
         // Pending events must reach the log even when the binlog goes quiet.
         let timeUp: () => void = () => {};
-        const timer = setTimeout(() => timeUp(), maxDelay);
-        ev = await Promise.race([next, new Promise<undefined>((r) => (timeUp = () => r(undefined)))]);
-        clearTimeout(timer);
+        const timer = sink.hasPending ? setTimeout(() => timeUp(), maxDelay) : null;
+        ev = await Promise.race([next, new Promise<undefined>((r) => (timeUp = () => r(undefined))), ...(reading ? [inc.arrival().then(() => undefined)] : [])]);
+        if (timer) clearTimeout(timer);
       } else ev = await next;
+      if (inc?.waiting) this.flushIncremental();
       if (ev === undefined) {
         const p = sink.maybeCommit(false, true);
         if (p) await p;
@@ -250,6 +324,7 @@ export class MysqlSource implements Source {
         this.streamer.topicDeclared(topic);
       }
       this.streamer.handle(ev);
+      if (inc?.waiting) this.flushIncremental();
       this.metrics.queueBytes.value = this.client.bufferedBytes;
       // Nothing more buffered from the server: the source is idle (an adaptive commit, see maybeCommit).
       const p = sink.maybeCommit(false, this.client.bufferedBytes === 0);
@@ -265,6 +340,7 @@ export class MysqlSource implements Source {
   }
 
   private async close(): Promise<void> {
+    await this.chunkReader?.close();
     await this.client?.close().catch(() => {});
     await closeConn(this.snapConn);
     await closeConn(this.admin);

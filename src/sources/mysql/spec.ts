@@ -2,7 +2,7 @@
 import { connection, integer, list, object, oneOf, type Infer, type ResolveContext } from '../../config/fields.ts';
 import { pipelineName } from '../../config/common.ts';
 import { defineSource } from '../../registry/spec.ts';
-import { sourceCommonFields } from '../common/config.ts';
+import { incrementalFields, sourceCommonFields } from '../common/config.ts';
 import { mysqlDebezium } from './debezium.ts';
 import { MYSQL_ERRORS } from './errors.ts';
 
@@ -31,6 +31,7 @@ const config = object({
     topics: 'Topics are `<topicPrefix>.<database>.<table>`, names escaped as [topics.md](topics.md) says.',
     retention: 'How often the binlog files this pipeline still needs are counted, on a short connection of its own (`SHOW BINARY LOGS` from the file of its durable position on): metrics `sluice_source_binlog_files_needed` and `sluice_source_binlog_bytes_needed`, the source\'s status, the `binlogFiles` alert rule ([alerts.md](alerts.md)).',
   }),
+  ...incrementalFields({ signalTable: '`database.table` (`connection.database` when no database); it is captured whatever `tables` says.' }),
   serverId: integer({ min: 1, max: 4294967295, description: "The replica server id this pipeline uses; must differ from every other replica of the server." }).default(defaultServerId, 'derived from `name` (5400–6399)'),
   skippedOperations: list(oneOf(['c', 'u', 'd', 't'] as const), {
     uniqueItems: true,
@@ -55,6 +56,10 @@ export const mysqlSource = defineSource({
   topicPrefix: (c) => c.topicPrefix,
   describe: (c) =>
     `source mysql ${c.connection.user}@${c.connection.host}:${c.connection.port}/${c.connection.database ?? ''}, ${c.tables.length ? `${c.tables.length} table${c.tables.length > 1 ? 's' : ''}` : 'all tables'}, server id ${c.serverId}, snapshot ${c.snapshot}`,
+  async signal(c, row) {
+    const { writeSignal } = await import('./server.ts');
+    return writeSignal({ type: 'mysql', ...c }, row);
+  },
   async create(c, ctx) {
     const { loadDriver } = await import('../../core/drivers.ts');
     const { MysqlSource } = await loadDriver('mysql2', 'the mysql source', () => import('./source.ts'));

@@ -23,6 +23,7 @@ import type { BinlogEvent, EventHeader } from './binlog/types.ts';
 import { comparePos, formatPos, GtidSet, type BinlogPos, type MysqlCheckpoint } from './position.ts';
 import type { TableSchemas } from './tables.ts';
 import { mysqlError } from './errors.ts';
+import { parseSignal, type IncrementalSnapshots } from '../common/incremental.ts';
 
 interface Target {
   db: string;
@@ -59,6 +60,10 @@ export interface StreamOptions {
   resetHint: string;
   /** `source.connector` of the events (`mysql`, or `mariadb` for a MariaDB server: mysql/debezium.ts). */
   connector?: string;
+  /** Incremental snapshots (sources/common/incremental.ts): told of every change, truncate and schema change. */
+  incremental?: IncrementalSnapshots;
+  /** Whether `database.table` is source.signalTable: its inserts are requests, not events. */
+  isSignal?(database: string, table: string): boolean;
 }
 
 export class BinlogStreamer {
@@ -102,6 +107,10 @@ export class BinlogStreamer {
 
   get position(): BinlogPos {
     return this.tx ? this.tx.start : { file: this.file, pos: this.pos };
+  }
+
+  get inTransaction(): boolean {
+    return this.tx !== null;
   }
 
   get gtid(): string {
@@ -229,6 +238,7 @@ export class BinlogStreamer {
       const db = second ? first : database;
       const table = second ?? first;
       if (!this.o.captured(db, table)) return;
+      this.o.incremental?.invalidate(tableKey(db, table), 'it was truncated');
       // A truncate the table's later snapshot already reflects, or one it cannot be placed in.
       const f = this.snapshotFilters.get(tableKey(db, table));
       const at = { file: this.file, pos: h.nextPos > 0 ? h.nextPos - h.eventSize : this.pos };
@@ -270,6 +280,7 @@ export class BinlogStreamer {
     }
     if (/^(ALTER|CREATE|DROP|RENAME)\s/i.test(q) && this.touchesCaptured(database, q)) {
       this.o.log.info('schema change in the binlog', { database, statement: q.length > 300 ? q.slice(0, 300) + '…' : q });
+      this.o.incremental?.invalidate(null, 'a captured table changed its schema');
     }
   }
 
@@ -289,10 +300,16 @@ export class BinlogStreamer {
 
   private rows(ev: Extract<BinlogEvent, { type: 'rows' }>): void {
     const { map } = ev;
+    if (this.o.isSignal?.(map.database, map.table)) {
+      if (ev.kind === 'write') for (const r of ev.rows) this.onSignal(toRow(map.columns, r.after!));
+      return;
+    }
     if (!this.o.captured(map.database, map.table)) return;
     if (!this.tx) this.beginTx(ev.header, null, false);
     const tx = this.tx!;
     const name = tableKey(map.database, map.table);
+    // A table the log knows from the stream: not one to back-fill at the next start (source.ts).
+    if (!this.o.checkpoint.tables[name]) this.o.checkpoint.tables[name] = { status: 'done', rows: 0, ranges: [] };
     const at: BinlogPos = { file: this.file, pos: ev.header.nextPos > 0 ? ev.header.nextPos - ev.header.eventSize : this.pos };
     // Rows this table's snapshot may already hold (decided per row, by its key's range).
     let filter = this.snapshotFilters.get(name) ?? null;
@@ -376,6 +393,19 @@ export class BinlogStreamer {
       this.o.metrics.lagMs.set(Math.max(0, Date.now() - source.ts_ms));
     }
     this.o.sink.append({ topic: to.topic, key: op === 't' ? null : key, before, after, source, op, ts_ms: Date.now(), transaction, table: schema });
+    this.o.incremental?.observe(to.name, key);
+  }
+
+  /** A row inserted into the signal table: Debezium's execute-snapshot / stop-snapshot. */
+  private onSignal(row: Row): void {
+    const inc = this.o.incremental;
+    const s = parseSignal(row.type, row.data, this.o.cfg.connection.database ?? null, '`"');
+    if ('error' in s || !inc) {
+      this.o.log.warn(`signal ${String(row.id)} ignored: ${'error' in s ? s.error : 'incremental snapshots are off'}`, { signal: String(row.id) });
+      return;
+    }
+    if (s.kind === 'execute') inc.request(s.tables, `signal ${String(row.id)}`);
+    else inc.cancel(s.tables);
   }
 }
 

@@ -22,5 +22,6 @@ export const PG_ERRORS = defineErrors('PostgreSQL source', {
   PG_TIMEOUT: { retriable: true, meaning: 'the server did not complete a connection, answer a statement or keep the replication stream alive in time (`connectTimeout`, `statementTimeout` of the connection): it is hung, unreachable or overloaded, or a lock is held that long' },
   PG_LOG_BEHIND_SLOT: { retriable: false, meaning: 'the replication slot was confirmed past the log\'s checkpoint: the log directory is an older copy (restored from a backup) and the changes in between are lost to it; put back the newest log or start over' },
   PG_SNAPSHOT_TRUNCATED: { retriable: false, meaning: 'a table was truncated while its interrupted snapshot waited to be resumed: its snapshot cannot be completed exactly' },
+  PG_SIGNAL_TABLE: { retriable: false, meaning: 'the signal table (`source.signalTable`) is missing and could not be created (rights)' },
 });
 export const pgError = PG_ERRORS.error;

@@ -14,6 +14,7 @@
 import { formatLsn, parseLsn } from '../../core/lsn.ts';
 import { pgError } from './errors.ts';
 import { decodeTableSnapshot, encodeTableSnapshot, type TableSnapshot } from '../common/ranges.ts';
+import { decodeIncremental, encodeIncremental, type IncrementalState } from '../common/incremental.ts';
 
 /** A table's snapshot: the key ranges in the log and the LSN each was read at (a change that committed below it is in the snapshot). */
 export type TableSnapshotState = TableSnapshot<bigint>;
@@ -28,6 +29,8 @@ export interface SourceCheckpoint {
   ack: bigint;
   /** Per-table snapshot state (kept after the snapshot: the stream filters by it). */
   tables: Record<string, TableSnapshotState>;
+  /** Incremental snapshots waiting or under way (sources/common/incremental.ts). */
+  incremental?: IncrementalState;
 }
 
 export function encodeCheckpoint(c: SourceCheckpoint): string {
@@ -41,6 +44,7 @@ export function encodeCheckpoint(c: SourceCheckpoint): string {
     done: c.done,
     ack: formatLsn(c.ack),
     tables: Object.fromEntries(Object.entries(c.tables).map(([k, t]) => [k, encodeTableSnapshot(t, formatLsn)])),
+    incremental: encodeIncremental(c.incremental),
   });
 }
 
@@ -61,6 +65,7 @@ export function decodeCheckpoint(text: string): SourceCheckpoint {
     done: o.done,
     ack: parseLsn(o.ack),
     tables: Object.fromEntries(Object.entries(o.tables as Record<string, any>).map(([k, t]) => [k, decodeTableSnapshot(t, parseLsn)])),
+    ...(o.incremental ? { incremental: decodeIncremental(o.incremental) } : {}),
   };
 }
 

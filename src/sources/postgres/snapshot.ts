@@ -48,6 +48,41 @@ export function keyAfter(client: pg.Client, keys: PgKeyColumn[], exprs: string[]
 /** Collations whose text order is the order of the UTF-8 bytes. */
 const BINARY_COLLATIONS = new Set(['C', 'POSIX', 'ucs_basic']);
 
+export interface TablePlan {
+  rel: Awaited<ReturnType<TypeCatalog['tableSchemaByName']>>;
+  /** `"schema"."table"` */
+  qualified: string;
+  /** The column list of the SELECT. */
+  cols: string;
+  /** The key columns in read order, or null: no key Sluice can order by. */
+  keys: PgKeyColumn[] | null;
+  /** What the key columns are ordered by. */
+  exprs: string[];
+  estimatedRows: number;
+}
+
+/** How a table is read in key order: its columns, key and order expressions, and its estimated size. */
+export async function tablePlan(client: pg.Client, catalog: TypeCatalog, schema: string, table: string, dbCollate: string): Promise<TablePlan> {
+  const rel = await catalog.tableSchemaByName(schema, table);
+  const qualified = `${quoteIdent(schema)}.${quoteIdent(table)}`;
+  const estimatedRows = Number((await client.query(`SELECT GREATEST(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = $1::regclass`, [qualified])).rows[0]?.n ?? 0);
+  const cols = rel.table.columns.map((c) => quoteIdent(c.name)).join(', ');
+  const keys = pgKeyColumns(rel.table);
+  let exprs: string[] = [];
+  if (keys) {
+    const collations = new Map<string, string>(
+      (await client.query(`SELECT a.attname, c.collname FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation WHERE a.attrelid = $1::regclass AND a.attnum > 0`, [qualified])).rows.map((r: any) => [r.attname, r.collname === 'default' ? dbCollate : r.collname]),
+    );
+    exprs = keys.map((k) => orderExpression(k, BINARY_COLLATIONS.has(collations.get(k.name) ?? '')));
+  }
+  return { rel, qualified, cols, keys, exprs, estimatedRows };
+}
+
+/** The database's default collation (for keys whose column uses it). */
+export async function databaseCollation(client: pg.Client): Promise<string> {
+  return String((await client.query(`SELECT datcollate FROM pg_database WHERE datname = current_database()`)).rows[0]?.datcollate ?? '');
+}
+
 export async function runSnapshot(o: SnapshotOptions): Promise<void> {
   const { client, cfg } = o;
   const catalog = new TypeCatalog(client, false, cfg.intervalHandling);
@@ -62,7 +97,7 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
     const snapMs = Math.floor(snapUs / 1000);
     const snapLsn = Number(o.at);
     const snapSequence = `[null,"${o.at}"]`;
-    const dbCollate = String((await client.query(`SELECT datcollate FROM pg_database WHERE datname = current_database()`)).rows[0]?.datcollate ?? '');
+    const dbCollate = await databaseCollation(client);
     const started = Date.now();
     let totalRows = 0;
     for (let ti = 0; ti < o.tables.length && !o.isStopped(); ti++) {
@@ -70,19 +105,11 @@ export async function runSnapshot(o: SnapshotOptions): Promise<void> {
       const name = tableKey(schema, table);
       const topic = tableTopic(cfg.topicPrefix, schema, table);
       await o.sink.declareTopic(topic);
-      const rel = await catalog.tableSchemaByName(schema, table);
-      const qualified = `${quoteIdent(schema)}.${quoteIdent(table)}`;
-      const est = Number((await client.query(`SELECT GREATEST(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = $1::regclass`, [qualified])).rows[0]?.n ?? 0);
-      const cols = rel.table.columns.map((c) => quoteIdent(c.name)).join(', ');
-      const keys = pgKeyColumns(rel.table);
+      const { rel, qualified, cols, keys, exprs, estimatedRows: est } = await tablePlan(client, catalog, schema, table, dbCollate);
       const state = (o.state[name] ??= { status: 'partial', rows: 0, ranges: [] });
       const t = (current = new SnapshotTable(o, name, est, ti, o.tables.length, state, o.at, keys && keys.map((k) => k.index)));
       let sql = `SELECT ${cols} FROM ${qualified}`;
       if (keys) {
-        const collations = new Map<string, string>(
-          (await client.query(`SELECT a.attname, c.collname FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation WHERE a.attrelid = $1::regclass AND a.attnum > 0`, [qualified])).rows.map((r: any) => [r.attname, r.collname === 'default' ? dbCollate : r.collname]),
-        );
-        const exprs = keys.map((k) => orderExpression(k, BINARY_COLLATIONS.has(collations.get(k.name) ?? '')));
         const after = resumeAfter(state);
         if (after) {
           sql += ` WHERE ${keyAfter(client, keys, exprs, after.raw)}`;

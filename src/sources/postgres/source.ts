@@ -18,7 +18,7 @@ import { Heartbeat } from './heartbeat.ts';
 import { decodeCheckpoint, encodeCheckpoint, type SourceCheckpoint } from './position.ts';
 import { closeClient, connect, ReplicationStream, translateTimeout, withDeadline, type XLogData } from './replication.ts';
 import { SlotRetention } from './retention.ts';
-import { checkServer, createSlot, dropSlot, ensurePublication, keylessTables, publishedTables, slotInfo } from './slot.ts';
+import { checkServer, createSlot, dropSlot, ensurePublication, keylessTables, publishedTables, quoteIdent, slotInfo } from './slot.ts';
 import { timeoutsOf } from '../../config/fields.ts';
 import { runSnapshot } from './snapshot.ts';
 import type { SnapshotTable } from '../common/snapshot.ts';
@@ -26,6 +26,9 @@ import { tableKey } from '../common/names.ts';
 import { StreamDecoder } from './stream.ts';
 import { coreError } from '../../core/errors.ts';
 import { pgError } from './errors.ts';
+import { emptyIncremental, IncrementalSnapshots } from '../common/incremental.ts';
+import { parseTableName } from '../common/names.ts';
+import { PgChunkReader } from './incremental.ts';
 
 /** Approximate heap cost of one queued message beyond its payload (objects, Buffer header). */
 const MESSAGE_OVERHEAD = 160;
@@ -54,6 +57,11 @@ export class PostgresSource implements Source {
   private snapshotTable: SnapshotTable<unknown> | null = null;
   private lastStatusSent = 0;
   private serverVersion = 0;
+  /** Incremental snapshots (sources/common/incremental.ts), once streaming. */
+  private incremental: IncrementalSnapshots | null = null;
+  private chunkReader: PgChunkReader | null = null;
+  /** source.signalTable as `schema.table` (tableKey), or null. */
+  private readonly signal: { schema: string; table: string; key: string } | null;
 
   private readonly log: SourceContext['logger'];
   private readonly metrics: ComponentMetrics;
@@ -65,6 +73,7 @@ export class PostgresSource implements Source {
     this.log = ctx.logger;
     this.metrics = ctx.metrics;
     this.retention = new SlotRetention(cfg, ctx);
+    this.signal = signalTableOf(cfg);
   }
 
   /** The WAL the slot holds back, measured now and then (retention.ts). */
@@ -99,6 +108,7 @@ export class PostgresSource implements Source {
       confirmedLsn: formatLsn(this.durableAck),
       queueBytes: this.queueBytes,
       snapshot: this.snapshotProgress,
+      incrementalSnapshot: this.incremental?.progress() ?? null,
       openStreamedTransactions: this.decoder?.openStreamedTransactions ?? 0,
       retainedWalBytes: this.retention.status.retainedWalBytes,
       retentionCheckedAt: this.retention.status.at,
@@ -128,7 +138,8 @@ export class PostgresSource implements Source {
       this.serverVersion = (await checkServer(this.admin)).version;
       if (src.protocol === 2 && this.serverVersion < 140000) throw coreError('CONFIG_INVALID', `source.protocol: 2 needs PostgreSQL 14 or newer (server is ${this.serverVersion}); use protocol: 1`);
       if (src.binary && this.serverVersion < 140000) throw coreError('CONFIG_INVALID', `source.binary needs PostgreSQL 14 or newer; set binary: false`);
-      await ensurePublication(this.admin, src.publication, src.tables, src.createPublication);
+      if (this.signal) await this.createSignalTable();
+      await ensurePublication(this.admin, src.publication, src.tables.length && this.signal ? [...src.tables, this.signal.key] : src.tables, src.createPublication);
       await this.warnKeyless();
       let ckpt = checkpointText ? decodeCheckpoint(checkpointText) : null;
       const slot = await slotInfo(this.admin, src.slot);
@@ -186,12 +197,14 @@ export class PostgresSource implements Source {
         this.log.info('snapshot complete; snapshot: initial_only, so stopping');
         return;
       }
+      await this.startIncremental(sink);
       await this.streamChanges(sink);
     } catch (e) {
       throw translateTimeout(e, src.connection);
     } finally {
       this.heartbeat?.stop();
       await this.retention.stop();
+      await this.chunkReader?.close();
       await this.stream?.stop().catch(() => {});
       this.decoder?.close();
       if (!this.stream) await closeClient(this.replication);
@@ -222,7 +235,7 @@ export class PostgresSource implements Source {
    */
   private async snapshot(sink: EventSink, snapshotName: string, snapshotLsn: bigint): Promise<void> {
     const ckpt = this.ckpt!;
-    const tables = (await publishedTables(this.admin!, this.cfg.publication)).filter((t) => ckpt.tables[tableKey(t.schema, t.table)]?.status !== 'done');
+    const tables = (await publishedTables(this.admin!, this.cfg.publication)).filter((t) => ckpt.tables[tableKey(t.schema, t.table)]?.status !== 'done' && tableKey(t.schema, t.table) !== this.signal?.key);
     const reader = await connect(this.cfg.connection, false);
     try {
       await runSnapshot({
@@ -258,6 +271,39 @@ export class PostgresSource implements Source {
     await sink.commit();
   }
 
+  /** Creates source.signalTable when missing (Debezium's columns). */
+  private async createSignalTable(): Promise<void> {
+    const sig = this.signal!;
+    try {
+      await this.admin!.query(`CREATE TABLE IF NOT EXISTS ${quoteIdent(sig.schema)}.${quoteIdent(sig.table)} (id varchar(64) PRIMARY KEY, type varchar(32) NOT NULL, data text)`);
+    } catch (e) {
+      throw pgError('PG_SIGNAL_TABLE', `cannot create the signal table ${sig.key} (source.signalTable): ${(e as Error).message}. Create it as its owner: CREATE TABLE ${quoteIdent(sig.schema)}.${quoteIdent(sig.table)} (id varchar(64) PRIMARY KEY, type varchar(32) NOT NULL, data text), or leave signalTable empty`, { cause: e });
+    }
+  }
+
+  /**
+   * Sets up incremental snapshots: the checkpoint's queue, and a back-fill of published tables the
+   * log has nothing of (added to source.tables since the last run).
+   */
+  private async startIncremental(sink: EventSink): Promise<void> {
+    const ckpt = this.ckpt!;
+    const state = (ckpt.incremental ??= emptyIncremental());
+    this.chunkReader = new PgChunkReader(this.cfg, this.serverVersion, this.log, () => this.decoder?.ackLsn ?? ckpt.ack);
+    this.incremental = new IncrementalSnapshots(state, {
+      reader: this.chunkReader,
+      chunkSize: this.cfg.incrementalChunkSize,
+      sink,
+      log: this.log,
+      wake: () => this.wake?.(),
+    });
+    if (this.cfg.snapshot === 'never') return;
+    const added = (await publishedTables(this.admin!, this.cfg.publication)).map((t) => tableKey(t.schema, t.table)).filter((k) => !ckpt.tables[k] && k !== this.signal?.key);
+    if (added.length) {
+      for (const k of added) ckpt.tables[k] = { status: 'done', rows: 0, ranges: [] };
+      this.incremental.request(added, 'captured now, nothing of it in the log yet (added to source.tables?)');
+    }
+  }
+
   private async streamChanges(sink: EventSink): Promise<void> {
     const src = this.cfg;
     const ckpt = this.ckpt!;
@@ -271,6 +317,9 @@ export class PostgresSource implements Source {
       metrics: this.metrics,
       spillDir: join(this.ctx.stateDir, 'spill'),
       resetHint: this.ctx.resetHint,
+      incremental: this.incremental ?? undefined,
+      signalTable: this.signal?.key ?? null,
+      onSchemaChange: (t) => this.chunkReader?.forget(t),
     });
     this.stream = new ReplicationStream(this.replication!);
     const options: Record<string, string> = {
@@ -314,6 +363,10 @@ export class PostgresSource implements Source {
     const idleWait = Math.max(5, Math.min(this.ctx.batch.maxDelayMs, 100));
     while (!this.stopped) {
       if (this.failure) throw translateStreamError(this.failure);
+      if (this.incremental) {
+        this.incremental.tick();
+        if (this.incremental.watermarked) this.decoder.flushIncremental();
+      }
       if (this.ended) throw pgError('PG_STREAM_ENDED', 'PostgreSQL ended the replication stream (server shutdown or slot dropped). Restart the pipeline when the server is back.');
       if (this.queueHead >= this.queue.length) {
         this.queue.length = 0;
@@ -355,4 +408,13 @@ export class PostgresSource implements Source {
 function translateStreamError(err: Error): Error {
   if (err instanceof SluiceError) return err;
   return pgError('PG_STREAM', `replication stream failed: ${err.message}`, { cause: err });
+}
+
+/** source.signalTable as schema, table and `schema.table` (tableKey), or null when empty. */
+function signalTableOf(cfg: PostgresSourceConfig): { schema: string; table: string; key: string } | null {
+  if (!cfg.signalTable) return null;
+  const n = parseTableName(cfg.signalTable);
+  if (!n) throw coreError('CONFIG_INVALID', `source.signalTable: "${cfg.signalTable}" is not a table name; write schema.table`);
+  const schema = n.schema ?? 'public';
+  return { schema, table: n.table, key: tableKey(schema, n.table) };
 }

@@ -2,7 +2,7 @@
 import { boolean, connection, duration, list, object, oneOf, string, type Infer, type ResolveContext } from '../../config/fields.ts';
 import { pipelineName } from '../../config/common.ts';
 import { defineSource } from '../../registry/spec.ts';
-import { sourceCommonFields } from '../common/config.ts';
+import { incrementalFields, sourceCommonFields } from '../common/config.ts';
 import { postgresDebezium } from './debezium.ts';
 import { PG_ERRORS } from './errors.ts';
 
@@ -29,6 +29,7 @@ const config = object({
     topics: 'Topics are `<topicPrefix>.<schema>.<table>`, names escaped as [topics.md](topics.md) says.',
     retention: "How often the WAL the slot holds back is measured, on a short connection of its own (`pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)`): metric `sluice_source_retained_wal_bytes`, the source's status, the `retainedWal` alert rule ([alerts.md](alerts.md)).",
   }),
+  ...incrementalFields({ signalTable: '`schema.table` (`public.` when no schema); with a table list in `tables` it is added to the publication.' }),
   protocol: oneOf([1, 2] as const, { description: 'pgoutput protocol version; 2 needs PostgreSQL 14+.' }).default(1),
   streaming: boolean({ description: 'With protocol 2: receive large transactions while in progress (spilled to disk until commit).' }).default(false),
   binary: boolean({ description: 'Ask pgoutput for binary column values (PostgreSQL 14+).' }).default(false),
@@ -64,7 +65,11 @@ export const postgresSource = defineSource({
     return new PostgresSource({ type: 'postgres', ...c }, ctx);
   },
   statusLine: (s) =>
-    `phase ${s.phase}, received ${s.receivedLsn}, confirmed ${s.confirmedLsn}${typeof s.retainedWalBytes === 'number' ? `, slot retains ${(s.retainedWalBytes / 1048576).toFixed(1)} MiB of WAL` : ''}${s.snapshot ? `, snapshot ${JSON.stringify(s.snapshot)}` : ''}`,
+    `phase ${s.phase}, received ${s.receivedLsn}, confirmed ${s.confirmedLsn}${typeof s.retainedWalBytes === 'number' ? `, slot retains ${(s.retainedWalBytes / 1048576).toFixed(1)} MiB of WAL` : ''}${s.snapshot ? `, snapshot ${JSON.stringify(s.snapshot)}` : ''}${s.incrementalSnapshot?.table ? `, incremental snapshot of ${s.incrementalSnapshot.table}: ${s.incrementalSnapshot.rows} of ~${s.incrementalSnapshot.estimatedRows} rows` : ''}`,
+  async signal(c, row) {
+    const { writeSignal } = await import('./slot.ts');
+    return writeSignal(c, row);
+  },
   async serverStatus(c) {
     const { slotStatus } = await import('./slot.ts');
     const slot = await slotStatus(c.connection, c.slot);

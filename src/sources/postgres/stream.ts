@@ -21,6 +21,8 @@ import { pgError } from './errors.ts';
 import { pgKeyColumns } from './keys.ts';
 import type { XLogData } from './replication.ts';
 import { SpillStore } from './spill.ts';
+import { parseSignal, type IncrementalSnapshots } from '../common/incremental.ts';
+import { WATERMARK_PREFIX } from './incremental.ts';
 
 const PG_EPOCH_MS = 946_684_800_000;
 
@@ -31,6 +33,8 @@ interface RelationState {
   name: string;
   /** Which of the table's changes its snapshot already holds (null: no snapshot of it). */
   filter: SnapshotFilter<bigint> | null;
+  /** The signal table (source.signalTable): its inserts are requests, not events. */
+  signal: boolean;
 }
 
 interface TxnState {
@@ -56,6 +60,12 @@ export interface StreamDecoderOptions {
   spillDir: string;
   /** How to start over (for messages). */
   resetHint: string;
+  /** Incremental snapshots (sources/common/incremental.ts): told of every change, watermark and transaction. */
+  incremental?: IncrementalSnapshots;
+  /** `schema.table` of source.signalTable, if any. */
+  signalTable?: string | null;
+  /** A captured table's columns changed (a new Relation message). */
+  onSchemaChange?(table: string): void;
 }
 
 export class StreamDecoder {
@@ -160,6 +170,7 @@ export class StreamDecoder {
       case 'truncate':
         return this.onTruncate(msg, lsn);
       case 'message':
+        if (!msg.transactional && msg.prefix === WATERMARK_PREFIX && this.o.incremental?.watermark(msg.content.toString('utf8'))) this.flushIncremental();
         if (!msg.transactional && !this.txn) {
           // Heartbeat (heartbeat.ts) or any other non-transactional message: a safe position to
         // confirm once what came before it is durable.
@@ -229,6 +240,18 @@ export class StreamDecoder {
     this.sequencePrefix = `["${endLsn}","`;
     if (endLsn > this.ack) this.ack = endLsn;
     this.o.metrics.lagMs.set(Date.now() - t.commitTimeMs);
+    const inc = this.o.incremental;
+    if (inc) {
+      inc.committed(t.xid);
+      if (inc.watermarked) this.flushIncremental();
+    }
+  }
+
+  /** Appends an incremental snapshot's chunk whose watermark the stream has passed (between transactions only). */
+  flushIncremental(): void {
+    const inc = this.o.incremental;
+    if (!inc || this.txn || this.inStream) return;
+    inc.flush(() => inc.watermarked);
   }
 
   /** A keepalive's position while nothing is received and not yet handled: confirmable once what came before is durable. */
@@ -263,9 +286,19 @@ export class StreamDecoder {
     const schema = await this.catalog.relationSchema(rel);
     const name = tableKey(rel.namespace, rel.name);
     const topic = tableTopic(this.prefix, rel.namespace, rel.name);
-    await this.o.sink.declareTopic(topic);
+    if (name !== this.o.signalTable) await this.o.sink.declareTopic(topic);
     const snap = this.o.checkpoint.tables[name];
     const prev = this.relations.get(rel.relationId);
+    const signal = name === this.o.signalTable;
+    if (!signal) {
+      // A table the log knows from the stream (created, or added to the publication, while
+      // streaming): not one to back-fill at the next start (source.ts).
+      if (!snap) this.o.checkpoint.tables[name] = { status: 'done', rows: 0, ranges: [] };
+      if (prev) {
+        this.o.incremental?.invalidate(name, 'its columns changed');
+        this.o.onSchemaChange?.(name);
+      }
+    }
     // Changes that committed below the point each key range of the table's snapshot was read at
     // are in the snapshot already (sources/common/ranges.ts).
     let filter = prev?.filter ?? null;
@@ -273,7 +306,7 @@ export class StreamDecoder {
       const keys = pgKeyColumns(schema.table);
       filter = new SnapshotFilter(snap.ranges, (a, b) => (a < b ? -1 : a > b ? 1 : 0), keys ? keyComparator(keys) : null);
     }
-    this.relations.set(rel.relationId, { rel, schema, topic, name, filter });
+    this.relations.set(rel.relationId, { rel, schema, topic, name, filter, signal });
   }
 
   private relation(id: number): RelationState {
@@ -349,6 +382,10 @@ export class StreamDecoder {
     const rel = this.relation(msg.relationId);
     if (!this.txn) throw new Error('pgoutput protocol error: row change outside a transaction');
     const sch = rel.schema;
+    if (rel.signal) {
+      if (msg.type === 'insert') this.onSignal(sch.decodeTuple(msg.newTuple));
+      return undefined;
+    }
     let before: Row | null = null;
     let after: Row | null = null;
     let op: Op;
@@ -373,15 +410,30 @@ export class StreamDecoder {
       if (!this.admit(rel, p.key)) continue;
       source ??= this.source(rel, lsn);
       this.o.sink.append({ topic: rel.topic, key: p.key, before: p.before, after: p.after, source, op: p.op, ts_ms: Date.now(), transaction: this.txInfo(), table });
+      this.o.incremental?.observe(rel.name, p.key);
     }
     return undefined;
   }
 
+  /** A row inserted into the signal table: Debezium's execute-snapshot / stop-snapshot. */
+  private onSignal(row: Row): void {
+    const inc = this.o.incremental;
+    const s = parseSignal(row.type, row.data, 'public');
+    if ('error' in s || !inc) {
+      this.o.log.warn(`signal ${String(row.id)} ignored: ${'error' in s ? s.error : 'incremental snapshots are off'}`, { signal: String(row.id) });
+      return;
+    }
+    if (s.kind === 'execute') inc.request(s.tables, `signal ${String(row.id)}`);
+    else inc.cancel(s.tables);
+  }
+
   private onTruncate(msg: Extract<PgOutputMessage, { type: 'truncate' }>, lsn: bigint): undefined {
     if (!this.txn) throw new Error('pgoutput protocol error: truncate outside a transaction');
+    for (const id of msg.relationIds) this.o.incremental?.invalidate(this.relation(id).name, 'it was truncated');
     if (this.skipped.has('t')) return undefined;
     for (const id of msg.relationIds) {
       const rel = this.relation(id);
+      if (rel.signal) continue;
       if (!this.admit(rel, 'truncate')) continue;
       this.o.sink.append({
         topic: rel.topic,
