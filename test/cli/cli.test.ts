@@ -23,7 +23,7 @@ describe('sluice CLI', () => {
   it('has --help on every command and rejects unknown ones', () => {
     const top = sluice('--help');
     assert.equal(top.code, 0);
-    for (const cmd of ['run', 'validate', 'tail', 'status', 'schema', 'dlq', 'lake']) {
+    for (const cmd of ['run', 'validate', 'tail', 'status', 'schema', 'dlq', 'lake', 'registry', 'reconcile', 'schedules', 'alerts', 'ui', 'snapshot']) {
       assert.match(top.out, new RegExp(`\\n  ${cmd} `));
       const h = sluice(cmd, '--help');
       assert.equal(h.code, 0, cmd);

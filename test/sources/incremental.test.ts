@@ -101,7 +101,12 @@ async function scenario(d: Dialect): Promise<void> {
   await workload;
   assert.ok(changes > changesAtKill + 50, `the workload kept changing big during the back-fill (${changes - changesAtKill} changes after the kill)`);
 
-  // 4. `sluice snapshot` re-reads `a`.
+  // 4. `sluice snapshot` re-reads `a` (and says what to set when the source has no signal table).
+  const bare = join(d.dir, 'no-signal.yaml');
+  writeFileSync(bare, d.yaml([`${d.schema}.a`]).replace(/^ *signalTable:.*$/m, ''));
+  const refused = await runSluice(['snapshot', '--config', bare, `${d.schema}.a`]);
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /source\.signalTable is empty: set it/);
   const r = await runSluice(['snapshot', '--config', cfg, `${d.schema}.a`]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /asked pipeline inc for an incremental snapshot of/);

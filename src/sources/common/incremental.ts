@@ -27,6 +27,7 @@
 import type { ChangeEvent, Row } from '../../core/event.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { EventSink } from '../../core/source.ts';
+import { Counter, type Registry } from '../../core/metrics.ts';
 import { decodeKey, encodeKey } from './keys.ts';
 import { parseTableName, tableKey } from './names.ts';
 import type { KeyBound } from './ranges.ts';
@@ -327,6 +328,15 @@ export class IncrementalSnapshots {
       lastError: this.lastError ?? undefined,
     };
   }
+}
+
+/** The counter of rows incremental snapshots appended (one series per pipeline, kept across source restarts). */
+export function incrementalRowsCounter(registry: Registry, pipeline: string): Counter {
+  const labels = { pipeline };
+  return (
+    registry.find<Counter>('sluice_source_incremental_snapshot_rows_total', labels) ??
+    registry.register(new Counter('sluice_source_incremental_snapshot_rows_total', "Rows the source's incremental snapshots appended to the log (`sluice snapshot`, tables added to source.tables)", labels))
+  );
 }
 
 /** A signal row (Debezium's signal table format: id, type, data) → what it asks for. */

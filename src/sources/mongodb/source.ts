@@ -25,6 +25,7 @@ import { mongoUrlDatabase } from '../../core/net.ts';
 import { tableTopic } from '../common/names.ts';
 import { documentIdText, toExtendedJson } from './ejson.ts';
 import { mongoError } from './errors.ts';
+import { SluiceError } from '../../core/errors.ts';
 import { idColumnText, RowShapes } from './rows.ts';
 import type { MongodbSourceConfig } from './spec.ts';
 
@@ -107,7 +108,7 @@ export class MongodbSource implements Source {
   async run(sink: EventSink, checkpointText: string | null): Promise<void> {
     const { MongoClient } = await import('mongodb');
     const cfg = this.cfg;
-    this.client = new MongoClient(cfg.connection, { serverSelectionTimeoutMS: cfg.connectTimeoutMs, connectTimeoutMS: cfg.connectTimeoutMs });
+    this.client = new MongoClient(cfg.connection, { serverSelectionTimeoutMS: cfg.connectTimeoutMs, connectTimeoutMS: cfg.connectTimeoutMs, socketTimeoutMS: Math.max(cfg.socketTimeoutMs, cfg.maxAwaitMs + 1000) });
     try {
       try {
         await this.client.connect();
@@ -139,6 +140,8 @@ export class MongodbSource implements Source {
         }
       }
       await Promise.all(collections.map((ns) => this.stream(sink, ns, ckpt)));
+    } catch (e) {
+      throw timeoutError(e, cfg) ?? e;
     } finally {
       for (const s of this.streams) await s.close().catch(() => {});
       await this.client.close().catch(() => {});
@@ -369,6 +372,16 @@ export class MongodbSource implements Source {
       table: this.table(ns),
     };
   }
+}
+
+/** A driver error that says the server did not answer in time, as MONGODB_TIMEOUT; null for any other. */
+function timeoutError(e: unknown, cfg: MongodbSourceConfig): Error | null {
+  if (e instanceof SluiceError && e.code !== 'MONGODB_STREAM') return null;
+  const err = (e as { cause?: unknown })?.cause ?? e;
+  const name = (err as Error)?.name ?? '';
+  const msg = (err as Error)?.message ?? '';
+  if (!/MongoNetworkTimeoutError|MongoServerSelectionError/.test(name) && !/timed out/i.test(msg)) return null;
+  return mongoError('MONGODB_TIMEOUT', `the MongoDB server ${hostOf(cfg.connection)} did not answer within ${name === 'MongoServerSelectionError' ? `connectTimeoutMs (${cfg.connectTimeoutMs} ms)` : `socketTimeoutMs (${cfg.socketTimeoutMs} ms)`}: it is hung, unreachable or overloaded (${redact(msg, cfg.connection)}). The source restarts from its last durable checkpoint`, { cause: e });
 }
 
 function translateStreamError(e: unknown, ns: string): Error {

@@ -39,6 +39,7 @@ const config = object({
   }).default('off'),
   maxAwaitMs: duration({ description: 'How long the server holds a change stream request open while there is nothing new (`maxAwaitTimeMS`).' }).default(500, '`500ms`'),
   connectTimeoutMs: duration({ description: 'How long finding and connecting to the server may take.' }).default(10_000, '`10s`'),
+  socketTimeoutMs: duration({ description: "How long a request may wait for the server's answer (the driver's `socketTimeoutMS`; longer than `maxAwaitMs`). A server that hangs mid-stream (frozen, or a network that drops packets silently) then fails the source with `MONGODB_TIMEOUT`, and it restarts from its last durable checkpoint instead of waiting forever." }).default(30_000, '`30s`'),
 });
 
 export type MongodbSourceConfig = { type: 'mongodb' } & Infer<typeof config>;

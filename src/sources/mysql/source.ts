@@ -25,7 +25,7 @@ import { connectorName } from './debezium.ts';
 import { TableSchemas } from './tables.ts';
 import { mysqlError } from './errors.ts';
 import { parseTableName, tableKey } from '../common/names.ts';
-import { emptyIncremental, IncrementalSnapshots } from '../common/incremental.ts';
+import { emptyIncremental, incrementalRowsCounter, IncrementalSnapshots } from '../common/incremental.ts';
 import { MysqlChunkReader } from './incremental.ts';
 import { comparePos as comparePosition, type BinlogPos } from './position.ts';
 import { quoteIdent } from './server.ts';
@@ -190,8 +190,9 @@ export class MysqlSource implements Source {
     const ckpt = this.ckpt!;
     const state = (ckpt.incremental ??= emptyIncremental());
     const captured = tableFilter(this.cfg);
+    const rows = incrementalRowsCounter(this.metrics.registry, this.ctx.pipeline);
     this.chunkReader = new MysqlChunkReader(this.cfg, info, this.connector, this.schemas, (d, t) => captured(d, t) && !this.isSignal(d, t), this.log);
-    this.incremental = new IncrementalSnapshots(state, { reader: this.chunkReader, chunkSize: this.cfg.incrementalChunkSize, sink, log: this.log, wake: () => {} });
+    this.incremental = new IncrementalSnapshots(state, { reader: this.chunkReader, chunkSize: this.cfg.incrementalChunkSize, sink, log: this.log, wake: () => {}, onRows: (n) => rows.inc(n) });
     if (this.cfg.snapshot === 'never') return;
     const added = tables.map((t) => tableKey(t.database, t.table)).filter((k) => !ckpt.tables[k]);
     if (added.length) {

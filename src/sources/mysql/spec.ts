@@ -66,7 +66,7 @@ export const mysqlSource = defineSource({
     return new MysqlSource({ type: 'mysql', ...c }, ctx);
   },
   statusLine: (s) =>
-    `phase ${s.phase}, binlog ${s.position ?? '-'}${s.gtid ? `, gtid ${s.gtid}` : ''}${typeof s.binlogFilesNeeded === 'number' ? `, needs ${s.binlogFilesNeeded} binlog file${s.binlogFilesNeeded === 1 ? '' : 's'} (${(s.binlogBytesNeeded / 1048576).toFixed(1)} MiB)` : ''}${s.snapshot ? `, snapshot ${JSON.stringify(s.snapshot)}` : ''}`,
+    `phase ${s.phase}, binlog ${s.position ?? '-'}${s.gtid ? `, gtid ${s.gtid}` : ''}${typeof s.binlogFilesNeeded === 'number' ? `, needs ${s.binlogFilesNeeded} binlog file${s.binlogFilesNeeded === 1 ? '' : 's'} (${(s.binlogBytesNeeded / 1048576).toFixed(1)} MiB)` : ''}${s.snapshot ? `, snapshot ${JSON.stringify(s.snapshot)}` : ''}${s.incrementalSnapshot?.table ? `, incremental snapshot of ${s.incrementalSnapshot.table}: ${s.incrementalSnapshot.rows} of ~${s.incrementalSnapshot.estimatedRows} rows` : ''}`,
   async serverStatus(c, last) {
     const { binlogStatus } = await import('./server.ts');
     const pos = last?.position;

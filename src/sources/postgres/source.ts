@@ -26,7 +26,7 @@ import { tableKey } from '../common/names.ts';
 import { StreamDecoder } from './stream.ts';
 import { coreError } from '../../core/errors.ts';
 import { pgError } from './errors.ts';
-import { emptyIncremental, IncrementalSnapshots } from '../common/incremental.ts';
+import { emptyIncremental, incrementalRowsCounter, IncrementalSnapshots } from '../common/incremental.ts';
 import { parseTableName } from '../common/names.ts';
 import { PgChunkReader } from './incremental.ts';
 
@@ -288,6 +288,7 @@ export class PostgresSource implements Source {
   private async startIncremental(sink: EventSink): Promise<void> {
     const ckpt = this.ckpt!;
     const state = (ckpt.incremental ??= emptyIncremental());
+    const rows = incrementalRowsCounter(this.metrics.registry, this.ctx.pipeline);
     this.chunkReader = new PgChunkReader(this.cfg, this.serverVersion, this.log, () => this.decoder?.ackLsn ?? ckpt.ack);
     this.incremental = new IncrementalSnapshots(state, {
       reader: this.chunkReader,
@@ -295,6 +296,7 @@ export class PostgresSource implements Source {
       sink,
       log: this.log,
       wake: () => this.wake?.(),
+      onRows: (n) => rows.inc(n),
     });
     if (this.cfg.snapshot === 'never') return;
     const added = (await publishedTables(this.admin!, this.cfg.publication)).map((t) => tableKey(t.schema, t.table)).filter((k) => !ckpt.tables[k] && k !== this.signal?.key);

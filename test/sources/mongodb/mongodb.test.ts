@@ -11,13 +11,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Binary, BSON, Decimal128, Double, Int32, Long, MaxKey, MinKey, MongoClient, ObjectId, Timestamp, BSONRegExp } from 'mongodb';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { readAll, tempDir, waitUntil, type ReadRecord } from '../../helpers/pipeline.ts';
 import { killRepeatedly, runSluice, startPipelineProcess, stopProcess } from '../../helpers/child.ts';
-import { silentServer } from '../../robustness/tcp.ts';
+import { freezableProxy, silentServer } from '../../robustness/tcp.ts';
 
 const PORT = 27018;
 const URL = `mongodb://127.0.0.1:${PORT}`;
@@ -330,5 +330,36 @@ describe('MongoDB source (mongo-java-server with an oplog)', () => {
     }
     assert.match(h.stderrText(), new RegExp(`cannot connect to the MongoDB server 127\\.0\\.0\\.1:${silent.port}`));
     assert.ok(!h.stderrText().includes('s3cretPw'), 'the password never appears');
+  });
+
+  it('a server that hangs mid-stream: MONGODB_TIMEOUT within socketTimeoutMs, then every change once when it answers again', async () => {
+    const db = client.db('sluice_mhang');
+    await db.dropDatabase();
+    await db.collection('c').insertOne({ _id: 1 as never, n: 1 });
+    const proxy = await freezableProxy('127.0.0.1', PORT);
+    const p = pipeline('mhang', 'sluice_mhang', 'collections: [sluice_mhang.c]\nsocketTimeoutMs: 2s\nconnectTimeoutMs: 2s');
+    writeFileSync(p.cfg, readFileSync(p.cfg, 'utf8').replace(`127.0.0.1:${PORT}`, `127.0.0.1:${proxy.port}`));
+    const child = startPipelineProcess(p.cfg);
+    try {
+      const ids = async () => (await events(p.log, 'mhang.sluice_mhang.c')).map((r) => JSON.parse(r.key.id));
+      await waitUntil('the snapshot', async () => (await ids()).length === 1, 30_000);
+      await db.collection('c').insertOne({ _id: 2 as never, n: 2 });
+      await waitUntil('the streamed insert', async () => (await ids()).length === 2, 30_000);
+      proxy.freeze();
+      const frozenAt = Date.now();
+      await db.collection('c').insertOne({ _id: 3 as never, n: 3 });
+      await waitUntil('the timeout error', async () => child.stderrText().includes('MONGODB_TIMEOUT'), 30_000);
+      const after = (Date.now() - frozenAt) / 1000;
+      assert.ok(after < 15, `noticed within socketTimeoutMs and a retry (${after.toFixed(1)} s)`);
+      assert.match(child.stderrText(), /did not answer within (socketTimeoutMs \(2000 ms\)|connectTimeoutMs)/);
+      proxy.thaw();
+      await db.collection('c').insertOne({ _id: 4 as never, n: 4 });
+      await waitUntil('the changes made while it hung', async () => (await ids()).length >= 4, 60_000);
+      assert.deepEqual((await ids()).sort(), [1, 2, 3, 4], 'each change once');
+    } finally {
+      await stopProcess(child, 'SIGKILL');
+      await proxy.close();
+      await db.dropDatabase();
+    }
   });
 });
