@@ -175,6 +175,9 @@ export class MysqlSource implements Source {
     if (!n || !database) throw mysqlError('MYSQL_SIGNAL_TABLE', `source.signalTable: "${this.cfg.signalTable}" ${n ? 'names no database and the connection has none' : 'is not a table name'}; write database.table`);
     this.signal = { database, table: n.table };
     const q = `${quoteIdent(database)}.${quoteIdent(n.table)}`;
+    // Looked up first: a user without CREATE rights can use a table made for it.
+    const [have] = await this.admin!.query('SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [database, n.table]);
+    if ((have as unknown[]).length) return;
     try {
       await this.admin!.query(`CREATE TABLE IF NOT EXISTS ${q} (id VARCHAR(64) PRIMARY KEY, type VARCHAR(32) NOT NULL, data TEXT)`);
     } catch (e) {

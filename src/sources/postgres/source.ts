@@ -274,6 +274,8 @@ export class PostgresSource implements Source {
   /** Creates source.signalTable when missing (Debezium's columns). */
   private async createSignalTable(): Promise<void> {
     const sig = this.signal!;
+    // Looked up first: a user without CREATE rights can use a table made for it.
+    if ((await this.admin!.query(`SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2`, [sig.schema, sig.table])).rowCount) return;
     try {
       await this.admin!.query(`CREATE TABLE IF NOT EXISTS ${quoteIdent(sig.schema)}.${quoteIdent(sig.table)} (id varchar(64) PRIMARY KEY, type varchar(32) NOT NULL, data text)`);
     } catch (e) {
