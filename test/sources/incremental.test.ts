@@ -77,8 +77,9 @@ async function scenario(d: Dialect): Promise<void> {
   await stopProcess(child);
   assert.equal(await countRecords(logDir, topicBig), 0, 'big is not captured yet');
 
-  // 2. `big` is added to source.tables; a workload changes it throughout.
-  writeFileSync(cfg, d.yaml([`${d.schema}.a`, `${d.schema}.big`]));
+  // 2. `big` and `quiet` are added to source.tables; a workload changes big throughout, nothing
+  // changes quiet (its topic exists only once its first chunk is appended).
+  writeFileSync(cfg, d.yaml([`${d.schema}.a`, `${d.schema}.big`, `${d.schema}.quiet`]));
   let changes = 0;
   let working = true;
   const workload = (async () => {
@@ -136,6 +137,9 @@ async function scenario(d: Dialect): Promise<void> {
     return ops.slice(first, last).includes('s');
   });
   assert.ok(interleaved, 'changes streamed while the back-fill ran');
+  const quiet = recs.filter((x) => x.topic === tableTopic('inc', d.schema, 'quiet'));
+  assert.equal(incremental(quiet).length, 100, 'the quiet table is back-filled');
+  assert.equal(sameRows(fold(quiet), await tableRows(d, `${d.schema}.quiet`)), null);
   const aRecs = recs.filter((x) => x.topic === topicA);
   assert.equal(new Set(incremental(aRecs).map((x) => Number(x.key.id))).size, 300, 'sluice snapshot re-read every row of a');
   assert.equal(sameRows(fold(aRecs), await tableRows(d, `${d.schema}.a`)), null);
@@ -146,6 +150,8 @@ describe('incremental snapshots: PostgreSQL', () => {
   const f = useDatabase(`
     CREATE TABLE a (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL);
     INSERT INTO a SELECT g, 1, 'a' FROM generate_series(1, 300) g;
+    CREATE TABLE quiet (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL);
+    INSERT INTO quiet SELECT g, 5, 'q' FROM generate_series(1, 100) g;
     CREATE TABLE big (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL);
     INSERT INTO big SELECT g, 1, repeat('x', 40) FROM generate_series(1, ${N}) g;`);
 
@@ -171,6 +177,8 @@ describe('incremental snapshots: MariaDB', () => {
   const f = useMysqlDatabase(`
     CREATE TABLE a (id int PRIMARY KEY, v int NOT NULL, pad varchar(64) NOT NULL);
     INSERT INTO a SELECT seq, 1, 'a' FROM seq_1_to_300;
+    CREATE TABLE quiet (id int PRIMARY KEY, v int NOT NULL, pad varchar(64) NOT NULL);
+    INSERT INTO quiet SELECT seq, 5, 'q' FROM seq_1_to_100;
     CREATE TABLE big (id int PRIMARY KEY, v int NOT NULL, pad varchar(64) NOT NULL);
     INSERT INTO big SELECT seq, 1, repeat('x', 40) FROM seq_1_to_${N};`);
 

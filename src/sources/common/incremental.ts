@@ -121,6 +121,8 @@ export interface IncrementalOptions {
   wake(): void;
   /** Counts rows appended by incremental snapshots. */
   onRows?(n: number): void;
+  /** A table's columns may have changed (null: some table's): the reader forgets what it cached. */
+  onInvalidate?(table: string | null): void;
 }
 
 export class IncrementalSnapshots {
@@ -136,6 +138,7 @@ export class IncrementalSnapshots {
   private rereads = 0;
   private lastError: string | null = null;
   private arrived: (() => void) | null = null;
+  private readonly declared = new Set<string>();
 
   constructor(
     readonly state: IncrementalState,
@@ -180,6 +183,7 @@ export class IncrementalSnapshots {
 
   /** Something the chunk cannot be placed after (a truncate, a schema change) happened to `table` (null: to some table). */
   invalidate(table: string | null, why: string): void {
+    this.o.onInvalidate?.(table);
     const w = this.window;
     if (w && (table === null || w.table === table)) w.discard = why;
   }
@@ -230,7 +234,7 @@ export class IncrementalSnapshots {
     }
     const w: Window = { id: `${process.pid}.${Date.now().toString(36)}.${++this.windows}`, table: this.state.table, recorded: [], chunk: null, marked: false, discard: null, recentAtStart: [...this.recent] };
     this.window = w;
-    this.o.reader.read(w.table, this.state.after, this.o.chunkSize, w.id).then(
+    this.readChunk(w).then(
       (c) => {
         w.chunk = c;
         this.arrived?.();
@@ -248,6 +252,17 @@ export class IncrementalSnapshots {
         this.o.wake();
       },
     );
+  }
+
+  /** Reads the window's chunk; the table's topic is declared first (a table added to the capture that nothing was streamed for has none yet). */
+  private async readChunk(w: Window): Promise<Chunk> {
+    const c = await this.o.reader.read(w.table, this.state.after, this.o.chunkSize, w.id);
+    const topic = c.rows[0]?.ev.topic;
+    if (topic && !this.declared.has(topic)) {
+      await this.o.sink.declareTopic(topic);
+      this.declared.add(topic);
+    }
+    return c;
   }
 
   /**

@@ -195,7 +195,7 @@ export class MysqlSource implements Source {
     const captured = tableFilter(this.cfg);
     const rows = incrementalRowsCounter(this.metrics.registry, this.ctx.pipeline);
     this.chunkReader = new MysqlChunkReader(this.cfg, info, this.connector, this.schemas, (d, t) => captured(d, t) && !this.isSignal(d, t), this.log);
-    this.incremental = new IncrementalSnapshots(state, { reader: this.chunkReader, chunkSize: this.cfg.incrementalChunkSize, sink, log: this.log, wake: () => {}, onRows: (n) => rows.inc(n) });
+    this.incremental = new IncrementalSnapshots(state, { reader: this.chunkReader, chunkSize: this.cfg.incrementalChunkSize, sink, log: this.log, wake: () => {}, onRows: (n) => rows.inc(n), onInvalidate: (t) => this.chunkReader?.forget(t) });
     if (this.cfg.snapshot === 'never') return;
     const added = tables.map((t) => tableKey(t.database, t.table)).filter((k) => !ckpt.tables[k]);
     if (added.length) {

@@ -2,10 +2,11 @@
  * Chunk reads of the PostgreSQL source's incremental snapshots (sources/common/incremental.ts says
  * the algorithm). Each chunk is one short REPEATABLE READ transaction on a connection of its own:
  * the snapshot's transaction ids (`pg_current_snapshot()`), then `COPY (SELECT … WHERE key > last
- * ORDER BY key LIMIT n)`. After it, a non-transactional logical message (prefix
- * `sluice.snapshot.watermark`, the window's id as content) goes into the WAL: every transaction
- * the read saw committed before it, so when the stream reaches the message it has passed the
- * chunk's snapshot.
+ * ORDER BY key LIMIT n)`. After it, a logical message (prefix `sluice.snapshot.watermark`, the
+ * window's id as content) is committed in a transaction of its own: every transaction the read saw
+ * committed before that one, so when the stream reaches its commit it has passed the chunk's
+ * snapshot. (A non-transactional message would do too, but the WAL holding it is not flushed
+ * until the WAL writer's next round — 200 ms a chunk by default.)
  */
 import type pg from 'pg';
 import type { ChangeEvent } from '../../core/event.ts';
@@ -127,7 +128,9 @@ export class PgChunkReader implements ChunkReader {
       }
       throw e;
     }
-    await client.query(`SELECT pg_logical_emit_message(false, $1, $2)`, [WATERMARK_PREFIX, windowId]);
+    // Transactional: its commit flushes the WAL, so the walsender sends it at once (a
+    // non-transactional message waits for the WAL writer, 200 ms by default, each chunk).
+    await client.query(`SELECT pg_logical_emit_message(true, $1, $2)`, [WATERMARK_PREFIX, windowId]);
     this.log.debug('incremental snapshot: chunk read', { table, rows: rows.length });
     return { rows, last: rows.length < limit, compare: keyComparator(keys), estimatedRows: p.estimatedRows, visible: snapshotVisibility(snapshot) };
   }

@@ -170,7 +170,8 @@ export class StreamDecoder {
       case 'truncate':
         return this.onTruncate(msg, lsn);
       case 'message':
-        if (!msg.transactional && msg.prefix === WATERMARK_PREFIX && this.o.incremental?.watermark(msg.content.toString('utf8'))) this.flushIncremental();
+        // The watermark of an incremental snapshot's chunk: appended at its transaction's commit.
+        if (msg.prefix === WATERMARK_PREFIX && this.o.incremental?.watermark(msg.content.toString('utf8'))) this.flushIncremental();
         if (!msg.transactional && !this.txn) {
           // Heartbeat (heartbeat.ts) or any other non-transactional message: a safe position to
         // confirm once what came before it is durable.
