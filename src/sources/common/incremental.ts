@@ -278,6 +278,7 @@ export class IncrementalSnapshots {
     if (w.discard || unseen !== undefined) {
       this.rereads++;
       this.o.log.debug('incremental snapshot: chunk read again', { table: w.table, why: w.discard ?? `transaction ${unseen} was streamed before the chunk's snapshot saw it` });
+      this.tick();
       return true;
     }
     const rows = c.rows;
@@ -313,6 +314,9 @@ export class IncrementalSnapshots {
       this.lastReport = now;
       this.o.log.info('incremental snapshot progress', this.progress()!);
     }
+    // The next chunk's window opens here, at this same point of the stream: its read runs while
+    // this chunk's rows go to the log.
+    this.tick();
     return true;
   }
 
