@@ -22,6 +22,7 @@ const BENCHES: [string, string[]][] = [
   ['capture-postgres', ['--rows', '200000', '--rounds', '2']],
   ['capture-mysql', ['--rows', '200000', '--rounds', '2']],
   ['snapshot', ['--rows', '1000000', '--rounds', '2', '--workload', 'both']],
+  ['incremental', ['--rows', '300000', '--rounds', '2']],
   ['latency', ['--rates', '1000,10000,20000', '--seconds', '15']],
   ['capture-kafka', ['--rows', '100000', '--rounds', '1', '--workload', 'small']],
 ];
