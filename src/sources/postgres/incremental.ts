@@ -102,6 +102,8 @@ export class PgChunkReader implements ChunkReader {
       const nowMs = Math.floor(nowUs / 1000);
       const lsn = this.position();
       const db = this.cfg.connection.database;
+      // One source block for the chunk's events: the same for each of them (read together).
+      const source: ChangeEvent['source'] = { version: SLUICE_VERSION, connector: postgresDebezium.connector, name: this.cfg.topicPrefix, ts_ms: nowMs, snapshot: 'incremental', db, sequence: `[null,"${lsn}"]`, ts_us: nowUs, schema: p.schema, table: p.name, txId: null, lsn: Number(lsn), xmin: null };
       for await (const batch of copyRows(client, `(${sql})`, p.rel.table.columns.length, this.cfg.snapshotFetchSize)) {
         for (const values of batch) {
           const row = p.rel.decodeTextRow(values);
@@ -111,7 +113,7 @@ export class PgChunkReader implements ChunkReader {
             key,
             before: null,
             after: row,
-            source: { version: SLUICE_VERSION, connector: postgresDebezium.connector, name: this.cfg.topicPrefix, ts_ms: nowMs, snapshot: 'incremental', db, sequence: `[null,"${lsn}"]`, ts_us: nowUs, schema: p.schema, table: p.name, txId: null, lsn: Number(lsn), xmin: null },
+            source,
             op: 'r',
             ts_ms: nowMs,
             table: p.rel.table,
