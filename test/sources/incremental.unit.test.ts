@@ -10,6 +10,7 @@ import { snapshotVisibility } from '../../src/sources/postgres/incremental.ts';
 import { createLogger } from '../../src/core/logger.ts';
 import type { ChangeEvent } from '../../src/core/event.ts';
 import type { EventSink } from '../../src/core/source.ts';
+import type { KeyBound } from '../../src/sources/common/ranges.ts';
 
 describe('incremental snapshots (no server)', () => {
   it('reads Debezium signal rows and says what is wrong with bad ones', () => {
@@ -84,5 +85,44 @@ describe('incremental snapshots (no server)', () => {
     await new Promise((r) => setImmediate(r));
     inc.flush(() => true);
     assert.equal(appended.length, 8, 'a chunk whose snapshot misses transaction 42 is not appended');
+  });
+
+  it('reads the next chunk while one waits for the stream, appends them in key order, and drops both when the first is discarded', async () => {
+    const appended: number[] = [];
+    const sink = { append: (e: ChangeEvent) => appended.push(Number(e.key!.id)), declareTopic: async () => {} } as unknown as EventSink;
+    const reads: (number | null)[] = [];
+    const reader = {
+      async read(_t: string, after: KeyBound | null): Promise<Chunk> {
+        const from = after ? Number(after.key.id) : 0;
+        reads.push(after ? from : null);
+        const ids = [1, 2, 3].map((n) => from + n).filter((id) => id <= 8);
+        return { rows: ids.map((id) => ({ ev: { topic: 't', key: { id }, op: 'r' } as unknown as ChangeEvent, bound: { key: { id }, raw: [String(id)] } })), last: ids.length < 3, compare: (a, b) => Number(a.id) - Number(b.id), estimatedRows: 8 };
+      },
+    };
+    const state = { queue: ['public.t'], table: null, after: null, rows: 0, done: [] as { table: string; rows: number; at: string }[] };
+    const inc = new IncrementalSnapshots(state, { reader, chunkSize: 3, sink, log: createLogger({ level: 'error' }), wake: () => {} });
+    const settle = () => new Promise((r) => setImmediate(r));
+    inc.tick();
+    await settle();
+    inc.tick(); // the first chunk is in: the second is read while it waits
+    assert.deepEqual(reads, [null, 3]);
+    inc.observe('public.t', { id: 2 }); // in both windows: dropped from the first chunk
+    inc.observe('public.t', { id: 5 }); // dropped from the second
+    await settle();
+    assert.equal(inc.flush(() => true), true);
+    assert.equal(inc.flush(() => true), true);
+    assert.deepEqual(appended, [1, 3, 4, 6]);
+    assert.deepEqual(state.after, { key: { id: 6 }, raw: ['6'] });
+    assert.deepEqual(reads, [null, 3, 6], 'the third read opened as the second chunk went to the log');
+    // A truncate while the third chunk is read: it is read again from the last key in the log.
+    inc.invalidate('public.t', 'it was truncated');
+    await settle();
+    inc.flush(() => true);
+    assert.deepEqual(reads, [null, 3, 6, 6]);
+    await settle();
+    inc.flush(() => true);
+    assert.deepEqual(appended, [1, 3, 4, 6, 7, 8]);
+    assert.equal(state.table, null);
+    assert.equal(state.done.at(-1)!.table, 'public.t');
   });
 });

@@ -100,6 +100,8 @@ export class IncrementalTableError extends Error {}
 interface Window {
   id: string;
   table: string;
+  /** The key the chunk is read after. */
+  after: KeyBound | null;
   recorded: Row[];
   chunk: Chunk | null;
   /** The source's watermark for this window has been seen in the stream (PostgreSQL). */
@@ -126,7 +128,11 @@ export interface IncrementalOptions {
 }
 
 export class IncrementalSnapshots {
-  private window: Window | null = null;
+  /**
+   * Open windows, oldest first: at most two, the second opened once the first's chunk is read
+   * (its rows wait for the stream while the next chunk is read). They are appended in order.
+   */
+  private open: Window[] = [];
   private failure: Error | null = null;
   private readonly recent: number[] = [];
   private windows = 0;
@@ -177,32 +183,38 @@ export class IncrementalSnapshots {
 
   /** A change the stream appends to `table` with key `key`. */
   observe(table: string, key: Row | null): void {
-    const w = this.window;
-    if (w && key && w.table === table) w.recorded.push(key);
+    if (!key) return;
+    for (const w of this.open) if (w.table === table) w.recorded.push(key);
   }
 
   /** Something the chunk cannot be placed after (a truncate, a schema change) happened to `table` (null: to some table). */
   invalidate(table: string | null, why: string): void {
     this.o.onInvalidate?.(table);
-    const w = this.window;
-    if (w && (table === null || w.table === table)) w.discard = why;
+    // Every open window goes: a later one continues the range of the one before.
+    if (this.open.some((w) => table === null || w.table === table)) for (const w of this.open) w.discard = why;
   }
 
   /** The source's watermark `id` was seen in the stream. */
   watermark(id: string): boolean {
-    const w = this.window;
-    if (!w || w.id !== id) return false;
+    const w = this.open.find((x) => x.id === id);
+    if (!w) return false;
     w.marked = true;
     return true;
   }
 
   /** The chunk being read has arrived and waits for the stream to pass its snapshot. */
   get waiting(): Chunk | null {
-    return this.window?.chunk ?? null;
+    return this.open[0]?.chunk ?? null;
   }
 
+  /** A chunk is being read (a stream loop that waits on the server should also wait for it: `arrival`). */
+  get reading(): boolean {
+    return this.open.some((w) => w.chunk === null);
+  }
+
+  /** The oldest window's watermark has been seen. */
   get watermarked(): boolean {
-    return this.window?.marked ?? false;
+    return this.open[0]?.marked ?? false;
   }
 
   /** Resolves when a chunk read finishes (for a stream loop that waits on the server). */
@@ -217,7 +229,13 @@ export class IncrementalSnapshots {
       this.failure = null;
       throw e;
     }
-    if (this.window) return;
+    const first = this.open[0];
+    if (first) {
+      // One more window once the first's chunk is in, unless the table ends with it.
+      if (this.open.length > 1 || !first.chunk || first.chunk.last || first.discard) return;
+      this.openWindow(first.table, first.chunk.rows[first.chunk.rows.length - 1].bound);
+      return;
+    }
     if (!this.state.table) {
       const next = this.state.queue.shift();
       if (next === undefined) return;
@@ -232,8 +250,12 @@ export class IncrementalSnapshots {
       this.tableStartRows = this.state.rows;
       this.o.log.info('incremental snapshot: resuming table', { table: this.state.table, rowsInLog: this.state.rows });
     }
-    const w: Window = { id: `${process.pid}.${Date.now().toString(36)}.${++this.windows}`, table: this.state.table, recorded: [], chunk: null, marked: false, discard: null, recentAtStart: [...this.recent] };
-    this.window = w;
+    this.openWindow(this.state.table, this.state.after);
+  }
+
+  private openWindow(table: string, after: KeyBound | null): void {
+    const w: Window = { id: `${process.pid}.${Date.now().toString(36)}.${++this.windows}`, table, after, recorded: [], chunk: null, marked: false, discard: null, recentAtStart: [...this.recent] };
+    this.open.push(w);
     this.readChunk(w).then(
       (c) => {
         w.chunk = c;
@@ -241,8 +263,8 @@ export class IncrementalSnapshots {
         this.o.wake();
       },
       (e: Error) => {
-        if (this.window !== w) return;
-        this.window = null;
+        if (!this.open.includes(w)) return;
+        this.open = [];
         if (e instanceof IncrementalTableError) {
           this.lastError = `${w.table}: ${e.message}`;
           this.o.log.error(`incremental snapshot of ${w.table} dropped: ${e.message}`, { table: w.table });
@@ -256,7 +278,7 @@ export class IncrementalSnapshots {
 
   /** Reads the window's chunk; the table's topic is declared first (a table added to the capture that nothing was streamed for has none yet). */
   private async readChunk(w: Window): Promise<Chunk> {
-    const c = await this.o.reader.read(w.table, this.state.after, this.o.chunkSize, w.id);
+    const c = await this.o.reader.read(w.table, w.after, this.o.chunkSize, w.id);
     const topic = c.rows[0]?.ev.topic;
     if (topic && !this.declared.has(topic)) {
       await this.o.sink.declareTopic(topic);
@@ -270,12 +292,14 @@ export class IncrementalSnapshots {
    * between transactions. Returns whether the window closed.
    */
   flush(reached: (c: Chunk) => boolean): boolean {
-    const w = this.window;
+    const w = this.open[0];
     if (!w?.chunk || !reached(w.chunk)) return false;
-    this.window = null;
+    this.open.shift();
     const c = w.chunk;
     const unseen = c.visible ? w.recentAtStart.find((x) => !c.visible!(x)) : undefined;
     if (w.discard || unseen !== undefined) {
+      // The range is read again from the last key in the log: later windows go with this one.
+      this.open = [];
       this.rereads++;
       this.o.log.debug('incremental snapshot: chunk read again', { table: w.table, why: w.discard ?? `transaction ${unseen} was streamed before the chunk's snapshot saw it` });
       this.tick();
@@ -328,7 +352,7 @@ export class IncrementalSnapshots {
     this.state.after = null;
     this.state.rows = 0;
     this.chunks = 0;
-    if (this.window?.table === table) this.window = null;
+    this.open = this.open.filter((w) => w.table !== table);
   }
 
   /** Progress for status and logs; null when idle. */

@@ -305,8 +305,10 @@ export class MysqlSource implements Source {
       next ??= this.client.next();
       let ev: BinlogEvent | null | undefined;
       inc?.tick();
+      // A chunk whose position the stream has already passed goes to the log now.
+      if (inc?.waiting) this.flushIncremental();
       // A chunk read under way: its arrival may find the stream already past its position.
-      const reading = inc !== null && inc.active && inc.waiting === null;
+      const reading = inc !== null && inc.reading;
       if (sink.hasPending || reading) {
         // Pending events must reach the log even when the binlog goes quiet.
         let timeUp: () => void = () => {};
