@@ -166,6 +166,8 @@ processors:
       seen += batchC.length;
       await waitUntil('batch C checked', async () => (await outIds('q')) + (await dlq()).length >= seen, 20_000);
 
+      // A one-second volume window of the guard has ended (below its min) before the record that stops it.
+      await waitUntil('a trickle window to end', async () => (status().processors.find((p: any) => p.name === 'guard')?.expectations.find((x: any) => x.name === 'trickle')?.failed ?? 0) >= 1, 20_000);
       await insert(batchD);
       seen += batchD.length;
       await waitUntil('batch D checked', async () => (await outIds('q')) + (await dlq()).length >= seen, 20_000);
