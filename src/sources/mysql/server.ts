@@ -243,20 +243,27 @@ export async function binlogStatus(c: MysqlSourceConfig['connection'], file: str
   }
 }
 
-/** Inserts a signal row into source.signalTable for `sluice snapshot`; returns the table's name. */
-export async function writeSignal(cfg: MysqlSourceConfig, row: { id: string; type: string; data: string }): Promise<string> {
-  if (!cfg.signalTable) throw coreError('CONFIG_INVALID', 'source.signalTable is empty: set it (e.g. signalTable: shop.sluice_signal) and restart the pipeline once, so that it creates the table and reads its signals');
+/** source.signalTable as database and table (`connection.database` when no database), or null when empty. */
+export function signalTableOf(cfg: MysqlSourceConfig): { database: string; table: string } | null {
+  if (!cfg.signalTable) return null;
   const n = parseTableName(cfg.signalTable, '`"');
   const database = n?.schema ?? cfg.connection.database;
-  if (!n || !database) throw coreError('CONFIG_INVALID', `source.signalTable: "${cfg.signalTable}" is not a database.table name`);
+  if (!n || !database) throw mysqlError('MYSQL_SIGNAL_TABLE', `source.signalTable: "${cfg.signalTable}" ${n ? 'names no database and the connection has none' : 'is not a table name'}; write database.table`);
+  return { database, table: n.table };
+}
+
+/** Inserts a signal row into source.signalTable for `sluice snapshot`; returns the table's name. */
+export async function writeSignal(cfg: MysqlSourceConfig, row: { id: string; type: string; data: string }): Promise<string> {
+  const sig = signalTableOf(cfg);
+  if (!sig) throw coreError('CONFIG_INVALID', 'source.signalTable is empty: set it (e.g. signalTable: shop.sluice_signal) and restart the pipeline once, so that it creates the table and reads its signals');
   const c = await connectAdmin(cfg.connection);
   try {
-    await c.query(`INSERT INTO ${quoteIdent(database)}.${quoteIdent(n.table)} (id, type, data) VALUES (?, ?, ?)`, [row.id, row.type, row.data]);
+    await c.query(`INSERT INTO ${quoteIdent(sig.database)}.${quoteIdent(sig.table)} (id, type, data) VALUES (?, ?, ?)`, [row.id, row.type, row.data]);
   } catch (e) {
-    if ((e as { errno?: number }).errno === 1146) throw mysqlError('MYSQL_SIGNAL_TABLE', `the signal table ${database}.${n.table} does not exist yet: start the pipeline once with this source.signalTable (it creates the table), then ask again`);
-    throw mysqlError('MYSQL_SIGNAL_TABLE', `cannot write the signal into ${database}.${n.table}: ${(e as Error).message}`, { cause: e });
+    if ((e as { errno?: number }).errno === 1146) throw mysqlError('MYSQL_SIGNAL_TABLE', `the signal table ${sig.database}.${sig.table} does not exist yet: start the pipeline once with this source.signalTable (it creates the table), then ask again`);
+    throw mysqlError('MYSQL_SIGNAL_TABLE', `cannot write the signal into ${sig.database}.${sig.table}: ${(e as Error).message}`, { cause: e });
   } finally {
     await closeConn(c);
   }
-  return `${database}.${n.table}`;
+  return `${sig.database}.${sig.table}`;
 }

@@ -24,11 +24,11 @@ import { BinlogStreamer } from './stream.ts';
 import { connectorName } from './debezium.ts';
 import { TableSchemas } from './tables.ts';
 import { mysqlError } from './errors.ts';
-import { parseTableName, tableKey } from '../common/names.ts';
+import { tableKey } from '../common/names.ts';
 import { emptyIncremental, incrementalRowsCounter, IncrementalSnapshots } from '../common/incremental.ts';
 import { MysqlChunkReader } from './incremental.ts';
 import { comparePos as comparePosition, type BinlogPos } from './position.ts';
-import { quoteIdent } from './server.ts';
+import { quoteIdent, signalTableOf } from './server.ts';
 
 /** How often an idle stream commits its advancing binlog position. */
 const IDLE_POSITION_COMMIT_MS = 10_000;
@@ -170,18 +170,15 @@ export class MysqlSource implements Source {
 
   /** Creates source.signalTable when missing (Debezium's columns). */
   private async createSignalTable(): Promise<void> {
-    const n = parseTableName(this.cfg.signalTable, '`"');
-    const database = n?.schema ?? this.cfg.connection.database;
-    if (!n || !database) throw mysqlError('MYSQL_SIGNAL_TABLE', `source.signalTable: "${this.cfg.signalTable}" ${n ? 'names no database and the connection has none' : 'is not a table name'}; write database.table`);
-    this.signal = { database, table: n.table };
-    const q = `${quoteIdent(database)}.${quoteIdent(n.table)}`;
+    const sig = (this.signal = signalTableOf(this.cfg)!);
+    const q = `${quoteIdent(sig.database)}.${quoteIdent(sig.table)}`;
     // Looked up first: a user without CREATE rights can use a table made for it.
-    const [have] = await this.admin!.query('SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [database, n.table]);
+    const [have] = await this.admin!.query('SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [sig.database, sig.table]);
     if ((have as unknown[]).length) return;
     try {
       await this.admin!.query(`CREATE TABLE IF NOT EXISTS ${q} (id VARCHAR(64) PRIMARY KEY, type VARCHAR(32) NOT NULL, data TEXT)`);
     } catch (e) {
-      throw mysqlError('MYSQL_SIGNAL_TABLE', `cannot create the signal table ${database}.${n.table} (source.signalTable): ${(e as Error).message}. Create it: CREATE TABLE ${q} (id VARCHAR(64) PRIMARY KEY, type VARCHAR(32) NOT NULL, data TEXT), or leave signalTable empty`, { cause: e });
+      throw mysqlError('MYSQL_SIGNAL_TABLE', `cannot create the signal table ${sig.database}.${sig.table} (source.signalTable): ${(e as Error).message}. Create it: CREATE TABLE ${q} (id VARCHAR(64) PRIMARY KEY, type VARCHAR(32) NOT NULL, data TEXT), or leave signalTable empty`, { cause: e });
     }
   }
 

@@ -6,7 +6,7 @@ import type pg from 'pg';
 import { parseLsn } from '../../core/lsn.ts';
 import { coreError } from '../../core/errors.ts';
 import { pgError } from './errors.ts';
-import { parseTableName } from '../common/names.ts';
+import { parseTableName, tableKey } from '../common/names.ts';
 import type { PostgresConnectionConfig } from '../../config/fields.ts';
 
 export interface SlotInfo {
@@ -166,21 +166,28 @@ export async function slotStatus(conn: PostgresConnectionConfig, slot: string): 
   }
 }
 
-/** Inserts a signal row into source.signalTable for `sluice snapshot`; returns the table's name. */
-export async function writeSignal(cfg: { connection: PostgresConnectionConfig; signalTable: string }, row: { id: string; type: string; data: string }): Promise<string> {
-  if (!cfg.signalTable) throw coreError('CONFIG_INVALID', 'source.signalTable is empty: set it (e.g. signalTable: public.sluice_signal) and restart the pipeline once, so that it creates the table and reads its signals');
+/** source.signalTable as schema, table and `schema.table` (tableKey; `public` when no schema), or null when empty. */
+export function signalTableOf(cfg: { signalTable: string }): { schema: string; table: string; key: string } | null {
+  if (!cfg.signalTable) return null;
   const n = parseTableName(cfg.signalTable);
   if (!n) throw coreError('CONFIG_INVALID', `source.signalTable: "${cfg.signalTable}" is not a table name; write schema.table`);
   const schema = n.schema ?? 'public';
+  return { schema, table: n.table, key: tableKey(schema, n.table) };
+}
+
+/** Inserts a signal row into source.signalTable for `sluice snapshot`; returns the table's name. */
+export async function writeSignal(cfg: { connection: PostgresConnectionConfig; signalTable: string }, row: { id: string; type: string; data: string }): Promise<string> {
+  const sig = signalTableOf(cfg);
+  if (!sig) throw coreError('CONFIG_INVALID', 'source.signalTable is empty: set it (e.g. signalTable: public.sluice_signal) and restart the pipeline once, so that it creates the table and reads its signals');
   const { closeClient, connect } = await import('./replication.ts');
   const c = await connect(cfg.connection, false);
   try {
-    await c.query(`INSERT INTO ${quoteIdent(schema)}.${quoteIdent(n.table)} (id, type, data) VALUES ($1, $2, $3)`, [row.id, row.type, row.data]);
+    await c.query(`INSERT INTO ${quoteIdent(sig.schema)}.${quoteIdent(sig.table)} (id, type, data) VALUES ($1, $2, $3)`, [row.id, row.type, row.data]);
   } catch (e) {
-    if ((e as { code?: string }).code === '42P01') throw pgError('PG_SIGNAL_TABLE', `the signal table ${schema}.${n.table} does not exist yet: start the pipeline once with this source.signalTable (it creates the table), then ask again`);
-    throw pgError('PG_SIGNAL_TABLE', `cannot write the signal into ${schema}.${n.table}: ${(e as Error).message}`, { cause: e });
+    if ((e as { code?: string }).code === '42P01') throw pgError('PG_SIGNAL_TABLE', `the signal table ${sig.schema}.${sig.table} does not exist yet: start the pipeline once with this source.signalTable (it creates the table), then ask again`);
+    throw pgError('PG_SIGNAL_TABLE', `cannot write the signal into ${sig.schema}.${sig.table}: ${(e as Error).message}`, { cause: e });
   } finally {
     await closeClient(c);
   }
-  return `${schema}.${n.table}`;
+  return `${sig.schema}.${sig.table}`;
 }

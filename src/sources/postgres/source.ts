@@ -18,7 +18,7 @@ import { Heartbeat } from './heartbeat.ts';
 import { decodeCheckpoint, encodeCheckpoint, type SourceCheckpoint } from './position.ts';
 import { closeClient, connect, ReplicationStream, translateTimeout, withDeadline, type XLogData } from './replication.ts';
 import { SlotRetention } from './retention.ts';
-import { checkServer, createSlot, dropSlot, ensurePublication, keylessTables, publishedTables, quoteIdent, slotInfo } from './slot.ts';
+import { checkServer, createSlot, dropSlot, ensurePublication, keylessTables, publishedTables, quoteIdent, signalTableOf, slotInfo } from './slot.ts';
 import { timeoutsOf } from '../../config/fields.ts';
 import { runSnapshot } from './snapshot.ts';
 import type { SnapshotTable } from '../common/snapshot.ts';
@@ -27,7 +27,6 @@ import { StreamDecoder } from './stream.ts';
 import { coreError } from '../../core/errors.ts';
 import { pgError } from './errors.ts';
 import { emptyIncremental, incrementalRowsCounter, IncrementalSnapshots } from '../common/incremental.ts';
-import { parseTableName } from '../common/names.ts';
 import { PgChunkReader } from './incremental.ts';
 
 /** Approximate heap cost of one queued message beyond its payload (objects, Buffer header). */
@@ -414,11 +413,3 @@ function translateStreamError(err: Error): Error {
   return pgError('PG_STREAM', `replication stream failed: ${err.message}`, { cause: err });
 }
 
-/** source.signalTable as schema, table and `schema.table` (tableKey), or null when empty. */
-function signalTableOf(cfg: PostgresSourceConfig): { schema: string; table: string; key: string } | null {
-  if (!cfg.signalTable) return null;
-  const n = parseTableName(cfg.signalTable);
-  if (!n) throw coreError('CONFIG_INVALID', `source.signalTable: "${cfg.signalTable}" is not a table name; write schema.table`);
-  const schema = n.schema ?? 'public';
-  return { schema, table: n.table, key: tableKey(schema, n.table) };
-}
