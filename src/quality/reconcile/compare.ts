@@ -6,11 +6,14 @@
  * the range are told apart from the per-row hashes both reads already hold, so a differing range
  * comes down to its keys without being read again (bisecting would re-read it). The keys found are
  * candidates: the re-check (recheck.ts) decides which are drift and which were in flight.
+ * A target that cannot be read by key range (documents: their `_id` order is not the source's key
+ * order) is read by each chunk's keys instead, and walked once for keys the source lacks when it
+ * holds more rows than it matched.
  */
 import { canon, HashSum, rowHash } from './canon.ts';
-import { keyCompare, type Engine } from './engines.ts';
+import { keyCompare, keyEquals, type Engine } from './engines.ts';
 import type { Column, SourceTable } from './source.ts';
-import type { Target } from './targets.ts';
+import type { TargetReader } from './targets.ts';
 
 export interface ScanResult {
   sourceRows: number;
@@ -19,13 +22,6 @@ export interface ScanResult {
   differingRanges: number;
   /** Candidate keys (canonical key values), by `JSON.stringify(key)`. */
   candidates: Map<string, string[]>;
-}
-
-export interface TargetShape {
-  engine: Engine;
-  target: Target;
-  /** The target's column names. */
-  columns: Set<string>;
 }
 
 /** SELECT list reading `cols` as text on `e`; a column the target lacks reads as NULL. */
@@ -41,35 +37,51 @@ export function canonRow(cols: Column[], row: unknown[]): string[] {
 
 export const keyId = (key: readonly string[]): string => JSON.stringify(key);
 
-export function targetWhere(t: TargetShape, extra: string[]): string {
+/** Source rows of `keys` (canonical key values), by key id: at most 200 keys a statement. */
+export async function readSourceKeys(src: Engine, st: SourceTable, keys: string[][]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  const nk = st.keys.length;
+  for (let i = 0; i < keys.length; i += 200) {
+    const cond = `(${keys.slice(i, i + 200).map((k) => `(${keyEquals(src, st.keys, k)})`).join(' OR ')})`;
+    for (const r of await src.rows(`SELECT ${selectList(src, st.columns)} FROM ${st.sql} WHERE ${cond}`)) {
+      const row = canonRow(st.columns, r);
+      out.set(keyId(row.slice(0, nk)), row);
+    }
+  }
+  return out;
+}
+
+/** ` WHERE …` of `extra` conditions, and `NOT deleted` where the target keeps soft-deleted rows. */
+export function targetWhere(e: Engine, columns: Set<string>, softDelete: string | null, extra: string[]): string {
   const w = [...extra];
-  if (t.target.softDelete && t.columns.has(t.target.softDelete)) w.push(t.engine.notDeleted(t.engine.qi(t.target.softDelete)));
+  if (softDelete && columns.has(softDelete)) w.push(e.notDeleted(e.qi(softDelete)));
   return w.length ? ` WHERE ${w.join(' AND ')}` : '';
 }
 
-export async function scanTable(src: Engine, st: SourceTable, t: TargetShape, o: { chunk: number; onChunk?: (rows: number) => void }): Promise<ScanResult> {
+export async function scanTable(src: Engine, st: SourceTable, t: TargetReader, o: { chunk: number; onChunk?: (rows: number) => void }): Promise<ScanResult> {
   const nk = st.keys.length;
   const srcSelect = `SELECT ${selectList(src, st.columns)} FROM ${st.sql}`;
   const order = ` ORDER BY ${st.keys.map((k) => src.qi(k.col)).join(', ')} LIMIT ${o.chunk}`;
-  const readSource = async (after: string[] | null) => (await src.rows(srcSelect + (after ? ` WHERE ${keyCompare(src, st.keys, after, '>')}` : '') + order)).map((r) => canonRow(st.columns, r));
-  const tgtSelect = `SELECT ${selectList(t.engine, st.columns, t.columns)} FROM ${t.target.sql(t.engine)}`;
-  const readTarget = async (lo: string[] | null, hi: string[] | null) => {
-    const w: string[] = [];
-    if (lo) w.push(keyCompare(t.engine, st.keys, lo, '>'));
-    if (hi) w.push(keyCompare(t.engine, st.keys, hi, '<='));
-    return (await t.engine.rows(tgtSelect + targetWhere(t, w))).map((r) => canonRow(st.columns, r));
+  const adjust = t.fromSource;
+  const readSource = async (after: string[] | null) => {
+    const rows = (await src.rows(srcSelect + (after ? ` WHERE ${keyCompare(src, st.keys, after, '>')}` : '') + order)).map((r) => canonRow(st.columns, r));
+    return adjust ? rows.map(adjust) : rows;
   };
   const res: ScanResult = { sourceRows: 0, targetRows: 0, ranges: 0, differingRanges: 0, candidates: new Map() };
+  /** Keys of the target's rows a key-read target matched to source rows. */
+  let matched = 0;
   let lo: string[] | null = null;
   let page = await readSource(null);
   for (;;) {
     const last = page.length < o.chunk;
     const hi = last ? null : page[page.length - 1].slice(0, nk);
-    // The next source chunk is read while this range's target rows are.
-    const [next, trows] = await Promise.all([last ? Promise.resolve(null) : readSource(hi), readTarget(lo, hi)]);
+    // The next source chunk is read while this range's target rows are: by key range, or (a
+    // key-read target) by the chunk's keys.
+    const [next, trows] = await Promise.all([last ? Promise.resolve(null) : readSource(hi), t.range ? t.range(lo, hi) : t.byKeys(page.map((r) => r.slice(0, nk))).then((m) => [...m.values()])]);
     res.ranges++;
     res.sourceRows += page.length;
     res.targetRows += trows.length;
+    matched += trows.length;
     const sm = new Map<string, number>();
     const ssum = new HashSum();
     for (const r of page) {
@@ -96,6 +108,19 @@ export async function scanTable(src: Engine, st: SourceTable, t: TargetShape, o:
     if (last) break;
     lo = hi;
     page = next!;
+  }
+  // A key-read target holding more rows than it matched has rows the source lacks (or rows written
+  // since their chunk was read): its keys are walked, and those the source does not have are
+  // candidates for the re-check.
+  if (!t.range && t.count && t.eachKey) {
+    const total = await t.count();
+    res.targetRows = total;
+    if (total !== matched) {
+      await t.eachKey(async (keys) => {
+        const have = await readSourceKeys(src, st, keys);
+        for (const k of keys) if (!have.has(keyId(k))) res.candidates.set(keyId(k), k);
+      });
+    }
   }
   return res;
 }

@@ -73,10 +73,11 @@ export async function mysqlEngine(conn: { host: string; port: number; user: stri
   };
 }
 
-export async function duckdbEngine(path: string): Promise<Engine> {
+/** A DuckDB file's engine, or (`path` null) a database in memory of its own (lake tables are read into it). */
+export async function duckdbEngine(path: string | null): Promise<Engine> {
   const { DuckDBInstance } = await import('@duckdb/node-api');
   // The cached instance: inside `sluice run` this is the sink's own (DuckDB lets one process open the file).
-  const conn = await (await DuckDBInstance.fromCache(path)).connect();
+  const conn = await (path === null ? await DuckDBInstance.create(':memory:') : await DuckDBInstance.fromCache(path)).connect();
   await conn.run(`SET TimeZone = 'UTC'`);
   return {
     label: 'DuckDB',

@@ -11,9 +11,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Log } from '../../log/types.ts';
 import { statusFile } from '../../engine/status.ts';
-import { canonRow, keyId, selectList, targetWhere, type TargetShape } from './compare.ts';
-import { keyEquals, type Engine } from './engines.ts';
+import { keyId, readSourceKeys } from './compare.ts';
 import type { SourceReader, SourceTable } from './source.ts';
+import type { TargetReader } from './targets.ts';
 
 export type DriftKind = 'missing' | 'extra' | 'differs';
 
@@ -77,24 +77,6 @@ export async function waitCaughtUp(c: CatchUp, src: SourceReader, pos: string, s
   return false;
 }
 
-/** Rows of `keys` (canonical key values), by key id: at most 200 keys a statement. */
-async function readKeys(e: Engine, from: string, st: SourceTable, keys: string[][], where: (conds: string[]) => string, has?: Set<string>): Promise<Map<string, string[]>> {
-  const out = new Map<string, string[]>();
-  const nk = st.keys.length;
-  for (let i = 0; i < keys.length; i += 200) {
-    const part = keys.slice(i, i + 200);
-    const cond = `(${part.map((k) => `(${keyEquals(e, st.keys, k)})`).join(' OR ')})`;
-    for (const r of await e.rows(`SELECT ${selectList(e, st.columns, has)} FROM ${from}${where([cond])}`)) {
-      const row = canonRow(st.columns, r);
-      out.set(keyId(row.slice(0, nk)), row);
-    }
-  }
-  return out;
-}
-
-export const readSourceKeys = (src: Engine, st: SourceTable, keys: string[][]) => readKeys(src, st.sql, st, keys, (c) => ` WHERE ${c.join(' AND ')}`);
-export const readTargetKeys = (t: TargetShape, st: SourceTable, keys: string[][]) => readKeys(t.engine, t.target.sql(t.engine), st, keys, (c) => targetWhere(t, c), t.columns);
-
 const same = (a: string[] | undefined, b: string[] | undefined) => (a === undefined ? b === undefined : b !== undefined && a.every((v, i) => v === b[i]));
 
 export function classify(st: SourceTable, key: string[], s: string[] | undefined, t: string[] | undefined): KeyDrift {
@@ -112,7 +94,7 @@ export interface RecheckResult {
   rounds: number;
 }
 
-export async function recheck(o: { src: SourceReader; st: SourceTable; t: TargetShape; keys: string[][]; topic: string; catchUp: CatchUp | null; rounds?: number }): Promise<RecheckResult> {
+export async function recheck(o: { src: SourceReader; st: SourceTable; t: TargetReader; sink: string; keys: string[][]; topic: string; catchUp: CatchUp | null; rounds?: number }): Promise<RecheckResult> {
   let keys = o.keys;
   let caughtUp = o.catchUp !== null;
   let rounds = 0;
@@ -120,13 +102,19 @@ export async function recheck(o: { src: SourceReader; st: SourceTable; t: Target
   const maxRounds = o.catchUp ? (o.rounds ?? 2) : 1;
   while (keys.length && rounds < maxRounds) {
     rounds++;
-    const s1 = await readSourceKeys(o.src.engine, o.st, keys);
+    const readSource = async () => {
+      const m = await readSourceKeys(o.src.engine, o.st, keys);
+      if (o.t.fromSource) for (const [k, row] of m) m.set(k, o.t.fromSource(row));
+      return m;
+    };
+    const s1 = await readSource();
     if (o.catchUp && runningStatus(o.catchUp.stateDir)) {
       const pos = await o.src.position();
-      if (!(await waitCaughtUp(o.catchUp, o.src, pos, o.t.target.sink, o.topic))) caughtUp = false;
+      if (!(await waitCaughtUp(o.catchUp, o.src, pos, o.sink, o.topic))) caughtUp = false;
     } else caughtUp = false;
-    const t = await readTargetKeys(o.t, o.st, keys);
-    const s2 = o.catchUp ? await readSourceKeys(o.src.engine, o.st, keys) : s1;
+    await o.t.refresh?.();
+    const t = await o.t.byKeys(keys);
+    const s2 = o.catchUp ? await readSource() : s1;
     last = new Map();
     const still: string[][] = [];
     for (const k of keys) {

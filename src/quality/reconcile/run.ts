@@ -5,10 +5,10 @@
 import type { PipelineConfig } from '../../config/types.ts';
 import type { Log } from '../../log/types.ts';
 import { openLog } from '../../log/open.ts';
-import { scanTable, type TargetShape } from './compare.ts';
+import { scanTable } from './compare.ts';
 import { recheck, runningStatus, type CatchUp, type KeyDrift } from './recheck.ts';
 import { openSource, type SourceTable } from './source.ts';
-import { targetOf, topicOf } from './targets.ts';
+import { NotComparable, targetOf, topicOf, type TargetReader } from './targets.ts';
 
 export interface ReconcileOptions {
   /** `schema.table` (or bare table names) to compare; empty: all the source captures. */
@@ -116,17 +116,16 @@ async function compareOne(
 ): Promise<TableResult> {
   const name = `${st.schema}.${st.table}`;
   const started = performance.now();
-  let engine;
+  let t: TargetReader;
   try {
-    engine = await target.open();
+    t = await target.open(st);
   } catch (e) {
+    if (e instanceof NotComparable) return { ...empty(target.sink, name, 'skipped', `not comparable: ${e.message}`), target: target.table };
     const msg = (e as Error).message.split('\n')[0];
     return { ...empty(target.sink, name, 'error', /lock/i.test(msg) ? `the ${target.type} file is open in another process (${msg}); DuckDB lets one process open it: run reconcile inside the pipeline (a reconcile schedule, or POST /api/actions/reconcile) or while it is stopped` : `cannot open the target: ${msg}`), target: target.table };
   }
   try {
-    const columns = new Set((await engine.rows(target.columnsSql(engine))).map((r) => String(r[0])));
-    if (!columns.size) return { ...empty(target.sink, name, 'drift', `the target table ${target.table} does not exist`), target: target.table };
-    const t: TargetShape = { engine, target, columns };
+    if (!t.columns.size) return { ...empty(target.sink, name, 'drift', `the target ${target.table} does not exist`), target: target.table };
     let seen = 0;
     let lastNote = performance.now();
     const scan = await scanTable(src.engine, st, t, {
@@ -144,7 +143,7 @@ async function compareOne(
     let caughtUp: boolean | null = null;
     if (scan.candidates.size) {
       o.progress?.(`${target.sink} ${name}: ${scan.candidates.size} keys differ in ${scan.differingRanges} of ${scan.ranges} ranges; re-checking${o.catchUp ? ' once the pipeline has caught up' : ''}`);
-      const r = await recheck({ src, st, t, keys: [...scan.candidates.values()], topic: o.topic, catchUp: o.catchUp });
+      const r = await recheck({ src, st, t, sink: target.sink, keys: [...scan.candidates.values()], topic: o.topic, catchUp: o.catchUp });
       keys = r.drift;
       caughtUp = r.caughtUp;
     }
@@ -172,7 +171,7 @@ async function compareOne(
   } catch (e) {
     return { ...empty(target.sink, name, 'error', (e as Error).message.split('\n')[0]), target: target.table };
   } finally {
-    await engine.close();
+    await t.close();
   }
 }
 
@@ -194,15 +193,14 @@ export async function verify(cfg: PipelineConfig, report: ReconcileReport, o: Pi
       try {
         const st = (await src.describe(schema, table)) as SourceTable;
         const target = targetOf(cfg, cfg.sinks.find((s) => s.name === r.sink)!, schema, table) as Exclude<ReturnType<typeof targetOf>, { skip: string }>;
-        const engine = await target.open();
+        const t = await target.open(st);
         try {
-          const columns = new Set((await engine.rows(target.columnsSql(engine))).map((x) => String(x[0])));
           const keys = r.keys.map((k) => st.keys.map((c) => k.key[c.col]));
-          const rc = await recheck({ src, st, t: { engine, target, columns }, keys, topic: topicOf(cfg, schema, table), catchUp });
+          const rc = await recheck({ src, st, t, sink: target.sink, keys, topic: topicOf(cfg, schema, table), catchUp });
           const count = (k: string) => rc.drift.filter((x) => x.kind === k).length;
           return { ...r, status: rc.drift.length ? 'drift' : 'ok', keys: rc.drift, missing: count('missing'), extra: count('extra'), differing: count('differs'), caughtUp: rc.caughtUp };
         } finally {
-          await engine.close();
+          await t.close();
         }
       } finally {
         await src.engine.close();
