@@ -67,7 +67,8 @@ const transform = object(
 
 export const SCHEDULE = object({
   name: string({ pattern: NAME, hint: 'letters, digits, _ . -', description: 'Names the schedule in the run history and in `sluice schedules run`; renaming it starts its history (and missed-run accounting) afresh.' }),
-  cron: string({ minLength: 1, type: 'cron expression', description: 'When it runs: 5 fields (`*/15 * * * *`), 6 with seconds first (`*/10 * * * * *`), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly` ([schedules.md](schedules.md#cron-expressions)).' }),
+  cron: string({ minLength: 1, type: 'cron expression', description: 'When it runs: 5 fields (`*/15 * * * *`), 6 with seconds first (`*/10 * * * * *`), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly` ([schedules.md](schedules.md#cron-expressions)). Give `cron` or `after`.' }).optional('none: the schedule runs `after` others'),
+  after: list(string({ pattern: NAME, hint: 'letters, digits, _ . -' }), { minItems: 1, type: 'list of schedule names', description: 'Runs once every schedule named here has run ok for the same fire time (a chain or graph of steps, as an Airflow DAG: `snapshot → reconcile → validate → publish`); when one of them fails or is skipped, this one is recorded `skipped` for that fire time, and so are the steps after it. Instead of `cron` ([schedules.md](schedules.md#steps-after-other-schedules)).' }).optional('none: the schedule runs on its `cron`'),
   timezone: string({ minLength: 1, description: 'The IANA time zone the cron fields are read in (`Europe/Berlin`).' }).default('UTC'),
   request: request.optional('none: the schedule is a `validate` one'),
   retries: retries.default({}, 'the defaults below'),
@@ -118,8 +119,12 @@ export function checkSchedules(raw: unknown, ctx: CheckContext, pipeline: { name
     else if (s.topic !== undefined && prefix !== null && topic.startsWith(prefix + '.')) ctx.fail(at('topic'), `${topic} would be taken for one of the source's change topics (${prefix}.<schema>.<table>); choose a name outside ${prefix}.*, e.g. topic_external_data`);
     const tz = s.timezone ?? 'UTC';
     if (!isTimeZone(tz)) ctx.fail(at('timezone'), `unknown time zone ${JSON.stringify(tz)}; use an IANA name such as UTC or Europe/Berlin`);
-    const problem = cronProblem(String(s.cron), isTimeZone(tz) ? tz : 'UTC');
-    if (problem) ctx.fail(at('cron'), `${JSON.stringify(s.cron)}: ${problem}`);
+    if (s.cron === undefined && s.after === undefined) ctx.fail(at(), `schedule ${s.name} has no \`cron\` (when it runs) and no \`after\` (the schedules it follows): give one`);
+    else if (s.cron !== undefined && s.after !== undefined) ctx.fail(at('after'), `schedule ${s.name} has both \`cron\` and \`after\`: a step runs either on its own cron or after others, not both (drop one)`);
+    if (s.cron !== undefined) {
+      const problem = cronProblem(String(s.cron), isTimeZone(tz) ? tz : 'UTC');
+      if (problem) ctx.fail(at('cron'), `${JSON.stringify(s.cron)}: ${problem}`);
+    }
     const p = s.request?.pagination ?? {};
     if ((p.type === 'cursor' || p.type === 'page') && !p.param) ctx.fail(at('request', 'pagination'), `${p.type} pagination needs \`param\`: the query parameter that carries the ${p.type === 'cursor' ? 'cursor' : 'page number'}`);
     if (p.type === 'cursor' && !p.path) ctx.fail(at('request', 'pagination'), 'cursor pagination needs `path`: where the next cursor is in an answer (e.g. `meta.next_cursor`)');
@@ -143,4 +148,45 @@ export function checkSchedules(raw: unknown, ctx: CheckContext, pipeline: { name
       }
     }
   });
+  checkAfter(raw, ctx);
+}
+
+/** `after` names schedules of this pipeline, and the steps form no cycle. */
+function checkAfter(raw: any[], ctx: CheckContext): void {
+  const names = new Set(raw.map((s) => s.name));
+  const after = new Map<string, string[]>(raw.map((s) => [s.name, Array.isArray(s.after) ? s.after.map(String) : []]));
+  raw.forEach((s: any, i) => {
+    (Array.isArray(s.after) ? s.after : []).forEach((u: unknown, j: number) => {
+      if (u === s.name) ctx.fail(['schedules', String(i), 'after', String(j)], `schedule ${s.name} cannot run after itself`);
+      else if (!names.has(u)) ctx.fail(['schedules', String(i), 'after', String(j)], `no schedule is named ${JSON.stringify(u)} (schedules: ${[...names].join(', ')})`);
+    });
+  });
+  // A cycle: a walk from a schedule through `after` that comes back to it.
+  const state = new Map<string, 'open' | 'done'>();
+  const walk = (n: string, path: string[]): string[] | null => {
+    if (state.get(n) === 'done') return null;
+    if (state.get(n) === 'open') return [...path.slice(path.indexOf(n)), n];
+    state.set(n, 'open');
+    for (const u of after.get(n) ?? []) {
+      if (u === n || !names.has(u)) continue;
+      const c = walk(u, [...path, n]);
+      if (c) return c;
+    }
+    state.set(n, 'done');
+    return null;
+  };
+  for (const [i, s] of raw.entries()) {
+    const cycle = walk(s.name, []);
+    if (cycle) {
+      ctx.fail(['schedules', String(i), 'after'], `the schedules' \`after\` steps make a cycle (${cycle.reverse().join(' → ')}), so none of them would ever run: one of them needs a \`cron\` instead`);
+      return;
+    }
+  }
+}
+
+/** Each schedule's direct followers (the schedules whose `after` names it). */
+export function followersOf(schedules: ScheduleConfig[]): Map<string, ScheduleConfig[]> {
+  const out = new Map<string, ScheduleConfig[]>();
+  for (const s of schedules) for (const u of s.after ?? []) out.set(u, [...(out.get(u) ?? []), s]);
+  return out;
 }

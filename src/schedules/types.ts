@@ -29,8 +29,8 @@ export interface RunEntry {
   /** `<schedule>@<fire time ISO>` for a cron run; a manual run's ends in `manual-<start ISO>`. */
   runId: string;
   schedule: string;
-  /** `cron`: at its fire time; `catch-up`: once for fire times missed while stopped; `manual`: `sluice schedules run`. */
-  trigger: 'cron' | 'catch-up' | 'manual';
+  /** `cron`: at its fire time; `after`: when the schedules it runs after ran ok for a fire time; `catch-up`: once for fire times missed while stopped; `manual`: `sluice schedules run`. */
+  trigger: 'cron' | 'after' | 'catch-up' | 'manual';
   /** The fire time (ISO) the run is for; null for a manual run. */
   fireTime: string | null;
   status: 'ok' | 'failed' | 'skipped';

@@ -213,4 +213,81 @@ describe('scheduler', { concurrency: true }, () => {
     assert.equal(recs.length, api.served.length);
     await log2.close();
   });
+
+  it('runs steps after others for the same fire time, and skips the rest of the chain after a failure', async () => {
+    let n = 0;
+    const api = await startApi((req, res, a) => {
+      if (req.url.pathname === '/root' && ++n === 2) return void res.writeHead(404).end('gone');
+      json(res, a, [{ path: req.url.pathname }], [req.url.pathname]);
+    });
+    servers.push(api);
+    const { log } = await openTempLog();
+    const s = start(
+      log,
+      schedules([
+        { name: 'root', cron: '* * * * * *', request: { url: `${api.url}/root` }, topic: 'steps', retries: { attempts: 1 } },
+        { name: 'b', after: ['root'], request: { url: `${api.url}/b` }, topic: 'steps' },
+        { name: 'c', after: ['root', 'b'], request: { url: `${api.url}/c` }, topic: 'steps' },
+      ]),
+    );
+    await until(() => s.entries.filter((e) => e.schedule === 'c').length >= 3, 12_000);
+    await s.stop();
+    const history = await readHistory(log, 'ext');
+    const of = (name: string, fire: string | null) => history.filter((e) => e.schedule === name && e.fireTime === fire);
+    const roots = history.filter((e) => e.schedule === 'root');
+    assert.equal(roots[1].status, 'failed', 'the second root run failed (404)');
+    for (const r of roots) {
+      const [b] = of('b', r.fireTime);
+      const [c] = of('c', r.fireTime);
+      if (!c) continue; // the stop came first
+      assert.equal(of('b', r.fireTime).length, 1, 'one b entry per fire time');
+      if (r.status === 'ok') {
+        assert.equal(b.status, 'ok', JSON.stringify(b));
+        assert.equal(b.trigger, 'after');
+        assert.equal(c.status, 'ok', JSON.stringify(c));
+        assert.ok(Date.parse(b.startedAt) >= Date.parse(r.endedAt) && Date.parse(c.startedAt) >= Date.parse(b.endedAt), 'each step starts after the ones it follows ended');
+      } else {
+        assert.equal(b.status, 'skipped');
+        assert.match(b.reason!, /^root failed for this fire time \(SCHEDULE_HTTP: .*404/);
+        assert.equal(c.status, 'skipped');
+        assert.match(c.reason!, /^(root failed|b was skipped) for this fire time/);
+      }
+    }
+    // The server saw one request per step that ran ok, and none for the skipped ones.
+    for (const name of ['b', 'c']) assert.equal(api.requests.filter((r) => r.url.pathname === `/${name}`).length, history.filter((e) => e.schedule === name && e.status === 'ok').length, name);
+    await log.close();
+  });
+
+  it('a step whose upstream ran before a crash runs once after the restart, and so do the steps after it', async () => {
+    let hang = true;
+    const api = await startApi(async (req, res, a) => {
+      if (req.url.pathname === '/b' && hang) await new Promise(() => {}); // b never answers in the first process
+      json(res, a, [{ path: req.url.pathname }], [req.url.pathname]);
+    });
+    servers.push(api);
+    const { dir, log } = await openTempLog();
+    const steps = [
+      { name: 'b', after: ['root'], request: { url: `${api.url}/b`, timeoutMs: '60s' }, topic: 'steps' },
+      { name: 'c', after: ['root', 'b'], request: { url: `${api.url}/c` }, topic: 'steps' },
+    ];
+    let s = start(log, schedules([{ name: 'root', cron: '* * * * * *', request: { url: `${api.url}/root` }, topic: 'steps' }, ...steps]));
+    await until(() => api.requests.some((r) => r.url.pathname === '/b'));
+    await s.stop(); // b's run is stopped: nothing of it is written
+    await log.close();
+    hang = false;
+    const log2 = await openLog(embeddedLogAt(dir));
+    const before = await readHistory(log2, 'ext');
+    const fire = before.filter((e) => e.schedule === 'root' && e.status === 'ok').at(-1)!.fireTime;
+    assert.equal(before.filter((e) => e.schedule !== 'root').length, 0, 'b and c recorded nothing in the first process');
+    // Restarted with a root that will not fire again soon: only the catching up runs.
+    s = start(log2, schedules([{ name: 'root', cron: '0 0 1 1 *', request: { url: `${api.url}/root` }, topic: 'steps', onMissed: 'skip' }, ...steps]));
+    await until(() => s.entries.some((e) => e.schedule === 'c'));
+    await s.stop();
+    const b = s.entries.filter((e) => e.schedule === 'b');
+    const c = s.entries.filter((e) => e.schedule === 'c');
+    assert.deepEqual(b.map((e) => [e.status, e.trigger, e.fireTime]), [['ok', 'catch-up', fire]]);
+    assert.deepEqual(c.map((e) => [e.status, e.trigger, e.fireTime]), [['ok', 'catch-up', fire]]);
+    assert.equal(s.entries.filter((e) => e.schedule === 'root').length, 0, 'root did not run again');
+    await log2.close();
+  });
 });

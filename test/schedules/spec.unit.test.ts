@@ -45,6 +45,19 @@ describe('schedules config', () => {
     assert.throws(() => parseConfig(base.replace('schedules:\n', ''), 'p.yaml', {}), /neither a source nor processors or sinks/, 'without schedules (or anything else) it is still an error');
   });
 
+  it('checks steps that run after others: names, cron or after, cycles', () => {
+    const pull = (name: string, when: string) => `  - { name: ${name}, ${when}, request: { url: "http://127.0.0.1:1/${name}" }, topic: t_${name} }\n`;
+    assert.equal(problems(pull('a', 'cron: "@daily"') + pull('b', 'after: [a]') + pull('c', 'after: [a, b]')), '', 'a graph of steps is fine');
+    const cfg = parseConfig(base + pull('a', 'cron: "@daily"') + pull('b', 'after: [a]'), 'p.yaml', {});
+    assert.deepEqual(cfg.schedules[1].after, ['a']);
+    assert.equal(cfg.schedules[1].cron, undefined);
+    assert.match(problems(pull('a', 'timezone: UTC')), /p\.yaml:5:\d+: schedules\.0: schedule a has no `cron` \(when it runs\) and no `after`/);
+    assert.match(problems(pull('a', 'cron: "@daily"') + pull('b', 'cron: "@daily", after: [a]')), /schedules\.1\.after: schedule b has both `cron` and `after`/);
+    assert.match(problems(pull('a', 'cron: "@daily"') + pull('b', 'after: [nope]')), /p\.yaml:6:\d+: schedules\.1\.after\.0: no schedule is named "nope" \(schedules: a, b\)/);
+    assert.match(problems(pull('a', 'after: [a]')), /schedules\.0\.after\.0: schedule a cannot run after itself/);
+    assert.match(problems(pull('root', 'cron: "@daily"') + pull('a', 'after: [c]') + pull('b', 'after: [a]') + pull('c', 'after: [b, root]')), /schedules\.1\.after: the schedules' `after` steps make a cycle \(a → b → c → a\), so none of them would ever run/);
+  });
+
   it('reports bad crons, zones, pagination, expressions and names at their lines', () => {
     const msg = problems(`  - name: a
     cron: "61 * * * *"
