@@ -2,6 +2,7 @@
  * `sluice reconcile`: proof that the source and each sink's target agree, while changes keep
  * flowing (src/quality/reconcile). Exit 0 when they agree, 1 on drift or error, 2 on bad usage.
  */
+import { reconcileError } from '../quality/reconcile/errors.ts';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.ts';
 import type { PipelineConfig } from '../config/types.ts';
@@ -41,10 +42,14 @@ options:
   --json             the report as one JSON document on stdout
   --quiet            no progress lines on stderr
 
-Compared: PostgreSQL and MySQL/MariaDB sources with postgres, mysql and duckdb sinks that read
-the source's change topics. Sinks reading a processor's output, and other sink types, are listed
-as not comparable. A DuckDB file is open in the running pipeline (one process per file): reconcile
-it with the pipeline stopped, or inside it (a reconcile schedule, POST /api/actions/reconcile).
+Compared: PostgreSQL and MySQL/MariaDB sources with sinks that read the source's change topics:
+postgres, mysql and duckdb tables; delta and iceberg tables of mode: merge (the current version,
+read into an in-memory DuckDB); mongodb and postgres_jsonb collections without a document
+template (read by _id; timestamps compared to the millisecond documents keep). Sinks reading a
+processor's output, append-mode lake tables and other sink types are listed as not comparable. A
+DuckDB file is open in the running pipeline (one process per file): reconcile it with the
+pipeline stopped, or inside it (a reconcile schedule, POST /api/actions/reconcile). Error codes:
+docs/errors.md, Reconcile.
 
 exit status: 0 source and targets agree (or everything repaired), 1 drift or an error, 2 bad usage
 
@@ -64,17 +69,17 @@ export function parseDuration(s: string): number {
 /** Asks the running pipeline to repair (its server's `repair` action). */
 async function repairViaServer(cfg: PipelineConfig, req: RepairRequest): Promise<RepairResult> {
   const s = cfg.server;
-  if (!s) throw new Error('the pipeline is running and has no server: the embedded log takes one writer, so either stop the pipeline and repair, or add `server: {}` to the config so reconcile can ask it to');
+  if (!s) throw reconcileError('RECONCILE_REPAIR_UNREACHABLE', 'the pipeline is running and has no server: the embedded log takes one writer, so either stop the pipeline and repair, or add `server: {}` to the config so reconcile can ask it to');
   const host = s.host === '0.0.0.0' || s.host === '::' ? '127.0.0.1' : s.host;
   const port = s.port === 0 ? null : s.port;
-  if (!port) throw new Error('the pipeline\'s server listens on a port it picked (server.port: 0): give it a fixed port to repair while it runs');
+  if (!port) throw reconcileError('RECONCILE_REPAIR_UNREACHABLE', 'the pipeline\'s server listens on a port it picked (server.port: 0): give it a fixed port to repair while it runs');
   const res = await fetch(`http://${host.includes(':') ? `[${host}]` : host}:${port}/api/actions/repair`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(s.token ? { authorization: `Bearer ${s.token}` } : {}) },
     body: JSON.stringify(req),
   });
   const body = (await res.json().catch(() => ({}))) as RepairResult & { error?: string };
-  if (!res.ok) throw new Error(`the pipeline refused the repair (HTTP ${res.status}): ${body.error ?? ''}`);
+  if (!res.ok) throw reconcileError('RECONCILE_REPAIR_UNREACHABLE', `the pipeline refused the repair (HTTP ${res.status}): ${body.error ?? ''}`);
   return body;
 }
 

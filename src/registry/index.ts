@@ -6,6 +6,7 @@ import { LOGS, PROCESSORS, SINKS, SOURCES } from '../components.ts';
 import { coreError, CORE_ERRORS, type ErrorArea } from '../core/errors.ts';
 import { INGEST_ERRORS } from '../sources/http/spec.ts';
 import { SCHEDULE_ERRORS } from '../schedules/errors.ts';
+import { RECONCILE_ERRORS } from '../quality/reconcile/errors.ts';
 import { VALIDATION_ERRORS } from '../quality/validate/errors.ts';
 import { REGISTRY_ERRORS } from '../schema-registry/errors.ts';
 import type { AnySpec, LogSpec, ProcessorSpec, SinkSpec, SourceSpec } from './spec.ts';
@@ -41,6 +42,7 @@ export function allErrorAreas(extra: ErrorArea<any>[] = []): ErrorArea<any>[] {
   for (const s of allSpecs()) for (const a of s.errors ?? []) if (!out.includes(a)) out.push(a);
   out.push(SCHEDULE_ERRORS);
   out.push(VALIDATION_ERRORS);
+  out.push(RECONCILE_ERRORS);
   out.push(REGISTRY_ERRORS);
   for (const a of extra) if (!out.includes(a)) out.push(a);
   return out;

@@ -179,6 +179,13 @@ describe('sluice reconcile, document and lake targets', () => {
         });
       }, 60_000);
       await stopProcess(child);
+      // Mistakes get their codes (docs/errors.md, Reconcile).
+      const noSink = await sluice([cfgPath, '--sink', 'nope', '--quiet']);
+      assert.equal(noSink.status, 1);
+      assert.match(noSink.stderr, /RECONCILE_SINK_UNKNOWN\]: the pipeline has no sink nope \(sinks: mongo, jsonb, silver, ice, bronze\)/);
+      const noTable = await sluice([cfgPath, '--table', 'public.nope', '--sink', 'mongo', '--quiet']);
+      assert.equal(noTable.status, 1);
+      assert.match(noTable.stdout, /public\.nope: RECONCILE_TABLE_UNKNOWN: the source does not capture public\.nope/);
       const final = await sluice([cfgPath, '--quiet']);
       assert.equal(final.status, 0, final.stdout + final.stderr);
       assert.match(final.stdout, /source and targets agree/);

@@ -4,6 +4,7 @@
  * `reconcile`, which compares from inside the process (DuckDB lets one process open a file: the
  * sink's own instance is shared).
  */
+import { reconcileError } from './errors.ts';
 import type { PipelineConfig } from '../../config/types.ts';
 import type { Log } from '../../log/types.ts';
 import type { ChangeEvent } from '../../core/event.ts';
@@ -13,9 +14,9 @@ export function reconcileActions(cfg: PipelineConfig, log: Log, inject: () => ((
     async repair(body) {
       const { repair } = await import('./repair.ts');
       const req = body as { tables?: unknown };
-      if (!req || !Array.isArray(req.tables)) throw new Error('repair takes {"tables": [{"table": "schema.table", "keys": [{"column": "value"}]}]}');
+      if (!req || !Array.isArray(req.tables)) throw reconcileError('RECONCILE_REPAIR_REQUEST', 'repair takes {"tables": [{"table": "schema.table", "keys": [{"column": "value"}]}]}');
       const through = inject();
-      if (!through) throw new Error('the pipeline runs no source here (--only): repair where the source runs');
+      if (!through) throw reconcileError('RECONCILE_REPAIR_REQUEST', 'the pipeline runs no source here (--only): repair where the source runs');
       return repair(log, cfg, body as never, through);
     },
     async reconcile(body) {

@@ -9,6 +9,7 @@
  * The embedded log takes one writer: with the pipeline stopped the CLI opens the log and appends;
  * while it runs, the running pipeline does (`POST /api/actions/repair`, registered by the runner).
  */
+import { reconcileError } from './errors.ts';
 import type { MysqlSourceConfig, PipelineConfig, PostgresSourceConfig } from '../../config/types.ts';
 import type { ChangeEvent, Row, TableSchema, Value } from '../../core/event.ts';
 import { schemaRecordOf, schemaTopicOf, SCHEMA_HEADER } from '../../core/schemas.ts';
@@ -57,7 +58,7 @@ export function repairRequestOf(results: { table: string; keys: { key: Record<st
 
 function splitTable(name: string): { schema: string; table: string } {
   const dot = name.indexOf('.');
-  if (dot < 0) throw new Error(`repair: name tables as schema.table, not ${name}`);
+  if (dot < 0) throw reconcileError('RECONCILE_REPAIR_REQUEST', `repair: name tables as schema.table, not ${name}`);
   return { schema: name.slice(0, dot), table: name.slice(dot + 1) };
 }
 
@@ -72,8 +73,8 @@ interface RepairReader {
 }
 
 function checkKeys(name: string, keyCols: string[], keys: Record<string, string>[]): void {
-  if (!keyCols.length) throw new Error(`repair: ${name} has no primary key in the source`);
-  for (const k of keys) for (const c of keyCols) if (!(c in k)) throw new Error(`repair: key of ${name} lacks column ${c}`);
+  if (!keyCols.length) throw reconcileError('RECONCILE_REPAIR_REQUEST', `repair: ${name} has no primary key in the source`);
+  for (const k of keys) for (const c of keyCols) if (!(c in k)) throw reconcileError('RECONCILE_REPAIR_REQUEST', `repair: key of ${name} lacks column ${c}`);
 }
 
 async function postgresReader(src: PostgresSourceConfig, connector: string): Promise<RepairReader> {
@@ -163,9 +164,9 @@ async function mysqlReader(src: MysqlSourceConfig): Promise<RepairReader> {
  * `sluice run`); without it, a producer of its own on `log` (the pipeline stopped).
  */
 export async function repair(log: Log, cfg: PipelineConfig, request: RepairRequest, inject?: (events: ChangeEvent[]) => Promise<void>): Promise<RepairResult> {
-  if (!cfg.source) throw new Error(`pipeline ${cfg.name} has no source to repair from`);
+  if (!cfg.source) throw reconcileError('RECONCILE_SOURCE', `pipeline ${cfg.name} has no source to repair from`);
   const src = cfg.source;
-  if (src.type !== 'postgres' && src.type !== 'mysql') throw new Error(`repair re-reads rows from PostgreSQL and MySQL/MariaDB sources; this pipeline's source is ${(src as { type: string }).type}`);
+  if (src.type !== 'postgres' && src.type !== 'mysql') throw reconcileError('RECONCILE_SOURCE', `repair re-reads rows from PostgreSQL and MySQL/MariaDB sources; this pipeline's source is ${(src as { type: string }).type}`);
   const spec = sourceSpec(src.type);
   const topology = planTopology(cfg);
   const serializer = new DebeziumJsonSerializer({ schemas: cfg.serialization.schemas, source: spec.debezium, serverName: topology.prefix });

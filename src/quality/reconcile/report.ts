@@ -30,7 +30,7 @@ export function renderText(r: ReconcileReport, maxKeys = 50): string {
   if (notes.length) {
     out.push('');
     for (const x of notes) {
-      if (x.reason) out.push(`${x.sink} ${x.table}: ${x.reason}`);
+      if (x.reason) out.push(`${x.sink} ${x.table}: ${x.code ? `${x.code}: ` : ''}${x.reason}`);
       if (x.notCompared.length) out.push(`${x.sink} ${x.table}: columns not compared (type): ${x.notCompared.join(', ')}`);
     }
   }

@@ -2,6 +2,7 @@
  * One reconcile run: every source table against every sink that holds it (or those `tables` and
  * `sinks` name), scanned, re-checked and summed up as a report.
  */
+import { reconcileError } from './errors.ts';
 import type { PipelineConfig } from '../../config/types.ts';
 import type { Log } from '../../log/types.ts';
 import { openLog } from '../../log/open.ts';
@@ -32,6 +33,8 @@ export interface TableResult {
   target?: string;
   status: 'ok' | 'drift' | 'skipped' | 'error';
   reason?: string;
+  /** For `error`: the code (docs/errors.md, Reconcile). */
+  code?: string;
   sourceRows: number;
   targetRows: number;
   ranges: number;
@@ -63,9 +66,9 @@ const empty = (sink: string, table: string, status: TableResult['status'], reaso
 
 export async function reconcile(cfg: PipelineConfig, o: ReconcileOptions = {}): Promise<ReconcileReport> {
   const startedAt = new Date().toISOString();
-  if (!cfg.source) throw new Error(`pipeline ${cfg.name} has no source: reconcile compares a source with its sinks`);
+  if (!cfg.source) throw reconcileError('RECONCILE_SOURCE', `pipeline ${cfg.name} has no source: reconcile compares a source with its sinks`);
   const sinkNames = cfg.sinks.map((s) => s.name);
-  for (const s of o.sinks ?? []) if (!sinkNames.includes(s)) throw new Error(`the pipeline has no sink ${s} (sinks: ${sinkNames.join(', ') || 'none'})`);
+  for (const s of o.sinks ?? []) if (!sinkNames.includes(s)) throw reconcileError('RECONCILE_SINK_UNKNOWN', `the pipeline has no sink ${s} (sinks: ${sinkNames.join(', ') || 'none'})`);
   const sinks = cfg.sinks.filter((s) => !o.sinks?.length || o.sinks.includes(s.name));
   const chunk = o.chunk ?? 10_000;
   const running = runningStatus(cfg.state.dir) !== null;
@@ -79,7 +82,7 @@ export async function reconcile(cfg: PipelineConfig, o: ReconcileOptions = {}): 
     if (o.tables?.length) {
       const want = o.tables;
       const found = tables.filter((t) => want.includes(`${t.schema}.${t.table}`) || want.includes(t.table));
-      for (const w of want) if (!found.some((t) => w === `${t.schema}.${t.table}` || w === t.table)) results.push(empty('-', w, 'error', `the source does not capture ${w}`));
+      for (const w of want) if (!found.some((t) => w === `${t.schema}.${t.table}` || w === t.table)) results.push({ ...empty('-', w, 'error', `the source does not capture ${w} (check the publication or the source's tables)`), code: 'RECONCILE_TABLE_UNKNOWN' });
       tables = found;
     }
     for (const { schema, table } of tables) {
@@ -122,7 +125,8 @@ async function compareOne(
   } catch (e) {
     if (e instanceof NotComparable) return { ...empty(target.sink, name, 'skipped', `not comparable: ${e.message}`), target: target.table };
     const msg = (e as Error).message.split('\n')[0];
-    return { ...empty(target.sink, name, 'error', /lock/i.test(msg) ? `the ${target.type} file is open in another process (${msg}); DuckDB lets one process open it: run reconcile inside the pipeline (a reconcile schedule, or POST /api/actions/reconcile) or while it is stopped` : `cannot open the target: ${msg}`), target: target.table };
+    const locked = /lock/i.test(msg);
+    return { ...empty(target.sink, name, 'error', locked ? `the ${target.type} file is open in another process (${msg}); DuckDB lets one process open it: run reconcile inside the pipeline (a reconcile schedule, or POST /api/actions/reconcile) or while it is stopped` : `cannot open the target: ${msg}`), code: locked ? 'RECONCILE_TARGET_LOCKED' : 'RECONCILE_TARGET_UNREADABLE', target: target.table };
   }
   try {
     if (!t.columns.size) return { ...empty(target.sink, name, 'drift', `the target ${target.table} does not exist`), target: target.table };
@@ -169,7 +173,7 @@ async function compareOne(
       elapsedMs: Math.round(performance.now() - started),
     };
   } catch (e) {
-    return { ...empty(target.sink, name, 'error', (e as Error).message.split('\n')[0]), target: target.table };
+    return { ...empty(target.sink, name, 'error', (e as Error).message.split('\n')[0]), code: 'RECONCILE_READ', target: target.table };
   } finally {
     await t.close();
   }

@@ -3,6 +3,7 @@
  * database describes them, and the source's current position (what the pipeline must have read
  * before a re-check can trust the target). PostgreSQL and MySQL/MariaDB sources.
  */
+import { reconcileError } from './errors.ts';
 import type { SourceConfig, PostgresSourceConfig, MysqlSourceConfig } from '../../config/types.ts';
 import { parseLsn } from '../../core/lsn.ts';
 import { mysqlFamily, pgFamily, type Family } from './canon.ts';
@@ -111,7 +112,7 @@ async function mysqlSource(cfg: MysqlSourceConfig): Promise<SourceReader> {
     },
     async position() {
       const r = await e.rows(`SHOW MASTER STATUS`);
-      if (!r.length) throw new Error('SHOW MASTER STATUS returned nothing: is the binary log on?');
+      if (!r.length) throw reconcileError('RECONCILE_SOURCE', 'SHOW MASTER STATUS returned nothing: the binary log is off; turn it on (log_bin, binlog_format=ROW) as the MySQL source needs');
       return `${r[0][0]}:${r[0][1]}`;
     },
     reached(status, pos) {
@@ -128,5 +129,5 @@ async function mysqlSource(cfg: MysqlSourceConfig): Promise<SourceReader> {
 export async function openSource(cfg: NonNullable<SourceConfig>): Promise<SourceReader> {
   if (cfg.type === 'postgres') return postgresSource(cfg as PostgresSourceConfig);
   if (cfg.type === 'mysql') return mysqlSource(cfg as MysqlSourceConfig);
-  throw new Error(`reconcile reads PostgreSQL and MySQL/MariaDB sources, not ${(cfg as { type: string }).type}`);
+  throw reconcileError('RECONCILE_SOURCE', `reconcile reads PostgreSQL and MySQL/MariaDB sources, not ${(cfg as { type: string }).type}`);
 }
