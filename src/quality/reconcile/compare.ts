@@ -70,34 +70,43 @@ export async function scanTable(src: Engine, st: SourceTable, t: TargetReader, o
   const res: ScanResult = { sourceRows: 0, targetRows: 0, ranges: 0, differingRanges: 0, candidates: new Map() };
   /** Keys of the target's rows a key-read target matched to source rows. */
   let matched = 0;
-  let lo: string[] | null = null;
-  let page = await readSource(null);
+  // A range: a source page, and its target rows (by key range, or for a key-read target by the
+  // page's keys), whose read starts as soon as the page is in.
+  const rangeAfter = (lo: string[] | null) =>
+    readSource(lo).then((page) => {
+      const last = page.length < o.chunk;
+      const hi = last ? null : page[page.length - 1].slice(0, nk);
+      const target = t.range ? t.range(lo, hi) : t.byKeys(page.map((r) => r.slice(0, nk))).then((m) => [...m.values()]);
+      target.catch(() => {}); // awaited below; a failure is not unhandled meanwhile
+      return { page, hi, last, target };
+    });
+  let cur = rangeAfter(null);
   for (;;) {
-    const last = page.length < o.chunk;
-    const hi = last ? null : page[page.length - 1].slice(0, nk);
-    // The next source chunk is read while this range's target rows are: by key range, or (a
-    // key-read target) by the chunk's keys.
-    const [next, trows] = await Promise.all([last ? Promise.resolve(null) : readSource(hi), t.range ? t.range(lo, hi) : t.byKeys(page.map((r) => r.slice(0, nk))).then((m) => [...m.values()])]);
+    const { page, hi, last, target } = await cur;
+    // The next page is read (and then its target rows) while this range's target rows are, and
+    // while this range is hashed: both databases and this process work at once.
+    if (!last) {
+      cur = rangeAfter(hi);
+      cur.catch(() => {});
+    }
+    const trows = await target;
     res.ranges++;
     res.sourceRows += page.length;
     res.targetRows += trows.length;
     matched += trows.length;
-    const sm = new Map<string, number>();
+    const sh = new Array<number>(page.length);
     const ssum = new HashSum();
-    for (const r of page) {
-      const h = rowHash(r);
-      ssum.add(h);
-      sm.set(keyId(r.slice(0, nk)), h);
-    }
+    for (let i = 0; i < page.length; i++) ssum.add((sh[i] = rowHash(page[i])));
+    const th = new Array<number>(trows.length);
     const tsum = new HashSum();
-    const tm = new Map<string, { h: number; key: string[] }>();
-    for (const r of trows) {
-      const h = rowHash(r);
-      tsum.add(h);
-      tm.set(keyId(r.slice(0, nk)), { h, key: r.slice(0, nk) });
-    }
+    for (let i = 0; i < trows.length; i++) tsum.add((th[i] = rowHash(trows[i])));
+    // Keys are told apart only in a range that differs (most agree: no per-row map for them).
     if (page.length !== trows.length || !ssum.equals(tsum)) {
       res.differingRanges++;
+      const sm = new Map<string, number>();
+      page.forEach((r, i) => sm.set(keyId(r.slice(0, nk)), sh[i]));
+      const tm = new Map<string, { h: number; key: string[] }>();
+      trows.forEach((r, i) => tm.set(keyId(r.slice(0, nk)), { h: th[i], key: r.slice(0, nk) }));
       for (const r of page) {
         const id = keyId(r.slice(0, nk));
         if (tm.get(id)?.h !== sm.get(id)) res.candidates.set(id, r.slice(0, nk));
@@ -106,8 +115,6 @@ export async function scanTable(src: Engine, st: SourceTable, t: TargetReader, o
     }
     o.onChunk?.(page.length);
     if (last) break;
-    lo = hi;
-    page = next!;
   }
   // A key-read target holding more rows than it matched has rows the source lacks (or rows written
   // since their chunk was read): its keys are walked, and those the source does not have are

@@ -2,6 +2,7 @@
  * One reconcile run: every source table against every sink that holds it (or those `tables` and
  * `sinks` name), scanned, re-checked and summed up as a report.
  */
+import type { SluiceError } from '../../core/errors.ts';
 import { reconcileError } from './errors.ts';
 import type { PipelineConfig } from '../../config/types.ts';
 import type { Log } from '../../log/types.ts';
@@ -64,6 +65,9 @@ export interface ReconcileReport {
 
 const empty = (sink: string, table: string, status: TableResult['status'], reason: string): TableResult => ({ sink, table, status, reason, sourceRows: 0, targetRows: 0, ranges: 0, differingRanges: 0, candidates: 0, missing: 0, extra: 0, differing: 0, keys: [], caughtUp: null, notCompared: [], rowsPerSec: 0, elapsedMs: 0 });
 
+/** A table that could not be compared: its result says why, with the error's code. */
+const failed = (sink: string, table: string, e: SluiceError): TableResult => ({ ...empty(sink, table, 'error', e.message), code: e.code });
+
 export async function reconcile(cfg: PipelineConfig, o: ReconcileOptions = {}): Promise<ReconcileReport> {
   const startedAt = new Date().toISOString();
   if (!cfg.source) throw reconcileError('RECONCILE_SOURCE', `pipeline ${cfg.name} has no source: reconcile compares a source with its sinks`);
@@ -82,7 +86,7 @@ export async function reconcile(cfg: PipelineConfig, o: ReconcileOptions = {}): 
     if (o.tables?.length) {
       const want = o.tables;
       const found = tables.filter((t) => want.includes(`${t.schema}.${t.table}`) || want.includes(t.table));
-      for (const w of want) if (!found.some((t) => w === `${t.schema}.${t.table}` || w === t.table)) results.push({ ...empty('-', w, 'error', `the source does not capture ${w} (check the publication or the source's tables)`), code: 'RECONCILE_TABLE_UNKNOWN' });
+      for (const w of want) if (!found.some((t) => w === `${t.schema}.${t.table}` || w === t.table)) results.push(failed('-', w, reconcileError('RECONCILE_TABLE_UNKNOWN', `the source does not capture ${w} (check the publication or the source's tables)`)));
       tables = found;
     }
     for (const { schema, table } of tables) {
@@ -125,8 +129,10 @@ async function compareOne(
   } catch (e) {
     if (e instanceof NotComparable) return { ...empty(target.sink, name, 'skipped', `not comparable: ${e.message}`), target: target.table };
     const msg = (e as Error).message.split('\n')[0];
-    const locked = /lock/i.test(msg);
-    return { ...empty(target.sink, name, 'error', locked ? `the ${target.type} file is open in another process (${msg}); DuckDB lets one process open it: run reconcile inside the pipeline (a reconcile schedule, or POST /api/actions/reconcile) or while it is stopped` : `cannot open the target: ${msg}`), code: locked ? 'RECONCILE_TARGET_LOCKED' : 'RECONCILE_TARGET_UNREADABLE', target: target.table };
+    const err = /lock/i.test(msg)
+      ? reconcileError('RECONCILE_TARGET_LOCKED', `the ${target.type} file is open in another process (${msg}); DuckDB lets one process open it: run reconcile inside the pipeline (a reconcile schedule, or POST /api/actions/reconcile) or while it is stopped`)
+      : reconcileError('RECONCILE_TARGET_UNREADABLE', `cannot open the target: ${msg}`);
+    return { ...failed(target.sink, name, err), target: target.table };
   }
   try {
     if (!t.columns.size) return { ...empty(target.sink, name, 'drift', `the target ${target.table} does not exist`), target: target.table };
@@ -173,7 +179,7 @@ async function compareOne(
       elapsedMs: Math.round(performance.now() - started),
     };
   } catch (e) {
-    return { ...empty(target.sink, name, 'error', (e as Error).message.split('\n')[0]), code: 'RECONCILE_READ', target: target.table };
+    return { ...failed(target.sink, name, reconcileError('RECONCILE_READ', (e as Error).message.split('\n')[0])), target: target.table };
   } finally {
     await t.close();
   }
