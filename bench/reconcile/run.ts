@@ -7,7 +7,13 @@
  *   which works only between two PostgreSQL databases and names no differing key.
  * Prints rows/s (source rows per second of wall time) as the median and range.
  *
- *   node --import tsx bench/reconcile/run.ts [--rows 500000] [--rounds 3] [--chunk 10000]
+ * `--targets` adds other kinds of target, each filled from the source table by a `snapshot:
+ * initial_only` run of the pipeline before the rounds: `delta` and `iceberg` (merge-mode lake
+ * tables, read into an in-memory DuckDB), `mongodb` (the server at $MONGO_URL, default
+ * mongodb://127.0.0.1:27017) and `postgres_jsonb` (documents, read by _id). Each is reconciled
+ * alone in each round, beside the same references.
+ *
+ *   node --import tsx bench/reconcile/run.ts [--rows 500000] [--rounds 3] [--chunk 10000] [--targets postgres,delta,iceberg,mongodb,postgres_jsonb]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,9 +21,15 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../../src/config/index.ts';
 import { reconcile } from '../../src/quality/reconcile/run.ts';
+import { runPipeline } from '../../src/engine/runner.ts';
+import { createLogger } from '../../src/core/logger.ts';
 import { orderFor, pgClient, PG_CONN, showSpread, spread, summarize, timedChild } from '../common.ts';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '500000' }, rounds: { type: 'string', default: '3' }, chunk: { type: 'string', default: '10000' } } });
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '500000' }, rounds: { type: 'string', default: '3' }, chunk: { type: 'string', default: '10000' }, targets: { type: 'string', default: 'postgres' } } });
+const KINDS = ['postgres', 'delta', 'iceberg', 'mongodb', 'postgres_jsonb'] as const;
+const TARGETS = values.targets!.split(',').map((t) => t.trim()) as (typeof KINDS)[number][];
+for (const t of TARGETS) if (!KINDS.includes(t)) throw new Error(`--targets: ${t} is not one of ${KINDS.join(', ')}`);
+const MONGO_URL = process.env.MONGO_URL ?? 'mongodb://127.0.0.1:27017';
 const ROWS = Number(values.rows);
 const ROUNDS = Number(values.rounds);
 const CHUNK = Number(values.chunk);
@@ -40,8 +52,17 @@ async function fresh(db: string): Promise<void> {
 
 const psql = (db: string, sql: string) => timedChild('psql', ['-h', PG_CONN.host, '-U', PG_CONN.user, '-d', db, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
 
-type Tool = 'sluice reconcile' | 'COPY TO STDOUT ×2' | 'md5(string_agg) ×2';
-const TOOLS: Tool[] = ['sluice reconcile', 'COPY TO STDOUT ×2', 'md5(string_agg) ×2'];
+type Tool = string;
+const label = (t: string) => (t === 'postgres' ? 'sluice reconcile' : `reconcile → ${t}`);
+const TOOLS: Tool[] = [...TARGETS.map(label), 'COPY TO STDOUT ×2', 'md5(string_agg) ×2'];
+/** The sink of each target kind (the PostgreSQL copy is the one the bench loads itself). */
+const sinkYaml = (work: string): Record<string, string> => ({
+  postgres: `  - name: copy\n    type: postgres\n    connection: { host: ${PG_CONN.host}, port: ${PG_CONN.port}, user: ${PG_CONN.user}, database: ${TGT} }\n`,
+  delta: `  - { name: delta, type: delta, mode: merge, path: ${join(work, 'delta')} }\n`,
+  iceberg: `  - { name: iceberg, type: iceberg, mode: merge, path: ${join(work, 'iceberg')} }\n`,
+  mongodb: `  - { name: mongodb, type: mongodb, connection: "${MONGO_URL}/sluice_bench_rec" }\n`,
+  postgres_jsonb: `  - { name: postgres_jsonb, type: postgres_jsonb, connection: "postgres://${PG_CONN.user}@${PG_CONN.host}:${PG_CONN.port}/${TGT}", schema: docs }\n`,
+});
 
 async function main(): Promise<void> {
   process.stderr.write(`[bench] loading ${ROWS} rows into ${SRC} and ${TGT}…\n`);
@@ -58,19 +79,30 @@ log:
 state:
   dir: ${join(work, 'state')}
 sinks:
-  - name: copy
-    type: postgres
-    connection: { host: ${PG_CONN.host}, port: ${PG_CONN.port}, user: ${PG_CONN.user}, database: ${TGT} }
-`;
+${TARGETS.map((t) => sinkYaml(work)[t]).join('')}`;
   writeFileSync(join(work, 'p.yaml'), yaml);
   const cfg = parseConfig(yaml, join(work, 'p.yaml'), process.env);
+  const others = TARGETS.filter((t) => t !== 'postgres');
+  if (others.length) {
+    // The other targets, filled by the pipeline itself: a snapshot of the table, then it stops.
+    const { MongoClient } = await import('mongodb');
+    const m = new MongoClient(MONGO_URL, { serverSelectionTimeoutMS: 5000 });
+    if (others.includes('mongodb')) await m.connect().then(() => m.db('sluice_bench_rec').dropDatabase());
+    await m.close();
+    const fill = `${yaml.replace('  tables: [public.mixed]', '  tables: [public.mixed]\n  snapshot: initial_only\n  slot: sluice_bench_rec')}`.replace(/sinks:\n[\s\S]*$/, `sinks:\n${others.map((t) => sinkYaml(work)[t]).join('')}`);
+    process.stderr.write(`[bench] filling ${others.join(', ')} with a snapshot of the table…\n`);
+    const t0 = performance.now();
+    await runPipeline(parseConfig(fill, join(work, 'fill.yaml'), process.env), { logger: createLogger({ level: 'warn' }) });
+    process.stderr.write(`[bench] filled in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  }
   const results = new Map<Tool, number[]>(TOOLS.map((t) => [t, []]));
   try {
     for (let r = 0; r < ROUNDS; r++) {
       for (const tool of orderFor(r, TOOLS)) {
         const t0 = performance.now();
-        if (tool === 'sluice reconcile') {
-          const rep = await reconcile(cfg, { chunk: CHUNK });
+        const kind = TARGETS.find((t) => label(t) === tool);
+        if (kind) {
+          const rep = await reconcile(cfg, { chunk: CHUNK, sinks: [kind === 'postgres' ? 'copy' : kind] });
           const x = rep.results[0];
           if (!rep.ok || x.sourceRows !== ROWS || x.targetRows !== ROWS) throw new Error(`reconcile did not agree: ${JSON.stringify(x)}`);
         } else if (tool === 'COPY TO STDOUT ×2') {
@@ -87,16 +119,22 @@ sinks:
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
+    if (TARGETS.includes('mongodb')) {
+      const { MongoClient } = await import('mongodb');
+      const m = new MongoClient(MONGO_URL, { serverSelectionTimeoutMS: 5000 });
+      await m.connect().then(() => m.db('sluice_bench_rec').dropDatabase()).catch(() => {});
+      await m.close();
+    }
     const a = await pgClient('postgres');
+    await a.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'sluice_bench_rec' AND NOT active`);
     for (const db of [SRC, TGT]) await a.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
     await a.end();
   }
-  process.stdout.write(`\nreconcile of ${ROWS.toLocaleString('en-US')} rows (9 columns of common types), PostgreSQL → PostgreSQL, chunk ${CHUNK}, ${ROUNDS} rounds, alternating order\nrows/s, median (min – max):\n`);
-  for (const t of TOOLS) process.stdout.write(`  ${t.padEnd(22)} ${showSpread(spread(results.get(t)!))}\n`);
-  const rec = spread(results.get('sluice reconcile')!).median;
+  process.stdout.write(`\nreconcile of ${ROWS.toLocaleString('en-US')} rows (9 columns of common types), PostgreSQL → ${TARGETS.join(', ')}, chunk ${CHUNK}, ${ROUNDS} rounds, alternating order\nrows/s, median (min – max):\n`);
+  for (const t of TOOLS) process.stdout.write(`  ${t.padEnd(26)} ${showSpread(spread(results.get(t)!))}\n`);
   const copy = spread(results.get('COPY TO STDOUT ×2')!).median;
-  process.stdout.write(`  reconcile / COPY: ${(rec / copy).toFixed(2)}×\n`);
-  summarize([{ bench: 'reconcile', what: 'rows/s compared', figure: rec, reference: { name: 'COPY TO STDOUT of both tables', figure: copy }, target: 'reported', met: true }]);
+  for (const t of TARGETS) process.stdout.write(`  ${label(t)} / COPY: ${(spread(results.get(label(t))!).median / copy).toFixed(2)}×\n`);
+  summarize(TARGETS.map((t) => ({ bench: 'reconcile', what: t === 'postgres' ? 'rows/s compared' : `rows/s compared (${t})`, figure: spread(results.get(label(t))!).median, reference: { name: 'COPY TO STDOUT of both tables', figure: copy }, target: 'reported', met: true })));
 }
 
 await main();
