@@ -107,8 +107,8 @@ async function list(cfg: PipelineConfig): Promise<number> {
   const rows = cfg.schedules.map((s) => {
     const last = [...entries].reverse().find((e) => e.schedule === s.name);
     const lastText = last ? `${last.status} ${iso(Date.parse(last.startedAt))}${last.status === 'ok' ? ` (${last.records} records)` : last.error ? ` [${last.error.code}]` : ''}` : 'never ran';
-    if (s.cron === undefined) return [s.name, `after ${s.after!.join(', ')}`, '-', s.topic ?? (s.validate ? `validates ${s.validate.sink}:${s.validate.table}` : 'reconciles'), lastText];
-    return [s.name, s.timezone === 'UTC' ? s.cron : `${s.cron} (${s.timezone})`, iso(nextFire(parseCron(s.cron), Date.now(), s.timezone)), s.topic ?? (s.validate ? `validates ${s.validate.sink}:${s.validate.table}` : 'reconciles'), lastText];
+    if (s.cron === undefined) return [s.name, `after ${s.after!.join(', ')}`, '-', s.topic ?? (s.validate ? `validates ${s.validate.sink}:${s.validate.table}` : s.snapshot ? `snapshots ${s.snapshot.tables.join(', ')}` : 'reconciles'), lastText];
+    return [s.name, s.timezone === 'UTC' ? s.cron : `${s.cron} (${s.timezone})`, iso(nextFire(parseCron(s.cron), Date.now(), s.timezone)), s.topic ?? (s.validate ? `validates ${s.validate.sink}:${s.validate.table}` : s.snapshot ? `snapshots ${s.snapshot.tables.join(', ')}` : 'reconciles'), lastText];
   });
   print(table(['schedule', 'cron', 'next fire', 'topic', 'last run'], rows));
   return 0;

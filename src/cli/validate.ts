@@ -32,7 +32,7 @@ example:
     let out = `OK: ${positionals[0]} (${parts.join(', ')})\n`;
     if (cfg.ingest) out += `  ${describeIngest(cfg.ingest)}\n`;
     for (const p of cfg.processors) out += `  ${processorSpec(p.type).describe(p)}\n`;
-    for (const s of cfg.schedules) out += `  schedule ${s.name}: ${s.cron === undefined ? `after ${s.after!.join(', ')}` : s.cron}${s.timezone === 'UTC' || s.cron === undefined ? '' : ` (${s.timezone})`} ${s.request ? `${s.request.method} ${displayUrl(s.request.url)} → ${s.topic}` : s.validate ? `validate ${s.validate.sink} ${s.validate.table}: ${s.validate.expectations.map((e) => e.name).join(', ')}` : `reconcile ${s.reconcile?.sinks.join(', ') || 'every sink'}`}\n`;
+    for (const s of cfg.schedules) out += `  schedule ${s.name}: ${s.cron === undefined ? `after ${s.after!.join(', ')}` : s.cron}${s.timezone === 'UTC' || s.cron === undefined ? '' : ` (${s.timezone})`} ${s.request ? `${s.request.method} ${displayUrl(s.request.url)} → ${s.topic}` : s.validate ? `validate ${s.validate.sink} ${s.validate.table}: ${s.validate.expectations.map((e) => e.name).join(', ')}` : s.snapshot ? `incremental snapshot of ${s.snapshot.tables.join(', ')}` : `reconcile ${s.reconcile?.sinks.join(', ') || 'every sink'}`}\n`;
     if (cfg.alerts?.rules.length) out += `  alerts: ${cfg.alerts.rules.map((r) => r.name).join(', ')} → ${cfg.alerts.receivers.map((r) => `${r.name} (${r.type} ${maskedUrl(r.url)})`).join(', ')} (sluice alerts lists them)\n`;
     if (cfg.processors.length || cfg.ingest) out += `graph:\n${describeGraph(topology)}\n`;
     // The components' descriptions leave passwords out; masked here too, for one that would not.

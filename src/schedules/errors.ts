@@ -11,6 +11,7 @@ export const SCHEDULE_ERRORS = defineErrors('Schedules', {
   SCHEDULE_TRANSFORM: { retriable: false, meaning: 'a schedule\'s transform (an expression or its module) failed on a record, or a record lacks its `key` field; nothing of the run is written' },
   SCHEDULE_MODULE: { retriable: false, meaning: 'a schedule\'s `transform.module` cannot be loaded or exports no such function' },
   SCHEDULE_DRIFT: { retriable: false, meaning: 'a `reconcile` schedule found keys that differ between the source and a sink (or could not compare a table); the run is recorded `failed` with a summary per sink × table and the full report is in `<state.dir>/reconcile/history.jsonl`: run `sluice reconcile --repair` to re-emit the keys' },
+  SCHEDULE_SNAPSHOT: { retriable: false, meaning: 'a `snapshot` schedule\'s incremental snapshot did not read every table: one was refused (no primary key, not captured: the message says why) or stopped, or it did not end within `snapshot.waitMs` (it goes on in the source); the steps after it are skipped for that fire time' },
   SCHEDULE_UNKNOWN: { retriable: false, meaning: '`sluice schedules run` names a schedule the pipeline does not have; the message lists those it has' },
 });
 export const scheduleError = SCHEDULE_ERRORS.error;

@@ -15,6 +15,7 @@ import { historyTopicOf, isPull, type ScheduleConfig } from './spec.ts';
 import type { Transformer } from './transform.ts';
 import { executeValidation } from './validate.ts';
 import { executeReconcile } from './reconcile.ts';
+import { executeSnapshot } from './snapshot.ts';
 import type { RunEntry } from './types.ts';
 import type { RunWriter, RunWriterAppend } from './writer.ts';
 
@@ -95,6 +96,7 @@ export async function executeRun(ctx: RunContext, r: RunRequest): Promise<RunEnt
     // A validation (validate.ts) or reconcile (reconcile.ts) records its own result; the rest of this is a pull.
     if (s.validate) return await executeValidation(ctx, r, entry, commit);
     if (s.reconcile) return await executeReconcile(ctx, r, entry, commit);
+    if (s.snapshot) return await executeSnapshot(ctx, r, entry, commit);
     if (!isPull(s)) throw new Error(`bug: schedule ${s.name} has nothing to run`);
     await ctx.log.ensureTopic(s.topic, ctx.topicDefaults);
     const records = await pull(s, { retries: s.retries, maxRecords: s.maxRecords, signal: r.signal, stats });

@@ -13,6 +13,7 @@ import { checkExpr } from '../processors/exprs.ts';
 import { cronProblem, isTimeZone } from './cron.ts';
 import { checkValidate, VALIDATE } from '../quality/validate/spec.ts';
 import { checkReconcile, RECONCILE } from './reconcile.ts';
+import { checkSnapshot, SNAPSHOT } from './snapshot.ts';
 
 const NAME = '^[A-Za-z0-9_.-]+$';
 
@@ -79,6 +80,7 @@ export const SCHEDULE = object({
   maxRecords: integer({ min: 1, description: 'The most records one run may take from the API (all pages, before the transform); a run with more fails (SCHEDULE_LIMIT) and writes nothing. A run is one log commit held in memory until it commits, so this bounds both.' }).default(100_000),
   validate: VALIDATE.optional(),
   reconcile: RECONCILE.optional(),
+  snapshot: SNAPSHOT.optional(),
 });
 
 export type ScheduleConfig = Infer<typeof SCHEDULE>;
@@ -87,9 +89,9 @@ export type PullSchedule = ScheduleConfig & { request: NonNullable<ScheduleConfi
 export const isPull = (s: ScheduleConfig): s is PullSchedule => s.request !== undefined;
 
 /** What a schedule does: exactly one of these keys. */
-export const SCHEDULE_KINDS = ['request', 'validate', 'reconcile'] as const;
+export const SCHEDULE_KINDS = ['request', 'validate', 'reconcile', 'snapshot'] as const;
 
-export const SCHEDULES = list(SCHEDULE, { description: 'Pulls from HTTP/JSON APIs on cron schedules into topics (`request`), or validates a sink\'s table with an expectation suite (`validate`), or reconciles the source with its sinks (`reconcile`), with a run history in `<name>.schedules` ([schedules.md](schedules.md)).' });
+export const SCHEDULES = list(SCHEDULE, { description: 'Pulls from HTTP/JSON APIs on cron schedules into topics (`request`), or validates a sink\'s table with an expectation suite (`validate`), or reconciles the source with its sinks (`reconcile`), or reads source tables again (`snapshot`), with a run history in `<name>.schedules` ([schedules.md](schedules.md)).' });
 
 /** The history topic of a pipeline's schedules. */
 export const historyTopicOf = (pipeline: string): string => `${pipeline}.schedules`;
@@ -113,6 +115,7 @@ export function checkSchedules(raw: unknown, ctx: CheckContext, pipeline: { name
     }
     if (s.validate !== undefined) checkValidate(s.validate, at('validate'), ctx, pipeline);
     if (s.reconcile !== undefined) checkReconcile(s.reconcile, at('reconcile'), ctx, pipeline);
+    if (s.snapshot !== undefined) checkSnapshot(s.snapshot, at('snapshot'), ctx, pipeline);
     const topic = String(s.topic);
     // (A validation writes no records: no topic to check.)
     if (s.topic !== undefined && (topic === historyTopicOf(name) || topic === `${name}.dlq` || topic.startsWith(`${name}.retry.`) || topic.startsWith(`${name}.__`))) ctx.fail(at('topic'), `${topic} is the pipeline's own topic; write the records to a topic of their own (e.g. topic_external_data)`);

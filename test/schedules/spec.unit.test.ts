@@ -58,6 +58,16 @@ describe('schedules config', () => {
     assert.match(problems(pull('root', 'cron: "@daily"') + pull('a', 'after: [c]') + pull('b', 'after: [a]') + pull('c', 'after: [b, root]')), /schedules\.1\.after: the schedules' `after` steps make a cycle \(a → b → c → a\), so none of them would ever run/);
   });
 
+  it('checks snapshot steps against the source', () => {
+    const src = (extra: string) => `name: ext\nsource:\n  type: postgres\n  connection: postgres://u@127.0.0.1/db\n${extra}log:\n  dir: /tmp/sluice-never-opened\nschedules:\n`;
+    const step = `  - { name: snap, cron: "@daily", snapshot: { tables: [public.orders] } }\n`;
+    const cfg = parseConfig(src('  signalTable: public.sluice_signal\n') + step, 'p.yaml', {});
+    assert.deepEqual(cfg.schedules[0].snapshot, { tables: ['public.orders'], waitMs: 3_600_000 });
+    assert.throws(() => parseConfig(src('') + step, 'p.yaml', {}), /schedules\.0\.snapshot: .*`source\.signalTable` is not set: set it/);
+    assert.match(problems(step), /schedules\.0\.snapshot: an incremental snapshot is the source's, but the pipeline has no `source`/);
+    assert.throws(() => parseConfig(src('  signalTable: public.s\n') + `  - { name: snap, cron: "@daily", snapshot: { tables: [orders] } }\n`, 'p.yaml', {}), /schedules\.0\.snapshot\.tables\.0: .*schema\.table/);
+  });
+
   it('reports bad crons, zones, pagination, expressions and names at their lines', () => {
     const msg = problems(`  - name: a
     cron: "61 * * * *"
