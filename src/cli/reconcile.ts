@@ -111,7 +111,8 @@ export const reconcileCommand: Command = {
     const run = await reconcile(cfg, { tables: values.table, sinks: values.sink, chunk, waitMs, progress });
     let report: ReconcileReport & { repair?: unknown } = run;
     await appendHistory(cfg.state.dir, run);
-    if (values.repair && !run.ok && run.results.some((r) => r.keys.length)) {
+    const byHand = run.results.flatMap((r) => r.keys.filter((k) => k.notASourceKey).map((k) => `${r.sink} ${r.table} ${JSON.stringify(k.key)}`));
+    if (values.repair && !run.ok && run.results.some((r) => r.keys.some((k) => !k.notASourceKey))) {
       const req = repairRequestOf(run.results);
       const n = req.tables.reduce((s, t) => s + t.keys.length, 0);
       progress?.(`repairing ${n} key${n === 1 ? '' : 's'} in ${req.tables.length} table${req.tables.length === 1 ? '' : 's'}`);
@@ -129,7 +130,7 @@ export const reconcileCommand: Command = {
       progress?.(`appended ${done.reads} read event${done.reads === 1 ? '' : 's'} and ${done.deletes} delete${done.deletes === 1 ? '' : 's'}${running ? '; re-checking once the sinks applied them' : '; they apply when the pipeline runs'}`);
       const after = running ? await verify(cfg, run, { waitMs }) : run;
       const fixed = run.results.reduce((s, r) => s + r.keys.length, 0) - after.results.reduce((s, r) => s + r.keys.length, 0);
-      report = { ...after, repair: { ...done, requested: n, fixed, pending: !running } };
+      report = { ...after, repair: { ...done, requested: n, fixed, pending: !running, byHand } };
       if (running) await appendHistory(cfg.state.dir, after);
     }
     if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
@@ -137,6 +138,7 @@ export const reconcileCommand: Command = {
       process.stdout.write(renderText(report));
       const r = report.repair as { requested: number; fixed: number; pending: boolean } | undefined;
       if (r) process.stdout.write(r.pending ? `repair: ${r.requested} key(s) re-emitted into the log; they apply when the pipeline runs (then run reconcile again)\n` : `repair: ${r.fixed} of ${r.requested} key(s) fixed\n`);
+      if (values.repair && byHand.length) process.stdout.write(`repair: ${byHand.length} extra row(s) have a key no source row can have, so no event can remove them; delete them from the target by hand:\n${byHand.map((x) => `  ${x}\n`).join('')}`);
     }
     return report.ok ? 0 : 1;
   },

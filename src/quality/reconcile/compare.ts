@@ -10,7 +10,7 @@
  * order) is read by each chunk's keys instead, and walked once for keys the source lacks when it
  * holds more rows than it matched.
  */
-import { canon, HashSum, rowHash } from './canon.ts';
+import { canon, HashSum, rowHash, type Family } from './canon.ts';
 import { keyCompare, keyEquals, type Engine } from './engines.ts';
 import type { Column, SourceTable } from './source.ts';
 import type { TargetReader } from './targets.ts';
@@ -37,10 +37,21 @@ export function canonRow(cols: Column[], row: unknown[]): string[] {
 
 export const keyId = (key: readonly string[]): string => JSON.stringify(key);
 
+const KEY_SPELLING: Partial<Record<Family, RegExp>> = {
+  int: /^-?\d+$/,
+  decimal: /^-?\d+(\.\d+)?$/,
+  uuid: /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i,
+  date: /^\d{4,}-\d\d-\d\d$/,
+};
+
+/** Whether every value of `key` can be a value of its column (a target row keyed `abc` for an integer key cannot be in the source: it is not asked for). */
+export const keyFits = (st: SourceTable, key: readonly string[]): boolean => st.keys.every((k, i) => !KEY_SPELLING[k.family] || KEY_SPELLING[k.family]!.test(key[i]));
+
 /** Source rows of `keys` (canonical key values), by key id: at most 200 keys a statement. */
-export async function readSourceKeys(src: Engine, st: SourceTable, keys: string[][]): Promise<Map<string, string[]>> {
+export async function readSourceKeys(src: Engine, st: SourceTable, all: string[][]): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   const nk = st.keys.length;
+  const keys = all.filter((k) => keyFits(st, k));
   for (let i = 0; i < keys.length; i += 200) {
     const cond = `(${keys.slice(i, i + 200).map((k) => `(${keyEquals(src, st.keys, k)})`).join(' OR ')})`;
     for (const r of await src.rows(`SELECT ${selectList(src, st.columns)} FROM ${st.sql} WHERE ${cond}`)) {

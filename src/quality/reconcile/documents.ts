@@ -50,7 +50,16 @@ function shape(st: SourceTable) {
     nk === 1 ? part(key[0], st.keys[0].family) : key.map((v, i) => String(part(v, st.keys[i].family)).replace(/\\/g, '\\\\').replace(/\|/g, '\\|')).join('|');
   const ms = st.columns.map((c) => c.family === 'timestamp' || c.family === 'timestamptz');
   const fromSource = (row: string[]) => row.map((v, i) => (ms[i] ? toMillis(v) : v));
-  const rowOf = (d: Doc): string[] => fromSource(st.columns.map((c, i) => canon(c.family, docText(d[c.col] ?? (i === 0 && nk === 1 && d[c.col] === undefined ? d._id : undefined), c.family))));
+  /** The key values an `_id` spells (for a document without its key fields). */
+  const keyOfId = (id: DocValue | undefined): (DocValue | undefined)[] => {
+    const parts: (DocValue | undefined)[] = nk === 1 ? [id] : String(id ?? '').split(/(?<!\\)\|/).map((p) => p.replace(/\\([\\|])/g, '$1'));
+    // A date key's _id is its ISO timestamp at midnight.
+    return st.keys.map((k, i) => (k.family === 'date' && typeof parts[i] === 'string' ? (parts[i] as string).slice(0, 10) : parts[i]));
+  };
+  const rowOf = (d: Doc): string[] => {
+    const fromId = st.keys.some((k) => d[k.col] === undefined) ? keyOfId(d._id) : null;
+    return fromSource(st.columns.map((c, i) => canon(c.family, docText(fromId && i < nk ? (d[c.col] ?? fromId[i]) : d[c.col], c.family))));
+  };
   return { nk, idOf, fromSource, rowOf };
 }
 

@@ -11,7 +11,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Log } from '../../log/types.ts';
 import { statusFile } from '../../engine/status.ts';
-import { keyId, readSourceKeys } from './compare.ts';
+import { keyFits, keyId, readSourceKeys } from './compare.ts';
 import type { SourceReader, SourceTable } from './source.ts';
 import type { TargetReader } from './targets.ts';
 
@@ -23,6 +23,8 @@ export interface KeyDrift {
   kind: DriftKind;
   /** For `differs`: the columns whose values differ, with both values. */
   columns?: { column: string; source: string; target: string }[];
+  /** An extra row whose key no source row can have (`abc` for an integer key): `--repair` cannot re-emit it; delete it from the target by hand. */
+  notASourceKey?: true;
 }
 
 /** The pipeline's status.json, when the pipeline is running (written in the last 10 s). */
@@ -82,7 +84,7 @@ const same = (a: string[] | undefined, b: string[] | undefined) => (a === undefi
 export function classify(st: SourceTable, key: string[], s: string[] | undefined, t: string[] | undefined): KeyDrift {
   const k = Object.fromEntries(st.keys.map((c, i) => [c.col, key[i]]));
   if (s && !t) return { key: k, kind: 'missing' };
-  if (!s && t) return { key: k, kind: 'extra' };
+  if (!s && t) return keyFits(st, key) ? { key: k, kind: 'extra' } : { key: k, kind: 'extra', notASourceKey: true };
   const columns = st.columns.map((c, i) => ({ column: c.col, source: s![i], target: t![i] })).filter((x) => x.source !== x.target);
   return { key: k, kind: 'differs', columns };
 }

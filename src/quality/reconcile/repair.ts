@@ -45,13 +45,15 @@ export interface RepairResult {
 }
 
 /** The repair request for a reconcile report's differing keys (each key once, whatever sinks it differed in). */
-export function repairRequestOf(results: { table: string; keys: { key: Record<string, string> }[] }[]): RepairRequest {
+export function repairRequestOf(results: { table: string; keys: { key: Record<string, string>; notASourceKey?: true }[] }[]): RepairRequest {
   const by = new Map<string, Map<string, Record<string, string>>>();
   for (const r of results) {
-    if (!r.keys.length) continue;
+    // A key no source row can have is not re-emitted (no event could carry it): the report lists it to delete by hand.
+    const keys = r.keys.filter((k) => !k.notASourceKey);
+    if (!keys.length) continue;
     let m = by.get(r.table);
     if (!m) by.set(r.table, (m = new Map()));
-    for (const k of r.keys) m.set(JSON.stringify(k.key), k.key);
+    for (const k of keys) m.set(JSON.stringify(k.key), k.key);
   }
   return { tables: [...by].map(([table, m]) => ({ table, keys: [...m.values()] })) };
 }
