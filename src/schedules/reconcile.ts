@@ -10,7 +10,7 @@ import type { CheckContext } from '../registry/spec.ts';
 import { scheduleError } from './errors.ts';
 import type { RunContext, RunRequest } from './run.ts';
 import type { RunEntry } from './types.ts';
-import type { RunWriterAppend } from './writer.ts';
+import { failedEntry, finishStep, type Commit, type Entry } from './step.ts';
 
 export const RECONCILE = object(
   {
@@ -31,8 +31,6 @@ export interface ReconcileSummary {
   reason?: string;
 }
 
-type Entry = (status: RunEntry['status'], records: number, error?: { code?: string; message: string }) => RunEntry;
-type Commit = (e: RunEntry, fill?: (append: RunWriterAppend) => void) => Promise<void>;
 
 /** Checks a raw `reconcile` mapping at `at`: the pipeline has a source, and the sinks named exist. */
 export function checkReconcile(raw: unknown, at: string[], ctx: CheckContext, pipeline: { source?: unknown; sinks?: unknown }): void {
@@ -67,17 +65,7 @@ export async function executeReconcile(ctx: RunContext, r: RunRequest, entry: En
     result.reconcile = report.results.map((x) => ({ sink: x.sink, table: x.table, status: x.status, missing: x.missing, extra: x.extra, differing: x.differing, ...(x.reason ? { reason: x.reason } : {}) }));
   } catch (e) {
     if (r.signal?.aborted) return null;
-    const err = e as { code?: string; message?: string };
-    result = entry('failed', 0, { code: err.code ?? 'SCHEDULE_DRIFT', message: err.message ?? String(e) });
+    result = failedEntry(entry, e, 'SCHEDULE_DRIFT');
   }
-  result.durationMs = Date.now() - started;
-  await commit(result);
-  ctx.metrics?.batchLatency.observe((Date.now() - started) / 1000);
-  const fields = { schedule: s.name, run: r.runId, durationMs: result.durationMs };
-  if (result.status === 'ok') ctx.logger.info('reconcile: source and targets agree', fields);
-  else {
-    ctx.metrics?.error(result.error?.code ?? 'run');
-    ctx.logger.warn('reconcile found differences or could not compare (the pipeline goes on)', { ...fields, code: result.error?.code, error: result.error?.message });
-  }
-  return result;
+  return finishStep(ctx, r, result, started, commit, { ok: 'reconcile: source and targets agree', failed: 'reconcile found differences or could not compare (the pipeline goes on)' });
 }

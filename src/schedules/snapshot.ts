@@ -16,7 +16,7 @@ import type { CheckContext } from '../registry/spec.ts';
 import { scheduleError } from './errors.ts';
 import type { RunContext, RunRequest } from './run.ts';
 import type { RunEntry } from './types.ts';
-import type { RunWriterAppend } from './writer.ts';
+import { failedEntry, finishStep, type Commit, type Entry } from './step.ts';
 
 export const SNAPSHOT = object(
   {
@@ -35,8 +35,6 @@ export function checkSnapshot(raw: unknown, at: string[], ctx: CheckContext, pip
   if (!src.signalTable) ctx.fail(at, 'an incremental snapshot is asked for through the source\'s signal table, and `source.signalTable` is not set: set it (e.g. public.sluice_signal), the source creates the table');
 }
 
-type Entry = (status: RunEntry['status'], records: number, error?: { code?: string; message: string }) => RunEntry;
-type Commit = (e: RunEntry, fill?: (append: RunWriterAppend) => void) => Promise<void>;
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -92,17 +90,7 @@ export async function executeSnapshot(ctx: RunContext, r: RunRequest, entry: Ent
     result = entry('ok', rows);
   } catch (e) {
     if (r.signal?.aborted) return null;
-    const err = e as { code?: string; message?: string };
-    result = entry('failed', 0, { code: err.code ?? 'SCHEDULE_SNAPSHOT', message: err.message ?? String(e) });
+    result = failedEntry(entry, e, 'SCHEDULE_SNAPSHOT');
   }
-  result.durationMs = Date.now() - started;
-  await commit(result);
-  ctx.metrics?.batchLatency.observe((Date.now() - started) / 1000);
-  const fields = { schedule: s.name, run: r.runId, status: result.status, rows: result.records, durationMs: result.durationMs };
-  if (result.status === 'ok') ctx.logger.info('incremental snapshot done', fields);
-  else {
-    ctx.metrics?.error(result.error?.code ?? 'run');
-    ctx.logger.warn('incremental snapshot failed', { ...fields, code: result.error?.code, error: result.error?.message });
-  }
-  return result;
+  return finishStep(ctx, r, result, started, commit, { ok: 'incremental snapshot done', failed: 'incremental snapshot failed', fields: { tables: sn.tables } });
 }
