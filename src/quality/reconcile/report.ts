@@ -39,7 +39,7 @@ export function renderText(r: ReconcileReport, maxKeys = 50): string {
     out.push('', 'differing keys:');
     for (const x of drifted) {
       for (const k of x.keys.slice(0, maxKeys)) {
-        const what = k.kind === 'missing' ? 'missing in target' : k.kind === 'extra' ? 'extra in target (not in source)' : `differs: ${k.columns!.map((c) => `${c.column} source=${cut(c.source)} target=${cut(c.target)}`).join('; ')}`;
+        const what = k.kind === 'missing' ? 'missing in target' : k.kind === 'extra' ? (k.notASourceKey ? 'extra in target (no source row can have this key: delete it by hand)' : 'extra in target (not in source)') : `differs: ${k.columns!.map((c) => `${c.column} source=${cut(c.source)} target=${cut(c.target)}`).join('; ')}`;
         out.push(`  ${x.sink} ${x.table} ${keyText(k.key)}  ${what}`);
       }
       if (x.keys.length > maxKeys) out.push(`  ${x.sink} ${x.table}: ${x.keys.length - maxKeys} more (--json lists all)`);
